@@ -1,0 +1,69 @@
+// Plain HTTP message types shared by the server, the client, the router and every handler.
+// Beast stays out of this header on purpose: it is the heaviest include we have.
+// Thread-safety: value types. Ownership: each message owns its strings.
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace millions::http {
+
+struct Header {
+  std::string name;
+  std::string value;
+};
+
+// Case-insensitive ASCII comparison for header names.
+bool IEquals(std::string_view a, std::string_view b);
+
+struct Request {
+  std::string method;  // upper case as received
+  std::string target;  // raw request-target
+  std::string path;    // percent-decoded path, without query
+  std::string query;   // raw query string, without '?'
+  std::vector<Header> headers;
+  std::string body;
+  std::string remote_addr;
+  bool keep_alive = true;
+  // Set by the server: the client's X-Request-Id if well formed, else a fresh one, and the
+  // trace id from a W3C traceparent header (or a fresh one).
+  std::string request_id;
+  std::string trace_id;
+  // Filled by the router: the route template ("/api/users/{id}") and its parameters.
+  std::string route;
+  std::vector<std::pair<std::string, std::string>> params;
+
+  std::optional<std::string_view> header(std::string_view name) const;
+  std::string_view param(std::string_view name) const;
+  // Value of one query parameter, percent-decoded, or nullopt.
+  std::optional<std::string> query_param(std::string_view name) const;
+  // Value of one cookie, or nullopt.
+  std::optional<std::string> cookie(std::string_view name) const;
+};
+
+struct Response {
+  int status = 200;
+  std::vector<Header> headers;
+  std::string body;
+
+  Response& set(std::string name, std::string value);
+  std::optional<std::string_view> header(std::string_view name) const;
+};
+
+// The error body of the contract: {"error":{"code":..,"message":..}}.
+Response JsonError(int status, std::string_view code, std::string_view message);
+Response Json(int status, std::string body);
+
+using Handler = std::function<boost::asio::awaitable<Response>(Request&)>;
+
+// Percent-decodes `in`; nullopt when an escape is malformed or decodes to NUL.
+std::optional<std::string> PercentDecode(std::string_view in, bool plus_is_space);
+
+const char* ReasonPhrase(int status);
+
+}  // namespace millions::http

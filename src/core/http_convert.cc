@@ -1,0 +1,114 @@
+#include "core/http_convert.h"
+
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http/parser.hpp>
+
+#include "core/env.h"
+
+namespace millions::http {
+namespace bhttp = boost::beast::http;
+
+namespace {
+
+std::string Hex(const unsigned char* p, size_t n) {
+  static const char* kDigits = "0123456789abcdef";
+  std::string s(n * 2, '0');
+  for (size_t i = 0; i < n; ++i) {
+    s[2 * i] = kDigits[p[i] >> 4];
+    s[2 * i + 1] = kDigits[p[i] & 15];
+  }
+  return s;
+}
+
+bool IsLowerHex(std::string_view s) {
+  for (char c : s)
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+  return true;
+}
+
+// W3C traceparent: 00-<32 hex trace id>-<16 hex parent id>-<2 hex flags>.
+std::string TraceIdFrom(std::string_view tp) {
+  if (tp.size() != 55 || tp[2] != '-' || tp[35] != '-' || tp[52] != '-') return {};
+  std::string_view id = tp.substr(3, 32);
+  if (!IsLowerHex(tp.substr(0, 2)) || !IsLowerHex(id) || !IsLowerHex(tp.substr(36, 16)) ||
+      !IsLowerHex(tp.substr(53, 2)) || id == std::string(32, '0'))
+    return {};
+  return std::string(id);
+}
+
+bool GoodRequestId(std::string_view id) {
+  if (id.empty() || id.size() > 128) return false;
+  for (char c : id)
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.'))
+      return false;
+  return true;
+}
+
+std::string RandomHex(size_t bytes) {
+  unsigned char b[32];
+  Env::Default().RandomBytes(b, bytes);
+  return Hex(b, bytes);
+}
+
+}  // namespace
+
+std::string NewRequestId() { return RandomHex(16); }
+
+Result<Request> ConvertRequest(bhttp::request<bhttp::string_body>&& msg, const Limits& limits) {
+  Request req;
+  size_t count = 0;
+  for (const auto& f : msg) {
+    (void)f;
+    ++count;
+  }
+  if (count > limits.max_headers)
+    return MakeError(Errc::kHeadersTooLarge, "too_many_headers", "too many header fields");
+  if (msg.version() != 11 && msg.version() != 10)
+    return MakeError(Errc::kBadInput, "bad_request", "unsupported HTTP version");
+  std::string_view target = msg.target();
+  if (target.empty() || target.front() != '/' || target.size() > limits.max_target_bytes)
+    return MakeError(Errc::kBadInput, "bad_target", "request target must be an absolute path");
+  req.method = std::string(msg.method_string());
+  req.target = std::string(target);
+  size_t q = target.find('?');
+  auto path = PercentDecode(target.substr(0, q), false);
+  if (!path) return MakeError(Errc::kBadInput, "bad_target", "malformed percent-encoding in path");
+  req.path = std::move(*path);
+  if (q != std::string_view::npos) req.query = std::string(target.substr(q + 1));
+  req.headers.reserve(count);
+  for (const auto& f : msg)
+    req.headers.push_back({std::string(f.name_string()), std::string(f.value())});
+  req.keep_alive = msg.keep_alive();
+  req.body = std::move(msg.body());
+  auto rid = req.header("x-request-id");
+  req.request_id = rid && GoodRequestId(*rid) ? std::string(*rid) : NewRequestId();
+  auto tp = req.header("traceparent");
+  if (tp) req.trace_id = TraceIdFrom(*tp);
+  if (req.trace_id.empty()) req.trace_id = RandomHex(16);
+  return req;
+}
+
+Result<Request> ParseRequest(std::string_view bytes, const Limits& limits) {
+  bhttp::request_parser<bhttp::string_body> parser;
+  parser.header_limit(static_cast<uint32_t>(limits.max_header_bytes));
+  parser.body_limit(limits.max_body_bytes);
+  parser.eager(true);
+  boost::beast::error_code ec;
+  size_t used = 0;
+  while (!parser.is_done() && used < bytes.size()) {
+    size_t n = parser.put(boost::asio::buffer(bytes.data() + used, bytes.size() - used), ec);
+    if (ec == bhttp::error::need_more) break;
+    if (ec) break;
+    if (n == 0) break;
+    used += n;
+  }
+  if (!ec && !parser.is_done()) parser.put_eof(ec);
+  if (ec == bhttp::error::header_limit)
+    return MakeError(Errc::kHeadersTooLarge, "headers_too_large", "headers too large");
+  if (ec == bhttp::error::body_limit)
+    return MakeError(Errc::kTooLarge, "payload_too_large", "body too large");
+  if (ec || !parser.is_done()) return MakeError(Errc::kBadInput, "bad_request", "malformed request");
+  return ConvertRequest(parser.release(), limits);
+}
+
+}  // namespace millions::http

@@ -1,0 +1,32 @@
+// Limits on every HTTP input and the parsing step that enforces them.
+// ParseRequest is the one path from raw bytes to a Request: the server's reader and the fuzz
+// target both go through the same conversion and checks.
+// Thread-safety: pure functions. Ownership: results own their data.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <string_view>
+
+#include "core/http.h"
+#include "core/result.h"
+
+namespace millions::http {
+
+struct Limits {
+  size_t max_header_bytes = 16 * 1024;
+  size_t max_headers = 100;
+  size_t max_body_bytes = 20 * 1024 * 1024;
+  size_t max_target_bytes = 8 * 1024;
+  std::chrono::milliseconds header_timeout{10'000};   // first byte to end of headers
+  std::chrono::milliseconds request_timeout{30'000};  // end of headers to end of body
+  std::chrono::milliseconds idle_timeout{60'000};     // keep-alive wait for the next request
+  std::chrono::milliseconds drain_timeout{10'000};    // SIGTERM: in-flight requests get this long
+  size_t max_connections = 10'000;
+};
+
+// Parses exactly one request from `bytes`. Errors carry the status the server answers with:
+// 400 malformed, 413 body too large, 431 headers too large or too many.
+Result<Request> ParseRequest(std::string_view bytes, const Limits& limits);
+
+}  // namespace millions::http

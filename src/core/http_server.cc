@@ -1,0 +1,332 @@
+#include "core/http_server.h"
+
+#include <atomic>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <chrono>
+#include <mutex>
+#include <unordered_map>
+
+#include "core/http_convert.h"
+#include "core/log.h"
+
+namespace millions::http {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+using asio::awaitable;
+using asio::use_awaitable;
+using tcp = asio::ip::tcp;
+
+namespace {
+
+struct Conn {
+  explicit Conn(asio::strand<asio::io_context::executor_type> s, tcp::socket sock)
+      : strand(s), stream(std::move(sock)) {}
+  asio::strand<asio::io_context::executor_type> strand;
+  beast::tcp_stream stream;
+  std::atomic<bool> idle{true};
+};
+
+// What to answer when reading a request fails; 0 means close without answering.
+int StatusForReadError(const beast::error_code& ec, bool got_bytes) {
+  if (ec == bhttp::error::header_limit) return 431;
+  if (ec == bhttp::error::body_limit) return 413;
+  if (ec == beast::error::timeout) return got_bytes ? 408 : 0;
+  if (ec == bhttp::error::end_of_stream || ec == asio::error::eof ||
+      ec == asio::error::connection_reset || ec == asio::error::operation_aborted ||
+      ec == asio::error::bad_descriptor)
+    return 0;
+  if (ec == bhttp::error::partial_message) return 0;  // client went away mid-request
+  if (ec.category() == bhttp::make_error_code(bhttp::error::bad_method).category()) return 400;
+  return 0;
+}
+
+const char* CodeFor(int status) {
+  switch (status) {
+    case 408: return "request_timeout";
+    case 413: return "payload_too_large";
+    case 431: return "headers_too_large";
+    default: return "bad_request";
+  }
+}
+
+std::string_view MethodLabel(std::string_view m) {
+  static constexpr std::string_view kKnown[] = {"GET",    "HEAD",    "POST",   "PUT",
+                                                "DELETE", "PATCH",   "OPTIONS"};
+  for (auto k : kKnown)
+    if (k == m) return k;
+  return "other";
+}
+
+}  // namespace
+
+struct HttpServer::Impl : std::enable_shared_from_this<Impl> {
+  Impl(asio::io_context& io, ServerOptions o, Handler h, metrics::Registry* r)
+      : ioc(io),
+        opt(std::move(o)),
+        handler(std::move(h)),
+        reg(r),
+        acceptor(io),
+        drain_timer(io) {
+    open_conns = &reg->GetGauge("millions_http_open_connections", "Open client connections.",
+                                {{"role", opt.role}});
+  }
+
+  asio::io_context& ioc;
+  ServerOptions opt;
+  Handler handler;
+  metrics::Registry* reg;
+  tcp::acceptor acceptor;
+  asio::steady_timer drain_timer;
+  metrics::Gauge* open_conns;
+  std::atomic<bool> draining{false};
+  std::mutex mu;
+  std::unordered_map<uint64_t, std::shared_ptr<Conn>> conns;
+  uint64_t next_id = 0;
+  std::function<void()> drain_done;
+
+  awaitable<void> AcceptLoop();
+  awaitable<void> Session(std::shared_ptr<Conn> c, uint64_t id);
+  awaitable<void> WriteResponse(Conn& c, Response& resp, const Request* req, bool keep_alive);
+  void Record(const Request& req, int status, double seconds);
+  void Forget(uint64_t id);
+  void CloseConn(const std::shared_ptr<Conn>& c);
+};
+
+HttpServer::HttpServer(asio::io_context& ioc, ServerOptions options, Handler handler,
+                       metrics::Registry* registry)
+    : impl_(std::make_shared<Impl>(ioc, std::move(options), std::move(handler), registry)) {}
+
+HttpServer::~HttpServer() = default;
+
+void HttpServer::Start() {
+  auto& a = impl_->acceptor;
+  tcp::endpoint ep(asio::ip::make_address(impl_->opt.host),
+                   static_cast<uint16_t>(impl_->opt.port));
+  a.open(ep.protocol());
+  a.set_option(asio::socket_base::reuse_address(true));
+  a.bind(ep);
+  a.listen(asio::socket_base::max_listen_connections);
+  asio::co_spawn(impl_->ioc, impl_->AcceptLoop(), asio::detached);
+}
+
+uint16_t HttpServer::port() const { return impl_->acceptor.local_endpoint().port(); }
+
+bool HttpServer::draining() const { return impl_->draining.load(); }
+
+void HttpServer::Drain(std::function<void()> done) {
+  auto self = impl_;
+  asio::post(self->ioc, [self, done = std::move(done)]() mutable {
+    if (self->draining.exchange(true)) return;
+    beast::error_code ec;
+    self->acceptor.close(ec);
+    std::vector<std::shared_ptr<Conn>> idle;
+    {
+      std::lock_guard lock(self->mu);
+      self->drain_done = std::move(done);
+      for (auto& [id, c] : self->conns)
+        if (c->idle.load()) idle.push_back(c);
+      if (self->conns.empty()) {
+        asio::post(self->ioc, std::exchange(self->drain_done, nullptr));
+        return;
+      }
+    }
+    for (auto& c : idle) self->CloseConn(c);
+    // Requests still running when the drain timeout fires are cut off.
+    self->drain_timer.expires_after(self->opt.limits.drain_timeout);
+    self->drain_timer.async_wait([self](beast::error_code) {
+      std::vector<std::shared_ptr<Conn>> all;
+      {
+        std::lock_guard lock(self->mu);
+        for (auto& [id, c] : self->conns) all.push_back(c);
+      }
+      for (auto& c : all) self->CloseConn(c);
+    });
+  });
+}
+
+void HttpServer::Impl::CloseConn(const std::shared_ptr<Conn>& c) {
+  asio::post(c->strand, [c] {
+    beast::error_code ec;
+    c->stream.socket().shutdown(tcp::socket::shutdown_both, ec);
+    c->stream.socket().close(ec);
+  });
+}
+
+void HttpServer::Impl::Forget(uint64_t id) {
+  std::function<void()> done;
+  {
+    std::lock_guard lock(mu);
+    conns.erase(id);
+    if (draining && conns.empty() && drain_done) done = std::exchange(drain_done, nullptr);
+  }
+  open_conns->Add(-1);
+  if (done) {
+    drain_timer.cancel();
+    asio::post(ioc, std::move(done));
+  }
+}
+
+awaitable<void> HttpServer::Impl::AcceptLoop() {
+  auto self = shared_from_this();
+  for (;;) {
+    beast::error_code ec;
+    tcp::socket sock = co_await acceptor.async_accept(asio::redirect_error(use_awaitable, ec));
+    if (ec) {
+      if (draining || ec == asio::error::operation_aborted) co_return;
+      // EMFILE and friends: back off briefly instead of spinning.
+      log::Warn("accept failed", {{"error", ec.message()}});
+      asio::steady_timer t(ioc, std::chrono::milliseconds(50));
+      co_await t.async_wait(asio::redirect_error(use_awaitable, ec));
+      continue;
+    }
+    uint64_t id;
+    std::shared_ptr<Conn> c;
+    {
+      std::lock_guard lock(mu);
+      if (conns.size() >= opt.limits.max_connections) {
+        sock.close(ec);
+        continue;
+      }
+      id = next_id++;
+      c = std::make_shared<Conn>(asio::make_strand(ioc), std::move(sock));
+      conns.emplace(id, c);
+    }
+    open_conns->Add(1);
+    asio::co_spawn(c->strand, Session(c, id), asio::detached);
+  }
+}
+
+void HttpServer::Impl::Record(const Request& req, int status, double seconds) {
+  std::string route = req.route.empty() ? "unmatched" : req.route;
+  reg->GetCounter("millions_http_requests_total", "HTTP requests answered.",
+                  {{"role", opt.role},
+                   {"route", route},
+                   {"method", std::string(MethodLabel(req.method))},
+                   {"code", std::to_string(status)}})
+      .Inc();
+  reg->GetHistogram("millions_http_request_duration_seconds",
+                    "Time from the end of the request headers to the response written.",
+                    {{"role", opt.role}, {"route", route}})
+      .Observe(seconds);
+}
+
+awaitable<void> HttpServer::Impl::WriteResponse(Conn& c, Response& resp, const Request* req,
+                                                bool keep_alive) {
+  bhttp::response<bhttp::string_body> res;
+  res.version(11);
+  res.result(static_cast<unsigned>(resp.status));
+  res.reason(ReasonPhrase(resp.status));
+  for (auto& h : resp.headers) res.insert(h.name, h.value);
+  if (req) res.set("X-Request-Id", req->request_id);
+  res.keep_alive(keep_alive);
+  bool head = req && req->method == "HEAD";
+  bool no_body = resp.status == 204 || resp.status == 304 || (resp.status >= 100 && resp.status < 200);
+  if (no_body) {
+    res.body().clear();
+  } else {
+    res.content_length(resp.body.size());
+    if (!head) res.body() = std::move(resp.body);
+  }
+  c.stream.expires_after(opt.limits.request_timeout);
+  if (head) {
+    bhttp::response_serializer<bhttp::string_body> sr(res);
+    co_await bhttp::async_write_header(c.stream, sr, use_awaitable);
+  } else {
+    co_await bhttp::async_write(c.stream, res, use_awaitable);
+  }
+}
+
+awaitable<void> HttpServer::Impl::Session(std::shared_ptr<Conn> c, uint64_t id) {
+  auto self = shared_from_this();
+  beast::flat_buffer buf;
+  auto& s = c->stream;
+  const Limits& lim = opt.limits;
+  try {
+    for (;;) {
+      c->idle = true;
+      if (draining) break;
+      beast::error_code ec;
+      if (buf.size() == 0) {
+        s.expires_after(lim.idle_timeout);
+        size_t n = co_await s.async_read_some(buf.prepare(8192),
+                                              asio::redirect_error(use_awaitable, ec));
+        if (ec) break;  // idle timeout or the client closed: nothing to answer
+        buf.commit(n);
+      }
+      c->idle = false;
+      bhttp::request_parser<bhttp::string_body> parser;
+      parser.header_limit(static_cast<uint32_t>(lim.max_header_bytes));
+      parser.body_limit(lim.max_body_bytes);
+      s.expires_after(lim.header_timeout);
+      co_await bhttp::async_read_header(s, buf, parser, asio::redirect_error(use_awaitable, ec));
+      auto t0 = std::chrono::steady_clock::now();
+      if (!ec) {
+        auto expect = parser.get()[bhttp::field::expect];
+        if (IEquals(expect, "100-continue")) {
+          static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+          co_await asio::async_write(s, asio::buffer(kContinue.data(), kContinue.size()),
+                                     use_awaitable);
+        }
+        s.expires_after(lim.request_timeout);
+        co_await bhttp::async_read(s, buf, parser, asio::redirect_error(use_awaitable, ec));
+      }
+      if (ec) {
+        int status = StatusForReadError(ec, true);
+        if (status != 0) {
+          Response err = JsonError(status, CodeFor(status), ec.message());
+          Request r;
+          r.request_id = NewRequestId();
+          co_await WriteResponse(*c, err, &r, false);
+          Record(r, status, 0);
+        }
+        break;
+      }
+      Result<Request> parsed = ConvertRequest(parser.release(), lim);
+      if (!parsed.ok()) {
+        Response err = JsonError(parsed.error().status(), parsed.error().code,
+                                 parsed.error().message);
+        Request r;
+        r.request_id = NewRequestId();
+        co_await WriteResponse(*c, err, &r, false);
+        Record(r, err.status, 0);
+        break;
+      }
+      Request& req = parsed.value();
+      req.remote_addr = s.socket().remote_endpoint(ec).address().to_string();
+      Response resp;
+      try {
+        resp = co_await handler(req);
+      } catch (const std::exception& e) {
+        log::Write(log::Level::kError, {req.request_id, req.trace_id}, "handler threw",
+                   {{"error", e.what()}, {"route", req.route}});
+        resp = JsonError(500, "internal", "internal error");
+      }
+      bool keep = req.keep_alive && !draining;
+      int status = resp.status;
+      co_await WriteResponse(*c, resp, &req, keep);
+      Record(req, status,
+             std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+      if (!keep) break;
+    }
+  } catch (const std::exception&) {
+    // A write failed: the client is gone. Nothing to answer.
+  }
+  beast::error_code ec;
+  s.socket().shutdown(tcp::socket::shutdown_send, ec);
+  s.socket().close(ec);
+  Forget(id);
+}
+
+}  // namespace millions::http

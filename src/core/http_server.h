@@ -1,0 +1,46 @@
+// HttpServer: HTTP/1.1 on Boost.Beast coroutines. Keep-alive, pipelined requests answered in
+// order, limits and timeouts from http::Limits (408/413/431/400), request ids, traceparent,
+// per-route metrics, and a graceful drain.
+// Thread-safety: Start/Drain from any thread; each connection runs on its own strand of the
+// io_context, so handlers may run concurrently on several threads.
+// Ownership: borrows the io_context and the metrics registry, which must outlive it.
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "core/http.h"
+#include "core/http_limits.h"
+#include "core/metrics.h"
+
+namespace millions::http {
+
+struct ServerOptions {
+  std::string host = "127.0.0.1";
+  int port = 8080;  // 0 picks a free port
+  std::string role = "web";
+  Limits limits;
+};
+
+class HttpServer {
+ public:
+  HttpServer(boost::asio::io_context& ioc, ServerOptions options, Handler handler,
+             metrics::Registry* registry);
+  ~HttpServer();
+  // Binds and starts accepting. Throws std::system_error when the address is unusable.
+  void Start();
+  uint16_t port() const;
+  // Stops accepting, closes idle connections, lets in-flight requests finish for up to
+  // limits.drain_timeout, then closes the rest and calls `done` (on an io_context thread).
+  void Drain(std::function<void()> done);
+  bool draining() const;
+
+ private:
+  struct Impl;
+  std::shared_ptr<Impl> impl_;
+};
+
+}  // namespace millions::http
