@@ -35,7 +35,7 @@ class FakeEnv : public Env {
 
  private:
   std::chrono::steady_clock::time_point now_{};
-  int64_t wall_ms_ = 1'700'000'000'000;
+  int64_t wall_ms_ = 1'800'000'000'000;  // 2027, after the ID epoch
   uint64_t counter_ = 0;
 };
 

@@ -1,0 +1,116 @@
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+
+#include "data/store.h"
+
+namespace millions::data {
+namespace {
+
+class SqliteStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() / ("store_test_" + std::to_string(getpid()));
+    std::filesystem::create_directories(dir_);
+    store_ = OpenSqliteStore((dir_ / "db.sqlite").string(), 2);
+  }
+  void TearDown() override {
+    store_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+  UserRow User(int64_t id, std::string handle) {
+    UserRow u;
+    u.id = id;
+    u.handle = std::move(handle);
+    u.display_name = u.handle;
+    u.password_hash = "h";
+    u.created_ms = 1;
+    return u;
+  }
+  std::filesystem::path dir_;
+  std::unique_ptr<Store> store_;
+};
+
+TEST_F(SqliteStoreTest, UsersAndHandleConflict) {
+  ASSERT_TRUE(store_->CreateUser(User(1, "alice")).ok());
+  auto dup = store_->CreateUser(User(2, "alice"));
+  ASSERT_FALSE(dup.ok());
+  EXPECT_EQ(dup.error().code, "handle_taken");
+  EXPECT_EQ(store_->GetUserByHandle("alice", Consistency::kReplica)->id, 1);
+  EXPECT_EQ(store_->GetUser(9, Consistency::kReplica).error().status(), 404);
+  auto up = store_->UpdateProfile(1, std::nullopt, std::string("hi"));
+  ASSERT_TRUE(up.ok());
+  EXPECT_EQ(up->bio, "hi");
+  EXPECT_EQ(up->display_name, "alice");
+}
+
+TEST_F(SqliteStoreTest, FollowsCountsAndFeed) {
+  ASSERT_TRUE(store_->CreateUser(User(1, "alice")).ok());
+  ASSERT_TRUE(store_->CreateUser(User(2, "bob")).ok());
+  ASSERT_TRUE(store_->Follow(2, 1, 5).ok());
+  ASSERT_TRUE(store_->Follow(2, 1, 5).ok());  // idempotent
+  EXPECT_EQ(store_->Follow(2, 99, 5).error().status(), 404);
+  for (int64_t id : {10, 11, 12}) {
+    PhotoRow p;
+    p.id = id;
+    p.owner_id = 1;
+    p.media_key = "k";
+    p.content_type = "image/png";
+    ASSERT_TRUE(store_->CreatePhoto(p).ok());
+  }
+  auto alice = store_->GetUser(1, Consistency::kPrimary);
+  EXPECT_EQ(alice->followers, 1);
+  EXPECT_EQ(alice->photos, 3);
+  auto feed = store_->Feed(2, 0, 2, Consistency::kReplica);
+  ASSERT_EQ(feed->size(), 2u);
+  EXPECT_EQ((*feed)[0].id, 12);
+  auto next = store_->Feed(2, 11, 10, Consistency::kReplica);
+  ASSERT_EQ(next->size(), 1u);
+  EXPECT_EQ((*next)[0].id, 10);
+  ASSERT_TRUE(store_->Unfollow(2, 1).ok());
+  EXPECT_TRUE(store_->Feed(2, 0, 10, Consistency::kReplica)->empty());
+}
+
+TEST_F(SqliteStoreTest, SessionsExpire) {
+  ASSERT_TRUE(store_->CreateSession({"th", 1, 100}).ok());
+  EXPECT_TRUE(store_->GetSession("th", 50, Consistency::kPrimary).ok());
+  EXPECT_FALSE(store_->GetSession("th", 100, Consistency::kPrimary).ok());
+  ASSERT_TRUE(store_->DeleteSession("th").ok());
+  EXPECT_FALSE(store_->GetSession("th", 50, Consistency::kPrimary).ok());
+}
+
+TEST_F(SqliteStoreTest, JobsFinishOnceAndSurviveReopen) {
+  PhotoRow p;
+  p.id = 10;
+  p.owner_id = 1;
+  p.media_key = "k";
+  p.content_type = "image/png";
+  ASSERT_TRUE(store_->CreatePhoto(p).ok());
+  ASSERT_TRUE(store_->CreateJob({20, 10, 1, "queued", "[]", "", "", 1, 0, 0}).ok());
+  ASSERT_TRUE(store_->CreateJob({21, 10, 1, "queued", "[]", "", "", 1, 0, 0}).ok());
+  ASSERT_TRUE(store_->MarkJobRunning(20).ok());
+  store_ = OpenSqliteStore((dir_ / "db.sqlite").string(), 2);  // reopen: nothing lost
+  EXPECT_EQ(*store_->UnfinishedJobs(), (std::vector<int64_t>{20, 21}));
+  ASSERT_TRUE(store_->FinishJob(20, {20, "v1", 5, 6}, 9).ok());
+  ASSERT_TRUE(store_->FinishJob(20, {20, "v1", 5, 6}, 9).ok());
+  ASSERT_TRUE(store_->FailJob(21, "boom", 9).ok());
+  auto photo = store_->GetPhoto(10, Consistency::kPrimary);
+  ASSERT_EQ(photo->versions.size(), 1u);
+  EXPECT_EQ(photo->versions[0].media_key, "v1");
+  EXPECT_EQ(store_->GetJob(20, Consistency::kPrimary)->status, "done");
+  EXPECT_EQ(store_->GetJob(21, Consistency::kPrimary)->error, "boom");
+  EXPECT_TRUE(store_->UnfinishedJobs()->empty());
+}
+
+TEST_F(SqliteStoreTest, BlobsAreContentAddressed) {
+  ASSERT_TRUE(store_->PutBlob("abc", "image/png", std::string("\0x\0", 3)).ok());
+  ASSERT_TRUE(store_->PutBlob("abc", "image/png", "other").ok());
+  auto b = store_->GetBlob("abc");
+  ASSERT_TRUE(b.ok());
+  EXPECT_EQ(b->bytes, std::string("\0x\0", 3));
+  EXPECT_EQ(store_->GetBlob("nope").error().status(), 404);
+}
+
+}  // namespace
+}  // namespace millions::data
