@@ -1,0 +1,30 @@
+// EvictionPolicy: decides which entry leaves a full cache. Private to the cache module.
+// Each policy is one file under policies/, registered by name in MakePolicy.
+// Thread-safety: none; the cache calls it under its own lock. Ownership: keys are pointers to
+// strings the cache owns, valid from OnInsert until OnErase.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+
+namespace millions::cache {
+
+class EvictionPolicy {
+ public:
+  using Key = const std::string*;
+  virtual ~EvictionPolicy() = default;
+  virtual void OnInsert(Key key) = 0;
+  virtual void OnAccess(Key key) = 0;  // a hit, or an overwrite of the value
+  virtual void OnErase(Key key) = 0;
+  // The entry to evict next; nullptr when empty.
+  virtual Key Victim() const = 0;
+};
+
+std::unique_ptr<EvictionPolicy> MakeLruPolicy();
+std::unique_ptr<EvictionPolicy> MakeLfuPolicy();
+std::unique_ptr<EvictionPolicy> MakeFifoPolicy();
+// nullptr for an unknown name.
+std::unique_ptr<EvictionPolicy> MakePolicy(std::string_view name);
+
+}  // namespace millions::cache
