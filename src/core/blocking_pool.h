@@ -1,14 +1,27 @@
 // BlockingPool: a bounded set of threads for work that cannot avoid blocking (SQLite, argon2id,
 // libvips), so that it never runs on an event loop thread.
-// Run() is awaited from a coroutine: the work runs on the pool and the coroutine resumes on its
-// own executor. Thread-safety: Run may be called from any thread. Ownership: owns its threads;
-// Stop() joins them (after in-flight work finishes).
+// `co_await pool.Run(fn)` runs fn on the pool and resumes the coroutine on its own executor.
+// fn must return a type constructible from Error (Result<T> or Status): an exception thrown by
+// fn becomes a 500 Error rather than escaping into the event loop.
+// Thread-safety: Run may be called from any thread. Ownership: owns its threads; Stop() joins
+// them after the work in hand finishes.
+//
+// Run is deliberately not a coroutine: GCC 12 destroys closure-typed coroutine parameters twice,
+// so the closure travels inside the asynchronous operation instead.
 #pragma once
 
-#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/associated_executor.hpp>
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <exception>
+#include <optional>
 #include <type_traits>
+#include <utility>
+
+#include "core/result.h"
 
 namespace millions {
 
@@ -17,19 +30,33 @@ class BlockingPool {
   explicit BlockingPool(size_t threads) : pool_(threads) {}
   ~BlockingPool() { Stop(); }
 
-  template <class F>
-  boost::asio::awaitable<std::invoke_result_t<F>> Run(F f) {
-    using R = std::invoke_result_t<F>;
-    co_return co_await boost::asio::co_spawn(
-        pool_.get_executor(), [f = std::move(f)]() mutable -> boost::asio::awaitable<R> {
-          co_return f();
+  // Takes fn by reference and moves it into the operation: a by-value parameter would be a
+  // temporary of the caller's co_await expression, which GCC 12 mishandles.
+  template <class Fn>
+  auto Run(Fn&& f) {
+    using F = std::decay_t<Fn>;
+    using R = std::invoke_result_t<F&>;
+    static_assert(std::is_constructible_v<R, Error>, "Run needs a Result or Status");
+    return boost::asio::async_initiate<const boost::asio::use_awaitable_t<>&, void(R)>(
+        [this](auto handler, F fn) {
+          boost::asio::post(pool_, [handler = std::move(handler), fn = std::move(fn)]() mutable {
+            std::optional<R> out;
+            try {
+              out.emplace(fn());
+            } catch (const std::exception& e) {
+              out.emplace(MakeError(Errc::kInternal, "internal", e.what()));
+            }
+            auto ex = boost::asio::get_associated_executor(handler);
+            boost::asio::dispatch(ex,
+                                  [handler = std::move(handler), out = std::move(out)]() mutable {
+                                    std::move(handler)(std::move(*out));
+                                  });
+          });
         },
-        boost::asio::use_awaitable);
+        boost::asio::use_awaitable, F(std::forward<Fn>(f)));
   }
 
-  void Stop() {
-    pool_.join();
-  }
+  void Stop() { pool_.join(); }
 
  private:
   boost::asio::thread_pool pool_;

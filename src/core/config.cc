@@ -1,9 +1,10 @@
 #include "core/config.h"
 
+#include <toml++/toml.h>
+
 #include <fstream>
 #include <set>
 #include <sstream>
-#include <toml++/toml.h>
 
 namespace millions::config {
 
@@ -160,7 +161,8 @@ std::vector<Section> Section::SubArray(const char* key) {
   auto* n = static_cast<const toml::node*>(Lookup(key));
   std::vector<Section> out;
   if (!n) return out;
-  if (!n->is_array_of_tables()) Fail(n, key, "must be an array of tables ([[" + std::string(key) + "]])");
+  if (!n->is_array_of_tables())
+    Fail(n, key, "must be an array of tables ([[" + std::string(key) + "]])");
   std::string path = path_.empty() ? key : path_ + "." + key;
   size_t i = 0;
   for (const auto& e : *n->as_array()) {

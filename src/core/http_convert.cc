@@ -107,7 +107,8 @@ Result<Request> ParseRequest(std::string_view bytes, const Limits& limits) {
     return MakeError(Errc::kHeadersTooLarge, "headers_too_large", "headers too large");
   if (ec == bhttp::error::body_limit)
     return MakeError(Errc::kTooLarge, "payload_too_large", "body too large");
-  if (ec || !parser.is_done()) return MakeError(Errc::kBadInput, "bad_request", "malformed request");
+  if (ec || !parser.is_done())
+    return MakeError(Errc::kBadInput, "bad_request", "malformed request");
   return ConvertRequest(parser.release(), limits);
 }
 

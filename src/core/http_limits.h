@@ -30,3 +30,11 @@ struct Limits {
 Result<Request> ParseRequest(std::string_view bytes, const Limits& limits);
 
 }  // namespace millions::http
+
+namespace millions::config {
+class Section;
+}
+namespace millions::http {
+// Reads an [http] table of a topology into `out` (absent keys keep their defaults).
+void ReadLimits(config::Section section, Limits* out);
+}  // namespace millions::http

@@ -8,7 +8,8 @@ namespace {
 TEST(ParseRequest, ParsesTargetQueryHeadersAndBody) {
   auto r = ParseRequest(
       "POST /api/photos%2Fx?caption=hi%20there&a=b HTTP/1.1\r\nHost: h\r\n"
-      "X-Request-Id: abc-1\r\ntraceparent: 00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01\r\n"
+      "X-Request-Id: abc-1\r\ntraceparent: "
+      "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01\r\n"
       "Content-Length: 3\r\n\r\nxyz",
       Limits{});
   ASSERT_TRUE(r.ok()) << r.error().message;

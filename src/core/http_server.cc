@@ -32,11 +32,25 @@ namespace {
 
 struct Conn {
   explicit Conn(asio::strand<asio::io_context::executor_type> s, tcp::socket sock)
-      : strand(s), stream(std::move(sock)) {}
+      : strand(s), stream(std::move(sock)), deadline(s) {}
   asio::strand<asio::io_context::executor_type> strand;
   beast::tcp_stream stream;
+  // Reading a request is timed by `deadline`, not by the stream's own expiry: an expired
+  // tcp_stream closes its socket, and a slow client must still get its 408.
+  asio::steady_timer deadline;
+  bool timed_out = false;
   std::atomic<bool> idle{true};
 };
+
+// Cancels the connection's pending read when `d` passes. Runs on the connection's strand.
+void Arm(const std::shared_ptr<Conn>& c, std::chrono::milliseconds d) {
+  c->deadline.expires_after(d);
+  c->deadline.async_wait([c](beast::error_code ec) {
+    if (ec) return;
+    c->timed_out = true;
+    c->stream.socket().cancel(ec);
+  });
+}
 
 // What to answer when reading a request fails; 0 means close without answering.
 int StatusForReadError(const beast::error_code& ec, bool got_bytes) {
@@ -54,16 +68,20 @@ int StatusForReadError(const beast::error_code& ec, bool got_bytes) {
 
 const char* CodeFor(int status) {
   switch (status) {
-    case 408: return "request_timeout";
-    case 413: return "payload_too_large";
-    case 431: return "headers_too_large";
-    default: return "bad_request";
+    case 408:
+      return "request_timeout";
+    case 413:
+      return "payload_too_large";
+    case 431:
+      return "headers_too_large";
+    default:
+      return "bad_request";
   }
 }
 
 std::string_view MethodLabel(std::string_view m) {
-  static constexpr std::string_view kKnown[] = {"GET",    "HEAD",    "POST",   "PUT",
-                                                "DELETE", "PATCH",   "OPTIONS"};
+  static constexpr std::string_view kKnown[] = {"GET",    "HEAD",  "POST",   "PUT",
+                                                "DELETE", "PATCH", "OPTIONS"};
   for (auto k : kKnown)
     if (k == m) return k;
   return "other";
@@ -73,12 +91,7 @@ std::string_view MethodLabel(std::string_view m) {
 
 struct HttpServer::Impl : std::enable_shared_from_this<Impl> {
   Impl(asio::io_context& io, ServerOptions o, Handler h, metrics::Registry* r)
-      : ioc(io),
-        opt(std::move(o)),
-        handler(std::move(h)),
-        reg(r),
-        acceptor(io),
-        drain_timer(io) {
+      : ioc(io), opt(std::move(o)), handler(std::move(h)), reg(r), acceptor(io), drain_timer(io) {
     open_conns = &reg->GetGauge("millions_http_open_connections", "Open client connections.",
                                 {{"role", opt.role}});
   }
@@ -112,8 +125,7 @@ HttpServer::~HttpServer() = default;
 
 void HttpServer::Start() {
   auto& a = impl_->acceptor;
-  tcp::endpoint ep(asio::ip::make_address(impl_->opt.host),
-                   static_cast<uint16_t>(impl_->opt.port));
+  tcp::endpoint ep(asio::ip::make_address(impl_->opt.host), static_cast<uint16_t>(impl_->opt.port));
   a.open(ep.protocol());
   a.set_option(asio::socket_base::reuse_address(true));
   a.bind(ep);
@@ -232,7 +244,8 @@ awaitable<void> HttpServer::Impl::WriteResponse(Conn& c, Response& resp, const R
   if (req) res.set("X-Request-Id", req->request_id);
   res.keep_alive(keep_alive);
   bool head = req && req->method == "HEAD";
-  bool no_body = resp.status == 204 || resp.status == 304 || (resp.status >= 100 && resp.status < 200);
+  bool no_body =
+      resp.status == 204 || resp.status == 304 || (resp.status >= 100 && resp.status < 200);
   if (no_body) {
     res.body().clear();
   } else {
@@ -260,8 +273,8 @@ awaitable<void> HttpServer::Impl::Session(std::shared_ptr<Conn> c, uint64_t id) 
       beast::error_code ec;
       if (buf.size() == 0) {
         s.expires_after(lim.idle_timeout);
-        size_t n = co_await s.async_read_some(buf.prepare(8192),
-                                              asio::redirect_error(use_awaitable, ec));
+        size_t n =
+            co_await s.async_read_some(buf.prepare(8192), asio::redirect_error(use_awaitable, ec));
         if (ec) break;  // idle timeout or the client closed: nothing to answer
         buf.commit(n);
       }
@@ -269,7 +282,8 @@ awaitable<void> HttpServer::Impl::Session(std::shared_ptr<Conn> c, uint64_t id) 
       bhttp::request_parser<bhttp::string_body> parser;
       parser.header_limit(static_cast<uint32_t>(lim.max_header_bytes));
       parser.body_limit(lim.max_body_bytes);
-      s.expires_after(lim.header_timeout);
+      s.expires_never();
+      Arm(c, lim.header_timeout);
       co_await bhttp::async_read_header(s, buf, parser, asio::redirect_error(use_awaitable, ec));
       auto t0 = std::chrono::steady_clock::now();
       if (!ec) {
@@ -279,11 +293,12 @@ awaitable<void> HttpServer::Impl::Session(std::shared_ptr<Conn> c, uint64_t id) 
           co_await asio::async_write(s, asio::buffer(kContinue.data(), kContinue.size()),
                                      use_awaitable);
         }
-        s.expires_after(lim.request_timeout);
+        Arm(c, lim.request_timeout);
         co_await bhttp::async_read(s, buf, parser, asio::redirect_error(use_awaitable, ec));
       }
+      c->deadline.cancel();
       if (ec) {
-        int status = StatusForReadError(ec, true);
+        int status = c->timed_out ? 408 : StatusForReadError(ec, true);
         if (status != 0) {
           Response err = JsonError(status, CodeFor(status), ec.message());
           Request r;
@@ -295,8 +310,8 @@ awaitable<void> HttpServer::Impl::Session(std::shared_ptr<Conn> c, uint64_t id) 
       }
       Result<Request> parsed = ConvertRequest(parser.release(), lim);
       if (!parsed.ok()) {
-        Response err = JsonError(parsed.error().status(), parsed.error().code,
-                                 parsed.error().message);
+        Response err =
+            JsonError(parsed.error().status(), parsed.error().code, parsed.error().message);
         Request r;
         r.request_id = NewRequestId();
         co_await WriteResponse(*c, err, &r, false);

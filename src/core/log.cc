@@ -25,10 +25,14 @@ State& S() {
 
 const char* LevelName(Level l) {
   switch (l) {
-    case Level::kDebug: return "debug";
-    case Level::kInfo: return "info";
-    case Level::kWarn: return "warn";
-    case Level::kError: return "error";
+    case Level::kDebug:
+      return "debug";
+    case Level::kInfo:
+      return "info";
+    case Level::kWarn:
+      return "warn";
+    case Level::kError:
+      return "error";
   }
   return "info";
 }
@@ -41,8 +45,8 @@ void Init(std::string node, std::string role, Level min_level) {
   s.role = std::move(role);
   s.min = min_level;
   // stderr_sink_mt writes each line with one call under a lock, so lines never interleave.
-  s.logger = std::make_shared<spdlog::logger>(
-      "millions", std::make_shared<spdlog::sinks::stderr_sink_mt>());
+  s.logger = std::make_shared<spdlog::logger>("millions",
+                                              std::make_shared<spdlog::sinks::stderr_sink_mt>());
   s.logger->set_pattern("%v");
   s.logger->flush_on(spdlog::level::trace);
 }

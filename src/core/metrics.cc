@@ -42,8 +42,7 @@ void Histogram::Observe(double v) {
   count_.fetch_add(1, std::memory_order_relaxed);
 }
 
-void Histogram::Render(const std::string& name, const std::string& labels,
-                       std::string* out) const {
+void Histogram::Render(const std::string& name, const std::string& labels, std::string* out) const {
   // labels is "{...}" or empty; bucket lines need le= merged in.
   std::string inner = labels.empty() ? "" : labels.substr(1, labels.size() - 2) + ",";
   uint64_t cumulative = 0;
@@ -75,8 +74,7 @@ std::string FormatLabels(const Labels& labels) {
   return s + "}";
 }
 
-Registry::Family& Registry::GetFamily(const std::string& name, const std::string& help,
-                                      Type type) {
+Registry::Family& Registry::GetFamily(const std::string& name, const std::string& help, Type type) {
   auto [it, inserted] = families_.try_emplace(name);
   if (inserted) {
     it->second.type = type;
@@ -95,8 +93,7 @@ Counter& Registry::GetCounter(const std::string& name, const std::string& help,
   return *slot;
 }
 
-Gauge& Registry::GetGauge(const std::string& name, const std::string& help,
-                          const Labels& labels) {
+Gauge& Registry::GetGauge(const std::string& name, const std::string& help, const Labels& labels) {
   std::lock_guard lock(mu_);
   auto& slot = GetFamily(name, help, Type::kGauge).gauges[FormatLabels(labels)];
   if (!slot) slot = std::make_unique<Gauge>();

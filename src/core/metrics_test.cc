@@ -15,9 +15,11 @@ TEST(Metrics, RendersCountersGaugesAndHistograms) {
   EXPECT_NE(out.find("# TYPE millions_x_total counter"), std::string::npos);
   EXPECT_NE(out.find("millions_x_total{role=\"web\"} 3\n"), std::string::npos) << out;
   EXPECT_NE(out.find("millions_g 5\n"), std::string::npos);
-  EXPECT_NE(out.find("millions_h_seconds_bucket{route=\"/a\",le=\"0.0025\"} 0\n"), std::string::npos)
+  EXPECT_NE(out.find("millions_h_seconds_bucket{route=\"/a\",le=\"0.0025\"} 0\n"),
+            std::string::npos)
       << out;
-  EXPECT_NE(out.find("millions_h_seconds_bucket{route=\"/a\",le=\"0.005\"} 1\n"), std::string::npos);
+  EXPECT_NE(out.find("millions_h_seconds_bucket{route=\"/a\",le=\"0.005\"} 1\n"),
+            std::string::npos);
   EXPECT_NE(out.find("millions_h_seconds_count{route=\"/a\"} 1\n"), std::string::npos);
 }
 

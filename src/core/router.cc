@@ -15,7 +15,9 @@ std::vector<std::string_view> Split(std::string_view path) {
   return out;
 }
 
-bool IsParam(std::string_view seg) { return seg.size() > 2 && seg.front() == '{' && seg.back() == '}'; }
+bool IsParam(std::string_view seg) {
+  return seg.size() > 2 && seg.front() == '{' && seg.back() == '}';
+}
 
 bool IsRest(std::string_view seg) { return IsParam(seg) && seg.ends_with("...}"); }
 

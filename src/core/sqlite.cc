@@ -94,9 +94,9 @@ Status Conn::Exec(const char* sql) {
 Db::Db(const std::string& path, int connections) {
   for (int i = 0; i < connections; ++i) {
     sqlite3* raw = nullptr;
-    int rc = sqlite3_open_v2(path.c_str(), &raw,
-                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                             nullptr);
+    int rc =
+        sqlite3_open_v2(path.c_str(), &raw,
+                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
     if (rc != SQLITE_OK) {
       std::string msg = raw ? sqlite3_errmsg(raw) : sqlite3_errstr(rc);
       sqlite3_close_v2(raw);

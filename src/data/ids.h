@@ -31,7 +31,9 @@ class IdGenerator {
   int64_t seq_ = 0;
 };
 
-inline int ShardOf(int64_t id) { return static_cast<int>((id >> kSeqBits) & ((1 << kShardBits) - 1)); }
+inline int ShardOf(int64_t id) {
+  return static_cast<int>((id >> kSeqBits) & ((1 << kShardBits) - 1));
+}
 inline int64_t MillisOf(int64_t id) { return (id >> (kShardBits + kSeqBits)) + kIdEpochMs; }
 
 // Parses a decimal ID as the API writes it; nullopt for anything but 1..2^63-1.

@@ -97,8 +97,8 @@ Status LoadVersions(Conn& c, PhotoRow* p) {
     auto r = s.Step();
     if (!r.ok()) return r.error();
     if (!*r) return Ok();
-    p->versions.push_back({s.Int(0), s.Text(1), static_cast<int>(s.Int(2)),
-                           static_cast<int>(s.Int(3))});
+    p->versions.push_back(
+        {s.Int(0), s.Text(1), static_cast<int>(s.Int(2)), static_cast<int>(s.Int(3))});
   }
 }
 
@@ -190,8 +190,8 @@ class SqliteStore : public Store {
       auto r = exists.Step();
       if (!r.ok()) return r.error();
       if (!*r) return NotFound("user");
-      Stmt s = c.Prepare(
-          "INSERT OR IGNORE INTO follows(follower, followee, created_ms) VALUES(?,?,?)");
+      Stmt s =
+          c.Prepare("INSERT OR IGNORE INTO follows(follower, followee, created_ms) VALUES(?,?,?)");
       s.Bind(1, follower).Bind(2, followee).Bind(3, now_ms);
       if (Status st = s.Run(); !st.ok()) return st.error();
       return Unit{};
@@ -211,8 +211,7 @@ class SqliteStore : public Store {
     });
   }
 
-  Result<SessionRow> GetSession(std::string_view token_hash, int64_t now_ms,
-                                Consistency) override {
+  Result<SessionRow> GetSession(std::string_view token_hash, int64_t now_ms, Consistency) override {
     auto c = db_.Acquire();
     Stmt s = c->Prepare(
         "SELECT user_id, expires_ms FROM sessions WHERE token_hash = ? AND expires_ms > ?");
@@ -336,7 +335,8 @@ class SqliteStore : public Store {
 
   Status MarkJobRunning(int64_t id) override {
     return db_.Write<Unit>([&](Conn& c) -> Result<Unit> {
-      Stmt s = c.Prepare("UPDATE jobs SET status = 'running', attempts = attempts + 1 WHERE id = ?");
+      Stmt s =
+          c.Prepare("UPDATE jobs SET status = 'running', attempts = attempts + 1 WHERE id = ?");
       s.Bind(1, id);
       if (Status st = s.Run(); !st.ok()) return st.error();
       return Unit{};
@@ -369,8 +369,8 @@ class SqliteStore : public Store {
 
   Status FailJob(int64_t job_id, std::string_view error, int64_t now_ms) override {
     return db_.Write<Unit>([&](Conn& c) -> Result<Unit> {
-      Stmt s = c.Prepare(
-          "UPDATE jobs SET status = 'failed', error = ?, finished_ms = ? WHERE id = ?");
+      Stmt s =
+          c.Prepare("UPDATE jobs SET status = 'failed', error = ?, finished_ms = ? WHERE id = ?");
       s.Bind(1, error).Bind(2, now_ms).Bind(3, job_id);
       if (Status st = s.Run(); !st.ok()) return st.error();
       return Unit{};

@@ -19,10 +19,9 @@ class LocalQueue : public JobQueue {
  public:
   LocalQueue(const std::string& path, Env& env) : db_(path, 2), env_(env) {
     Status st = db_.Write<Unit>([](Conn& c) -> Result<Unit> {
-      if (Status s = c.Exec(
-              "CREATE TABLE IF NOT EXISTS queue(job_id INTEGER PRIMARY KEY,"
-              " attempts INTEGER NOT NULL DEFAULT 0, visible_ms INTEGER NOT NULL,"
-              " leased INTEGER NOT NULL DEFAULT 0)");
+      if (Status s = c.Exec("CREATE TABLE IF NOT EXISTS queue(job_id INTEGER PRIMARY KEY,"
+                            " attempts INTEGER NOT NULL DEFAULT 0, visible_ms INTEGER NOT NULL,"
+                            " leased INTEGER NOT NULL DEFAULT 0)");
           !s.ok())
         return s.error();
       // The previous process is gone: whatever it held is deliverable again.

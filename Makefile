@@ -1,0 +1,49 @@
+# The two README commands are `make up` and `make test`; the rest are steps they are made of.
+PRESET ?= release
+JOBS ?= $(shell nproc)
+BUILD := build/$(PRESET)
+
+.PHONY: all deps build test up bench asan-test fuzz-build format format-check clean
+
+all: build
+
+deps:
+	@scripts/deps.sh all
+
+build: deps
+	@cmake --preset $(PRESET) >/dev/null
+	@cmake --build --preset $(PRESET) -j $(JOBS)
+
+# Libraries the fuzz targets drive, built with clang and libFuzzer in build/fuzz.
+fuzz-build: deps
+	@cmake -S . -B build/fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	  -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_C_COMPILER=clang -DMILLIONS_FUZZ=ON >/dev/null
+	@cmake --build build/fuzz -j $(JOBS) --target fuzz_http_request fuzz_json_bodies
+
+format-check:
+	@scripts/format.sh --check
+
+format:
+	@scripts/format.sh
+
+# The whole suite: unit, API, restart, browser and fuzz tests. Ends with ctest's summary.
+test: build fuzz-build format-check
+	@cd tests/e2e && (test -d node_modules/playwright-core || npm install --no-audit --no-fund --silent)
+	@ctest --test-dir $(BUILD) --output-on-failure -j 2 --timeout 600
+
+# The same unit and API tests under AddressSanitizer and UndefinedBehaviorSanitizer.
+asan-test: deps
+	@cmake --preset asan >/dev/null
+	@cmake --build --preset asan -j $(JOBS)
+	@ctest --test-dir build/asan --output-on-failure -j 2 --timeout 600 -LE "browser|fuzz|slow"
+
+# Stage 1: the whole service in one process. (`millions up` and topologies/local.toml arrive
+# with the multi-process stages.)
+up: build
+	@scripts/up-single.sh
+
+bench: build
+	@bench/single.sh
+
+clean:
+	rm -rf build

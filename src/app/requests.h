@@ -1,0 +1,52 @@
+// The API's JSON bodies: strict parsing of what clients send (unknown fields, wrong types,
+// bad lengths are 400s that name the field) and rendering of what we answer.
+// These are the parsers the JSON fuzz target drives.
+// Thread-safety: pure functions. Ownership: values only.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/result.h"
+#include "data/store.h"
+#include "media/media.h"
+
+namespace millions::app {
+
+inline constexpr size_t kMaxJsonBody = 64 * 1024;
+
+struct SignUp {
+  std::string handle;
+  std::string password;
+  std::optional<std::string> display_name;
+};
+struct LogIn {
+  std::string handle;
+  std::string password;
+};
+struct ProfilePatch {
+  std::optional<std::string> display_name;
+  std::optional<std::string> bio;
+};
+
+Result<SignUp> ParseSignUp(std::string_view body);
+Result<LogIn> ParseLogIn(std::string_view body);
+Result<ProfilePatch> ParseProfilePatch(std::string_view body);
+// {"ops":[...]} -> ops; also returns the ops in canonical JSON for storing with the job.
+Result<std::vector<media::EditOp>> ParseEditOps(std::string_view body, std::string* canonical);
+// Parses ops stored by ParseEditOps (the "ops" array alone).
+Result<std::vector<media::EditOp>> ParseStoredOps(std::string_view ops_json);
+
+bool ValidHandle(std::string_view handle);
+
+std::string RenderUser(const data::UserRow& u);
+std::string RenderPhoto(const data::PhotoRow& p);
+std::string RenderJob(const data::JobRow& j);
+std::string RenderPhotoPage(const std::vector<data::PhotoRow>& items, int limit);
+std::string RenderSession(int64_t user_id, const std::string& token, int64_t expires_ms);
+
+std::string MediaUrl(const std::string& key);
+
+}  // namespace millions::app

@@ -1,0 +1,281 @@
+#include "app/service.h"
+
+#include "app/auth.h"
+#include "core/log.h"
+
+namespace millions::app {
+namespace {
+
+using data::Consistency;
+
+std::string UserKey(int64_t id) { return "u:" + std::to_string(id); }
+std::string PhotoKey(int64_t id) { return "p:" + std::to_string(id); }
+std::string SessionKey(std::string_view hash) { return "s:" + std::string(hash); }
+
+const char* Extension(std::string_view content_type) {
+  if (content_type == "image/jpeg") return "jpg";
+  if (content_type == "image/png") return "png";
+  return "webp";
+}
+
+// Media keys name content: the first 128 bits of its SHA-256 and the format.
+std::string MediaKey(std::string_view bytes, std::string_view content_type) {
+  return Sha256Hex(bytes).substr(0, 32) + "." + Extension(content_type);
+}
+
+}  // namespace
+
+Service::Service(data::Store& store, cache::Cache& cache, queue::JobQueue& queue,
+                 data::IdGenerator& ids, Env& env, metrics::Registry& metrics,
+                 ServiceOptions options)
+    : store_(store),
+      cache_(cache),
+      queue_(queue),
+      ids_(ids),
+      env_(env),
+      metrics_(metrics),
+      opt_(std::move(options)) {}
+
+std::optional<std::string> Service::CacheGet(std::string_view kind, const std::string& key) {
+  auto v = cache_.Get(key);
+  metrics_
+      .GetCounter("millions_cache_requests_total", "Cache lookups by level, kind and result.",
+                  {{"level", "l1"}, {"kind", std::string(kind)}, {"result", v ? "hit" : "miss"}})
+      .Inc();
+  return v;
+}
+
+void Service::Invalidate(const std::string& key) {
+  if (cache_.Erase(key)) {
+    metrics_
+        .GetCounter("millions_cache_invalidations_total", "Cache entries deleted by writes.",
+                    {{"level", "l1"}})
+        .Inc();
+  }
+}
+
+Result<std::string> Service::SignUp(const app::SignUp& in) {
+  auto hash = HashPassword(in.password);
+  if (!hash.ok()) return hash.error();
+  data::UserRow u;
+  u.id = ids_.Next();
+  u.handle = in.handle;
+  u.display_name = in.display_name.value_or(in.handle);
+  u.password_hash = std::move(*hash);
+  u.created_ms = env_.WallMillis();
+  auto created = store_.CreateUser(u);
+  if (!created.ok()) return created.error();
+  return RenderUser(*created);
+}
+
+Result<NewSession> Service::LogIn(const app::LogIn& in) {
+  // A dummy hash keeps the time of "no such user" equal to "wrong password".
+  static const std::string kDummy = HashPassword("not-a-password").value();
+  auto user = store_.GetUserByHandle(in.handle, Consistency::kPrimary);
+  if (!user.ok() && user.error().status() != 404) return user.error();
+  bool good = VerifyPassword(in.password, user.ok() ? user->password_hash : kDummy);
+  if (!user.ok() || !good)
+    return MakeError(Errc::kUnauthenticated, "bad_credentials", "wrong handle or password");
+  NewSession s{user->id, NewSessionToken(env_), env_.WallMillis() + opt_.session_ttl_ms};
+  if (Status st = store_.CreateSession({TokenHash(s.token), s.user_id, s.expires_ms}); !st.ok())
+    return st.error();
+  return s;
+}
+
+Status Service::LogOut(std::string_view token) {
+  std::string hash = TokenHash(token);
+  Status st = store_.DeleteSession(hash);
+  Invalidate(SessionKey(hash));
+  return st;
+}
+
+std::optional<int64_t> Service::CachedSession(std::string_view token) {
+  auto v = CacheGet("session", SessionKey(TokenHash(token)));
+  if (!v) return std::nullopt;
+  // "user_id:expires_ms": an entry never outlives its session.
+  size_t colon = v->find(':');
+  int64_t expires = std::stoll(v->substr(colon + 1));
+  if (expires <= env_.WallMillis()) return std::nullopt;
+  return std::stoll(v->substr(0, colon));
+}
+
+Result<int64_t> Service::Authenticate(std::string_view token) {
+  if (token.empty() || token.size() > 128)
+    return MakeError(Errc::kUnauthenticated, "unauthenticated", "log in first");
+  if (auto cached = CachedSession(token)) return *cached;
+  std::string hash = TokenHash(token);
+  auto s = store_.GetSession(hash, env_.WallMillis(), Consistency::kPrimary);
+  if (!s.ok()) {
+    if (s.error().status() == 404)
+      return MakeError(Errc::kUnauthenticated, "unauthenticated", "session unknown or expired");
+    return s.error();
+  }
+  int64_t ttl = std::min<int64_t>(s->expires_ms - env_.WallMillis(), 60'000);
+  cache_.Put(SessionKey(hash), std::to_string(s->user_id) + ":" + std::to_string(s->expires_ms),
+             std::chrono::milliseconds(std::max<int64_t>(ttl, 1)));
+  return s->user_id;
+}
+
+std::optional<std::string> Service::CachedUser(int64_t id) { return CacheGet("user", UserKey(id)); }
+
+Result<std::string> Service::User(int64_t id) {
+  if (auto v = CachedUser(id)) return *v;
+  auto u = store_.GetUser(id, Consistency::kReplica);
+  if (!u.ok()) return u.error();
+  std::string json = RenderUser(*u);
+  cache_.Put(UserKey(id), json);
+  return json;
+}
+
+Result<std::string> Service::UserByHandle(std::string_view handle) {
+  if (!ValidHandle(handle)) return MakeError(Errc::kNotFound, "not_found", "user not found");
+  auto u = store_.GetUserByHandle(handle, Consistency::kReplica);
+  if (!u.ok()) return u.error();
+  return RenderUser(*u);
+}
+
+Result<std::string> Service::UpdateProfile(int64_t user_id, const ProfilePatch& patch) {
+  auto u = store_.UpdateProfile(user_id, patch.display_name, patch.bio);
+  if (!u.ok()) return u.error();
+  Invalidate(UserKey(user_id));
+  return RenderUser(*u);
+}
+
+Status Service::Follow(int64_t user_id, int64_t target) {
+  if (user_id == target)
+    return MakeError(Errc::kBadInput, "cannot_follow_self", "you cannot follow yourself");
+  Status st = store_.Follow(user_id, target, env_.WallMillis());
+  if (!st.ok()) return st;
+  Invalidate(UserKey(user_id));
+  Invalidate(UserKey(target));
+  return Ok();
+}
+
+Status Service::Unfollow(int64_t user_id, int64_t target) {
+  if (auto t = store_.GetUser(target, Consistency::kPrimary); !t.ok()) return t.error();
+  Status st = store_.Unfollow(user_id, target);
+  if (!st.ok()) return st;
+  Invalidate(UserKey(user_id));
+  Invalidate(UserKey(target));
+  return Ok();
+}
+
+Result<std::string> Service::Upload(int64_t user_id, std::string_view content_type,
+                                    std::string_view bytes, std::string caption) {
+  auto info = media::Probe(bytes, content_type, opt_.media);
+  if (!info.ok()) return info.error();
+  data::PhotoRow p;
+  p.id = ids_.Next();
+  p.owner_id = user_id;
+  p.caption = std::move(caption);
+  p.content_type = info->content_type;
+  p.media_key = MediaKey(bytes, p.content_type);
+  p.width = info->width;
+  p.height = info->height;
+  p.created_ms = env_.WallMillis();
+  if (Status st = store_.PutBlob(p.media_key, p.content_type, bytes); !st.ok()) return st.error();
+  if (Status st = store_.CreatePhoto(p); !st.ok()) return st.error();
+  Invalidate(UserKey(user_id));
+  return RenderPhoto(p);
+}
+
+std::optional<std::string> Service::CachedPhoto(int64_t id) {
+  return CacheGet("photo", PhotoKey(id));
+}
+
+Result<std::string> Service::Photo(int64_t id) {
+  if (auto v = CachedPhoto(id)) return *v;
+  auto p = store_.GetPhoto(id, Consistency::kReplica);
+  if (!p.ok()) return p.error();
+  std::string json = RenderPhoto(*p);
+  cache_.Put(PhotoKey(id), json);
+  return json;
+}
+
+Result<std::string> Service::UserPhotos(int64_t owner_id, int64_t before, int limit) {
+  if (auto u = store_.GetUser(owner_id, Consistency::kReplica); !u.ok()) return u.error();
+  auto rows = store_.ListPhotos(owner_id, before, limit, Consistency::kReplica);
+  if (!rows.ok()) return rows.error();
+  return RenderPhotoPage(*rows, limit);
+}
+
+Result<std::string> Service::Feed(int64_t user_id, int64_t before, int limit) {
+  auto rows = store_.Feed(user_id, before, limit, Consistency::kReplica);
+  if (!rows.ok()) return rows.error();
+  return RenderPhotoPage(*rows, limit);
+}
+
+Result<data::Blob> Service::Media(std::string_view key) { return store_.GetBlob(key); }
+
+Result<std::string> Service::RequestEdit(int64_t user_id, int64_t photo_id, std::string_view body) {
+  std::string canonical;
+  auto ops = ParseEditOps(body, &canonical);
+  if (!ops.ok()) return ops.error();
+  auto photo = store_.GetPhoto(photo_id, Consistency::kPrimary);
+  if (!photo.ok()) return photo.error();
+  if (photo->owner_id != user_id)
+    return MakeError(Errc::kForbidden, "not_owner", "only the photo's owner can edit it");
+  media::ImageInfo info{photo->width, photo->height, photo->content_type};
+  if (Status st = media::ValidateOps(info, *ops, opt_.media); !st.ok()) return st.error();
+  data::JobRow job;
+  job.id = ids_.Next();
+  job.photo_id = photo_id;
+  job.owner_id = user_id;
+  job.status = "queued";
+  job.ops_json = std::move(canonical);
+  job.created_ms = env_.WallMillis();
+  if (Status st = store_.CreateJob(job); !st.ok()) return st.error();
+  // If this enqueue is lost to a crash, RecoverJobs finds the queued row at the next start.
+  if (Status st = queue_.Enqueue(job.id); !st.ok()) return st.error();
+  return RenderJob(job);
+}
+
+Result<std::string> Service::Job(int64_t user_id, int64_t job_id) {
+  auto j = store_.GetJob(job_id, Consistency::kPrimary);
+  if (!j.ok()) return j.error();
+  if (j->owner_id != user_id)
+    return MakeError(Errc::kForbidden, "not_owner", "only the photo's owner can see its jobs");
+  return RenderJob(*j);
+}
+
+Status Service::RecoverJobs() {
+  auto ids = store_.UnfinishedJobs();
+  if (!ids.ok()) return ids.error();
+  for (int64_t id : *ids)
+    if (Status st = queue_.Enqueue(id); !st.ok()) return st;
+  if (!ids->empty()) log::Info("re-queued unfinished jobs", {{"jobs", int64_t(ids->size())}});
+  return Ok();
+}
+
+Service::JobOutcome Service::ProcessJob(const queue::Delivery& d) {
+  auto job = store_.GetJob(d.job_id, Consistency::kPrimary);
+  if (!job.ok()) return job.error().status() == 404 ? JobOutcome::kFailed : JobOutcome::kRetry;
+  if (job->status == "done" || job->status == "failed") return JobOutcome::kDone;  // redelivery
+  auto fail = [&](const Error& e) {
+    // Bad input cannot get better by retrying; infrastructure errors can.
+    bool permanent = e.status() < 500 || d.attempt >= opt_.max_job_attempts;
+    if (!permanent) return JobOutcome::kRetry;
+    (void)store_.FailJob(d.job_id, e.message, env_.WallMillis());
+    return JobOutcome::kFailed;
+  };
+  if (Status st = store_.MarkJobRunning(d.job_id); !st.ok()) return fail(st.error());
+  auto photo = store_.GetPhoto(job->photo_id, Consistency::kPrimary);
+  if (!photo.ok()) return fail(photo.error());
+  auto blob = store_.GetBlob(photo->media_key);
+  if (!blob.ok()) return fail(blob.error());
+  auto ops = ParseStoredOps(job->ops_json);
+  if (!ops.ok()) return fail(ops.error());
+  media::ImageInfo info{photo->width, photo->height, photo->content_type};
+  auto out = media::ApplyOps(blob->bytes, info, *ops, opt_.media);
+  if (!out.ok()) return fail(out.error());
+  std::string key = MediaKey(out->bytes, out->info.content_type);
+  if (Status st = store_.PutBlob(key, out->info.content_type, out->bytes); !st.ok())
+    return fail(st.error());
+  data::PhotoVersion v{d.job_id, key, out->info.width, out->info.height};
+  if (Status st = store_.FinishJob(d.job_id, v, env_.WallMillis()); !st.ok())
+    return fail(st.error());
+  Invalidate(PhotoKey(job->photo_id));
+  return JobOutcome::kDone;
+}
+
+}  // namespace millions::app

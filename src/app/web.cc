@@ -1,0 +1,367 @@
+#include "app/web.h"
+
+#include <map>
+
+#include "app/assets.h"
+#include "app/auth.h"
+#include "core/log.h"
+#include "data/ids.h"
+
+namespace millions::app {
+
+using boost::asio::awaitable;
+using http::Request;
+using http::Response;
+
+struct WebApp::Assets {
+  std::map<std::string, const EmbeddedFile*, std::less<>> by_path;  // fingerprinted name
+  std::string index_html;
+};
+
+namespace {
+
+Response ErrorResponse(const Error& e) { return http::JsonError(e.status(), e.code, e.message); }
+
+// Answers `status` with the JSON a Service call returned, or its error.
+Response Answer(int status, Result<std::string> out) {
+  if (!out.ok()) return ErrorResponse(out.error());
+  return http::Json(status, std::move(*out));
+}
+
+Response Ok(int status, std::string json) { return http::Json(status, std::move(json)); }
+
+Response NoContent() {
+  Response r;
+  r.status = 204;
+  return r;
+}
+
+// "app.js" -> "app.3fa2c1d9e0b4.js": the name changes whenever the content does.
+std::string Fingerprint(std::string_view name, std::string_view bytes) {
+  std::string hash = Sha256Hex(bytes).substr(0, 12);
+  size_t dot = name.rfind('.');
+  if (dot == std::string_view::npos) return std::string(name) + "." + hash;
+  return std::string(name.substr(0, dot)) + "." + hash + std::string(name.substr(dot));
+}
+
+bool ValidMediaKey(std::string_view key) {
+  size_t dot = key.find('.');
+  if (dot != 32) return false;
+  for (size_t i = 0; i < 32; ++i) {
+    char c = key[i];
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+  }
+  std::string_view ext = key.substr(33);
+  return ext == "jpg" || ext == "png" || ext == "webp";
+}
+
+Result<int64_t> PathId(const Request& req) {
+  auto id = data::ParseId(req.param("id"));
+  if (!id) return MakeError(Errc::kNotFound, "not_found", "no such id");
+  return *id;
+}
+
+struct Page {
+  int64_t before = 0;
+  int limit = 20;
+};
+
+Result<Page> ParsePage(const Request& req) {
+  Page p;
+  if (auto l = req.query_param("limit")) {
+    auto v = data::ParseId(*l);
+    if (!v || *v > 100)
+      return MakeError(Errc::kBadInput, "bad_query", "limit must be an integer in 1..100");
+    p.limit = static_cast<int>(*v);
+  }
+  if (auto b = req.query_param("before")) {
+    auto v = data::ParseId(*b);
+    if (!v) return MakeError(Errc::kBadInput, "bad_query", "before must be a photo id");
+    p.before = *v;
+  }
+  return p;
+}
+
+Status RequireJson(const Request& req) {
+  auto ct = req.header("content-type");
+  std::string_view v = ct ? *ct : std::string_view();
+  v = v.substr(0, v.find(';'));
+  while (!v.empty() && v.back() == ' ') v.remove_suffix(1);
+  if (!http::IEquals(v, "application/json"))
+    return MakeError(Errc::kUnsupportedMedia, "unsupported_media_type",
+                     "send the body as application/json");
+  if (req.body.size() > kMaxJsonBody)
+    return MakeError(Errc::kTooLarge, "payload_too_large", "JSON bodies are limited to 64 KiB");
+  return millions::Ok();
+}
+
+std::string SessionCookie(const std::string& token, int64_t max_age_s, bool secure) {
+  std::string c =
+      "sid=" + token + "; Path=/; HttpOnly; SameSite=Lax; Max-Age=" + std::to_string(max_age_s);
+  if (secure) c += "; Secure";
+  return c;
+}
+
+}  // namespace
+
+WebApp::WebApp(Service& service, BlockingPool& pool, metrics::Registry& metrics, WebOptions options)
+    : svc_(service),
+      pool_(pool),
+      metrics_(metrics),
+      opt_(std::move(options)),
+      assets_(std::make_unique<Assets>()) {
+  const EmbeddedFile* index = nullptr;
+  std::map<std::string, std::string> renames;
+  for (size_t i = 0; i < kEmbeddedFileCount; ++i) {
+    const EmbeddedFile& f = kEmbeddedFiles[i];
+    if (f.name == "index.html") {
+      index = &f;
+      continue;
+    }
+    std::string fp = Fingerprint(f.name, f.bytes);
+    renames[std::string(f.name)] = "/assets/" + fp;
+    assets_->by_path[fp] = &f;
+  }
+  if (index) {
+    std::string html(index->bytes);
+    for (const auto& [name, path] : renames) {
+      std::string ph = "{{asset:" + name + "}}";
+      for (size_t pos; (pos = html.find(ph)) != std::string::npos;)
+        html.replace(pos, ph.size(), path);
+    }
+    assets_->index_html = std::move(html);
+  }
+  AddRoutes();
+}
+
+WebApp::~WebApp() = default;
+
+awaitable<Response> WebApp::Handle(Request& req) {
+  auto m = router_.Find(req.method, req.path);
+  Response resp;
+  if (m.outcome == http::Router::Outcome::kMatched) {
+    req.route = std::string(m.route);
+    req.params = std::move(m.params);
+    resp = co_await (*m.handler)(req);
+  } else if (m.outcome == http::Router::Outcome::kMethodNotAllowed) {
+    req.route = std::string(m.route);
+    resp = http::JsonError(405, "method_not_allowed", "method not allowed on this path");
+  } else {
+    resp = http::JsonError(404, "not_found", "no such route");
+  }
+  resp.set("X-Content-Type-Options", "nosniff");
+  if (resp.status >= 500)
+    log::Write(log::Level::kError, {req.request_id, req.trace_id}, "request failed",
+               {{"route", req.route}, {"status", resp.status}, {"body", resp.body}});
+  co_return resp;
+}
+
+void WebApp::AddRoutes() {
+  auto& r = router_;
+  // Resolves the caller's session, or an error response (401 / 403 CSRF).
+  auto auth = [this](Request& req) -> awaitable<Result<int64_t>> {
+    Credentials creds = ExtractCredentials(req);
+    if (Status st = CheckCsrf(req, creds); !st.ok()) co_return st.error();
+    if (creds.source == AuthSource::kNone)
+      co_return MakeError(Errc::kUnauthenticated, "unauthenticated", "log in first");
+    if (auto cached = svc_.CachedSession(creds.token)) co_return *cached;
+    auto work = [this, t = creds.token] { return svc_.Authenticate(t); };
+    co_return co_await pool_.Run(std::move(work));
+  };
+
+  r.Add("GET", "/livez",
+        [](Request&) -> awaitable<Response> { co_return Ok(200, "{\"ok\":true}"); });
+  r.Add("GET", "/readyz", [this](Request&) -> awaitable<Response> {
+    if (!ready_) co_return http::JsonError(503, "not_ready", "starting or draining");
+    co_return Ok(200, "{\"ready\":true}");
+  });
+  r.Add("GET", "/metrics", [this](Request&) -> awaitable<Response> {
+    Response resp;
+    resp.body = metrics_.Render();
+    resp.set("Content-Type", "text/plain; version=0.0.4; charset=utf-8");
+    co_return resp;
+  });
+
+  r.Add("GET", "/", [this](Request&) -> awaitable<Response> {
+    Response resp;
+    resp.body = assets_->index_html;
+    resp.set("Content-Type", "text/html; charset=utf-8");
+    resp.set("Cache-Control", "no-cache");
+    resp.set("Content-Security-Policy",
+             "default-src 'self'; img-src 'self' data: blob:; style-src 'self'; "
+             "script-src 'self'; connect-src 'self'; frame-ancestors 'none'");
+    co_return resp;
+  });
+  r.Add("GET", "/assets/{name}", [this](Request& req) -> awaitable<Response> {
+    auto it = assets_->by_path.find(req.param("name"));
+    if (it == assets_->by_path.end()) co_return http::JsonError(404, "not_found", "no such asset");
+    Response resp;
+    resp.body = std::string(it->second->bytes);
+    resp.set("Content-Type", std::string(it->second->content_type));
+    resp.set("Cache-Control", "public, max-age=31536000, immutable");
+    co_return resp;
+  });
+  r.Add("GET", "/media/{key...}", [this](Request& req) -> awaitable<Response> {
+    std::string key(req.param("key"));
+    if (!ValidMediaKey(key)) co_return http::JsonError(404, "not_found", "no such media");
+    std::string etag = "\"" + key + "\"";
+    Response resp;
+    resp.set("Cache-Control", "public, max-age=31536000, immutable");
+    resp.set("ETag", etag);
+    if (auto inm = req.header("if-none-match"); inm && *inm == etag) {
+      resp.status = 304;
+      co_return resp;
+    }
+    auto work = [this, key] { return svc_.Media(key); };
+    auto blob = co_await pool_.Run(std::move(work));
+    if (!blob.ok()) co_return ErrorResponse(blob.error());
+    resp.set("Content-Type", blob->content_type);
+    resp.body = std::move(blob->bytes);
+    co_return resp;
+  });
+
+  r.Add("POST", "/api/users", [this](Request& req) -> awaitable<Response> {
+    if (Status st = CheckCsrf(req, {}); !st.ok()) co_return ErrorResponse(st.error());
+    if (Status st = RequireJson(req); !st.ok()) co_return ErrorResponse(st.error());
+    auto in = ParseSignUp(req.body);
+    if (!in.ok()) co_return ErrorResponse(in.error());
+    auto work = [this, in = std::move(*in)] { return svc_.SignUp(in); };
+    co_return Answer(201, co_await pool_.Run(std::move(work)));
+  });
+  r.Add("POST", "/api/sessions", [this](Request& req) -> awaitable<Response> {
+    if (Status st = CheckCsrf(req, {}); !st.ok()) co_return ErrorResponse(st.error());
+    if (Status st = RequireJson(req); !st.ok()) co_return ErrorResponse(st.error());
+    auto in = ParseLogIn(req.body);
+    if (!in.ok()) co_return ErrorResponse(in.error());
+    auto work = [this, in = std::move(*in)] { return svc_.LogIn(in); };
+    auto s = co_await pool_.Run(std::move(work));
+    if (!s.ok()) co_return ErrorResponse(s.error());
+    Response resp = Ok(201, RenderSession(s->user_id, s->token, s->expires_ms));
+    int64_t max_age = (s->expires_ms - Env::Default().WallMillis()) / 1000;
+    resp.set("Set-Cookie", SessionCookie(s->token, max_age, opt_.secure_cookies));
+    resp.set("Cache-Control", "no-store");
+    co_return resp;
+  });
+  r.Add("DELETE", "/api/sessions/current", [this, auth](Request& req) -> awaitable<Response> {
+    auto uid = co_await auth(req);
+    if (!uid.ok()) co_return ErrorResponse(uid.error());
+    auto work = [this, t = ExtractCredentials(req).token] { return svc_.LogOut(t); };
+    auto st = co_await pool_.Run(std::move(work));
+    if (!st.ok()) co_return ErrorResponse(st.error());
+    Response resp = NoContent();
+    resp.set("Set-Cookie", SessionCookie("", 0, opt_.secure_cookies));
+    co_return resp;
+  });
+  r.Add("GET", "/api/me", [this, auth](Request& req) -> awaitable<Response> {
+    auto uid = co_await auth(req);
+    if (!uid.ok()) co_return ErrorResponse(uid.error());
+    auto work = [this, id = *uid] { return svc_.User(id); };
+    co_return Answer(200, co_await pool_.Run(std::move(work)));
+  });
+  r.Add("PATCH", "/api/me", [this, auth](Request& req) -> awaitable<Response> {
+    auto uid = co_await auth(req);
+    if (!uid.ok()) co_return ErrorResponse(uid.error());
+    if (Status st = RequireJson(req); !st.ok()) co_return ErrorResponse(st.error());
+    auto patch = ParseProfilePatch(req.body);
+    if (!patch.ok()) co_return ErrorResponse(patch.error());
+    auto work = [this, id = *uid, p = std::move(*patch)] { return svc_.UpdateProfile(id, p); };
+    co_return Answer(200, co_await pool_.Run(std::move(work)));
+  });
+  r.Add("GET", "/api/users/by-handle/{handle}", [this](Request& req) -> awaitable<Response> {
+    auto work = [this, h = std::string(req.param("handle"))] { return svc_.UserByHandle(h); };
+    co_return Answer(200, co_await pool_.Run(std::move(work)));
+  });
+  r.Add("GET", "/api/users/{id}", [this](Request& req) -> awaitable<Response> {
+    auto id = PathId(req);
+    if (!id.ok()) co_return ErrorResponse(id.error());
+    // The hot path: a cache hit never leaves the event loop.
+    if (auto cached = svc_.CachedUser(*id)) co_return Ok(200, std::move(*cached));
+    auto work = [this, id = *id] { return svc_.User(id); };
+    co_return Answer(200, co_await pool_.Run(std::move(work)));
+  });
+  r.Add("GET", "/api/users/{id}/photos", [this](Request& req) -> awaitable<Response> {
+    auto id = PathId(req);
+    if (!id.ok()) co_return ErrorResponse(id.error());
+    auto page = ParsePage(req);
+    if (!page.ok()) co_return ErrorResponse(page.error());
+    auto work = [this, id = *id, p = *page] { return svc_.UserPhotos(id, p.before, p.limit); };
+    co_return Answer(200, co_await pool_.Run(std::move(work)));
+  });
+  auto follow = [this, auth](bool on) {
+    return [this, auth, on](Request& req) -> awaitable<Response> {
+      auto uid = co_await auth(req);
+      if (!uid.ok()) co_return ErrorResponse(uid.error());
+      auto id = PathId(req);
+      if (!id.ok()) co_return ErrorResponse(id.error());
+      auto work = [this, me = *uid, target = *id, on] {
+        return on ? svc_.Follow(me, target) : svc_.Unfollow(me, target);
+      };
+      Status st = co_await pool_.Run(std::move(work));
+      co_return st.ok() ? NoContent() : ErrorResponse(st.error());
+    };
+  };
+  r.Add("POST", "/api/users/{id}/follow", follow(true));
+  r.Add("DELETE", "/api/users/{id}/follow", follow(false));
+
+  r.Add("POST", "/api/photos", [this, auth](Request& req) -> awaitable<Response> {
+    auto uid = co_await auth(req);
+    if (!uid.ok()) co_return ErrorResponse(uid.error());
+    auto ct = req.header("content-type");
+    std::string type(ct ? ct->substr(0, ct->find(';')) : std::string_view());
+    if (type != "image/jpeg" && type != "image/png" && type != "image/webp")
+      co_return http::JsonError(415, "unsupported_media_type",
+                                "upload image/jpeg, image/png or image/webp");
+    if (req.body.size() > opt_.max_upload_bytes)
+      co_return http::JsonError(413, "payload_too_large", "image above the upload limit");
+    if (req.body.empty()) co_return http::JsonError(400, "bad_image", "empty body");
+    std::string caption;
+    if (req.query.find("caption=") != std::string::npos) {
+      auto c = req.query_param("caption");
+      if (!c) co_return http::JsonError(400, "bad_query", "caption is not valid percent-encoding");
+      caption = std::move(*c);
+    }
+    if (caption.size() > 2000)
+      co_return http::JsonError(400, "bad_query", "caption is limited to 2000 bytes");
+    auto work = [this, id = *uid, type, body = std::move(req.body),
+                 c = std::move(caption)]() mutable {
+      return svc_.Upload(id, type, body, std::move(c));
+    };
+    co_return Answer(201, co_await pool_.Run(std::move(work)));
+  });
+  r.Add("GET", "/api/photos/{id}", [this](Request& req) -> awaitable<Response> {
+    auto id = PathId(req);
+    if (!id.ok()) co_return ErrorResponse(id.error());
+    if (auto cached = svc_.CachedPhoto(*id)) co_return Ok(200, std::move(*cached));
+    auto work = [this, id = *id] { return svc_.Photo(id); };
+    co_return Answer(200, co_await pool_.Run(std::move(work)));
+  });
+  r.Add("POST", "/api/photos/{id}/edits", [this, auth](Request& req) -> awaitable<Response> {
+    auto uid = co_await auth(req);
+    if (!uid.ok()) co_return ErrorResponse(uid.error());
+    auto id = PathId(req);
+    if (!id.ok()) co_return ErrorResponse(id.error());
+    if (Status st = RequireJson(req); !st.ok()) co_return ErrorResponse(st.error());
+    auto work = [this, me = *uid, id = *id, b = std::move(req.body)] {
+      return svc_.RequestEdit(me, id, b);
+    };
+    co_return Answer(202, co_await pool_.Run(std::move(work)));
+  });
+  r.Add("GET", "/api/feed", [this, auth](Request& req) -> awaitable<Response> {
+    auto uid = co_await auth(req);
+    if (!uid.ok()) co_return ErrorResponse(uid.error());
+    auto page = ParsePage(req);
+    if (!page.ok()) co_return ErrorResponse(page.error());
+    auto work = [this, id = *uid, p = *page] { return svc_.Feed(id, p.before, p.limit); };
+    co_return Answer(200, co_await pool_.Run(std::move(work)));
+  });
+  r.Add("GET", "/api/jobs/{id}", [this, auth](Request& req) -> awaitable<Response> {
+    auto uid = co_await auth(req);
+    if (!uid.ok()) co_return ErrorResponse(uid.error());
+    auto id = PathId(req);
+    if (!id.ok()) co_return ErrorResponse(id.error());
+    auto work = [this, me = *uid, id = *id] { return svc_.Job(me, id); };
+    co_return Answer(200, co_await pool_.Run(std::move(work)));
+  });
+}
+
+}  // namespace millions::app

@@ -1,0 +1,46 @@
+// WebApp: the HTTP face of the service: the API routes of ../shared/CONTRACT.md, the browser UI
+// and its fingerprinted assets, media, and /livez, /readyz, /metrics.
+// Each handler parses and checks the request on the event loop, then runs the Service call on
+// the BlockingPool; cache hits are answered without leaving the event loop.
+// Thread-safety: Handle may run concurrently on many threads. Ownership: borrows the service,
+// pool and registry; owns its router and assets.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <memory>
+
+#include "app/service.h"
+#include "core/blocking_pool.h"
+#include "core/http.h"
+#include "core/metrics.h"
+#include "core/router.h"
+
+namespace millions::app {
+
+struct WebOptions {
+  size_t max_upload_bytes = 20 * 1024 * 1024;
+  bool secure_cookies = false;  // set when served over TLS
+};
+
+class WebApp {
+ public:
+  WebApp(Service& service, BlockingPool& pool, metrics::Registry& metrics, WebOptions options);
+  ~WebApp();
+  boost::asio::awaitable<http::Response> Handle(http::Request& req);
+  // Makes /readyz answer 503 (set while starting and draining).
+  void SetReady(bool ready) { ready_ = ready; }
+
+ private:
+  struct Assets;
+  void AddRoutes();
+  Service& svc_;
+  BlockingPool& pool_;
+  metrics::Registry& metrics_;
+  WebOptions opt_;
+  http::Router router_;
+  std::unique_ptr<Assets> assets_;
+  std::atomic<bool> ready_{false};
+};
+
+}  // namespace millions::app

@@ -1,0 +1,57 @@
+// millions: one binary, one subcommand per job (see ../shared/CONTRACT.md section 2).
+// Exit codes: 0 success, 1 runtime failure, 2 usage error.
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <exception>
+
+#include "app/single.h"
+#include "core/config.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{
+      "millions: a photo-sharing service that scales from one process to many data centres.\n"
+      "Stage 1 runs it all in one process: `millions single`."};
+  app.require_subcommand(1);
+  app.set_help_all_flag("--help-all", "Show help for every subcommand");
+
+  millions::app::SingleFlags single;
+  int port = -1;
+  std::string data, host;
+  auto* cmd = app.add_subcommand(
+      "single",
+      "Run the whole service in one process: HTTP API and browser UI, embedded SQLite, in-process\n"
+      "cache, durable in-process job queue and photo workers. Stops gracefully on SIGTERM/Ctrl-C.");
+  cmd->add_option("--port", port, "TCP port to listen on (default 8080; 0 picks a free one)")
+      ->check(CLI::Range(0, 65535));
+  cmd->add_option("--data", data, "Data directory (default ./data/single)");
+  cmd->add_option("--host", host, "Address to listen on (default 127.0.0.1)");
+  cmd->add_option("--topology", single.topology,
+                  "Topology file with the node's settings (default topologies/single.toml)");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    app.exit(e);
+    return 2;
+  }
+
+  try {
+    if (*cmd) {
+      if (port >= 0) single.port = port;
+      if (!data.empty()) single.data_dir = data;
+      if (!host.empty()) single.host = host;
+      return millions::app::RunSingle(single);
+    }
+  } catch (const millions::config::ConfigError& e) {
+    fprintf(stderr, "millions: %s\n", e.what());
+    return 2;
+  } catch (const std::exception& e) {
+    fprintf(stderr, "millions: %s\n", e.what());
+    return 1;
+  }
+  return 2;
+}

@@ -1,0 +1,190 @@
+"""Helpers for the multi-process tests: start the real binary on a free loopback port with its
+own data directory, talk HTTP to it, and stop it. Python's standard library only."""
+import http.client
+import json
+import os
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+import zlib
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def binary():
+    return os.environ.get("MILLIONS_BIN", os.path.join(ROOT, "build", "millions"))
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def png(width, height, gray=False, seed=0):
+    """A valid PNG of a gradient, made with zlib only."""
+    channels = 1 if gray else 3
+    rows = bytearray()
+    for y in range(height):
+        rows.append(0)
+        for x in range(width):
+            if gray:
+                rows.append((x * 7 + y * 3 + seed) & 255)
+            else:
+                rows += bytes(((x * 5 + seed) & 255, (y * 9) & 255, (x + y) & 255))
+
+    def chunk(kind, data):
+        c = struct.pack(">I", len(data)) + kind + data
+        return c + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0 if gray else 2, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(bytes(rows)))
+            + chunk(b"IEND", b""))
+
+
+def png_bomb(side=20000):
+    """A tiny PNG that claims side x side 1-bit pixels: a decompression bomb."""
+    row = b"\x00" + b"\x00" * ((side + 7) // 8)
+    comp = zlib.compressobj(9)
+    data = b"".join(comp.compress(row) for _ in range(side)) + comp.flush()
+
+    def chunk(kind, d):
+        c = struct.pack(">I", len(d)) + kind + d
+        return c + struct.pack(">I", zlib.crc32(kind + d) & 0xFFFFFFFF)
+
+    ihdr = struct.pack(">IIBBBBB", side, side, 1, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", data) + chunk(b"IEND", b"")
+
+
+TOPOLOGY = """
+[node]
+name = "test"
+listen = "127.0.0.1:0"
+threads = 2
+blocking_threads = 4
+[http]
+header_timeout_ms = {header_timeout_ms}
+drain_timeout_ms = 5000
+[cache]
+policy = "lru"
+ttl_ms = 2000
+[workers]
+threads = 2
+"""
+
+
+class Server:
+    def __init__(self, data_dir=None, header_timeout_ms=10000):
+        self.tmp = tempfile.mkdtemp(prefix="millions-test-")
+        self.data_dir = data_dir or os.path.join(self.tmp, "data")
+        self.topology = os.path.join(self.tmp, "topology.toml")
+        with open(self.topology, "w") as f:
+            f.write(TOPOLOGY.format(header_timeout_ms=header_timeout_ms))
+        self.port = None
+        self.proc = None
+        self.log_path = os.path.join(self.tmp, "server.log")
+
+    def start(self):
+        self.port = free_port()
+        self.log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(
+            [binary(), "single", "--topology", self.topology, "--port", str(self.port),
+             "--data", self.data_dir],
+            stdout=subprocess.DEVNULL, stderr=self.log)
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError("server exited: " + open(self.log_path).read()[-2000:])
+            try:
+                if self.request("GET", "/readyz")[0] == 200:
+                    return self
+            except OSError:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError("server not ready: " + open(self.log_path).read()[-2000:])
+
+    def request(self, method, path, body=None, headers=None, timeout=30):
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        try:
+            hdrs = dict(headers or {})
+            if isinstance(body, (dict, list)):
+                body = json.dumps(body).encode()
+                hdrs.setdefault("Content-Type", "application/json")
+            conn.request(method, path, body=body, headers=hdrs)
+            r = conn.getresponse()
+            data = r.read()
+            return r.status, {k.lower(): v for k, v in r.getheaders()}, data
+        finally:
+            conn.close()
+
+    def json(self, method, path, body=None, headers=None):
+        status, hdrs, data = self.request(method, path, body, headers)
+        try:
+            parsed = json.loads(data) if data else None
+        except ValueError:
+            parsed = data
+        return status, hdrs, parsed
+
+    def kill(self, sig=signal.SIGKILL):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        return self.proc.wait(timeout=30)
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                return self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                return self.proc.wait()
+        return self.proc.returncode if self.proc else None
+
+
+class Checks:
+    """Counts checks and prints the closing 'N passed, N failed' line."""
+
+    def __init__(self):
+        self.passed = 0
+        self.failed = 0
+
+    def check(self, cond, what):
+        if cond:
+            self.passed += 1
+        else:
+            self.failed += 1
+            print("FAIL:", what, file=sys.stderr)
+        return cond
+
+    def eq(self, got, want, what):
+        return self.check(got == want, f"{what}: got {got!r}, want {want!r}")
+
+    def finish(self):
+        print(f"{self.passed} passed, {self.failed} failed")
+        sys.exit(1 if self.failed else 0)
+
+
+def bearer(token):
+    return {"Authorization": "Bearer " + token}
+
+
+def signup_login(srv, handle, password="password123"):
+    s, _, user = srv.json("POST", "/api/users", {"handle": handle, "password": password})
+    assert s == 201, (s, user)
+    s, h, sess = srv.json("POST", "/api/sessions", {"handle": handle, "password": password})
+    assert s == 201, (s, sess)
+    return user, sess, h
+
+
+def wait_job(srv, token, job_id, timeout=30):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        s, _, job = srv.json("GET", f"/api/jobs/{job_id}", headers=bearer(token))
+        if s == 200 and job["status"] in ("done", "failed"):
+            return job
+        time.sleep(0.1)
+    return None
