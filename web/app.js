@@ -1,121 +1,113 @@
-// millions browser UI: plain JS over the JSON API. The session lives in the HttpOnly `sid`
-// cookie; fetch sends Origin on writes, which passes the server's CSRF check.
+// millions browser UI: plain JS over the JSON API (CONTRACT.md section 3), no build step.
+// The session lives in the HttpOnly `sid` cookie; fetch sends Origin on writes, which passes the
+// server's CSRF check. All user text goes through textContent, never innerHTML.
 'use strict';
 
 const $ = (id) => document.getElementById(id);
-const state = { me: null, editing: null, ops: [] };
+const LOGGED_IN = 'millions.loggedIn';
+const PAGE = 24;
+const VIEWS = ['auth', 'feed', 'mine', 'people', 'profile'];
 
-function show(message, ok) {
-  const m = $('message');
-  m.textContent = message;
-  m.className = ok ? 'ok' : '';
-  m.hidden = !message;
+const state = {
+  me: null,
+  editing: null, // the photo open in the editor
+  ops: [],
+  person: null, // the user shown in the People view
+  users: new Map(), // id -> user, to name photo owners
+  pollToken: 0,
+};
+
+// ---------------------------------------------------------------- messages
+
+function show(text, ok) {
+  $('message-text').textContent = text || '';
+  $('message').className = ok ? 'ok' : 'error';
+  $('message').hidden = !text;
+}
+function showError(e) {
+  if (e && e.code === 'unauthenticated') return; // handled by sessionEnded()
+  show(e && e.code && !e.code.startsWith('http_') ? `${e.message} (${e.code})` : String(e && e.message || e));
+}
+$('message-close').addEventListener('click', () => show(''));
+
+// ---------------------------------------------------------------- API
+
+class ApiError extends Error {
+  constructor(status, code, message) {
+    super(message);
+    this.status = status;
+    this.code = code;
+  }
 }
 
 async function api(method, path, body, contentType) {
-  const opts = { method, credentials: 'same-origin', headers: {} };
+  const opts = { method, credentials: 'same-origin', headers: { Accept: 'application/json' } };
   if (body !== undefined) {
-    if (contentType) {
-      opts.headers['Content-Type'] = contentType;
-      opts.body = body;
-    } else {
-      opts.headers['Content-Type'] = 'application/json';
-      opts.body = JSON.stringify(body);
-    }
+    opts.headers['Content-Type'] = contentType || 'application/json';
+    opts.body = contentType ? body : JSON.stringify(body);
   }
-  const res = await fetch(path, opts);
+  let res;
+  try {
+    res = await fetch(path, opts);
+  } catch (e) {
+    throw new ApiError(0, 'network_error', 'The server could not be reached.');
+  }
   let data = null;
   if (res.status !== 204) {
-    try { data = await res.json(); } catch (e) { data = null; }
+    const text = await res.text();
+    if (text) {
+      try { data = JSON.parse(text); } catch (e) { data = null; }
+    }
   }
   if (!res.ok) {
-    if (res.status === 401) forgetLogin();
-    const err = new Error(data && data.error ? data.error.message : 'HTTP ' + res.status);
-    err.code = data && data.error ? data.error.code : 'http_' + res.status;
-    err.status = res.status;
-    throw err;
+    const err = data && data.error ? data.error : {};
+    let message = err.message || `HTTP ${res.status}`;
+    if (res.status === 429 || res.status === 503) {
+      const after = res.headers.get('Retry-After');
+      if (after) message += ` (retry in ${after} s)`;
+    }
+    const e = new ApiError(res.status, err.code || `http_${res.status}`, message);
+    if (res.status === 401 && state.me) sessionEnded();
+    throw e;
   }
   return data;
 }
 
+const enc = encodeURIComponent;
+
+// ---------------------------------------------------------------- session
+
+function rememberLogin() { localStorage.setItem(LOGGED_IN, '1'); }
 function forgetLogin() {
-  localStorage.removeItem('millions.loggedIn');
+  localStorage.removeItem(LOGGED_IN);
   state.me = null;
+  state.person = null;
+  state.users.clear();
+  $('whoami').textContent = '';
 }
 
-function setView(name) {
-  for (const v of ['auth', 'feed', 'mine', 'people', 'profile']) $('view-' + v).hidden = v !== name;
-  $('nav').hidden = !state.me;
-  if (name === 'feed') loadFeed();
-  if (name === 'mine') loadMine();
-  if (name === 'profile' && state.me) {
-    $('profile-display').value = state.me.display_name;
-    $('profile-bio').value = state.me.bio;
-  }
+function sessionEnded() {
+  forgetLogin();
+  show('Your session has ended. Please log in again.');
+  go('auth');
 }
 
-function photoCard(photo, editable) {
-  const card = document.createElement('div');
-  card.className = 'photo';
-  card.dataset.photoId = photo.id;
-  const latest = photo.versions.length ? photo.versions[photo.versions.length - 1] : null;
-  const img = document.createElement('img');
-  img.src = latest ? latest.url : photo.url;
-  img.alt = photo.caption || 'photo';
-  img.loading = 'lazy';
-  img.dataset.testid = latest ? 'version-image' : 'photo-image';
-  const meta = document.createElement('div');
-  meta.className = 'meta';
-  const caption = document.createElement('div');
-  caption.textContent = photo.caption || '(no caption)';
-  const info = document.createElement('small');
-  const w = latest ? latest.width : photo.width, h = latest ? latest.height : photo.height;
-  info.textContent = `${w}×${h} · ${photo.versions.length} edit(s) · ${new Date(photo.created_at).toLocaleString()}`;
-  meta.append(caption, info);
-  if (editable) {
-    const edit = document.createElement('button');
-    edit.type = 'button';
-    edit.textContent = 'Edit';
-    edit.className = 'edit-button';
-    edit.addEventListener('click', () => openEditor(photo));
-    meta.append(edit);
-  }
-  card.append(img, meta);
-  return card;
-}
-
-function render(target, page, editable) {
-  const el = $(target);
-  el.replaceChildren(...page.items.map((p) => photoCard(p, editable)));
-  if (!page.items.length) {
-    const empty = document.createElement('p');
-    empty.textContent = 'Nothing here yet.';
-    el.append(empty);
-  }
-}
-
-async function loadFeed() {
-  try { render('feed', await api('GET', '/api/feed?limit=50'), false); } catch (e) { show(e.message); }
-}
-
-async function loadMine() {
-  if (!state.me) return;
-  try {
-    render('mine', await api('GET', `/api/users/${state.me.id}/photos?limit=50`), true);
-  } catch (e) { show(e.message); }
+function setMe(user) {
+  state.me = user;
+  state.users.set(user.id, user);
+  $('whoami').textContent = '@' + user.handle;
 }
 
 async function refreshMe() {
-  state.me = await api('GET', '/api/me');
-  $('whoami').textContent = '@' + state.me.handle;
+  setMe(await api('GET', '/api/me'));
 }
 
 async function logIn(handle, password) {
   await api('POST', '/api/sessions', { handle, password });
-  localStorage.setItem('millions.loggedIn', '1');
+  rememberLogin();
   await refreshMe();
-  show('Welcome, ' + state.me.display_name + '.', true);
-  setView('mine');
+  show(`Welcome, ${state.me.display_name || state.me.handle}.`, true);
+  go('mine');
 }
 
 $('signup-form').addEventListener('submit', async (ev) => {
@@ -123,92 +115,345 @@ $('signup-form').addEventListener('submit', async (ev) => {
   const handle = $('signup-handle').value.trim();
   const password = $('signup-password').value;
   const body = { handle, password };
-  if ($('signup-display').value.trim()) body.display_name = $('signup-display').value.trim();
+  const display = $('signup-display').value.trim();
+  if (display) body.display_name = display;
+  const button = $('signup-submit');
+  button.disabled = true;
   try {
     await api('POST', '/api/users', body);
     await logIn(handle, password);
-  } catch (e) { show(e.message); }
+    $('signup-form').reset();
+  } catch (e) { showError(e); } finally { button.disabled = false; }
 });
 
 $('login-form').addEventListener('submit', async (ev) => {
   ev.preventDefault();
-  try { await logIn($('login-handle').value.trim(), $('login-password').value); } catch (e) { show(e.message); }
+  const button = $('login-submit');
+  button.disabled = true;
+  try {
+    await logIn($('login-handle').value.trim(), $('login-password').value);
+    $('login-form').reset();
+  } catch (e) { showError(e); } finally { button.disabled = false; }
 });
 
 $('logout').addEventListener('click', async () => {
   try { await api('DELETE', '/api/sessions/current'); } catch (e) { /* already gone */ }
   forgetLogin();
   show('Logged out.', true);
-  setView('auth');
+  go('auth');
 });
 
-for (const b of document.querySelectorAll('nav button[data-view]')) {
-  b.addEventListener('click', () => { show(''); setView(b.dataset.view); });
+// ---------------------------------------------------------------- views and routing
+
+// Routes: #feed, #mine, #people, #user/HANDLE, #profile; #auth when logged out.
+function go(hash) {
+  if (location.hash === '#' + hash) route();
+  else location.hash = hash;
 }
+
+function setView(name) {
+  for (const v of VIEWS) $('view-' + v).hidden = v !== name;
+  $('nav').hidden = !state.me;
+  for (const a of document.querySelectorAll('#nav a')) {
+    a.classList.toggle('active', a.id === 'nav-' + name);
+  }
+}
+
+function route() {
+  const hash = decodeURIComponent(location.hash.replace(/^#/, ''));
+  if (!state.me) {
+    setView('auth');
+    return;
+  }
+  if (hash.startsWith('user/')) {
+    setView('people');
+    const handle = hash.slice(5);
+    $('lookup-handle').value = handle;
+    showPerson(handle).catch((e) => { $('person').hidden = true; showError(e); });
+    return;
+  }
+  const name = VIEWS.includes(hash) && hash !== 'auth' ? hash : 'mine';
+  setView(name);
+  if (name === 'feed') loadFeed();
+  else if (name === 'mine') loadMine();
+  else if (name === 'profile') loadProfile();
+  else if (name === 'people' && !state.person) $('lookup-handle').focus();
+}
+
+window.addEventListener('hashchange', route);
+for (const a of document.querySelectorAll('#nav a, #brand')) {
+  a.addEventListener('click', (ev) => {
+    ev.preventDefault();
+    show('');
+    go(a.getAttribute('href').slice(1));
+  });
+}
+
+// ---------------------------------------------------------------- photos
+
+function newest(photo) {
+  return photo.versions && photo.versions.length ? photo.versions[photo.versions.length - 1] : null;
+}
+
+// Media may live on an edge origin; if it fails to load, fall back to the same path here.
+function setImage(img, url) {
+  img.onerror = null;
+  img.src = url;
+  let abs;
+  try { abs = new URL(url, location.href); } catch (e) { return; }
+  if (abs.origin !== location.origin) {
+    img.onerror = () => {
+      img.onerror = null;
+      img.src = abs.pathname + abs.search;
+    };
+  }
+}
+
+async function userById(id) {
+  if (state.users.has(id)) return state.users.get(id);
+  const u = await api('GET', '/api/users/' + enc(id));
+  state.users.set(id, u);
+  return u;
+}
+
+function photoCard(photo, opts) {
+  const card = document.createElement('article');
+  card.className = 'photo';
+  card.dataset.photoId = photo.id;
+  card.dataset.testid = 'photo-card';
+  const latest = newest(photo);
+  const img = document.createElement('img');
+  setImage(img, latest ? latest.url : photo.url);
+  img.alt = photo.caption || 'photo';
+  img.dataset.testid = latest ? 'version-image' : 'photo-image';
+  const w = latest ? latest.width : photo.width;
+  const h = latest ? latest.height : photo.height;
+  if (w && h) { img.width = w; img.height = h; }
+
+  const meta = document.createElement('div');
+  meta.className = 'meta';
+  const caption = document.createElement('p');
+  caption.className = 'caption';
+  caption.textContent = photo.caption || '(no caption)';
+  meta.append(caption);
+  if (opts.showOwner) {
+    const owner = document.createElement('a');
+    owner.className = 'owner';
+    owner.textContent = '…';
+    owner.href = '#';
+    meta.append(owner);
+    userById(photo.owner_id).then((u) => {
+      owner.textContent = `${u.display_name || u.handle} @${u.handle}`;
+      owner.href = '#user/' + enc(u.handle);
+    }).catch(() => { owner.textContent = 'user ' + photo.owner_id; });
+  }
+  const info = document.createElement('small');
+  const edits = photo.versions ? photo.versions.length : 0;
+  info.textContent = `${w}×${h}` + (edits ? ` · ${edits} edit${edits > 1 ? 's' : ''}` : '') +
+    ` · ${new Date(photo.created_at).toLocaleString()}`;
+  meta.append(info);
+  if (opts.editable) {
+    const edit = document.createElement('button');
+    edit.type = 'button';
+    edit.textContent = 'Edit';
+    edit.className = 'edit-button secondary';
+    edit.dataset.testid = 'edit-button';
+    edit.addEventListener('click', () => openEditor(photo));
+    meta.append(edit);
+  }
+  card.append(img, meta);
+  return card;
+}
+
+// A paginated grid: `load(before)` returns {items, next}.
+function makeList(gridId, moreId, emptyText, opts, pathFor) {
+  const list = { next: null, seq: 0 };
+  list.reload = async () => {
+    const seq = ++list.seq;
+    const page = await api('GET', pathFor(null));
+    if (seq !== list.seq) return; // a newer load won
+    const grid = $(gridId);
+    grid.replaceChildren(...page.items.map((p) => photoCard(p, opts)));
+    if (!page.items.length) {
+      const empty = document.createElement('p');
+      empty.className = 'empty';
+      empty.textContent = emptyText;
+      grid.append(empty);
+    }
+    list.next = page.next;
+    $(moreId).hidden = !page.next;
+  };
+  $(moreId).addEventListener('click', async () => {
+    if (!list.next) return;
+    const seq = list.seq;
+    try {
+      const page = await api('GET', pathFor(list.next));
+      if (seq !== list.seq) return;
+      $(gridId).append(...page.items.map((p) => photoCard(p, opts)));
+      list.next = page.next;
+      $(moreId).hidden = !page.next;
+    } catch (e) { showError(e); }
+  });
+  return list;
+}
+
+const withBefore = (path, before) => path + (before ? '&before=' + enc(before) : '');
+const feedList = makeList('feed', 'feed-more', 'Nothing here yet: follow someone on the People page.',
+  { showOwner: true }, (b) => withBefore(`/api/feed?limit=${PAGE}`, b));
+const mineList = makeList('mine', 'mine-more', 'No photos yet: upload one above.',
+  { editable: true }, (b) => withBefore(`/api/users/${enc(state.me.id)}/photos?limit=${PAGE}`, b));
+const personList = makeList('person-photos', 'person-more', 'No photos yet.',
+  {}, (b) => withBefore(`/api/users/${enc(state.person.id)}/photos?limit=${PAGE}`, b));
+
+function loadFeed() { feedList.reload().catch(showError); }
+function loadMine() { if (state.me) mineList.reload().catch(showError); }
+
+// ---------------------------------------------------------------- upload
+
+let previewUrl = null;
+function clearPreview() {
+  if (previewUrl) URL.revokeObjectURL(previewUrl);
+  previewUrl = null;
+  $('upload-preview').hidden = true;
+  $('upload-preview').removeAttribute('src');
+}
+
+$('upload-file').addEventListener('change', () => {
+  clearPreview();
+  const file = $('upload-file').files[0];
+  if (!file) return;
+  previewUrl = URL.createObjectURL(file);
+  $('upload-preview').src = previewUrl;
+  $('upload-preview').hidden = false;
+});
 
 $('upload-form').addEventListener('submit', async (ev) => {
   ev.preventDefault();
   const file = $('upload-file').files[0];
-  if (!file) return;
-  const caption = encodeURIComponent($('upload-caption').value);
+  if (!file) { show('Choose a file first.'); return; }
+  const button = $('upload-submit');
+  button.disabled = true;
   try {
-    await api('POST', '/api/photos?caption=' + caption, file, file.type || 'application/octet-stream');
+    await api('POST', '/api/photos?caption=' + enc($('upload-caption').value), file,
+      file.type || 'application/octet-stream');
     $('upload-form').reset();
+    clearPreview();
     show('Uploaded.', true);
-    loadMine();
-  } catch (e) { show(e.message); }
+    await mineList.reload();
+  } catch (e) { showError(e); } finally { button.disabled = false; }
 });
+
+// ---------------------------------------------------------------- profile
+
+function renderMe() {
+  const me = state.me;
+  $('me-name').textContent = `${me.display_name || me.handle} @${me.handle}`;
+  $('me-bio').textContent = me.bio || '';
+  $('me-stats').textContent = `${me.photos} photos · ${me.followers} followers · ${me.following} following`;
+}
+
+async function loadProfile() {
+  try {
+    await refreshMe();
+    renderMe();
+    $('profile-display').value = state.me.display_name || '';
+    $('profile-bio').value = state.me.bio || '';
+  } catch (e) { showError(e); }
+}
 
 $('profile-form').addEventListener('submit', async (ev) => {
   ev.preventDefault();
   try {
-    state.me = await api('PATCH', '/api/me', { display_name: $('profile-display').value, bio: $('profile-bio').value });
-    show('Saved.', true);
-  } catch (e) { show(e.message); }
+    setMe(await api('PATCH', '/api/me', { display_name: $('profile-display').value, bio: $('profile-bio').value }));
+    renderMe();
+    show('Profile saved.', true);
+  } catch (e) { showError(e); }
 });
 
-let person = null;
+// ---------------------------------------------------------------- people
+
 async function showPerson(handle) {
-  person = await api('GET', '/api/users/by-handle/' + encodeURIComponent(handle));
+  const person = await api('GET', '/api/users/by-handle/' + enc(handle));
+  state.person = person;
+  state.users.set(person.id, person);
   $('person').hidden = false;
-  $('person-name').textContent = `${person.display_name} (@${person.handle})`;
-  $('person-stats').textContent = `${person.followers} followers · ${person.following} following · ${person.photos} photos. ${person.bio}`;
-  render('person-photos', await api('GET', `/api/users/${person.id}/photos?limit=50`), false);
+  $('person-name').textContent = `${person.display_name || person.handle} @${person.handle}`;
+  $('person-bio').textContent = person.bio || '';
+  $('person-stats').textContent = `${person.photos} photos · ${person.followers} followers · ${person.following} following`;
+  const self = state.me && person.id === state.me.id;
+  $('follow').hidden = self;
+  $('unfollow').hidden = self;
+  await personList.reload();
 }
 
-$('lookup-form').addEventListener('submit', async (ev) => {
+$('lookup-form').addEventListener('submit', (ev) => {
   ev.preventDefault();
-  try { await showPerson($('lookup-handle').value.trim()); show(''); } catch (e) { $('person').hidden = true; show(e.message); }
+  const handle = $('lookup-handle').value.trim().replace(/^@/, '');
+  if (!handle) return;
+  show('');
+  go('user/' + enc(handle));
 });
 
-for (const [id, method, verb] of [['follow', 'POST', 'Following'], ['unfollow', 'DELETE', 'Unfollowed']]) {
+for (const [id, method, verb] of [['follow', 'POST', 'You follow'], ['unfollow', 'DELETE', 'You no longer follow']]) {
   $(id).addEventListener('click', async () => {
+    const person = state.person;
     if (!person) return;
     try {
-      await api(method, `/api/users/${person.id}/follow`);
+      await api(method, `/api/users/${enc(person.id)}/follow`);
       show(`${verb} @${person.handle}.`, true);
       await showPerson(person.handle);
-    } catch (e) { show(e.message); }
+    } catch (e) { showError(e); }
   });
 }
 
+// ---------------------------------------------------------------- editor
+
+function describe(op) {
+  switch (op.op) {
+    case 'grayscale': return 'grayscale';
+    case 'rotate': return `rotate ${op.degrees}°`;
+    case 'blur': return `blur σ=${op.sigma}`;
+    case 'sharpen': return `sharpen σ=${op.sigma}`;
+    case 'resize': return `resize to ${op.width}×${op.height}`;
+    case 'crop': return `crop ${op.width}×${op.height} at (${op.x}, ${op.y})`;
+    default: return op.op;
+  }
+}
+
 function renderOps() {
-  $('ops').replaceChildren(...state.ops.map((op) => {
+  $('ops').replaceChildren(...state.ops.map((op, i) => {
     const li = document.createElement('li');
-    li.textContent = JSON.stringify(op);
+    li.dataset.op = op.op;
+    const text = document.createElement('span');
+    text.textContent = describe(op);
+    const remove = document.createElement('button');
+    remove.type = 'button';
+    remove.className = 'link';
+    remove.textContent = 'remove';
+    remove.addEventListener('click', () => { state.ops.splice(i, 1); renderOps(); });
+    li.append(text, ' ', remove);
     return li;
   }));
+  $('edit-submit').disabled = !state.ops.length;
+}
+
+function setJobStatus(status, text) {
+  $('job-status').dataset.status = status;
+  $('job-status').textContent = text;
 }
 
 function openEditor(photo) {
+  state.pollToken++; // stop showing an earlier job's progress
   state.editing = photo;
   state.ops = [];
   renderOps();
-  $('job-status').textContent = '';
-  const latest = photo.versions.length ? photo.versions[photo.versions.length - 1] : null;
-  $('edit-preview').src = latest ? latest.url : photo.url;
-  $('op-w').value = photo.width;
-  $('op-h').value = photo.height;
+  setJobStatus('', '');
+  const latest = newest(photo);
+  setImage($('edit-preview'), latest ? latest.url : photo.url);
+  $('edit-result-figure').hidden = true;
+  $('edit-result').removeAttribute('src');
+  $('op-w').value = latest ? latest.width : photo.width;
+  $('op-h').value = latest ? latest.height : photo.height;
   $('editor').showModal();
 }
 
@@ -217,47 +462,75 @@ for (const b of document.querySelectorAll('button[data-op]')) {
   b.addEventListener('click', () => {
     const op = b.dataset.op;
     if (op === 'grayscale') state.ops.push({ op });
-    if (op === 'rotate') state.ops.push({ op, degrees: Number(b.dataset.degrees) });
-    if (op === 'blur' || op === 'sharpen') state.ops.push({ op, sigma: num('op-sigma') });
-    if (op === 'resize') state.ops.push({ op, width: num('op-w'), height: num('op-h') });
-    if (op === 'crop') state.ops.push({ op, x: num('op-x'), y: num('op-y'), width: num('op-w'), height: num('op-h') });
+    else if (op === 'rotate') state.ops.push({ op, degrees: Number(b.dataset.degrees) });
+    else if (op === 'blur' || op === 'sharpen') state.ops.push({ op, sigma: num('op-sigma') });
+    else if (op === 'resize') state.ops.push({ op, width: num('op-w'), height: num('op-h') });
+    else if (op === 'crop') {
+      state.ops.push({ op, x: num('op-x'), y: num('op-y'), width: num('op-w'), height: num('op-h') });
+    }
     renderOps();
   });
 }
 $('edit-clear').addEventListener('click', () => { state.ops = []; renderOps(); });
+$('editor').addEventListener('close', () => { state.pollToken++; if (state.me) loadMine(); });
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
 $('edit-submit').addEventListener('click', async () => {
-  if (!state.editing || !state.ops.length) { $('job-status').textContent = 'Add an operation first.'; return; }
+  const photo = state.editing;
+  if (!photo || !state.ops.length) { setJobStatus('', 'Add an operation first.'); return; }
+  const token = ++state.pollToken;
+  const button = $('edit-submit');
+  button.disabled = true;
   try {
-    let job = await api('POST', `/api/photos/${state.editing.id}/edits`, { ops: state.ops });
-    $('job-status').textContent = 'Job ' + job.status;
-    for (let i = 0; i < 240 && (job.status === 'queued' || job.status === 'running'); i++) {
+    let job = await api('POST', `/api/photos/${enc(photo.id)}/edits`, { ops: state.ops });
+    setJobStatus(job.status, `Job ${job.status}`);
+    const deadline = Date.now() + 5 * 60 * 1000;
+    while ((job.status === 'queued' || job.status === 'running') && Date.now() < deadline) {
       await sleep(500);
-      job = await api('GET', '/api/jobs/' + job.id);
-      $('job-status').textContent = 'Job ' + job.status;
+      if (token !== state.pollToken) return;
+      job = await api('GET', '/api/jobs/' + enc(job.id));
+      if (token !== state.pollToken) return;
+      setJobStatus(job.status, `Job ${job.status}`);
     }
     if (job.status === 'done') {
-      const photo = await api('GET', '/api/photos/' + state.editing.id);
-      state.editing = photo;
-      $('edit-preview').src = job.result_url;
-      $('job-status').textContent = 'Job done';
+      const fresh = await api('GET', '/api/photos/' + enc(photo.id));
+      if (token !== state.pollToken) return;
+      state.editing = fresh;
+      const latest = newest(fresh);
+      const version = (fresh.versions || []).find((v) => v.job_id === job.id) || latest;
+      const url = version ? version.url : job.result_url;
+      setImage($('edit-result'), url);
+      $('edit-result-caption').textContent = version ? `Edited: ${version.width}×${version.height}` : 'Edited';
+      $('edit-result-figure').hidden = false;
+      setJobStatus('done', 'Job done');
       state.ops = [];
       renderOps();
       loadMine();
     } else if (job.status === 'failed') {
-      $('job-status').textContent = 'Job failed: ' + (job.error || 'unknown error');
+      setJobStatus('failed', 'Job failed: ' + (job.error || 'unknown error'));
+    } else {
+      setJobStatus(job.status, `Job still ${job.status}; check back later.`);
     }
-  } catch (e) { $('job-status').textContent = e.message; }
+  } catch (e) {
+    if (token === state.pollToken) setJobStatus('error', e.code ? `${e.message} (${e.code})` : e.message);
+  } finally {
+    button.disabled = !state.ops.length;
+  }
 });
 
+// ---------------------------------------------------------------- start
+
+// Only ask /api/me when this browser logged in before: a 401 would show up as a console error.
 (async function start() {
-  if (localStorage.getItem('millions.loggedIn')) {
+  if (localStorage.getItem(LOGGED_IN)) {
     try {
       await refreshMe();
-      setView('mine');
-      return;
-    } catch (e) { forgetLogin(); }
+    } catch (e) {
+      forgetLogin();
+      if (e.status !== 401) showError(e);
+    }
   }
-  setView('auth');
+  if (!state.me && location.hash && location.hash !== '#auth') history.replaceState(null, '', '#auth');
+  route();
 })();
