@@ -129,10 +129,9 @@ void Pool::Release(std::unique_ptr<Conn> c) {
 }
 
 Result<std::unique_ptr<Conn>> Pool::Connect() {
-  std::string conninfo = opt_.conninfo + " connect_timeout=" +
-                         std::to_string(opt_.connect_timeout_s) +
-                         " options='-c statement_timeout=" +
-                         std::to_string(opt_.statement_timeout_ms) + "'";
+  std::string conninfo =
+      opt_.conninfo + " connect_timeout=" + std::to_string(opt_.connect_timeout_s) +
+      " options='-c statement_timeout=" + std::to_string(opt_.statement_timeout_ms) + "'";
   PGconn* c = PQconnectdb(conninfo.c_str());
   if (PQstatus(c) != CONNECTION_OK) {
     Error e = ConnError(c, "cannot connect to PostgreSQL");

@@ -60,15 +60,14 @@ constexpr const char* kJobCols =
     " attempts FROM jobs ";
 
 UserRow ReadUser(const Rows& r, int i) {
-  return UserRow{r.Int(i, 0),  r.Text(i, 1), r.Text(i, 2), r.Text(i, 3), r.Text(i, 4),
-                 r.Int(i, 5),  r.Int(i, 6),  r.Int(i, 7),  r.Int(i, 8)};
+  return UserRow{r.Int(i, 0), r.Text(i, 1), r.Text(i, 2), r.Text(i, 3), r.Text(i, 4),
+                 r.Int(i, 5), r.Int(i, 6),  r.Int(i, 7),  r.Int(i, 8)};
 }
 
 JobRow ReadJob(const Rows& r, int i) {
-  return JobRow{r.Int(i, 0),  r.Int(i, 1),  r.Int(i, 2),
-                r.Text(i, 3), r.Text(i, 4), r.Text(i, 5),
-                r.Text(i, 6), r.Int(i, 7),  r.Int(i, 8),
-                static_cast<int>(r.Int(i, 9))};
+  return JobRow{
+      r.Int(i, 0),  r.Int(i, 1),  r.Int(i, 2), r.Text(i, 3), r.Text(i, 4),
+      r.Text(i, 5), r.Text(i, 6), r.Int(i, 7), r.Int(i, 8),  static_cast<int>(r.Int(i, 9))};
 }
 
 Result<std::vector<PhotoRow>> ReadPhotos(Conn& c, const Rows& r) {
@@ -105,11 +104,11 @@ class PgStore : public Store {
   Result<UserRow> CreateUser(const UserRow& u) override {
     auto lease = pool_.Acquire();
     if (!lease.ok()) return lease.error();
-    auto r = (*lease)->Exec("create_user",
-                            "INSERT INTO users(id, handle, display_name, bio, password_hash,"
-                            " created_ms) VALUES($1,$2,$3,$4,$5,$6)",
-                            {P(u.id), P(u.handle), P(u.display_name), P(u.bio),
-                             P(u.password_hash), P(u.created_ms)});
+    auto r = (*lease)->Exec(
+        "create_user",
+        "INSERT INTO users(id, handle, display_name, bio, password_hash,"
+        " created_ms) VALUES($1,$2,$3,$4,$5,$6)",
+        {P(u.id), P(u.handle), P(u.display_name), P(u.bio), P(u.password_hash), P(u.created_ms)});
     if (!r.ok()) {
       if (pg::IsUniqueViolation(r.error()))
         return MakeError(Errc::kConflict, "handle_taken", "that handle is taken");
@@ -130,11 +129,11 @@ class PgStore : public Store {
                                 const std::optional<std::string>& bio) override {
     auto lease = pool_.Acquire();
     if (!lease.ok()) return lease.error();
-    auto r = (*lease)->Exec("update_profile",
-                            "UPDATE users SET display_name = COALESCE($1, display_name),"
-                            " bio = COALESCE($2, bio) WHERE id = $3",
-                            {display_name ? P(*display_name) : pg::Null(),
-                             bio ? P(*bio) : pg::Null(), P(id)});
+    auto r = (*lease)->Exec(
+        "update_profile",
+        "UPDATE users SET display_name = COALESCE($1, display_name),"
+        " bio = COALESCE($2, bio) WHERE id = $3",
+        {display_name ? P(*display_name) : pg::Null(), bio ? P(*bio) : pg::Null(), P(id)});
     if (!r.ok()) return r.error();
     if (r->affected() == 0) return NotFound("user");
     return GetUser(id, Consistency::kPrimary);
@@ -168,8 +167,7 @@ class PgStore : public Store {
                {P(s.token_hash), P(s.user_id), P(s.expires_ms)});
   }
 
-  Result<SessionRow> GetSession(std::string_view token_hash, int64_t now_ms,
-                                Consistency) override {
+  Result<SessionRow> GetSession(std::string_view token_hash, int64_t now_ms, Consistency) override {
     auto lease = pool_.Acquire();
     if (!lease.ok()) return lease.error();
     auto r = (*lease)->Exec(
@@ -196,8 +194,8 @@ class PgStore : public Store {
   Result<Blob> GetBlob(std::string_view key) override {
     auto lease = pool_.Acquire();
     if (!lease.ok()) return lease.error();
-    auto r = (*lease)->ExecBinary("get_blob", "SELECT content_type, bytes FROM blobs WHERE key = $1",
-                                  {P(key)});
+    auto r = (*lease)->ExecBinary("get_blob",
+                                  "SELECT content_type, bytes FROM blobs WHERE key = $1", {P(key)});
     if (!r.ok()) return r.error();
     if (r->empty()) return NotFound("media");
     return Blob{r->Text(0, 0), r->Text(0, 1)};
@@ -239,11 +237,11 @@ class PgStore : public Store {
   }
 
   Status CreateJob(const JobRow& j) override {
-    return Run("create_job",
-               "INSERT INTO jobs(id, photo_id, owner_id, status, ops, created_ms)"
-               " VALUES($1,$2,$3,$4,$5,$6)",
-               {P(j.id), P(j.photo_id), P(j.owner_id), P(j.status), P(j.ops_json),
-                P(j.created_ms)});
+    return Run(
+        "create_job",
+        "INSERT INTO jobs(id, photo_id, owner_id, status, ops, created_ms)"
+        " VALUES($1,$2,$3,$4,$5,$6)",
+        {P(j.id), P(j.photo_id), P(j.owner_id), P(j.status), P(j.ops_json), P(j.created_ms)});
   }
 
   Result<JobRow> GetJob(int64_t id, Consistency) override {
@@ -259,9 +257,9 @@ class PgStore : public Store {
   Result<std::vector<int64_t>> UnfinishedJobs() override {
     auto lease = pool_.Acquire();
     if (!lease.ok()) return lease.error();
-    auto r = (*lease)->Exec(
-        "unfinished_jobs", "SELECT id FROM jobs WHERE status IN ('queued', 'running') ORDER BY id",
-        {});
+    auto r =
+        (*lease)->Exec("unfinished_jobs",
+                       "SELECT id FROM jobs WHERE status IN ('queued', 'running') ORDER BY id", {});
     if (!r.ok()) return r.error();
     std::vector<int64_t> out;
     for (int i = 0; i < r->size(); ++i) out.push_back(r->Int(i, 0));
@@ -341,8 +339,8 @@ class PgStore : public Store {
                          "database schema is newer than this binary");
       for (int64_t v = have; v < want; ++v) {
         if (Status s = c.Simple(kMigrations[v]); !s.ok()) return s.error();
-        auto ins = c.Exec("set_version", "INSERT INTO schema_version(version) VALUES($1)",
-                          {P(v + 1)});
+        auto ins =
+            c.Exec("set_version", "INSERT INTO schema_version(version) VALUES($1)", {P(v + 1)});
         if (!ins.ok()) return ins.error();
       }
       return Unit{};

@@ -15,6 +15,7 @@
 #include <string_view>
 #include <vector>
 
+#include "core/pg.h"
 #include "core/result.h"
 
 namespace millions::data {
@@ -123,5 +124,9 @@ class Store {
 // Opens (creating if needed) the SQLite store at `path` and applies its migrations.
 // Throws std::runtime_error at start-up when the file cannot be used.
 std::unique_ptr<Store> OpenSqliteStore(const std::string& path, int connections);
+
+// Connects to PostgreSQL (lazily: a database that is down answers 503s) and applies the
+// migrations. Throws std::runtime_error when the migrations cannot run at start-up.
+std::unique_ptr<Store> OpenPgStore(const pg::Options& options);
 
 }  // namespace millions::data

@@ -13,6 +13,7 @@
 #include <string>
 
 #include "core/env.h"
+#include "core/pg.h"
 #include "core/result.h"
 
 namespace millions::queue {
@@ -41,5 +42,11 @@ class JobQueue {
 
 // Throws std::runtime_error at start-up when the file cannot be used.
 std::unique_ptr<JobQueue> OpenLocalQueue(const std::string& path, Env& env);
+
+// The queue as a PostgreSQL table shared by every web node. A job leased by a node is delivered
+// again `lease` after its claim unless acked: a node that dies holding it loses nothing.
+// Throws std::runtime_error at start-up when the table cannot be created.
+std::unique_ptr<JobQueue> OpenPgQueue(const pg::Options& options, Env& env,
+                                      std::chrono::milliseconds lease);
 
 }  // namespace millions::queue

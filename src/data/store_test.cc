@@ -1,23 +1,52 @@
+#include "data/store.h"
+
 #include <gtest/gtest.h>
 #include <unistd.h>
 
 #include <filesystem>
 
-#include "data/store.h"
+#include "pg_instance.h"
 
 namespace millions::data {
 namespace {
 
-class SqliteStoreTest : public ::testing::Test {
+// The same contract tests run against every Store: SQLite (stage 1) and PostgreSQL (a real
+// server, started once for the suite, a fresh database per test).
+enum class Backend { kSqlite, kPostgres };
+
+testing::PgInstance* Pg() {
+  static testing::PgInstance* pg = new testing::PgInstance();  // stopped by the environment
+  return pg;
+}
+
+class PgEnvironment : public ::testing::Environment {
+ public:
+  void TearDown() override { delete Pg(); }
+};
+const auto* const kPgEnv = ::testing::AddGlobalTestEnvironment(new PgEnvironment);
+
+class StoreTest : public ::testing::TestWithParam<Backend> {
  protected:
   void SetUp() override {
-    dir_ = std::filesystem::temp_directory_path() / ("store_test_" + std::to_string(getpid()));
-    std::filesystem::create_directories(dir_);
-    store_ = OpenSqliteStore((dir_ / "db.sqlite").string(), 2);
+    static int n = 0;
+    ++n;
+    if (GetParam() == Backend::kSqlite) {
+      dir_ = std::filesystem::temp_directory_path() /
+             ("store_test_" + std::to_string(getpid()) + "_" + std::to_string(n));
+      std::filesystem::create_directories(dir_);
+    } else {
+      pg_options_.conninfo = Pg()->Conninfo("store_test_" + std::to_string(n));
+      pg_options_.pool_size = 3;
+    }
+    store_ = Open();
   }
   void TearDown() override {
     store_.reset();
-    std::filesystem::remove_all(dir_);
+    if (!dir_.empty()) std::filesystem::remove_all(dir_);
+  }
+  std::unique_ptr<Store> Open() {
+    if (GetParam() == Backend::kSqlite) return OpenSqliteStore((dir_ / "db.sqlite").string(), 2);
+    return OpenPgStore(pg_options_);
   }
   UserRow User(int64_t id, std::string handle) {
     UserRow u;
@@ -29,10 +58,17 @@ class SqliteStoreTest : public ::testing::Test {
     return u;
   }
   std::filesystem::path dir_;
+  pg::Options pg_options_;
   std::unique_ptr<Store> store_;
 };
 
-TEST_F(SqliteStoreTest, UsersAndHandleConflict) {
+INSTANTIATE_TEST_SUITE_P(Backends, StoreTest,
+                         ::testing::Values(Backend::kSqlite, Backend::kPostgres),
+                         [](const auto& info) {
+                           return info.param == Backend::kSqlite ? "Sqlite" : "Postgres";
+                         });
+
+TEST_P(StoreTest, UsersAndHandleConflict) {
   ASSERT_TRUE(store_->CreateUser(User(1, "alice")).ok());
   auto dup = store_->CreateUser(User(2, "alice"));
   ASSERT_FALSE(dup.ok());
@@ -45,7 +81,7 @@ TEST_F(SqliteStoreTest, UsersAndHandleConflict) {
   EXPECT_EQ(up->display_name, "alice");
 }
 
-TEST_F(SqliteStoreTest, FollowsCountsAndFeed) {
+TEST_P(StoreTest, FollowsCountsAndFeed) {
   ASSERT_TRUE(store_->CreateUser(User(1, "alice")).ok());
   ASSERT_TRUE(store_->CreateUser(User(2, "bob")).ok());
   ASSERT_TRUE(store_->Follow(2, 1, 5).ok());
@@ -72,7 +108,7 @@ TEST_F(SqliteStoreTest, FollowsCountsAndFeed) {
   EXPECT_TRUE(store_->Feed(2, 0, 10, Consistency::kReplica)->empty());
 }
 
-TEST_F(SqliteStoreTest, SessionsExpire) {
+TEST_P(StoreTest, SessionsExpire) {
   ASSERT_TRUE(store_->CreateSession({"th", 1, 100}).ok());
   EXPECT_TRUE(store_->GetSession("th", 50, Consistency::kPrimary).ok());
   EXPECT_FALSE(store_->GetSession("th", 100, Consistency::kPrimary).ok());
@@ -80,7 +116,7 @@ TEST_F(SqliteStoreTest, SessionsExpire) {
   EXPECT_FALSE(store_->GetSession("th", 50, Consistency::kPrimary).ok());
 }
 
-TEST_F(SqliteStoreTest, JobsFinishOnceAndSurviveReopen) {
+TEST_P(StoreTest, JobsFinishOnceAndSurviveReopen) {
   PhotoRow p;
   p.id = 10;
   p.owner_id = 1;
@@ -90,7 +126,7 @@ TEST_F(SqliteStoreTest, JobsFinishOnceAndSurviveReopen) {
   ASSERT_TRUE(store_->CreateJob({20, 10, 1, "queued", "[]", "", "", 1, 0, 0}).ok());
   ASSERT_TRUE(store_->CreateJob({21, 10, 1, "queued", "[]", "", "", 1, 0, 0}).ok());
   ASSERT_TRUE(store_->MarkJobRunning(20).ok());
-  store_ = OpenSqliteStore((dir_ / "db.sqlite").string(), 2);  // reopen: nothing lost
+  store_ = Open();  // reopen: nothing lost, migrations not applied twice
   EXPECT_EQ(*store_->UnfinishedJobs(), (std::vector<int64_t>{20, 21}));
   ASSERT_TRUE(store_->FinishJob(20, {20, "v1", 5, 6}, 9).ok());
   ASSERT_TRUE(store_->FinishJob(20, {20, "v1", 5, 6}, 9).ok());
@@ -103,7 +139,7 @@ TEST_F(SqliteStoreTest, JobsFinishOnceAndSurviveReopen) {
   EXPECT_TRUE(store_->UnfinishedJobs()->empty());
 }
 
-TEST_F(SqliteStoreTest, BlobsAreContentAddressed) {
+TEST_P(StoreTest, BlobsAreContentAddressed) {
   ASSERT_TRUE(store_->PutBlob("abc", "image/png", std::string("\0x\0", 3)).ok());
   ASSERT_TRUE(store_->PutBlob("abc", "image/png", "other").ok());
   auto b = store_->GetBlob("abc");
