@@ -1,148 +1,39 @@
 #include "app/single.h"
 
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/signal_set.hpp>
 #include <filesystem>
-#include <thread>
 
-#include "app/service.h"
-#include "app/web.h"
-#include "app/workers.h"
-#include "cache/cache.h"
-#include "core/blocking_pool.h"
+#include "app/node.h"
 #include "core/config.h"
-#include "core/http_server.h"
 #include "core/log.h"
-#include "data/ids.h"
-#include "data/store.h"
-#include "media/media.h"
-#include "queue/job_queue.h"
 
 namespace millions::app {
-namespace {
-
-struct SingleConfig {
-  std::string name = "single";
-  std::string listen = "127.0.0.1:8080";
-  std::string data_dir = "./data/single";
-  int threads = 2;
-  int blocking_threads = 4;
-  std::string log_level = "info";
-  http::Limits limits;
-  cache::CacheOptions cache;
-  WebOptions web;
-  ServiceOptions service;
-  int worker_threads = 2;
-};
-
-SingleConfig LoadConfig(const SingleFlags& flags) {
-  SingleConfig c;
-  auto file = config::ConfigFile::Load(flags.topology);
-  auto node = file->Table("node");
-  node.Get("name", &c.name);
-  node.Get("listen", &c.listen);
-  node.Get("data_dir", &c.data_dir);
-  node.Get("threads", &c.threads, 1, 64);
-  node.Get("blocking_threads", &c.blocking_threads, 1, 256);
-  node.GetChoice("log_level", &c.log_level, {"debug", "info", "warn", "error"});
-  http::ReadLimits(file->Table("http"), &c.limits);
-  auto cache = file->Table("cache");
-  cache.GetChoice("policy", &c.cache.policy, {"lru", "lfu", "fifo"});
-  int64_t bytes = static_cast<int64_t>(c.cache.capacity_bytes);
-  cache.Get("capacity_bytes", &bytes, 0, int64_t{1} << 40);
-  c.cache.capacity_bytes = static_cast<size_t>(bytes);
-  int64_t ttl = c.cache.default_ttl.count();
-  cache.Get("ttl_ms", &ttl, 0, 86'400'000);
-  c.cache.default_ttl = std::chrono::milliseconds(ttl);
-  auto media = file->Table("media");
-  int64_t upload = static_cast<int64_t>(c.web.max_upload_bytes);
-  media.Get("max_upload_bytes", &upload, 1024, int64_t{1} << 31);
-  c.web.max_upload_bytes = static_cast<size_t>(upload);
-  media.Get("max_pixels", &c.service.media.max_pixels, 1, int64_t{1} << 31);
-  media.Get("max_dimension", &c.service.media.max_dimension, 1, 65535);
-  auto workers = file->Table("workers");
-  workers.Get("threads", &c.worker_threads, 1, 64);
-  workers.Get("max_attempts", &c.service.max_job_attempts, 1, 100);
-  int64_t hours = c.service.session_ttl_ms / 3'600'000;
-  file->Table("sessions").Get("ttl_hours", &hours, 1, 24 * 365);
-  c.service.session_ttl_ms = hours * 3'600'000;
-  file->RejectUnknownKeys();
-
-  // The body limit must let the largest upload through; the upload check answers 413 itself.
-  c.limits.max_body_bytes = std::max(c.limits.max_body_bytes, c.web.max_upload_bytes);
-  auto hp = config::ParseHostPort(c.listen);
-  if (flags.host) hp.host = *flags.host;
-  if (flags.port) hp.port = *flags.port;
-  c.listen = hp.host + ":" + std::to_string(hp.port);
-  if (flags.data_dir) c.data_dir = *flags.data_dir;
-  return c;
-}
-
-}  // namespace
 
 int RunSingle(const SingleFlags& flags) {
-  SingleConfig cfg = LoadConfig(flags);
-  log::Init(cfg.name, "single", log::ParseLevel(cfg.log_level));
-  std::filesystem::create_directories(cfg.data_dir);
-  media::Init();
+  WebNodeConfig cfg;
+  std::string data_dir = "./data/single";
+  auto file = config::ConfigFile::Load(flags.topology);
+  auto node = file->Table("node");
+  node.Get("name", &cfg.name);
+  node.Get("listen", &cfg.listen);
+  node.Get("data_dir", &data_dir);
+  node.Get("threads", &cfg.threads, 1, 64);
+  node.Get("blocking_threads", &cfg.blocking_threads, 1, 256);
+  node.GetChoice("log_level", &cfg.log_level, {"debug", "info", "warn", "error"});
+  ReadWebSettings(*file, &cfg);
+  file->RejectUnknownKeys();
 
-  Env& env = Env::Default();
-  metrics::Registry registry;
-  auto store = data::OpenSqliteStore(cfg.data_dir + "/millions.db", cfg.blocking_threads + 2);
-  auto queue = queue::OpenLocalQueue(cfg.data_dir + "/queue.db", env);
-  auto cache = cache::Cache::Create(cfg.cache, env);
-  data::IdGenerator ids(env, /*shard=*/0);
-  Service service(*store, *cache, *queue, ids, env, registry, cfg.service);
-  registry.AddCollector([&cache, &queue](std::string* out) {
-    auto s = cache->Stats();
-    *out += "# TYPE millions_cache_evictions_total counter\n";
-    *out += "millions_cache_evictions_total{level=\"l1\"} " + std::to_string(s.evictions) + "\n";
-    *out += "# TYPE millions_cache_entries gauge\nmillions_cache_entries{level=\"l1\"} " +
-            std::to_string(s.entries) + "\n";
-    *out += "# TYPE millions_cache_bytes gauge\nmillions_cache_bytes{level=\"l1\"} " +
-            std::to_string(s.bytes) + "\n";
-    *out += "# TYPE millions_queue_backlog gauge\nmillions_queue_backlog " +
-            std::to_string(queue->Backlog()) + "\n";
-  });
-
-  BlockingPool pool(static_cast<size_t>(cfg.blocking_threads));
-  WebApp web(service, pool, registry, cfg.web);
-  boost::asio::io_context ioc(cfg.threads);
   auto hp = config::ParseHostPort(cfg.listen);
-  http::ServerOptions so;
-  so.host = hp.host;
-  so.port = hp.port;
-  so.role = "web";
-  so.limits = cfg.limits;
-  http::HttpServer server(
-      ioc, so, [&web](http::Request& req) { return web.Handle(req); }, &registry);
-  server.Start();
+  if (flags.host) hp.host = *flags.host;
+  if (flags.port) hp.port = *flags.port;
+  cfg.listen = hp.host + ":" + std::to_string(hp.port);
+  if (flags.data_dir) data_dir = *flags.data_dir;
 
-  if (Status st = service.RecoverJobs(); !st.ok())
-    throw std::runtime_error("recovering jobs: " + st.error().message);
-  Workers workers(service, *queue, registry, cfg.worker_threads);
-  workers.Start();
-  web.SetReady(true);
-  log::Info("listening", {{"address", hp.host + ":" + std::to_string(server.port())},
-                          {"port", int64_t{server.port()}},
-                          {"data_dir", cfg.data_dir}});
-
-  boost::asio::signal_set signals(ioc, SIGINT, SIGTERM);
-  signals.async_wait([&](const boost::system::error_code& ec, int sig) {
-    if (ec) return;
-    log::Info("draining", {{"signal", sig}});
-    web.SetReady(false);
-    server.Drain([&] { ioc.stop(); });
-  });
-
-  std::vector<std::thread> threads;
-  for (int i = 1; i < cfg.threads; ++i) threads.emplace_back([&] { ioc.run(); });
-  ioc.run();
-  for (auto& t : threads) t.join();
-  workers.Stop();
-  pool.Stop();
-  log::Info("stopped");
-  return 0;
+  log::Init(cfg.name, "single", log::ParseLevel(cfg.log_level));
+  std::filesystem::create_directories(data_dir);
+  auto store = data::OpenSqliteStore(data_dir + "/millions.db", cfg.blocking_threads + 2);
+  auto queue = queue::OpenLocalQueue(data_dir + "/queue.db", Env::Default());
+  log::Info("data", {{"data_dir", data_dir}});
+  return RunWebNode(cfg, *store, *queue);
 }
 
 }  // namespace millions::app

@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <exception>
 
+#include "app/serve.h"
 #include "app/single.h"
 #include "core/config.h"
 
@@ -28,6 +29,16 @@ int main(int argc, char** argv) {
   cmd->add_option("--topology", single.topology,
                   "Topology file with the node's settings (default topologies/single.toml)");
 
+  std::string role, config_path, node;
+  auto* serve = app.add_subcommand(
+      "serve",
+      "Run one node of a topology (what `millions up` starts for each node). Roles: web (the API\n"
+      "and UI on PostgreSQL, with photo workers). lb, edge, worker and dns arrive with their "
+      "tiers.");
+  serve->add_option("role", role, "The node's role")->required()->check(CLI::IsMember({"web"}));
+  serve->add_option("--config", config_path, "Topology file")->required();
+  serve->add_option("--node", node, "This node's name in the topology")->required();
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -46,6 +57,7 @@ int main(int argc, char** argv) {
       if (!host.empty()) single.host = host;
       return millions::app::RunSingle(single);
     }
+    if (*serve) return millions::app::ServeWeb(config_path, node);
   } catch (const millions::config::ConfigError& e) {
     fprintf(stderr, "millions: %s\n", e.what());
     return 2;

@@ -21,10 +21,9 @@ class PgQueue : public JobQueue {
       : pool_(std::move(o)), env_(env), lease_(lease) {
     Status st = pool_.Tx<Unit>([](pg::Conn& c) -> Result<Unit> {
       if (Status s = c.Simple("SELECT pg_advisory_xact_lock(7243121)"); !s.ok()) return s.error();
-      if (Status s = c.Simple(
-              "CREATE TABLE IF NOT EXISTS job_queue(job_id BIGINT PRIMARY KEY,"
-              " attempts BIGINT NOT NULL DEFAULT 0, visible_ms BIGINT NOT NULL,"
-              " leased_until_ms BIGINT NOT NULL DEFAULT 0)");
+      if (Status s = c.Simple("CREATE TABLE IF NOT EXISTS job_queue(job_id BIGINT PRIMARY KEY,"
+                              " attempts BIGINT NOT NULL DEFAULT 0, visible_ms BIGINT NOT NULL,"
+                              " leased_until_ms BIGINT NOT NULL DEFAULT 0)");
           !s.ok())
         return s.error();
       return Unit{};

@@ -188,3 +188,108 @@ def wait_job(srv, token, job_id, timeout=30):
             return job
         time.sleep(0.1)
     return None
+
+
+PG_BIN = "/usr/lib/postgresql/15/bin"
+
+
+class PgServer:
+    """A throwaway PostgreSQL on a free loopback port (as `postgres` when we are root)."""
+
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="millions-pg-")
+        self.port = free_port()
+        self.as_ = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+        if self.as_:
+            subprocess.run(["chown", "postgres", self.dir], check=True)
+
+    def _run(self, args):
+        subprocess.run(self.as_ + args, check=True, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.STDOUT)
+
+    def start(self):
+        data = os.path.join(self.dir, "data")
+        if not os.path.exists(data):
+            self._run([PG_BIN + "/initdb", "-D", data, "-A", "trust", "-U", "millions", "-E", "UTF8",
+                       "--no-sync"])
+        self._run([PG_BIN + "/pg_ctl", "-D", data, "-l", os.path.join(self.dir, "log"), "-w",
+                   "-t", "30", "-o", f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1",
+                   "start"])
+        out = subprocess.run([PG_BIN + "/psql", f"host=127.0.0.1 port={self.port} user=millions dbname=postgres",
+                              "-qAt", "-c", "SELECT 1 FROM pg_database WHERE datname='millions'"],
+                             check=True, capture_output=True).stdout
+        if not out.strip():
+            subprocess.run([PG_BIN + "/psql", f"host=127.0.0.1 port={self.port} user=millions dbname=postgres",
+                            "-qAt", "-c", "CREATE DATABASE millions"], check=True, capture_output=True)
+        return self
+
+    def stop(self):
+        try:
+            self._run([PG_BIN + "/pg_ctl", "-D", os.path.join(self.dir, "data"), "-m", "fast", "-w",
+                       "stop"])
+        except subprocess.CalledProcessError:
+            pass
+
+
+class WebNode(Server):
+    """`millions serve web --config TOPOLOGY --node NAME`, on the port its topology gives."""
+
+    def __init__(self, topology, name, port):
+        super().__init__()
+        self.topology = topology
+        self.name = name
+        self.fixed_port = port
+
+    def start(self):
+        self.port = self.fixed_port
+        self.log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen([binary(), "serve", "web", "--config", self.topology,
+                                      "--node", self.name], stdout=subprocess.DEVNULL,
+                                     stderr=self.log)
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(self.name + " exited: " + open(self.log_path).read()[-2000:])
+            try:
+                if self.request("GET", "/readyz")[0] == 200:
+                    return self
+            except OSError:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError(self.name + " not ready: " + open(self.log_path).read()[-2000:])
+
+
+def web_topology(pg_port, web_ports, path):
+    nodes = "".join(f'[[web.node]]\nname = "web{i + 1}"\ndc = "dc1"\nlisten = "127.0.0.1:{p}"\n\n'
+                    for i, p in enumerate(web_ports))
+    with open(path, "w") as f:
+        f.write(f"""[deployment]
+name = "test"
+
+[[dc]]
+name = "dc1"
+
+[web]
+threads = 2
+blocking_threads = 4
+
+{nodes}
+[postgres]
+database = "millions"
+user = "millions"
+
+[[postgres.node]]
+name = "pg1"
+dc = "dc1"
+listen = "127.0.0.1:{pg_port}"
+
+[queue]
+lease_ms = 5000
+
+[cache]
+ttl_ms = 1000
+
+[workers]
+threads = 1
+""")
+    return path

@@ -1,0 +1,42 @@
+// Running one web node: the settings every web node shares (read from a topology's [http],
+// [cache], [media], [workers] and [sessions] tables), and RunWebNode, which serves the API on a
+// given Store and JobQueue until SIGTERM/SIGINT has drained it. `millions single` runs it on
+// SQLite; `millions serve web` on PostgreSQL.
+// Thread-safety: RunWebNode blocks the calling thread. Ownership: borrows store and queue.
+#pragma once
+
+#include <string>
+
+#include "app/service.h"
+#include "app/web.h"
+#include "cache/cache.h"
+#include "core/config.h"
+#include "core/http_limits.h"
+#include "data/store.h"
+#include "queue/job_queue.h"
+
+namespace millions::app {
+
+struct WebNodeConfig {
+  std::string name = "single";
+  std::string role = "web";
+  std::string dc = "dc1";
+  std::string listen = "127.0.0.1:8080";
+  int threads = 2;
+  int blocking_threads = 4;
+  std::string log_level = "info";
+  http::Limits limits;
+  cache::CacheOptions cache;
+  WebOptions web;
+  ServiceOptions service;
+  int worker_threads = 2;
+  int shard = 0;  // the shard bits of the IDs this node makes
+};
+
+// Reads the shared tables of `file` into `cfg` (absent keys keep their defaults).
+void ReadWebSettings(config::ConfigFile& file, WebNodeConfig* cfg);
+
+// Returns the exit code (0 after a drain).
+int RunWebNode(const WebNodeConfig& cfg, data::Store& store, queue::JobQueue& queue);
+
+}  // namespace millions::app

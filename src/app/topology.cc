@@ -1,0 +1,89 @@
+#include "app/topology.h"
+
+#include <set>
+
+namespace millions::app {
+namespace {
+
+std::vector<NodeEntry> ReadNodes(config::Section role, const char* what,
+                                 const std::set<std::string>& dcs, std::set<std::string>* names,
+                                 const std::string& file) {
+  std::vector<NodeEntry> out;
+  for (auto& n : role.SubArray("node")) {
+    NodeEntry e;
+    e.dc = dcs.empty() ? "dc1" : *dcs.begin();
+    n.Get("name", &e.name);
+    n.Get("dc", &e.dc);
+    n.Get("listen", &e.listen);
+    if (e.name.empty() || e.listen.empty())
+      throw config::ConfigError(file + ": every [[" + std::string(what) +
+                                ".node]] needs a name and a listen address");
+    config::ParseHostPort(e.listen);
+    if (!dcs.empty() && !dcs.count(e.dc))
+      throw config::ConfigError(file + ": node '" + e.name + "' names unknown dc '" + e.dc + "'");
+    if (!names->insert(e.name).second)
+      throw config::ConfigError(file + ": two nodes are named '" + e.name + "'");
+    out.push_back(std::move(e));
+  }
+  return out;
+}
+
+}  // namespace
+
+Topology Topology::Load(const std::string& path) {
+  Topology t;
+  auto file = config::ConfigFile::Load(path);
+  file->Table("deployment").Get("name", &t.name);
+  std::set<std::string> dcs;
+  for (auto& dc : file->Root().SubArray("dc")) {
+    std::string name;
+    dc.Get("name", &name);
+    if (name.empty()) throw config::ConfigError(path + ": every [[dc]] needs a name");
+    dcs.insert(name);
+    t.dcs.push_back(name);
+  }
+  std::set<std::string> names;
+  auto web = file->Table("web");
+  WebNodeConfig& w = t.web_defaults;
+  web.Get("threads", &w.threads, 1, 64);
+  web.Get("blocking_threads", &w.blocking_threads, 1, 256);
+  web.GetChoice("log_level", &w.log_level, {"debug", "info", "warn", "error"});
+  t.web = ReadNodes(web, "web", dcs, &names, path);
+  auto pg = file->Table("postgres");
+  pg.Get("database", &t.pg_database);
+  pg.Get("user", &t.pg_user);
+  pg.Get("pool_size", &t.pg_pool_size, 1, 1000);
+  pg.Get("statement_timeout_ms", &t.pg_statement_timeout_ms, 100, 600'000);
+  t.postgres = ReadNodes(pg, "postgres", dcs, &names, path);
+  file->Table("queue").Get("lease_ms", &t.queue_lease_ms, 1000, 3'600'000);
+  ReadWebSettings(*file, &w);
+  file->RejectUnknownKeys();
+  if (t.web.empty()) throw config::ConfigError(path + ": the topology has no [[web.node]]");
+  if (t.postgres.empty())
+    throw config::ConfigError(path + ": the topology has no [[postgres.node]]");
+  return t;
+}
+
+const NodeEntry* Topology::FindWeb(const std::string& name) const {
+  for (const auto& n : web)
+    if (n.name == name) return &n;
+  return nullptr;
+}
+
+pg::Options Topology::PgOptions() const {
+  std::string hosts, ports;
+  for (const auto& n : postgres) {
+    auto hp = config::ParseHostPort(n.listen);
+    hosts += (hosts.empty() ? "" : ",") + hp.host;
+    ports += (ports.empty() ? "" : ",") + std::to_string(hp.port);
+  }
+  pg::Options o;
+  // Several hosts: libpq tries each and keeps the one that takes writes.
+  o.conninfo = "host=" + hosts + " port=" + ports + " dbname=" + pg_database + " user=" + pg_user +
+               " target_session_attrs=read-write application_name=millions";
+  o.pool_size = pg_pool_size;
+  o.statement_timeout_ms = pg_statement_timeout_ms;
+  return o;
+}
+
+}  // namespace millions::app

@@ -1,0 +1,42 @@
+// Topology: one file describing a whole deployment (../shared/CONTRACT.md section 4): data
+// centres, the nodes of each role with their listen addresses, the engines and the policies.
+// Every node of a deployment reads the same file and picks its own entry by name; `millions up`
+// reads it to start them all. Unknown keys are errors naming the key and line.
+// Thread-safety: a value, built at start-up. Ownership: owns its strings.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "app/node.h"
+#include "core/pg.h"
+
+namespace millions::app {
+
+struct NodeEntry {
+  std::string name;
+  std::string dc;
+  std::string listen;  // host:port
+};
+
+struct Topology {
+  std::string name;
+  std::vector<std::string> dcs;
+  std::vector<NodeEntry> web;
+  std::vector<NodeEntry> postgres;
+  std::string pg_database = "millions";
+  std::string pg_user = "millions";
+  int pg_pool_size = 8;
+  int pg_statement_timeout_ms = 10'000;
+  int queue_lease_ms = 60'000;
+  WebNodeConfig web_defaults;  // [web] plus the shared tables
+
+  // Throws config::ConfigError naming file, line and key.
+  static Topology Load(const std::string& path);
+  const NodeEntry* FindWeb(const std::string& name) const;
+  // libpq conninfo naming every PostgreSQL node, asking for the writable one.
+  pg::Options PgOptions() const;
+};
+
+}  // namespace millions::app
