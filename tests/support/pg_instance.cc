@@ -66,8 +66,7 @@ std::string PgInstance::Conninfo(const std::string& database) {
   static std::set<std::string> made;
   std::string base = "host=127.0.0.1 port=" + std::to_string(port_) + " user=millions";
   if (!made.count(database)) {
-    Run(bin_ + "/psql \"" + base + " dbname=postgres\" -qAt -c 'CREATE DATABASE " + database +
-        "'");
+    Run(bin_ + "/psql \"" + base + " dbname=postgres\" -qAt -c 'CREATE DATABASE " + database + "'");
     made.insert(database);
   }
   return base + " dbname=" + database;
