@@ -442,18 +442,28 @@ function setJobStatus(status, text) {
   $('job-status').textContent = text;
 }
 
+function showResult(version, label) {
+  $('edit-result-figure').hidden = !version;
+  if (!version) {
+    $('edit-result').removeAttribute('src');
+    return;
+  }
+  setImage($('edit-result'), version.url);
+  $('edit-result-caption').textContent = `${label}: ${version.width}×${version.height}`;
+}
+
 function openEditor(photo) {
   state.pollToken++; // stop showing an earlier job's progress
   state.editing = photo;
   state.ops = [];
   renderOps();
   setJobStatus('', '');
-  const latest = newest(photo);
-  setImage($('edit-preview'), latest ? latest.url : photo.url);
-  $('edit-result-figure').hidden = true;
-  $('edit-result').removeAttribute('src');
-  $('op-w').value = latest ? latest.width : photo.width;
-  $('op-h').value = latest ? latest.height : photo.height;
+  // Every edit starts from the original; the newest version is shown next to it.
+  setImage($('edit-preview'), photo.url);
+  $('edit-preview-caption').textContent = `Original: ${photo.width}×${photo.height}`;
+  showResult(newest(photo), 'Newest version');
+  $('op-w').value = photo.width;
+  $('op-h').value = photo.height;
   $('editor').showModal();
 }
 
@@ -497,12 +507,8 @@ $('edit-submit').addEventListener('click', async () => {
       const fresh = await api('GET', '/api/photos/' + enc(photo.id));
       if (token !== state.pollToken) return;
       state.editing = fresh;
-      const latest = newest(fresh);
-      const version = (fresh.versions || []).find((v) => v.job_id === job.id) || latest;
-      const url = version ? version.url : job.result_url;
-      setImage($('edit-result'), url);
-      $('edit-result-caption').textContent = version ? `Edited: ${version.width}×${version.height}` : 'Edited';
-      $('edit-result-figure').hidden = false;
+      const version = (fresh.versions || []).find((v) => v.job_id === job.id) || newest(fresh);
+      showResult(version || (job.result_url ? { url: job.result_url, width: '?', height: '?' } : null), 'Edited');
       setJobStatus('done', 'Job done');
       state.ops = [];
       renderOps();

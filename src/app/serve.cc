@@ -22,8 +22,7 @@ int ServeWeb(const std::string& path, const std::string& node) {
   pg::Options pg = t.PgOptions();
   auto store = data::OpenPgStore(pg);
   pg.pool_size = 2;  // the queue needs few connections: one claim at a time per worker
-  auto queue =
-      queue::OpenPgQueue(pg, Env::Default(), std::chrono::milliseconds(t.queue_lease_ms));
+  auto queue = queue::OpenPgQueue(pg, Env::Default(), std::chrono::milliseconds(t.queue_lease_ms));
   return RunWebNode(cfg, *store, *queue);
 }
 

@@ -11,7 +11,11 @@ namespace millions::app {
 int RunSingle(const SingleFlags& flags) {
   WebNodeConfig cfg;
   std::string data_dir = "./data/single";
-  auto file = config::ConfigFile::Load(flags.topology);
+  std::string path = flags.topology;
+  if (path.empty() && std::filesystem::exists("topologies/single.toml"))
+    path = "topologies/single.toml";
+  auto file =
+      path.empty() ? config::ConfigFile::Parse("", "(defaults)") : config::ConfigFile::Load(path);
   auto node = file->Table("node");
   node.Get("name", &cfg.name);
   node.Get("listen", &cfg.listen);

@@ -10,7 +10,8 @@
 namespace millions::app {
 
 struct SingleFlags {
-  std::string topology = "topologies/single.toml";
+  // Empty: topologies/single.toml when it exists (from the repository), else built-in defaults.
+  std::string topology;
   std::optional<int> port;
   std::optional<std::string> data_dir;
   std::optional<std::string> host;

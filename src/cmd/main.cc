@@ -27,7 +27,8 @@ int main(int argc, char** argv) {
   cmd->add_option("--data", data, "Data directory (default ./data/single)");
   cmd->add_option("--host", host, "Address to listen on (default 127.0.0.1)");
   cmd->add_option("--topology", single.topology,
-                  "Topology file with the node's settings (default topologies/single.toml)");
+                  "Topology file with the node's settings (default: topologies/single.toml when\n"
+                  "present, else built-in defaults; see docs/topology.md)");
 
   std::string role, config_path, node;
   auto* serve = app.add_subcommand(

@@ -5,6 +5,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import zlib from 'node:zlib';
 import { chromium } from 'playwright-core';
 
@@ -19,16 +20,27 @@ export function freePort() {
   });
 }
 
+const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
+
+// Starts `$MILLIONS_BIN single --port PORT --data DIR` exactly as CONTRACT.md section 2 spells it,
+// from the repository root (where the default topologies/single.toml lives).
 export async function startServer() {
   const bin = process.env.MILLIONS_BIN;
   if (!bin) throw new Error('MILLIONS_BIN is not set');
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'millions-e2e-'));
   const port = await freePort();
-  const log = fs.openSync(path.join(dir, 'server.log'), 'a');
-  const proc = spawn(bin, ['single', '--port', String(port), '--data', path.join(dir, 'data'),
-    '--topology', path.resolve('../../topologies/single.toml')],
-  { stdio: ['ignore', 'ignore', log] });
+  const logPath = path.join(dir, 'server.log');
+  const log = fs.openSync(logPath, 'a');
+  const proc = spawn(path.resolve(bin), ['single', '--port', String(port), '--data', path.join(dir, 'data')],
+    { cwd: repoRoot, stdio: ['ignore', 'ignore', log] });
+  fs.closeSync(log);
   const base = `http://127.0.0.1:${port}`;
+  const stop = () => new Promise((resolve) => {
+    if (proc.exitCode !== null || proc.signalCode !== null) { resolve(); return; }
+    const hard = setTimeout(() => proc.kill('SIGKILL'), 5000);
+    proc.once('exit', () => { clearTimeout(hard); resolve(); });
+    proc.kill('SIGTERM');
+  });
   const deadline = Date.now() + 20000;
   for (;;) {
     try {
@@ -36,11 +48,12 @@ export async function startServer() {
       if (r.status === 200) break;
     } catch (e) { /* not up yet */ }
     if (Date.now() > deadline || proc.exitCode !== null) {
-      throw new Error('server did not start: ' + fs.readFileSync(path.join(dir, 'server.log'), 'utf8'));
+      await stop();
+      throw new Error('server did not become ready: ' + fs.readFileSync(logPath, 'utf8').slice(-2000));
     }
     await new Promise((r) => setTimeout(r, 100));
   }
-  return { base, dir, proc, stop: () => new Promise((r) => { proc.once('exit', r); proc.kill('SIGTERM'); }) };
+  return { base, dir, proc, logPath, stop };
 }
 
 export function launch() {

@@ -1,0 +1,67 @@
+#include "core/http_client.h"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <optional>
+
+namespace millions::http {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+
+namespace {
+
+asio::awaitable<void> Exchange(const FetchRequest& in, std::optional<Result<Response>>& out) {
+  auto ex = co_await asio::this_coro::executor;
+  beast::tcp_stream stream(ex);
+  stream.expires_after(in.timeout);
+  beast::error_code ec;
+  asio::ip::tcp::endpoint ep(asio::ip::make_address(in.host, ec),
+                             static_cast<unsigned short>(in.port));
+  if (ec) {
+    out = MakeError(Errc::kBadInput, "bad_address", "bad host " + in.host);
+    co_return;
+  }
+  try {
+    co_await stream.async_connect(ep, asio::use_awaitable);
+    bhttp::request<bhttp::string_body> req{bhttp::string_to_verb(in.method), in.target, 11};
+    req.set(bhttp::field::host, in.host + ":" + std::to_string(in.port));
+    req.set(bhttp::field::connection, "close");
+    if (!in.content_type.empty()) req.set(bhttp::field::content_type, in.content_type);
+    req.body() = in.body;
+    req.prepare_payload();
+    co_await bhttp::async_write(stream, req, asio::use_awaitable);
+    beast::flat_buffer buf;
+    bhttp::response_parser<bhttp::string_body> parser;
+    parser.body_limit(64 * 1024 * 1024);
+    co_await bhttp::async_read(stream, buf, parser, asio::use_awaitable);
+    auto res = parser.release();
+    Response r;
+    r.status = static_cast<int>(res.result_int());
+    for (const auto& f : res) r.headers.push_back({std::string(f.name_string()), std::string(f.value())});
+    r.body = std::move(res.body());
+    out = std::move(r);
+  } catch (const std::exception& e) {
+    out = MakeError(Errc::kUnavailable, "unreachable",
+                    in.host + ":" + std::to_string(in.port) + ": " + e.what());
+  }
+}
+
+}  // namespace
+
+Result<Response> Fetch(const FetchRequest& req) {
+  asio::io_context ioc;
+  std::optional<Result<Response>> out;
+  asio::co_spawn(ioc, Exchange(req, out), asio::detached);
+  ioc.run();
+  if (!out) return MakeError(Errc::kUnavailable, "unreachable", "no answer");
+  return std::move(*out);
+}
+
+}  // namespace millions::http
