@@ -38,10 +38,9 @@ asan-test: deps
 	@cmake --build --preset asan -j $(JOBS)
 	@ctest --test-dir build/asan --output-on-failure -j 2 --timeout 600 -LE "browser|fuzz|slow"
 
-# Stage 1: the whole service in one process. (`millions up` and topologies/local.toml arrive
-# with the multi-process stages.)
+# The default topology (topologies/local.toml) under `millions up`; TOPOLOGY=... for another.
 up: build
-	@scripts/up-single.sh
+	@scripts/up.sh
 
 bench: build
 	@bench/single.sh

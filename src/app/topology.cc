@@ -15,6 +15,13 @@ std::vector<NodeEntry> ReadNodes(config::Section role, const char* what,
     n.Get("name", &e.name);
     n.Get("dc", &e.dc);
     n.Get("listen", &e.listen);
+    if (std::string(what) == "postgres") {
+      n.Get("rest", &e.rest);
+      if (e.rest.empty())
+        throw config::ConfigError(file + ": [[postgres.node]] '" + e.name +
+                                  "' needs rest = \"host:port\" for Patroni's REST API");
+      config::ParseHostPort(e.rest);
+    }
     if (e.name.empty() || e.listen.empty())
       throw config::ConfigError(file + ": every [[" + std::string(what) +
                                 ".node]] needs a name and a listen address");
@@ -56,6 +63,18 @@ Topology Topology::Load(const std::string& path) {
   pg.Get("statement_timeout_ms", &t.pg_statement_timeout_ms, 100, 600'000);
   t.postgres = ReadNodes(pg, "postgres", dcs, &names, path);
   file->Table("queue").Get("lease_ms", &t.queue_lease_ms, 1000, 3'600'000);
+  auto runner = file->Table("runner");
+  runner.Get("run_dir", &t.runner.run_dir);
+  runner.Get("admin", &t.runner.admin);
+  runner.Get("engine_user", &t.runner.engine_user);
+  config::ParseHostPort(t.runner.admin);
+  auto etcd = file->Table("etcd");
+  etcd.Get("listen", &t.runner.etcd_listen);
+  etcd.Get("peer_listen", &t.runner.etcd_peer);
+  auto patroni = pg.Sub("patroni");
+  patroni.Get("ttl_s", &t.runner.patroni_ttl_s, 5, 600);
+  patroni.Get("loop_wait_s", &t.runner.patroni_loop_wait_s, 1, 60);
+  patroni.Get("retry_timeout_s", &t.runner.patroni_retry_timeout_s, 1, 600);
   ReadWebSettings(*file, &w);
   file->RejectUnknownKeys();
   if (t.web.empty()) throw config::ConfigError(path + ": the topology has no [[web.node]]");

@@ -18,6 +18,19 @@ struct NodeEntry {
   std::string name;
   std::string dc;
   std::string listen;  // host:port
+  std::string rest;    // postgres nodes: Patroni's REST API, host:port
+};
+
+// What `millions up` needs beyond the nodes: where it keeps state and its admin listener.
+struct RunnerConfig {
+  std::string run_dir = "run";
+  std::string admin = "127.0.0.1:7070";  // admin API and dashboard; loopback only
+  std::string etcd_listen = "127.0.0.1:2379";
+  std::string etcd_peer = "127.0.0.1:2380";
+  std::string engine_user = "postgres";  // engines run as this user when the runner is root
+  int patroni_ttl_s = 10;
+  int patroni_loop_wait_s = 2;
+  int patroni_retry_timeout_s = 4;
 };
 
 struct Topology {
@@ -31,6 +44,7 @@ struct Topology {
   int pg_statement_timeout_ms = 10'000;
   int queue_lease_ms = 60'000;
   WebNodeConfig web_defaults;  // [web] plus the shared tables
+  RunnerConfig runner;
 
   // Throws config::ConfigError naming file, line and key.
   static Topology Load(const std::string& path);

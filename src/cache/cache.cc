@@ -1,19 +1,15 @@
 #include "cache/cache.h"
 
+#include <functional>
 #include <mutex>
 #include <stdexcept>
+#include <string_view>
 #include <unordered_map>
+#include <utility>
 
 #include "cache/eviction_policy.h"
 
 namespace millions::cache {
-
-std::unique_ptr<EvictionPolicy> MakePolicy(std::string_view name) {
-  if (name == "lru") return MakeLruPolicy();
-  if (name == "lfu") return MakeLfuPolicy();
-  if (name == "fifo") return MakeFifoPolicy();
-  return nullptr;
-}
 
 namespace {
 
@@ -54,7 +50,8 @@ class LocalCache : public Cache {
     Clock::time_point expires = t.count() > 0 ? env_.Now() + t : Clock::time_point::max();
     std::lock_guard lock(mu_);
     auto it = map_.find(key);
-    if (it != map_.end()) EraseIt(it);  // replaced values start their life afresh
+    // Replaced values start afresh; and an oversized replacement must not leave the stale value.
+    if (it != map_.end()) EraseIt(it);
     if (size > opt_.capacity_bytes) return;
     while (stats_.bytes + size > opt_.capacity_bytes) {
       auto victim = map_.find(*policy_->Victim());

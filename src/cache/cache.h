@@ -1,10 +1,12 @@
 // Cache: the in-process (L1) cache: string keys to string values, bounded by bytes, with a TTL
 // and an eviction policy chosen by name ("lru", "lfu", "fifo"; one file each in policies/).
 // Thread-safety: every method may be called from any thread (one mutex; critical sections are
-// a hash lookup and a list splice). Ownership: the cache owns copies of keys and values.
+// a hash lookup, a value copy and list splices). Ownership: the cache owns copies of keys and
+// values; Get returns a copy, so no reference outlives the lock. The Env must outlive the cache.
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -18,7 +20,7 @@ namespace millions::cache {
 struct CacheOptions {
   std::string policy = "lru";                    // "lru" | "lfu" | "fifo"
   size_t capacity_bytes = 64 << 20;              // keys + values + kEntryOverhead per entry
-  std::chrono::milliseconds default_ttl{60000};  // 0: no expiry
+  std::chrono::milliseconds default_ttl{60000};  // 0: no expiry (likewise a Put's ttl)
 };
 
 struct CacheStats {

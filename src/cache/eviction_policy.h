@@ -1,5 +1,5 @@
 // EvictionPolicy: decides which entry leaves a full cache. Private to the cache module.
-// Each policy is one file under policies/, registered by name in MakePolicy.
+// Each policy is one file under policies/, registered by name in MakePolicy (eviction_policy.cc).
 // Thread-safety: none; the cache calls it under its own lock. Ownership: keys are pointers to
 // strings the cache owns, valid from OnInsert until OnErase.
 #pragma once
@@ -15,7 +15,9 @@ class EvictionPolicy {
   using Key = const std::string*;
   virtual ~EvictionPolicy() = default;
   virtual void OnInsert(Key key) = 0;
-  virtual void OnAccess(Key key) = 0;  // a hit, or an overwrite of the value
+  // A hit. An overwrite is not an access: the cache erases the old entry and inserts anew, so a
+  // replaced value starts afresh (LFU count 1, back of the FIFO queue).
+  virtual void OnAccess(Key key) = 0;
   virtual void OnErase(Key key) = 0;
   // The entry to evict next; nullptr when empty.
   virtual Key Victim() const = 0;

@@ -7,6 +7,7 @@
 #include "app/serve.h"
 #include "app/single.h"
 #include "core/config.h"
+#include "ctl/runner.h"
 
 int main(int argc, char** argv) {
   CLI::App app{
@@ -40,6 +41,38 @@ int main(int argc, char** argv) {
   serve->add_option("--config", config_path, "Topology file")->required();
   serve->add_option("--node", node, "This node's name in the topology")->required();
 
+  millions::ctl::UpFlags up_flags;
+  auto* up = app.add_subcommand(
+      "up",
+      "Start every node of a topology on this machine (etcd, PostgreSQL under Patroni, web nodes)\n"
+      "and supervise them: a node that dies is restarted with backoff. Prints the URLs when\n"
+      "ready. Ctrl-C (or `millions down`) stops everything in reverse order.");
+  up->add_option("topology", up_flags.topology, "Topology file (default topologies/local.toml)");
+  up->add_flag("--detach", up_flags.detach, "Run in the background; return once every node runs");
+
+  std::string topo = "topologies/local.toml";
+  bool as_json = false;
+  auto* status = app.add_subcommand("status", "Every node of the running topology and its state");
+  status->add_flag("--json", as_json, "Print the contract's JSON shape");
+  status->add_option("--topology", topo, "Topology file (default topologies/local.toml)");
+  auto* down = app.add_subcommand("down", "Stop what `millions up` started, in reverse order");
+  down->add_option("--topology", topo, "Topology file (default topologies/local.toml)");
+  std::string chaos_action, chaos_node;
+  auto* chaos = app.add_subcommand(
+      "chaos", "kill (SIGKILL), stop (SIGSTOP) or cont (SIGCONT) one node; the supervisor reacts");
+  chaos->add_option("action", chaos_action, "kill | stop | cont")
+      ->required()
+      ->check(CLI::IsMember({"kill", "stop", "cont"}));
+  chaos->add_option("node", chaos_node, "Node name, as `millions status` lists it")->required();
+  chaos->add_option("--topology", topo, "Topology file (default topologies/local.toml)");
+  std::string scale_role;
+  int scale_count = 0;
+  auto* scale =
+      app.add_subcommand("scale", "Add or remove web nodes at run time (removed ones drain)");
+  scale->add_option("role", scale_role, "Tier to scale")->required()->check(CLI::IsMember({"web"}));
+  scale->add_option("count", scale_count, "Number of nodes")->required()->check(CLI::Range(1, 32));
+  scale->add_option("--topology", topo, "Topology file (default topologies/local.toml)");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -59,6 +92,11 @@ int main(int argc, char** argv) {
       return millions::app::RunSingle(single);
     }
     if (*serve) return millions::app::ServeWeb(config_path, node);
+    if (*up) return millions::ctl::Up(up_flags);
+    if (*status) return millions::ctl::PrintStatus(topo, as_json);
+    if (*down) return millions::ctl::Down(topo);
+    if (*chaos) return millions::ctl::Chaos(topo, chaos_action, chaos_node);
+    if (*scale) return millions::ctl::Scale(topo, scale_role, scale_count);
   } catch (const millions::config::ConfigError& e) {
     fprintf(stderr, "millions: %s\n", e.what());
     return 2;

@@ -44,7 +44,8 @@ asio::awaitable<void> Exchange(const FetchRequest& in, std::optional<Result<Resp
     auto res = parser.release();
     Response r;
     r.status = static_cast<int>(res.result_int());
-    for (const auto& f : res) r.headers.push_back({std::string(f.name_string()), std::string(f.value())});
+    for (const auto& f : res)
+      r.headers.push_back({std::string(f.name_string()), std::string(f.value())});
     r.body = std::move(res.body());
     out = std::move(r);
   } catch (const std::exception& e) {

@@ -1,8 +1,10 @@
-// Media: image checks and edits with libvips, behind a header that keeps vips out of the rest.
-// Probe reads only the header: type, magic bytes, dimensions and the decompression-bomb limit
-// are checked before a single pixel is decoded. ApplyOps decodes and runs edit ops.
-// Errors are Results (libvips' exceptions never escape). Thread-safety: after Init, every
-// function may be called from any thread. Ownership: results own their bytes.
+// Media: checks and edits uploaded images with libvips, behind a header that keeps vips out of
+// the rest of the program. Probe reads only the header (declared type, magic bytes, dimensions,
+// the decompression-bomb limits) before a single pixel is decoded; ApplyOps decodes, edits and
+// re-encodes in the source format without metadata.
+// Thread-safety: call Init once at start-up; after it every function may be called from any
+// thread at once. Request paths get Results: libvips' exceptions never escape this module.
+// Ownership: inputs are borrowed for the call only; results own their bytes.
 #pragma once
 
 #include <cstdint>
@@ -19,6 +21,8 @@ struct Limits {
   int max_dimension = 12000;
 };
 
+// Width and height are as displayed: a JPEG whose EXIF orientation turns it a quarter turn
+// reports its sides swapped, because browsers show it turned and edits are given in what they see.
 struct ImageInfo {
   int width = 0;
   int height = 0;
@@ -28,9 +32,9 @@ struct ImageInfo {
 struct EditOp {
   enum class Kind { kCrop, kResize, kSharpen, kBlur, kRotate, kGrayscale };
   Kind kind = Kind::kGrayscale;
-  int x = 0, y = 0, width = 0, height = 0;
-  double sigma = 0;
-  int degrees = 0;
+  int x = 0, y = 0, width = 0, height = 0;  // crop: x, y, width, height; resize: width, height
+  double sigma = 0;                         // sharpen, blur
+  int degrees = 0;                          // rotate, clockwise
 };
 
 struct Encoded {
@@ -38,21 +42,23 @@ struct Encoded {
   ImageInfo info;
 };
 
-// Call once at start-up; throws std::runtime_error when libvips cannot start.
+// Starts libvips. Call once at start-up; throws std::runtime_error if libvips cannot start.
 void Init();
 
-// 415 unsupported_media_type for another declared type; 400 bad_image when the magic bytes do
-// not match or the header does not parse; 413 image_too_large past the limits.
+// Checks an upload before any pixel is decoded. 415 unsupported_media_type unless the declared
+// type is one of the three; 400 bad_image when the magic bytes do not match it or the header does
+// not parse; 413 image_too_large past either limit.
 Result<ImageInfo> Probe(std::string_view bytes, std::string_view declared_type,
                         const Limits& limits);
 
-// Checks ops against the image's size as it changes op by op: crop inside the bounds, resize
-// within 1..max_dimension, sigma in (0, 20], degrees 90/180/270, 1..10 ops. 400 bad_edit
-// naming the op's index.
+// Checks 1..10 ops against the image's size as it changes op by op: crops inside the bounds,
+// resizes to 1..max_dimension a side and at most max_pixels, sigma in (0, 20], degrees 90, 180 or
+// 270. 400 bad_edit, naming the op's index.
 Status ValidateOps(const ImageInfo& info, const std::vector<EditOp>& ops, const Limits& limits);
 
-// Decodes, applies the ops in order, encodes in the source format (JPEG q85, PNG, WebP q80),
-// without metadata. Validates first.
+// Decodes bytes that Probe accepted as info, applies the ops in order and encodes in the source
+// format (JPEG q85, PNG, WebP q80) without metadata. Validates the ops first; 400 bad_image when
+// the pixels do not decode (e.g. a truncated file).
 Result<Encoded> ApplyOps(std::string_view bytes, const ImageInfo& info,
                          const std::vector<EditOp>& ops, const Limits& limits);
 

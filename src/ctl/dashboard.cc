@@ -1,0 +1,129 @@
+#include "ctl/dashboard.h"
+
+namespace millions::ctl {
+
+std::string_view DashboardHtml() {
+  static constexpr std::string_view kPage = R"html(<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>millions dashboard</title>
+<link rel="icon" href="data:,">
+<style>
+body{margin:0;font:14px/1.4 system-ui,sans-serif;background:#f4f5f9;color:#1d2330}
+header{background:#1d2330;color:#fff;padding:.6rem 1rem;display:flex;gap:1rem;align-items:center}
+main{padding:1rem;display:grid;gap:1rem}
+.dc{background:#fff;border-radius:8px;padding:.8rem;box-shadow:0 1px 3px #0002}
+.tier{margin:.4rem 0}.tier h3{margin:.2rem 0;font-size:.95rem;color:#556}
+.node{display:inline-block;border:1px solid #ccd;border-radius:6px;padding:.4rem .6rem;margin:.2rem;min-width:210px;vertical-align:top}
+.running{border-left:6px solid #2f9e44}.starting{border-left:6px solid #f59f00}
+.failed{border-left:6px solid #e03131}.stopped{border-left:6px solid #868e96}
+.node button{font-size:.75rem;margin:.15rem .1rem 0 0}
+table{border-collapse:collapse}td,th{padding:.2rem .6rem;text-align:right;border-bottom:1px solid #eee}
+#events{max-height:240px;overflow:auto;font-family:monospace;font-size:12px;background:#fff;padding:.5rem;border-radius:8px}
+</style></head><body>
+<header><strong>millions</strong><span id="summary"></span>
+<span style="margin-left:auto">web nodes <input id="webcount" type="number" min="1" max="32" style="width:4em">
+<button id="scale">Scale</button></span></header>
+<main>
+<section id="dcs"></section>
+<section class="dc"><h3>Tiers</h3><table id="tiers"><thead><tr><th style="text-align:left">tier</th>
+<th>requests/s</th><th>p99 ms</th><th>errors/s</th><th>db connections</th></tr></thead><tbody></tbody></table></section>
+<section><h3>Events</h3><div id="events"></div></section>
+</main>
+<script>
+'use strict';
+const $ = (id) => document.getElementById(id);
+let prev = null;
+async function act(name, action) {
+  await fetch(`/api/nodes/${encodeURIComponent(name)}/${action}`, {method: 'POST'});
+  refresh();
+}
+$('scale').addEventListener('click', async () => {
+  $('scale').disabled = true;
+  await fetch('/api/scale/web?n=' + Number($('webcount').value), {method: 'POST'});
+  $('scale').disabled = false;
+  refresh();
+});
+function el(tag, text, cls) { const e = document.createElement(tag); if (text !== undefined) e.textContent = text; if (cls) e.className = cls; return e; }
+function renderNodes(status) {
+  const byDc = new Map();
+  for (const n of status.nodes) {
+    if (!byDc.has(n.dc)) byDc.set(n.dc, new Map());
+    const tiers = byDc.get(n.dc);
+    const tier = n.role === 'postgres' || n.role === 'patroni' || n.role === 'etcd' ? 'data' : n.role;
+    if (!tiers.has(tier)) tiers.set(tier, []);
+    tiers.get(tier).push(n);
+  }
+  const out = [];
+  for (const [dc, tiers] of byDc) {
+    const box = el('div', undefined, 'dc');
+    box.append(el('h2', dc));
+    for (const [tier, nodes] of tiers) {
+      const t = el('div', undefined, 'tier');
+      t.append(el('h3', tier));
+      for (const n of nodes) {
+        const card = el('div', undefined, 'node ' + n.state);
+        card.dataset.node = n.name;
+        card.append(el('div', `${n.name} · ${n.role}${n.db_role ? '/' + n.db_role : ''}`));
+        card.append(el('div', `${n.address} · ${n.state} · pid ${n.pid}`));
+        if (n.role !== 'postgres') {
+          for (const a of ['kill', 'stop', 'cont', 'restart']) {
+            const b = el('button', a);
+            b.dataset.action = a;
+            b.addEventListener('click', () => act(n.name, a));
+            card.append(b);
+          }
+        }
+        t.append(card);
+      }
+      box.append(t);
+    }
+    out.push(box);
+  }
+  $('dcs').replaceChildren(...out);
+  const web = status.nodes.filter((n) => n.role === 'web').length;
+  if (document.activeElement !== $('webcount')) $('webcount').value = web;
+  $('summary').textContent = `${status.nodes.filter((n) => n.state === 'running').length}/${status.nodes.length} running`;
+  $('events').replaceChildren(...status.events.slice().reverse().map((e) => el('div', `${e.ts}  ${e.text}`)));
+}
+function p99(buckets, total) {
+  if (!total) return 0;
+  for (const [le, c] of buckets) if (c >= 0.99 * total) return le === Infinity ? NaN : le * 1000;
+  return NaN;
+}
+function renderTiers(m) {
+  const rows = [];
+  for (const [tier, cur] of Object.entries(m.tiers)) {
+    const old = prev && prev.tiers[tier];
+    const dt = prev ? (m.at - prev.at) / 1000 : 0;
+    let rps = 0, eps = 0, q = 0;
+    if (old && dt > 0) {
+      rps = (cur.requests - old.requests) / dt;
+      eps = (cur.errors - old.errors) / dt;
+      const deltas = cur.buckets.map(([le, c], i) => [le, c - (old.buckets[i] ? old.buckets[i][1] : 0)]);
+      q = p99(deltas, cur.requests - old.requests);
+    }
+    const tr = el('tr');
+    tr.append(el('td', tier), el('td', rps.toFixed(1)), el('td', isNaN(q) ? '>10000' : q.toFixed(1)),
+              el('td', eps.toFixed(2)), el('td', String(cur.db_connections)));
+    tr.firstChild.style.textAlign = 'left';
+    rows.push(tr);
+  }
+  $('tiers').tBodies[0].replaceChildren(...rows);
+  prev = m;
+}
+async function refresh() {
+  try {
+    const s = await (await fetch('/api/status')).json();
+    renderNodes(s);
+    const m = await (await fetch('/api/metrics')).json();
+    for (const t of Object.values(m.tiers)) t.buckets = t.buckets.map(([le, c]) => [le === '+Inf' ? Infinity : Number(le), c]);
+    m.at = Date.now();
+    renderTiers(m);
+  } catch (e) { $('summary').textContent = 'runner unreachable'; }
+}
+refresh();
+setInterval(refresh, 2000);
+</script></body></html>)html";
+  return kPage;
+}
+
+}  // namespace millions::ctl

@@ -1,0 +1,71 @@
+#include "ctl/process.h"
+
+#include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <filesystem>
+
+namespace millions::ctl {
+
+Result<pid_t> StartProcess(const Spawn& spec) {
+  uid_t uid = 0;
+  gid_t gid = 0;
+  if (!spec.user.empty()) {
+    passwd* pw = getpwnam(spec.user.c_str());
+    if (!pw) return MakeError(Errc::kInternal, "no_user", "no such user " + spec.user);
+    uid = pw->pw_uid;
+    gid = pw->pw_gid;
+  }
+  int log = open(spec.log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (log < 0) return MakeError(Errc::kInternal, "log", "cannot open " + spec.log_path);
+  if (!spec.user.empty()) (void)fchown(log, uid, gid);
+  std::vector<char*> argv;
+  for (const auto& a : spec.argv) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  pid_t pid = fork();
+  if (pid < 0) {
+    close(log);
+    return MakeError(Errc::kInternal, "fork", strerror(errno));
+  }
+  if (pid == 0) {
+    setsid();
+    dup2(log, 1);
+    dup2(log, 2);
+    int devnull = open("/dev/null", O_RDONLY);
+    dup2(devnull, 0);
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, nullptr);
+    if (!spec.user.empty()) {
+      passwd* pw = getpwuid(uid);
+      if (initgroups(pw->pw_name, gid) != 0 || setgid(gid) != 0 || setuid(uid) != 0) _exit(126);
+      setenv("HOME", pw->pw_dir, 1);
+      setenv("USER", pw->pw_name, 1);
+    }
+    for (const auto& e : spec.env) putenv(const_cast<char*>(e.c_str()));
+    execvp(argv[0], argv.data());
+    fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
+    _exit(127);
+  }
+  close(log);
+  return pid;
+}
+
+void SignalGroup(pid_t pid, int sig) {
+  if (pid > 0) kill(-pid, sig);
+}
+
+void MakeDir(const std::string& dir, const std::string& user) {
+  std::filesystem::create_directories(dir);
+  if (user.empty()) return;
+  if (passwd* pw = getpwnam(user.c_str())) {
+    (void)chown(dir.c_str(), pw->pw_uid, pw->pw_gid);
+    std::filesystem::permissions(dir, std::filesystem::perms::owner_all);
+  }
+}
+
+}  // namespace millions::ctl

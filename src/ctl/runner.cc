@@ -1,0 +1,805 @@
+#include "ctl/runner.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/json.hpp>
+#include <chrono>
+#include <cstdio>
+#include <deque>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <mutex>
+#include <thread>
+
+#include "app/topology.h"
+#include "core/env.h"
+#include "core/http_client.h"
+#include "core/http_server.h"
+#include "core/log.h"
+#include "core/pg.h"
+#include "core/router.h"
+#include "ctl/dashboard.h"
+#include "ctl/process.h"
+
+namespace millions::ctl {
+namespace fs = std::filesystem;
+namespace json = boost::json;
+using std::chrono::milliseconds;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+volatile sig_atomic_t g_stop = 0;
+void OnSignal(int) { g_stop = 1; }
+
+struct Node {
+  std::string name, role, dc, address;
+  std::string check_host;  // readiness: GET http://check_host:check_port/check_path -> 200
+  int check_port = 0;
+  std::string check_path;
+  Spawn spawn;
+  pid_t pid = 0;
+  std::string state = "stopped";  // starting | running | failed | stopped
+  bool wanted = true;             // false once removed or while `down` runs
+  bool paused = false;
+  int failures = 0;
+  Clock::time_point next_start{}, started_at{};
+  std::string pg_data_dir;  // patroni nodes
+};
+
+std::string Abs(const std::string& p) { return fs::absolute(p).lexically_normal().string(); }
+
+bool Ready(const Node& n, milliseconds timeout = milliseconds(800)) {
+  http::FetchRequest r;
+  r.host = n.check_host;
+  r.port = n.check_port;
+  r.target = n.check_path;
+  r.timeout = timeout;
+  auto res = http::Fetch(r);
+  return res.ok() && res->status == 200;
+}
+
+std::string PatroniYaml(const app::Topology& t, const app::NodeEntry& n, const std::string& dir) {
+  auto pg = config::ParseHostPort(n.listen);
+  const auto& r = t.runner;
+  std::string s;
+  s += "scope: millions\nname: " + n.name + "\n";
+  s += "restapi:\n  listen: " + n.rest + "\n  connect_address: " + n.rest + "\n";
+  s += "etcd3:\n  hosts: " + r.etcd_listen + "\n";
+  s += "bootstrap:\n  dcs:\n    ttl: " + std::to_string(r.patroni_ttl_s) +
+       "\n    loop_wait: " + std::to_string(r.patroni_loop_wait_s) +
+       "\n    retry_timeout: " + std::to_string(r.patroni_retry_timeout_s) +
+       "\n    maximum_lag_on_failover: 1048576\n    postgresql:\n      use_pg_rewind: true\n"
+       "      parameters:\n        max_connections: 200\n        wal_log_hints: 'on'\n";
+  s += "  initdb:\n  - encoding: UTF8\n  - data-checksums\n";
+  // Loopback only: every address in a local topology is on 127.0.0.0/8.
+  s += "  pg_hba:\n  - local all all trust\n  - host replication replicator 127.0.0.1/32 trust\n"
+       "  - host all all 127.0.0.1/32 trust\n";
+  s += "postgresql:\n  listen: " + n.listen + "\n  connect_address: " + n.listen + "\n";
+  s += "  data_dir: " + dir + "/data\n  bin_dir: /usr/lib/postgresql/15/bin\n";
+  s += "  pgpass: " + dir + "/pgpass\n";
+  s += "  authentication:\n    replication:\n      username: replicator\n      password: "
+       "replicator\n    superuser:\n      username: postgres\n      password: postgres\n";
+  s += "  parameters:\n    unix_socket_directories: '" + dir + "'\n    port: " +
+       std::to_string(pg.port) + "\n";
+  return s;
+}
+
+class Runner {
+ public:
+  Runner(app::Topology t, std::string topology_path)
+      : t_(std::move(t)), source_(std::move(topology_path)) {}
+
+  int Run();
+
+ private:
+  void Build();
+  void Event(const std::string& node, const std::string& msg);
+  bool Start(Node& n);
+  bool WaitReady(Node& n, milliseconds timeout);
+  Status CreateDatabase();
+  void Supervise();
+  void StopNode(Node& n, milliseconds grace);
+  std::string StatusJson();
+  std::string MetricsJson();
+  void ServeAdmin();
+  std::string Act(const std::string& node, const std::string& action);
+  std::string ScaleWeb(int count);
+  void WriteEffectiveTopology();
+  Node* Find(const std::string& name);
+  bool Root() const { return geteuid() == 0; }
+  std::string EngineUser() const { return Root() ? t_.runner.engine_user : ""; }
+
+  app::Topology t_;
+  std::string source_;
+  std::string run_;  // absolute run dir
+  std::string effective_;  // run/topology.toml: the source plus nodes added at run time
+  std::mutex mu_;
+  std::vector<std::unique_ptr<Node>> nodes_;
+  std::deque<std::pair<std::string, std::string>> events_;  // ts, text
+  std::vector<app::NodeEntry> extra_web_;
+  std::mutex scale_mu_;
+  boost::asio::io_context admin_ioc_;
+};
+
+void Runner::Event(const std::string& node, const std::string& msg) {
+  log::Info(msg, {{"node_name", node}});
+  std::lock_guard lock(mu_);
+  events_.push_back({FormatRfc3339(Env::Default().WallMillis()), node + ": " + msg});
+  if (events_.size() > 200) events_.pop_front();
+}
+
+Node* Runner::Find(const std::string& name) {
+  for (auto& n : nodes_)
+    if (n->name == name) return n.get();
+  return nullptr;
+}
+
+void Runner::WriteEffectiveTopology() {
+  std::ifstream in(source_);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  for (const auto& e : extra_web_)
+    text += "\n[[web.node]]\nname = \"" + e.name + "\"\ndc = \"" + e.dc + "\"\nlisten = \"" +
+            e.listen + "\"\n";
+  std::ofstream(effective_) << text;
+}
+
+void Runner::Build() {
+  const auto& r = t_.runner;
+  std::string user = EngineUser();
+  auto etcd_hp = config::ParseHostPort(r.etcd_listen);
+  auto add = [this](std::unique_ptr<Node> n) {
+    std::lock_guard lock(mu_);
+    nodes_.push_back(std::move(n));
+  };
+  if (!Find("etcd")) {
+    auto n = std::make_unique<Node>();
+    n->name = "etcd";
+    n->role = "etcd";
+    n->dc = t_.dcs.empty() ? "dc1" : t_.dcs.front();
+    n->address = r.etcd_listen;
+    n->check_host = etcd_hp.host;
+    n->check_port = etcd_hp.port;
+    n->check_path = "/health";
+    std::string dir = run_ + "/etcd";
+    MakeDir(dir, user);
+    n->spawn = {{"etcd", "--name", "etcd", "--data-dir", dir + "/data", "--listen-client-urls",
+                 "http://" + r.etcd_listen, "--advertise-client-urls", "http://" + r.etcd_listen,
+                 "--listen-peer-urls", "http://" + r.etcd_peer, "--initial-advertise-peer-urls",
+                 "http://" + r.etcd_peer, "--initial-cluster", "etcd=http://" + r.etcd_peer},
+                run_ + "/logs/etcd.log", user, {}};
+    add(std::move(n));
+  }
+  for (const auto& e : t_.postgres) {
+    if (Find(e.name)) continue;
+    auto n = std::make_unique<Node>();
+    n->name = e.name;
+    n->role = "patroni";
+    n->dc = e.dc;
+    n->address = e.listen;
+    auto rest = config::ParseHostPort(e.rest);
+    n->check_host = rest.host;
+    n->check_port = rest.port;
+    n->check_path = "/health";
+    std::string dir = run_ + "/" + e.name;
+    MakeDir(dir, user);
+    n->pg_data_dir = dir + "/data";
+    std::ofstream(dir + "/patroni.yml") << PatroniYaml(t_, e, dir);
+    n->spawn = {{"patroni", dir + "/patroni.yml"}, run_ + "/logs/" + e.name + ".log", user, {}};
+    add(std::move(n));
+  }
+  std::vector<app::NodeEntry> web = t_.web;
+  web.insert(web.end(), extra_web_.begin(), extra_web_.end());
+  for (const auto& e : web) {
+    if (Find(e.name)) continue;
+    auto n = std::make_unique<Node>();
+    n->name = e.name;
+    n->role = "web";
+    n->dc = e.dc;
+    n->address = e.listen;
+    auto hp = config::ParseHostPort(e.listen);
+    n->check_host = hp.host;
+    n->check_port = hp.port;
+    n->check_path = "/readyz";
+    n->spawn = {{"/proc/self/exe", "serve", "web", "--config", effective_, "--node", e.name},
+                run_ + "/logs/" + e.name + ".log", "", {}};
+    // /proc/self/exe would name the child itself after fork+exec; resolve it now.
+    n->spawn.argv[0] = fs::read_symlink("/proc/self/exe").string();
+    add(std::move(n));
+  }
+}
+
+bool Runner::Start(Node& n) {
+  auto pid = StartProcess(n.spawn);
+  if (!pid.ok()) {
+    Event(n.name, "could not start: " + pid.error().message);
+    return false;
+  }
+  std::lock_guard lock(mu_);
+  n.pid = *pid;
+  n.state = "starting";
+  n.paused = false;
+  n.started_at = Clock::now();
+  return true;
+}
+
+bool Runner::WaitReady(Node& n, milliseconds timeout) {
+  auto deadline = Clock::now() + timeout;
+  while (Clock::now() < deadline && !g_stop) {
+    int status;
+    if (waitpid(n.pid, &status, WNOHANG) == n.pid) {
+      std::lock_guard lock(mu_);
+      n.state = "failed";
+      n.pid = 0;
+      return false;
+    }
+    if (Ready(n)) {
+      std::lock_guard lock(mu_);
+      n.state = "running";
+      return true;
+    }
+    std::this_thread::sleep_for(milliseconds(200));
+  }
+  return false;
+}
+
+Status Runner::CreateDatabase() {
+  // Ask each member which one leads; create the role and database there once.
+  for (const auto& e : t_.postgres) {
+    auto hp = config::ParseHostPort(e.listen);
+    pg::Options o;
+    o.conninfo = "host=" + hp.host + " port=" + std::to_string(hp.port) +
+                 " dbname=postgres user=postgres target_session_attrs=read-write";
+    o.pool_size = 1;
+    pg::Pool pool(o);
+    auto c = pool.Acquire();
+    if (!c.ok()) continue;
+    auto role = (*c)->Exec("r", "SELECT 1 FROM pg_roles WHERE rolname = $1", {pg::P(t_.pg_user)});
+    if (!role.ok()) return role.error();
+    if (role->empty()) {
+      std::string sql = "CREATE ROLE \"" + t_.pg_user + "\" LOGIN";
+      if (Status s = (*c)->Simple(sql.c_str()); !s.ok()) return s;
+    }
+    auto db = (*c)->Exec("d", "SELECT 1 FROM pg_database WHERE datname = $1",
+                         {pg::P(t_.pg_database)});
+    if (!db.ok()) return db.error();
+    if (db->empty()) {
+      std::string sql = "CREATE DATABASE \"" + t_.pg_database + "\" OWNER \"" + t_.pg_user + "\"";
+      if (Status s = (*c)->Simple(sql.c_str()); !s.ok()) return s;
+    }
+    return Ok();
+  }
+  return MakeError(Errc::kUnavailable, "no_primary", "no PostgreSQL member accepts writes");
+}
+
+void Runner::StopNode(Node& n, milliseconds grace) {
+  pid_t pid;
+  {
+    std::lock_guard lock(mu_);
+    pid = n.pid;
+    n.wanted = false;
+  }
+  if (pid <= 0) return;
+  SignalGroup(pid, SIGCONT);
+  // Patroni stops its PostgreSQL on SIGTERM; web nodes drain.
+  kill(pid, SIGTERM);
+  auto deadline = Clock::now() + grace;
+  int status;
+  while (Clock::now() < deadline) {
+    if (waitpid(pid, &status, WNOHANG) == pid) break;
+    std::this_thread::sleep_for(milliseconds(50));
+  }
+  if (waitpid(pid, &status, WNOHANG) == 0) {
+    SignalGroup(pid, SIGKILL);
+    waitpid(pid, &status, 0);
+  }
+  SignalGroup(pid, SIGKILL);  // anything of the group that outlived its leader
+  std::lock_guard lock(mu_);
+  n.pid = 0;
+  n.state = "stopped";
+}
+
+void Runner::Supervise() {
+  while (!g_stop) {
+    std::this_thread::sleep_for(milliseconds(100));
+    std::vector<Node*> to_start;
+    {
+      std::lock_guard lock(mu_);
+      for (auto& up : nodes_) {
+        Node& n = *up;
+        int status;
+        if (n.pid > 0 && waitpid(n.pid, &status, WNOHANG) == n.pid) {
+          n.pid = 0;
+          if (!n.wanted) {
+            n.state = "stopped";
+            continue;
+          }
+          n.state = "failed";
+          // Backoff doubles per failure, from 0.5 s to 30 s; a minute of health resets it.
+          if (Clock::now() - n.started_at > std::chrono::seconds(60)) n.failures = 0;
+          auto delay = milliseconds(std::min(30000, 500 << std::min(n.failures, 6)));
+          n.failures++;
+          n.next_start = Clock::now() + delay;
+          std::string why = WIFSIGNALED(status) ? "killed by signal " + std::to_string(WTERMSIG(status))
+                                                : "exited with " + std::to_string(WEXITSTATUS(status));
+          events_.push_back({FormatRfc3339(Env::Default().WallMillis()),
+                             n.name + ": " + why + "; restart in " +
+                                 std::to_string(delay.count()) + " ms"});
+          log::Warn("node died", {{"node_name", n.name}, {"why", why},
+                                  {"restart_in_ms", int64_t(delay.count())}});
+        } else if (n.pid == 0 && n.wanted && n.state == "failed" && Clock::now() >= n.next_start) {
+          to_start.push_back(&n);
+        }
+      }
+    }
+    for (Node* n : to_start) {
+      if (Start(*n)) Event(n->name, "restarted, pid " + std::to_string(n->pid));
+    }
+    // Promote started nodes to running once ready (outside the lock: checks do I/O).
+    std::vector<Node*> starting;
+    {
+      std::lock_guard lock(mu_);
+      for (auto& up : nodes_)
+        if (up->pid > 0 && up->state == "starting") starting.push_back(up.get());
+    }
+    for (Node* n : starting) {
+      if (Ready(*n, milliseconds(300))) {
+        std::lock_guard lock(mu_);
+        if (n->state == "starting") n->state = "running";
+      }
+    }
+  }
+}
+
+std::string Runner::StatusJson() {
+  json::array arr;
+  std::lock_guard lock(mu_);
+  for (auto& up : nodes_) {
+    Node& n = *up;
+    if (!n.wanted && n.pid == 0 && n.role == "web" && n.state == "stopped") continue;
+    std::string state = n.paused ? "stopped" : n.state;
+    json::object o{{"name", n.name}, {"role", n.role}, {"dc", n.dc},
+                   {"address", n.role == "patroni" ? n.check_host + ":" + std::to_string(n.check_port)
+                                                   : n.address},
+                   {"state", state}, {"pid", n.pid}};
+    arr.push_back(o);
+    if (n.role == "patroni") {
+      // The PostgreSQL this Patroni manages: its postmaster pid and its role right now.
+      int64_t pm = 0;
+      std::ifstream pidf(n.pg_data_dir + "/postmaster.pid");
+      pidf >> pm;
+      if (pm > 0 && kill(static_cast<pid_t>(pm), 0) != 0) pm = 0;
+      std::string db_role = "unknown";
+      http::FetchRequest r;
+      r.host = n.check_host;
+      r.port = n.check_port;
+      r.target = "/patroni";
+      r.timeout = milliseconds(500);
+      if (auto res = http::Fetch(r); res.ok() && res->status < 500) {
+        boost::system::error_code ec;
+        auto v = json::parse(res->body, ec);
+        if (!ec && v.is_object() && v.as_object().contains("role")) {
+          std::string role(v.as_object().at("role").as_string());
+          db_role = role == "replica" ? "replica" : "primary";
+        }
+      }
+      arr.push_back(json::object{{"name", n.name + "-pg"},
+                                 {"role", "postgres"},
+                                 {"dc", n.dc},
+                                 {"address", n.address},
+                                 {"shard", 0},
+                                 {"db_role", db_role},
+                                 {"state", pm > 0 ? state : (state == "running" ? "failed" : state)},
+                                 {"pid", pm}});
+    }
+  }
+  json::array events;
+  for (const auto& [ts, text] : events_) events.push_back(json::object{{"ts", ts}, {"text", text}});
+  std::string web0 = t_.web.empty() ? "" : "http://" + t_.web.front().listen + "/";
+  json::object root{{"nodes", std::move(arr)},
+                    {"endpoints", json::object{{"public", web0},
+                                               {"dashboard", "http://" + t_.runner.admin + "/"}}},
+                    {"events", std::move(events)}};
+  return json::serialize(root);
+}
+
+// Scrapes every running web node's /metrics and sums them per tier: requests, 5xx, the latency
+// histogram (the dashboard turns successive scrapes into rates and a p99), and the database's
+// connection count.
+std::string Runner::MetricsJson() {
+  struct Tier {
+    double requests = 0, errors = 0;
+    std::map<double, double> buckets;
+  };
+  std::map<std::string, Tier> tiers;
+  std::vector<std::pair<std::string, std::pair<std::string, int>>> targets;
+  {
+    std::lock_guard lock(mu_);
+    for (auto& n : nodes_)
+      if (n->role == "web" && n->pid > 0 && n->state == "running")
+        targets.push_back({n->role, {n->check_host, n->check_port}});
+  }
+  for (const auto& [role, hp] : targets) {
+    http::FetchRequest r;
+    r.host = hp.first;
+    r.port = hp.second;
+    r.target = "/metrics";
+    r.timeout = milliseconds(500);
+    auto res = http::Fetch(r);
+    if (!res.ok() || res->status != 200) continue;
+    Tier& t = tiers[role];
+    std::istringstream in(res->body);
+    std::string line;
+    while (std::getline(in, line)) {
+      if (line.empty() || line[0] == '#') continue;
+      size_t sp = line.rfind(' ');
+      double v = std::atof(line.c_str() + sp + 1);
+      if (line.rfind("millions_http_requests_total{", 0) == 0) {
+        t.requests += v;
+        if (line.find("code=\"5") != std::string::npos) t.errors += v;
+      } else if (line.rfind("millions_http_request_duration_seconds_bucket{", 0) == 0) {
+        size_t le = line.find("le=\"");
+        std::string bound = line.substr(le + 4, line.find('"', le + 4) - le - 4);
+        t.buckets[bound == "+Inf" ? 1e300 : std::atof(bound.c_str())] += v;
+      }
+    }
+  }
+  int64_t db_conns = 0;
+  for (const auto& e : t_.postgres) {
+    auto hp = config::ParseHostPort(e.listen);
+    pg::Options o;
+    o.conninfo = "host=" + hp.host + " port=" + std::to_string(hp.port) +
+                 " dbname=postgres user=postgres";
+    o.pool_size = 1;
+    o.connect_timeout_s = 1;
+    pg::Pool pool(o);
+    if (auto c = pool.Acquire(); c.ok()) {
+      if (auto rows = (*c)->Exec("n", "SELECT count(*) FROM pg_stat_activity WHERE datname = $1",
+                                 {pg::P(t_.pg_database)});
+          rows.ok())
+        db_conns += rows->Int(0, 0);
+    }
+  }
+  json::object out;
+  for (auto& [name, t] : tiers) {
+    json::array b;
+    for (auto& [le, c] : t.buckets)
+      b.push_back(json::array{le > 1e299 ? json::value("+Inf") : json::value(std::to_string(le)), c});
+    out[name] = json::object{{"requests", t.requests}, {"errors", t.errors}, {"buckets", b},
+                             {"db_connections", db_conns}};
+  }
+  return json::serialize(json::object{{"tiers", out}});
+}
+
+std::string Runner::Act(const std::string& name, const std::string& action) {
+  Node* n;
+  pid_t pid;
+  {
+    std::lock_guard lock(mu_);
+    n = Find(name);
+    if (!n) return "no such node";
+    pid = n->pid;
+  }
+  if (action == "restart") {
+    if (pid > 0) SignalGroup(pid, SIGKILL);  // the supervisor restarts it
+    Event(name, "restart requested");
+    return "";
+  }
+  if (pid <= 0) return "node is not running";
+  if (action == "kill") {
+    SignalGroup(pid, SIGKILL);
+    if (!n->pg_data_dir.empty()) {
+      // Patroni's postmaster runs in a process group of its own: kill it and its backends too,
+      // so that the old primary cannot take one more write (fencing).
+      int64_t pm = 0;
+      std::ifstream(n->pg_data_dir + "/postmaster.pid") >> pm;
+      if (pm > 0) {
+        pid_t group = getpgid(static_cast<pid_t>(pm));
+        if (group > 1) kill(-group, SIGKILL);
+        kill(static_cast<pid_t>(pm), SIGKILL);
+      }
+    }
+    Event(name, "chaos: SIGKILL");
+  } else if (action == "stop") {
+    SignalGroup(pid, SIGSTOP);
+    std::lock_guard lock(mu_);
+    n->paused = true;
+    events_.push_back({FormatRfc3339(Env::Default().WallMillis()), name + ": chaos: SIGSTOP"});
+  } else if (action == "cont") {
+    SignalGroup(pid, SIGCONT);
+    std::lock_guard lock(mu_);
+    n->paused = false;
+    events_.push_back({FormatRfc3339(Env::Default().WallMillis()), name + ": chaos: SIGCONT"});
+  } else {
+    return "unknown action " + action;
+  }
+  return "";
+}
+
+std::string Runner::ScaleWeb(int count) {
+  std::lock_guard serial(scale_mu_);  // one scaling at a time
+  std::vector<Node*> web;
+  {
+    std::lock_guard lock(mu_);
+    for (auto& n : nodes_)
+      if (n->role == "web" && n->wanted) web.push_back(n.get());
+  }
+  if (count < 1 || count > 32) return "web nodes must be 1..32";
+  while (static_cast<int>(web.size()) > count) {
+    Node* last = web.back();
+    web.pop_back();
+    Event(last->name, "scaling down: draining");
+    StopNode(*last, milliseconds(15000));
+  }
+  while (static_cast<int>(web.size()) < count) {
+    // A new node: the next port after the highest web address, same host.
+    int idx = static_cast<int>(web.size()) + 1;
+    std::string name = "web" + std::to_string(idx);
+    while (Find(name)) name += "x";
+    auto hp = config::ParseHostPort(web.empty() ? t_.web.front().listen : web.back()->address);
+    app::NodeEntry e{name, web.empty() ? "dc1" : web.back()->dc,
+                     hp.host + ":" + std::to_string(hp.port + 1), ""};
+    extra_web_.push_back(e);
+    WriteEffectiveTopology();
+    Build();
+    Node* n = Find(name);
+    if (!Start(*n) || !WaitReady(*n, milliseconds(30000))) return "node " + name + " did not start";
+    Event(name, "scaled up: running");
+    web.push_back(n);
+  }
+  return "";
+}
+
+void Runner::ServeAdmin() {
+  auto hp = config::ParseHostPort(t_.runner.admin);
+  auto* router = new http::Router();
+  using boost::asio::awaitable;
+  router->Add("GET", "/", [](http::Request&) -> awaitable<http::Response> {
+    http::Response r;
+    r.body = std::string(DashboardHtml());
+    r.set("Content-Type", "text/html; charset=utf-8");
+    co_return r;
+  });
+  router->Add("GET", "/api/status", [this](http::Request&) -> awaitable<http::Response> {
+    co_return http::Json(200, StatusJson());
+  });
+  router->Add("GET", "/api/metrics", [this](http::Request&) -> awaitable<http::Response> {
+    co_return http::Json(200, MetricsJson());
+  });
+  router->Add("POST", "/api/nodes/{name}/{action}",
+              [this](http::Request& req) -> awaitable<http::Response> {
+                std::string err = Act(std::string(req.param("name")), std::string(req.param("action")));
+                if (!err.empty()) co_return http::JsonError(400, "bad_action", err);
+                co_return http::Json(200, "{\"ok\":true}");
+              });
+  router->Add("POST", "/api/scale/web", [this](http::Request& req) -> awaitable<http::Response> {
+    auto n = req.query_param("n");
+    int count = n ? std::atoi(n->c_str()) : 0;
+    std::string err = ScaleWeb(count);
+    if (!err.empty()) co_return http::JsonError(400, "bad_scale", err);
+    co_return http::Json(200, "{\"ok\":true}");
+  });
+  router->Add("POST", "/api/down", [](http::Request&) -> awaitable<http::Response> {
+    g_stop = 1;
+    co_return http::Json(202, "{\"stopping\":true}");
+  });
+  static metrics::Registry registry;
+  http::ServerOptions so;
+  so.host = hp.host;
+  so.port = hp.port;
+  so.role = "runner";
+  auto* server = new http::HttpServer(
+      admin_ioc_, so,
+      [router](http::Request& req) -> awaitable<http::Response> {
+        auto m = router->Find(req.method, req.path);
+        if (m.outcome != http::Router::Outcome::kMatched)
+          co_return http::JsonError(404, "not_found", "no such admin route");
+        req.route = std::string(m.route);
+        req.params = std::move(m.params);
+        co_return co_await (*m.handler)(req);
+      },
+      &registry);
+  server->Start();
+  // Two threads: a scale-up blocks its handler while the new node starts.
+  for (int i = 0; i < 2; ++i) std::thread([this] { admin_ioc_.run(); }).detach();
+}
+
+int Runner::Run() {
+  run_ = Abs(t_.runner.run_dir);
+  MakeDir(run_, EngineUser());
+  MakeDir(run_ + "/logs", EngineUser());
+  effective_ = run_ + "/topology.toml";
+  WriteEffectiveTopology();
+  Build();
+  signal(SIGINT, OnSignal);
+  signal(SIGTERM, OnSignal);
+  try {
+    ServeAdmin();
+  } catch (const std::exception& e) {
+    fprintf(stderr, "millions up: admin address %s: %s (is another `up` running?)\n",
+            t_.runner.admin.c_str(), e.what());
+    return 1;
+  }
+  std::ofstream(run_ + "/runner.json")
+      << "{\"pid\":" << getpid() << ",\"admin\":\"" << t_.runner.admin << "\"}\n";
+  auto t0 = Clock::now();
+  bool ok = true;
+  bool db_made = false;
+  for (auto& up : nodes_) {
+    Node& n = *up;
+    if (n.role == "web" && !db_made) {
+      // Every member is up; wait for a leader and create the application's database.
+      auto deadline = Clock::now() + std::chrono::seconds(60);
+      Status st = MakeError(Errc::kUnavailable, "no_primary", "waiting");
+      while (!g_stop && Clock::now() < deadline && !(st = CreateDatabase()).ok())
+        std::this_thread::sleep_for(milliseconds(500));
+      if (!st.ok()) {
+        Event("postgres", "no primary: " + st.error().message);
+        ok = false;
+        break;
+      }
+      db_made = true;
+    }
+    fprintf(stderr, "  starting %-8s %-10s %s\n", n.role.c_str(), n.name.c_str(), n.address.c_str());
+    if (!Start(n) || !WaitReady(n, std::chrono::seconds(90))) {
+      Event(n.name, "did not become ready; see " + n.spawn.log_path);
+      ok = false;
+      break;
+    }
+    Event(n.name, "running, pid " + std::to_string(n.pid));
+  }
+  double secs = std::chrono::duration<double>(Clock::now() - t0).count();
+  if (ok) {
+    printf("\n  millions is up (%.1f s)\n\n", secs);
+    printf("  public     http://%s/\n", t_.web.front().listen.c_str());
+    printf("  dashboard  http://%s/\n", t_.runner.admin.c_str());
+    printf("  logs       %s/logs/\n", run_.c_str());
+    printf("  status     build/millions status   (down: Ctrl-C or build/millions down)\n\n");
+    fflush(stdout);
+    Supervise();
+  }
+  fprintf(stderr, "  stopping...\n");
+  for (auto it = nodes_.rbegin(); it != nodes_.rend(); ++it) StopNode(**it, std::chrono::seconds(20));
+  fs::remove(run_ + "/runner.json");
+  admin_ioc_.stop();
+  fprintf(stderr, "  stopped\n");
+  return ok ? 0 : 1;
+}
+
+// --- the CLI side: commands that talk to a running runner's admin API.
+
+Result<http::Response> Admin(const std::string& topology, const std::string& method,
+                             const std::string& target) {
+  std::string admin = "127.0.0.1:7070";
+  try {
+    admin = app::Topology::Load(topology).runner.admin;
+  } catch (const config::ConfigError&) {
+    throw;
+  }
+  auto hp = config::ParseHostPort(admin);
+  http::FetchRequest r;
+  r.method = method;
+  r.host = hp.host;
+  r.port = hp.port;
+  r.target = target;
+  r.timeout = std::chrono::seconds(60);
+  auto res = http::Fetch(r);
+  if (!res.ok())
+    return MakeError(Errc::kUnavailable, "not_running",
+                     "no runner answers on " + admin + " (is `millions up` running?)");
+  return res;
+}
+
+}  // namespace
+
+int Up(const UpFlags& flags) {
+  app::Topology t = app::Topology::Load(flags.topology);
+  log::Init("runner", "runner");
+  if (flags.detach) {
+    pid_t pid = fork();
+    if (pid < 0) return 1;
+    if (pid > 0) {
+      // The parent waits until the runner answers and every node runs, then returns.
+      for (int i = 0; i < 600; ++i) {
+        std::this_thread::sleep_for(milliseconds(500));
+        auto res = Admin(flags.topology, "GET", "/api/status");
+        if (res.ok() && res->body.find("\"starting\"") == std::string::npos &&
+            res->body.find("\"stopped\"") == std::string::npos) {
+          printf("millions is up; dashboard http://%s/ ; `millions down` stops it\n",
+                 t.runner.admin.c_str());
+          return 0;
+        }
+        int status;
+        if (waitpid(pid, &status, WNOHANG) == pid) return 1;
+      }
+      return 1;
+    }
+    setsid();
+    // Detached: nothing may hold the caller's terminal or pipes open.
+    std::filesystem::create_directories(t.runner.run_dir);
+    int log = open((t.runner.run_dir + "/runner.log").c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    int null = open("/dev/null", O_RDONLY);
+    if (log >= 0) {
+      dup2(log, 1);
+      dup2(log, 2);
+      close(log);
+    }
+    if (null >= 0) {
+      dup2(null, 0);
+      close(null);
+    }
+  }
+  Runner r(std::move(t), flags.topology);
+  return r.Run();
+}
+
+int PrintStatus(const std::string& topology, bool as_json) {
+  auto res = Admin(topology, "GET", "/api/status");
+  if (!res.ok()) {
+    fprintf(stderr, "millions: %s\n", res.error().message.c_str());
+    return 1;
+  }
+  if (as_json) {
+    printf("%s\n", res->body.c_str());
+    return 0;
+  }
+  auto v = json::parse(res->body).as_object();
+  printf("%-10s %-8s %-5s %-22s %-9s %s\n", "NAME", "ROLE", "DC", "ADDRESS", "STATE", "PID");
+  for (const auto& n : v["nodes"].as_array()) {
+    const auto& o = n.as_object();
+    std::string role(o.at("role").as_string());
+    if (o.contains("db_role")) role += "/" + std::string(o.at("db_role").as_string());
+    printf("%-10s %-8s %-5s %-22s %-9s %lld\n", std::string(o.at("name").as_string()).c_str(),
+           role.c_str(), std::string(o.at("dc").as_string()).c_str(),
+           std::string(o.at("address").as_string()).c_str(),
+           std::string(o.at("state").as_string()).c_str(),
+           static_cast<long long>(o.at("pid").to_number<int64_t>()));
+  }
+  return 0;
+}
+
+int Down(const std::string& topology) {
+  auto res = Admin(topology, "POST", "/api/down");
+  if (!res.ok()) {
+    fprintf(stderr, "millions: %s\n", res.error().message.c_str());
+    return 1;
+  }
+  // Wait for the runner to finish stopping everything (its admin API goes away last).
+  for (int i = 0; i < 240; ++i) {
+    std::this_thread::sleep_for(milliseconds(250));
+    if (!Admin(topology, "GET", "/api/status").ok()) {
+      printf("stopped\n");
+      return 0;
+    }
+  }
+  fprintf(stderr, "millions: the runner is still stopping\n");
+  return 1;
+}
+
+int Chaos(const std::string& topology, const std::string& action, const std::string& node) {
+  auto res = Admin(topology, "POST", "/api/nodes/" + node + "/" + action);
+  if (!res.ok() || res->status != 200) {
+    fprintf(stderr, "millions: %s\n", res.ok() ? res->body.c_str() : res.error().message.c_str());
+    return 1;
+  }
+  printf("%s %s\n", action.c_str(), node.c_str());
+  return 0;
+}
+
+int Scale(const std::string& topology, const std::string& role, int count) {
+  auto res = Admin(topology, "POST", "/api/scale/" + role + "?n=" + std::to_string(count));
+  if (!res.ok() || res->status != 200) {
+    fprintf(stderr, "millions: %s\n", res.ok() ? res->body.c_str() : res.error().message.c_str());
+    return 1;
+  }
+  printf("%s nodes: %d\n", role.c_str(), count);
+  return 0;
+}
+
+}  // namespace millions::ctl

@@ -1,0 +1,24 @@
+// Runner: `millions up`. Starts every node of a topology on this machine as its own process,
+// in dependency order (etcd, PostgreSQL under Patroni, web nodes), waits for each to be ready,
+// supervises them (a node that dies is restarted with backoff, and the event is logged), and
+// serves a loopback-only admin API and dashboard that `status`, `down`, `chaos` and `scale` use.
+// Thread-safety: the admin API and the supervision loop share state under one mutex.
+// Ownership: owns the processes it starts; `down` (or SIGINT/SIGTERM) stops them in reverse.
+#pragma once
+
+#include <string>
+
+namespace millions::ctl {
+
+struct UpFlags {
+  std::string topology = "topologies/local.toml";
+  bool detach = false;
+};
+
+int Up(const UpFlags& flags);
+int PrintStatus(const std::string& topology, bool json);
+int Down(const std::string& topology);
+int Chaos(const std::string& topology, const std::string& action, const std::string& node);
+int Scale(const std::string& topology, const std::string& role, int count);
+
+}  // namespace millions::ctl

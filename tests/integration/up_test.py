@@ -1,0 +1,176 @@
+"""`millions up` on a test topology (2 web nodes, 1 PostgreSQL under Patroni with etcd): one
+session works through both web nodes, a killed web node is restarted, a killed database member
+comes back with its data, `down` then `up` keeps everything, and `down` leaves nothing running."""
+import json
+import os
+import subprocess
+import tempfile
+import time
+
+from harness import Checks, bearer, binary, free_port, png
+
+
+def _request(host, port, method, path, body=None, headers=None, timeout=30):
+    import http.client
+    conn = http.client.HTTPConnection(host, port, timeout=timeout)
+    try:
+        hdrs = dict(headers or {})
+        if isinstance(body, dict):
+            body = json.dumps(body).encode()
+            hdrs.setdefault("Content-Type", "application/json")
+        conn.request(method, path, body=body, headers=hdrs)
+        r = conn.getresponse()
+        data = r.read()
+        try:
+            data = json.loads(data) if data else None
+        except ValueError:
+            pass
+        return r.status, data
+    finally:
+        conn.close()
+
+
+tmp = tempfile.mkdtemp(prefix="millions-up-")
+os.chmod(tmp, 0o755)
+web_ports = [free_port(), free_port()]
+topo = os.path.join(tmp, "topology.toml")
+with open(topo, "w") as f:
+    f.write(f"""[deployment]
+name = "uptest"
+[[dc]]
+name = "dc1"
+[runner]
+run_dir = "{tmp}/run"
+admin = "127.0.0.1:{free_port()}"
+[etcd]
+listen = "127.0.0.1:{free_port()}"
+peer_listen = "127.0.0.1:{free_port()}"
+[web]
+threads = 1
+blocking_threads = 2
+[[web.node]]
+name = "web1"
+listen = "127.0.0.1:{web_ports[0]}"
+[[web.node]]
+name = "web2"
+listen = "127.0.0.1:{web_ports[1]}"
+[postgres]
+pool_size = 4
+[[postgres.node]]
+name = "pg1"
+listen = "127.0.0.1:{free_port()}"
+rest = "127.0.0.1:{free_port()}"
+[workers]
+threads = 1
+""")
+
+c = Checks()
+
+
+def up():
+    p = subprocess.Popen([binary(), "up", topo, "--detach"], stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT, cwd=tmp)
+    out = p.communicate(timeout=180)[0].decode()
+    return p.returncode, out
+
+
+def status():
+    out = subprocess.run([binary(), "status", "--json", "--topology", topo], capture_output=True,
+                         timeout=30)
+    return json.loads(out.stdout) if out.returncode == 0 else None
+
+
+def node(st, name):
+    return next((n for n in st["nodes"] if n["name"] == name), None)
+
+
+def wait_running(name, old_pid, timeout=60):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        st = status()
+        n = st and node(st, name)
+        if n and n["state"] == "running" and n["pid"] not in (0, old_pid):
+            return n
+        time.sleep(0.3)
+    return None
+
+
+def down():
+    return subprocess.run([binary(), "down", "--topology", topo], capture_output=True,
+                          timeout=120).returncode
+
+
+t0 = time.time()
+rc, out = up()
+c.eq(rc, 0, "up --detach: " + out[-500:])
+print(f"up took {time.time() - t0:.1f} s")
+try:
+    st = status()
+    c.check(st is not None, "status --json answers")
+    roles = sorted(n["role"] for n in st["nodes"])
+    c.eq(roles, ["etcd", "patroni", "postgres", "web", "web"], "every node listed")
+    c.check(all(n["state"] == "running" for n in st["nodes"]), f"all running: {st['nodes']}")
+    pgn = next(n for n in st["nodes"] if n["role"] == "postgres")
+    c.eq(pgn.get("db_role"), "primary", "postgres is primary")
+    c.check(pgn["pid"] > 0, "postmaster pid known")
+    for key in ("public", "dashboard"):
+        c.check(key in st["endpoints"], f"endpoint {key}")
+
+    w1, w2 = ("127.0.0.1", web_ports[0]), ("127.0.0.1", web_ports[1])
+    s, _ = _request(*w1, "POST", "/api/users", {"handle": "erin", "password": "password123"})
+    c.eq(s, 201, "sign up via web1")
+    s, sess = _request(*w1, "POST", "/api/sessions", {"handle": "erin", "password": "password123"})
+    token = sess["token"]
+    s, me = _request(*w2, "GET", "/api/me", headers=bearer(token))
+    c.eq((s, me and me.get("handle")), (200, "erin"), "web1's session on web2")
+    s, photo = _request(*w2, "POST", "/api/photos", png(40, 30),
+                        {**bearer(token), "Content-Type": "image/png"})
+    c.eq(s, 201, "upload via web2")
+    s, job = _request(*w1, "POST", f"/api/photos/{photo['id']}/edits",
+                      {"ops": [{"op": "grayscale"}]}, bearer(token))
+    c.eq(s, 202, "edit via web1")
+
+    old = node(status(), "web1")["pid"]
+    subprocess.run([binary(), "chaos", "kill", "web1", "--topology", topo], check=True,
+                   capture_output=True)
+    n = wait_running("web1", old)
+    c.check(n is not None, "killed web1 is restarted")
+    c.check(any("web1: killed by signal 9" in e["text"] for e in status()["events"]),
+            "the death is in the event log")
+    s, me = _request(*w1, "GET", "/api/me", headers=bearer(token))
+    c.eq(s, 200, "web1 serves again")
+
+    old = node(status(), "pg1")["pid"]
+    subprocess.run([binary(), "chaos", "kill", "pg1", "--topology", topo], check=True,
+                   capture_output=True)
+    c.check(wait_running("pg1", old) is not None, "killed Patroni member restarted")
+    deadline = time.time() + 60
+    s = 0
+    while time.time() < deadline:
+        s, me = _request(*w2, "GET", "/api/me", headers=bearer(token))
+        if s == 200:
+            break
+        time.sleep(0.5)
+    c.eq(s, 200, "the database is back with the session")
+    st = status()
+    c.eq(node(st, "pg1-pg")["state"], "running", "postgres running again")
+
+    c.eq(down(), 0, "down")
+    c.check(status() is None, "runner gone after down")
+    rc, out = up()
+    c.eq(rc, 0, "second up over existing data: " + out[-300:])
+    s, me = _request(*w1, "GET", "/api/me", headers=bearer(token))
+    c.eq((s, me and me.get("photos")), (200, 1), "user, session and photo kept across down/up")
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        s, j = _request(*w1, "GET", f"/api/jobs/{job['id']}", headers=bearer(token))
+        if s == 200 and j["status"] == "done":
+            break
+        time.sleep(0.3)
+    c.eq(j.get("status"), "done", "the job kept and done")
+finally:
+    c.eq(down(), 0, "final down")
+    time.sleep(0.5)
+    left = subprocess.run(["pgrep", "-f", tmp], capture_output=True, text=True).stdout.split()
+    c.eq(left, [], "nothing left running")
+c.finish()
