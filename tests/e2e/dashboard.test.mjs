@@ -1,0 +1,80 @@
+// The runner's dashboard in Chromium: `millions up` on a small test topology; the page shows
+// every node, a kill from its button is reflected (the node is restarted with a new pid and the
+// event is listed), and there are no console errors.
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Checks, freePort, launch, watchConsole } from './lib.mjs';
+
+const c = new Checks();
+const bin = process.env.MILLIONS_BIN;
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'millions-dash-'));
+fs.chmodSync(tmp, 0o755);
+const admin = await freePort();
+const topo = path.join(tmp, 'topology.toml');
+fs.writeFileSync(topo, `[deployment]
+name = "dash"
+[[dc]]
+name = "dc1"
+[runner]
+run_dir = "${tmp}/run"
+admin = "127.0.0.1:${admin}"
+[etcd]
+listen = "127.0.0.1:${await freePort()}"
+peer_listen = "127.0.0.1:${await freePort()}"
+[web]
+threads = 1
+blocking_threads = 2
+[[web.node]]
+name = "web1"
+listen = "127.0.0.1:${await freePort()}"
+[[web.node]]
+name = "web2"
+listen = "127.0.0.1:${await freePort()}"
+[[postgres.node]]
+name = "pg1"
+listen = "127.0.0.1:${await freePort()}"
+rest = "127.0.0.1:${await freePort()}"
+[workers]
+threads = 1
+`);
+const timer = setTimeout(() => { console.error('FAIL: global timeout'); process.exit(1); }, 150000);
+execFileSync(bin, ['up', topo, '--detach'], { cwd: tmp, timeout: 120000, stdio: 'ignore' });
+const browser = await launch();
+const problems = [];
+try {
+  const page = await browser.newPage();
+  watchConsole(page, problems);
+  page.setDefaultTimeout(20000);
+  await page.goto(`http://127.0.0.1:${admin}/`);
+  for (const name of ['etcd', 'pg1', 'pg1-pg', 'web1', 'web2']) {
+    await page.waitForSelector(`.node[data-node="${name}"]`);
+    c.check(true, `dashboard shows ${name}`);
+  }
+  await page.waitForSelector('.node[data-node="pg1-pg"]:has-text("postgres/primary")');
+  c.check(true, 'the primary is marked');
+  await page.waitForSelector('#tiers td:has-text("web")');
+  c.check(true, 'the web tier has a metrics row');
+  const before = await page.textContent('.node[data-node="web1"]');
+  const pid = before.match(/pid (\d+)/)[1];
+  await page.click('.node[data-node="web1"] button[data-action="kill"]');
+  await page.waitForSelector('#events div:has-text("web1: killed by signal 9")');
+  c.check(true, 'the kill is in the event log');
+  await page.waitForFunction((old) => {
+    const t = document.querySelector('.node[data-node="web1"]').textContent;
+    return t.includes('running') && !t.includes('pid ' + old);
+  }, pid, { timeout: 30000 });
+  c.check(true, 'web1 is shown running again with a new pid');
+  await page.screenshot({ path: path.join(tmp, 'dashboard.png'), fullPage: true });
+} catch (e) {
+  c.check(false, 'dashboard flow: ' + e.message);
+} finally {
+  for (const p of problems) c.check(false, p);
+  await browser.close();
+  try {
+    execFileSync(bin, ['down', '--topology', topo], { timeout: 120000, stdio: 'ignore' });
+  } catch (e) { c.check(false, 'down: ' + e.message); }
+  clearTimeout(timer);
+}
+c.finish();
