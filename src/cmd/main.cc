@@ -7,6 +7,7 @@
 #include "app/serve.h"
 #include "app/single.h"
 #include "core/config.h"
+#include "ctl/load.h"
 #include "ctl/runner.h"
 
 int main(int argc, char** argv) {
@@ -73,6 +74,26 @@ int main(int argc, char** argv) {
   scale->add_option("count", scale_count, "Number of nodes")->required()->check(CLI::Range(1, 32));
   scale->add_option("--topology", topo, "Topology file (default topologies/local.toml)");
 
+  millions::ctl::LoadFlags load_flags;
+  auto* load = app.add_subcommand(
+      "load",
+      "Drive simulated users (sign-up, log-in, browse Zipf-popular users, feed, follow, upload,\n"
+      "edit) against a running service; a live progress line, then throughput, latency\n"
+      "p50/p90/p99/max and errors by status. Closed loop by default; --rate for open loop.");
+  load->add_option("--target", load_flags.target, "Base URL (default http://127.0.0.1:8080)");
+  load->add_option("--users", load_flags.users, "Simulated users (default 20)")
+      ->check(CLI::Range(1, 10000));
+  load->add_option("--duration", load_flags.duration_s, "Seconds to run (default 30)")
+      ->check(CLI::Range(1, 3600));
+  load->add_option("--mix", load_flags.mix, "default | browse | write")
+      ->check(CLI::IsMember({"default", "browse", "write"}));
+  load->add_option("--rate", load_flags.rate, "Open loop: requests per second (default 0: closed)")
+      ->check(CLI::Range(0.0, 1e6));
+  load->add_option("--connections", load_flags.connections,
+                   "Open loop: most connections at once (default 64)")
+      ->check(CLI::Range(1, 10000));
+  load->add_option("--json", load_flags.json_out, "Also write the summary as JSON to this file");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -93,6 +114,7 @@ int main(int argc, char** argv) {
     }
     if (*serve) return millions::app::ServeWeb(config_path, node);
     if (*up) return millions::ctl::Up(up_flags);
+    if (*load) return millions::ctl::RunLoad(load_flags);
     if (*status) return millions::ctl::PrintStatus(topo, as_json);
     if (*down) return millions::ctl::Down(topo);
     if (*chaos) return millions::ctl::Chaos(topo, chaos_action, chaos_node);

@@ -16,7 +16,7 @@ namespace millions::ctl {
 struct Spawn {
   std::vector<std::string> argv;
   std::string log_path;
-  std::string user;  // empty: the runner's own user
+  std::string user;              // empty: the runner's own user
   std::vector<std::string> env;  // extra NAME=VALUE
 };
 

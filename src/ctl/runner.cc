@@ -13,8 +13,8 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
-#include <sstream>
 #include <mutex>
+#include <sstream>
 #include <thread>
 
 #include "app/topology.h"
@@ -86,8 +86,8 @@ std::string PatroniYaml(const app::Topology& t, const app::NodeEntry& n, const s
   s += "  pgpass: " + dir + "/pgpass\n";
   s += "  authentication:\n    replication:\n      username: replicator\n      password: "
        "replicator\n    superuser:\n      username: postgres\n      password: postgres\n";
-  s += "  parameters:\n    unix_socket_directories: '" + dir + "'\n    port: " +
-       std::to_string(pg.port) + "\n";
+  s += "  parameters:\n    unix_socket_directories: '" + dir +
+       "'\n    port: " + std::to_string(pg.port) + "\n";
   return s;
 }
 
@@ -118,7 +118,7 @@ class Runner {
 
   app::Topology t_;
   std::string source_;
-  std::string run_;  // absolute run dir
+  std::string run_;        // absolute run dir
   std::string effective_;  // run/topology.toml: the source plus nodes added at run time
   std::mutex mu_;
   std::vector<std::unique_ptr<Node>> nodes_;
@@ -173,7 +173,9 @@ void Runner::Build() {
                  "http://" + r.etcd_listen, "--advertise-client-urls", "http://" + r.etcd_listen,
                  "--listen-peer-urls", "http://" + r.etcd_peer, "--initial-advertise-peer-urls",
                  "http://" + r.etcd_peer, "--initial-cluster", "etcd=http://" + r.etcd_peer},
-                run_ + "/logs/etcd.log", user, {}};
+                run_ + "/logs/etcd.log",
+                user,
+                {}};
     add(std::move(n));
   }
   for (const auto& e : t_.postgres) {
@@ -208,7 +210,9 @@ void Runner::Build() {
     n->check_port = hp.port;
     n->check_path = "/readyz";
     n->spawn = {{"/proc/self/exe", "serve", "web", "--config", effective_, "--node", e.name},
-                run_ + "/logs/" + e.name + ".log", "", {}};
+                run_ + "/logs/" + e.name + ".log",
+                "",
+                {}};
     // /proc/self/exe would name the child itself after fork+exec; resolve it now.
     n->spawn.argv[0] = fs::read_symlink("/proc/self/exe").string();
     add(std::move(n));
@@ -266,8 +270,8 @@ Status Runner::CreateDatabase() {
       std::string sql = "CREATE ROLE \"" + t_.pg_user + "\" LOGIN";
       if (Status s = (*c)->Simple(sql.c_str()); !s.ok()) return s;
     }
-    auto db = (*c)->Exec("d", "SELECT 1 FROM pg_database WHERE datname = $1",
-                         {pg::P(t_.pg_database)});
+    auto db =
+        (*c)->Exec("d", "SELECT 1 FROM pg_database WHERE datname = $1", {pg::P(t_.pg_database)});
     if (!db.ok()) return db.error();
     if (db->empty()) {
       std::string sql = "CREATE DATABASE \"" + t_.pg_database + "\" OWNER \"" + t_.pg_user + "\"";
@@ -326,13 +330,15 @@ void Runner::Supervise() {
           auto delay = milliseconds(std::min(30000, 500 << std::min(n.failures, 6)));
           n.failures++;
           n.next_start = Clock::now() + delay;
-          std::string why = WIFSIGNALED(status) ? "killed by signal " + std::to_string(WTERMSIG(status))
-                                                : "exited with " + std::to_string(WEXITSTATUS(status));
-          events_.push_back({FormatRfc3339(Env::Default().WallMillis()),
-                             n.name + ": " + why + "; restart in " +
-                                 std::to_string(delay.count()) + " ms"});
-          log::Warn("node died", {{"node_name", n.name}, {"why", why},
-                                  {"restart_in_ms", int64_t(delay.count())}});
+          std::string why = WIFSIGNALED(status)
+                                ? "killed by signal " + std::to_string(WTERMSIG(status))
+                                : "exited with " + std::to_string(WEXITSTATUS(status));
+          events_.push_back(
+              {FormatRfc3339(Env::Default().WallMillis()),
+               n.name + ": " + why + "; restart in " + std::to_string(delay.count()) + " ms"});
+          log::Warn(
+              "node died",
+              {{"node_name", n.name}, {"why", why}, {"restart_in_ms", int64_t(delay.count())}});
         } else if (n.pid == 0 && n.wanted && n.state == "failed" && Clock::now() >= n.next_start) {
           to_start.push_back(&n);
         }
@@ -364,10 +370,14 @@ std::string Runner::StatusJson() {
     Node& n = *up;
     if (!n.wanted && n.pid == 0 && n.role == "web" && n.state == "stopped") continue;
     std::string state = n.paused ? "stopped" : n.state;
-    json::object o{{"name", n.name}, {"role", n.role}, {"dc", n.dc},
-                   {"address", n.role == "patroni" ? n.check_host + ":" + std::to_string(n.check_port)
-                                                   : n.address},
-                   {"state", state}, {"pid", n.pid}};
+    json::object o{
+        {"name", n.name},
+        {"role", n.role},
+        {"dc", n.dc},
+        {"address",
+         n.role == "patroni" ? n.check_host + ":" + std::to_string(n.check_port) : n.address},
+        {"state", state},
+        {"pid", n.pid}};
     arr.push_back(o);
     if (n.role == "patroni") {
       // The PostgreSQL this Patroni manages: its postmaster pid and its role right now.
@@ -389,14 +399,15 @@ std::string Runner::StatusJson() {
           db_role = role == "replica" ? "replica" : "primary";
         }
       }
-      arr.push_back(json::object{{"name", n.name + "-pg"},
-                                 {"role", "postgres"},
-                                 {"dc", n.dc},
-                                 {"address", n.address},
-                                 {"shard", 0},
-                                 {"db_role", db_role},
-                                 {"state", pm > 0 ? state : (state == "running" ? "failed" : state)},
-                                 {"pid", pm}});
+      arr.push_back(
+          json::object{{"name", n.name + "-pg"},
+                       {"role", "postgres"},
+                       {"dc", n.dc},
+                       {"address", n.address},
+                       {"shard", 0},
+                       {"db_role", db_role},
+                       {"state", pm > 0 ? state : (state == "running" ? "failed" : state)},
+                       {"pid", pm}});
     }
   }
   json::array events;
@@ -454,8 +465,8 @@ std::string Runner::MetricsJson() {
   for (const auto& e : t_.postgres) {
     auto hp = config::ParseHostPort(e.listen);
     pg::Options o;
-    o.conninfo = "host=" + hp.host + " port=" + std::to_string(hp.port) +
-                 " dbname=postgres user=postgres";
+    o.conninfo =
+        "host=" + hp.host + " port=" + std::to_string(hp.port) + " dbname=postgres user=postgres";
     o.pool_size = 1;
     o.connect_timeout_s = 1;
     pg::Pool pool(o);
@@ -470,8 +481,11 @@ std::string Runner::MetricsJson() {
   for (auto& [name, t] : tiers) {
     json::array b;
     for (auto& [le, c] : t.buckets)
-      b.push_back(json::array{le > 1e299 ? json::value("+Inf") : json::value(std::to_string(le)), c});
-    out[name] = json::object{{"requests", t.requests}, {"errors", t.errors}, {"buckets", b},
+      b.push_back(
+          json::array{le > 1e299 ? json::value("+Inf") : json::value(std::to_string(le)), c});
+    out[name] = json::object{{"requests", t.requests},
+                             {"errors", t.errors},
+                             {"buckets", b},
                              {"db_connections", db_conns}};
   }
   return json::serialize(json::object{{"tiers", out}});
@@ -574,7 +588,8 @@ void Runner::ServeAdmin() {
   });
   router->Add("POST", "/api/nodes/{name}/{action}",
               [this](http::Request& req) -> awaitable<http::Response> {
-                std::string err = Act(std::string(req.param("name")), std::string(req.param("action")));
+                std::string err =
+                    Act(std::string(req.param("name")), std::string(req.param("action")));
                 if (!err.empty()) co_return http::JsonError(400, "bad_action", err);
                 co_return http::Json(200, "{\"ok\":true}");
               });
@@ -646,7 +661,8 @@ int Runner::Run() {
       }
       db_made = true;
     }
-    fprintf(stderr, "  starting %-8s %-10s %s\n", n.role.c_str(), n.name.c_str(), n.address.c_str());
+    fprintf(stderr, "  starting %-8s %-10s %s\n", n.role.c_str(), n.name.c_str(),
+            n.address.c_str());
     if (!Start(n) || !WaitReady(n, std::chrono::seconds(90))) {
       Event(n.name, "did not become ready; see " + n.spawn.log_path);
       ok = false;
@@ -665,7 +681,8 @@ int Runner::Run() {
     Supervise();
   }
   fprintf(stderr, "  stopping...\n");
-  for (auto it = nodes_.rbegin(); it != nodes_.rend(); ++it) StopNode(**it, std::chrono::seconds(20));
+  for (auto it = nodes_.rbegin(); it != nodes_.rend(); ++it)
+    StopNode(**it, std::chrono::seconds(20));
   fs::remove(run_ + "/runner.json");
   admin_ioc_.stop();
   fprintf(stderr, "  stopped\n");

@@ -10,6 +10,8 @@
 #include <utility>
 #include <vips/vips8>
 
+#include "core/log.h"
+
 namespace millions::media {
 namespace {
 
@@ -191,8 +193,19 @@ VImage ForSaving(VImage img, Format format) {
   return img.cast(VIPS_FORMAT_UCHAR);
 }
 
+// Nothing of the source's metadata (EXIF with camera and GPS, XMP, ICC, comments) is served.
+// The savers' strip option should be enough, but 8.14's webpsave ignores it: it writes an attached
+// ICC profile, so every field is dropped from the image first. (It still writes a small EXIF block
+// of its own: resolution, size, orientation 1; nothing from the upload.)
+VImage WithoutMetadata(const VImage& img) {
+  VImage out = img.copy();  // a new header: img may be shared
+  gchar** fields = vips_image_get_fields(out.get_image());
+  for (gchar** f = fields; *f != nullptr; ++f) vips_image_remove(out.get_image(), *f);
+  g_strfreev(fields);
+  return out;
+}
+
 std::string Encode(const VImage& img, Format format) {
-  // strip: no EXIF (camera, GPS), XMP or ICC in what we serve.
   VOption* options = VImage::option()->set("strip", true);
   const char* suffix = ".png";
   if (format == Format::kJpeg) {
@@ -204,9 +217,16 @@ std::string Encode(const VImage& img, Format format) {
   }
   void* buf = nullptr;
   size_t len = 0;
-  img.write_to_buffer(suffix, &buf, &len, options);
+  WithoutMetadata(img).write_to_buffer(suffix, &buf, &len, options);
   std::unique_ptr<void, decltype(&g_free)> owned(buf, &g_free);
   return std::string(static_cast<const char*>(buf), len);
+}
+
+// libvips warns on stderr, once per failed tile of a corrupt upload. Raw lines there would break
+// the one-JSON-object-a-line log, and they are routine, so they become debug lines.
+void ForwardVipsLog(const gchar* /*domain*/, GLogLevelFlags /*level*/, const gchar* message,
+                    gpointer /*data*/) {
+  log::Write(log::Level::kDebug, {}, "libvips", {{"vips_message", message ? message : ""}});
 }
 
 }  // namespace
@@ -226,6 +246,10 @@ void Init() {
     vips_concurrency_set(1);
     // Loaders are named explicitly, but refuse the risky ones (ImageMagick etc.) regardless.
     vips_block_untrusted_set(TRUE);
+    g_log_set_handler("VIPS",
+                      static_cast<GLogLevelFlags>(G_LOG_LEVEL_WARNING | G_LOG_LEVEL_MESSAGE |
+                                                  G_LOG_LEVEL_INFO | G_LOG_LEVEL_DEBUG),
+                      &ForwardVipsLog, nullptr);
   });
 }
 

@@ -23,17 +23,17 @@ std::string Size(int64_t w, int64_t h) { return std::to_string(w) + "x" + std::t
 Status ValidateOps(const ImageInfo& info, const std::vector<EditOp>& ops, const Limits& limits) {
   using K = EditOp::Kind;
   if (ops.empty() || ops.size() > kMaxOps)
-    return MakeError(Errc::kBadInput, "bad_edit",
-                     "give 1.." + std::to_string(kMaxOps) + " ops, not " +
-                         std::to_string(ops.size()));
+    return MakeError(
+        Errc::kBadInput, "bad_edit",
+        "give 1.." + std::to_string(kMaxOps) + " ops, not " + std::to_string(ops.size()));
   // 64-bit so that sums of client-chosen ints cannot overflow.
   int64_t w = info.width, h = info.height;
   for (size_t i = 0; i < ops.size(); ++i) {
     const EditOp& op = ops[i];
     switch (op.kind) {
       case K::kCrop:
-        if (op.x < 0 || op.y < 0 || op.width < 1 || op.height < 1 ||
-            int64_t{op.x} + op.width > w || int64_t{op.y} + op.height > h)
+        if (op.x < 0 || op.y < 0 || op.width < 1 || op.height < 1 || int64_t{op.x} + op.width > w ||
+            int64_t{op.y} + op.height > h)
           return BadEdit(i, "crop " + Size(op.width, op.height) + " at (" + std::to_string(op.x) +
                                 ", " + std::to_string(op.y) + ") is not inside the " + Size(w, h) +
                                 " image");
@@ -43,8 +43,7 @@ Status ValidateOps(const ImageInfo& info, const std::vector<EditOp>& ops, const 
       case K::kResize:
         // Upscaling is allowed, so the output is held to the same limits as an upload.
         if (op.width < 1 || op.height < 1 || op.width > limits.max_dimension ||
-            op.height > limits.max_dimension ||
-            int64_t{op.width} * op.height > limits.max_pixels)
+            op.height > limits.max_dimension || int64_t{op.width} * op.height > limits.max_pixels)
           return BadEdit(i, "resize to " + Size(op.width, op.height) + " is outside 1.." +
                                 std::to_string(limits.max_dimension) + " a side or above " +
                                 std::to_string(limits.max_pixels) + " pixels");
@@ -54,8 +53,7 @@ Status ValidateOps(const ImageInfo& info, const std::vector<EditOp>& ops, const 
       case K::kSharpen:
       case K::kBlur:
         // Written so that NaN fails too.
-        if (!(op.sigma > 0 && op.sigma <= kMaxSigma))
-          return BadEdit(i, "sigma must be in (0, 20]");
+        if (!(op.sigma > 0 && op.sigma <= kMaxSigma)) return BadEdit(i, "sigma must be in (0, 20]");
         break;
       case K::kRotate:
         if (op.degrees != 90 && op.degrees != 180 && op.degrees != 270)

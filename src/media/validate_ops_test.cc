@@ -56,7 +56,7 @@ TEST(ValidateOps, RejectsBadOpsNamingTheIndex) {
       {{Blur(std::numeric_limits<double>::quiet_NaN())}, "op 0"},
       {{Resize(0, 5)}, "op 0"},
       {{Resize(12001, 10)}, "op 0"},
-      {{Resize(12000, 12000)}, "op 0"},  // each side fits, the pixel count does not
+      {{Resize(12000, 12000)}, "op 0"},            // each side fits, the pixel count does not
       {{Rotate(90), Crop(0, 0, 64, 10)}, "op 1"},  // fits the original, not the turned image
       {{Resize(10, 10), Crop(5, 5, 6, 5)}, "op 1"},
   };

@@ -1,0 +1,366 @@
+#include "ctl/load.h"
+
+#include <zlib.h>
+
+#include <algorithm>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/json.hpp>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <deque>
+#include <fstream>
+#include <map>
+#include <random>
+
+namespace millions::ctl {
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+namespace json = boost::json;
+using asio::awaitable;
+using asio::use_awaitable;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+// A small valid PNG, so uploads exercise the real image path.
+std::string MakePng(int w, int h, int seed) {
+  std::string raw;
+  for (int y = 0; y < h; ++y) {
+    raw.push_back(0);
+    for (int x = 0; x < w; ++x) {
+      raw.push_back(static_cast<char>((x * 8 + seed) & 255));
+      raw.push_back(static_cast<char>((y * 8) & 255));
+      raw.push_back(static_cast<char>((x + y + seed) & 255));
+    }
+  }
+  uLongf n = compressBound(raw.size());
+  std::string z(n, '\0');
+  compress2(reinterpret_cast<Bytef*>(z.data()), &n, reinterpret_cast<const Bytef*>(raw.data()),
+            raw.size(), 6);
+  z.resize(n);
+  auto be32 = [](uint32_t v) {
+    return std::string{static_cast<char>(v >> 24), static_cast<char>(v >> 16),
+                       static_cast<char>(v >> 8), static_cast<char>(v)};
+  };
+  auto chunk = [&](const std::string& type, const std::string& data) {
+    std::string body = type + data;
+    return be32(data.size()) + body +
+           be32(crc32(0, reinterpret_cast<const Bytef*>(body.data()), body.size()));
+  };
+  std::string ihdr = be32(w) + be32(h) + std::string("\x08\x02\x00\x00\x00", 5);
+  return std::string("\x89PNG\r\n\x1a\n", 8) + chunk("IHDR", ihdr) + chunk("IDAT", z) +
+         chunk("IEND", "");
+}
+
+struct Target {
+  std::string host;
+  int port = 80;
+};
+
+Target ParseTarget(const std::string& url) {
+  std::string rest = url;
+  if (rest.rfind("http://", 0) == 0) rest = rest.substr(7);
+  rest = rest.substr(0, rest.find('/'));
+  Target t;
+  size_t colon = rest.rfind(':');
+  t.host = rest.substr(0, colon);
+  t.port = colon == std::string::npos ? 80 : std::stoi(rest.substr(colon + 1));
+  return t;
+}
+
+struct Call {
+  std::string method, target, body, content_type, token;
+  std::string kind;  // for the table
+};
+
+struct Answer {
+  int status = 0;  // 0: transport error
+  std::string body;
+};
+
+// One keep-alive connection; reconnects after an error.
+class Conn {
+ public:
+  Conn(asio::io_context& ioc, Target t) : ioc_(ioc), t_(std::move(t)), stream_(ioc) {}
+  awaitable<Answer> Send(const Call& c) {
+    Answer a;
+    try {
+      if (!open_) {
+        stream_.expires_after(std::chrono::seconds(5));
+        co_await stream_.async_connect(
+            asio::ip::tcp::endpoint(asio::ip::make_address(t_.host), t_.port), use_awaitable);
+        open_ = true;
+      }
+      bhttp::request<bhttp::string_body> req{bhttp::string_to_verb(c.method), c.target, 11};
+      req.set(bhttp::field::host, t_.host);
+      if (!c.token.empty()) req.set(bhttp::field::authorization, "Bearer " + c.token);
+      if (!c.content_type.empty()) req.set(bhttp::field::content_type, c.content_type);
+      req.body() = c.body;
+      req.prepare_payload();
+      stream_.expires_after(std::chrono::seconds(30));
+      co_await bhttp::async_write(stream_, req, use_awaitable);
+      bhttp::response<bhttp::string_body> res;
+      co_await bhttp::async_read(stream_, buf_, res, use_awaitable);
+      a.status = static_cast<int>(res.result_int());
+      a.body = std::move(res.body());
+      if (!res.keep_alive()) Close();
+    } catch (const std::exception&) {
+      Close();
+      a.status = 0;
+    }
+    co_return a;
+  }
+
+ private:
+  void Close() {
+    beast::error_code ec;
+    stream_.socket().close(ec);  // a closed socket reopens on the next async_connect
+    buf_.clear();
+    open_ = false;
+  }
+  asio::io_context& ioc_;
+  Target t_;
+  beast::tcp_stream stream_;
+  beast::flat_buffer buf_;
+  bool open_ = false;
+};
+
+struct User {
+  std::string id, token, photo_id;
+};
+
+class Load {
+ public:
+  Load(const LoadFlags& f) : f_(f), t_(ParseTarget(f.target)), rng_(12345) {}
+
+  int Run() {
+    asio::co_spawn(ioc_, Main(), asio::detached);
+    ioc_.run();
+    return Report();
+  }
+
+ private:
+  awaitable<void> Main() {
+    // Set-up: sign up and log in every simulated user (argon2id makes this the slow part).
+    std::string run = std::to_string(std::chrono::system_clock::now().time_since_epoch().count() % 100000000);
+    fprintf(stderr, "setting up %d users...\n", f_.users);
+    Conn c(ioc_, t_);
+    for (int i = 0; i < f_.users; ++i) {
+      std::string handle = "load_" + run + "_" + std::to_string(i);
+      std::string creds = "{\"handle\":\"" + handle + "\",\"password\":\"password123\"}";
+      // Named, not temporaries: GCC 12 destroys temporaries of a co_await expression twice.
+      Call signup{"POST", "/api/users", creds, "application/json", "", "signup"};
+      Call login{"POST", "/api/sessions", creds, "application/json", "", "login"};
+      Answer a = co_await c.Send(signup);
+      Answer s = co_await c.Send(login);
+      if (a.status != 201 || s.status != 201) {
+        fprintf(stderr, "set-up failed for %s: %d/%d %s\n", handle.c_str(), a.status, s.status,
+                s.body.c_str());
+        setup_failed_ = true;
+        co_return;
+      }
+      User u;
+      u.id = std::string(json::parse(a.body).as_object().at("id").as_string());
+      u.token = std::string(json::parse(s.body).as_object().at("token").as_string());
+      Call upload{"POST", "/api/photos?caption=load", MakePng(24, 16, i), "image/png", u.token,
+                  "upload"};
+      Answer p = co_await c.Send(upload);
+      if (p.status == 201) u.photo_id = std::string(json::parse(p.body).as_object().at("id").as_string());
+      users_.push_back(std::move(u));
+    }
+    // Zipf over users: user k is chosen with weight 1/(k+1).
+    std::vector<double> w;
+    for (int i = 0; i < f_.users; ++i) w.push_back(1.0 / (i + 1));
+    zipf_ = std::discrete_distribution<int>(w.begin(), w.end());
+    start_ = Clock::now();
+    end_ = start_ + std::chrono::seconds(f_.duration_s);
+    asio::co_spawn(ioc_, Progress(), asio::detached);
+    if (f_.rate > 0) {
+      co_await OpenLoop();
+    } else {
+      running_users_ = f_.users;
+      for (int i = 0; i < f_.users; ++i) asio::co_spawn(ioc_, ClosedUser(i), asio::detached);
+    }
+  }
+
+  Call Next(int u) {
+    User& me = users_[static_cast<size_t>(u)];
+    int pick = zipf_(rng_);
+    if (pick == u) pick = (pick + 1) % f_.users;  // nobody follows themselves
+    const User& other = users_[static_cast<size_t>(pick)];
+    int r = std::uniform_int_distribution<int>(0, 99)(rng_);
+    // default: 60 browse, 20 feed, 8 photos list, 5 follow, 4 upload, 3 edit.
+    int browse = 60, feed = 20, list = 8, follow = 5, upload = 4;
+    if (f_.mix == "browse") browse = 80, feed = 15, list = 5, follow = 0, upload = 0;
+    if (f_.mix == "write") browse = 30, feed = 10, list = 5, follow = 20, upload = 20;
+    if ((r -= browse) < 0) return {"GET", "/api/users/" + other.id, "", "", "", "browse"};
+    if ((r -= feed) < 0) return {"GET", "/api/feed?limit=20", "", "", me.token, "feed"};
+    if ((r -= list) < 0) return {"GET", "/api/users/" + other.id + "/photos?limit=20", "", "", "", "photos"};
+    if ((r -= follow) < 0)
+      return {"POST", "/api/users/" + other.id + "/follow", "", "", me.token, "follow"};
+    if ((r -= upload) < 0)
+      return {"POST", "/api/photos?caption=load", MakePng(24, 16, r), "image/png", me.token, "upload"};
+    if (me.photo_id.empty()) return {"GET", "/api/users/" + other.id, "", "", "", "browse"};
+    return {"POST", "/api/photos/" + me.photo_id + "/edits",
+            "{\"ops\":[{\"op\":\"rotate\",\"degrees\":90},{\"op\":\"grayscale\"}]}",
+            "application/json", me.token, "edit"};
+  }
+
+  void Record(const Call& c, const Answer& a, Clock::time_point due) {
+    double ms = std::chrono::duration<double, std::milli>(Clock::now() - due).count();
+    lat_.push_back(ms);
+    window_.push_back(ms);
+    ++by_status_[a.status];
+    ++by_kind_[c.kind];
+  }
+
+  awaitable<void> ClosedUser(int u) {
+    Conn c(ioc_, t_);
+    while (Clock::now() < end_) {
+      Call call = Next(u);
+      auto t0 = Clock::now();
+      Answer a = co_await c.Send(call);
+      Record(call, a, t0);
+    }
+    if (--running_users_ == 0) done_ = true;
+  }
+
+  awaitable<void> OpenLoop() {
+    // Requests are due every 1/rate s whatever happens to earlier ones; each waits for a free
+    // connection (up to f_.connections), and its latency counts from when it was due.
+    auto gap = std::chrono::duration<double>(1.0 / f_.rate);
+    asio::steady_timer timer(ioc_);
+    auto due = Clock::now();
+    int i = 0;
+    while (due < end_) {
+      timer.expires_at(std::chrono::time_point_cast<Clock::duration>(due));
+      co_await timer.async_wait(use_awaitable);
+      Call call = Next(i++ % f_.users);
+      if (!idle_.empty() || open_ < f_.connections) {
+        asio::co_spawn(ioc_, Issue(std::move(call), due), asio::detached);
+      } else {
+        waiting_.push_back({std::move(call), due});
+      }
+      due += std::chrono::duration_cast<Clock::duration>(gap);
+    }
+    done_ = true;
+  }
+
+  awaitable<void> Issue(Call call, Clock::time_point due) {
+    ++inflight_;
+    std::unique_ptr<Conn> c;
+    if (!idle_.empty()) {
+      c = std::move(idle_.back());
+      idle_.pop_back();
+    } else {
+      ++open_;
+      c = std::make_unique<Conn>(ioc_, t_);
+    }
+    for (;;) {
+      Answer a = co_await c->Send(call);
+      Record(call, a, due);
+      if (waiting_.empty()) break;
+      std::tie(call, due) = std::move(waiting_.front());
+      waiting_.pop_front();
+    }
+    idle_.push_back(std::move(c));
+    --inflight_;
+  }
+
+  awaitable<void> Progress() {
+    asio::steady_timer timer(ioc_);
+    size_t last = 0;
+    while (!(done_ && waiting_.empty() && inflight_ == 0 && Clock::now() >= end_)) {
+      timer.expires_after(std::chrono::seconds(1));
+      co_await timer.async_wait(use_awaitable);
+      double secs = std::chrono::duration<double>(Clock::now() - start_).count();
+      std::vector<double> w(window_.begin(), window_.end());
+      window_.clear();
+      std::sort(w.begin(), w.end());
+      double p99 = w.empty() ? 0 : w[std::min(w.size() - 1, static_cast<size_t>(w.size() * 0.99))];
+      uint64_t errors = 0;
+      for (auto& [status, n] : by_status_)
+        if (status == 0 || status >= 500) errors += n;
+      fprintf(stderr, "\r[%3.0fs/%ds] %8zu requests %8.0f req/s  p99 %7.1f ms  errors %llu   ",
+              secs, f_.duration_s, lat_.size(), static_cast<double>(lat_.size() - last), p99,
+              static_cast<unsigned long long>(errors));
+      last = lat_.size();
+      if (secs > f_.duration_s + 60) break;  // bounded even if the target hangs
+    }
+    fprintf(stderr, "\n");
+    ioc_.stop();
+  }
+
+  int Report() {
+    if (setup_failed_) return 1;
+    double secs = std::chrono::duration<double>(std::min(Clock::now(), end_ + std::chrono::seconds(60)) - start_).count();
+    std::sort(lat_.begin(), lat_.end());
+    auto pct = [&](double p) {
+      return lat_.empty() ? 0.0 : lat_[std::min(lat_.size() - 1, static_cast<size_t>(lat_.size() * p))];
+    };
+    double rps = lat_.size() / std::max(secs, 1e-9);
+    printf("\n%s loop, %d users, %d s, mix %s, target %s\n",
+           f_.rate > 0 ? "open" : "closed", f_.users, f_.duration_s, f_.mix.c_str(), f_.target.c_str());
+    printf("%-10s %10s %9s %9s %9s %9s\n", "requests", "req/s", "p50 ms", "p90 ms", "p99 ms", "max ms");
+    printf("%-10zu %10.1f %9.2f %9.2f %9.2f %9.2f\n", lat_.size(), rps, pct(0.5), pct(0.9),
+           pct(0.99), lat_.empty() ? 0.0 : lat_.back());
+    printf("\nby status:");
+    json::object statuses;
+    for (auto& [status, n] : by_status_) {
+      printf("  %s %llu", status == 0 ? "conn-error" : std::to_string(status).c_str(),
+             static_cast<unsigned long long>(n));
+      statuses[status == 0 ? "conn_error" : std::to_string(status)] = n;
+    }
+    printf("\nby kind:  ");
+    for (auto& [kind, n] : by_kind_) printf("  %s %llu", kind.c_str(), static_cast<unsigned long long>(n));
+    printf("\n");
+    if (!f_.json_out.empty()) {
+      json::object o{{"requests", lat_.size()}, {"rps", rps}, {"p50_ms", pct(0.5)},
+                     {"p90_ms", pct(0.9)}, {"p99_ms", pct(0.99)},
+                     {"max_ms", lat_.empty() ? 0.0 : lat_.back()}, {"by_status", statuses}};
+      std::ofstream(f_.json_out) << json::serialize(o) << "\n";
+    }
+    return 0;
+  }
+
+  LoadFlags f_;
+  Target t_;
+  asio::io_context ioc_;
+  std::mt19937 rng_;
+  std::discrete_distribution<int> zipf_;
+  std::vector<User> users_;
+  Clock::time_point start_, end_;
+  std::vector<double> lat_;
+  std::vector<double> window_;
+  std::map<int, uint64_t> by_status_;
+  std::map<std::string, uint64_t> by_kind_;
+  std::vector<std::unique_ptr<Conn>> idle_;
+  std::deque<std::pair<Call, Clock::time_point>> waiting_;
+  int open_ = 0;
+  int running_users_ = 0;
+  int inflight_ = 0;
+  bool done_ = false;
+  bool setup_failed_ = false;
+};
+
+}  // namespace
+
+int RunLoad(const LoadFlags& flags) {
+  if (flags.users < 1 || flags.duration_s < 1) {
+    fprintf(stderr, "millions load: --users and --duration must be positive\n");
+    return 2;
+  }
+  Load load(flags);
+  return load.Run();
+}
+
+}  // namespace millions::ctl

@@ -1,0 +1,26 @@
+// `millions load`: simulated users against a running service. Users sign up and log in, then
+// browse Zipf-popular users, read feeds, follow, upload and request edits, in proportions the
+// mix names. Closed loop (each user waits for its answer) or open loop at a fixed rate, where
+// latency is measured from when a request was due, so queueing is not hidden (no coordinated
+// omission). A live progress line on stderr; a final table of throughput, latency percentiles
+// and errors by status. Every run is bounded in time and sends only to the target given.
+// Thread-safety: RunLoad blocks the caller. Ownership: owns its connections.
+#pragma once
+
+#include <string>
+
+namespace millions::ctl {
+
+struct LoadFlags {
+  std::string target = "http://127.0.0.1:8080";
+  int users = 20;
+  int duration_s = 30;
+  std::string mix = "default";  // default | browse | write
+  double rate = 0;              // requests/s; 0: closed loop
+  int connections = 64;         // open loop: most connections at once
+  std::string json_out;         // also write the summary as JSON here
+};
+
+int RunLoad(const LoadFlags& flags);
+
+}  // namespace millions::ctl
