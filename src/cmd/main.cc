@@ -80,7 +80,8 @@ int main(int argc, char** argv) {
       "Drive simulated users (sign-up, log-in, browse Zipf-popular users, feed, follow, upload,\n"
       "edit) against a running service; a live progress line, then throughput, latency\n"
       "p50/p90/p99/max and errors by status. Closed loop by default; --rate for open loop.");
-  load->add_option("--target", load_flags.target, "Base URL (default http://127.0.0.1:8080)");
+  load->add_option("--target", load_flags.target,
+                   "Base URL, or several comma-separated (default http://127.0.0.1:8080)");
   load->add_option("--users", load_flags.users, "Simulated users (default 20)")
       ->check(CLI::Range(1, 10000));
   load->add_option("--duration", load_flags.duration_s, "Seconds to run (default 30)")

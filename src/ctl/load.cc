@@ -140,7 +140,14 @@ struct User {
 
 class Load {
  public:
-  Load(const LoadFlags& f) : f_(f), t_(ParseTarget(f.target)), rng_(12345) {}
+  Load(const LoadFlags& f) : f_(f), rng_(12345) {
+    // Several comma-separated targets share the load by connection (until the balancer lands,
+    // this is how load reaches more than one web node).
+    std::string list = f.target;
+    for (size_t pos; (pos = list.find(',')) != std::string::npos; list.erase(0, pos + 1))
+      targets_.push_back(ParseTarget(list.substr(0, pos)));
+    targets_.push_back(ParseTarget(list));
+  }
 
   int Run() {
     asio::co_spawn(ioc_, Main(), asio::detached);
@@ -151,9 +158,10 @@ class Load {
  private:
   awaitable<void> Main() {
     // Set-up: sign up and log in every simulated user (argon2id makes this the slow part).
-    std::string run = std::to_string(std::chrono::system_clock::now().time_since_epoch().count() % 100000000);
+    std::string run =
+        std::to_string(std::chrono::system_clock::now().time_since_epoch().count() % 100000000);
     fprintf(stderr, "setting up %d users...\n", f_.users);
-    Conn c(ioc_, t_);
+    Conn c(ioc_, targets_[0]);
     for (int i = 0; i < f_.users; ++i) {
       std::string handle = "load_" + run + "_" + std::to_string(i);
       std::string creds = "{\"handle\":\"" + handle + "\",\"password\":\"password123\"}";
@@ -171,10 +179,11 @@ class Load {
       User u;
       u.id = std::string(json::parse(a.body).as_object().at("id").as_string());
       u.token = std::string(json::parse(s.body).as_object().at("token").as_string());
-      Call upload{"POST", "/api/photos?caption=load", MakePng(24, 16, i), "image/png", u.token,
+      Call upload{"POST",  "/api/photos?caption=load", MakePng(24, 16, i), "image/png", u.token,
                   "upload"};
       Answer p = co_await c.Send(upload);
-      if (p.status == 201) u.photo_id = std::string(json::parse(p.body).as_object().at("id").as_string());
+      if (p.status == 201)
+        u.photo_id = std::string(json::parse(p.body).as_object().at("id").as_string());
       users_.push_back(std::move(u));
     }
     // Zipf over users: user k is chosen with weight 1/(k+1).
@@ -204,15 +213,20 @@ class Load {
     if (f_.mix == "write") browse = 30, feed = 10, list = 5, follow = 20, upload = 20;
     if ((r -= browse) < 0) return {"GET", "/api/users/" + other.id, "", "", "", "browse"};
     if ((r -= feed) < 0) return {"GET", "/api/feed?limit=20", "", "", me.token, "feed"};
-    if ((r -= list) < 0) return {"GET", "/api/users/" + other.id + "/photos?limit=20", "", "", "", "photos"};
+    if ((r -= list) < 0)
+      return {"GET", "/api/users/" + other.id + "/photos?limit=20", "", "", "", "photos"};
     if ((r -= follow) < 0)
       return {"POST", "/api/users/" + other.id + "/follow", "", "", me.token, "follow"};
     if ((r -= upload) < 0)
-      return {"POST", "/api/photos?caption=load", MakePng(24, 16, r), "image/png", me.token, "upload"};
+      return {"POST",  "/api/photos?caption=load", MakePng(24, 16, r), "image/png", me.token,
+              "upload"};
     if (me.photo_id.empty()) return {"GET", "/api/users/" + other.id, "", "", "", "browse"};
-    return {"POST", "/api/photos/" + me.photo_id + "/edits",
+    return {"POST",
+            "/api/photos/" + me.photo_id + "/edits",
             "{\"ops\":[{\"op\":\"rotate\",\"degrees\":90},{\"op\":\"grayscale\"}]}",
-            "application/json", me.token, "edit"};
+            "application/json",
+            me.token,
+            "edit"};
   }
 
   void Record(const Call& c, const Answer& a, Clock::time_point due) {
@@ -224,7 +238,7 @@ class Load {
   }
 
   awaitable<void> ClosedUser(int u) {
-    Conn c(ioc_, t_);
+    Conn c(ioc_, targets_[static_cast<size_t>(u) % targets_.size()]);
     while (Clock::now() < end_) {
       Call call = Next(u);
       auto t0 = Clock::now();
@@ -262,8 +276,8 @@ class Load {
       c = std::move(idle_.back());
       idle_.pop_back();
     } else {
+      c = std::make_unique<Conn>(ioc_, targets_[static_cast<size_t>(open_) % targets_.size()]);
       ++open_;
-      c = std::make_unique<Conn>(ioc_, t_);
     }
     for (;;) {
       Answer a = co_await c->Send(call);
@@ -302,15 +316,19 @@ class Load {
 
   int Report() {
     if (setup_failed_) return 1;
-    double secs = std::chrono::duration<double>(std::min(Clock::now(), end_ + std::chrono::seconds(60)) - start_).count();
+    double secs = std::chrono::duration<double>(
+                      std::min(Clock::now(), end_ + std::chrono::seconds(60)) - start_)
+                      .count();
     std::sort(lat_.begin(), lat_.end());
     auto pct = [&](double p) {
-      return lat_.empty() ? 0.0 : lat_[std::min(lat_.size() - 1, static_cast<size_t>(lat_.size() * p))];
+      return lat_.empty() ? 0.0
+                          : lat_[std::min(lat_.size() - 1, static_cast<size_t>(lat_.size() * p))];
     };
     double rps = lat_.size() / std::max(secs, 1e-9);
-    printf("\n%s loop, %d users, %d s, mix %s, target %s\n",
-           f_.rate > 0 ? "open" : "closed", f_.users, f_.duration_s, f_.mix.c_str(), f_.target.c_str());
-    printf("%-10s %10s %9s %9s %9s %9s\n", "requests", "req/s", "p50 ms", "p90 ms", "p99 ms", "max ms");
+    printf("\n%s loop, %d users, %d s, mix %s, target %s\n", f_.rate > 0 ? "open" : "closed",
+           f_.users, f_.duration_s, f_.mix.c_str(), f_.target.c_str());
+    printf("%-10s %10s %9s %9s %9s %9s\n", "requests", "req/s", "p50 ms", "p90 ms", "p99 ms",
+           "max ms");
     printf("%-10zu %10.1f %9.2f %9.2f %9.2f %9.2f\n", lat_.size(), rps, pct(0.5), pct(0.9),
            pct(0.99), lat_.empty() ? 0.0 : lat_.back());
     printf("\nby status:");
@@ -321,19 +339,21 @@ class Load {
       statuses[status == 0 ? "conn_error" : std::to_string(status)] = n;
     }
     printf("\nby kind:  ");
-    for (auto& [kind, n] : by_kind_) printf("  %s %llu", kind.c_str(), static_cast<unsigned long long>(n));
+    for (auto& [kind, n] : by_kind_)
+      printf("  %s %llu", kind.c_str(), static_cast<unsigned long long>(n));
     printf("\n");
     if (!f_.json_out.empty()) {
-      json::object o{{"requests", lat_.size()}, {"rps", rps}, {"p50_ms", pct(0.5)},
-                     {"p90_ms", pct(0.9)}, {"p99_ms", pct(0.99)},
-                     {"max_ms", lat_.empty() ? 0.0 : lat_.back()}, {"by_status", statuses}};
+      json::object o{{"requests", lat_.size()}, {"rps", rps},
+                     {"p50_ms", pct(0.5)},      {"p90_ms", pct(0.9)},
+                     {"p99_ms", pct(0.99)},     {"max_ms", lat_.empty() ? 0.0 : lat_.back()},
+                     {"by_status", statuses}};
       std::ofstream(f_.json_out) << json::serialize(o) << "\n";
     }
     return 0;
   }
 
   LoadFlags f_;
-  Target t_;
+  std::vector<Target> targets_;
   asio::io_context ioc_;
   std::mt19937 rng_;
   std::discrete_distribution<int> zipf_;

@@ -12,7 +12,7 @@
 namespace millions::ctl {
 
 struct LoadFlags {
-  std::string target = "http://127.0.0.1:8080";
+  std::string target = "http://127.0.0.1:8080";  // or several, comma-separated
   int users = 20;
   int duration_s = 30;
   std::string mix = "default";  // default | browse | write

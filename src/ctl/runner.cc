@@ -717,6 +717,10 @@ Result<http::Response> Admin(const std::string& topology, const std::string& met
 
 int Up(const UpFlags& flags) {
   app::Topology t = app::Topology::Load(flags.topology);
+  for (const auto& n : t.postgres)
+    if (n.rest.empty())
+      throw config::ConfigError(flags.topology + ": [[postgres.node]] '" + n.name +
+                                "' needs rest = \"host:port\" for Patroni's REST API");
   log::Init("runner", "runner");
   if (flags.detach) {
     pid_t pid = fork();
