@@ -155,6 +155,24 @@ try:
     st = status()
     c.eq(node(st, "pg1-pg")["state"], "running", "postgres running again")
 
+    # Scale the web tier at run time: a third node joins and serves; scaling back drains it.
+    p = subprocess.run([binary(), "scale", "web", "3", "--topology", topo], capture_output=True,
+                       text=True, timeout=120)
+    c.eq(p.returncode, 0, "scale web 3: " + p.stderr)
+    st = status()
+    web3 = next((n for n in st["nodes"] if n["role"] == "web" and n["name"] not in ("web1", "web2")),
+                None)
+    c.check(web3 is not None and web3["state"] == "running", f"a third web node runs: {web3}")
+    if web3:
+        host, port = web3["address"].rsplit(":", 1)
+        s, me = _request(host, int(port), "GET", "/api/me", headers=bearer(token))
+        c.eq(s, 200, "the new node serves the same session")
+    p = subprocess.run([binary(), "scale", "web", "2", "--topology", topo], capture_output=True,
+                       text=True, timeout=120)
+    c.eq(p.returncode, 0, "scale web 2")
+    c.eq(sorted(n["name"] for n in status()["nodes"] if n["role"] == "web"), ["web1", "web2"],
+         "back to two web nodes")
+
     c.eq(down(), 0, "down")
     c.check(status() is None, "runner gone after down")
     rc, out = up()
