@@ -56,10 +56,10 @@ Error ConnError(pg_conn* c, std::string_view what) {
 // Turns a failed result into an Error; the result is consumed.
 Error ResultError(pg_conn* c, PGresult* r) {
   const char* state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : nullptr;
+  std::string s = state ? state : "";  // copied: PQclear frees it
   std::string msg = r ? PQresultErrorMessage(r) : PQerrorMessage(c);
   if (r) PQclear(r);
   if (PQstatus(c) != CONNECTION_OK) return ConnError(c, "connection lost");
-  std::string s = state ? state : "";
   // Class 08 (connection), 57P (shutdown), 40001/40P01 (retryable), 55P03 (lock timeout),
   // 57014 (statement timeout): a tier is unavailable, worth retrying.
   if (s.rfind("08", 0) == 0 || s.rfind("57P", 0) == 0 || s == "40001" || s == "40P01" ||
