@@ -95,39 +95,27 @@ class Server:
             [binary(), "single", "--topology", self.topology, "--port", str(self.port),
              "--data", self.data_dir],
             stdout=subprocess.DEVNULL, stderr=self.log)
-        deadline = time.time() + 20
+        return self.wait_ready("server", 20)
+
+    def request(self, method, path, body=None, headers=None, timeout=30):
+        return http_request("127.0.0.1", self.port, method, path, body, headers, timeout)
+
+    def json(self, method, path, body=None, headers=None):
+        status, hdrs, data = self.request(method, path, body, headers)
+        return status, hdrs, parse_json(data)
+
+    def wait_ready(self, what, timeout=30):
+        deadline = time.time() + timeout
         while time.time() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError("server exited: " + open(self.log_path).read()[-2000:])
+                raise RuntimeError(what + " exited: " + open(self.log_path).read()[-2000:])
             try:
                 if self.request("GET", "/readyz")[0] == 200:
                     return self
             except OSError:
                 pass
             time.sleep(0.05)
-        raise RuntimeError("server not ready: " + open(self.log_path).read()[-2000:])
-
-    def request(self, method, path, body=None, headers=None, timeout=30):
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
-        try:
-            hdrs = dict(headers or {})
-            if isinstance(body, (dict, list)):
-                body = json.dumps(body).encode()
-                hdrs.setdefault("Content-Type", "application/json")
-            conn.request(method, path, body=body, headers=hdrs)
-            r = conn.getresponse()
-            data = r.read()
-            return r.status, {k.lower(): v for k, v in r.getheaders()}, data
-        finally:
-            conn.close()
-
-    def json(self, method, path, body=None, headers=None):
-        status, hdrs, data = self.request(method, path, body, headers)
-        try:
-            parsed = json.loads(data) if data else None
-        except ValueError:
-            parsed = data
-        return status, hdrs, parsed
+        raise RuntimeError(what + " not ready: " + open(self.log_path).read()[-2000:])
 
     def kill(self, sig=signal.SIGKILL):
         if self.proc and self.proc.poll() is None:
@@ -143,6 +131,29 @@ class Server:
                 self.proc.kill()
                 return self.proc.wait()
         return self.proc.returncode if self.proc else None
+
+
+def http_request(host, port, method, path, body=None, headers=None, timeout=30):
+    """One request on a fresh connection: (status, lower-cased headers, body bytes)."""
+    conn = http.client.HTTPConnection(host, port, timeout=timeout)
+    try:
+        hdrs = dict(headers or {})
+        if isinstance(body, (dict, list)):
+            body = json.dumps(body).encode()
+            hdrs.setdefault("Content-Type", "application/json")
+        conn.request(method, path, body=body, headers=hdrs)
+        r = conn.getresponse()
+        data = r.read()
+        return r.status, {k.lower(): v for k, v in r.getheaders()}, data
+    finally:
+        conn.close()
+
+
+def parse_json(data):
+    try:
+        return json.loads(data) if data else None
+    except ValueError:
+        return data
 
 
 class Checks:
@@ -246,17 +257,7 @@ class WebNode(Server):
         self.proc = subprocess.Popen([binary(), "serve", "web", "--config", self.topology,
                                       "--node", self.name], stdout=subprocess.DEVNULL,
                                      stderr=self.log)
-        deadline = time.time() + 30
-        while time.time() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(self.name + " exited: " + open(self.log_path).read()[-2000:])
-            try:
-                if self.request("GET", "/readyz")[0] == 200:
-                    return self
-            except OSError:
-                pass
-            time.sleep(0.05)
-        raise RuntimeError(self.name + " not ready: " + open(self.log_path).read()[-2000:])
+        return self.wait_ready(self.name)
 
 
 def web_topology(pg_port, web_ports, path):

@@ -7,27 +7,12 @@ import subprocess
 import tempfile
 import time
 
-from harness import Checks, bearer, binary, free_port, png
+from harness import Checks, bearer, binary, free_port, http_request, parse_json, png
 
 
-def _request(host, port, method, path, body=None, headers=None, timeout=30):
-    import http.client
-    conn = http.client.HTTPConnection(host, port, timeout=timeout)
-    try:
-        hdrs = dict(headers or {})
-        if isinstance(body, dict):
-            body = json.dumps(body).encode()
-            hdrs.setdefault("Content-Type", "application/json")
-        conn.request(method, path, body=body, headers=hdrs)
-        r = conn.getresponse()
-        data = r.read()
-        try:
-            data = json.loads(data) if data else None
-        except ValueError:
-            pass
-        return r.status, data
-    finally:
-        conn.close()
+def _request(host, port, method, path, body=None, headers=None):
+    status, _, data = http_request(host, port, method, path, body, headers)
+    return status, parse_json(data)
 
 
 tmp = tempfile.mkdtemp(prefix="millions-up-")
