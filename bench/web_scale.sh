@@ -42,17 +42,24 @@ trap cleanup EXIT
 (cd "$work" && "$bin" up "$work/topology.toml" --detach)
 "$bin" load --target "http://127.0.0.1:$web1" --users "$USERS" --duration "$DURATION" \
   --rate "$RATE" --json "$work/one.json" >"$work/one.txt"
+"$bin" load --target "http://127.0.0.1:$web1" --users "$USERS" --duration "$DURATION" \
+  --json "$work/one_closed.json" >"$work/one_closed.txt"
 "$bin" scale web 2 --topology "$work/topology.toml"
 web2=$("$bin" status --json --topology "$work/topology.toml" |
   python3 -c 'import json,sys;print([n["address"] for n in json.load(sys.stdin)["nodes"] if n["name"]=="web2"][0])')
 "$bin" load --target "http://127.0.0.1:$web1,http://$web2" --users "$USERS" \
   --duration "$DURATION" --rate "$RATE" --json "$work/two.json" >"$work/two.txt"
-python3 - "$work/one.json" "$work/two.json" "$RATE" <<'PY'
+"$bin" load --target "http://127.0.0.1:$web1,http://$web2" --users "$USERS" \
+  --duration "$DURATION" --json "$work/two_closed.json" >"$work/two_closed.txt"
+python3 - "$work" "$RATE" "$USERS" <<'PY'
 import json, sys
-one, two = (json.load(open(p)) for p in sys.argv[1:3])
-print(f"\nopen loop at {sys.argv[3]} req/s, web nodes: 1 then 2 (one event-loop thread each)")
-print(f"{'web nodes':<10}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}  errors")
-for n, r in (("1", one), ("2", two)):
+w = sys.argv[1]
+print(f"\nweb nodes: 1 then 2 (one event-loop thread each), same machine, same run")
+print(f"{'scenario':<28}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}  errors")
+for name, label in (("one", f"1 node, open {sys.argv[2]}/s"), ("two", f"2 nodes, open {sys.argv[2]}/s"),
+                    ("one_closed", f"1 node, closed {sys.argv[3]} users"),
+                    ("two_closed", f"2 nodes, closed {sys.argv[3]} users")):
+    r = json.load(open(f"{w}/{name}.json"))
     errs = {k: v for k, v in r["by_status"].items() if k == "conn_error" or k.startswith("5")}
-    print(f"{n:<10}{r['rps']:>10.1f}{r['p50_ms']:>9.2f}{r['p99_ms']:>9.2f}{r['max_ms']:>9.2f}  {errs or 0}")
+    print(f"{label:<28}{r['rps']:>10.1f}{r['p50_ms']:>9.2f}{r['p99_ms']:>9.2f}{r['max_ms']:>9.2f}  {errs or 0}")
 PY
