@@ -1,0 +1,197 @@
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <map>
+#include <set>
+#include <random>
+
+#include "roles/lb/balancer.h"
+#include "roles/lb/health.h"
+
+namespace millions::lb {
+namespace {
+
+Pool MakePool(std::vector<int> weights) {
+  Pool p;
+  for (size_t i = 0; i < weights.size(); ++i)
+    p.backends.push_back({"b" + std::to_string(i), "127.0.0.1:" + std::to_string(9000 + i),
+                          weights[i], std::make_shared<BackendStats>()});
+  return p;
+}
+
+std::map<int, int> Count(Policy& policy, const Pool& pool, int n, int exclude = -1) {
+  std::map<int, int> out;
+  std::mt19937_64 rng(7);
+  for (int i = 0; i < n; ++i) out[policy.Pick(pool, {"", rng()}, exclude)]++;
+  return out;
+}
+
+TEST(Policies, EveryNameMakesAPolicyAndUnknownNamesDoNot) {
+  for (const auto& name : PolicyNames()) EXPECT_NE(MakePolicy(name), nullptr) << name;
+  EXPECT_EQ(MakePolicy("random"), nullptr);
+}
+
+TEST(Policies, EveryPolicySkipsUnhealthyAndExcludedAndFailsWhenNoneIsLeft) {
+  for (const auto& name : PolicyNames()) {
+    auto policy = MakePolicy(name);
+    Pool pool = MakePool({1, 1, 1});
+    policy->Rebuild(pool);
+    pool.backends[1].stats->healthy = false;
+    auto counts = Count(*policy, pool, 300, /*exclude=*/0);
+    EXPECT_EQ(counts.size(), 1u) << name;
+    EXPECT_EQ(counts.count(2), 1u) << name;
+    pool.backends[0].stats->healthy = false;
+    pool.backends[2].stats->healthy = false;
+    EXPECT_EQ(policy->Pick(pool, {"k", 1}, -1), -1) << name;
+  }
+}
+
+TEST(Policies, RoundRobinTakesTurns) {
+  auto rr = MakePolicy("round_robin");
+  Pool pool = MakePool({1, 1, 1});
+  int a = rr->Pick(pool, {}, -1), b = rr->Pick(pool, {}, -1), c = rr->Pick(pool, {}, -1);
+  EXPECT_EQ(std::set<int>({a, b, c}).size(), 3u);
+  EXPECT_EQ(rr->Pick(pool, {}, -1), a);
+}
+
+TEST(Policies, WeightedRoundRobinGivesEachItsShareInterleaved) {
+  auto wrr = MakePolicy("weighted_round_robin");
+  Pool pool = MakePool({5, 1, 1});
+  std::vector<int> seq;
+  for (int i = 0; i < 7; ++i) seq.push_back(wrr->Pick(pool, {}, -1));
+  EXPECT_EQ(std::count(seq.begin(), seq.end(), 0), 5);
+  EXPECT_EQ(std::count(seq.begin(), seq.end(), 1), 1);
+  // Smooth: the heavy backend's turns are spread out, not five in a row.
+  int run = 0, longest = 0;
+  for (int x : seq) longest = std::max(longest, run = x == 0 ? run + 1 : 0);
+  EXPECT_LE(longest, 2);
+
+
+  auto counts = Count(*wrr, pool, 700);
+  EXPECT_EQ(counts[0], 500);
+  EXPECT_EQ(counts[2], 100);
+}
+
+TEST(Policies, SlowStartScalesWeight) {
+  auto wrr = MakePolicy("weighted_round_robin");
+  Pool pool = MakePool({1, 1});
+  pool.backends[1].stats->weight_factor = 0.25;
+  auto counts = Count(*wrr, pool, 1000);
+  EXPECT_EQ(counts[1], 200);  // 0.25 against 1
+}
+
+TEST(Policies, LeastOutstandingPicksTheLeastBusy) {
+  auto lo = MakePolicy("least_outstanding");
+  Pool pool = MakePool({1, 1, 1});
+  pool.backends[0].stats->outstanding = 5;
+  pool.backends[1].stats->outstanding = 1;
+  pool.backends[2].stats->outstanding = 3;
+  for (int i = 0; i < 10; ++i) EXPECT_EQ(lo->Pick(pool, {}, -1), 1);
+}
+
+TEST(Policies, PowerOfTwoChoicesAvoidsTheBusierOfTwo) {
+  auto p2c = MakePolicy("p2c");
+  Pool pool = MakePool({1, 1});
+  pool.backends[0].stats->outstanding = 10;
+  auto counts = Count(*p2c, pool, 200);
+  EXPECT_EQ(counts[1], 200);
+  Pool three = MakePool({1, 1, 1});
+  three.backends[0].stats->outstanding = 10;
+  counts = Count(*p2c, three, 3000);
+  // The busy one wins only when drawn twice, which two distinct draws never do.
+  EXPECT_EQ(counts[0], 0);
+  EXPECT_GT(counts[1], 1000);
+  EXPECT_GT(counts[2], 1000);
+}
+
+TEST(Policies, ConsistentHashIsStableAndMovesFewKeys) {
+  auto ch = MakePolicy("consistent_hash");
+  Pool pool = MakePool({1, 1, 1, 1});
+  ch->Rebuild(pool);
+  std::map<std::string, std::string> before;
+  for (int i = 0; i < 2000; ++i) {
+    std::string key = "user" + std::to_string(i);
+    int a = ch->Pick(pool, {key, 0}, -1);
+    EXPECT_EQ(ch->Pick(pool, {key, 99}, -1), a);  // the random draw does not matter
+    before[key] = pool.backends[a].name;
+  }
+  Pool smaller = pool;
+  smaller.backends.erase(smaller.backends.begin() + 2);  // b2 leaves
+  ch->Rebuild(smaller);
+  int moved = 0;
+  for (const auto& [key, name] : before) {
+    std::string now = smaller.backends[ch->Pick(smaller, {key, 0}, -1)].name;
+    if (name != "b2") EXPECT_EQ(now, name) << key;  // only b2's keys move
+    moved += now != name;
+  }
+  EXPECT_GT(moved, 300);
+  EXPECT_LT(moved, 700);
+}
+
+TEST(Health, FallAndRiseFromActiveChecks) {
+  FakeEnv env;
+  auto stats = std::make_shared<BackendStats>();
+  BackendHealth h({.rise = 2, .fall = 2}, env, stats);
+  EXPECT_TRUE(stats->healthy);
+  h.OnCheck(false);
+  EXPECT_TRUE(stats->healthy);
+  h.OnCheck(false);
+  EXPECT_FALSE(stats->healthy);
+  h.OnCheck(true);
+  EXPECT_FALSE(stats->healthy);
+  h.OnCheck(true);
+  EXPECT_TRUE(stats->healthy);
+}
+
+TEST(Health, OutliersAreEjectedForLongerEachTime) {
+  FakeEnv env;
+  auto stats = std::make_shared<BackendStats>();
+  HealthOptions o;
+  o.consecutive_failures = 3;
+  o.base_ejection = std::chrono::milliseconds(1000);
+  o.slow_start = std::chrono::milliseconds(0);
+  BackendHealth h(o, env, stats);
+  h.OnRequest(true);
+  h.OnRequest(true);
+  h.OnRequest(false);  // a success breaks the run
+  h.OnRequest(true);
+  h.OnRequest(true);
+  EXPECT_TRUE(stats->healthy);
+  h.OnRequest(true);
+  EXPECT_FALSE(stats->healthy);
+  env.Advance(std::chrono::milliseconds(1000));
+  h.Tick();
+  EXPECT_TRUE(stats->healthy);
+  for (int i = 0; i < 3; ++i) h.OnRequest(true);
+  EXPECT_FALSE(stats->healthy);
+  env.Advance(std::chrono::milliseconds(1500));
+  h.Tick();
+  EXPECT_FALSE(stats->healthy);  // the second ejection lasts 2 s
+  env.Advance(std::chrono::milliseconds(500));
+  h.Tick();
+  EXPECT_TRUE(stats->healthy);
+  EXPECT_EQ(h.ejections(), 2);
+}
+
+TEST(Health, SlowStartRampsTheWeight) {
+  FakeEnv env;
+  auto stats = std::make_shared<BackendStats>();
+  HealthOptions o;
+  o.fall = 1;
+  o.rise = 1;
+  o.slow_start = std::chrono::milliseconds(10000);
+  BackendHealth h(o, env, stats);
+  EXPECT_DOUBLE_EQ(stats->weight_factor, 1.0);  // healthy from the start: no ramp
+  h.OnCheck(false);
+  h.OnCheck(true);
+  EXPECT_DOUBLE_EQ(stats->weight_factor, 0.0);
+  env.Advance(std::chrono::milliseconds(5000));
+  h.Tick();
+  EXPECT_DOUBLE_EQ(stats->weight_factor, 0.5);
+  env.Advance(std::chrono::milliseconds(6000));
+  h.Tick();
+  EXPECT_DOUBLE_EQ(stats->weight_factor, 1.0);
+}
+
+}  // namespace
+}  // namespace millions::lb
