@@ -2,6 +2,7 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <thread>
 
 #include "app/workers.h"
@@ -80,11 +81,19 @@ int RunWebNode(const WebNodeConfig& cfg, data::Store& store, queue::JobQueue& qu
                           {"port", int64_t{server.port()}}});
 
   boost::asio::signal_set signals(ioc, SIGINT, SIGTERM);
+  boost::asio::steady_timer withdraw(ioc);
   signals.async_wait([&](const boost::system::error_code& ec, int sig) {
     if (ec) return;
-    log::Info("draining", {{"signal", sig}});
+    // Withdraw first: /readyz turns 503 while the node still serves, so balancers stop sending
+    // to it before it stops accepting and closes idle connections.
+    log::Info("withdrawing",
+              {{"signal", sig}, {"withdraw_ms", int64_t(cfg.limits.withdraw.count())}});
     web.SetReady(false);
-    server.Drain([&] { ioc.stop(); });
+    withdraw.expires_after(cfg.limits.withdraw);
+    withdraw.async_wait([&](const boost::system::error_code&) {
+      log::Info("draining");
+      server.Drain([&] { ioc.stop(); });
+    });
   });
 
   std::vector<std::thread> threads;

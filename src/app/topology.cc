@@ -19,6 +19,13 @@ std::vector<NodeEntry> ReadNodes(config::Section role, const char* what,
       n.Get("rest", &e.rest);  // required by `millions up`, which runs Patroni
       if (!e.rest.empty()) config::ParseHostPort(e.rest);
     }
+    if (std::string(what) == "lb") {
+      n.Get("admin", &e.admin);
+      if (e.admin.empty())
+        throw config::ConfigError(file + ": [[lb.node]] '" + e.name +
+                                  "' needs admin = \"host:port\" (status and metrics)");
+      config::ParseHostPort(e.admin);
+    }
     if (e.name.empty() || e.listen.empty())
       throw config::ConfigError(file + ": every [[" + std::string(what) +
                                 ".node]] needs a name and a listen address");
@@ -60,6 +67,26 @@ Topology Topology::Load(const std::string& path) {
   pg.Get("statement_timeout_ms", &t.pg_statement_timeout_ms, 100, 600'000);
   t.postgres = ReadNodes(pg, "postgres", dcs, &names, path);
   file->Table("queue").Get("lease_ms", &t.queue_lease_ms, 1000, 3'600'000);
+  auto lb = file->Table("lb");
+  LbSettings& l = t.lb_settings;
+  lb.Get("threads", &l.threads, 1, 64);
+  lb.Get("policy", &l.policy);
+  {
+    std::vector<std::string> names = {"round_robin", "weighted_round_robin", "least_outstanding",
+                                      "p2c", "consistent_hash"};
+    lb.GetChoice("policy", &l.policy, names);
+  }
+  lb.Get("hash_header", &l.hash_header);
+  lb.Get("check_interval_ms", &l.check_interval_ms, 100, 60000);
+  lb.Get("rise", &l.rise, 1, 100);
+  lb.Get("fall", &l.fall, 1, 100);
+  lb.Get("consecutive_failures", &l.consecutive_failures, 1, 1000);
+  lb.Get("base_ejection_ms", &l.base_ejection_ms, 100, 3'600'000);
+  lb.Get("max_ejection_ms", &l.max_ejection_ms, 100, 3'600'000);
+  lb.Get("slow_start_ms", &l.slow_start_ms, 0, 3'600'000);
+  lb.Get("rate_limit_rps", &l.rate_limit_rps, 0, 1e9);
+  lb.Get("rate_limit_burst", &l.rate_limit_burst, 1, 1e9);
+  t.lb = ReadNodes(lb, "lb", dcs, &names, path);
   auto runner = file->Table("runner");
   runner.Get("run_dir", &t.runner.run_dir);
   runner.Get("admin", &t.runner.admin);

@@ -19,6 +19,23 @@ struct NodeEntry {
   std::string dc;
   std::string listen;  // host:port
   std::string rest;    // postgres nodes: Patroni's REST API, host:port
+  std::string admin;   // lb nodes: the admin listener (status, metrics), host:port
+};
+
+// [lb]: the balancer's policies (docs/topology.md).
+struct LbSettings {
+  int threads = 2;
+  std::string policy = "least_outstanding";
+  std::string hash_header;
+  int check_interval_ms = 1000;
+  int rise = 2;
+  int fall = 2;
+  int consecutive_failures = 5;
+  int base_ejection_ms = 5000;
+  int max_ejection_ms = 120000;
+  int slow_start_ms = 10000;
+  double rate_limit_rps = 0;
+  double rate_limit_burst = 100;
 };
 
 // What `millions up` needs beyond the nodes: where it keeps state and its admin listener.
@@ -38,6 +55,8 @@ struct Topology {
   std::vector<std::string> dcs;
   std::vector<NodeEntry> web;
   std::vector<NodeEntry> postgres;
+  std::vector<NodeEntry> lb;
+  LbSettings lb_settings;
   std::string pg_database = "millions";
   std::string pg_user = "millions";
   int pg_pool_size = 8;

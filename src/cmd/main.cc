@@ -9,6 +9,7 @@
 #include "core/config.h"
 #include "ctl/load.h"
 #include "ctl/runner.h"
+#include "ctl/serve_lb.h"
 
 int main(int argc, char** argv) {
   CLI::App app{
@@ -38,7 +39,9 @@ int main(int argc, char** argv) {
       "Run one node of a topology (what `millions up` starts for each node). Roles: web (the API\n"
       "and UI on PostgreSQL, with photo workers). lb, edge, worker and dns arrive with their "
       "tiers.");
-  serve->add_option("role", role, "The node's role")->required()->check(CLI::IsMember({"web"}));
+  serve->add_option("role", role, "The node's role")
+      ->required()
+      ->check(CLI::IsMember({"web", "lb"}));
   serve->add_option("--config", config_path, "Topology file")->required();
   serve->add_option("--node", node, "This node's name in the topology")->required();
 
@@ -113,6 +116,7 @@ int main(int argc, char** argv) {
       if (!host.empty()) single.host = host;
       return millions::app::RunSingle(single);
     }
+    if (*serve && role == "lb") return millions::ctl::ServeLb(config_path, node);
     if (*serve) return millions::app::ServeWeb(config_path, node);
     if (*up) return millions::ctl::Up(up_flags);
     if (*load) return millions::ctl::RunLoad(load_flags);

@@ -23,6 +23,9 @@ void ReadLimits(config::Section s, Limits* out) {
   ms("request_timeout_ms", &out->request_timeout);
   ms("idle_timeout_ms", &out->idle_timeout);
   ms("drain_timeout_ms", &out->drain_timeout);
+  int64_t w = out->withdraw.count();
+  s.Get("withdraw_ms", &w, 0, 600'000);
+  out->withdraw = std::chrono::milliseconds(w);
 }
 
 }  // namespace millions::http

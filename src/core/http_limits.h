@@ -22,6 +22,9 @@ struct Limits {
   std::chrono::milliseconds request_timeout{30'000};  // end of headers to end of body
   std::chrono::milliseconds idle_timeout{60'000};     // keep-alive wait for the next request
   std::chrono::milliseconds drain_timeout{10'000};    // SIGTERM: in-flight requests get this long
+  // SIGTERM: how long a node keeps serving with /readyz at 503 before it drains, so that load
+  // balancers stop sending to it first (a "withdraw" period; 0 for a node without balancer).
+  std::chrono::milliseconds withdraw{0};
   size_t max_connections = 10'000;
 };
 

@@ -4,6 +4,8 @@
 
 #include <cstring>
 
+#include "core/log.h"
+
 namespace millions::pg {
 
 Param P(int64_t v) { return {std::to_string(v)}; }
@@ -128,6 +130,16 @@ void Pool::Release(std::unique_ptr<Conn> c) {
   cv_.notify_one();
 }
 
+namespace {
+// Server notices ("relation already exists, skipping") become debug log lines: stderr carries
+// JSON only.
+void OnNotice(void*, const char* message) {
+  std::string m(message);
+  while (!m.empty() && m.back() == '\n') m.pop_back();
+  log::Write(log::Level::kDebug, {}, "postgres notice", {{"notice", m}});
+}
+}  // namespace
+
 Result<std::unique_ptr<Conn>> Pool::Connect() {
   std::string conninfo =
       opt_.conninfo + " connect_timeout=" + std::to_string(opt_.connect_timeout_s) +
@@ -138,6 +150,7 @@ Result<std::unique_ptr<Conn>> Pool::Connect() {
     PQfinish(c);
     return e;
   }
+  PQsetNoticeProcessor(c, OnNotice, nullptr);
   return std::make_unique<Conn>(c);
 }
 

@@ -108,6 +108,7 @@ class Runner {
   void StopNode(Node& n, milliseconds grace);
   std::string StatusJson();
   std::string MetricsJson();
+  std::string PublicUrl() const;
   void ServeAdmin();
   std::string Act(const std::string& node, const std::string& action);
   std::string ScaleWeb(int count);
@@ -217,6 +218,29 @@ void Runner::Build() {
     n->spawn.argv[0] = fs::read_symlink("/proc/self/exe").string();
     add(std::move(n));
   }
+  for (const auto& e : t_.lb) {
+    if (Find(e.name)) continue;
+    auto n = std::make_unique<Node>();
+    n->name = e.name;
+    n->role = "lb";
+    n->dc = e.dc;
+    n->address = e.listen;
+    auto hp = config::ParseHostPort(e.admin);
+    n->check_host = hp.host;
+    n->check_port = hp.port;
+    n->check_path = "/readyz";
+    n->spawn = {{fs::read_symlink("/proc/self/exe").string(), "serve", "lb", "--config", effective_,
+                 "--node", e.name},
+                run_ + "/logs/" + e.name + ".log",
+                "",
+                {"MILLIONS_RUNNER_ADMIN=" + t_.runner.admin}};
+    add(std::move(n));
+  }
+}
+
+std::string Runner::PublicUrl() const {
+  if (!t_.lb.empty()) return "http://" + t_.lb.front().listen + "/";
+  return t_.web.empty() ? "" : "http://" + t_.web.front().listen + "/";
 }
 
 bool Runner::Start(Node& n) {
@@ -412,9 +436,8 @@ std::string Runner::StatusJson() {
   }
   json::array events;
   for (const auto& [ts, text] : events_) events.push_back(json::object{{"ts", ts}, {"text", text}});
-  std::string web0 = t_.web.empty() ? "" : "http://" + t_.web.front().listen + "/";
   json::object root{{"nodes", std::move(arr)},
-                    {"endpoints", json::object{{"public", web0},
+                    {"endpoints", json::object{{"public", PublicUrl()},
                                                {"dashboard", "http://" + t_.runner.admin + "/"}}},
                     {"events", std::move(events)}};
   return json::serialize(root);
@@ -433,7 +456,7 @@ std::string Runner::MetricsJson() {
   {
     std::lock_guard lock(mu_);
     for (auto& n : nodes_)
-      if (n->role == "web" && n->pid > 0 && n->state == "running")
+      if ((n->role == "web" || n->role == "lb") && n->pid > 0 && n->state == "running")
         targets.push_back({n->role, {n->check_host, n->check_port}});
   }
   for (const auto& [role, hp] : targets) {
@@ -673,7 +696,7 @@ int Runner::Run() {
   double secs = std::chrono::duration<double>(Clock::now() - t0).count();
   if (ok) {
     printf("\n  millions is up (%.1f s)\n\n", secs);
-    printf("  public     http://%s/\n", t_.web.front().listen.c_str());
+    printf("  public     %s\n", PublicUrl().c_str());
     printf("  dashboard  http://%s/\n", t_.runner.admin.c_str());
     printf("  logs       %s/logs/\n", run_.c_str());
     printf("  status     build/millions status   (down: Ctrl-C or build/millions down)\n\n");

@@ -19,8 +19,8 @@ namespace millions::lb {
 
 // Live counters of one backend, shared by every snapshot that lists it.
 struct BackendStats {
-  std::atomic<int64_t> outstanding{0};  // requests in flight
-  std::atomic<bool> healthy{true};      // active checks and outlier ejection agree it may serve
+  std::atomic<int64_t> outstanding{0};     // requests in flight
+  std::atomic<bool> healthy{true};         // active checks and outlier ejection agree it may serve
   std::atomic<double> weight_factor{1.0};  // slow start: ramps from near 0 to 1 after recovery
 };
 

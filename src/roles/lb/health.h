@@ -29,9 +29,9 @@ struct HealthOptions {
 class BackendHealth {
  public:
   BackendHealth(HealthOptions options, Env& env, std::shared_ptr<BackendStats> stats);
-  void OnCheck(bool ok);                // an active check finished
-  void OnRequest(bool failed);          // a proxied request: failed = 5xx or connect failure
-  void Tick();                          // ends ejections and advances slow start
+  void OnCheck(bool ok);        // an active check finished
+  void OnRequest(bool failed);  // a proxied request: failed = 5xx or connect failure
+  void Tick();                  // ends ejections and advances slow start
   bool up() const;
   int ejections() const;
 

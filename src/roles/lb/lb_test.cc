@@ -2,8 +2,8 @@
 
 #include <algorithm>
 #include <map>
-#include <set>
 #include <random>
+#include <set>
 
 #include "roles/lb/balancer.h"
 #include "roles/lb/health.h"
@@ -65,7 +65,6 @@ TEST(Policies, WeightedRoundRobinGivesEachItsShareInterleaved) {
   int run = 0, longest = 0;
   for (int x : seq) longest = std::max(longest, run = x == 0 ? run + 1 : 0);
   EXPECT_LE(longest, 2);
-
 
   auto counts = Count(*wrr, pool, 700);
   EXPECT_EQ(counts[0], 500);

@@ -1,0 +1,40 @@
+#include "ctl/serve_lb.h"
+
+#include "app/topology.h"
+#include "roles/lb/proxy.h"
+
+namespace millions::ctl {
+
+int ServeLb(const std::string& path, const std::string& node) {
+  app::Topology t = app::Topology::Load(path);
+  const app::NodeEntry* me = nullptr;
+  for (const auto& n : t.lb)
+    if (n.name == node) me = &n;
+  if (!me) throw config::ConfigError(path + ": no [[lb.node]] is named '" + node + "'");
+  const app::LbSettings& s = t.lb_settings;
+  lb::LbConfig c;
+  c.name = me->name;
+  c.listen = me->listen;
+  c.admin = me->admin;
+  c.threads = s.threads;
+  c.policy = s.policy;
+  c.hash_header = s.hash_header;
+  c.health.rise = s.rise;
+  c.health.fall = s.fall;
+  c.health.consecutive_failures = s.consecutive_failures;
+  c.health.base_ejection = std::chrono::milliseconds(s.base_ejection_ms);
+  c.health.max_ejection = std::chrono::milliseconds(s.max_ejection_ms);
+  c.health.slow_start = std::chrono::milliseconds(s.slow_start_ms);
+  c.check_interval_ms = s.check_interval_ms;
+  c.rate_limit_rps = s.rate_limit_rps;
+  c.rate_limit_burst = s.rate_limit_burst;
+  c.limits = t.web_defaults.limits;
+  c.log_level = t.web_defaults.log_level;
+  for (const auto& w : t.web) c.backends.push_back({w.name, w.listen, 1, nullptr});
+  for (auto& b : c.backends) b.stats = std::make_shared<lb::BackendStats>();
+  // Under `millions up` the runner knows which web nodes run right now (scaling, deaths).
+  if (getenv("MILLIONS_RUNNER_ADMIN")) c.runner_admin = getenv("MILLIONS_RUNNER_ADMIN");
+  return lb::Run(c);
+}
+
+}  // namespace millions::ctl

@@ -1,0 +1,13 @@
+// `millions serve lb --config FILE --node NAME`: one balancer of a topology, fed by the
+// topology's web nodes and, under `millions up`, by the runner's live view of them.
+// Thread-safety: blocks the calling thread until drained. Ownership: none kept.
+#pragma once
+
+#include <string>
+
+namespace millions::ctl {
+
+// Throws config::ConfigError for a bad topology or unknown node (exit code 2).
+int ServeLb(const std::string& topology, const std::string& node);
+
+}  // namespace millions::ctl

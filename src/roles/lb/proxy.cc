@@ -1,0 +1,421 @@
+#include "roles/lb/proxy.h"
+
+#include <poll.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/json.hpp>
+#include <map>
+#include <mutex>
+#include <random>
+#include <thread>
+#include <unordered_map>
+
+#include "core/config.h"
+#include "core/env.h"
+#include "core/http_client.h"
+#include "core/http_server.h"
+#include "core/log.h"
+#include "core/metrics.h"
+#include "core/router.h"
+
+namespace millions::lb {
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+using asio::awaitable;
+using asio::use_awaitable;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+bool HopByHop(std::string_view name) {
+  for (const char* h : {"connection", "keep-alive", "proxy-connection", "proxy-authenticate",
+                        "proxy-authorization", "te", "trailer", "transfer-encoding", "upgrade"})
+    if (http::IEquals(name, h)) return true;
+  return false;
+}
+
+// Headers a client must not be able to set: the balancer writes its own.
+bool Untrusted(std::string_view name) {
+  for (const char* h : {"x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "forwarded",
+                        "x-real-ip", "x-request-id"})
+    if (http::IEquals(name, h)) return true;
+  return false;
+}
+
+bool Idempotent(std::string_view m) {
+  return m == "GET" || m == "HEAD" || m == "OPTIONS" || m == "PUT" || m == "DELETE";
+}
+
+// True when a pooled connection's peer has closed it (readable with nothing to read), so it is
+// never reused for a request the backend would not see.
+bool PeerClosed(beast::tcp_stream& s) {
+  pollfd p{s.socket().native_handle(), POLLIN, 0};
+  if (poll(&p, 1, 0) <= 0) return false;
+  char c;
+  return recv(p.fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) <= 0;
+}
+
+struct TokenBucket {
+  double tokens;
+  Clock::time_point last;
+};
+
+class Balancer {
+ public:
+  Balancer(const LbConfig& cfg, asio::io_context& ioc)
+      : cfg_(cfg), ioc_(ioc), policy_(MakePolicy(cfg.policy)) {
+    Publish(cfg.backends);
+  }
+
+  awaitable<http::Response> Handle(http::Request& req);
+  void CheckAll();           // active checks and membership, from a background thread
+  std::string StatusJson();
+  metrics::Registry& registry() { return registry_; }
+
+ private:
+  enum class Fail { kNone, kConnect, kReset, kTimeout };
+  struct Outcome {
+    Fail fail = Fail::kNone;
+    http::Response resp;
+  };
+  awaitable<Outcome> Forward(const Backend& b, const http::Request& req);
+  std::unique_ptr<beast::tcp_stream> TakeIdle(const std::string& name);
+  void GiveBack(const std::string& name, std::unique_ptr<beast::tcp_stream> s);
+  void Publish(std::vector<Backend> backends);
+  bool Allow(const std::string& ip);
+  BackendHealth& Health(const Backend& b);
+
+  LbConfig cfg_;
+  asio::io_context& ioc_;
+  std::unique_ptr<Policy> policy_;
+  std::atomic<std::shared_ptr<const Pool>> pool_;
+  std::mutex mu_;  // health map, idle pools, buckets
+  std::map<std::string, std::unique_ptr<BackendHealth>> health_;
+  std::map<std::string, std::shared_ptr<BackendStats>> stats_;  // survive snapshots
+  std::unordered_map<std::string, std::vector<std::unique_ptr<beast::tcp_stream>>> idle_;
+  std::unordered_map<std::string, TokenBucket> buckets_;
+  metrics::Registry registry_;
+};
+
+BackendHealth& Balancer::Health(const Backend& b) {
+  std::lock_guard lock(mu_);
+  auto& h = health_[b.name];
+  if (!h) h = std::make_unique<BackendHealth>(cfg_.health, Env::Default(), b.stats);
+  return *h;
+}
+
+void Balancer::Publish(std::vector<Backend> backends) {
+  {
+    std::lock_guard lock(mu_);
+    for (auto& b : backends) {
+      auto& s = stats_[b.name];
+      if (!s) s = b.stats ? b.stats : std::make_shared<BackendStats>();
+      // A backend keeps its counters and health across snapshots.
+      b.stats = s;
+    }
+  }
+  auto pool = std::make_shared<Pool>();
+  pool->backends = std::move(backends);
+  policy_->Rebuild(*pool);
+  pool_.store(pool);
+  for (const auto& b : pool_.load()->backends) Health(b);
+}
+
+bool Balancer::Allow(const std::string& ip) {
+  if (cfg_.rate_limit_rps <= 0) return true;
+  std::lock_guard lock(mu_);
+  auto now = Clock::now();
+  auto [it, fresh] = buckets_.try_emplace(ip, TokenBucket{cfg_.rate_limit_burst, now});
+  TokenBucket& b = it->second;
+  double secs = std::chrono::duration<double>(now - b.last).count();
+  b.tokens = std::min(cfg_.rate_limit_burst, b.tokens + secs * cfg_.rate_limit_rps);
+  b.last = now;
+  if (buckets_.size() > 100000) buckets_.clear();  // bounded memory under address sprays
+  if (b.tokens < 1) return false;
+  b.tokens -= 1;
+  return true;
+}
+
+std::unique_ptr<beast::tcp_stream> Balancer::TakeIdle(const std::string& name) {
+  std::lock_guard lock(mu_);
+  auto& v = idle_[name];
+  while (!v.empty()) {
+    auto s = std::move(v.back());
+    v.pop_back();
+    if (!PeerClosed(*s)) return s;
+  }
+  return nullptr;
+}
+
+void Balancer::GiveBack(const std::string& name, std::unique_ptr<beast::tcp_stream> s) {
+  std::lock_guard lock(mu_);
+  auto& v = idle_[name];
+  if (v.size() < 256) v.push_back(std::move(s));
+}
+
+awaitable<Balancer::Outcome> Balancer::Forward(const Backend& b, const http::Request& req) {
+  Outcome out;
+  auto stream = TakeIdle(b.name);
+  bool reused = stream != nullptr;
+  if (!stream) {
+    stream = std::make_unique<beast::tcp_stream>(ioc_);
+    auto hp = config::ParseHostPort(b.address);
+    beast::error_code ec;
+    stream->expires_after(std::chrono::milliseconds(cfg_.connect_timeout_ms));
+    asio::ip::tcp::endpoint ep(asio::ip::make_address(hp.host), static_cast<uint16_t>(hp.port));
+    co_await stream->async_connect(ep, asio::redirect_error(use_awaitable, ec));
+    if (ec) {
+      out.fail = Fail::kConnect;
+      co_return out;
+    }
+  }
+  bhttp::request<bhttp::string_body> up{bhttp::string_to_verb(req.method), req.target, 11};
+  for (const auto& h : req.headers)
+    if (!HopByHop(h.name) && !Untrusted(h.name)) up.insert(h.name, h.value);
+  up.set("X-Forwarded-For", req.remote_addr);
+  up.set("X-Forwarded-Proto", "http");
+  up.set("Forwarded", "for=\"" + req.remote_addr + "\";proto=http");
+  up.set("X-Request-Id", req.request_id);
+  if (!req.header("traceparent"))
+    up.set("traceparent", "00-" + req.trace_id + "-" + req.request_id.substr(0, 16) + "-01");
+  up.keep_alive(true);
+  up.body() = req.body;
+  up.prepare_payload();
+  beast::error_code ec;
+  stream->expires_after(std::chrono::milliseconds(cfg_.backend_timeout_ms));
+  co_await bhttp::async_write(*stream, up, asio::redirect_error(use_awaitable, ec));
+  if (ec) {
+    // A write that fails on a fresh connection never reached the backend either.
+    out.fail = reused ? Fail::kReset : Fail::kConnect;
+    co_return out;
+  }
+  beast::flat_buffer buf;
+  bhttp::response_parser<bhttp::string_body> parser;
+  parser.body_limit(256 * 1024 * 1024);
+  if (req.method == "HEAD") parser.skip(true);
+  co_await bhttp::async_read(*stream, buf, parser, asio::redirect_error(use_awaitable, ec));
+  if (ec) {
+    out.fail = ec == beast::error::timeout ? Fail::kTimeout : Fail::kReset;
+    co_return out;
+  }
+  auto res = parser.release();
+  out.resp.status = static_cast<int>(res.result_int());
+  for (const auto& f : res)
+    if (!HopByHop(f.name_string()) && !http::IEquals(f.name_string(), "content-length"))
+      out.resp.headers.push_back({std::string(f.name_string()), std::string(f.value())});
+  out.resp.body = std::move(res.body());
+  if (res.keep_alive() && buf.size() == 0) GiveBack(b.name, std::move(stream));
+  co_return out;
+}
+
+awaitable<http::Response> Balancer::Handle(http::Request& req) {
+  req.route = "proxy";
+  if (!Allow(req.remote_addr)) {
+    http::Response r = http::JsonError(429, "rate_limited", "too many requests from this address");
+    r.set("Retry-After", "1");
+    co_return r;
+  }
+  static thread_local std::mt19937_64 rng(std::random_device{}());
+  auto pool = pool_.load();
+  PickContext ctx;
+  ctx.random = rng();
+  std::string key;
+  if (!cfg_.hash_header.empty()) {
+    if (cfg_.hash_header.rfind("cookie:", 0) == 0) {
+      key = req.cookie(cfg_.hash_header.substr(7)).value_or("");
+    } else if (auto h = req.header(cfg_.hash_header)) {
+      key = std::string(*h);
+    }
+    ctx.hash_key = key;
+  }
+  int exclude = -1;
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    int idx = policy_->Pick(*pool, ctx, exclude);
+    if (idx < 0) break;
+    const Backend& b = pool->backends[idx];
+    b.stats->outstanding.fetch_add(1);
+    auto t0 = Clock::now();
+    Outcome out = co_await Forward(b, req);
+    b.stats->outstanding.fetch_sub(1);
+    bool failed = out.fail != Fail::kNone || out.resp.status >= 500;
+    Health(b).OnRequest(failed);
+    std::string code = out.fail == Fail::kNone ? std::to_string(out.resp.status) : "error";
+    registry_
+        .GetCounter("millions_lb_requests_total", "Requests sent to each backend.",
+                    {{"backend", b.name}, {"code", code}})
+        .Inc();
+    registry_
+        .GetHistogram("millions_lb_backend_duration_seconds", "Backend response time.",
+                      {{"backend", b.name}})
+        .Observe(std::chrono::duration<double>(Clock::now() - t0).count());
+    bool retry = out.fail == Fail::kConnect ||
+                 (out.fail == Fail::kReset && Idempotent(req.method) && attempt == 0);
+    if (out.fail == Fail::kNone) co_return out.resp;
+    if (!retry) break;
+    registry_.GetCounter("millions_lb_retries_total", "Requests retried on another backend.", {})
+        .Inc();
+    exclude = idx;
+  }
+  co_return http::JsonError(503, "no_backend", "no web node could answer");
+}
+
+void Balancer::CheckAll() {
+  // Membership: the runner's view of running web nodes, when there is a runner.
+  if (!cfg_.runner_admin.empty()) {
+    auto hp = config::ParseHostPort(cfg_.runner_admin);
+    http::FetchRequest r;
+    r.host = hp.host;
+    r.port = hp.port;
+    r.target = "/api/status";
+    r.timeout = std::chrono::milliseconds(500);
+    if (auto res = http::Fetch(r); res.ok() && res->status == 200) {
+      boost::system::error_code ec;
+      auto v = boost::json::parse(res->body, ec);
+      if (!ec) {
+        std::vector<Backend> now;
+        for (const auto& n : v.at("nodes").as_array()) {
+          const auto& o = n.as_object();
+          if (o.at("role").as_string() != "web" || o.at("state").as_string() != "running") continue;
+          now.push_back({std::string(o.at("name").as_string()),
+                         std::string(o.at("address").as_string()), 1, nullptr});
+        }
+        auto cur = pool_.load();
+        bool same = cur->backends.size() == now.size();
+        for (size_t i = 0; same && i < now.size(); ++i)
+          same = cur->backends[i].name == now[i].name && cur->backends[i].address == now[i].address;
+        if (!same && !now.empty()) {
+          log::Info("pool changed", {{"backends", int64_t(now.size())}});
+          Publish(std::move(now));
+        }
+      }
+    }
+  }
+  auto pool = pool_.load();
+  for (const auto& b : pool->backends) {
+    auto hp = config::ParseHostPort(b.address);
+    http::FetchRequest r;
+    r.host = hp.host;
+    r.port = hp.port;
+    r.target = "/readyz";
+    r.timeout = std::chrono::milliseconds(std::min(cfg_.check_interval_ms, 2000));
+    auto res = http::Fetch(r);
+    BackendHealth& h = Health(b);
+    h.OnCheck(res.ok() && res->status == 200);
+    h.Tick();
+  }
+}
+
+std::string Balancer::StatusJson() {
+  boost::json::array arr;
+  for (const auto& b : pool_.load()->backends) {
+    BackendHealth& h = Health(b);
+    arr.push_back(boost::json::object{{"name", b.name},
+                                      {"address", b.address},
+                                      {"up", b.stats->healthy.load()},
+                                      {"outstanding", b.stats->outstanding.load()},
+                                      {"weight_factor", b.stats->weight_factor.load()},
+                                      {"ejections", h.ejections()}});
+  }
+  return boost::json::serialize(boost::json::object{{"policy", cfg_.policy}, {"backends", arr}});
+}
+
+}  // namespace
+
+int Run(const LbConfig& cfg) {
+  log::Init(cfg.name, "lb", log::ParseLevel(cfg.log_level));
+  asio::io_context ioc(cfg.threads);
+  Balancer balancer(cfg, ioc);
+  auto& reg = balancer.registry();
+  reg.AddCollector([&balancer](std::string* out) {
+    auto v = boost::json::parse(balancer.StatusJson());
+    *out += "# TYPE millions_lb_backend_up gauge\n";
+    for (const auto& b : v.at("backends").as_array())
+      *out += "millions_lb_backend_up{backend=\"" + std::string(b.at("name").as_string()) +
+              "\"} " + (b.at("up").as_bool() ? "1" : "0") + "\n";
+    *out += "# TYPE millions_lb_ejections_total counter\n";
+    for (const auto& b : v.at("backends").as_array())
+      *out += "millions_lb_ejections_total{backend=\"" + std::string(b.at("name").as_string()) +
+              "\"} " + std::to_string(b.at("ejections").to_number<int64_t>()) + "\n";
+  });
+
+  auto pub = config::ParseHostPort(cfg.listen);
+  http::ServerOptions so;
+  so.host = pub.host;
+  so.port = pub.port;
+  so.role = "lb";
+  so.limits = cfg.limits;
+  http::HttpServer server(
+      ioc, so, [&balancer](http::Request& req) { return balancer.Handle(req); }, &reg);
+
+  // The admin listener: liveness, readiness, metrics and the balancer's view of its pool.
+  std::atomic<bool> ready{false};
+  http::Router admin_routes;
+  admin_routes.Add("GET", "/livez", [](http::Request&) -> awaitable<http::Response> {
+    co_return http::Json(200, "{\"ok\":true}");
+  });
+  admin_routes.Add("GET", "/readyz", [&ready](http::Request&) -> awaitable<http::Response> {
+    if (!ready) co_return http::JsonError(503, "not_ready", "starting or draining");
+    co_return http::Json(200, "{\"ready\":true}");
+  });
+  admin_routes.Add("GET", "/metrics", [&reg](http::Request&) -> awaitable<http::Response> {
+    http::Response r;
+    r.body = reg.Render();
+    r.set("Content-Type", "text/plain; version=0.0.4; charset=utf-8");
+    co_return r;
+  });
+  admin_routes.Add("GET", "/status", [&balancer](http::Request&) -> awaitable<http::Response> {
+    co_return http::Json(200, balancer.StatusJson());
+  });
+  auto adm = config::ParseHostPort(cfg.admin);
+  http::ServerOptions ao;
+  ao.host = adm.host;
+  ao.port = adm.port;
+  ao.role = "lb_admin";
+  metrics::Registry admin_reg;
+  http::HttpServer admin(
+      ioc, ao,
+      [&admin_routes](http::Request& req) -> awaitable<http::Response> {
+        auto m = admin_routes.Find(req.method, req.path);
+        if (m.outcome != http::Router::Outcome::kMatched)
+          co_return http::JsonError(404, "not_found", "no such admin route");
+        req.route = std::string(m.route);
+        co_return co_await (*m.handler)(req);
+      },
+      &admin_reg);
+  server.Start();
+  admin.Start();
+
+  std::atomic<bool> stop{false};
+  std::thread checker([&] {
+    while (!stop) {
+      balancer.CheckAll();
+      for (int i = 0; i < cfg.check_interval_ms / 50 && !stop; ++i)
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+  });
+  ready = true;
+  log::Info("listening", {{"address", cfg.listen}, {"admin", cfg.admin}, {"policy", cfg.policy}});
+
+  asio::signal_set signals(ioc, SIGINT, SIGTERM);
+  signals.async_wait([&](const boost::system::error_code& ec, int) {
+    if (ec) return;
+    ready = false;
+    server.Drain([&] { admin.Drain([&] { ioc.stop(); }); });
+  });
+  std::vector<std::thread> threads;
+  for (int i = 1; i < cfg.threads; ++i) threads.emplace_back([&] { ioc.run(); });
+  ioc.run();
+  for (auto& t : threads) t.join();
+  stop = true;
+  checker.join();
+  return 0;
+}
+
+}  // namespace millions::lb

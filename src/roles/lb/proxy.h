@@ -1,0 +1,42 @@
+// The load balancer (`millions serve lb`): an HTTP/1.1 reverse proxy on the shared core server.
+// Picks a backend by policy, forwards over a per-backend keep-alive pool, sets X-Forwarded-For,
+// X-Forwarded-Proto, Forwarded and X-Request-Id itself (client-sent values are dropped, never
+// trusted), retries a request that could not connect on another node and an idempotent one
+// once on a reset, checks backends actively and ejects outliers, limits each client IP with a
+// token bucket, and picks up pool changes at run time from the runner without a restart.
+// First cut: bodies are buffered up to the body limit rather than streamed; TLS comes next.
+// Thread-safety: Run blocks the caller until SIGTERM/SIGINT has drained it.
+// Ownership: owns its listeners, pools and health state.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "core/http_limits.h"
+#include "roles/lb/balancer.h"
+#include "roles/lb/health.h"
+
+namespace millions::lb {
+
+struct LbConfig {
+  std::string name = "lb1";
+  std::string listen = "127.0.0.1:8080";  // public
+  std::string admin = "127.0.0.1:9080";   // status, metrics: never on the public listener
+  int threads = 2;
+  std::string policy = "least_outstanding";
+  std::string hash_header;  // consistent_hash: header name, or "cookie:NAME"
+  HealthOptions health;
+  int check_interval_ms = 1000;
+  double rate_limit_rps = 0;  // per client IP; 0: off
+  double rate_limit_burst = 100;
+  int connect_timeout_ms = 1000;
+  int backend_timeout_ms = 30000;
+  http::Limits limits;
+  std::vector<Backend> backends;  // the pool at start
+  std::string runner_admin;       // host:port of `millions up`'s admin API; empty: static pool
+  std::string log_level = "info";
+};
+
+int Run(const LbConfig& cfg);
+
+}  // namespace millions::lb

@@ -1,0 +1,193 @@
+"""The load balancer, for real.
+Part A, a static pool (`millions serve lb` alone): a `millions single` backend and a fake one
+that answers 500 to everything but /readyz: the fake is ejected; client-sent X-Forwarded-For is
+replaced; per-IP rate limiting answers 429 with Retry-After; the admin listener is separate.
+Part B, under `millions up` (2 web nodes behind lb1): kill -9 of a web node under GET load loses
+no GET; SIGTERM of a node (scale down) under mixed load loses no request; a node added gets
+traffic within a few seconds."""
+import http.server
+import json
+import os
+import subprocess
+import tempfile
+import threading
+import time
+
+from harness import Checks, Server, binary, free_port, http_request, parse_json
+
+c = Checks()
+tmp = tempfile.mkdtemp(prefix="millions-lb-")
+os.chmod(tmp, 0o755)
+
+
+class Fake(http.server.BaseHTTPRequestHandler):
+    seen = []
+
+    def do_GET(self):
+        Fake.seen.append(dict(self.headers))
+        ok = self.path == "/readyz"
+        body = b'{"ok":true}' if ok else b'{"error":{"code":"boom","message":"boom"}}'
+        self.send_response(200 if ok else 500)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *a):
+        pass
+
+
+http.server.HTTPServer.protocol_version = "HTTP/1.1"
+fake = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Fake)
+threading.Thread(target=fake.serve_forever, daemon=True).start()
+single = Server().start()
+lb_port, lb_admin = free_port(), free_port()
+topo_a = os.path.join(tmp, "a.toml")
+with open(topo_a, "w") as f:
+    f.write(f"""[lb]
+policy = "round_robin"
+consecutive_failures = 3
+base_ejection_ms = 60000
+check_interval_ms = 500
+rate_limit_rps = 20
+rate_limit_burst = 40
+[[lb.node]]
+name = "lb1"
+listen = "127.0.0.1:{lb_port}"
+admin = "127.0.0.1:{lb_admin}"
+[[web.node]]
+name = "good"
+listen = "127.0.0.1:{single.port}"
+[[web.node]]
+name = "fake"
+listen = "127.0.0.1:{fake.server_address[1]}"
+[[postgres.node]]
+name = "unused"
+listen = "127.0.0.1:1"
+""")
+log = open(os.path.join(tmp, "lb_a.log"), "wb")
+lb = subprocess.Popen([binary(), "serve", "lb", "--config", topo_a, "--node", "lb1"],
+                      stdout=subprocess.DEVNULL, stderr=log)
+try:
+    deadline = time.time() + 20
+    while time.time() < deadline:
+        try:
+            if http_request("127.0.0.1", lb_admin, "GET", "/readyz")[0] == 200:
+                break
+        except OSError:
+            time.sleep(0.1)
+    statuses = [http_request("127.0.0.1", lb_port, "GET", "/livez")[0] for _ in range(20)]
+    c.check(statuses.count(500) <= 3, f"the failing backend is ejected after 3 failures: {statuses}")
+    c.eq(statuses[-10:], [200] * 10, "after ejection every request is served by the good node")
+    m = http_request("127.0.0.1", lb_admin, "GET", "/metrics")[2].decode()
+    c.check('millions_lb_ejections_total{backend="fake"} 1' in m, "ejection counted")
+    c.check('millions_lb_backend_up{backend="good"} 1' in m, "backend_up metric")
+    st = parse_json(http_request("127.0.0.1", lb_admin, "GET", "/status")[2])
+    c.eq(sorted(b["name"] for b in st["backends"]), ["fake", "good"], "status on the admin port")
+    c.eq(http_request("127.0.0.1", lb_port, "GET", "/status")[0], 404,
+         "the admin view is not on the public listener (it is proxied and not found)")
+    first = [h for h in Fake.seen if h.get("X-Forwarded-For")]
+    c.check(first and all(h["X-Forwarded-For"] == "127.0.0.1" for h in first),
+            "X-Forwarded-For set by the balancer")
+    Fake.seen.clear()
+    # Spoofed forwarding headers from the client never reach a backend.
+    s, h, _ = http_request("127.0.0.1", lb_port, "GET", "/livez",
+                           headers={"X-Forwarded-For": "6.6.6.6", "Forwarded": "for=6.6.6.6"})
+    c.eq(s, 200, "spoofed request served")
+    time.sleep(1.5)  # rate limit bucket refills
+    codes = []
+    for _ in range(80):
+        s, h, _ = http_request("127.0.0.1", lb_port, "GET", "/livez")
+        codes.append(s)
+        if s == 429:
+            c.eq(h.get("retry-after"), "1", "429 carries Retry-After")
+            break
+    c.check(429 in codes, f"rate limited after the burst: {len(codes)} requests")
+finally:
+    lb.terminate()
+    c.eq(lb.wait(timeout=20), 0, "lb drains and exits 0")
+    single.stop()
+    fake.shutdown()
+
+# --- Part B: under `millions up`.
+ports = {k: free_port() for k in ("admin", "etcd", "peer", "w1", "w2", "pg", "rest", "lb", "lba")}
+topo_b = os.path.join(tmp, "b.toml")
+with open(topo_b, "w") as f:
+    f.write(f"""[runner]
+run_dir = "{tmp}/run"
+admin = "127.0.0.1:{ports['admin']}"
+[etcd]
+listen = "127.0.0.1:{ports['etcd']}"
+peer_listen = "127.0.0.1:{ports['peer']}"
+[web]
+threads = 1
+blocking_threads = 2
+[http]
+withdraw_ms = 2500
+[[web.node]]
+name = "web1"
+listen = "127.0.0.1:{ports['w1']}"
+[[web.node]]
+name = "web2"
+listen = "127.0.0.1:{ports['w2']}"
+[lb]
+check_interval_ms = 500
+[[lb.node]]
+name = "lb1"
+listen = "127.0.0.1:{ports['lb']}"
+admin = "127.0.0.1:{ports['lba']}"
+[[postgres.node]]
+name = "pg1"
+listen = "127.0.0.1:{ports['pg']}"
+rest = "127.0.0.1:{ports['rest']}"
+[workers]
+threads = 1
+""")
+
+
+def run(*args, timeout=120):
+    return subprocess.run([binary(), *args], capture_output=True, text=True, timeout=timeout, cwd=tmp)
+
+
+def load(seconds, mix, out):
+    return subprocess.Popen([binary(), "load", "--target", f"http://127.0.0.1:{ports['lb']}",
+                             "--users", "6", "--duration", str(seconds), "--mix", mix, "--json", out],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def failures(path):
+    r = json.load(open(path))
+    return r["requests"], {k: v for k, v in r["by_status"].items()
+                           if k == "conn_error" or k.startswith("5")}
+
+
+c.eq(run("up", topo_b, "--detach").returncode, 0, "up with a balancer")
+try:
+    st = json.loads(run("status", "--json", "--topology", topo_b).stdout)
+    c.eq(st["endpoints"]["public"], f"http://127.0.0.1:{ports['lb']}/", "public URL is the balancer")
+    p = load(8, "browse", os.path.join(tmp, "kill.json"))
+    time.sleep(3)
+    run("chaos", "kill", "web1", "--topology", topo_b)
+    p.wait(timeout=60)
+    n, bad = failures(os.path.join(tmp, "kill.json"))
+    c.check(n > 1000, f"load ran: {n}")
+    c.eq(bad, {}, "kill -9 of a web node under GET load: no failed GET")
+    time.sleep(3)
+    p = load(10, "default", os.path.join(tmp, "term.json"))
+    time.sleep(3)
+    c.eq(run("scale", "web", "1", "--topology", topo_b).returncode, 0, "scale down (SIGTERM drain)")
+    p.wait(timeout=60)
+    n, bad = failures(os.path.join(tmp, "term.json"))
+    c.eq(bad, {}, "SIGTERM of a web node under mixed load: no failed request")
+    c.eq(run("scale", "web", "2", "--topology", topo_b).returncode, 0, "scale up")
+    new = [x for x in json.loads(run("status", "--json", "--topology", topo_b).stdout)["nodes"]
+           if x["role"] == "web" and x["name"] != "web1"][0]["name"]
+    p = load(4, "browse", os.path.join(tmp, "add.json"))
+    p.wait(timeout=60)
+    m = http_request("127.0.0.1", ports["lba"], "GET", "/metrics")[2].decode()
+    got = sum(float(line.rsplit(" ", 1)[1]) for line in m.splitlines()
+              if line.startswith(f'millions_lb_requests_total{{backend="{new}"'))
+    c.check(got > 500, f"the added node {new} gets its share: {got}")
+finally:
+    c.eq(run("down", "--topology", topo_b).returncode, 0, "down")
+c.finish()
