@@ -54,6 +54,28 @@ std::string RandomHex(size_t bytes) {
 
 std::string NewRequestId() { return RandomHex(16); }
 
+size_t HeaderEnd(std::string_view data) {
+  size_t crlf = data.find("\r\n\r\n");
+  size_t lf = data.find("\n\n");
+  if (crlf == std::string_view::npos && lf == std::string_view::npos) return std::string_view::npos;
+  if (lf == std::string_view::npos || (crlf != std::string_view::npos && crlf + 2 <= lf))
+    return crlf + 4;
+  return lf + 2;
+}
+
+Status CheckRawHeader(std::string_view block) {
+  auto bad = [](const char* why) { return MakeError(Errc::kBadInput, "bad_request", why); };
+  for (size_t i = 0; i < block.size(); ++i) {
+    char c = block[i];
+    if (c == '\0') return bad("NUL byte in the header");
+    if (c == '\r' && (i + 1 >= block.size() || block[i + 1] != '\n'))
+      return bad("bare CR in the header");
+    if (c == '\n' && i + 1 < block.size() && (block[i + 1] == ' ' || block[i + 1] == '\t'))
+      return bad("obsolete line folding");
+  }
+  return Ok();
+}
+
 Result<Request> ConvertRequest(bhttp::request<bhttp::string_body>&& msg, const Limits& limits) {
   Request req;
   size_t count = 0;
@@ -65,6 +87,27 @@ Result<Request> ConvertRequest(bhttp::request<bhttp::string_body>&& msg, const L
     return MakeError(Errc::kHeadersTooLarge, "too_many_headers", "too many header fields");
   if (msg.version() != 11 && msg.version() != 10)
     return MakeError(Errc::kBadInput, "bad_request", "unsupported HTTP version");
+  // Framing (RFC 9112 section 6): one Content-Length of digits, or Transfer-Encoding that is
+  // exactly "chunked" on HTTP/1.1; anything else could be read two ways, so it is refused.
+  int lengths = 0, encodings = 0, hosts = 0;
+  for (const auto& f : msg) {
+    if (f.name() == bhttp::field::content_length) {
+      ++lengths;
+      std::string_view v = f.value();
+      if (v.empty() || v.find_first_not_of("0123456789") != std::string_view::npos)
+        return MakeError(Errc::kBadInput, "bad_request", "invalid Content-Length");
+    } else if (f.name() == bhttp::field::transfer_encoding) {
+      ++encodings;
+      if (!IEquals(f.value(), "chunked") || msg.version() != 11)
+        return MakeError(Errc::kBadInput, "bad_request", "unsupported Transfer-Encoding");
+    } else if (f.name() == bhttp::field::host) {
+      ++hosts;
+    }
+  }
+  if (lengths > 1 || encodings > 1 || (lengths && encodings))
+    return MakeError(Errc::kBadInput, "bad_request", "ambiguous message framing");
+  if (msg.version() == 11 && hosts != 1)
+    return MakeError(Errc::kBadInput, "bad_request", "HTTP/1.1 needs exactly one Host header");
   std::string_view target = msg.target();
   if (target.empty() || target.front() != '/' || target.size() > limits.max_target_bytes)
     return MakeError(Errc::kBadInput, "bad_target", "request target must be an absolute path");
@@ -89,6 +132,13 @@ Result<Request> ConvertRequest(bhttp::request<bhttp::string_body>&& msg, const L
 }
 
 Result<Request> ParseRequest(std::string_view bytes, const Limits& limits) {
+  size_t end = HeaderEnd(bytes);
+  if (end == std::string_view::npos) {
+    if (bytes.size() > limits.max_header_bytes)
+      return MakeError(Errc::kHeadersTooLarge, "headers_too_large", "headers too large");
+    return MakeError(Errc::kBadInput, "bad_request", "incomplete header");
+  }
+  if (Status st = CheckRawHeader(bytes.substr(0, end)); !st.ok()) return st.error();
   bhttp::request_parser<bhttp::string_body> parser;
   parser.header_limit(static_cast<uint32_t>(limits.max_header_bytes));
   parser.body_limit(limits.max_body_bytes);

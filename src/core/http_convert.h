@@ -17,4 +17,13 @@ Result<Request> ConvertRequest(boost::beast::http::request<boost::beast::http::s
                                const Limits& limits);
 std::string NewRequestId();
 
+// Where the header block ends in `data` (just past the blank line), or npos when it has not
+// all arrived. A bare-LF blank line counts, so that the parser can reject it promptly.
+size_t HeaderEnd(std::string_view data);
+
+// RFC 9112 checks Beast's parser does not make, on the raw header block: obs-fold (a line that
+// starts with SP or HTAB), NUL bytes, and a CR not followed by LF. Nothing ambiguous may reach
+// a handler or a backend.
+Status CheckRawHeader(std::string_view block);
+
 }  // namespace millions::http

@@ -59,7 +59,7 @@ TEST(ParseRequest, RejectsMalformedWith400) {
 }
 
 TEST(ParseRequest, BadRequestIdIsReplaced) {
-  auto r = ParseRequest("GET / HTTP/1.1\r\nX-Request-Id: a b\"c\r\n\r\n", Limits{});
+  auto r = ParseRequest("GET / HTTP/1.1\r\nHost: h\r\nX-Request-Id: a b\"c\r\n\r\n", Limits{});
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->request_id.size(), 32u);
 }
@@ -69,6 +69,46 @@ TEST(Request, Cookies) {
   r.headers.push_back({"Cookie", "a=1; sid=xyz; b=2"});
   EXPECT_EQ(r.cookie("sid").value(), "xyz");
   EXPECT_FALSE(r.cookie("none").has_value());
+}
+
+}  // namespace
+}  // namespace millions::http
+
+namespace millions::http {
+namespace {
+
+// RFC 9112 framing: everything that could be read two ways is a 400.
+TEST(ParseRequest, StrictFraming) {
+  const char* bad[] = {
+      "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: "
+      "chunked\r\n\r\n0\r\n\r\n",
+      "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\na",
+      "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1, 1\r\n\r\na",
+      "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: +1\r\n\r\na",
+      "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: xchunked\r\n\r\n0\r\n\r\n",
+      "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, identity\r\n\r\n0\r\n\r\n",
+      "POST / HTTP/1.0\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+      "GET / HTTP/1.1\r\nHost: x\r\nX-A: a\r\n b\r\n\r\n",
+      "GET / HTTP/1.1\r\nHost: x\r\nX-A: a\rb\r\n\r\n",
+      "GET / HTTP/1.1\nHost: x\n\n",
+      "GET / HTTP/1.1\r\nHost: x\r\nX-A : b\r\n\r\n",
+      "GET http://x/ HTTP/1.1\r\nHost: x\r\n\r\n",
+      "GET / HTTP/1.1\r\n\r\n",
+      "GET / HTTP/1.1\r\nHost: x\r\nHost: y\r\n\r\n",
+  };
+  for (const char* b : bad) {
+    auto r = ParseRequest(b, Limits{});
+    EXPECT_FALSE(r.ok()) << b;
+    if (!r.ok()) {
+      EXPECT_EQ(r.error().status(), 400) << b;
+    }
+  }
+  std::string nul("GET / HTTP/1.1\r\nHost: x\r\nX-A: a\0b\r\n\r\n", 38);
+  EXPECT_FALSE(ParseRequest(nul, Limits{}).ok());
+  EXPECT_TRUE(ParseRequest("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                           "1;ext=1\r\na\r\n0\r\n\r\n",
+                           Limits{})
+                  .ok());
 }
 
 }  // namespace

@@ -284,7 +284,37 @@ awaitable<void> HttpServer::Impl::Session(std::shared_ptr<Conn> c, uint64_t id) 
       parser.body_limit(lim.max_body_bytes);
       s.expires_never();
       Arm(c, lim.header_timeout);
-      co_await bhttp::async_read_header(s, buf, parser, asio::redirect_error(use_awaitable, ec));
+      // Gather the whole header block first, so its raw bytes can be checked before parsing.
+      size_t end;
+      int early = 0;  // a status to answer before parsing, or 0
+      while ((end = HeaderEnd(std::string_view(static_cast<const char*>(buf.data().data()),
+                                               buf.size()))) == std::string_view::npos) {
+        if (buf.size() > lim.max_header_bytes) {
+          early = 431;
+          break;
+        }
+        size_t n =
+            co_await s.async_read_some(buf.prepare(8192), asio::redirect_error(use_awaitable, ec));
+        if (ec) break;
+        buf.commit(n);
+      }
+      if (!ec && early == 0) {
+        Status raw =
+            CheckRawHeader(std::string_view(static_cast<const char*>(buf.data().data()), end));
+        if (!raw.ok()) early = 400;
+      }
+      if (early != 0) {
+        c->deadline.cancel();
+        Response err = JsonError(early, CodeFor(early),
+                                 early == 431 ? "headers too large" : "malformed header");
+        Request r;
+        r.request_id = NewRequestId();
+        co_await WriteResponse(*c, err, &r, false);
+        Record(r, early, 0);
+        break;
+      }
+      if (!ec)
+        co_await bhttp::async_read_header(s, buf, parser, asio::redirect_error(use_awaitable, ec));
       auto t0 = std::chrono::steady_clock::now();
       if (!ec) {
         auto expect = parser.get()[bhttp::field::expect];

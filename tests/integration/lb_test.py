@@ -109,6 +109,103 @@ finally:
     single.stop()
     fake.shutdown()
 
+# --- Framing: each malformed request gets 400 and a closed connection, and no backend sees it.
+import socket
+
+
+class Recorder(http.server.BaseHTTPRequestHandler):
+    paths = []
+
+    def do_GET(self):
+        if self.path != "/readyz":
+            Recorder.paths.append(self.path)
+        self.send_response(200)
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"ok")
+
+    do_POST = do_GET
+
+    def log_message(self, *a):
+        pass
+
+
+rec = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Recorder)
+threading.Thread(target=rec.serve_forever, daemon=True).start()
+fport, fadmin = free_port(), free_port()
+topo_c = os.path.join(tmp, "c.toml")
+with open(topo_c, "w") as f:
+    f.write(f"""[http]
+header_timeout_ms = 1000
+[[lb.node]]
+name = "lb1"
+listen = "127.0.0.1:{fport}"
+admin = "127.0.0.1:{fadmin}"
+[[web.node]]
+name = "rec"
+listen = "127.0.0.1:{rec.server_address[1]}"
+[[postgres.node]]
+name = "unused"
+listen = "127.0.0.1:1"
+""")
+lbc = subprocess.Popen([binary(), "serve", "lb", "--config", topo_c, "--node", "lb1"],
+                       stdout=subprocess.DEVNULL, stderr=open(os.path.join(tmp, "lb_c.log"), "wb"))
+
+
+def raw(data, timeout=5.0):
+    s = socket.create_connection(("127.0.0.1", fport), timeout=timeout)
+    s.sendall(data)
+    out = b""
+    try:
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            out += chunk
+        closed = True
+    except socket.timeout:
+        closed = False
+    s.close()
+    return out, closed
+
+
+try:
+    deadline = time.time() + 20
+    while time.time() < deadline:
+        try:
+            if http_request("127.0.0.1", fadmin, "GET", "/readyz")[0] == 200:
+                break
+        except OSError:
+            time.sleep(0.1)
+    out, _ = raw(b"GET /fine HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    c.check(out.startswith(b"HTTP/1.1 200"), "a well-formed request is proxied")
+    c.eq(Recorder.paths, ["/fine"], "the backend saw it")
+    Recorder.paths.clear()
+    malformed = {
+        "CL and TE": b"POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+        "duplicate CL": b"POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\na",
+        "invalid CL": b"POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: 1x\r\n\r\na",
+        "obfuscated TE": b"POST /x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: xchunked\r\n\r\n0\r\n\r\n",
+        "TE list": b"POST /x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, identity\r\n\r\n0\r\n\r\n",
+        "obs-fold": b"GET /x HTTP/1.1\r\nHost: x\r\nX-A: a\r\n b\r\n\r\n",
+        "bare CR": b"GET /x HTTP/1.1\r\nHost: x\r\nX-A: a\rb\r\n\r\n",
+        "NUL": b"GET /x HTTP/1.1\r\nHost: x\r\nX-A: a\x00b\r\n\r\n",
+        "absolute target": b"GET http://evil/x HTTP/1.1\r\nHost: x\r\n\r\n",
+        "asterisk target": b"OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n",
+        "no Host": b"GET /x HTTP/1.1\r\n\r\n",
+        "space before colon": b"GET /x HTTP/1.1\r\nHost: x\r\nX-A : b\r\n\r\n",
+    }
+    for name, data in malformed.items():
+        out, closed = raw(data)
+        c.check(out.startswith(b"HTTP/1.1 400") and closed, f"{name}: 400 and closed: {out[:30]!r}")
+    out, closed = raw(b"GET /x HTTP/1.1\r\nHost: x\r\nX-Slow: ", timeout=5)
+    c.check(out.startswith(b"HTTP/1.1 408") and closed, f"slow headers: 408 and closed: {out[:30]!r}")
+    c.eq(Recorder.paths, [], "no backend saw any malformed request")
+finally:
+    lbc.terminate()
+    lbc.wait(timeout=20)
+    rec.shutdown()
+
 # --- Part B: under `millions up`.
 ports = {k: free_port() for k in ("admin", "etcd", "peer", "w1", "w2", "pg", "rest", "lb", "lba")}
 topo_b = os.path.join(tmp, "b.toml")

@@ -75,7 +75,7 @@ class Balancer {
   }
 
   awaitable<http::Response> Handle(http::Request& req);
-  void CheckAll();           // active checks and membership, from a background thread
+  void CheckAll();  // active checks and membership, from a background thread
   std::string StatusJson();
   metrics::Registry& registry() { return registry_; }
 
@@ -337,8 +337,8 @@ int Run(const LbConfig& cfg) {
     auto v = boost::json::parse(balancer.StatusJson());
     *out += "# TYPE millions_lb_backend_up gauge\n";
     for (const auto& b : v.at("backends").as_array())
-      *out += "millions_lb_backend_up{backend=\"" + std::string(b.at("name").as_string()) +
-              "\"} " + (b.at("up").as_bool() ? "1" : "0") + "\n";
+      *out += "millions_lb_backend_up{backend=\"" + std::string(b.at("name").as_string()) + "\"} " +
+              (b.at("up").as_bool() ? "1" : "0") + "\n";
     *out += "# TYPE millions_lb_ejections_total counter\n";
     for (const auto& b : v.at("backends").as_array())
       *out += "millions_lb_ejections_total{backend=\"" + std::string(b.at("name").as_string()) +
