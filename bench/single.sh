@@ -8,6 +8,7 @@ DURATION=${DURATION:-10}
 THREADS=${THREADS:-1}
 CONNS=${CONNS:-64}
 work=$(mktemp -d)
+chmod 755 "$work"  # nginx workers run as www-data
 pids=()
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done

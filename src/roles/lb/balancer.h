@@ -22,6 +22,9 @@ struct BackendStats {
   std::atomic<int64_t> outstanding{0};     // requests in flight
   std::atomic<bool> healthy{true};         // active checks and outlier ejection agree it may serve
   std::atomic<double> weight_factor{1.0};  // slow start: ramps from near 0 to 1 after recovery
+  // The balancer's health tracker for this backend (owned by the balancer, which outlives every
+  // snapshot); set before the backend is published.
+  class BackendHealth* health = nullptr;
 };
 
 struct Backend {

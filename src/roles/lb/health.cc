@@ -23,12 +23,14 @@ void BackendHealth::OnCheck(bool ok) {
 }
 
 void BackendHealth::OnRequest(bool failed) {
-  std::lock_guard lock(mu_);
   if (!failed) {
-    failures_ = 0;
+    // The common case takes no lock.
+    if (failures_.load(std::memory_order_relaxed) != 0)
+      failures_.store(0, std::memory_order_relaxed);
     return;
   }
-  if (++failures_ < opt_.consecutive_failures) return;
+  std::lock_guard lock(mu_);
+  if (failures_.fetch_add(1) + 1 < opt_.consecutive_failures) return;
   failures_ = 0;
   auto now = env_.Now();
   if (now < ejected_until_) return;  // already out

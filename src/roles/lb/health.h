@@ -7,6 +7,7 @@
 // Thread-safety: every method may be called from any thread. Ownership: shares the stats.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <memory>
 #include <mutex>
@@ -41,9 +42,9 @@ class BackendHealth {
   Env& env_;
   std::shared_ptr<BackendStats> stats_;
   mutable std::mutex mu_;
-  bool checked_up_ = true;  // a node announces itself when ready, so it starts up
-  int check_streak_ = 0;    // >0 successes, <0 failures in a row
-  int failures_ = 0;        // passive, in a row
+  bool checked_up_ = true;        // a node announces itself when ready, so it starts up
+  int check_streak_ = 0;          // >0 successes, <0 failures in a row
+  std::atomic<int> failures_{0};  // passive, in a row (successes reset it without the lock)
   int ejections_ = 0;
   std::chrono::steady_clock::time_point ejected_until_{};
   std::optional<std::chrono::steady_clock::time_point> back_since_;  // set on recovery

@@ -91,6 +91,7 @@ class Balancer {
   void Publish(std::vector<Backend> backends);
   bool Allow(const std::string& ip);
   BackendHealth& Health(const Backend& b);
+  void Count(const std::string& backend, int status, double seconds);
 
   LbConfig cfg_;
   asio::io_context& ioc_;
@@ -107,7 +108,10 @@ class Balancer {
 BackendHealth& Balancer::Health(const Backend& b) {
   std::lock_guard lock(mu_);
   auto& h = health_[b.name];
-  if (!h) h = std::make_unique<BackendHealth>(cfg_.health, Env::Default(), b.stats);
+  if (!h) {
+    h = std::make_unique<BackendHealth>(cfg_.health, Env::Default(), b.stats);
+    b.stats->health = h.get();  // found without the map on the request path
+  }
   return *h;
 }
 
@@ -123,9 +127,9 @@ void Balancer::Publish(std::vector<Backend> backends) {
   }
   auto pool = std::make_shared<Pool>();
   pool->backends = std::move(backends);
+  for (const auto& b : pool->backends) Health(b);  // before publishing: requests need it
   policy_->Rebuild(*pool);
   pool_.store(pool);
-  for (const auto& b : pool_.load()->backends) Health(b);
 }
 
 bool Balancer::Allow(const std::string& ip) {
@@ -215,6 +219,30 @@ awaitable<Balancer::Outcome> Balancer::Forward(const Backend& b, const http::Req
   co_return out;
 }
 
+void Balancer::Count(const std::string& backend, int status, double seconds) {
+  // Per-thread handles, as the core server keeps them: no registry lock per request.
+  struct Handles {
+    metrics::Counter* requests;
+    metrics::Histogram* duration;
+  };
+  thread_local std::unordered_map<std::string, Handles> cache;
+  std::string key = backend;
+  key.push_back('\0');
+  key.append(std::to_string(status)).append(reinterpret_cast<const char*>(this), sizeof this);
+  auto it = cache.find(key);
+  if (it == cache.end()) {
+    std::string code = status == 0 ? "error" : std::to_string(status);
+    Handles h{&registry_.GetCounter("millions_lb_requests_total", "Requests sent to each backend.",
+                                    {{"backend", backend}, {"code", code}}),
+              &registry_.GetHistogram("millions_lb_backend_duration_seconds",
+                                      "Backend response time.", {{"backend", backend}})};
+    if (cache.size() > 4096) cache.clear();
+    it = cache.emplace(std::move(key), h).first;
+  }
+  it->second.requests->Inc();
+  it->second.duration->Observe(seconds);
+}
+
 awaitable<http::Response> Balancer::Handle(http::Request& req) {
   req.route = "proxy";
   if (!Allow(req.remote_addr)) {
@@ -245,16 +273,9 @@ awaitable<http::Response> Balancer::Handle(http::Request& req) {
     Outcome out = co_await Forward(b, req);
     b.stats->outstanding.fetch_sub(1);
     bool failed = out.fail != Fail::kNone || out.resp.status >= 500;
-    Health(b).OnRequest(failed);
-    std::string code = out.fail == Fail::kNone ? std::to_string(out.resp.status) : "error";
-    registry_
-        .GetCounter("millions_lb_requests_total", "Requests sent to each backend.",
-                    {{"backend", b.name}, {"code", code}})
-        .Inc();
-    registry_
-        .GetHistogram("millions_lb_backend_duration_seconds", "Backend response time.",
-                      {{"backend", b.name}})
-        .Observe(std::chrono::duration<double>(Clock::now() - t0).count());
+    b.stats->health->OnRequest(failed);
+    Count(b.name, out.fail == Fail::kNone ? out.resp.status : 0,
+          std::chrono::duration<double>(Clock::now() - t0).count());
     bool retry = out.fail == Fail::kConnect ||
                  (out.fail == Fail::kReset && Idempotent(req.method) && attempt == 0);
     if (out.fail == Fail::kNone) co_return out.resp;
