@@ -1,11 +1,13 @@
 // libFuzzer target: raw bytes through the HTTP request parsing path every server uses
-// (Beast's parser with our limits, then ParseRequest's checks, then the router's matching).
+// (Beast's parser with our limits, then ParseRequest's checks, then the router's matching), and
+// the balancer's rewrite of what it forwards.
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
 
 #include "core/http_limits.h"
 #include "core/router.h"
+#include "roles/lb/forward.h"
 
 namespace {
 
@@ -32,6 +34,18 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     (void)m;
     (void)req->query_param("limit");
     (void)req->cookie("sid");
+    // The balancer's rewrite: exactly one X-Forwarded-For, its own, whatever the client sent.
+    req->remote_addr = "127.0.0.1";
+    auto up = millions::lb::UpstreamHeaders(*req);
+    int xff = 0;
+    for (const auto& h : up) {
+      if (millions::http::IEquals(h.name, "x-forwarded-for")) {
+        ++xff;
+        if (h.value != "127.0.0.1") __builtin_trap();
+      }
+      if (millions::lb::HopByHop(h.name)) __builtin_trap();
+    }
+    if (xff != 1) __builtin_trap();
   }
   return 0;
 }

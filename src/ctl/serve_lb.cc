@@ -1,11 +1,15 @@
 #include "ctl/serve_lb.h"
 
+#include <cstdio>
+
 #include "app/topology.h"
 #include "roles/lb/proxy.h"
 
 namespace millions::ctl {
 
-int ServeLb(const std::string& path, const std::string& node) {
+namespace {
+
+lb::LbConfig Build(const std::string& path, const std::string& node) {
   app::Topology t = app::Topology::Load(path);
   const app::NodeEntry* me = nullptr;
   for (const auto& n : t.lb)
@@ -34,6 +38,21 @@ int ServeLb(const std::string& path, const std::string& node) {
   for (auto& b : c.backends) b.stats = std::make_shared<lb::BackendStats>();
   // Under `millions up` the runner knows which web nodes run right now (scaling, deaths).
   if (getenv("MILLIONS_RUNNER_ADMIN")) c.runner_admin = getenv("MILLIONS_RUNNER_ADMIN");
+  return c;
+}
+
+}  // namespace
+
+int ServeLb(const std::string& path, const std::string& node) {
+  lb::LbConfig c = Build(path, node);
+  c.reload = [path, node]() -> std::optional<lb::LbConfig> {
+    try {
+      return Build(path, node);
+    } catch (const std::exception& e) {
+      fprintf(stderr, "%s\n", e.what());
+      return std::nullopt;
+    }
+  };
   return lb::Run(c);
 }
 

@@ -103,6 +103,22 @@ try:
             c.eq(h.get("retry-after"), "1", "429 carries Retry-After")
             break
     c.check(429 in codes, f"rate limited after the burst: {len(codes)} requests")
+    # SIGHUP: another policy, the fake gone, no rate limit; same process, same listener.
+    with open(topo_a) as f:
+        text = f.read()
+    text = text.replace('policy = "round_robin"', 'policy = "p2c"').replace(
+        "rate_limit_rps = 20", "rate_limit_rps = 0")
+    text = text[:text.index('[[web.node]]\nname = "fake"')] + text[text.index("[[postgres.node]]"):]
+    with open(topo_a, "w") as f:
+        f.write(text)
+    lb.send_signal(1)
+    time.sleep(1)
+    st = parse_json(http_request("127.0.0.1", lb_admin, "GET", "/status")[2])
+    c.eq((st["policy"], [b["name"] for b in st["backends"]]), ("p2c", ["good"]),
+         "SIGHUP reloads policy and pool")
+    c.eq(lb.poll(), None, "the balancer kept running")
+    codes = [http_request("127.0.0.1", lb_port, "GET", "/livez")[0] for _ in range(60)]
+    c.eq(set(codes), {200}, "no rate limit after the reload")
 finally:
     lb.terminate()
     c.eq(lb.wait(timeout=20), 0, "lb drains and exits 0")

@@ -23,6 +23,7 @@
 #include "core/log.h"
 #include "core/metrics.h"
 #include "core/router.h"
+#include "roles/lb/forward.h"
 
 namespace millions::lb {
 namespace asio = boost::asio;
@@ -33,21 +34,6 @@ using asio::use_awaitable;
 using Clock = std::chrono::steady_clock;
 
 namespace {
-
-bool HopByHop(std::string_view name) {
-  for (const char* h : {"connection", "keep-alive", "proxy-connection", "proxy-authenticate",
-                        "proxy-authorization", "te", "trailer", "transfer-encoding", "upgrade"})
-    if (http::IEquals(name, h)) return true;
-  return false;
-}
-
-// Headers a client must not be able to set: the balancer writes its own.
-bool Untrusted(std::string_view name) {
-  for (const char* h : {"x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "forwarded",
-                        "x-real-ip", "x-request-id"})
-    if (http::IEquals(name, h)) return true;
-  return false;
-}
 
 bool Idempotent(std::string_view m) {
   return m == "GET" || m == "HEAD" || m == "OPTIONS" || m == "PUT" || m == "DELETE";
@@ -70,9 +56,11 @@ struct TokenBucket {
 class Balancer {
  public:
   Balancer(const LbConfig& cfg, asio::io_context& ioc)
-      : cfg_(cfg), ioc_(ioc), policy_(MakePolicy(cfg.policy)) {
+      : cfg_(cfg), ioc_(ioc), policy_(std::shared_ptr<Policy>(MakePolicy(cfg.policy))) {
     Publish(cfg.backends);
   }
+  // SIGHUP: a new policy, pool, health settings and rate limits; connections are untouched.
+  void Reconfigure(const LbConfig& next);
 
   awaitable<http::Response> Handle(http::Request& req);
   void CheckAll();  // active checks and membership, from a background thread
@@ -95,7 +83,7 @@ class Balancer {
 
   LbConfig cfg_;
   asio::io_context& ioc_;
-  std::unique_ptr<Policy> policy_;
+  std::atomic<std::shared_ptr<Policy>> policy_;
   std::atomic<std::shared_ptr<const Pool>> pool_;
   std::mutex mu_;  // health map, idle pools, buckets
   std::map<std::string, std::unique_ptr<BackendHealth>> health_;
@@ -128,13 +116,13 @@ void Balancer::Publish(std::vector<Backend> backends) {
   auto pool = std::make_shared<Pool>();
   pool->backends = std::move(backends);
   for (const auto& b : pool->backends) Health(b);  // before publishing: requests need it
-  policy_->Rebuild(*pool);
+  policy_.load()->Rebuild(*pool);
   pool_.store(pool);
 }
 
 bool Balancer::Allow(const std::string& ip) {
-  if (cfg_.rate_limit_rps <= 0) return true;
   std::lock_guard lock(mu_);
+  if (cfg_.rate_limit_rps <= 0) return true;
   auto now = Clock::now();
   auto [it, fresh] = buckets_.try_emplace(ip, TokenBucket{cfg_.rate_limit_burst, now});
   TokenBucket& b = it->second;
@@ -181,14 +169,7 @@ awaitable<Balancer::Outcome> Balancer::Forward(const Backend& b, const http::Req
     }
   }
   bhttp::request<bhttp::string_body> up{bhttp::string_to_verb(req.method), req.target, 11};
-  for (const auto& h : req.headers)
-    if (!HopByHop(h.name) && !Untrusted(h.name)) up.insert(h.name, h.value);
-  up.set("X-Forwarded-For", req.remote_addr);
-  up.set("X-Forwarded-Proto", "http");
-  up.set("Forwarded", "for=\"" + req.remote_addr + "\";proto=http");
-  up.set("X-Request-Id", req.request_id);
-  if (!req.header("traceparent"))
-    up.set("traceparent", "00-" + req.trace_id + "-" + req.request_id.substr(0, 16) + "-01");
+  for (const auto& h : UpstreamHeaders(req)) up.insert(h.name, h.value);
   up.keep_alive(true);
   up.body() = req.body;
   up.prepare_payload();
@@ -212,11 +193,38 @@ awaitable<Balancer::Outcome> Balancer::Forward(const Backend& b, const http::Req
   auto res = parser.release();
   out.resp.status = static_cast<int>(res.result_int());
   for (const auto& f : res)
-    if (!HopByHop(f.name_string()) && !http::IEquals(f.name_string(), "content-length"))
+    if (!HopByHop(f.name_string()))
       out.resp.headers.push_back({std::string(f.name_string()), std::string(f.value())});
   out.resp.body = std::move(res.body());
   if (res.keep_alive() && buf.size() == 0) GiveBack(b.name, std::move(stream));
   co_return out;
+}
+
+void Balancer::Reconfigure(const LbConfig& next) {
+  {
+    std::lock_guard lock(mu_);
+    cfg_.rate_limit_rps = next.rate_limit_rps;
+    cfg_.rate_limit_burst = next.rate_limit_burst;
+    cfg_.health = next.health;  // for backends seen from now on
+    buckets_.clear();
+  }
+  std::string current;
+  {
+    std::lock_guard lock(mu_);
+    current = cfg_.policy;
+  }
+  if (next.policy != current) {
+    auto p = std::shared_ptr<Policy>(MakePolicy(next.policy));
+    if (p) {
+      p->Rebuild(*pool_.load());
+      policy_.store(p);
+      std::lock_guard lock(mu_);
+      cfg_.policy = next.policy;
+    }
+  }
+  if (cfg_.runner_admin.empty()) Publish(next.backends);  // under a runner, it owns the pool
+  log::Info("configuration reloaded",
+            {{"policy", next.policy}, {"backends", int64_t(next.backends.size())}});
 }
 
 void Balancer::Count(const std::string& backend, int status, double seconds) {
@@ -252,6 +260,7 @@ awaitable<http::Response> Balancer::Handle(http::Request& req) {
   }
   static thread_local std::mt19937_64 rng(std::random_device{}());
   auto pool = pool_.load();
+  auto policy = policy_.load();
   PickContext ctx;
   ctx.random = rng();
   std::string key;
@@ -265,7 +274,7 @@ awaitable<http::Response> Balancer::Handle(http::Request& req) {
   }
   int exclude = -1;
   for (int attempt = 0; attempt < 3; ++attempt) {
-    int idx = policy_->Pick(*pool, ctx, exclude);
+    int idx = policy->Pick(*pool, ctx, exclude);
     if (idx < 0) break;
     const Backend& b = pool->backends[idx];
     b.stats->outstanding.fetch_add(1);
@@ -344,7 +353,12 @@ std::string Balancer::StatusJson() {
                                       {"weight_factor", b.stats->weight_factor.load()},
                                       {"ejections", h.ejections()}});
   }
-  return boost::json::serialize(boost::json::object{{"policy", cfg_.policy}, {"backends", arr}});
+  std::string policy;
+  {
+    std::lock_guard lock(mu_);
+    policy = cfg_.policy;
+  }
+  return boost::json::serialize(boost::json::object{{"policy", policy}, {"backends", arr}});
 }
 
 }  // namespace
@@ -424,10 +438,25 @@ int Run(const LbConfig& cfg) {
   ready = true;
   log::Info("listening", {{"address", cfg.listen}, {"admin", cfg.admin}, {"policy", cfg.policy}});
 
+  asio::signal_set hup(ioc, SIGHUP);
+  std::function<void(const boost::system::error_code&, int)> on_hup =
+      [&](const boost::system::error_code& ec, int) {
+        if (ec) return;
+        if (cfg.reload) {
+          if (auto next = cfg.reload()) {
+            balancer.Reconfigure(*next);
+          } else {
+            log::Warn("reload failed: keeping the running configuration");
+          }
+        }
+        hup.async_wait(on_hup);
+      };
+  hup.async_wait(on_hup);
   asio::signal_set signals(ioc, SIGINT, SIGTERM);
   signals.async_wait([&](const boost::system::error_code& ec, int) {
     if (ec) return;
     ready = false;
+    hup.cancel();
     server.Drain([&] { admin.Drain([&] { ioc.stop(); }); });
   });
   std::vector<std::thread> threads;

@@ -4,11 +4,14 @@
 // trusted), retries a request that could not connect on another node and an idempotent one
 // once on a reset, checks backends actively and ejects outliers, limits each client IP with a
 // token bucket, and picks up pool changes at run time from the runner without a restart.
+// Config reload on SIGHUP without dropping connections.
 // First cut: bodies are buffered up to the body limit rather than streamed; TLS comes next.
 // Thread-safety: Run blocks the caller until SIGTERM/SIGINT has drained it.
 // Ownership: owns its listeners, pools and health state.
 #pragma once
 
+#include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -35,6 +38,10 @@ struct LbConfig {
   std::vector<Backend> backends;  // the pool at start
   std::string runner_admin;       // host:port of `millions up`'s admin API; empty: static pool
   std::string log_level = "info";
+  // SIGHUP: called to read the configuration again (nullopt when it is now invalid, which keeps
+  // the running one). Policy, pool, health and rate limits change in place; listeners, threads
+  // and hash_header need a restart.
+  std::function<std::optional<LbConfig>()> reload;
 };
 
 int Run(const LbConfig& cfg);
