@@ -14,9 +14,9 @@ bool Untrusted(std::string_view name) {
 }  // namespace
 
 bool HopByHop(std::string_view name) {
-  for (const char* h : {"connection", "keep-alive", "proxy-connection", "proxy-authenticate",
-                        "proxy-authorization", "te", "trailer", "transfer-encoding", "upgrade",
-                        "content-length"})
+  for (const char* h :
+       {"connection", "keep-alive", "proxy-connection", "proxy-authenticate", "proxy-authorization",
+        "te", "trailer", "transfer-encoding", "upgrade", "content-length"})
     if (http::IEquals(name, h)) return true;
   return false;
 }
@@ -31,8 +31,8 @@ std::vector<http::Header> UpstreamHeaders(const http::Request& req) {
   out.push_back({"Forwarded", "for=\"" + req.remote_addr + "\";proto=http"});
   out.push_back({"X-Request-Id", req.request_id});
   if (!req.header("traceparent"))
-    out.push_back({"traceparent",
-                   "00-" + req.trace_id + "-" + req.request_id.substr(0, 16) + "-01"});
+    out.push_back(
+        {"traceparent", "00-" + req.trace_id + "-" + req.request_id.substr(0, 16) + "-01"});
   return out;
 }
 
