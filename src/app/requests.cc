@@ -66,9 +66,13 @@ Result<std::optional<std::string>> StringField(const json::object& o, std::strin
 Result<int> IntField(const json::object& o, std::string_view key, int min, int max) {
   auto it = o.find(key);
   if (it == o.end()) return Bad("bad_edit", "op needs field '" + std::string(key) + "'");
-  if (!it->value().is_int64() && !it->value().is_uint64())
+  // Boost.JSON keeps integers above INT64_MAX as uint64: out of range here (converting them
+  // would throw, which the fuzzer found).
+  if (it->value().is_uint64())
+    return Bad("bad_edit", "field '" + std::string(key) + "' is out of range");
+  if (!it->value().is_int64())
     return Bad("bad_edit", "field '" + std::string(key) + "' must be an integer");
-  auto v = it->value().to_number<int64_t>();
+  int64_t v = it->value().as_int64();
   if (v < min || v > max)
     return Bad("bad_edit", "field '" + std::string(key) + "' is out of range");
   return static_cast<int>(v);
