@@ -25,6 +25,8 @@ std::vector<NodeEntry> ReadNodes(config::Section role, const char* what,
         throw config::ConfigError(file + ": [[lb.node]] '" + e.name +
                                   "' needs admin = \"host:port\" (status and metrics)");
       config::ParseHostPort(e.admin);
+      n.Get("tls_listen", &e.tls_listen);
+      if (!e.tls_listen.empty()) config::ParseHostPort(e.tls_listen);
     }
     if (e.name.empty() || e.listen.empty())
       throw config::ConfigError(file + ": every [[" + std::string(what) +
@@ -86,7 +88,13 @@ Topology Topology::Load(const std::string& path) {
   lb.Get("slow_start_ms", &l.slow_start_ms, 0, 3'600'000);
   lb.Get("rate_limit_rps", &l.rate_limit_rps, 0, 1e9);
   lb.Get("rate_limit_burst", &l.rate_limit_burst, 1, 1e9);
+  lb.Get("tls_cert", &l.tls_cert);
+  lb.Get("tls_key", &l.tls_key);
   t.lb = ReadNodes(lb, "lb", dcs, &names, path);
+  for (const auto& n : t.lb)
+    if (!n.tls_listen.empty() && (l.tls_cert.empty() || l.tls_key.empty()))
+      throw config::ConfigError(path + ": [[lb.node]] '" + n.name +
+                                "' has tls_listen but [lb] has no tls_cert and tls_key");
   auto runner = file->Table("runner");
   runner.Get("run_dir", &t.runner.run_dir);
   runner.Get("admin", &t.runner.admin);

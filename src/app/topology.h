@@ -17,9 +17,10 @@ namespace millions::app {
 struct NodeEntry {
   std::string name;
   std::string dc;
-  std::string listen;  // host:port
-  std::string rest;    // postgres nodes: Patroni's REST API, host:port
-  std::string admin;   // lb nodes: the admin listener (status, metrics), host:port
+  std::string listen;      // host:port
+  std::string rest;        // postgres nodes: Patroni's REST API, host:port
+  std::string admin;       // lb nodes: the admin listener (status, metrics), host:port
+  std::string tls_listen;  // lb nodes: the HTTPS listener, host:port (optional)
 };
 
 // [lb]: the balancer's policies (docs/topology.md).
@@ -36,6 +37,8 @@ struct LbSettings {
   int slow_start_ms = 10000;
   double rate_limit_rps = 0;
   double rate_limit_burst = 100;
+  std::string tls_cert;  // PEM files for every node's tls_listen
+  std::string tls_key;
 };
 
 // What `millions up` needs beyond the nodes: where it keeps state and its admin listener.

@@ -95,6 +95,18 @@ Status RequireJson(const Request& req) {
   return millions::Ok();
 }
 
+}  // namespace
+
+// Over TLS the cookie is Secure: TLS to this node, or to the balancer in front of it, which
+// alone writes X-Forwarded-Proto (web nodes are not reachable from the public side).
+bool WebApp::Secure(const Request& req) const {
+  if (opt_.secure_cookies || req.tls) return true;
+  auto proto = req.header("x-forwarded-proto");
+  return proto && *proto == "https";
+}
+
+namespace {
+
 std::string SessionCookie(const std::string& token, int64_t max_age_s, bool secure) {
   std::string c =
       "sid=" + token + "; Path=/; HttpOnly; SameSite=Lax; Max-Age=" + std::to_string(max_age_s);
@@ -238,7 +250,7 @@ void WebApp::AddRoutes() {
     if (!s.ok()) co_return ErrorResponse(s.error());
     Response resp = Ok(201, RenderSession(s->user_id, s->token, s->expires_ms));
     int64_t max_age = (s->expires_ms - Env::Default().WallMillis()) / 1000;
-    resp.set("Set-Cookie", SessionCookie(s->token, max_age, opt_.secure_cookies));
+    resp.set("Set-Cookie", SessionCookie(s->token, max_age, Secure(req)));
     resp.set("Cache-Control", "no-store");
     co_return resp;
   });
@@ -249,7 +261,7 @@ void WebApp::AddRoutes() {
     auto st = co_await pool_.Run(std::move(work));
     if (!st.ok()) co_return ErrorResponse(st.error());
     Response resp = NoContent();
-    resp.set("Set-Cookie", SessionCookie("", 0, opt_.secure_cookies));
+    resp.set("Set-Cookie", SessionCookie("", 0, Secure(req)));
     co_return resp;
   });
   r.Add("GET", "/api/me", [this, auth](Request& req) -> awaitable<Response> {

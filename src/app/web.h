@@ -34,6 +34,7 @@ class WebApp {
  private:
   struct Assets;
   void AddRoutes();
+  bool Secure(const http::Request& req) const;
   Service& svc_;
   BlockingPool& pool_;
   metrics::Registry& metrics_;

@@ -30,6 +30,7 @@ struct Request {
   std::string body;
   std::string remote_addr;
   bool keep_alive = true;
+  bool tls = false;  // arrived on a TLS listener
   // Set by the server: the client's X-Request-Id if well formed, else a fresh one, and the
   // trace id from a W3C traceparent header (or a fresh one).
   std::string request_id;

@@ -6,12 +6,14 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/redirect_error.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
 #include <chrono>
 #include <mutex>
 #include <unordered_map>
@@ -31,10 +33,15 @@ using tcp = asio::ip::tcp;
 namespace {
 
 struct Conn {
-  explicit Conn(asio::strand<asio::io_context::executor_type> s, tcp::socket sock)
-      : strand(s), stream(std::move(sock)), deadline(s) {}
+  // With a TLS context the socket goes into `tls` and `stream` stays empty.
+  Conn(asio::strand<asio::io_context::executor_type> s, tcp::socket sock, asio::ssl::context* ctx)
+      : strand(s), stream(ctx ? tcp::socket(s) : std::move(sock)), deadline(s) {
+    if (ctx) tls = std::make_unique<beast::ssl_stream<beast::tcp_stream>>(std::move(sock), *ctx);
+  }
+  beast::tcp_stream& tcp() { return tls ? beast::get_lowest_layer(*tls) : stream; }
   asio::strand<asio::io_context::executor_type> strand;
   beast::tcp_stream stream;
+  std::unique_ptr<beast::ssl_stream<beast::tcp_stream>> tls;
   // Reading a request is timed by `deadline`, not by the stream's own expiry: an expired
   // tcp_stream closes its socket, and a slow client must still get its 408.
   asio::steady_timer deadline;
@@ -48,7 +55,7 @@ void Arm(const std::shared_ptr<Conn>& c, std::chrono::milliseconds d) {
   c->deadline.async_wait([c](beast::error_code ec) {
     if (ec) return;
     c->timed_out = true;
-    c->stream.socket().cancel(ec);
+    c->tcp().socket().cancel(ec);
   });
 }
 
@@ -111,7 +118,11 @@ struct HttpServer::Impl : std::enable_shared_from_this<Impl> {
 
   awaitable<void> AcceptLoop();
   awaitable<void> Session(std::shared_ptr<Conn> c, uint64_t id);
-  awaitable<void> WriteResponse(Conn& c, Response& resp, const Request* req, bool keep_alive);
+  template <class Stream>
+  awaitable<void> Serve(Stream& s, std::shared_ptr<Conn> c);
+  template <class Stream>
+  awaitable<void> WriteResponse(Stream& s, Response& resp, const Request* req, bool keep_alive);
+  std::unique_ptr<asio::ssl::context> ssl;
   void Record(const Request& req, int status, double seconds);
   void Forget(uint64_t id);
   void CloseConn(const std::shared_ptr<Conn>& c);
@@ -124,6 +135,16 @@ HttpServer::HttpServer(asio::io_context& ioc, ServerOptions options, Handler han
 HttpServer::~HttpServer() = default;
 
 void HttpServer::Start() {
+  if (!impl_->opt.tls_cert_file.empty()) {
+    // Throws (start-up) when the files are missing or do not match.
+    auto ctx = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_server);
+    ctx->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
+                     asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
+                     asio::ssl::context::no_tlsv1_1);
+    ctx->use_certificate_chain_file(impl_->opt.tls_cert_file);
+    ctx->use_private_key_file(impl_->opt.tls_key_file, asio::ssl::context::pem);
+    impl_->ssl = std::move(ctx);
+  }
   auto& a = impl_->acceptor;
   tcp::endpoint ep(asio::ip::make_address(impl_->opt.host), static_cast<uint16_t>(impl_->opt.port));
   a.open(ep.protocol());
@@ -171,8 +192,8 @@ void HttpServer::Drain(std::function<void()> done) {
 void HttpServer::Impl::CloseConn(const std::shared_ptr<Conn>& c) {
   asio::post(c->strand, [c] {
     beast::error_code ec;
-    c->stream.socket().shutdown(tcp::socket::shutdown_both, ec);
-    c->stream.socket().close(ec);
+    c->tcp().socket().shutdown(tcp::socket::shutdown_both, ec);
+    c->tcp().socket().close(ec);
   });
 }
 
@@ -212,7 +233,7 @@ awaitable<void> HttpServer::Impl::AcceptLoop() {
         continue;
       }
       id = next_id++;
-      c = std::make_shared<Conn>(asio::make_strand(ioc), std::move(sock));
+      c = std::make_shared<Conn>(asio::make_strand(ioc), std::move(sock), ssl.get());
       conns.emplace(id, c);
     }
     open_conns->Add(1);
@@ -253,7 +274,8 @@ void HttpServer::Impl::Record(const Request& req, int status, double seconds) {
   it->second.duration->Observe(seconds);
 }
 
-awaitable<void> HttpServer::Impl::WriteResponse(Conn& c, Response& resp, const Request* req,
+template <class Stream>
+awaitable<void> HttpServer::Impl::WriteResponse(Stream& s, Response& resp, const Request* req,
                                                 bool keep_alive) {
   bhttp::response<bhttp::string_body> res;
   res.version(11);
@@ -271,27 +293,48 @@ awaitable<void> HttpServer::Impl::WriteResponse(Conn& c, Response& resp, const R
     res.content_length(resp.body.size());
     if (!head) res.body() = std::move(resp.body);
   }
-  c.stream.expires_after(opt.limits.request_timeout);
+  beast::get_lowest_layer(s).expires_after(opt.limits.request_timeout);
   if (head) {
     bhttp::response_serializer<bhttp::string_body> sr(res);
-    co_await bhttp::async_write_header(c.stream, sr, use_awaitable);
+    co_await bhttp::async_write_header(s, sr, use_awaitable);
   } else {
-    co_await bhttp::async_write(c.stream, res, use_awaitable);
+    co_await bhttp::async_write(s, res, use_awaitable);
   }
 }
 
 awaitable<void> HttpServer::Impl::Session(std::shared_ptr<Conn> c, uint64_t id) {
   auto self = shared_from_this();
+  if (c->tls) {
+    co_await Serve(*c->tls, c);
+  } else {
+    co_await Serve(c->stream, c);
+  }
+  beast::error_code ec;
+  c->tcp().socket().shutdown(tcp::socket::shutdown_send, ec);
+  c->tcp().socket().close(ec);
+  Forget(id);
+}
+
+template <class Stream>
+awaitable<void> HttpServer::Impl::Serve(Stream& s, std::shared_ptr<Conn> c) {
+  constexpr bool kTls = !std::is_same_v<Stream, beast::tcp_stream>;
   beast::flat_buffer buf;
-  auto& s = c->stream;
+  auto& tcp = beast::get_lowest_layer(s);
   const Limits& lim = opt.limits;
+  if constexpr (kTls) {
+    beast::error_code ec;
+    tcp.expires_after(lim.header_timeout);
+    co_await s.async_handshake(asio::ssl::stream_base::server,
+                               asio::redirect_error(use_awaitable, ec));
+    if (ec) co_return;  // not TLS, or too slow: nothing to answer
+  }
   try {
     for (;;) {
       c->idle = true;
       if (draining) break;
       beast::error_code ec;
       if (buf.size() == 0) {
-        s.expires_after(lim.idle_timeout);
+        tcp.expires_after(lim.idle_timeout);
         size_t n =
             co_await s.async_read_some(buf.prepare(8192), asio::redirect_error(use_awaitable, ec));
         if (ec) break;  // idle timeout or the client closed: nothing to answer
@@ -301,7 +344,7 @@ awaitable<void> HttpServer::Impl::Session(std::shared_ptr<Conn> c, uint64_t id) 
       bhttp::request_parser<bhttp::string_body> parser;
       parser.header_limit(static_cast<uint32_t>(lim.max_header_bytes));
       parser.body_limit(lim.max_body_bytes);
-      s.expires_never();
+      tcp.expires_never();
       Arm(c, lim.header_timeout);
       // Gather the whole header block first, so its raw bytes can be checked before parsing.
       size_t end;
@@ -328,7 +371,7 @@ awaitable<void> HttpServer::Impl::Session(std::shared_ptr<Conn> c, uint64_t id) 
                                  early == 431 ? "headers too large" : "malformed header");
         Request r;
         r.request_id = NewRequestId();
-        co_await WriteResponse(*c, err, &r, false);
+        co_await WriteResponse(s, err, &r, false);
         Record(r, early, 0);
         break;
       }
@@ -352,7 +395,7 @@ awaitable<void> HttpServer::Impl::Session(std::shared_ptr<Conn> c, uint64_t id) 
           Response err = JsonError(status, CodeFor(status), ec.message());
           Request r;
           r.request_id = NewRequestId();
-          co_await WriteResponse(*c, err, &r, false);
+          co_await WriteResponse(s, err, &r, false);
           Record(r, status, 0);
         }
         break;
@@ -363,12 +406,13 @@ awaitable<void> HttpServer::Impl::Session(std::shared_ptr<Conn> c, uint64_t id) 
             JsonError(parsed.error().status(), parsed.error().code, parsed.error().message);
         Request r;
         r.request_id = NewRequestId();
-        co_await WriteResponse(*c, err, &r, false);
+        co_await WriteResponse(s, err, &r, false);
         Record(r, err.status, 0);
         break;
       }
       Request& req = parsed.value();
-      req.remote_addr = s.socket().remote_endpoint(ec).address().to_string();
+      req.remote_addr = tcp.socket().remote_endpoint(ec).address().to_string();
+      req.tls = kTls;
       Response resp;
       try {
         resp = co_await handler(req);
@@ -379,7 +423,7 @@ awaitable<void> HttpServer::Impl::Session(std::shared_ptr<Conn> c, uint64_t id) 
       }
       bool keep = req.keep_alive && !draining;
       int status = resp.status;
-      co_await WriteResponse(*c, resp, &req, keep);
+      co_await WriteResponse(s, resp, &req, keep);
       Record(req, status,
              std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
       if (!keep) break;
@@ -387,10 +431,6 @@ awaitable<void> HttpServer::Impl::Session(std::shared_ptr<Conn> c, uint64_t id) 
   } catch (const std::exception&) {
     // A write failed: the client is gone. Nothing to answer.
   }
-  beast::error_code ec;
-  s.socket().shutdown(tcp::socket::shutdown_send, ec);
-  s.socket().close(ec);
-  Forget(id);
 }
 
 }  // namespace millions::http

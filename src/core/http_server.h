@@ -23,6 +23,9 @@ struct ServerOptions {
   int port = 8080;  // 0 picks a free port
   std::string role = "web";
   Limits limits;
+  // Both set: the listener speaks TLS (PEM files; TLS 1.2 and later).
+  std::string tls_cert_file;
+  std::string tls_key_file;
 };
 
 class HttpServer {

@@ -9,6 +9,7 @@
 #include <boost/json.hpp>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <deque>
 #include <filesystem>
 #include <fstream>
@@ -648,10 +649,29 @@ void Runner::ServeAdmin() {
   for (int i = 0; i < 2; ++i) std::thread([this] { admin_ioc_.run(); }).detach();
 }
 
+// A local topology names a certificate that may not exist yet: make a self-signed pair for
+// local use (clients will need -k or the file as their CA).
+Status EnsureCertificate(const std::string& cert, const std::string& key) {
+  if (cert.empty() || (fs::exists(cert) && fs::exists(key))) return Ok();
+  fs::create_directories(fs::path(cert).parent_path().empty() ? "." : fs::path(cert).parent_path());
+  fs::create_directories(fs::path(key).parent_path().empty() ? "." : fs::path(key).parent_path());
+  std::string cmd =
+      "openssl req -x509 -newkey rsa:2048 -nodes -days 365 -subj /CN=localhost "
+      "-addext subjectAltName=DNS:localhost,IP:127.0.0.1 -keyout '" +
+      key + "' -out '" + cert + "' >/dev/null 2>&1";
+  if (std::system(cmd.c_str()) != 0)
+    return MakeError(Errc::kInternal, "openssl", "could not make a self-signed certificate");
+  return Ok();
+}
+
 int Runner::Run() {
   run_ = Abs(t_.runner.run_dir);
   MakeDir(run_, EngineUser());
   MakeDir(run_ + "/logs", EngineUser());
+  if (Status st = EnsureCertificate(t_.lb_settings.tls_cert, t_.lb_settings.tls_key); !st.ok()) {
+    fprintf(stderr, "millions up: %s\n", st.error().message.c_str());
+    return 1;
+  }
   effective_ = run_ + "/topology.toml";
   WriteEffectiveTopology();
   Build();
@@ -697,6 +717,9 @@ int Runner::Run() {
   if (ok) {
     printf("\n  millions is up (%.1f s)\n\n", secs);
     printf("  public     %s\n", PublicUrl().c_str());
+    if (!t_.lb.empty() && !t_.lb.front().tls_listen.empty())
+      printf("  https      https://%s/  (self-signed: %s)\n", t_.lb.front().tls_listen.c_str(),
+             t_.lb_settings.tls_cert.c_str());
     printf("  dashboard  http://%s/\n", t_.runner.admin.c_str());
     printf("  logs       %s/logs/\n", run_.c_str());
     printf("  status     build/millions status   (down: Ctrl-C or build/millions down)\n\n");

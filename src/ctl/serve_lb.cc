@@ -20,6 +20,9 @@ lb::LbConfig Build(const std::string& path, const std::string& node) {
   c.name = me->name;
   c.listen = me->listen;
   c.admin = me->admin;
+  c.tls_listen = me->tls_listen;
+  c.tls_cert = s.tls_cert;
+  c.tls_key = s.tls_key;
   c.threads = s.threads;
   c.policy = s.policy;
   c.hash_header = s.hash_header;

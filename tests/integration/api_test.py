@@ -52,6 +52,10 @@ try:
     cookie = h.get("set-cookie", "")
     c.check("sid=" in cookie and "HttpOnly" in cookie and "SameSite=Lax" in cookie, "cookie set")
     c.check(len(token) >= 43, "token is 256-bit")
+    c.check("Secure" not in cookie, "no Secure cookie over plain HTTP")
+    s, h, _ = srv.json("POST", "/api/sessions", {"handle": "alice", "password": "password123"},
+                       {"X-Forwarded-Proto": "https"})
+    c.check("; Secure" in h.get("set-cookie", ""), "Secure cookie when the balancer saw TLS")
     s, _, err = srv.json("POST", "/api/sessions", {"handle": "alice", "password": "wrongpass1"})
     c.eq((s, err["error"]["code"]), (401, "bad_credentials"), "wrong password")
     s, _, err = srv.json("POST", "/api/sessions", {"handle": "nobody", "password": "wrongpass1"})

@@ -131,10 +131,12 @@ import socket
 
 class Recorder(http.server.BaseHTTPRequestHandler):
     paths = []
+    protos = []
 
     def do_GET(self):
         if self.path != "/readyz":
             Recorder.paths.append(self.path)
+            Recorder.protos.append(self.headers.get("X-Forwarded-Proto"))
         self.send_response(200)
         self.send_header("Content-Length", "2")
         self.end_headers()
@@ -148,15 +150,23 @@ class Recorder(http.server.BaseHTTPRequestHandler):
 
 rec = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Recorder)
 threading.Thread(target=rec.serve_forever, daemon=True).start()
-fport, fadmin = free_port(), free_port()
+fport, fadmin, ftls = free_port(), free_port(), free_port()
+cert, key = os.path.join(tmp, "cert.pem"), os.path.join(tmp, "key.pem")
+subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                "-subj", "/CN=localhost", "-keyout", key, "-out", cert],
+               check=True, capture_output=True)
 topo_c = os.path.join(tmp, "c.toml")
 with open(topo_c, "w") as f:
     f.write(f"""[http]
 header_timeout_ms = 1000
+[lb]
+tls_cert = "{cert}"
+tls_key = "{key}"
 [[lb.node]]
 name = "lb1"
 listen = "127.0.0.1:{fport}"
 admin = "127.0.0.1:{fadmin}"
+tls_listen = "127.0.0.1:{ftls}"
 [[web.node]]
 name = "rec"
 listen = "127.0.0.1:{rec.server_address[1]}"
@@ -196,6 +206,25 @@ try:
     out, _ = raw(b"GET /fine HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
     c.check(out.startswith(b"HTTP/1.1 200"), "a well-formed request is proxied")
     c.eq(Recorder.paths, ["/fine"], "the backend saw it")
+    # HTTPS on its own listener, with the certificate from the topology.
+    import http.client as hc
+    import ssl
+    ctx = ssl.create_default_context(cafile=cert)
+    ctx.check_hostname = False
+    conn = hc.HTTPSConnection("127.0.0.1", ftls, context=ctx, timeout=10)
+    conn.request("GET", "/over-tls")
+    r = conn.getresponse()
+    c.eq((r.status, r.read()), (200, b"ok"), "HTTPS listener proxies")
+    conn.close()
+    c.eq(Recorder.protos, ["http", "https"], "X-Forwarded-Proto tells the backend the scheme")
+    s = socket.create_connection(("127.0.0.1", ftls), timeout=5)
+    s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")  # plain HTTP on the TLS port
+    try:
+        junk = s.recv(100)
+    except (socket.timeout, ConnectionResetError):
+        junk = b""
+    s.close()
+    c.check(not junk.startswith(b"HTTP/1.1 200"), "plain HTTP is not served on the TLS port")
     Recorder.paths.clear()
     malformed = {
         "CL and TE": b"POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",

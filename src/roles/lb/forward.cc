@@ -27,8 +27,9 @@ std::vector<http::Header> UpstreamHeaders(const http::Request& req) {
   for (const auto& h : req.headers)
     if (!HopByHop(h.name) && !Untrusted(h.name)) out.push_back(h);
   out.push_back({"X-Forwarded-For", req.remote_addr});
-  out.push_back({"X-Forwarded-Proto", "http"});
-  out.push_back({"Forwarded", "for=\"" + req.remote_addr + "\";proto=http"});
+  const char* proto = req.tls ? "https" : "http";
+  out.push_back({"X-Forwarded-Proto", proto});
+  out.push_back({"Forwarded", "for=\"" + req.remote_addr + "\";proto=" + proto});
   out.push_back({"X-Request-Id", req.request_id});
   if (!req.header("traceparent"))
     out.push_back(

@@ -424,6 +424,18 @@ int Run(const LbConfig& cfg) {
         co_return co_await (*m.handler)(req);
       },
       &admin_reg);
+  std::unique_ptr<http::HttpServer> tls_server;
+  if (!cfg.tls_listen.empty()) {
+    auto tl = config::ParseHostPort(cfg.tls_listen);
+    http::ServerOptions to = so;
+    to.host = tl.host;
+    to.port = tl.port;
+    to.tls_cert_file = cfg.tls_cert;
+    to.tls_key_file = cfg.tls_key;
+    tls_server = std::make_unique<http::HttpServer>(
+        ioc, to, [&balancer](http::Request& req) { return balancer.Handle(req); }, &reg);
+    tls_server->Start();
+  }
   server.Start();
   admin.Start();
 
@@ -436,7 +448,10 @@ int Run(const LbConfig& cfg) {
     }
   });
   ready = true;
-  log::Info("listening", {{"address", cfg.listen}, {"admin", cfg.admin}, {"policy", cfg.policy}});
+  log::Info("listening", {{"address", cfg.listen},
+                          {"tls_address", cfg.tls_listen},
+                          {"admin", cfg.admin},
+                          {"policy", cfg.policy}});
 
   asio::signal_set hup(ioc, SIGHUP);
   std::function<void(const boost::system::error_code&, int)> on_hup =
@@ -457,7 +472,14 @@ int Run(const LbConfig& cfg) {
     if (ec) return;
     ready = false;
     hup.cancel();
-    server.Drain([&] { admin.Drain([&] { ioc.stop(); }); });
+    auto last = [&] { admin.Drain([&] { ioc.stop(); }); };
+    server.Drain([&, last] {
+      if (tls_server) {
+        tls_server->Drain(last);
+      } else {
+        last();
+      }
+    });
   });
   std::vector<std::thread> threads;
   for (int i = 1; i < cfg.threads; ++i) threads.emplace_back([&] { ioc.run(); });

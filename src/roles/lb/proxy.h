@@ -5,7 +5,8 @@
 // once on a reset, checks backends actively and ejects outliers, limits each client IP with a
 // token bucket, and picks up pool changes at run time from the runner without a restart.
 // Config reload on SIGHUP without dropping connections.
-// First cut: bodies are buffered up to the body limit rather than streamed; TLS comes next.
+// HTTPS on its own listener when configured (HTTP stays on its port).
+// First cut: bodies are buffered up to the body limit rather than streamed.
 // Thread-safety: Run blocks the caller until SIGTERM/SIGINT has drained it.
 // Ownership: owns its listeners, pools and health state.
 #pragma once
@@ -25,6 +26,8 @@ struct LbConfig {
   std::string name = "lb1";
   std::string listen = "127.0.0.1:8080";  // public
   std::string admin = "127.0.0.1:9080";   // status, metrics: never on the public listener
+  std::string tls_listen;                 // HTTPS, beside the plain listener (optional)
+  std::string tls_cert, tls_key;          // PEM files
   int threads = 2;
   std::string policy = "least_outstanding";
   std::string hash_header;  // consistent_hash: header name, or "cookie:NAME"
