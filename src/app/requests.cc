@@ -1,6 +1,7 @@
 #include "app/requests.h"
 
 #include <boost/json.hpp>
+#include <cmath>
 
 #include "core/env.h"
 
@@ -83,7 +84,10 @@ Result<double> NumberField(const json::object& o, std::string_view key) {
   if (it == o.end()) return Bad("bad_edit", "op needs field '" + std::string(key) + "'");
   if (!it->value().is_number())
     return Bad("bad_edit", "field '" + std::string(key) + "' must be a number");
-  return it->value().to_number<double>();
+  double v = it->value().to_number<double>();
+  // 1e999 parses as infinity, which could not be stored and read back (found by the fuzzer).
+  if (!std::isfinite(v)) return Bad("bad_edit", "field '" + std::string(key) + "' is out of range");
+  return v;
 }
 
 Result<media::EditOp> ParseOp(const json::value& v) {
