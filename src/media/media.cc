@@ -12,6 +12,10 @@
 
 #include "core/log.h"
 
+// From <vips/vector.h>, which does not stand alone (it needs vips.h first, and include sorting
+// would put it before).
+extern "C" void vips_vector_set_enabled(gboolean enabled);
+
 namespace millions::media {
 namespace {
 
@@ -244,6 +248,10 @@ void Init() {
     vips_cache_set_max(0);
     // One thread per pipeline: concurrency comes from the workers, each bounded in memory.
     vips_concurrency_set(1);
+    // liborc compiles SIMD code at run time and crashed (SEGV in orc_code_allocate_codemem) when
+    // several workers compiled at once, seen under ASan in media_test's ManyThreadsAtOnce.
+    // The plain C paths are slower for blur and resize but safe to run on many threads.
+    vips_vector_set_enabled(FALSE);
     // Loaders are named explicitly, but refuse the risky ones (ImageMagick etc.) regardless.
     vips_block_untrusted_set(TRUE);
     g_log_set_handler("VIPS",
