@@ -196,7 +196,7 @@ void WebApp::AddRoutes() {
 
   r.Add("GET", "/", [this](Request&) -> awaitable<Response> {
     Response resp;
-    resp.body = assets_->index_html;
+    resp.static_body = assets_->index_html;  // lives as long as the WebApp
     resp.set("Content-Type", "text/html; charset=utf-8");
     resp.set("Cache-Control", "no-cache");
     resp.set("Content-Security-Policy",
@@ -208,7 +208,7 @@ void WebApp::AddRoutes() {
     auto it = assets_->by_path.find(req.param("name"));
     if (it == assets_->by_path.end()) co_return http::JsonError(404, "not_found", "no such asset");
     Response resp;
-    resp.body = std::string(it->second->bytes);
+    resp.static_body = it->second->bytes;  // compiled in: no copy per response
     resp.set("Content-Type", std::string(it->second->content_type));
     resp.set("Cache-Control", "public, max-age=31536000, immutable");
     co_return resp;

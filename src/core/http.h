@@ -51,6 +51,9 @@ struct Response {
   int status = 200;
   std::vector<Header> headers;
   std::string body;
+  // Instead of `body`, for bytes that outlive the response (embedded assets): written without
+  // a copy.
+  std::string_view static_body;
 
   Response& set(std::string name, std::string value);
   std::optional<std::string_view> header(std::string_view name) const;

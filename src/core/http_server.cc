@@ -13,6 +13,7 @@
 #include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/http/span_body.hpp>
 #include <boost/beast/ssl.hpp>
 #include <chrono>
 #include <mutex>
@@ -287,13 +288,21 @@ awaitable<void> HttpServer::Impl::WriteResponse(Stream& s, Response& resp, const
   bool head = req && req->method == "HEAD";
   bool no_body =
       resp.status == 204 || resp.status == 304 || (resp.status >= 100 && resp.status < 200);
+  beast::get_lowest_layer(s).expires_after(opt.limits.request_timeout);
   if (no_body) {
     res.body().clear();
+  } else if (!resp.static_body.empty()) {
+    res.content_length(resp.static_body.size());
+    if (!head) {
+      bhttp::response<bhttp::span_body<const char>> view{std::move(res.base())};
+      view.body() = {resp.static_body.data(), resp.static_body.size()};
+      co_await bhttp::async_write(s, view, use_awaitable);
+      co_return;
+    }
   } else {
     res.content_length(resp.body.size());
     if (!head) res.body() = std::move(resp.body);
   }
-  beast::get_lowest_layer(s).expires_after(opt.limits.request_timeout);
   if (head) {
     bhttp::response_serializer<bhttp::string_body> sr(res);
     co_await bhttp::async_write_header(s, sr, use_awaitable);
