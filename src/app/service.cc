@@ -34,24 +34,31 @@ Service::Service(data::Store& store, cache::Cache& cache, queue::JobQueue& queue
       ids_(ids),
       env_(env),
       metrics_(metrics),
-      opt_(std::move(options)) {}
+      opt_(std::move(options)),
+      user_counters_(Counters("user")),
+      photo_counters_(Counters("photo")),
+      session_counters_(Counters("session")),
+      invalidations_(&metrics_.GetCounter("millions_cache_invalidations_total",
+                                          "Cache entries deleted by writes.", {{"level", "l1"}})) {}
 
-std::optional<std::string> Service::CacheGet(std::string_view kind, const std::string& key) {
+Service::CacheCounters Service::Counters(const char* kind) {
+  auto get = [&](const char* result) {
+    return &metrics_.GetCounter("millions_cache_requests_total",
+                                "Cache lookups by level, kind and result.",
+                                {{"level", "l1"}, {"kind", kind}, {"result", result}});
+  };
+  return {get("hit"), get("miss")};
+}
+
+std::optional<std::string> Service::CacheGet(const CacheCounters& counters,
+                                             const std::string& key) {
   auto v = cache_.Get(key);
-  metrics_
-      .GetCounter("millions_cache_requests_total", "Cache lookups by level, kind and result.",
-                  {{"level", "l1"}, {"kind", std::string(kind)}, {"result", v ? "hit" : "miss"}})
-      .Inc();
+  (v ? counters.hit : counters.miss)->Inc();
   return v;
 }
 
 void Service::Invalidate(const std::string& key) {
-  if (cache_.Erase(key)) {
-    metrics_
-        .GetCounter("millions_cache_invalidations_total", "Cache entries deleted by writes.",
-                    {{"level", "l1"}})
-        .Inc();
-  }
+  if (cache_.Erase(key)) invalidations_->Inc();
 }
 
 Result<std::string> Service::SignUp(const app::SignUp& in) {
@@ -90,7 +97,7 @@ Status Service::LogOut(std::string_view token) {
 }
 
 std::optional<int64_t> Service::CachedSession(std::string_view token) {
-  auto v = CacheGet("session", SessionKey(TokenHash(token)));
+  auto v = CacheGet(session_counters_, SessionKey(TokenHash(token)));
   if (!v) return std::nullopt;
   // "user_id:expires_ms": an entry never outlives its session.
   size_t colon = v->find(':');
@@ -116,7 +123,9 @@ Result<int64_t> Service::Authenticate(std::string_view token) {
   return s->user_id;
 }
 
-std::optional<std::string> Service::CachedUser(int64_t id) { return CacheGet("user", UserKey(id)); }
+std::optional<std::string> Service::CachedUser(int64_t id) {
+  return CacheGet(user_counters_, UserKey(id));
+}
 
 Result<std::string> Service::User(int64_t id) {
   if (auto v = CachedUser(id)) return *v;
@@ -180,7 +189,7 @@ Result<std::string> Service::Upload(int64_t user_id, std::string_view content_ty
 }
 
 std::optional<std::string> Service::CachedPhoto(int64_t id) {
-  return CacheGet("photo", PhotoKey(id));
+  return CacheGet(photo_counters_, PhotoKey(id));
 }
 
 Result<std::string> Service::Photo(int64_t id) {

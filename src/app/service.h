@@ -73,7 +73,13 @@ class Service {
   JobOutcome ProcessJob(const queue::Delivery& d);
 
  private:
-  std::optional<std::string> CacheGet(std::string_view kind, const std::string& key);
+  // Metric handles looked up once: the cache hit path must not take the registry's lock.
+  struct CacheCounters {
+    metrics::Counter* hit;
+    metrics::Counter* miss;
+  };
+  CacheCounters Counters(const char* kind);
+  std::optional<std::string> CacheGet(const CacheCounters& counters, const std::string& key);
   void Invalidate(const std::string& key);
 
   data::Store& store_;
@@ -83,6 +89,8 @@ class Service {
   Env& env_;
   metrics::Registry& metrics_;
   ServiceOptions opt_;
+  CacheCounters user_counters_, photo_counters_, session_counters_;
+  metrics::Counter* invalidations_;
 };
 
 }  // namespace millions::app

@@ -390,9 +390,15 @@ void Runner::Supervise() {
 
 std::string Runner::StatusJson() {
   json::array arr;
-  std::lock_guard lock(mu_);
-  for (auto& up : nodes_) {
-    Node& n = *up;
+  // Copies taken under the lock: asking Patroni below is I/O, and supervision must not wait.
+  std::vector<Node> nodes;
+  std::deque<std::pair<std::string, std::string>> events_copy;
+  {
+    std::lock_guard lock(mu_);
+    for (auto& up : nodes_) nodes.push_back(*up);
+    events_copy = events_;
+  }
+  for (Node& n : nodes) {
     if (!n.wanted && n.pid == 0 && n.role == "web" && n.state == "stopped") continue;
     std::string state = n.paused ? "stopped" : n.state;
     json::object o{
@@ -436,7 +442,8 @@ std::string Runner::StatusJson() {
     }
   }
   json::array events;
-  for (const auto& [ts, text] : events_) events.push_back(json::object{{"ts", ts}, {"text", text}});
+  for (const auto& [ts, text] : events_copy)
+    events.push_back(json::object{{"ts", ts}, {"text", text}});
   json::object root{{"nodes", std::move(arr)},
                     {"endpoints", json::object{{"public", PublicUrl()},
                                                {"dashboard", "http://" + t_.runner.admin + "/"}}},

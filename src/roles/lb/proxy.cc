@@ -90,6 +90,8 @@ class Balancer {
   std::map<std::string, std::shared_ptr<BackendStats>> stats_;  // survive snapshots
   std::unordered_map<std::string, std::vector<std::unique_ptr<beast::tcp_stream>>> idle_;
   std::unordered_map<std::string, TokenBucket> buckets_;
+  std::atomic<double> rate_rps_{cfg_.rate_limit_rps};  // per client IP; changed by reloads
+  std::atomic<double> rate_burst_{cfg_.rate_limit_burst};
   metrics::Registry registry_;
 };
 
@@ -121,13 +123,15 @@ void Balancer::Publish(std::vector<Backend> backends) {
 }
 
 bool Balancer::Allow(const std::string& ip) {
+  double rps = rate_rps_.load(std::memory_order_relaxed);
+  if (rps <= 0) return true;  // off: no lock on the request path
+  double burst = rate_burst_.load(std::memory_order_relaxed);
   std::lock_guard lock(mu_);
-  if (cfg_.rate_limit_rps <= 0) return true;
   auto now = Clock::now();
-  auto [it, fresh] = buckets_.try_emplace(ip, TokenBucket{cfg_.rate_limit_burst, now});
+  auto [it, fresh] = buckets_.try_emplace(ip, TokenBucket{burst, now});
   TokenBucket& b = it->second;
   double secs = std::chrono::duration<double>(now - b.last).count();
-  b.tokens = std::min(cfg_.rate_limit_burst, b.tokens + secs * cfg_.rate_limit_rps);
+  b.tokens = std::min(burst, b.tokens + secs * rps);
   b.last = now;
   if (buckets_.size() > 100000) buckets_.clear();  // bounded memory under address sprays
   if (b.tokens < 1) return false;
@@ -203,8 +207,8 @@ awaitable<Balancer::Outcome> Balancer::Forward(const Backend& b, const http::Req
 void Balancer::Reconfigure(const LbConfig& next) {
   {
     std::lock_guard lock(mu_);
-    cfg_.rate_limit_rps = next.rate_limit_rps;
-    cfg_.rate_limit_burst = next.rate_limit_burst;
+    rate_rps_ = next.rate_limit_rps;
+    rate_burst_ = next.rate_limit_burst;
     cfg_.health = next.health;  // for backends seen from now on
     buckets_.clear();
   }
