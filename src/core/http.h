@@ -4,12 +4,16 @@
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
+#include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
+
+#include "core/result.h"
 
 namespace millions::http {
 
@@ -21,6 +25,15 @@ struct Header {
 // Case-insensitive ASCII comparison for header names.
 bool IEquals(std::string_view a, std::string_view b);
 
+// A message body read in pieces, for bodies too large to hold whole: the balancer streams them
+// between client and backend. Read sets `piece` to the next bytes, empty at the end of the
+// body; an error ends the exchange (the connection is closed). One reader at a time.
+class BodyStream {
+ public:
+  virtual ~BodyStream() = default;
+  virtual boost::asio::awaitable<Status> Read(std::string& piece) = 0;
+};
+
 struct Request {
   std::string method;  // upper case as received
   std::string target;  // raw request-target
@@ -28,6 +41,11 @@ struct Request {
   std::string query;   // raw query string, without '?'
   std::vector<Header> headers;
   std::string body;
+  // Set instead of `body` when the server streams the body (ServerOptions::stream_bodies_over):
+  // the handler reads it (to the end, or the connection closes after the response).
+  // `body_length` is the Content-Length, or nullopt when the body is chunked.
+  std::shared_ptr<BodyStream> body_stream;
+  std::optional<uint64_t> body_length;
   std::string remote_addr;
   bool keep_alive = true;
   bool tls = false;  // arrived on a TLS listener
@@ -54,6 +72,10 @@ struct Response {
   // Instead of `body`, for bytes that outlive the response (embedded assets): written without
   // a copy.
   std::string_view static_body;
+  // Instead of both: a body the server writes as it is read, with Content-Length when
+  // `body_length` is set, else chunked.
+  std::shared_ptr<BodyStream> body_stream;
+  std::optional<uint64_t> body_length;
 
   Response& set(std::string name, std::string value);
   std::optional<std::string_view> header(std::string_view name) const;

@@ -1,7 +1,10 @@
 #include "core/http_convert.h"
 
+#include <algorithm>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/rfc7230.hpp>
+#include <cstring>
 
 #include "core/env.h"
 
@@ -44,9 +47,33 @@ bool GoodRequestId(std::string_view id) {
   return true;
 }
 
+// Request and trace ids must be unique, not secret: a per-thread xoshiro256** seeded once from
+// the system's generator, instead of a getrandom(2) call per id (two per proxied request).
+uint64_t NextRandom() {
+  struct State {
+    uint64_t s[4];
+    State() { Env::Default().RandomBytes(s, sizeof s); }
+  };
+  thread_local State st;
+  uint64_t* s = st.s;
+  auto rotl = [](uint64_t x, int k) { return (x << k) | (x >> (64 - k)); };
+  uint64_t result = rotl(s[1] * 5, 7) * 9;
+  uint64_t t = s[1] << 17;
+  s[2] ^= s[0];
+  s[3] ^= s[1];
+  s[1] ^= s[2];
+  s[0] ^= s[3];
+  s[2] ^= t;
+  s[3] = rotl(s[3], 45);
+  return result;
+}
+
 std::string RandomHex(size_t bytes) {
   unsigned char b[32];
-  Env::Default().RandomBytes(b, bytes);
+  for (size_t i = 0; i < bytes; i += 8) {
+    uint64_t r = NextRandom();
+    std::memcpy(b + i, &r, std::min<size_t>(8, bytes - i));
+  }
   return Hex(b, bytes);
 }
 
@@ -76,7 +103,8 @@ Status CheckRawHeader(std::string_view block) {
   return Ok();
 }
 
-Result<Request> ConvertRequest(bhttp::request<bhttp::string_body>&& msg, const Limits& limits) {
+Result<Request> ConvertRequest(const bhttp::request_header<>& msg, std::string body,
+                               const Limits& limits) {
   Request req;
   size_t count = 0;
   for (const auto& f : msg) {
@@ -121,8 +149,14 @@ Result<Request> ConvertRequest(bhttp::request<bhttp::string_body>&& msg, const L
   req.headers.reserve(count);
   for (const auto& f : msg)
     req.headers.push_back({std::string(f.name_string()), std::string(f.value())});
-  req.keep_alive = msg.keep_alive();
-  req.body = std::move(msg.body());
+  // As message::keep_alive() decides it (RFC 9112 section 9.3), from the header alone.
+  bool close = false, keep = false;
+  for (const auto& token : bhttp::token_list(msg[bhttp::field::connection])) {
+    if (IEquals(token, "close")) close = true;
+    if (IEquals(token, "keep-alive")) keep = true;
+  }
+  req.keep_alive = msg.version() == 11 ? !close : (keep && !close);
+  req.body = std::move(body);
   auto rid = req.header("x-request-id");
   req.request_id = rid && GoodRequestId(*rid) ? std::string(*rid) : NewRequestId();
   auto tp = req.header("traceparent");
@@ -159,7 +193,34 @@ Result<Request> ParseRequest(std::string_view bytes, const Limits& limits) {
     return MakeError(Errc::kTooLarge, "payload_too_large", "body too large");
   if (ec || !parser.is_done())
     return MakeError(Errc::kBadInput, "bad_request", "malformed request");
-  return ConvertRequest(parser.release(), limits);
+  auto msg = parser.release();
+  return ConvertRequest(msg, std::move(msg.body()), limits);
+}
+
+std::string ResponseHead(const Response& resp, std::string_view request_id, bool keep_alive,
+                         std::optional<uint64_t> content_length) {
+  std::string out;
+  size_t need = 64 + request_id.size();
+  for (const auto& h : resp.headers) need += h.name.size() + h.value.size() + 4;
+  out.reserve(need);
+  out.append("HTTP/1.1 ").append(std::to_string(resp.status)).push_back(' ');
+  out.append(ReasonPhrase(resp.status)).append("\r\n");
+  for (const auto& h : resp.headers) {
+    // Framing is ours to write: a handler's (or a backend's) framing headers never pass.
+    if (IEquals(h.name, "content-length") || IEquals(h.name, "transfer-encoding") ||
+        IEquals(h.name, "connection"))
+      continue;
+    out.append(h.name).append(": ").append(h.value).append("\r\n");
+  }
+  if (!request_id.empty()) out.append("X-Request-Id: ").append(request_id).append("\r\n");
+  if (content_length) {
+    out.append("Content-Length: ").append(std::to_string(*content_length)).append("\r\n");
+  } else if (resp.status >= 200 && resp.status != 204 && resp.status != 304) {
+    out.append("Transfer-Encoding: chunked\r\n");
+  }
+  if (!keep_alive) out.append("Connection: close\r\n");
+  out.append("\r\n");
+  return out;
 }
 
 }  // namespace millions::http

@@ -5,6 +5,8 @@
 
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/string_body.hpp>
+#include <cstdint>
+#include <optional>
 #include <string>
 
 #include "core/http.h"
@@ -13,9 +15,17 @@
 
 namespace millions::http {
 
-Result<Request> ConvertRequest(boost::beast::http::request<boost::beast::http::string_body>&& msg,
+// `body` is the whole body, or empty when the server streams it (Request::body_stream).
+Result<Request> ConvertRequest(const boost::beast::http::request_header<>& msg, std::string body,
                                const Limits& limits);
 std::string NewRequestId();
+
+// The status line and header block of `resp`, written by hand: Beast's serializer walked every
+// buffer of a response several times and was the largest user-space cost of the balancer.
+// Framing is the caller's: Content-Length when `content_length` is set, else chunked (for
+// statuses that carry a body). Handlers' own framing headers are dropped.
+std::string ResponseHead(const Response& resp, std::string_view request_id, bool keep_alive,
+                         std::optional<uint64_t> content_length);
 
 // Where the header block ends in `data` (just past the blank line), or npos when it has not
 // all arrived. A bare-LF blank line counts, so that the parser can reject it promptly.

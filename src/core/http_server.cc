@@ -1,5 +1,6 @@
 #include "core/http_server.h"
 
+#include <array>
 #include <atomic>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -13,9 +14,10 @@
 #include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-#include <boost/beast/http/span_body.hpp>
+#include <boost/beast/http/buffer_body.hpp>
 #include <boost/beast/ssl.hpp>
 #include <chrono>
+#include <cstdio>
 #include <mutex>
 #include <unordered_map>
 
@@ -94,6 +96,59 @@ std::string_view MethodLabel(std::string_view m) {
     if (k == m) return k;
   return "other";
 }
+
+// The body of a request that the handler reads as it arrives (ServerOptions::
+// stream_bodies_over), in pieces of up to 64 KiB. Valid until the handler returns.
+template <class Stream>
+class StreamedBody final : public BodyStream {
+ public:
+  StreamedBody(Stream& s, beast::flat_buffer& buf, bhttp::request_parser<bhttp::string_body>&& p,
+               const Limits& lim)
+      : s_(s), buf_(buf), parser_(std::move(p)), lim_(lim) {
+    parser_.body_limit(lim.max_body_bytes);
+  }
+
+  awaitable<Status> Read(std::string& piece) override {
+    piece.clear();
+    if (finished_ || failed_) co_return MakeError(Errc::kBadInput, "bad_body", "body unavailable");
+    auto& tcp = beast::get_lowest_layer(s_);
+    while (!parser_.is_done()) {
+      piece.resize(64 * 1024);
+      parser_.get().body().data = piece.data();
+      parser_.get().body().size = piece.size();
+      tcp.expires_after(lim_.request_timeout);
+      beast::error_code ec;
+      co_await bhttp::async_read(s_, buf_, parser_, asio::redirect_error(use_awaitable, ec));
+      if (ec == bhttp::error::need_buffer) ec = {};
+      if (ec) {
+        failed_ = true;
+        piece.clear();
+        co_return MakeError(ec == bhttp::error::body_limit ? Errc::kTooLarge : Errc::kBadInput,
+                            ec == bhttp::error::body_limit ? "payload_too_large" : "bad_body",
+                            ec.message());
+      }
+      piece.resize(piece.size() - parser_.get().body().size);
+      if (!piece.empty()) co_return Ok();
+    }
+    piece.clear();
+    co_return Ok();
+  }
+
+  // True when the whole body was read: the connection can carry the next request.
+  bool Finish() {
+    bool whole = parser_.is_done() && !failed_;
+    finished_ = true;
+    return whole;
+  }
+
+ private:
+  Stream& s_;
+  beast::flat_buffer& buf_;
+  bhttp::request_parser<bhttp::buffer_body> parser_;
+  const Limits& lim_;
+  bool failed_ = false;
+  bool finished_ = false;
+};
 
 }  // namespace
 
@@ -278,36 +333,56 @@ void HttpServer::Impl::Record(const Request& req, int status, double seconds) {
 template <class Stream>
 awaitable<void> HttpServer::Impl::WriteResponse(Stream& s, Response& resp, const Request* req,
                                                 bool keep_alive) {
-  bhttp::response<bhttp::string_body> res;
-  res.version(11);
-  res.result(static_cast<unsigned>(resp.status));
-  res.reason(ReasonPhrase(resp.status));
-  for (auto& h : resp.headers) res.insert(h.name, h.value);
-  if (req) res.set("X-Request-Id", req->request_id);
-  res.keep_alive(keep_alive);
+  // Written by hand (ResponseHead) and sent with gather writes: one syscall for a whole small
+  // response, the body never copied.
+  auto& tcp = beast::get_lowest_layer(s);
+  tcp.expires_after(opt.limits.request_timeout);
   bool head = req && req->method == "HEAD";
   bool no_body =
       resp.status == 204 || resp.status == 304 || (resp.status >= 100 && resp.status < 200);
-  beast::get_lowest_layer(s).expires_after(opt.limits.request_timeout);
-  if (no_body) {
-    res.body().clear();
-  } else if (!resp.static_body.empty()) {
-    res.content_length(resp.static_body.size());
-    if (!head) {
-      bhttp::response<bhttp::span_body<const char>> view{std::move(res.base())};
-      view.body() = {resp.static_body.data(), resp.static_body.size()};
-      co_await bhttp::async_write(s, view, use_awaitable);
-      co_return;
+  std::string_view id = req ? std::string_view(req->request_id) : std::string_view();
+  if (resp.body_stream && !no_body) {
+    std::string h = ResponseHead(resp, id, keep_alive, resp.body_length);
+    co_await asio::async_write(s, asio::buffer(h), use_awaitable);
+    if (head) co_return;
+    const bool chunked = !resp.body_length;
+    uint64_t sent = 0;
+    std::string piece;
+    for (;;) {
+      Status st = co_await resp.body_stream->Read(piece);
+      // Mid-body there is no status left to send: the connection is cut instead.
+      if (!st.ok()) throw std::system_error(std::make_error_code(std::errc::io_error));
+      if (piece.empty()) break;
+      tcp.expires_after(opt.limits.request_timeout);
+      if (chunked) {
+        char size[24];
+        int n = std::snprintf(size, sizeof size, "%zx\r\n", piece.size());
+        std::array<asio::const_buffer, 3> bufs{asio::buffer(size, static_cast<size_t>(n)),
+                                               asio::buffer(piece), asio::buffer("\r\n", 2)};
+        co_await asio::async_write(s, bufs, use_awaitable);
+      } else {
+        sent += piece.size();
+        if (sent > *resp.body_length)
+          throw std::system_error(std::make_error_code(std::errc::message_size));
+        co_await asio::async_write(s, asio::buffer(piece), use_awaitable);
+      }
     }
-  } else {
-    res.content_length(resp.body.size());
-    if (!head) res.body() = std::move(resp.body);
+    if (chunked) {
+      co_await asio::async_write(s, asio::buffer("0\r\n\r\n", 5), use_awaitable);
+    } else if (sent != *resp.body_length) {
+      throw std::system_error(std::make_error_code(std::errc::message_size));
+    }
+    co_return;
   }
-  if (head) {
-    bhttp::response_serializer<bhttp::string_body> sr(res);
-    co_await bhttp::async_write_header(s, sr, use_awaitable);
+  std::string_view body = !resp.static_body.empty() ? resp.static_body : resp.body;
+  std::optional<uint64_t> length;
+  if (!no_body) length = body.size();
+  std::string h = ResponseHead(resp, id, keep_alive, length);
+  if (head || no_body || body.empty()) {
+    co_await asio::async_write(s, asio::buffer(h), use_awaitable);
   } else {
-    co_await bhttp::async_write(s, res, use_awaitable);
+    std::array<asio::const_buffer, 2> bufs{asio::buffer(h), asio::buffer(body)};
+    co_await asio::async_write(s, bufs, use_awaitable);
   }
 }
 
@@ -336,6 +411,11 @@ awaitable<void> HttpServer::Impl::Serve(Stream& s, std::shared_ptr<Conn> c) {
     co_await s.async_handshake(asio::ssl::stream_base::server,
                                asio::redirect_error(use_awaitable, ec));
     if (ec) co_return;  // not TLS, or too slow: nothing to answer
+  }
+  std::string remote;
+  {
+    beast::error_code ec;
+    remote = tcp.socket().remote_endpoint(ec).address().to_string();  // once, not per request
   }
   try {
     for (;;) {
@@ -387,6 +467,11 @@ awaitable<void> HttpServer::Impl::Serve(Stream& s, std::shared_ptr<Conn> c) {
       if (!ec)
         co_await bhttp::async_read_header(s, buf, parser, asio::redirect_error(use_awaitable, ec));
       auto t0 = std::chrono::steady_clock::now();
+      // A large (or chunked) body is handed to the handler as a stream when the server is
+      // set up for it (the balancer): it is never held whole.
+      bool stream =
+          !ec && opt.stream_bodies_over > 0 &&
+          (parser.chunked() || parser.content_length().value_or(0) > opt.stream_bodies_over);
       if (!ec) {
         auto expect = parser.get()[bhttp::field::expect];
         if (IEquals(expect, "100-continue")) {
@@ -394,8 +479,10 @@ awaitable<void> HttpServer::Impl::Serve(Stream& s, std::shared_ptr<Conn> c) {
           co_await asio::async_write(s, asio::buffer(kContinue.data(), kContinue.size()),
                                      use_awaitable);
         }
-        Arm(c, lim.request_timeout);
-        co_await bhttp::async_read(s, buf, parser, asio::redirect_error(use_awaitable, ec));
+        if (!stream) {
+          Arm(c, lim.request_timeout);
+          co_await bhttp::async_read(s, buf, parser, asio::redirect_error(use_awaitable, ec));
+        }
       }
       c->deadline.cancel();
       if (ec) {
@@ -409,7 +496,14 @@ awaitable<void> HttpServer::Impl::Serve(Stream& s, std::shared_ptr<Conn> c) {
         }
         break;
       }
-      Result<Request> parsed = ConvertRequest(parser.release(), lim);
+      std::shared_ptr<StreamedBody<Stream>> body;
+      Result<Request> parsed = MakeError(Errc::kInternal, "internal", "unset");
+      if (stream) {
+        parsed = ConvertRequest(parser.get(), {}, lim);
+      } else {
+        auto msg = parser.release();
+        parsed = ConvertRequest(msg, std::move(msg.body()), lim);
+      }
       if (!parsed.ok()) {
         Response err =
             JsonError(parsed.error().status(), parsed.error().code, parsed.error().message);
@@ -420,8 +514,13 @@ awaitable<void> HttpServer::Impl::Serve(Stream& s, std::shared_ptr<Conn> c) {
         break;
       }
       Request& req = parsed.value();
-      req.remote_addr = tcp.socket().remote_endpoint(ec).address().to_string();
+      req.remote_addr = remote;
       req.tls = kTls;
+      if (stream) {
+        if (auto n = parser.content_length()) req.body_length = *n;
+        body = std::make_shared<StreamedBody<Stream>>(s, buf, std::move(parser), lim);
+        req.body_stream = body;
+      }
       Response resp;
       try {
         resp = co_await handler(req);
@@ -430,6 +529,8 @@ awaitable<void> HttpServer::Impl::Serve(Stream& s, std::shared_ptr<Conn> c) {
                    {{"error", e.what()}, {"route", req.route}});
         resp = JsonError(500, "internal", "internal error");
       }
+      // A body the handler left unread (or that failed) leaves the stream mid-message.
+      if (body && !body->Finish()) req.keep_alive = false;
       bool keep = req.keep_alive && !draining;
       int status = resp.status;
       co_await WriteResponse(s, resp, &req, keep);

@@ -26,6 +26,9 @@ struct ServerOptions {
   // Both set: the listener speaks TLS (PEM files; TLS 1.2 and later).
   std::string tls_cert_file;
   std::string tls_key_file;
+  // Request bodies above this many bytes (and chunked ones) reach the handler as
+  // Request::body_stream instead of whole; 0 reads every body whole (the web tier).
+  uint64_t stream_bodies_over = 0;
 };
 
 class HttpServer {
