@@ -134,7 +134,8 @@ Result<Request> ConvertRequest(const bhttp::request_header<>& msg, std::string b
   }
   if (lengths > 1 || encodings > 1 || (lengths && encodings))
     return MakeError(Errc::kBadInput, "bad_request", "ambiguous message framing");
-  if (msg.version() == 11 && hosts != 1)
+  // RFC 9112 section 3.2: HTTP/1.1 needs one Host; no request may carry two.
+  if (hosts > 1 || (msg.version() == 11 && hosts != 1))
     return MakeError(Errc::kBadInput, "bad_request", "HTTP/1.1 needs exactly one Host header");
   std::string_view target = msg.target();
   if (target.empty() || target.front() != '/' || target.size() > limits.max_target_bytes)

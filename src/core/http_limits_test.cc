@@ -95,6 +95,7 @@ TEST(ParseRequest, StrictFraming) {
       "GET http://x/ HTTP/1.1\r\nHost: x\r\n\r\n",
       "GET / HTTP/1.1\r\n\r\n",
       "GET / HTTP/1.1\r\nHost: x\r\nHost: y\r\n\r\n",
+      "GET / HTTP/1.0\r\nHost: x\r\nHost: x\r\n\r\n",  // found by the fuzzer
   };
   for (const char* b : bad) {
     auto r = ParseRequest(b, Limits{});
@@ -103,6 +104,7 @@ TEST(ParseRequest, StrictFraming) {
       EXPECT_EQ(r.error().status(), 400) << b;
     }
   }
+  EXPECT_TRUE(ParseRequest("GET / HTTP/1.0\r\n\r\n", Limits{}).ok());  // 1.0 may omit Host
   std::string nul("GET / HTTP/1.1\r\nHost: x\r\nX-A: a\0b\r\n\r\n", 38);
   EXPECT_FALSE(ParseRequest(nul, Limits{}).ok());
   EXPECT_TRUE(ParseRequest("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"

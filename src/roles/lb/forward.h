@@ -4,6 +4,7 @@
 // Thread-safety: pure function. Ownership: returns values.
 #pragma once
 
+#include <string>
 #include <vector>
 
 #include "core/http.h"
@@ -11,6 +12,10 @@
 namespace millions::lb {
 
 std::vector<http::Header> UpstreamHeaders(const http::Request& req);
+// The request line and header block sent to a backend: UpstreamHeaders plus the framing
+// (Content-Length, or chunked for a streamed body of unknown length), ready to write, with
+// `default_host` as Host when the client (HTTP/1.0) sent none.
+std::string UpstreamHead(const http::Request& req, std::string_view default_host);
 bool HopByHop(std::string_view name);
 
 }  // namespace millions::lb

@@ -2,6 +2,7 @@
 
 #include <poll.h>
 
+#include <array>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/redirect_error.hpp>
@@ -9,9 +10,13 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/http/buffer_body.hpp>
 #include <boost/json.hpp>
+#include <cstdio>
+#include <limits>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <thread>
 #include <unordered_map>
@@ -48,6 +53,18 @@ bool PeerClosed(beast::tcp_stream& s) {
   return recv(p.fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) <= 0;
 }
 
+// A pooled connection to a backend, with its read buffer (kept: no allocation per request).
+struct Upstream {
+  explicit Upstream(asio::io_context& ioc) : stream(ioc) {}
+  beast::tcp_stream stream;
+  beast::flat_buffer buf;
+  Clock::time_point idle_since;
+};
+
+// Responses up to this size are read whole; larger ones (and those of unknown length) are
+// streamed to the client as they arrive.
+constexpr uint64_t kStreamOver = 256 * 1024;
+
 struct TokenBucket {
   double tokens;
   Clock::time_point last;
@@ -72,10 +89,14 @@ class Balancer {
   struct Outcome {
     Fail fail = Fail::kNone;
     http::Response resp;
+    bool body_sent = false;             // some of a streamed request body went out: no retry
+    std::optional<Error> client_error;  // reading the client's body failed (413, 400)
   };
+  class UpstreamBody;
   awaitable<Outcome> Forward(const Backend& b, const http::Request& req);
-  std::unique_ptr<beast::tcp_stream> TakeIdle(const std::string& name);
-  void GiveBack(const std::string& name, std::unique_ptr<beast::tcp_stream> s);
+  awaitable<beast::error_code> SendBody(Upstream& up, const http::Request& req, Outcome& out);
+  std::unique_ptr<Upstream> TakeIdle(const std::string& name);
+  void GiveBack(const std::string& name, std::unique_ptr<Upstream> s);
   void Publish(std::vector<Backend> backends);
   bool Allow(const std::string& ip);
   BackendHealth& Health(const Backend& b);
@@ -88,7 +109,7 @@ class Balancer {
   std::mutex mu_;  // health map, idle pools, buckets
   std::map<std::string, std::unique_ptr<BackendHealth>> health_;
   std::map<std::string, std::shared_ptr<BackendStats>> stats_;  // survive snapshots
-  std::unordered_map<std::string, std::vector<std::unique_ptr<beast::tcp_stream>>> idle_;
+  std::unordered_map<std::string, std::vector<std::unique_ptr<Upstream>>> idle_;
   std::unordered_map<std::string, TokenBucket> buckets_;
   std::atomic<double> rate_rps_{cfg_.rate_limit_rps};  // per client IP; changed by reloads
   std::atomic<double> rate_burst_{cfg_.rate_limit_burst};
@@ -139,68 +160,168 @@ bool Balancer::Allow(const std::string& ip) {
   return true;
 }
 
-std::unique_ptr<beast::tcp_stream> Balancer::TakeIdle(const std::string& name) {
+std::unique_ptr<Upstream> Balancer::TakeIdle(const std::string& name) {
+  auto now = Clock::now();
   std::lock_guard lock(mu_);
   auto& v = idle_[name];
   while (!v.empty()) {
-    auto s = std::move(v.back());
+    auto u = std::move(v.back());
     v.pop_back();
-    if (!PeerClosed(*s)) return s;
+    // A backend closes a keep-alive connection after its idle timeout (seconds), so one used
+    // moments ago is good without asking the kernel: that check was a syscall per request.
+    if (now - u->idle_since < std::chrono::milliseconds(50) || !PeerClosed(u->stream)) return u;
   }
   return nullptr;
 }
 
-void Balancer::GiveBack(const std::string& name, std::unique_ptr<beast::tcp_stream> s) {
+void Balancer::GiveBack(const std::string& name, std::unique_ptr<Upstream> u) {
+  u->idle_since = Clock::now();
   std::lock_guard lock(mu_);
   auto& v = idle_[name];
-  if (v.size() < 256) v.push_back(std::move(s));
+  if (v.size() < 256) v.push_back(std::move(u));
+}
+
+// A response body streamed from a backend to the client. It owns the backend connection until
+// the body ends, then gives it back to the pool (when the backend keeps it alive).
+class Balancer::UpstreamBody final : public http::BodyStream {
+ public:
+  UpstreamBody(Balancer* lb, std::string backend, std::unique_ptr<Upstream> up,
+               bhttp::response_parser<bhttp::string_body>&& p)
+      : lb_(lb), backend_(std::move(backend)), up_(std::move(up)), parser_(std::move(p)) {
+    parser_.body_limit(std::numeric_limits<uint64_t>::max());
+  }
+
+  awaitable<Status> Read(std::string& piece) override {
+    piece.clear();
+    if (!up_) co_return MakeError(Errc::kUnavailable, "backend_failed", "backend body ended");
+    while (!parser_.is_done()) {
+      piece.resize(64 * 1024);
+      parser_.get().body().data = piece.data();
+      parser_.get().body().size = piece.size();
+      up_->stream.expires_after(std::chrono::milliseconds(lb_->cfg_.backend_timeout_ms));
+      beast::error_code ec;
+      co_await bhttp::async_read(up_->stream, up_->buf, parser_,
+                                 asio::redirect_error(use_awaitable, ec));
+      if (ec == bhttp::error::need_buffer) ec = {};
+      if (ec) {
+        up_.reset();
+        piece.clear();
+        co_return MakeError(Errc::kUnavailable, "backend_failed", ec.message());
+      }
+      piece.resize(piece.size() - parser_.get().body().size);
+      if (!piece.empty()) co_return Ok();
+    }
+    piece.clear();
+    if (parser_.keep_alive() && up_->buf.size() == 0) lb_->GiveBack(backend_, std::move(up_));
+    up_.reset();
+    co_return Ok();
+  }
+
+ private:
+  Balancer* lb_;
+  std::string backend_;
+  std::unique_ptr<Upstream> up_;
+  bhttp::response_parser<bhttp::buffer_body> parser_;
+};
+
+awaitable<beast::error_code> Balancer::SendBody(Upstream& up, const http::Request& req,
+                                                Outcome& out) {
+  beast::error_code ec;
+  std::string piece;
+  const bool chunked = !req.body_length;
+  for (;;) {
+    Status st = co_await req.body_stream->Read(piece);
+    if (!st.ok()) {  // the client's side failed: its error is the answer
+      out.client_error = st.error();
+      co_return make_error_code(beast::errc::io_error);
+    }
+    out.body_sent = true;
+    up.stream.expires_after(std::chrono::milliseconds(cfg_.backend_timeout_ms));
+    if (piece.empty()) {
+      if (chunked)
+        co_await asio::async_write(up.stream, asio::buffer("0\r\n\r\n", 5),
+                                   asio::redirect_error(use_awaitable, ec));
+      co_return ec;
+    }
+    if (chunked) {
+      char size[24];
+      int n = std::snprintf(size, sizeof size, "%zx\r\n", piece.size());
+      std::array<asio::const_buffer, 3> bufs{asio::buffer(size, static_cast<size_t>(n)),
+                                             asio::buffer(piece), asio::buffer("\r\n", 2)};
+      co_await asio::async_write(up.stream, bufs, asio::redirect_error(use_awaitable, ec));
+    } else {
+      co_await asio::async_write(up.stream, asio::buffer(piece),
+                                 asio::redirect_error(use_awaitable, ec));
+    }
+    if (ec) co_return ec;
+  }
 }
 
 awaitable<Balancer::Outcome> Balancer::Forward(const Backend& b, const http::Request& req) {
   Outcome out;
-  auto stream = TakeIdle(b.name);
-  bool reused = stream != nullptr;
-  if (!stream) {
-    stream = std::make_unique<beast::tcp_stream>(ioc_);
+  auto up = TakeIdle(b.name);
+  bool reused = up != nullptr;
+  beast::error_code ec;
+  if (!up) {
+    up = std::make_unique<Upstream>(ioc_);
     auto hp = config::ParseHostPort(b.address);
-    beast::error_code ec;
-    stream->expires_after(std::chrono::milliseconds(cfg_.connect_timeout_ms));
+    up->stream.expires_after(std::chrono::milliseconds(cfg_.connect_timeout_ms));
     asio::ip::tcp::endpoint ep(asio::ip::make_address(hp.host), static_cast<uint16_t>(hp.port));
-    co_await stream->async_connect(ep, asio::redirect_error(use_awaitable, ec));
+    co_await up->stream.async_connect(ep, asio::redirect_error(use_awaitable, ec));
     if (ec) {
       out.fail = Fail::kConnect;
       co_return out;
     }
+    up->stream.socket().set_option(asio::ip::tcp::no_delay(true), ec);
   }
-  bhttp::request<bhttp::string_body> up{bhttp::string_to_verb(req.method), req.target, 11};
-  for (const auto& h : UpstreamHeaders(req)) up.insert(h.name, h.value);
-  up.keep_alive(true);
-  up.body() = req.body;
-  up.prepare_payload();
-  beast::error_code ec;
-  stream->expires_after(std::chrono::milliseconds(cfg_.backend_timeout_ms));
-  co_await bhttp::async_write(*stream, up, asio::redirect_error(use_awaitable, ec));
+  // The request as one gather write: our header block, then the client's body untouched.
+  std::string head = UpstreamHead(req, b.address);
+  up->stream.expires_after(std::chrono::milliseconds(cfg_.backend_timeout_ms));
+  if (req.body_stream) {
+    co_await asio::async_write(up->stream, asio::buffer(head),
+                               asio::redirect_error(use_awaitable, ec));
+    if (!ec) ec = co_await SendBody(*up, req, out);
+  } else {
+    std::array<asio::const_buffer, 2> bufs{asio::buffer(head), asio::buffer(req.body)};
+    co_await asio::async_write(up->stream, bufs, asio::redirect_error(use_awaitable, ec));
+  }
   if (ec) {
     // A write that fails on a fresh connection never reached the backend either.
     out.fail = reused ? Fail::kReset : Fail::kConnect;
     co_return out;
   }
-  beast::flat_buffer buf;
   bhttp::response_parser<bhttp::string_body> parser;
-  parser.body_limit(256 * 1024 * 1024);
+  parser.body_limit(boost::none);  // only bodies up to kStreamOver are read whole, below
   if (req.method == "HEAD") parser.skip(true);
-  co_await bhttp::async_read(*stream, buf, parser, asio::redirect_error(use_awaitable, ec));
+  co_await bhttp::async_read_header(up->stream, up->buf, parser,
+                                    asio::redirect_error(use_awaitable, ec));
   if (ec) {
     out.fail = ec == beast::error::timeout ? Fail::kTimeout : Fail::kReset;
     co_return out;
   }
-  auto res = parser.release();
+  const auto& res = parser.get();
   out.resp.status = static_cast<int>(res.result_int());
+  out.resp.headers.reserve(16);
   for (const auto& f : res)
     if (!HopByHop(f.name_string()))
       out.resp.headers.push_back({std::string(f.name_string()), std::string(f.value())});
-  out.resp.body = std::move(res.body());
-  if (res.keep_alive() && buf.size() == 0) GiveBack(b.name, std::move(stream));
+  auto length = parser.content_length();
+  if (!parser.is_done() && (!length || *length > kStreamOver)) {
+    if (length) out.resp.body_length = *length;
+    out.resp.body_stream =
+        std::make_shared<UpstreamBody>(this, b.name, std::move(up), std::move(parser));
+    co_return out;
+  }
+  if (!parser.is_done())
+    co_await bhttp::async_read(up->stream, up->buf, parser,
+                               asio::redirect_error(use_awaitable, ec));
+  if (ec) {
+    out.fail = ec == beast::error::timeout ? Fail::kTimeout : Fail::kReset;
+    co_return out;
+  }
+  bool keep = parser.keep_alive();
+  out.resp.body = std::move(parser.get().body());
+  if (keep && up->buf.size() == 0) GiveBack(b.name, std::move(up));
   co_return out;
 }
 
@@ -285,12 +406,17 @@ awaitable<http::Response> Balancer::Handle(http::Request& req) {
     auto t0 = Clock::now();
     Outcome out = co_await Forward(b, req);
     b.stats->outstanding.fetch_sub(1);
+    if (out.client_error)  // not the backend's fault: no health penalty, no retry
+      co_return http::JsonError(out.client_error->status(), out.client_error->code,
+                                out.client_error->message);
     bool failed = out.fail != Fail::kNone || out.resp.status >= 500;
     b.stats->health->OnRequest(failed);
     Count(b.name, out.fail == Fail::kNone ? out.resp.status : 0,
           std::chrono::duration<double>(Clock::now() - t0).count());
-    bool retry = out.fail == Fail::kConnect ||
-                 (out.fail == Fail::kReset && Idempotent(req.method) && attempt == 0);
+    // A streamed body cannot be sent twice once any of it went out.
+    bool retry =
+        !out.body_sent && (out.fail == Fail::kConnect ||
+                           (out.fail == Fail::kReset && Idempotent(req.method) && attempt == 0));
     if (out.fail == Fail::kNone) co_return out.resp;
     if (!retry) break;
     registry_.GetCounter("millions_lb_retries_total", "Requests retried on another backend.", {})
@@ -390,6 +516,7 @@ int Run(const LbConfig& cfg) {
   so.port = pub.port;
   so.role = "lb";
   so.limits = cfg.limits;
+  so.stream_bodies_over = kStreamOver;  // large uploads pass through, never held whole
   http::HttpServer server(
       ioc, so, [&balancer](http::Request& req) { return balancer.Handle(req); }, &reg);
 
