@@ -68,6 +68,7 @@ int RunWebNode(const WebNodeConfig& cfg, data::Store& store, queue::JobQueue& qu
   so.port = hp.port;
   so.role = cfg.role;
   so.limits = cfg.limits;
+  so.one_thread = cfg.threads == 1;
   http::HttpServer server(
       ioc, so, [&web](http::Request& req) { return web.Handle(req); }, &registry);
   server.Start();

@@ -37,12 +37,12 @@ namespace {
 
 struct Conn {
   // With a TLS context the socket goes into `tls` and `stream` stays empty.
-  Conn(asio::strand<asio::io_context::executor_type> s, tcp::socket sock, asio::ssl::context* ctx)
+  Conn(asio::any_io_executor s, tcp::socket sock, asio::ssl::context* ctx)
       : strand(s), stream(ctx ? tcp::socket(s) : std::move(sock)), deadline(s) {
     if (ctx) tls = std::make_unique<beast::ssl_stream<beast::tcp_stream>>(std::move(sock), *ctx);
   }
   beast::tcp_stream& tcp() { return tls ? beast::get_lowest_layer(*tls) : stream; }
-  asio::strand<asio::io_context::executor_type> strand;
+  asio::any_io_executor strand;  // a strand, or the io_context itself when it has one thread
   beast::tcp_stream stream;
   std::unique_ptr<beast::ssl_stream<beast::tcp_stream>> tls;
   // Reading a request is timed by `deadline`, not by the stream's own expiry: an expired
@@ -289,7 +289,9 @@ awaitable<void> HttpServer::Impl::AcceptLoop() {
         continue;
       }
       id = next_id++;
-      c = std::make_shared<Conn>(asio::make_strand(ioc), std::move(sock), ssl.get());
+      asio::any_io_executor ex = opt.one_thread ? asio::any_io_executor(ioc.get_executor())
+                                                : asio::any_io_executor(asio::make_strand(ioc));
+      c = std::make_shared<Conn>(ex, std::move(sock), ssl.get());
       conns.emplace(id, c);
     }
     open_conns->Add(1);

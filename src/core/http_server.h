@@ -29,6 +29,8 @@ struct ServerOptions {
   // Request bodies above this many bytes (and chunked ones) reach the handler as
   // Request::body_stream instead of whole; 0 reads every body whole (the web tier).
   uint64_t stream_bodies_over = 0;
+  // The io_context runs on one thread: connections skip their strands (a lock per handler).
+  bool one_thread = false;
 };
 
 class HttpServer {

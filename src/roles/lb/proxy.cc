@@ -517,6 +517,7 @@ int Run(const LbConfig& cfg) {
   so.role = "lb";
   so.limits = cfg.limits;
   so.stream_bodies_over = kStreamOver;  // large uploads pass through, never held whole
+  so.one_thread = cfg.threads == 1;
   http::HttpServer server(
       ioc, so, [&balancer](http::Request& req) { return balancer.Handle(req); }, &reg);
 
