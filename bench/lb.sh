@@ -99,16 +99,42 @@ curl -fsS "http://127.0.0.1:$ours/" >/dev/null || { cat "$work/lb.log" "$work/lb
 curl -fsS "http://127.0.0.1:$hap/" >/dev/null
 curl -fsS "http://127.0.0.1:$ngx/" >/dev/null
 
-run() {  # url -> "rps p99"
+run() {  # url -> "rps p99ms"
   wrk -t1 -c"$CONNS" -d"${DURATION}s" --latency "$1" >"$work/out.txt"
-  awk '/^Requests\/sec/ {r=$2} $1=="99%" {p=$2} END {print r, p}' "$work/out.txt"
+  awk '/^Requests\/sec/ {r=$2}
+       $1=="99%" {p=$2; if (p ~ /us$/) p = p / 1000; else if (p ~ /ms$/) p = p + 0; else p = p * 1000}
+       END {print r, p}' "$work/out.txt"
 }
-read -r o_rps o_p99 <<<"$(run "http://127.0.0.1:$ours/")"
-read -r h_rps h_p99 <<<"$(run "http://127.0.0.1:$hap/")"
-read -r n_rps n_p99 <<<"$(run "http://127.0.0.1:$ngx/")"
-read -r d_rps d_p99 <<<"$(run "http://127.0.0.1:$b1/")"
-printf '\nwrk -t1 -c%s -d%ss, two nginx backends, one proxy thread each, same run\n' "$CONNS" "$DURATION"
-printf '%-22s %12s %10s\n' proxy requests/s p99
-printf '%-22s %12s %10s\n' "millions lb" "$o_rps" "$o_p99" "haproxy 2.6" "$h_rps" "$h_p99" \
-  "nginx proxy" "$n_rps" "$n_p99" "(backend direct)" "$d_rps" "$d_p99"
-python3 -c "print(f'ratio ours/haproxy: {$o_rps/$h_rps:.2f} throughput')"
+# Rounds interleave the proxies, so drift on this shared machine hits each alike; the median
+# round of each is reported.
+ROUNDS=${ROUNDS:-3}
+: >"$work/results.txt"
+for round in $(seq "$ROUNDS"); do
+  for name in ours haproxy nginx direct; do
+    case $name in
+      ours) url="http://127.0.0.1:$ours/" ;;
+      haproxy) url="http://127.0.0.1:$hap/" ;;
+      nginx) url="http://127.0.0.1:$ngx/" ;;
+      direct) url="http://127.0.0.1:$b1/" ;;
+    esac
+    echo "$name $(run "$url")" >>"$work/results.txt"
+  done
+  printf 'round %s/%s done\n' "$round" "$ROUNDS" >&2
+done
+python3 - "$work/results.txt" "$CONNS" "$DURATION" "$ROUNDS" <<'PY'
+import statistics, sys
+rows = {}
+for line in open(sys.argv[1]):
+    name, rps, p99 = line.split()
+    rows.setdefault(name, []).append((float(rps), float(p99)))
+med = {k: (statistics.median(r for r, _ in v), statistics.median(p for _, p in v))
+       for k, v in rows.items()}
+print(f"\nwrk -t1 -c{sys.argv[2]} -d{sys.argv[3]}s x {sys.argv[4]} interleaved rounds (medians), "
+      "two nginx backends, one proxy thread each")
+print(f"{'proxy':<22} {'requests/s':>12} {'p99 ms':>8}")
+for k, label in [("ours", "millions lb"), ("haproxy", "haproxy 2.6"),
+                 ("nginx", "nginx proxy"), ("direct", "(backend direct)")]:
+    print(f"{label:<22} {med[k][0]:>12.0f} {med[k][1]:>8.2f}")
+print(f"ratio ours/haproxy: {med['ours'][0] / med['haproxy'][0]:.2f} throughput, "
+      f"p99 {med['ours'][1] / med['haproxy'][1]:.2f}x")
+PY

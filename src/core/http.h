@@ -68,6 +68,9 @@ struct Request {
 struct Response {
   int status = 200;
   std::vector<Header> headers;
+  // More header lines, already formatted ("Name: value\r\n" each), written after `headers`:
+  // a proxy's pass-through of a backend's headers. header() does not look in them.
+  std::string raw_headers;
   std::string body;
   // Instead of `body`, for bytes that outlive the response (embedded assets): written without
   // a copy.

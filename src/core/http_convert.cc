@@ -201,7 +201,7 @@ Result<Request> ParseRequest(std::string_view bytes, const Limits& limits) {
 std::string ResponseHead(const Response& resp, std::string_view request_id, bool keep_alive,
                          std::optional<uint64_t> content_length) {
   std::string out;
-  size_t need = 64 + request_id.size();
+  size_t need = 64 + request_id.size() + resp.raw_headers.size();
   for (const auto& h : resp.headers) need += h.name.size() + h.value.size() + 4;
   out.reserve(need);
   out.append("HTTP/1.1 ").append(std::to_string(resp.status)).push_back(' ');
@@ -209,10 +209,12 @@ std::string ResponseHead(const Response& resp, std::string_view request_id, bool
   for (const auto& h : resp.headers) {
     // Framing is ours to write: a handler's (or a backend's) framing headers never pass.
     if (IEquals(h.name, "content-length") || IEquals(h.name, "transfer-encoding") ||
-        IEquals(h.name, "connection"))
+        IEquals(h.name, "connection") ||
+        (!request_id.empty() && IEquals(h.name, "x-request-id")))  // written once, below
       continue;
     out.append(h.name).append(": ").append(h.value).append("\r\n");
   }
+  out.append(resp.raw_headers);
   if (!request_id.empty()) out.append("X-Request-Id: ").append(request_id).append("\r\n");
   if (content_length) {
     out.append("Content-Length: ").append(std::to_string(*content_length)).append("\r\n");

@@ -280,6 +280,9 @@ awaitable<void> HttpServer::Impl::AcceptLoop() {
       co_await t.async_wait(asio::redirect_error(use_awaitable, ec));
       continue;
     }
+    // Responses go out in as few writes as we can make, so Nagle only ever delays (streamed
+    // bodies, 100 Continue); every proxy we compare with turns it off too.
+    sock.set_option(tcp::no_delay(true), ec);
     uint64_t id;
     std::shared_ptr<Conn> c;
     {

@@ -42,6 +42,7 @@ class Backend(http.server.BaseHTTPRequestHandler):
         if self.path == "/readyz":
             body = b'{"ready":true}'
             self.send_response(200)
+            self.send_header("X-Request-Id", self.headers.get("X-Request-Id", ""))
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)
@@ -208,6 +209,17 @@ try:
     base = hwm_kib()
 
     n = 16 * MiB
+    s = socket.create_connection(("127.0.0.1", lb_port), timeout=10)
+    s.sendall(b"GET /readyz HTTP/1.1\r\nHost: x\r\nX-Request-Id: trace-me-1\r\n"
+              b"Connection: close\r\n\r\n")
+    answer = b""
+    while piece := s.recv(65536):
+        answer += piece
+    s.close()
+    ids = [line for line in answer.split(b"\r\n") if line.lower().startswith(b"x-request-id:")]
+    c.check(ids == [b"X-Request-Id: trace-me-1"],
+            f"one X-Request-Id in a proxied response, the client's: {ids}")
+
     status, data = upload(n, chunked=False)
     got = json.loads(data) if status == 200 else {}
     c.check(status == 200 and got.get("sha256") == digest(n) and got.get("bytes") == n, "16 MiB upload with Content-Length arrives whole" + ": " + str(f"{status} {data[:200]!r}"))
