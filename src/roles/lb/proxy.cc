@@ -499,7 +499,9 @@ std::string Balancer::StatusJson() {
 
 int Run(const LbConfig& cfg) {
   log::Init(cfg.name, "lb", log::ParseLevel(cfg.log_level));
-  asio::io_context ioc(cfg.threads);
+  // One event-loop thread: the reactor needs no locks per operation (nothing else touches this
+  // io_context from another thread: the checker thread has its own client and context).
+  asio::io_context ioc(cfg.threads == 1 ? BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO : cfg.threads);
   Balancer balancer(cfg, ioc);
   auto& reg = balancer.registry();
   reg.AddCollector([&balancer](std::string* out) {
