@@ -150,6 +150,30 @@ class StreamedBody final : public BodyStream {
   bool finished_ = false;
 };
 
+// Writes `bufs` whole. On plain TCP it first offers them straight to the socket, which takes
+// a small response at once: no reactor operation and no event-loop round trip; what the
+// kernel does not take goes out asynchronously. Errors throw, as use_awaitable does.
+template <class Stream, class Buffers>
+awaitable<void> WriteAll(Stream& s, const Buffers& bufs) {
+  if constexpr (std::is_same_v<Stream, beast::tcp_stream>) {
+    auto& sock = s.socket();
+    beast::error_code ec;
+    if (!sock.non_blocking()) sock.non_blocking(true, ec);
+    size_t n = sock.write_some(bufs, ec);
+    if (ec == asio::error::would_block || ec == asio::error::try_again) {
+      ec = {};
+      n = 0;
+    }
+    if (ec) throw boost::system::system_error(ec);
+    if (n == asio::buffer_size(bufs)) co_return;
+    beast::buffers_suffix<Buffers> rest(bufs);
+    rest.consume(n);
+    co_await asio::async_write(s, rest, use_awaitable);
+  } else {
+    co_await asio::async_write(s, bufs, use_awaitable);
+  }
+}
+
 }  // namespace
 
 struct HttpServer::Impl : std::enable_shared_from_this<Impl> {
@@ -384,10 +408,10 @@ awaitable<void> HttpServer::Impl::WriteResponse(Stream& s, Response& resp, const
   if (!no_body) length = body.size();
   std::string h = ResponseHead(resp, id, keep_alive, length);
   if (head || no_body || body.empty()) {
-    co_await asio::async_write(s, asio::buffer(h), use_awaitable);
+    co_await WriteAll(s, asio::const_buffer(h.data(), h.size()));
   } else {
     std::array<asio::const_buffer, 2> bufs{asio::buffer(h), asio::buffer(body)};
-    co_await asio::async_write(s, bufs, use_awaitable);
+    co_await WriteAll(s, bufs);
   }
 }
 
@@ -438,8 +462,14 @@ awaitable<void> HttpServer::Impl::Serve(Stream& s, std::shared_ptr<Conn> c) {
       bhttp::request_parser<bhttp::string_body> parser;
       parser.header_limit(static_cast<uint32_t>(lim.max_header_bytes));
       parser.body_limit(lim.max_body_bytes);
-      tcp.expires_never();
-      Arm(c, lim.header_timeout);
+      // Timers are armed only when we must wait for more bytes: a request whose header (and
+      // body) came in one read costs no timer operations at all.
+      bool armed = false;
+      auto arm = [&](std::chrono::milliseconds d) {
+        if (!armed) tcp.expires_never();
+        Arm(c, d);
+        armed = true;
+      };
       // Gather the whole header block first, so its raw bytes can be checked before parsing.
       size_t end;
       int early = 0;  // a status to answer before parsing, or 0
@@ -449,6 +479,7 @@ awaitable<void> HttpServer::Impl::Serve(Stream& s, std::shared_ptr<Conn> c) {
           early = 431;
           break;
         }
+        if (!armed) arm(lim.header_timeout);
         size_t n =
             co_await s.async_read_some(buf.prepare(8192), asio::redirect_error(use_awaitable, ec));
         if (ec) break;
@@ -460,7 +491,7 @@ awaitable<void> HttpServer::Impl::Serve(Stream& s, std::shared_ptr<Conn> c) {
         if (!raw.ok()) early = 400;
       }
       if (early != 0) {
-        c->deadline.cancel();
+        if (armed) c->deadline.cancel();
         Response err = JsonError(early, CodeFor(early),
                                  early == 431 ? "headers too large" : "malformed header");
         Request r;
@@ -469,8 +500,12 @@ awaitable<void> HttpServer::Impl::Serve(Stream& s, std::shared_ptr<Conn> c) {
         Record(r, early, 0);
         break;
       }
-      if (!ec)
-        co_await bhttp::async_read_header(s, buf, parser, asio::redirect_error(use_awaitable, ec));
+      if (!ec) {
+        // The whole header block is in the buffer: parse it in place, no read operation.
+        size_t used = parser.put(buf.data(), ec);
+        buf.consume(used);
+        if (!ec && !parser.is_header_done()) ec = bhttp::error::partial_message;
+      }
       auto t0 = std::chrono::steady_clock::now();
       // A large (or chunked) body is handed to the handler as a stream when the server is
       // set up for it (the balancer): it is never held whole.
@@ -484,12 +519,19 @@ awaitable<void> HttpServer::Impl::Serve(Stream& s, std::shared_ptr<Conn> c) {
           co_await asio::async_write(s, asio::buffer(kContinue.data(), kContinue.size()),
                                      use_awaitable);
         }
-        if (!stream) {
-          Arm(c, lim.request_timeout);
+        if (!stream && !parser.is_done() && buf.size() > 0) {
+          // The part of the body that came with the header, parsed in place.
+          parser.eager(true);
+          size_t used = parser.put(buf.data(), ec);
+          buf.consume(used);
+          if (ec == bhttp::error::need_more) ec = {};
+        }
+        if (!ec && !stream && !parser.is_done()) {
+          arm(lim.request_timeout);
           co_await bhttp::async_read(s, buf, parser, asio::redirect_error(use_awaitable, ec));
         }
       }
-      c->deadline.cancel();
+      if (armed) c->deadline.cancel();
       if (ec) {
         int status = c->timed_out ? 408 : StatusForReadError(ec, true);
         if (status != 0) {

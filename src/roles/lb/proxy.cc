@@ -283,7 +283,20 @@ awaitable<Balancer::Outcome> Balancer::Forward(const Backend& b, const http::Req
     if (!ec) ec = co_await SendBody(*up, req, out);
   } else {
     std::array<asio::const_buffer, 2> bufs{asio::buffer(head), asio::buffer(req.body)};
-    co_await asio::async_write(up->stream, bufs, asio::redirect_error(use_awaitable, ec));
+    // Offered to the socket directly first: a small request goes out without an event-loop
+    // round trip; the rest (if any) asynchronously.
+    auto& sock = up->stream.socket();
+    if (!sock.non_blocking()) sock.non_blocking(true, ec);
+    size_t n = sock.write_some(bufs, ec);
+    if (ec == asio::error::would_block || ec == asio::error::try_again) {
+      ec = {};
+      n = 0;
+    }
+    if (!ec && n < head.size() + req.body.size()) {
+      beast::buffers_suffix<std::array<asio::const_buffer, 2>> rest(bufs);
+      rest.consume(n);
+      co_await asio::async_write(up->stream, rest, asio::redirect_error(use_awaitable, ec));
+    }
   }
   if (ec) {
     // A write that fails on a fresh connection never reached the backend either.
@@ -315,7 +328,13 @@ awaitable<Balancer::Outcome> Balancer::Forward(const Backend& b, const http::Req
         std::make_shared<UpstreamBody>(this, b.name, std::move(up), std::move(parser));
     co_return out;
   }
-  if (!parser.is_done())
+  if (!parser.is_done() && up->buf.size() > 0) {
+    // The body that came with the header, parsed in place: usually all of it.
+    parser.eager(true);
+    up->buf.consume(parser.put(up->buf.data(), ec));
+    if (ec == bhttp::error::need_more) ec = {};
+  }
+  if (!ec && !parser.is_done())
     co_await bhttp::async_read(up->stream, up->buf, parser,
                                asio::redirect_error(use_awaitable, ec));
   if (ec) {
