@@ -1,5 +1,6 @@
 #include "core/http_server.h"
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <boost/asio/co_spawn.hpp>
@@ -50,7 +51,16 @@ struct Conn {
   asio::steady_timer deadline;
   bool timed_out = false;
   std::atomic<bool> idle{true};
+  // While waiting for the next request: when the idle timeout closes the connection (steady
+  // clock, ms; 0 when not waiting). The sweeper reads it: a timer per request cost more.
+  std::atomic<int64_t> idle_deadline_ms{0};
 };
+
+int64_t SteadyMillis() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
 
 // Cancels the connection's pending read when `d` passes. Runs on the connection's strand.
 void Arm(const std::shared_ptr<Conn>& c, std::chrono::milliseconds d) {
@@ -178,7 +188,13 @@ awaitable<void> WriteAll(Stream& s, const Buffers& bufs) {
 
 struct HttpServer::Impl : std::enable_shared_from_this<Impl> {
   Impl(asio::io_context& io, ServerOptions o, Handler h, metrics::Registry* r)
-      : ioc(io), opt(std::move(o)), handler(std::move(h)), reg(r), acceptor(io), drain_timer(io) {
+      : ioc(io),
+        opt(std::move(o)),
+        handler(std::move(h)),
+        reg(r),
+        acceptor(io),
+        drain_timer(io),
+        sweep_timer(io) {
     open_conns = &reg->GetGauge("millions_http_open_connections", "Open client connections.",
                                 {{"role", opt.role}});
   }
@@ -189,6 +205,7 @@ struct HttpServer::Impl : std::enable_shared_from_this<Impl> {
   metrics::Registry* reg;
   tcp::acceptor acceptor;
   asio::steady_timer drain_timer;
+  asio::steady_timer sweep_timer;  // closes connections idle past limits.idle_timeout
   metrics::Gauge* open_conns;
   std::atomic<bool> draining{false};
   std::mutex mu;
@@ -197,6 +214,7 @@ struct HttpServer::Impl : std::enable_shared_from_this<Impl> {
   std::function<void()> drain_done;
 
   awaitable<void> AcceptLoop();
+  void Sweep();
   awaitable<void> Session(std::shared_ptr<Conn> c, uint64_t id);
   template <class Stream>
   awaitable<void> Serve(Stream& s, std::shared_ptr<Conn> c);
@@ -232,6 +250,7 @@ void HttpServer::Start() {
   a.bind(ep);
   a.listen(asio::socket_base::max_listen_connections);
   asio::co_spawn(impl_->ioc, impl_->AcceptLoop(), asio::detached);
+  impl_->Sweep();
 }
 
 uint16_t HttpServer::port() const { return impl_->acceptor.local_endpoint().port(); }
@@ -242,6 +261,7 @@ void HttpServer::Drain(std::function<void()> done) {
   auto self = impl_;
   asio::post(self->ioc, [self, done = std::move(done)]() mutable {
     if (self->draining.exchange(true)) return;
+    self->sweep_timer.cancel();
     beast::error_code ec;
     self->acceptor.close(ec);
     std::vector<std::shared_ptr<Conn>> idle;
@@ -289,6 +309,26 @@ void HttpServer::Impl::Forget(uint64_t id) {
     drain_timer.cancel();
     asio::post(ioc, std::move(done));
   }
+}
+
+void HttpServer::Impl::Sweep() {
+  auto period = std::clamp(opt.limits.idle_timeout / 4, std::chrono::milliseconds(10),
+                           std::chrono::milliseconds(1000));
+  sweep_timer.expires_after(period);
+  sweep_timer.async_wait([self = shared_from_this()](beast::error_code ec) {
+    if (ec || self->draining) return;
+    int64_t now = SteadyMillis();
+    std::vector<std::shared_ptr<Conn>> expired;
+    {
+      std::lock_guard lock(self->mu);
+      for (auto& [id, c] : self->conns) {
+        int64_t d = c->idle_deadline_ms.load(std::memory_order_relaxed);
+        if (d != 0 && d <= now) expired.push_back(c);
+      }
+    }
+    for (auto& c : expired) self->CloseConn(c);
+    self->Sweep();
+  });
 }
 
 awaitable<void> HttpServer::Impl::AcceptLoop() {
@@ -452,9 +492,12 @@ awaitable<void> HttpServer::Impl::Serve(Stream& s, std::shared_ptr<Conn> c) {
       if (draining) break;
       beast::error_code ec;
       if (buf.size() == 0) {
-        tcp.expires_after(lim.idle_timeout);
+        tcp.expires_never();  // the sweeper times this wait out
+        c->idle_deadline_ms.store(SteadyMillis() + lim.idle_timeout.count(),
+                                  std::memory_order_relaxed);
         size_t n =
             co_await s.async_read_some(buf.prepare(8192), asio::redirect_error(use_awaitable, ec));
+        c->idle_deadline_ms.store(0, std::memory_order_relaxed);
         if (ec) break;  // idle timeout or the client closed: nothing to answer
         buf.commit(n);
       }

@@ -114,6 +114,7 @@ policy = "round_robin"
 check_interval_ms = 500
 [http]
 max_body_bytes = {20 * MiB}
+idle_timeout_ms = 1500
 [[lb.node]]
 name = "lb1"
 listen = "127.0.0.1:{lb_port}"
@@ -235,6 +236,27 @@ try:
     n = 32 * MiB + 7
     status, sha, total, framing, again = download(n, "chunked")
     c.check(status == 200 and total == n and sha == digest(n) and framing == "chunked", "chunked download of unknown length arrives whole (re-chunked)" + ": " + str(f"{status} {total} {framing}"))
+
+    # Idle keep-alive connections are closed after idle_timeout_ms (1.5 s here), busy ones not.
+    idle = socket.create_connection(("127.0.0.1", lb_port), timeout=10)
+    busy = socket.create_connection(("127.0.0.1", lb_port), timeout=10)
+    t0 = time.time()
+    for _ in range(6):  # 3 s of a request every 0.5 s
+        busy.sendall(b"GET /readyz HTTP/1.1\r\nHost: x\r\n\r\n")
+        got = busy.recv(65536)
+        time.sleep(0.5)
+    c.check(got.startswith(b"HTTP/1.1 200"), f"a connection in use is kept: {got[:40]!r}")
+    closed_after = None
+    idle.settimeout(max(0.1, 10 - (time.time() - t0)))
+    try:
+        if idle.recv(1) == b"":
+            closed_after = time.time() - t0
+    except OSError:
+        closed_after = time.time() - t0
+    c.check(closed_after is not None and 1.2 <= closed_after <= 4.5,
+            f"an idle connection is closed after about idle_timeout_ms: {closed_after}")
+    idle.close()
+    busy.close()
 
     grown_mib = (hwm_kib() - base) / 1024
     c.check(grown_mib < 8, "the balancer's peak memory grew far less than the bodies it carried" + ": " + str(f"grew {grown_mib:.1f} MiB carrying 124 MiB"))
