@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
 #include <boost/json.hpp>
 #include <chrono>
 #include <cstdio>
@@ -55,6 +56,20 @@ struct Node {
 };
 
 std::string Abs(const std::string& p) { return fs::absolute(p).lexically_normal().string(); }
+
+// True when host:port can be bound for listening right now.
+bool PortFree(const std::string& host, int port) {
+  boost::asio::io_context ioc;
+  boost::asio::ip::tcp::acceptor a(ioc);
+  boost::system::error_code ec;
+  boost::asio::ip::tcp::endpoint ep(boost::asio::ip::make_address(host, ec),
+                                    static_cast<uint16_t>(port));
+  if (ec) return false;
+  a.open(ep.protocol(), ec);
+  if (!ec) a.set_option(boost::asio::socket_base::reuse_address(true), ec);
+  if (!ec) a.bind(ep, ec);
+  return !ec;
+}
 
 bool Ready(const Node& n, milliseconds timeout = milliseconds(800)) {
   http::FetchRequest r;
@@ -583,13 +598,44 @@ std::string Runner::ScaleWeb(int count) {
     StopNode(*last, milliseconds(15000));
   }
   while (static_cast<int>(web.size()) < count) {
-    // A new node: the next port after the highest web address, same host.
+    // A node scaled away earlier comes back first, under its name and address.
+    Node* back = nullptr;
+    {
+      std::lock_guard lock(mu_);
+      for (auto& n : nodes_)
+        if (n->role == "web" && !n->wanted && n->pid == 0) {
+          back = n.get();
+          back->wanted = true;
+          back->failures = 0;
+          break;
+        }
+    }
+    if (back) {
+      if (!Start(*back) || !WaitReady(*back, milliseconds(30000)))
+        return "node " + back->name + " did not start";
+      Event(back->name, "scaled up: running");
+      web.push_back(back);
+      continue;
+    }
+    // A new node: the first free port after the highest web address, same host. The port
+    // must be free now: the next one up was often an ephemeral port of a client connection,
+    // and the node failed to bind, again and again, with backoff.
     int idx = static_cast<int>(web.size()) + 1;
     std::string name = "web" + std::to_string(idx);
     while (Find(name)) name += "x";
     auto hp = config::ParseHostPort(web.empty() ? t_.web.front().listen : web.back()->address);
+    int port = hp.port + 1;
+    {
+      std::lock_guard lock(mu_);
+      for (auto& n : nodes_)
+        if (n->role == "web") {
+          auto other = config::ParseHostPort(n->address);
+          if (other.host == hp.host) port = std::max(port, other.port + 1);
+        }
+    }
+    while (port < 65535 && !PortFree(hp.host, port)) ++port;
     app::NodeEntry e{name, web.empty() ? "dc1" : web.back()->dc,
-                     hp.host + ":" + std::to_string(hp.port + 1), ""};
+                     hp.host + ":" + std::to_string(port), ""};
     extra_web_.push_back(e);
     WriteEffectiveTopology();
     Build();

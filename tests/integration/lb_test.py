@@ -321,14 +321,20 @@ try:
     p.wait(timeout=60)
     n, bad = failures(os.path.join(tmp, "term.json"))
     c.eq(bad, {}, "SIGTERM of a web node under mixed load: no failed request")
-    c.eq(run("scale", "web", "2", "--topology", topo_b).returncode, 0, "scale up")
+    up = run("scale", "web", "2", "--topology", topo_b)
+    c.eq(up.returncode, 0, f"scale up ({up.stderr.strip()})")
     new = [x for x in json.loads(run("status", "--json", "--topology", topo_b).stdout)["nodes"]
            if x["role"] == "web" and x["name"] != "web1"][0]["name"]
+
+    def sent_to(name):
+        m = http_request("127.0.0.1", ports["lba"], "GET", "/metrics")[2].decode()
+        return sum(float(line.rsplit(" ", 1)[1]) for line in m.splitlines()
+                   if line.startswith(f'millions_lb_requests_total{{backend="{name}"'))
+
+    before = sent_to(new)
     p = load(4, "browse", os.path.join(tmp, "add.json"))
     p.wait(timeout=60)
-    m = http_request("127.0.0.1", ports["lba"], "GET", "/metrics")[2].decode()
-    got = sum(float(line.rsplit(" ", 1)[1]) for line in m.splitlines()
-              if line.startswith(f'millions_lb_requests_total{{backend="{new}"'))
+    got = sent_to(new) - before
     c.check(got > 500, f"the added node {new} gets its share: {got}")
 finally:
     c.eq(run("down", "--topology", topo_b).returncode, 0, "down")
