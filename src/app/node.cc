@@ -44,6 +44,7 @@ int RunWebNode(const WebNodeConfig& cfg, data::Store& store, queue::JobQueue& qu
   media::Init();
   Env& env = Env::Default();
   metrics::Registry registry;
+  store.RegisterMetrics(registry);  // queries by member role, replica lag
   auto cache = cache::Cache::Create(cfg.cache, env);
   data::IdGenerator ids(env, cfg.shard);
   Service service(store, *cache, queue, ids, env, registry, cfg.service);

@@ -20,7 +20,7 @@ int ServeWeb(const std::string& path, const std::string& node) {
     if (t.web[i].name == node) cfg.shard = static_cast<int>(i);
   log::Init(cfg.name, "web", log::ParseLevel(cfg.log_level));
   pg::Options pg = t.PgOptions();
-  auto store = data::OpenPgStore(pg);
+  auto store = data::OpenPgStore(t.Cluster());
   pg.pool_size = 2;  // the queue needs few connections: one claim at a time per worker
   auto queue = queue::OpenPgQueue(pg, Env::Default(), std::chrono::milliseconds(t.queue_lease_ms));
   return RunWebNode(cfg, *store, *queue);

@@ -67,6 +67,8 @@ Topology Topology::Load(const std::string& path) {
   pg.Get("user", &t.pg_user);
   pg.Get("pool_size", &t.pg_pool_size, 1, 1000);
   pg.Get("statement_timeout_ms", &t.pg_statement_timeout_ms, 100, 600'000);
+  pg.Get("max_replica_lag_bytes", &t.pg_max_replica_lag_bytes, 0, int64_t{1} << 40);
+  pg.Get("failover_wait_ms", &t.pg_failover_wait_ms, 0, 600'000);
   t.postgres = ReadNodes(pg, "postgres", dcs, &names, path);
   file->Table("queue").Get("lease_ms", &t.queue_lease_ms, 1000, 3'600'000);
   auto lb = file->Table("lb");
@@ -107,6 +109,8 @@ Topology Topology::Load(const std::string& path) {
   patroni.Get("ttl_s", &t.runner.patroni_ttl_s, 5, 600);
   patroni.Get("loop_wait_s", &t.runner.patroni_loop_wait_s, 1, 60);
   patroni.Get("retry_timeout_s", &t.runner.patroni_retry_timeout_s, 1, 600);
+  patroni.Get("synchronous_mode", &t.runner.patroni_synchronous_mode);
+  patroni.Get("synchronous_mode_strict", &t.runner.patroni_synchronous_mode_strict);
   ReadWebSettings(*file, &w);
   file->RejectUnknownKeys();
   if (t.web.empty()) throw config::ConfigError(path + ": the topology has no [[web.node]]");
@@ -119,6 +123,21 @@ const NodeEntry* Topology::FindWeb(const std::string& name) const {
   for (const auto& n : web)
     if (n.name == name) return &n;
   return nullptr;
+}
+
+data::ClusterOptions Topology::Cluster() const {
+  data::ClusterOptions o;
+  for (const auto& n : postgres) {
+    auto hp = config::ParseHostPort(n.listen);
+    o.members.push_back({n.name, hp.host, hp.port, n.rest, ""});
+  }
+  o.database = pg_database;
+  o.user = pg_user;
+  o.pool_size = pg_pool_size;
+  o.statement_timeout_ms = pg_statement_timeout_ms;
+  o.max_replica_lag_bytes = pg_max_replica_lag_bytes;
+  o.failover_wait = std::chrono::milliseconds(pg_failover_wait_ms);
+  return o;
 }
 
 pg::Options Topology::PgOptions() const {

@@ -11,6 +11,7 @@
 
 #include "app/node.h"
 #include "core/pg.h"
+#include "data/pg_cluster.h"
 
 namespace millions::app {
 
@@ -51,6 +52,11 @@ struct RunnerConfig {
   int patroni_ttl_s = 10;
   int patroni_loop_wait_s = 2;
   int patroni_retry_timeout_s = 4;
+  // Patroni's synchronous replication: a commit waits for one replica, and only that replica
+  // may be promoted (no acknowledged write is lost on failover). Strict: writes stop rather
+  // than go asynchronous when no replica is left.
+  bool patroni_synchronous_mode = false;
+  bool patroni_synchronous_mode_strict = false;
 };
 
 struct Topology {
@@ -64,6 +70,8 @@ struct Topology {
   std::string pg_user = "millions";
   int pg_pool_size = 8;
   int pg_statement_timeout_ms = 10'000;
+  int64_t pg_max_replica_lag_bytes = 1 << 20;  // replicas further behind serve no reads
+  int pg_failover_wait_ms = 15'000;            // a write waits this long for a new primary
   int queue_lease_ms = 60'000;
   WebNodeConfig web_defaults;  // [web] plus the shared tables
   RunnerConfig runner;
@@ -71,6 +79,8 @@ struct Topology {
   // Throws config::ConfigError naming file, line and key.
   static Topology Load(const std::string& path);
   const NodeEntry* FindWeb(const std::string& name) const;
+  // The data layer's view of [[postgres.node]]: members, pools, lag bound, failover wait.
+  data::ClusterOptions Cluster() const;
   // libpq conninfo naming every PostgreSQL node, asking for the writable one.
   pg::Options PgOptions() const;
 };

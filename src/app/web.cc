@@ -20,7 +20,12 @@ struct WebApp::Assets {
 
 namespace {
 
-Response ErrorResponse(const Error& e) { return http::JsonError(e.status(), e.code, e.message); }
+Response ErrorResponse(const Error& e) {
+  Response r = http::JsonError(e.status(), e.code, e.message);
+  // A tier that is unavailable (database failover, overload) says when to come back.
+  if (e.status() == 503) r.set("Retry-After", "1");
+  return r;
+}
 
 // Answers `status` with the JSON a Service call returned, or its error.
 Response Answer(int status, Result<std::string> out) {

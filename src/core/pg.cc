@@ -1,6 +1,7 @@
 #include "core/pg.h"
 
 #include <libpq-fe.h>
+#include <poll.h>
 
 #include <cstring>
 
@@ -42,6 +43,14 @@ Conn::~Conn() {
 }
 
 bool Conn::healthy() const { return c_ && PQstatus(c_) == CONNECTION_OK; }
+
+bool Conn::Alive() {
+  if (!healthy()) return false;
+  pollfd p{PQsocket(c_), POLLIN, 0};
+  if (poll(&p, 1, 0) <= 0) return true;  // nothing to read: as idle as it should be
+  PQconsumeInput(c_);                     // reads the EOF (or a notice) and updates the status
+  return PQstatus(c_) == CONNECTION_OK;
+}
 
 void Conn::Reset() {
   prepared_.clear();
@@ -160,10 +169,13 @@ Result<Pool::Lease> Pool::Acquire() {
   if (!cv_.wait_for(lock, std::chrono::milliseconds(opt_.statement_timeout_ms),
                     [&] { return !idle_.empty() || open_ < opt_.pool_size; }))
     return MakeError(Errc::kUnavailable, "database_busy", "no free database connection");
-  if (!idle_.empty()) {
+  while (!idle_.empty()) {
     auto c = std::move(idle_.back());
     idle_.pop_back();
-    return Lease(this, std::move(c));
+    // A server that died (failover, restart) left its idle connections readable at EOF: they
+    // are dropped here, before a statement is sent on them and fails.
+    if (c->Alive()) return Lease(this, std::move(c));
+    --open_;
   }
   ++open_;
   lock.unlock();

@@ -73,6 +73,8 @@ class Conn {
   // Plain SQL without parameters (BEGIN, migrations).
   Status Simple(const char* sql);
   bool healthy() const;
+  // healthy(), and the server has not closed the connection while it sat idle.
+  bool Alive();
   void Reset();
 
  private:

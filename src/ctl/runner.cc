@@ -91,7 +91,10 @@ std::string PatroniYaml(const app::Topology& t, const app::NodeEntry& n, const s
   s += "bootstrap:\n  dcs:\n    ttl: " + std::to_string(r.patroni_ttl_s) +
        "\n    loop_wait: " + std::to_string(r.patroni_loop_wait_s) +
        "\n    retry_timeout: " + std::to_string(r.patroni_retry_timeout_s) +
-       "\n    maximum_lag_on_failover: 1048576\n    postgresql:\n      use_pg_rewind: true\n"
+       "\n    maximum_lag_on_failover: 1048576\n" +
+       "    synchronous_mode: " + (r.patroni_synchronous_mode ? "true" : "false") +
+       "\n    synchronous_mode_strict: " + (r.patroni_synchronous_mode_strict ? "true" : "false") +
+       "\n    postgresql:\n      use_pg_rewind: true\n"
        "      parameters:\n        max_connections: 200\n        wal_log_hints: 'on'\n";
   s += "  initdb:\n  - encoding: UTF8\n  - data-checksums\n";
   // Loopback only: every address in a local topology is on 127.0.0.0/8.

@@ -3,7 +3,14 @@
 // so that several web nodes starting together migrate once.
 #include <stdexcept>
 
+#include <chrono>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <unordered_map>
+
 #include "core/pg.h"
+#include "data/pg_cluster.h"
 #include "data/store.h"
 
 namespace millions::data {
@@ -95,61 +102,81 @@ Result<std::vector<PhotoRow>> ReadPhotos(Conn& c, const Rows& r) {
   return out;
 }
 
-Status Done(const Result<Rows>& r) { return r.ok() ? Ok() : Status(r.error()); }
 
 class PgStore : public Store {
  public:
-  explicit PgStore(pg::Options o) : pool_(std::move(o)) { Migrate(); }
+  explicit PgStore(ClusterOptions o) : cluster_(std::move(o)) { Migrate(); }
+
+  void RegisterMetrics(metrics::Registry& registry) override {
+    auto get = [&](const char* role, const char* kind) {
+      return &registry.GetCounter("millions_db_queries_total",
+                                  "Database statements by the member role that ran them.",
+                                  {{"shard", "0"}, {"member_role", role}, {"kind", kind}});
+    };
+    counters_ = {get("primary", "read"), get("replica", "read"), get("primary", "write")};
+    for (const auto& name : cluster_.MemberNames())
+      member_reads_[name] = &registry.GetCounter("millions_db_member_reads_total",
+                                                 "Reads served by each database member.",
+                                                 {{"shard", "0"}, {"member", name}});
+    registry.AddCollector([this](std::string* out) { cluster_.RenderMetrics(out); });
+  }
 
   Result<UserRow> CreateUser(const UserRow& u) override {
-    auto lease = pool_.Acquire();
-    if (!lease.ok()) return lease.error();
-    auto r = (*lease)->Exec(
-        "create_user",
-        "INSERT INTO users(id, handle, display_name, bio, password_hash,"
-        " created_ms) VALUES($1,$2,$3,$4,$5,$6)",
-        {P(u.id), P(u.handle), P(u.display_name), P(u.bio), P(u.password_hash), P(u.created_ms)});
-    if (!r.ok()) {
-      if (pg::IsUniqueViolation(r.error()))
-        return MakeError(Errc::kConflict, "handle_taken", "that handle is taken");
-      return r.error();
-    }
-    return u;
+    Wrote(u.id);
+    return Write<UserRow>([&](Conn& c) -> Result<UserRow> {
+      auto r = c.Exec("create_user",
+                      "INSERT INTO users(id, handle, display_name, bio, password_hash,"
+                      " created_ms) VALUES($1,$2,$3,$4,$5,$6)",
+                      {P(u.id), P(u.handle), P(u.display_name), P(u.bio), P(u.password_hash),
+                       P(u.created_ms)});
+      if (!r.ok()) {
+        if (pg::IsUniqueViolation(r.error()))
+          return MakeError(Errc::kConflict, "handle_taken", "that handle is taken");
+        return r.error();
+      }
+      return u;
+    });
   }
 
-  Result<UserRow> GetUser(int64_t id, Consistency) override {
-    return OneUser("user_by_id", "WHERE u.id = $1", P(id));
+  Result<UserRow> GetUser(int64_t id, Consistency c) override {
+    return OneUser(ForUser(c, id), "user_by_id", "WHERE u.id = $1", P(id));
   }
 
-  Result<UserRow> GetUserByHandle(std::string_view handle, Consistency) override {
-    return OneUser("user_by_handle", "WHERE u.handle = $1", P(handle));
+  Result<UserRow> GetUserByHandle(std::string_view handle, Consistency c) override {
+    return OneUser(c, "user_by_handle", "WHERE u.handle = $1", P(handle));
   }
 
   Result<UserRow> UpdateProfile(int64_t id, const std::optional<std::string>& display_name,
                                 const std::optional<std::string>& bio) override {
-    auto lease = pool_.Acquire();
-    if (!lease.ok()) return lease.error();
-    auto r = (*lease)->Exec(
-        "update_profile",
-        "UPDATE users SET display_name = COALESCE($1, display_name),"
-        " bio = COALESCE($2, bio) WHERE id = $3",
-        {display_name ? P(*display_name) : pg::Null(), bio ? P(*bio) : pg::Null(), P(id)});
-    if (!r.ok()) return r.error();
-    if (r->affected() == 0) return NotFound("user");
+    Wrote(id);
+    Status st = Write<Unit>([&](Conn& c) -> Result<Unit> {
+      auto r = c.Exec("update_profile",
+                      "UPDATE users SET display_name = COALESCE($1, display_name),"
+                      " bio = COALESCE($2, bio) WHERE id = $3",
+                      {display_name ? P(*display_name) : pg::Null(), bio ? P(*bio) : pg::Null(),
+                       P(id)});
+      if (!r.ok()) return r.error();
+      if (r->affected() == 0) return NotFound("user");
+      return Unit{};
+    });
+    if (!st.ok()) return st.error();
     return GetUser(id, Consistency::kPrimary);
   }
 
   Status Follow(int64_t follower, int64_t followee, int64_t now_ms) override {
-    auto lease = pool_.Acquire();
-    if (!lease.ok()) return lease.error();
-    // One statement: the followee must exist, and following twice is a no-op.
-    auto r = (*lease)->Exec("follow",
-                            "INSERT INTO follows(follower, followee, created_ms)"
-                            " SELECT $1, id, $3 FROM users WHERE id = $2"
-                            " ON CONFLICT DO NOTHING RETURNING 1",
-                            {P(follower), P(followee), P(now_ms)});
-    if (!r.ok()) return r.error();
-    if (r->empty()) {
+    Wrote(follower);
+    Result<bool> inserted = Write<bool>([&](Conn& c) -> Result<bool> {
+      // One statement: the followee must exist, and following twice is a no-op.
+      auto r = c.Exec("follow",
+                      "INSERT INTO follows(follower, followee, created_ms)"
+                      " SELECT $1, id, $3 FROM users WHERE id = $2"
+                      " ON CONFLICT DO NOTHING RETURNING 1",
+                      {P(follower), P(followee), P(now_ms)});
+      if (!r.ok()) return r.error();
+      return !r->empty();
+    });
+    if (!inserted.ok()) return inserted.error();
+    if (!*inserted) {
       auto u = GetUser(followee, Consistency::kPrimary);
       if (!u.ok()) return u.error();
     }
@@ -157,6 +184,7 @@ class PgStore : public Store {
   }
 
   Status Unfollow(int64_t follower, int64_t followee) override {
+    Wrote(follower);
     return Run("unfollow", "DELETE FROM follows WHERE follower = $1 AND followee = $2",
                {P(follower), P(followee)});
   }
@@ -167,16 +195,17 @@ class PgStore : public Store {
                {P(s.token_hash), P(s.user_id), P(s.expires_ms)});
   }
 
-  Result<SessionRow> GetSession(std::string_view token_hash, int64_t now_ms, Consistency) override {
-    auto lease = pool_.Acquire();
-    if (!lease.ok()) return lease.error();
-    auto r = (*lease)->Exec(
-        "get_session",
-        "SELECT user_id, expires_ms FROM sessions WHERE token_hash = $1 AND expires_ms > $2",
-        {P(token_hash), P(now_ms)});
-    if (!r.ok()) return r.error();
-    if (r->empty()) return NotFound("session");
-    return SessionRow{std::string(token_hash), r->Int(0, 0), r->Int(0, 1)};
+  Result<SessionRow> GetSession(std::string_view token_hash, int64_t now_ms,
+                                Consistency c) override {
+    return Read<SessionRow>(c, [&](Conn& conn) -> Result<SessionRow> {
+      auto r = conn.Exec(
+          "get_session",
+          "SELECT user_id, expires_ms FROM sessions WHERE token_hash = $1 AND expires_ms > $2",
+          {P(token_hash), P(now_ms)});
+      if (!r.ok()) return r.error();
+      if (r->empty()) return NotFound("session");
+      return SessionRow{std::string(token_hash), r->Int(0, 0), r->Int(0, 1)};
+    });
   }
 
   Status DeleteSession(std::string_view token_hash) override {
@@ -192,16 +221,18 @@ class PgStore : public Store {
   }
 
   Result<Blob> GetBlob(std::string_view key) override {
-    auto lease = pool_.Acquire();
-    if (!lease.ok()) return lease.error();
-    auto r = (*lease)->ExecBinary("get_blob",
-                                  "SELECT content_type, bytes FROM blobs WHERE key = $1", {P(key)});
-    if (!r.ok()) return r.error();
-    if (r->empty()) return NotFound("media");
-    return Blob{r->Text(0, 0), r->Text(0, 1)};
+    // Content-addressed: a copy on any replica is the same bytes.
+    return Read<Blob>(Consistency::kReplica, [&](Conn& c) -> Result<Blob> {
+      auto r = c.ExecBinary("get_blob", "SELECT content_type, bytes FROM blobs WHERE key = $1",
+                            {P(key)});
+      if (!r.ok()) return r.error();
+      if (r->empty()) return NotFound("media");
+      return Blob{r->Text(0, 0), r->Text(0, 1)};
+    });
   }
 
   Status CreatePhoto(const PhotoRow& p) override {
+    Wrote(p.owner_id);
     return Run("create_photo",
                "INSERT INTO photos(id, owner_id, caption, media_key, content_type, width, height,"
                " created_ms) VALUES($1,$2,$3,$4,$5,$6,$7,$8)",
@@ -209,34 +240,34 @@ class PgStore : public Store {
                 P(int64_t{p.width}), P(int64_t{p.height}), P(p.created_ms)});
   }
 
-  Result<PhotoRow> GetPhoto(int64_t id, Consistency) override {
+  Result<PhotoRow> GetPhoto(int64_t id, Consistency c) override {
     static const std::string sql = std::string(kPhotoCols) + "photos p WHERE p.id = $1";
-    auto rows = Photos("get_photo", sql.c_str(), {P(id)});
+    auto rows = Photos(c, "get_photo", sql.c_str(), {P(id)}, /*empty_is_missing=*/true);
     if (!rows.ok()) return rows.error();
-    if (rows->empty()) return NotFound("photo");
     return std::move(rows->front());
   }
 
   Result<std::vector<PhotoRow>> ListPhotos(int64_t owner_id, int64_t before, int limit,
-                                           Consistency) override {
+                                           Consistency c) override {
     static const std::string sql = std::string(kPhotoCols) +
                                    "photos p WHERE p.owner_id = $1 AND p.id < $2"
                                    " ORDER BY p.id DESC LIMIT $3";
-    return Photos("list_photos", sql.c_str(),
+    return Photos(ForUser(c, owner_id), "list_photos", sql.c_str(),
                   {P(owner_id), P(before > 0 ? before : INT64_MAX), P(int64_t{limit})});
   }
 
   Result<std::vector<PhotoRow>> Feed(int64_t user_id, int64_t before, int limit,
-                                     Consistency) override {
+                                     Consistency c) override {
     static const std::string sql = std::string(kPhotoCols) +
                                    "follows f JOIN photos p ON p.owner_id = f.followee"
                                    " WHERE f.follower = $1 AND p.id < $2"
                                    " ORDER BY p.id DESC LIMIT $3";
-    return Photos("feed", sql.c_str(),
+    return Photos(ForUser(c, user_id), "feed", sql.c_str(),
                   {P(user_id), P(before > 0 ? before : INT64_MAX), P(int64_t{limit})});
   }
 
   Status CreateJob(const JobRow& j) override {
+    Wrote(j.owner_id);
     return Run(
         "create_job",
         "INSERT INTO jobs(id, photo_id, owner_id, status, ops, created_ms)"
@@ -244,26 +275,27 @@ class PgStore : public Store {
         {P(j.id), P(j.photo_id), P(j.owner_id), P(j.status), P(j.ops_json), P(j.created_ms)});
   }
 
-  Result<JobRow> GetJob(int64_t id, Consistency) override {
-    auto lease = pool_.Acquire();
-    if (!lease.ok()) return lease.error();
-    static const std::string sql = std::string(kJobCols) + "WHERE id = $1";
-    auto r = (*lease)->Exec("get_job", sql.c_str(), {P(id)});
-    if (!r.ok()) return r.error();
-    if (r->empty()) return NotFound("job");
-    return ReadJob(*r, 0);
+  Result<JobRow> GetJob(int64_t id, Consistency c) override {
+    return Read<JobRow>(c, [&](Conn& conn) -> Result<JobRow> {
+      static const std::string sql = std::string(kJobCols) + "WHERE id = $1";
+      auto r = conn.Exec("get_job", sql.c_str(), {P(id)});
+      if (!r.ok()) return r.error();
+      if (r->empty()) return NotFound("job");
+      return ReadJob(*r, 0);
+    });
   }
 
   Result<std::vector<int64_t>> UnfinishedJobs() override {
-    auto lease = pool_.Acquire();
-    if (!lease.ok()) return lease.error();
-    auto r =
-        (*lease)->Exec("unfinished_jobs",
-                       "SELECT id FROM jobs WHERE status IN ('queued', 'running') ORDER BY id", {});
-    if (!r.ok()) return r.error();
-    std::vector<int64_t> out;
-    for (int i = 0; i < r->size(); ++i) out.push_back(r->Int(i, 0));
-    return out;
+    return Read<std::vector<int64_t>>(
+        Consistency::kPrimary, [&](Conn& c) -> Result<std::vector<int64_t>> {
+          auto r = c.Exec("unfinished_jobs",
+                          "SELECT id FROM jobs WHERE status IN ('queued', 'running') ORDER BY id",
+                          {});
+          if (!r.ok()) return r.error();
+          std::vector<int64_t> out;
+          for (int i = 0; i < r->size(); ++i) out.push_back(r->Int(i, 0));
+          return out;
+        });
   }
 
   Status MarkJobRunning(int64_t id) override {
@@ -273,7 +305,7 @@ class PgStore : public Store {
   }
 
   Status FinishJob(int64_t job_id, const PhotoVersion& v, int64_t now_ms) override {
-    return pool_.Tx<Unit>([&](Conn& c) -> Result<Unit> {
+    return WriteTx<Unit>([&](Conn& c) -> Result<Unit> {
       // A job redelivered after a crash may finish twice; the version is written once.
       auto ins = c.Exec("add_version",
                         "INSERT INTO photo_versions(photo_id, job_id, media_key, width, height)"
@@ -298,33 +330,117 @@ class PgStore : public Store {
   }
 
  private:
+  // Reads: on the member the consistency asks for; a replica that fails is skipped and the
+  // read goes to another member (reads are safe to repeat); a row a replica does not have
+  // yet (404) is asked of the primary, so a caller sees what was just created.
+  template <class T>
+  Result<T> Read(Consistency c, const std::function<Result<T>(Conn&)>& fn) {
+    Need need = c == Consistency::kReplica ? Need::kReplica : Need::kPrimary;
+    std::vector<std::string> avoid;
+    Error last = MakeError(Errc::kUnavailable, "database_unavailable", "no member answered");
+    for (int attempt = 0; attempt < 3; ++attempt) {
+      auto lease = cluster_.Acquire(need, avoid);
+      if (!lease.ok()) return lease.error();
+      Counted(lease->primary ? counters_.primary_read : counters_.replica_read);
+      if (auto it = member_reads_.find(lease->member); it != member_reads_.end())
+        it->second->Inc();
+      Result<T> r = fn(*lease->conn);
+      if (r.ok()) return r;
+      if (r.error().status() == 404 && !lease->primary) {
+        need = Need::kPrimary;
+        continue;
+      }
+      if (lease->conn->healthy()) return r;  // the statement's own error, not the member's
+      cluster_.MarkDown(lease->member);
+      avoid.push_back(lease->member);
+      last = r.error();
+    }
+    return last;
+  }
+
+  // Writes: on the primary, waiting (bounded) for one during a failover. A statement that
+  // fails because the primary went away is not repeated: it may have committed; the caller
+  // gets a 503 and decides (Idempotency-Key).
+  template <class T>
+  Result<T> Write(const std::function<Result<T>(Conn&)>& fn) {
+    auto lease = cluster_.Acquire(Need::kPrimary);
+    if (!lease.ok()) return lease.error();
+    Counted(counters_.primary_write);
+    Result<T> r = fn(*lease->conn);
+    if (!r.ok() && !lease->conn->healthy()) cluster_.MarkDown(lease->member);
+    return r;
+  }
+
+  template <class T>
+  Result<T> WriteTx(const std::function<Result<T>(Conn&)>& fn) {
+    return Write<T>([&](Conn& c) -> Result<T> {
+      if (Status s = c.Simple("BEGIN"); !s.ok()) return s.error();
+      Result<T> r = fn(c);
+      if (!r.ok()) {
+        (void)c.Simple("ROLLBACK");
+        return r;
+      }
+      if (Status s = c.Simple("COMMIT"); !s.ok()) return s.error();
+      return r;
+    });
+  }
+
   Status Run(const char* name, const char* sql, std::initializer_list<pg::Param> params) {
-    auto lease = pool_.Acquire();
-    if (!lease.ok()) return lease.error();
-    return Done((*lease)->Exec(name, sql, params));
+    return Write<Unit>([&](Conn& c) -> Result<Unit> {
+      auto r = c.Exec(name, sql, params);
+      if (!r.ok()) return r.error();
+      return Unit{};
+    });
   }
 
-  Result<UserRow> OneUser(const char* name, const char* where, pg::Param key) {
-    auto lease = pool_.Acquire();
-    if (!lease.ok()) return lease.error();
-    std::string sql = std::string(kUserCols) + where;
-    auto r = (*lease)->Exec(name, sql.c_str(), {std::move(key)});
-    if (!r.ok()) return r.error();
-    if (r->empty()) return NotFound("user");
-    return ReadUser(*r, 0);
+  Result<UserRow> OneUser(Consistency c, const char* name, const char* where, pg::Param key) {
+    return Read<UserRow>(c, [&](Conn& conn) -> Result<UserRow> {
+      std::string sql = std::string(kUserCols) + where;
+      auto r = conn.Exec(name, sql.c_str(), {key});
+      if (!r.ok()) return r.error();
+      if (r->empty()) return NotFound("user");
+      return ReadUser(*r, 0);
+    });
   }
 
-  Result<std::vector<PhotoRow>> Photos(const char* name, const char* sql,
-                                       std::initializer_list<pg::Param> params) {
-    auto lease = pool_.Acquire();
-    if (!lease.ok()) return lease.error();
-    auto r = (*lease)->Exec(name, sql, params);
-    if (!r.ok()) return r.error();
-    return ReadPhotos(**lease, *r);
+  Result<std::vector<PhotoRow>> Photos(Consistency c, const char* name, const char* sql,
+                                       std::initializer_list<pg::Param> params,
+                                       bool empty_is_missing = false) {
+    return Read<std::vector<PhotoRow>>(c, [&](Conn& conn) -> Result<std::vector<PhotoRow>> {
+      auto r = conn.Exec(name, sql, params);
+      if (!r.ok()) return r.error();
+      if (empty_is_missing && r->empty()) return NotFound("photo");
+      return ReadPhotos(conn, *r);
+    });
+  }
+
+  // Read-your-writes: reads about a user who wrote through this node in the last
+  // kReadYourWrites go to the primary (replicas may not have replayed the write yet).
+  static constexpr int64_t kReadYourWritesMs = 2000;
+  void Wrote(int64_t user_id) {
+    auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(kReadYourWritesMs);
+    std::lock_guard lock(recent_mu_);
+    if (recent_.size() > 100000) recent_.clear();  // bounded; the window is short anyway
+    recent_[user_id] = until;
+  }
+  Consistency ForUser(Consistency c, int64_t user_id) {
+    if (c == Consistency::kPrimary) return c;
+    std::lock_guard lock(recent_mu_);
+    auto it = recent_.find(user_id);
+    if (it == recent_.end()) return c;
+    if (it->second < std::chrono::steady_clock::now()) {
+      recent_.erase(it);
+      return c;
+    }
+    return Consistency::kPrimary;
+  }
+
+  static void Counted(metrics::Counter* c) {
+    if (c) c->Inc();
   }
 
   void Migrate() {
-    Status st = pool_.Tx<Unit>([](Conn& c) -> Result<Unit> {
+    Status st = WriteTx<Unit>([](Conn& c) -> Result<Unit> {
       // Nodes starting together take turns; the lock is released at COMMIT.
       if (Status s = c.Simple("SELECT pg_advisory_xact_lock(7243120)"); !s.ok()) return s.error();
       if (Status s = c.Simple("CREATE TABLE IF NOT EXISTS schema_version(version BIGINT NOT NULL)");
@@ -348,12 +464,33 @@ class PgStore : public Store {
     if (!st.ok()) throw std::runtime_error("migrating PostgreSQL: " + st.error().message);
   }
 
-  pg::Pool pool_;
+  struct Counters {
+    metrics::Counter* primary_read = nullptr;
+    metrics::Counter* replica_read = nullptr;
+    metrics::Counter* primary_write = nullptr;
+  };
+  PgCluster cluster_;
+  Counters counters_;
+  std::map<std::string, metrics::Counter*> member_reads_;  // fixed once metrics are registered
+  std::mutex recent_mu_;
+  std::unordered_map<int64_t, std::chrono::steady_clock::time_point> recent_;
 };
 
 }  // namespace
 
 std::unique_ptr<Store> OpenPgStore(const pg::Options& options) {
+  ClusterOptions o;
+  ClusterOptions::Member m;
+  m.name = "pg";
+  m.conninfo = options.conninfo;
+  o.members.push_back(m);
+  o.pool_size = options.pool_size;
+  o.connect_timeout_s = options.connect_timeout_s;
+  o.statement_timeout_ms = options.statement_timeout_ms;
+  return std::make_unique<PgStore>(std::move(o));
+}
+
+std::unique_ptr<Store> OpenPgStore(const ClusterOptions& options) {
   return std::make_unique<PgStore>(options);
 }
 

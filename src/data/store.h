@@ -15,10 +15,13 @@
 #include <string_view>
 #include <vector>
 
+#include "core/metrics.h"
 #include "core/pg.h"
 #include "core/result.h"
 
 namespace millions::data {
+
+struct ClusterOptions;
 
 enum class Consistency { kPrimary, kReplica };
 
@@ -80,6 +83,8 @@ struct Blob {
 class Store {
  public:
   virtual ~Store() = default;
+  // Adds the store's own series (queries by member role, replica lag) to a node's registry.
+  virtual void RegisterMetrics(metrics::Registry& registry) { (void)registry; }
 
   // 409 handle_taken when the handle exists.
   virtual Result<UserRow> CreateUser(const UserRow& user) = 0;
@@ -128,5 +133,8 @@ std::unique_ptr<Store> OpenSqliteStore(const std::string& path, int connections)
 // Connects to PostgreSQL (lazily: a database that is down answers 503s) and applies the
 // migrations. Throws std::runtime_error when the migrations cannot run at start-up.
 std::unique_ptr<Store> OpenPgStore(const pg::Options& options);
+// The same on a replicated cluster (data/pg_cluster.h): writes on the primary, replica reads
+// spread over replicas within the lag bound.
+std::unique_ptr<Store> OpenPgStore(const ClusterOptions& options);
 
 }  // namespace millions::data

@@ -1,0 +1,71 @@
+#include "data/pg_cluster.h"
+
+#include <gtest/gtest.h>
+
+#include <set>
+
+namespace millions::data {
+namespace {
+
+MemberState M(const char* name, bool primary, int64_t lag, bool reachable = true) {
+  MemberState m;
+  m.name = name;
+  m.primary = primary;
+  m.lag_bytes = primary ? -1 : lag;
+  m.reachable = reachable;
+  return m;
+}
+
+ClusterView Three(int64_t lag2, int64_t lag3) {
+  ClusterView v;
+  v.members = {M("pg1", true, 0), M("pg2", false, lag2), M("pg3", false, lag3)};
+  v.primary = 0;
+  return v;
+}
+
+TEST(PickMember, ReplicaReadsSpreadOverReplicas) {
+  ClusterView v = Three(0, 10);
+  std::set<int> seen;
+  for (uint64_t i = 0; i < 6; ++i) seen.insert(PickMember(v, Need::kReplica, 1024, i, {}));
+  EXPECT_EQ(seen, (std::set<int>{1, 2}));
+}
+
+TEST(PickMember, LaggingReplicaIsSkipped) {
+  ClusterView v = Three(0, 5000);
+  for (uint64_t i = 0; i < 6; ++i) EXPECT_EQ(PickMember(v, Need::kReplica, 1024, i, {}), 1);
+}
+
+TEST(PickMember, NoQualifyingReplicaFallsBackToPrimary) {
+  ClusterView v = Three(5000, 5000);
+  EXPECT_EQ(PickMember(v, Need::kReplica, 1024, 0, {}), 0);
+  v.members[1].reachable = false;
+  v.members[2].lag_bytes = -1;  // unknown lag never qualifies
+  EXPECT_EQ(PickMember(v, Need::kReplica, 1 << 30, 0, {}), 0);
+}
+
+TEST(PickMember, AvoidedMembersAreSkipped) {
+  ClusterView v = Three(0, 0);
+  EXPECT_EQ(PickMember(v, Need::kReplica, 1024, 0, {"pg2"}), 2);
+  EXPECT_EQ(PickMember(v, Need::kReplica, 1024, 0, {"pg2", "pg3"}), 0);
+  EXPECT_EQ(PickMember(v, Need::kReplica, 1024, 0, {"pg1", "pg2", "pg3"}), -1);
+}
+
+TEST(PickMember, WritesNeedThePrimary) {
+  ClusterView v = Three(0, 0);
+  EXPECT_EQ(PickMember(v, Need::kPrimary, 1024, 7, {}), 0);
+  v.primary = -1;  // a failover under way
+  EXPECT_EQ(PickMember(v, Need::kPrimary, 1024, 7, {}), -1);
+  EXPECT_EQ(PickMember(v, Need::kReplica, 1024, 0, {}), 1);  // reads go on
+}
+
+TEST(ParseLsn, TextToBytes) {
+  EXPECT_EQ(ParseLsn("0/0"), 0u);
+  EXPECT_EQ(ParseLsn("0/16B3748"), 0x16B3748u);
+  EXPECT_EQ(ParseLsn("16/B374D848"), (0x16ull << 32) | 0xB374D848ull);
+  EXPECT_EQ(ParseLsn("16/B374D848") - ParseLsn("16/B374D000"), 0x848u);
+  for (const char* bad : {"", "/", "1/", "/1", "x/1", "1/1/1", "123456789/0"})
+    EXPECT_EQ(ParseLsn(bad), 0u) << bad;
+}
+
+}  // namespace
+}  // namespace millions::data
