@@ -69,6 +69,12 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"kill", "stop", "cont"}));
   chaos->add_option("node", chaos_node, "Node name, as `millions status` lists it")->required();
   chaos->add_option("--topology", topo, "Topology file (default topologies/local.toml)");
+  double chaos_hold = 0;
+  chaos
+      ->add_option("--hold", chaos_hold,
+                   "With kill: seconds the supervisor waits before restarting the node (a machine "
+                   "that stays down; lets Patroni fail over)")
+      ->check(CLI::Range(0.0, 3600.0));
   std::string scale_role;
   int scale_count = 0;
   auto* scale =
@@ -122,7 +128,7 @@ int main(int argc, char** argv) {
     if (*load) return millions::ctl::RunLoad(load_flags);
     if (*status) return millions::ctl::PrintStatus(topo, as_json);
     if (*down) return millions::ctl::Down(topo);
-    if (*chaos) return millions::ctl::Chaos(topo, chaos_action, chaos_node);
+    if (*chaos) return millions::ctl::Chaos(topo, chaos_action, chaos_node, chaos_hold);
     if (*scale) return millions::ctl::Scale(topo, scale_role, scale_count);
   } catch (const millions::config::ConfigError& e) {
     fprintf(stderr, "millions: %s\n", e.what());

@@ -52,6 +52,7 @@ struct Node {
   bool paused = false;
   int failures = 0;
   Clock::time_point next_start{}, started_at{};
+  Clock::time_point hold_until{};  // chaos kill --hold: no restart before this
   std::string pg_data_dir;  // patroni nodes
 };
 
@@ -129,7 +130,9 @@ class Runner {
   std::string MetricsJson();
   std::string PublicUrl() const;
   void ServeAdmin();
-  std::string Act(const std::string& node, const std::string& action);
+  // hold_ms (kill only): the supervisor leaves the node down this long, as a machine that
+  // stays down would be (so that Patroni fails over instead of the old leader coming back).
+  std::string Act(const std::string& node, const std::string& action, int hold_ms = 0);
   std::string ScaleWeb(int count);
   void WriteEffectiveTopology();
   Node* Find(const std::string& name);
@@ -372,7 +375,7 @@ void Runner::Supervise() {
           if (Clock::now() - n.started_at > std::chrono::seconds(60)) n.failures = 0;
           auto delay = milliseconds(std::min(30000, 500 << std::min(n.failures, 6)));
           n.failures++;
-          n.next_start = Clock::now() + delay;
+          n.next_start = std::max(Clock::now() + delay, n.hold_until);
           std::string why = WIFSIGNALED(status)
                                 ? "killed by signal " + std::to_string(WTERMSIG(status))
                                 : "exited with " + std::to_string(WEXITSTATUS(status));
@@ -540,7 +543,7 @@ std::string Runner::MetricsJson() {
   return json::serialize(json::object{{"tiers", out}});
 }
 
-std::string Runner::Act(const std::string& name, const std::string& action) {
+std::string Runner::Act(const std::string& name, const std::string& action, int hold_ms) {
   Node* n;
   pid_t pid;
   {
@@ -556,6 +559,10 @@ std::string Runner::Act(const std::string& name, const std::string& action) {
   }
   if (pid <= 0) return "node is not running";
   if (action == "kill") {
+    {
+      std::lock_guard lock(mu_);
+      n->hold_until = Clock::now() + milliseconds(hold_ms);
+    }
     SignalGroup(pid, SIGKILL);
     if (!n->pg_data_dir.empty()) {
       // Patroni's postmaster runs in a process group of its own: kill it and its backends too,
@@ -668,8 +675,10 @@ void Runner::ServeAdmin() {
   });
   router->Add("POST", "/api/nodes/{name}/{action}",
               [this](http::Request& req) -> awaitable<http::Response> {
+                auto hold = req.query_param("hold_ms");
+                int hold_ms = hold ? std::clamp(std::atoi(hold->c_str()), 0, 3'600'000) : 0;
                 std::string err =
-                    Act(std::string(req.param("name")), std::string(req.param("action")));
+                    Act(std::string(req.param("name")), std::string(req.param("action")), hold_ms);
                 if (!err.empty()) co_return http::JsonError(400, "bad_action", err);
                 co_return http::Json(200, "{\"ok\":true}");
               });
@@ -905,8 +914,11 @@ int Down(const std::string& topology) {
   return 1;
 }
 
-int Chaos(const std::string& topology, const std::string& action, const std::string& node) {
-  auto res = Admin(topology, "POST", "/api/nodes/" + node + "/" + action);
+int Chaos(const std::string& topology, const std::string& action, const std::string& node,
+          double hold_s) {
+  std::string target = "/api/nodes/" + node + "/" + action;
+  if (hold_s > 0) target += "?hold_ms=" + std::to_string(static_cast<int>(hold_s * 1000));
+  auto res = Admin(topology, "POST", target);
   if (!res.ok() || res->status != 200) {
     fprintf(stderr, "millions: %s\n", res.ok() ? res->body.c_str() : res.error().message.c_str());
     return 1;

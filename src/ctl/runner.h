@@ -18,7 +18,9 @@ struct UpFlags {
 int Up(const UpFlags& flags);
 int PrintStatus(const std::string& topology, bool json);
 int Down(const std::string& topology);
-int Chaos(const std::string& topology, const std::string& action, const std::string& node);
+// `hold_s` > 0 with kill: the supervisor restarts the node only after that many seconds.
+int Chaos(const std::string& topology, const std::string& action, const std::string& node,
+          double hold_s = 0);
 int Scale(const std::string& topology, const std::string& role, int count);
 
 }  // namespace millions::ctl

@@ -164,8 +164,16 @@ void PgCluster::PollOnce() {
     for (int i : primaries)
       if (next->members[static_cast<size_t>(i)].name == leader) next->primary = i;
   }
+  // Lag is measured from the primary's position, or, while there is none (failover), from
+  // the most advanced member: replicas keep serving reads through a failover.
+  uint64_t head = 0;
   if (next->primary >= 0) {
-    uint64_t head = next->members[static_cast<size_t>(next->primary)].lsn;
+    head = next->members[static_cast<size_t>(next->primary)].lsn;
+  } else {
+    for (const auto& s : next->members)
+      if (s.reachable) head = std::max(head, s.lsn);
+  }
+  {
     for (auto& s : next->members) {
       if (!s.reachable || s.primary) continue;
       s.lag_bytes = head > s.lsn ? static_cast<int64_t>(head - s.lsn) : 0;

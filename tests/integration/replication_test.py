@@ -1,0 +1,281 @@
+"""Replication and failover on a real Patroni cluster (etcd, one primary, two replicas, in
+synchronous mode) under `millions up`, with one web node:
+- replica reads land on replicas, and a caller reads its own write at once;
+- a replica whose replay is paused falls behind the lag bound and gets no reads;
+- kill -9 of a replica under a read load: no failed read;
+- kill -9 of the primary (its whole process group) under reads and writes, with a ledger of
+  every acknowledged write: none lost, none doubled, no failed read; prints the
+  write-unavailability window; the killed member comes back as a replica."""
+import json
+import os
+import subprocess
+import tempfile
+import threading
+import time
+
+from harness import Checks, bearer, binary, free_port, http_request, parse_json
+
+tmp = tempfile.mkdtemp(prefix="millions-repl-")
+os.chmod(tmp, 0o755)
+_taken = set()
+
+
+def port():
+    """A free port not handed out before in this test (free_port alone may repeat one)."""
+    while True:
+        p = free_port()
+        if p not in _taken:
+            _taken.add(p)
+            return p
+
+
+web_port = port()
+pg = {f"pg{i}": (port(), port()) for i in (1, 2, 3)}
+topo = os.path.join(tmp, "topology.toml")
+with open(topo, "w") as f:
+    f.write(f"""[deployment]
+name = "repltest"
+[[dc]]
+name = "dc1"
+[runner]
+run_dir = "{tmp}/run"
+admin = "127.0.0.1:{port()}"
+[etcd]
+listen = "127.0.0.1:{port()}"
+peer_listen = "127.0.0.1:{port()}"
+[web]
+threads = 1
+blocking_threads = 8
+[[web.node]]
+name = "web1"
+listen = "127.0.0.1:{web_port}"
+[postgres]
+pool_size = 6
+max_replica_lag_bytes = 1048576
+failover_wait_ms = 30000
+[postgres.patroni]
+ttl_s = 10
+loop_wait_s = 1
+retry_timeout_s = 3
+synchronous_mode = true
+""")
+    for name, (port, rest) in pg.items():
+        f.write(f"""[[postgres.node]]
+name = "{name}"
+listen = "127.0.0.1:{port}"
+rest = "127.0.0.1:{rest}"
+""")
+    f.write("[workers]\nthreads = 1\n")
+
+c = Checks()
+
+
+def run(*args, timeout=120):
+    return subprocess.run([binary(), *args], capture_output=True, text=True, timeout=timeout,
+                          cwd=tmp)
+
+
+def api(method, path, body=None, headers=None, timeout=40):
+    try:
+        status, _, data = http_request("127.0.0.1", web_port, method, path, body, headers,
+                                       timeout=timeout)
+        return status, parse_json(data)
+    except OSError as e:
+        return 0, str(e)
+
+
+def metric(prefix):
+    """Sum of every series of the web node's /metrics that starts with `prefix`."""
+    _, _, data = http_request("127.0.0.1", web_port, "GET", "/metrics")
+    return sum(float(line.rsplit(" ", 1)[1]) for line in data.decode().splitlines()
+               if line.startswith(prefix))
+
+
+def patroni_cluster():
+    for name, (_, rest) in pg.items():
+        try:
+            s, _, data = http_request("127.0.0.1", rest, "GET", "/cluster", timeout=2)
+            if s == 200:
+                return json.loads(data)
+        except OSError:
+            pass
+    return None
+
+
+def roles():
+    cl = patroni_cluster() or {"members": []}
+    return {m["name"]: (m["role"], m.get("state"), m.get("lag")) for m in cl["members"]}
+
+
+def leader():
+    return next((n for n, (r, _, _) in roles().items() if r == "leader"), None)
+
+
+def wait(cond, timeout, step=0.3):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        v = cond()
+        if v:
+            return v
+        time.sleep(step)
+    return None
+
+
+def psql(name, sql):
+    port = pg[name][0]
+    return subprocess.run(["psql", "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "-d",
+                           "millions", "-Atc", sql], capture_output=True, text=True, timeout=30)
+
+
+up = subprocess.run([binary(), "up", topo, "--detach"], capture_output=True, text=True,
+                    timeout=240, cwd=tmp)
+c.eq(up.returncode, 0, f"up with three PostgreSQL members: {up.stdout[-600:]} {up.stderr[-600:]}")
+try:
+    # Both replicas streaming (Patroni) and seen by the data layer within the lag bound.
+    ok = wait(lambda: len([1 for r, st, lag in roles().values()
+                           if r in ("replica", "sync_standby") and st in ("running", "streaming")])
+              == 2, 120)
+    c.check(ok, f"two replicas streaming: {roles()}")
+    c.check(wait(lambda: metric('millions_db_member_up{') == 3, 30),
+            "the web node reaches all three members")
+    st = json.loads(run("status", "--json", "--topology", topo).stdout)
+    dbs = sorted(n["db_role"] for n in st["nodes"] if n["role"] == "postgres")
+    c.eq(dbs, ["primary", "replica", "replica"], "status shows one primary and two replicas")
+
+    # Users to read: created, then left for longer than the read-your-writes window.
+    users = []
+    for i in range(12):
+        s, u = api("POST", "/api/users", {"handle": f"reader{i}", "password": "password123"})
+        users.append(u["id"] if s == 201 else None)
+    c.check(all(users), f"users created: {users}")
+    s, sess = api("POST", "/api/sessions", {"handle": "reader0", "password": "password123"})
+    token = sess.get("token") if s == 201 else ""
+    time.sleep(2.5)
+    before = metric('millions_db_queries_total{shard="0",member_role="replica",kind="read"}')
+    for uid in users:
+        api("GET", f"/api/users/{uid}/photos")
+    after = metric('millions_db_queries_total{shard="0",member_role="replica",kind="read"}')
+    c.check(after - before >= len(users), f"replica reads land on replicas: {after - before}")
+
+    # Read your own write: the profile read right after a PATCH shows it.
+    s, _ = api("PATCH", "/api/me", {"bio": "fresh bio"}, bearer(token))
+    s2, me = api("GET", f"/api/users/{users[0]}")
+    c.check(s == 200 and s2 == 200 and me.get("bio") == "fresh bio",
+            f"read-your-writes after PATCH: {s} {s2} {me}")
+
+    # A replica with its replay paused falls behind the bound and is skipped.
+    lead = leader()
+    replicas = [n for n in pg if n != lead]
+    paused = replicas[0]
+    c.check(psql(paused, "SELECT pg_wal_replay_pause()").returncode == 0, "replay paused")
+    psql(lead, "CREATE TABLE filler AS SELECT g, repeat('x', 1000) AS pad"
+               " FROM generate_series(1, 4000) g")
+    behind = wait(lambda: metric(f'millions_db_replica_lag_bytes{{shard="0",member="{paused}"}}')
+                  > 1048576, 20)
+    c.check(behind, "the paused replica's lag is measured past the bound")
+    reads_paused = metric(f'millions_db_member_reads_total{{shard="0",member="{paused}"}}')
+    reads_other = metric(f'millions_db_member_reads_total{{shard="0",member="{replicas[1]}"}}')
+    for uid in users:
+        api("GET", f"/api/users/{uid}/photos")
+    c.eq(metric(f'millions_db_member_reads_total{{shard="0",member="{paused}"}}') - reads_paused,
+         0, "no reads on the lagging replica")
+    c.check(metric(f'millions_db_member_reads_total{{shard="0",member="{replicas[1]}"}}')
+            - reads_other >= len(users), "its reads went to the other replica")
+    psql(paused, "SELECT pg_wal_replay_resume()")
+    c.check(wait(lambda: metric(f'millions_db_replica_lag_bytes{{shard="0",member="{paused}"}}')
+                 == 0, 30), "replay resumed: the replica catches up")
+
+    # Load: readers of existing users, writers of new users with a ledger.
+    stop = threading.Event()
+    read_fail, read_ok = [], [0]
+    acked, write_fail = [], []
+    write_times = []
+
+    def reader(k):
+        i = 0
+        while not stop.is_set():
+            uid = users[(i + k) % len(users)]
+            s, body = api("GET", f"/api/users/{uid}/photos")
+            if s == 200:
+                read_ok[0] += 1
+            else:
+                read_fail.append((time.time(), s, str(body)[:120]))
+            i += 1
+
+    def writer(k):
+        i = 0
+        while not stop.is_set():
+            handle = f"w{rounds[0]}x{k}x{i}"
+            t = time.time()
+            s, body = api("POST", "/api/users", {"handle": handle, "password": "password123"})
+            if s == 201:
+                acked.append(handle)
+                write_times.append(time.time())  # when it was acknowledged
+            else:
+                write_fail.append((t, s, str(body)[:120]))
+            i += 1
+
+    rounds = [0]
+
+    def load(seconds, action):
+        rounds[0] += 1
+        stop.clear()
+        threads = [threading.Thread(target=reader, args=(k,)) for k in range(3)]
+        threads += [threading.Thread(target=writer, args=(k,)) for k in range(2)]
+        for t in threads:
+            t.start()
+        time.sleep(2)
+        action()
+        time.sleep(seconds)
+        stop.set()
+        for t in threads:
+            t.join(timeout=60)
+
+    # kill -9 of a replica under load: no read fails.
+    victim = [n for n in pg if n != leader()][1]
+    load(6, lambda: run("chaos", "kill", victim, "--topology", topo))
+    c.check(read_ok[0] > 50, f"reads ran: {read_ok[0]}")
+    c.check(not read_fail, f"kill -9 of replica {victim}: no failed read: {len(read_fail)} "
+            f"{read_fail[:3]}")
+    c.check(wait(lambda: len([1 for r, st, _ in roles().values()
+                              if r in ("replica", "sync_standby") and st in ("running", "streaming")])
+                 == 2, 90), f"the killed replica is back: {roles()}")
+
+    # kill -9 of the primary under reads and writes.
+    read_fail.clear()
+    read_ok[0] = 0
+    old = leader()
+    kill_at = [0.0]
+
+    def kill_primary():
+        kill_at[0] = time.time()
+        # Held down past Patroni's ttl, as a machine that died would be: a replica is promoted.
+        run("chaos", "kill", old, "--hold", "30", "--topology", topo)
+
+    load(25, kill_primary)
+    new = leader()
+    c.check(new and new != old, f"a replica was promoted: {old} -> {new}")
+    c.check(not read_fail, f"kill -9 of the primary: no failed read: {len(read_fail)} "
+            f"{read_fail[:3]}")
+    # The write-unavailability window: the longest time without an acknowledged write, from
+    # just before the kill on.
+    acks = sorted(t for t in write_times if t > kill_at[0] - 1)
+    c.check(any(t > kill_at[0] for t in acks), "writes succeed again after the failover")
+    if len(acks) > 1:
+        window = max(b - a for a, b in zip(acks, acks[1:]))
+        print(f"write-unavailability window: {window:.2f} s (failed writes: {len(write_fail)}, "
+              f"acknowledged: {len(acked)})")
+    # The ledger: every acknowledged sign-up is there, once.
+    missing = [h for h in acked if api("GET", f"/api/users/by-handle/{h}")[0] != 200]
+    c.check(not missing, f"no acknowledged write lost ({len(acked)} acknowledged): "
+            f"{len(missing)} missing {missing[:5]}")
+    count = psql(new, "SELECT count(*) - count(DISTINCT handle) FROM users")
+    c.eq(count.stdout.strip(), "0", "no write applied twice")
+    c.check(all(s == 503 for _, s, _ in write_fail),
+            f"failed writes are 503s: {[w for w in write_fail if w[1] != 503][:3]}")
+    c.check(wait(lambda: roles().get(old, ("",))[0] in ("replica", "sync_standby"), 90),
+            f"the old primary re-joins as a replica: {roles()}")
+    print(f"failovers seen by the data layer: {metric('millions_db_failovers_total')}")
+finally:
+    c.eq(run("down", "--topology", topo, timeout=180).returncode, 0, "down")
+c.finish()
