@@ -287,4 +287,18 @@ Service::JobOutcome Service::ProcessJob(const queue::Delivery& d) {
   return JobOutcome::kDone;
 }
 
+Result<std::optional<data::IdempotencyRecord>> Service::ClaimIdempotencyKey(
+    std::string_view scope, std::string_view key, std::string_view fingerprint) {
+  return store_.ClaimIdempotencyKey(scope, key, fingerprint, env_.WallMillis(), 60'000);
+}
+
+Status Service::FinishIdempotencyKey(std::string_view scope, std::string_view key, int status,
+                                     std::string_view body) {
+  return store_.FinishIdempotencyKey(scope, key, status, body);
+}
+
+Status Service::ReleaseIdempotencyKey(std::string_view scope, std::string_view key) {
+  return store_.ReleaseIdempotencyKey(scope, key);
+}
+
 }  // namespace millions::app

@@ -63,6 +63,15 @@ class Service {
   Result<std::string> Feed(int64_t user_id, int64_t before, int limit);
   Result<data::Blob> Media(std::string_view key);
 
+  // Idempotency-Key bookkeeping (web.cc): see data::Store. A claim unfinished for a minute is
+  // presumed dead and may be taken over.
+  Result<std::optional<data::IdempotencyRecord>> ClaimIdempotencyKey(std::string_view scope,
+                                                                     std::string_view key,
+                                                                     std::string_view fingerprint);
+  Status FinishIdempotencyKey(std::string_view scope, std::string_view key, int status,
+                              std::string_view body);
+  Status ReleaseIdempotencyKey(std::string_view scope, std::string_view key);
+
   // Accepts an edit: validates ops against the photo, stores the job, queues it (202).
   Result<std::string> RequestEdit(int64_t user_id, int64_t photo_id, std::string_view body);
   Result<std::string> Job(int64_t user_id, int64_t job_id);

@@ -159,7 +159,12 @@ awaitable<Response> WebApp::Handle(Request& req) {
   if (m.outcome == http::Router::Outcome::kMatched) {
     req.route = std::string(m.route);
     req.params = std::move(m.params);
-    resp = co_await (*m.handler)(req);
+    // Log-ins are not replayed: their answer carries a session token, never stored.
+    if (req.method == "POST" && req.route != "/api/sessions" && req.header("idempotency-key")) {
+      resp = co_await Idempotent(req, *m.handler);
+    } else {
+      resp = co_await (*m.handler)(req);
+    }
   } else if (m.outcome == http::Router::Outcome::kMethodNotAllowed) {
     req.route = std::string(m.route);
     resp = http::JsonError(405, "method_not_allowed", "method not allowed on this path");
@@ -170,6 +175,59 @@ awaitable<Response> WebApp::Handle(Request& req) {
   if (resp.status >= 500)
     log::Write(log::Level::kError, {req.request_id, req.trace_id}, "request failed",
                {{"route", req.route}, {"status", resp.status}, {"body", resp.body}});
+  co_return resp;
+}
+
+awaitable<Response> WebApp::Idempotent(Request& req, const http::Handler& handler) {
+  std::string key(*req.header("idempotency-key"));
+  bool good = !key.empty() && key.size() <= 200;
+  for (char ch : key) good = good && ch > 0x20 && ch < 0x7f;
+  if (!good)
+    co_return http::JsonError(400, "bad_idempotency_key",
+                              "Idempotency-Key must be 1 to 200 visible ASCII characters");
+  // Keys are per credential, so that one client cannot replay another's answers; requests
+  // without credentials (sign-up) share a scope, and then only an identical request (same
+  // body, password included) gets the answer back.
+  Credentials creds = ExtractCredentials(req);
+  // No replay for a cross-site request riding on a cookie: the CSRF check comes first.
+  if (Status st = CheckCsrf(req, creds); !st.ok()) co_return ErrorResponse(st.error());
+  std::string scope = creds.source == AuthSource::kNone ? "-" : TokenHash(creds.token);
+  std::string fingerprint =
+      Sha256Hex(req.method + "\n" + req.target + "\n" +
+                std::string(req.header("content-type").value_or("")) + "\n" + Sha256Hex(req.body));
+  auto claim = [this, scope, key, fingerprint] {
+    return svc_.ClaimIdempotencyKey(scope, key, fingerprint);
+  };
+  auto claimed = co_await pool_.Run(std::move(claim));
+  if (!claimed.ok()) co_return ErrorResponse(claimed.error());
+  if (claimed->has_value()) {
+    const data::IdempotencyRecord& rec = **claimed;
+    if (rec.fingerprint != fingerprint)
+      co_return http::JsonError(422, "idempotency_key_reused",
+                                "this Idempotency-Key was used for a different request");
+    if (rec.status == 0) {
+      Response busy = http::JsonError(
+          409, "idempotency_in_progress",
+          "a request with this Idempotency-Key is still running (or its outcome is unknown)");
+      busy.set("Retry-After", "1");
+      co_return busy;
+    }
+    Response replay = http::Json(rec.status, rec.body);
+    replay.set("Idempotent-Replayed", "true");
+    co_return replay;
+  }
+  Response resp = co_await handler(req);
+  if (resp.status < 500) {
+    auto finish = [this, scope, key, status = resp.status, body = resp.body] {
+      return svc_.FinishIdempotencyKey(scope, key, status, body);
+    };
+    (void)co_await pool_.Run(std::move(finish));
+  } else if (resp.status != 503) {
+    // It failed before any effect: a retry may run it. (A 503 may have committed: the claim
+    // stays, and a retry gets 409 until the claim goes stale.)
+    auto release = [this, scope, key] { return svc_.ReleaseIdempotencyKey(scope, key); };
+    (void)co_await pool_.Run(std::move(release));
+  }
   co_return resp;
 }
 

@@ -34,6 +34,11 @@ class WebApp {
  private:
   struct Assets;
   void AddRoutes();
+  // Runs a POST that carries an Idempotency-Key once per key and credential: a repeat gets
+  // the first answer (Idempotent-Replayed: true), 409 while the first still runs, 422 when
+  // the key is reused for a different request.
+  boost::asio::awaitable<http::Response> Idempotent(http::Request& req,
+                                                    const http::Handler& handler);
   bool Secure(const http::Request& req) const;
   Service& svc_;
   BlockingPool& pool_;

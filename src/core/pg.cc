@@ -48,7 +48,7 @@ bool Conn::Alive() {
   if (!healthy()) return false;
   pollfd p{PQsocket(c_), POLLIN, 0};
   if (poll(&p, 1, 0) <= 0) return true;  // nothing to read: as idle as it should be
-  PQconsumeInput(c_);                     // reads the EOF (or a notice) and updates the status
+  PQconsumeInput(c_);                    // reads the EOF (or a notice) and updates the status
   return PQstatus(c_) == CONNECTION_OK;
 }
 

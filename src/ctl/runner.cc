@@ -53,7 +53,7 @@ struct Node {
   int failures = 0;
   Clock::time_point next_start{}, started_at{};
   Clock::time_point hold_until{};  // chaos kill --hold: no restart before this
-  std::string pg_data_dir;  // patroni nodes
+  std::string pg_data_dir;         // patroni nodes
 };
 
 std::string Abs(const std::string& p) { return fs::absolute(p).lexically_normal().string(); }

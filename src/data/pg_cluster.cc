@@ -55,8 +55,7 @@ int PickMember(const ClusterView& view, Need need, int64_t max_lag_bytes, uint64
 
 namespace {
 
-std::string Conninfo(const ClusterOptions& o, const ClusterOptions::Member& m,
-                     const char* app) {
+std::string Conninfo(const ClusterOptions& o, const ClusterOptions::Member& m, const char* app) {
   if (!m.conninfo.empty()) return m.conninfo + " application_name=" + app;
   return "host=" + m.host + " port=" + std::to_string(m.port) + " dbname=" + o.database +
          " user=" + o.user + " application_name=" + app;
@@ -210,8 +209,8 @@ void PgCluster::MarkDown(const std::string& member) {
 }
 
 Result<PgCluster::Lease> PgCluster::Acquire(Need need, const std::vector<std::string>& avoid) {
-  auto deadline = Clock::now() + (need == Need::kPrimary ? opt_.failover_wait
-                                                         : std::chrono::milliseconds(0));
+  auto deadline =
+      Clock::now() + (need == Need::kPrimary ? opt_.failover_wait : std::chrono::milliseconds(0));
   Error last = MakeError(Errc::kUnavailable, "database_unavailable",
                          "no PostgreSQL member can serve this (failover in progress?)");
   for (;;) {
@@ -256,8 +255,9 @@ void PgCluster::RenderMetrics(std::string* out) const {
     if (m.reachable && !m.primary && m.lag_bytes >= 0)
       *out += "millions_db_replica_lag_bytes{shard=\"0\",member=\"" + m.name + "\"} " +
               std::to_string(m.lag_bytes) + "\n";
-  *out += "# HELP millions_db_replica_lag_seconds Age of the last replayed transaction while "
-          "a replica is behind.\n";
+  *out +=
+      "# HELP millions_db_replica_lag_seconds Age of the last replayed transaction while "
+      "a replica is behind.\n";
   *out += "# TYPE millions_db_replica_lag_seconds gauge\n";
   for (const auto& m : view->members)
     if (m.reachable && !m.primary)

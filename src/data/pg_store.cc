@@ -1,12 +1,11 @@
 // The PostgreSQL Store (stage 2 on): the same tables as the SQLite store, media blobs in bytea,
 // every statement prepared once per connection, versioned migrations under an advisory lock
 // so that several web nodes starting together migrate once.
-#include <stdexcept>
-
 #include <chrono>
 #include <functional>
 #include <map>
 #include <mutex>
+#include <stdexcept>
 #include <unordered_map>
 
 #include "core/pg.h"
@@ -47,6 +46,11 @@ CREATE TABLE jobs(
   error TEXT NOT NULL DEFAULT '', created_ms BIGINT NOT NULL, finished_ms BIGINT NOT NULL DEFAULT 0,
   attempts BIGINT NOT NULL DEFAULT 0);
 CREATE INDEX jobs_unfinished ON jobs(status) WHERE status IN ('queued', 'running');
+)sql",
+    R"sql(
+CREATE TABLE idempotency_keys(
+  scope TEXT NOT NULL, key TEXT NOT NULL, fingerprint TEXT NOT NULL, status INT NOT NULL,
+  body TEXT NOT NULL, created_ms BIGINT NOT NULL, PRIMARY KEY(scope, key));
 )sql",
 };
 
@@ -102,7 +106,6 @@ Result<std::vector<PhotoRow>> ReadPhotos(Conn& c, const Rows& r) {
   return out;
 }
 
-
 class PgStore : public Store {
  public:
   explicit PgStore(ClusterOptions o) : cluster_(std::move(o)) { Migrate(); }
@@ -124,11 +127,11 @@ class PgStore : public Store {
   Result<UserRow> CreateUser(const UserRow& u) override {
     Wrote(u.id);
     return Write<UserRow>([&](Conn& c) -> Result<UserRow> {
-      auto r = c.Exec("create_user",
-                      "INSERT INTO users(id, handle, display_name, bio, password_hash,"
-                      " created_ms) VALUES($1,$2,$3,$4,$5,$6)",
-                      {P(u.id), P(u.handle), P(u.display_name), P(u.bio), P(u.password_hash),
-                       P(u.created_ms)});
+      auto r = c.Exec(
+          "create_user",
+          "INSERT INTO users(id, handle, display_name, bio, password_hash,"
+          " created_ms) VALUES($1,$2,$3,$4,$5,$6)",
+          {P(u.id), P(u.handle), P(u.display_name), P(u.bio), P(u.password_hash), P(u.created_ms)});
       if (!r.ok()) {
         if (pg::IsUniqueViolation(r.error()))
           return MakeError(Errc::kConflict, "handle_taken", "that handle is taken");
@@ -150,11 +153,11 @@ class PgStore : public Store {
                                 const std::optional<std::string>& bio) override {
     Wrote(id);
     Status st = Write<Unit>([&](Conn& c) -> Result<Unit> {
-      auto r = c.Exec("update_profile",
-                      "UPDATE users SET display_name = COALESCE($1, display_name),"
-                      " bio = COALESCE($2, bio) WHERE id = $3",
-                      {display_name ? P(*display_name) : pg::Null(), bio ? P(*bio) : pg::Null(),
-                       P(id)});
+      auto r =
+          c.Exec("update_profile",
+                 "UPDATE users SET display_name = COALESCE($1, display_name),"
+                 " bio = COALESCE($2, bio) WHERE id = $3",
+                 {display_name ? P(*display_name) : pg::Null(), bio ? P(*bio) : pg::Null(), P(id)});
       if (!r.ok()) return r.error();
       if (r->affected() == 0) return NotFound("user");
       return Unit{};
@@ -288,9 +291,9 @@ class PgStore : public Store {
   Result<std::vector<int64_t>> UnfinishedJobs() override {
     return Read<std::vector<int64_t>>(
         Consistency::kPrimary, [&](Conn& c) -> Result<std::vector<int64_t>> {
-          auto r = c.Exec("unfinished_jobs",
-                          "SELECT id FROM jobs WHERE status IN ('queued', 'running') ORDER BY id",
-                          {});
+          auto r =
+              c.Exec("unfinished_jobs",
+                     "SELECT id FROM jobs WHERE status IN ('queued', 'running') ORDER BY id", {});
           if (!r.ok()) return r.error();
           std::vector<int64_t> out;
           for (int i = 0; i < r->size(); ++i) out.push_back(r->Int(i, 0));
@@ -329,6 +332,49 @@ class PgStore : public Store {
                {P(job_id), P(error), P(now_ms)});
   }
 
+  Result<std::optional<IdempotencyRecord>> ClaimIdempotencyKey(std::string_view scope,
+                                                               std::string_view key,
+                                                               std::string_view fingerprint,
+                                                               int64_t now_ms,
+                                                               int64_t stale_ms) override {
+    using Out = std::optional<IdempotencyRecord>;
+    return Write<Out>([&](Conn& c) -> Result<Out> {
+      auto ins = c.Exec("idem_claim",
+                        "INSERT INTO idempotency_keys(scope, key, fingerprint, status, body,"
+                        " created_ms) VALUES($1,$2,$3,0,'',$4) ON CONFLICT DO NOTHING RETURNING 1",
+                        {P(scope), P(key), P(fingerprint), P(now_ms)});
+      if (!ins.ok()) return ins.error();
+      if (!ins->empty()) return Out{};
+      auto take = c.Exec("idem_takeover",
+                         "UPDATE idempotency_keys SET created_ms = $4 WHERE scope = $1 AND key = $2"
+                         " AND fingerprint = $3 AND status = 0 AND created_ms < $5 RETURNING 1",
+                         {P(scope), P(key), P(fingerprint), P(now_ms), P(now_ms - stale_ms)});
+      if (!take.ok()) return take.error();
+      if (!take->empty()) return Out{};
+      auto r = c.Exec("idem_get",
+                      "SELECT fingerprint, status, body, created_ms FROM idempotency_keys"
+                      " WHERE scope = $1 AND key = $2",
+                      {P(scope), P(key)});
+      if (!r.ok()) return r.error();
+      if (r->empty()) return Out{};  // released meanwhile: ours now is as good as any
+      return Out{IdempotencyRecord{r->Text(0, 0), static_cast<int>(r->Int(0, 1)), r->Text(0, 2),
+                                   r->Int(0, 3)}};
+    });
+  }
+
+  Status FinishIdempotencyKey(std::string_view scope, std::string_view key, int status,
+                              std::string_view body) override {
+    return Run("idem_finish",
+               "UPDATE idempotency_keys SET status = $3, body = $4 WHERE scope = $1 AND key = $2",
+               {P(scope), P(key), P(int64_t{status}), P(body)});
+  }
+
+  Status ReleaseIdempotencyKey(std::string_view scope, std::string_view key) override {
+    return Run("idem_release",
+               "DELETE FROM idempotency_keys WHERE scope = $1 AND key = $2 AND status = 0",
+               {P(scope), P(key)});
+  }
+
  private:
   // Reads: on the member the consistency asks for; a replica that fails is skipped and the
   // read goes to another member (reads are safe to repeat); a row a replica does not have
@@ -342,8 +388,7 @@ class PgStore : public Store {
       auto lease = cluster_.Acquire(need, avoid);
       if (!lease.ok()) return lease.error();
       Counted(lease->primary ? counters_.primary_read : counters_.replica_read);
-      if (auto it = member_reads_.find(lease->member); it != member_reads_.end())
-        it->second->Inc();
+      if (auto it = member_reads_.find(lease->member); it != member_reads_.end()) it->second->Inc();
       Result<T> r = fn(*lease->conn);
       if (r.ok()) return r;
       if (r.error().status() == 404 && !lease->primary) {

@@ -42,6 +42,11 @@ CREATE TABLE jobs(
   attempts INTEGER NOT NULL DEFAULT 0);
 CREATE INDEX jobs_unfinished ON jobs(status) WHERE status IN ('queued', 'running');
 )sql",
+    R"sql(
+CREATE TABLE idempotency_keys(
+  scope TEXT NOT NULL, key TEXT NOT NULL, fingerprint TEXT NOT NULL, status INTEGER NOT NULL,
+  body TEXT NOT NULL, created_ms INTEGER NOT NULL, PRIMARY KEY(scope, key)) WITHOUT ROWID;
+)sql",
 };
 
 Error NotFound(std::string_view what) {
@@ -378,6 +383,63 @@ class SqliteStore : public Store {
   }
 
  private:
+  Result<std::optional<IdempotencyRecord>> ClaimIdempotencyKey(std::string_view scope,
+                                                               std::string_view key,
+                                                               std::string_view fingerprint,
+                                                               int64_t now_ms,
+                                                               int64_t stale_ms) override {
+    using Out = std::optional<IdempotencyRecord>;
+    return db_.Write<Out>([&](Conn& c) -> Result<Out> {
+      Stmt ins = c.Prepare(
+          "INSERT OR IGNORE INTO idempotency_keys(scope, key, fingerprint, status, body,"
+          " created_ms) VALUES(?,?,?,0,'',?) RETURNING 1");
+      ins.Bind(1, scope).Bind(2, key).Bind(3, fingerprint).Bind(4, now_ms);
+      auto claimed = ins.Step();
+      if (!claimed.ok()) return claimed.error();
+      if (*claimed) return Out{};
+      Stmt take = c.Prepare(
+          "UPDATE idempotency_keys SET created_ms = ? WHERE scope = ? AND key = ?"
+          " AND fingerprint = ? AND status = 0 AND created_ms < ? RETURNING 1");
+      take.Bind(1, now_ms)
+          .Bind(2, scope)
+          .Bind(3, key)
+          .Bind(4, fingerprint)
+          .Bind(5, now_ms - stale_ms);
+      auto taken = take.Step();
+      if (!taken.ok()) return taken.error();
+      if (*taken) return Out{};
+      Stmt get = c.Prepare(
+          "SELECT fingerprint, status, body, created_ms FROM idempotency_keys"
+          " WHERE scope = ? AND key = ?");
+      get.Bind(1, scope).Bind(2, key);
+      auto row = get.Step();
+      if (!row.ok()) return row.error();
+      if (!*row) return Out{};
+      return Out{
+          IdempotencyRecord{get.Text(0), static_cast<int>(get.Int(1)), get.Text(2), get.Int(3)}};
+    });
+  }
+
+  Status FinishIdempotencyKey(std::string_view scope, std::string_view key, int status,
+                              std::string_view body) override {
+    return db_.Write<Unit>([&](Conn& c) -> Result<Unit> {
+      Stmt s =
+          c.Prepare("UPDATE idempotency_keys SET status = ?, body = ? WHERE scope = ? AND key = ?");
+      s.Bind(1, int64_t{status}).Bind(2, body).Bind(3, scope).Bind(4, key);
+      if (Status st = s.Run(); !st.ok()) return st.error();
+      return Unit{};
+    });
+  }
+
+  Status ReleaseIdempotencyKey(std::string_view scope, std::string_view key) override {
+    return db_.Write<Unit>([&](Conn& c) -> Result<Unit> {
+      Stmt s = c.Prepare("DELETE FROM idempotency_keys WHERE scope = ? AND key = ? AND status = 0");
+      s.Bind(1, scope).Bind(2, key);
+      if (Status st = s.Run(); !st.ok()) return st.error();
+      return Unit{};
+    });
+  }
+
   Status Exec(const char* sql, int64_t a, int64_t b) {
     return db_.Write<Unit>([&](Conn& c) -> Result<Unit> {
       Stmt s = c.Prepare(sql);

@@ -75,6 +75,14 @@ struct JobRow {
   int attempts = 0;
 };
 
+// A request made with an Idempotency-Key, as the first one with that key left it.
+struct IdempotencyRecord {
+  std::string fingerprint;  // of the first request: a different request may not reuse the key
+  int status = 0;           // 0 while the first request runs (or when its outcome is unknown)
+  std::string body;
+  int64_t created_ms = 0;
+};
+
 struct Blob {
   std::string content_type;
   std::string bytes;
@@ -124,6 +132,19 @@ class Store {
   // Adds the version to the photo and marks the job done, atomically.
   virtual Status FinishJob(int64_t job_id, const PhotoVersion& version, int64_t now_ms) = 0;
   virtual Status FailJob(int64_t job_id, std::string_view error, int64_t now_ms) = 0;
+
+  // Idempotency keys (the Idempotency-Key header), per credential `scope`. Claim returns
+  // nullopt when this call claimed the key (run the request), else the record already there.
+  // A claim left at status 0 for `stale_ms` is taken over by a request with the same
+  // fingerprint (its first request is presumed dead).
+  virtual Result<std::optional<IdempotencyRecord>> ClaimIdempotencyKey(std::string_view scope,
+                                                                       std::string_view key,
+                                                                       std::string_view fingerprint,
+                                                                       int64_t now_ms,
+                                                                       int64_t stale_ms) = 0;
+  virtual Status FinishIdempotencyKey(std::string_view scope, std::string_view key, int status,
+                                      std::string_view body) = 0;
+  virtual Status ReleaseIdempotencyKey(std::string_view scope, std::string_view key) = 0;
 };
 
 // Opens (creating if needed) the SQLite store at `path` and applies its migrations.

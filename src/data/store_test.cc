@@ -150,3 +150,37 @@ TEST_P(StoreTest, BlobsAreContentAddressed) {
 
 }  // namespace
 }  // namespace millions::data
+
+namespace millions::data {
+namespace {
+
+TEST_P(StoreTest, IdempotencyKeys) {
+  // First claim runs the request; a second sees it in progress; after Finish it replays.
+  auto first = store_->ClaimIdempotencyKey("tok", "k1", "fp", 1000, 60000);
+  ASSERT_TRUE(first.ok());
+  EXPECT_FALSE(first->has_value());
+  auto busy = store_->ClaimIdempotencyKey("tok", "k1", "fp", 1001, 60000);
+  ASSERT_TRUE(busy.ok() && busy->has_value());
+  EXPECT_EQ((*busy)->status, 0);
+  ASSERT_TRUE(store_->FinishIdempotencyKey("tok", "k1", 201, "{\"id\":\"7\"}").ok());
+  auto replay = store_->ClaimIdempotencyKey("tok", "k1", "fp", 1002, 60000);
+  ASSERT_TRUE(replay.ok() && replay->has_value());
+  EXPECT_EQ((*replay)->status, 201);
+  EXPECT_EQ((*replay)->body, "{\"id\":\"7\"}");
+  EXPECT_EQ((*replay)->fingerprint, "fp");
+  // Keys are per scope.
+  auto other = store_->ClaimIdempotencyKey("other", "k1", "fp", 1003, 60000);
+  ASSERT_TRUE(other.ok());
+  EXPECT_FALSE(other->has_value());
+  // A released claim can be claimed again; a stale one is taken over; finished ones never.
+  ASSERT_TRUE(store_->ReleaseIdempotencyKey("other", "k1").ok());
+  EXPECT_FALSE(store_->ClaimIdempotencyKey("other", "k1", "fp", 1004, 60000)->has_value());
+  EXPECT_TRUE(store_->ClaimIdempotencyKey("other", "k1", "fp", 2000, 60000)->has_value());
+  EXPECT_FALSE(store_->ClaimIdempotencyKey("other", "k1", "fp", 70000, 60000)->has_value());
+  EXPECT_TRUE(store_->ClaimIdempotencyKey("other", "k1", "other-fp", 200000, 60000)
+                  ->has_value());  // a different request never takes a claim over
+  EXPECT_EQ((*store_->ClaimIdempotencyKey("tok", "k1", "fp", 900000, 60000))->status, 201);
+}
+
+}  // namespace
+}  // namespace millions::data

@@ -237,6 +237,33 @@ try:
     out = raw(b"GET / HTTP/1.1\r\nHost: x\r\nX-Slow: ", timeout=5)
     c.check(out.startswith(b"HTTP/1.1 408"), f"slow headers 408: {out[:40]!r}")
 
+    # --- Idempotency-Key: a repeated POST gets the first answer, and takes effect once
+    key = {"Idempotency-Key": "signup-ik-1"}
+    s1, h1, u1 = srv.json("POST", "/api/users", {"handle": "idem_user", "password": "password123"},
+                          key)
+    s2, h2, u2 = srv.json("POST", "/api/users", {"handle": "idem_user", "password": "password123"},
+                          key)
+    c.eq((s1, s2), (201, 201), "sign-up repeated with its key: the first answer twice")
+    c.check(u1.get("id") == u2.get("id") and h2.get("idempotent-replayed") == "true"
+            and "idempotent-replayed" not in h1, f"replayed answer marked: {h1} {h2}")
+    s3, _, e3 = srv.json("POST", "/api/users", {"handle": "idem_other", "password": "password123"},
+                         key)
+    c.eq((s3, e3["error"]["code"]), (422, "idempotency_key_reused"), "key reused for another body")
+    c.eq(srv.json("GET", "/api/users/by-handle/idem_other")[0], 404, "...which did not run")
+    s4, _, e4 = srv.json("POST", "/api/users", {"handle": "idem_x", "password": "password123"},
+                         {"Idempotency-Key": "x" * 201})
+    c.eq((s4, e4["error"]["code"]), (400, "bad_idempotency_key"), "overlong key: 400")
+    up_key = dict(bearer(token), **{"Idempotency-Key": "upload-1", "Content-Type": "image/png"})
+    before = srv.json("GET", "/api/me", headers=bearer(token))[2]["photos"]
+    p1 = srv.json("POST", "/api/photos?caption=once", png(20, 20, seed=3), up_key)
+    p2 = srv.json("POST", "/api/photos?caption=once", png(20, 20, seed=3), up_key)
+    after = srv.json("GET", "/api/me", headers=bearer(token))[2]["photos"]
+    c.check(p1[0] == 201 and p2[0] == 201 and p1[2]["id"] == p2[2]["id"] and after == before + 1,
+            f"an upload retried with its key is stored once: {p1[0]} {p2[0]} {before} {after}")
+    other = srv.json("POST", "/api/photos?caption=once", png(20, 20, seed=3),
+                     dict(up_key, **{"Idempotency-Key": "upload-2"}))
+    c.check(other[0] == 201 and other[2]["id"] != p1[2]["id"], "another key: another photo")
+
     # --- logout
     c.eq(srv.json("DELETE", "/api/sessions/current", headers=bearer(token))[0], 204, "log out")
     c.eq(srv.json("GET", "/api/me", headers=bearer(token))[0], 401, "token dead after log out")
