@@ -135,7 +135,7 @@ def ours():
         ids = []
         for i in range(10):
             s, _, data = http_request("127.0.0.1", web, "POST", "/api/users",
-                                      {"handle": f"r{i}", "password": "password123"})
+                                      {"handle": f"reader{i}", "password": "password123"})
             ids.append(json.loads(data)["id"])
         stop = threading.Event()
         acks, wfail, rfail, rok = [], [0], [0], [0]
