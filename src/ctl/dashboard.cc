@@ -64,6 +64,9 @@ function renderNodes(status) {
         card.dataset.node = n.name;
         card.append(el('div', `${n.name} · ${n.role}${n.db_role ? '/' + n.db_role : ''}`));
         card.append(el('div', `${n.address} · ${n.state} · pid ${n.pid}`));
+        if (n.role === 'postgres' && n.timeline !== undefined)
+          card.append(el('div', `timeline ${n.timeline}` +
+                                (n.db_role === 'replica' ? ` · lag ${n.lag_bytes ?? '?'} B` : '')));
         if (n.role !== 'postgres') {
           for (const a of ['kill', 'stop', 'cont', 'restart']) {
             const b = el('button', a);

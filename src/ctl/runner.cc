@@ -419,6 +419,25 @@ std::string Runner::StatusJson() {
     for (auto& up : nodes_) nodes.push_back(*up);
     events_copy = events_;
   }
+  // Patroni's view of the cluster (any member answers for all): timeline and lag per member.
+  std::map<std::string, json::object> members;
+  for (Node& n : nodes) {
+    if (n.role != "patroni" || n.pid <= 0) continue;
+    http::FetchRequest r;
+    r.host = n.check_host;
+    r.port = n.check_port;
+    r.target = "/cluster";
+    r.timeout = milliseconds(500);
+    auto res = http::Fetch(r);
+    if (!res.ok() || res->status != 200) continue;
+    boost::system::error_code ec;
+    auto v = json::parse(res->body, ec);
+    if (ec || !v.is_object() || !v.as_object().contains("members")) continue;
+    for (const auto& m : v.at("members").as_array())
+      if (m.is_object() && m.as_object().contains("name"))
+        members[std::string(m.at("name").as_string())] = m.as_object();
+    break;
+  }
   for (Node& n : nodes) {
     if (!n.wanted && n.pid == 0 && n.role == "web" && n.state == "stopped") continue;
     std::string state = n.paused ? "stopped" : n.state;
@@ -460,6 +479,12 @@ std::string Runner::StatusJson() {
                        {"db_role", db_role},
                        {"state", pm > 0 ? state : (state == "running" ? "failed" : state)},
                        {"pid", pm}});
+      if (auto it = members.find(n.name); it != members.end()) {
+        auto& o = arr.back().as_object();
+        if (it->second.contains("timeline")) o["timeline"] = it->second.at("timeline");
+        if (it->second.contains("lag") && it->second.at("lag").is_number())
+          o["lag_bytes"] = it->second.at("lag");
+      }
     }
   }
   json::array events;
