@@ -148,6 +148,8 @@ class Runner {
   std::deque<std::pair<std::string, std::string>> events_;  // ts, text
   std::vector<app::NodeEntry> extra_web_;
   std::mutex scale_mu_;
+  std::string leader_;  // Patroni's leader as last seen (Supervise's thread only)
+  void WatchLeader();
   boost::asio::io_context admin_ioc_;
 };
 
@@ -355,9 +357,43 @@ void Runner::StopNode(Node& n, milliseconds grace) {
   n.state = "stopped";
 }
 
+// A promotion is an event like a death: the dashboard shows it as it happens.
+void Runner::WatchLeader() {
+  std::vector<std::pair<std::string, int>> rests;
+  {
+    std::lock_guard lock(mu_);
+    for (auto& n : nodes_)
+      if (n->role == "patroni" && n->pid > 0) rests.emplace_back(n->check_host, n->check_port);
+  }
+  for (const auto& [host, port] : rests) {
+    http::FetchRequest r;
+    r.host = host;
+    r.port = port;
+    r.target = "/cluster";
+    r.timeout = milliseconds(300);
+    auto res = http::Fetch(r);
+    if (!res.ok() || res->status != 200) continue;
+    boost::system::error_code ec;
+    auto v = json::parse(res->body, ec);
+    if (ec || !v.is_object() || !v.as_object().contains("members")) continue;
+    for (const auto& m : v.at("members").as_array()) {
+      if (!m.is_object() || !m.as_object().contains("role") || m.at("role") != "leader") continue;
+      std::string now(m.at("name").as_string());
+      if (now != leader_) {
+        if (!leader_.empty()) Event(now, "promoted to primary (was " + leader_ + ")");
+        leader_ = now;
+      }
+      return;
+    }
+    return;  // no leader right now (failover under way): keep the last one
+  }
+}
+
 void Runner::Supervise() {
+  int tick = 0;
   while (!g_stop) {
     std::this_thread::sleep_for(milliseconds(100));
+    if (++tick % 10 == 0) WatchLeader();
     std::vector<Node*> to_start;
     {
       std::lock_guard lock(mu_);

@@ -168,11 +168,15 @@ try:
     replicas = [n for n in pg if n != lead]
     paused = replicas[0]
     c.check(psql(paused, "SELECT pg_wal_replay_pause()").returncode == 0, "replay paused")
-    psql(lead, "CREATE TABLE filler AS SELECT g, repeat('x', 1000) AS pad"
-               " FROM generate_series(1, 4000) g")
+    # About 4 MB of WAL that does not compress: random text, a different value per row.
+    fill = psql(lead, "CREATE TABLE filler AS SELECT g, (SELECT string_agg(md5(random()::text"
+                      " || i || g), '') FROM generate_series(1, 32) i) AS pad"
+                      " FROM generate_series(1, 4000) g")
     behind = wait(lambda: metric(f'millions_db_replica_lag_bytes{{shard="0",member="{paused}"}}')
                   > 1048576, 20)
-    c.check(behind, "the paused replica's lag is measured past the bound")
+    lag_now = metric(f'millions_db_replica_lag_bytes{{shard="0",member="{paused}"}}')
+    c.check(behind, f"the paused replica's lag is measured past the bound: {lag_now} "
+            f"(filler: {fill.returncode} {fill.stderr[-200:]})")
     reads_paused = metric(f'millions_db_member_reads_total{{shard="0",member="{paused}"}}')
     reads_other = metric(f'millions_db_member_reads_total{{shard="0",member="{replicas[1]}"}}')
     for uid in users:
@@ -275,7 +279,10 @@ try:
             f"failed writes are 503s: {[w for w in write_fail if w[1] != 503][:3]}")
     c.check(wait(lambda: roles().get(old, ("",))[0] in ("replica", "sync_standby"), 90),
             f"the old primary re-joins as a replica: {roles()}")
-    print(f"failovers seen by the data layer: {metric('millions_db_failovers_total')}")
+    st = json.loads(run("status", "--json", "--topology", topo).stdout)
+    c.check(any(f"promoted to primary (was {old})" in e["text"] for e in st.get("events", [])),
+            "the promotion is an event (the dashboard's list)")
+    c.check(metric("millions_db_failovers_total") >= 1, "the data layer counted the failover")
 finally:
     c.eq(run("down", "--topology", topo, timeout=180).returncode, 0, "down")
 c.finish()
