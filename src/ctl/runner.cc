@@ -705,8 +705,9 @@ std::string Runner::ScaleWeb(int count) {
         }
     }
     while (port < 65535 && !PortFree(hp.host, port)) ++port;
-    app::NodeEntry e{name, web.empty() ? "dc1" : web.back()->dc,
-                     hp.host + ":" + std::to_string(port), "", "", ""};
+    app::NodeEntry e{
+        name, web.empty() ? "dc1" : web.back()->dc, hp.host + ":" + std::to_string(port), "", "",
+        ""};
     extra_web_.push_back(e);
     WriteEffectiveTopology();
     Build();
