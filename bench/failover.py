@@ -26,30 +26,19 @@ from harness import binary, free_port, http_request  # noqa: E402
 import psycopg2  # noqa: E402
 
 TTL, LOOP_WAIT, RETRY = 10, 2, 4
-taken = set()
-
-
-def port():
-    while True:
-        p = free_port()
-        if p not in taken:
-            taken.add(p)
-            return p
-
-
 def topology(tmp, replicas):
-    web = port()
-    members = {f"pg{i}": (port(), port()) for i in range(1, replicas + 2)}
+    web = free_port()
+    members = {f"pg{i}": (free_port(), free_port()) for i in range(1, replicas + 2)}
     path = os.path.join(tmp, "topology.toml")
     with open(path, "w") as f:
         f.write(f"""[deployment]
 name = "failoverbench"
 [runner]
 run_dir = "{tmp}/run"
-admin = "127.0.0.1:{port()}"
+admin = "127.0.0.1:{free_port()}"
 [etcd]
-listen = "127.0.0.1:{port()}"
-peer_listen = "127.0.0.1:{port()}"
+listen = "127.0.0.1:{free_port()}"
+peer_listen = "127.0.0.1:{free_port()}"
 [web]
 threads = 2
 blocking_threads = 8
@@ -129,6 +118,23 @@ def api(web, method, path, body=None):
         return 0
 
 
+def kill_primary(tmp, path, members, acks, stop, threads):
+    """After 4 s of load, kill -9 the leader (held down past the ttl), wait for a new one, run
+    6 s more; returns the longest time without an acknowledged write and the promotion time."""
+    time.sleep(4)
+    old = leader(members)
+    killed = time.time()
+    run(tmp, "chaos", "kill", old, "--hold", "60", "--topology", path)
+    wait(lambda: leader(members) not in (None, old), 60)
+    promoted = time.time() - killed
+    time.sleep(6)
+    stop.set()
+    for t in threads:
+        t.join(timeout=60)
+    after = sorted(t for t in acks if t > killed - 1)
+    return max((b - a for a, b in zip(after, after[1:])), default=float("nan")), promoted
+
+
 def ours():
     tmp, path, web, members = up(2)
     try:
@@ -163,18 +169,7 @@ def ours():
         threads += [threading.Thread(target=reader, args=(k,)) for k in range(3)]
         for t in threads:
             t.start()
-        time.sleep(4)
-        old = leader(members)
-        killed = time.time()
-        run(tmp, "chaos", "kill", old, "--hold", "60", "--topology", path)
-        wait(lambda: leader(members) not in (None, old), 60)
-        promoted = time.time() - killed
-        time.sleep(6)
-        stop.set()
-        for t in threads:
-            t.join(timeout=60)
-        after = sorted(t for t in acks if t > killed - 1)
-        window = max((b - a for a, b in zip(after, after[1:])), default=float("nan"))
+        window, promoted = kill_primary(tmp, path, members, acks, stop, threads)
         return {"window_s": window, "failed_writes": wfail[0], "acknowledged": len(acks),
                 "failed_reads": rfail[0], "reads": rok[0], "patroni_promotion_s": promoted}
     finally:
@@ -212,18 +207,7 @@ def bare():
         threads = [threading.Thread(target=writer) for _ in range(2)]
         for t in threads:
             t.start()
-        time.sleep(4)
-        old = leader(members)
-        killed = time.time()
-        run(tmp, "chaos", "kill", old, "--hold", "60", "--topology", path)
-        wait(lambda: leader(members) not in (None, old), 60)
-        promoted = time.time() - killed
-        time.sleep(6)
-        stop.set()
-        for t in threads:
-            t.join(timeout=60)
-        after = sorted(t for t in acks if t > killed - 1)
-        window = max((b - a for a, b in zip(after, after[1:])), default=float("nan"))
+        window, promoted = kill_primary(tmp, path, members, acks, stop, threads)
         return {"window_s": window, "failed_writes": fails[0], "acknowledged": len(acks),
                 "patroni_promotion_s": promoted}
     finally:

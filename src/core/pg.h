@@ -120,11 +120,9 @@ class Pool {
   int open_ = 0;  // connections handed out or idle
 };
 
+// Runs `fn` on `c` inside BEGIN ... COMMIT; rolls back when fn returns an error.
 template <class T>
-Result<T> Pool::Tx(const std::function<Result<T>(Conn&)>& fn) {
-  auto lease = Acquire();
-  if (!lease.ok()) return lease.error();
-  Conn& c = **lease;
+Result<T> InTx(Conn& c, const std::function<Result<T>(Conn&)>& fn) {
   if (Status s = c.Simple("BEGIN"); !s.ok()) return s.error();
   Result<T> r = fn(c);
   if (!r.ok()) {
@@ -133,6 +131,13 @@ Result<T> Pool::Tx(const std::function<Result<T>(Conn&)>& fn) {
   }
   if (Status s = c.Simple("COMMIT"); !s.ok()) return s.error();
   return r;
+}
+
+template <class T>
+Result<T> Pool::Tx(const std::function<Result<T>(Conn&)>& fn) {
+  auto lease = Acquire();
+  if (!lease.ok()) return lease.error();
+  return InTx<T>(**lease, fn);
 }
 
 // True for a unique-constraint violation (SQLSTATE 23505).

@@ -82,6 +82,27 @@ bool Ready(const Node& n, milliseconds timeout = milliseconds(800)) {
   return res.ok() && res->status == 200;
 }
 
+// Patroni's /cluster members (any member answers for all), from the first that answers;
+// empty when none does.
+json::array PatroniMembers(const std::vector<std::pair<std::string, int>>& rests,
+                           milliseconds timeout) {
+  for (const auto& [host, port] : rests) {
+    http::FetchRequest r;
+    r.host = host;
+    r.port = port;
+    r.target = "/cluster";
+    r.timeout = timeout;
+    auto res = http::Fetch(r);
+    if (!res.ok() || res->status != 200) continue;
+    boost::system::error_code ec;
+    auto v = json::parse(res->body, ec);
+    if (ec || !v.is_object() || !v.as_object().contains("members") || !v.at("members").is_array())
+      continue;
+    return v.at("members").as_array();
+  }
+  return {};
+}
+
 std::string PatroniYaml(const app::Topology& t, const app::NodeEntry& n, const std::string& dir) {
   auto pg = config::ParseHostPort(n.listen);
   const auto& r = t.runner;
@@ -365,28 +386,16 @@ void Runner::WatchLeader() {
     for (auto& n : nodes_)
       if (n->role == "patroni" && n->pid > 0) rests.emplace_back(n->check_host, n->check_port);
   }
-  for (const auto& [host, port] : rests) {
-    http::FetchRequest r;
-    r.host = host;
-    r.port = port;
-    r.target = "/cluster";
-    r.timeout = milliseconds(300);
-    auto res = http::Fetch(r);
-    if (!res.ok() || res->status != 200) continue;
-    boost::system::error_code ec;
-    auto v = json::parse(res->body, ec);
-    if (ec || !v.is_object() || !v.as_object().contains("members")) continue;
-    for (const auto& m : v.at("members").as_array()) {
-      if (!m.is_object() || !m.as_object().contains("role") || m.at("role") != "leader") continue;
-      std::string now(m.at("name").as_string());
-      if (now != leader_) {
-        if (!leader_.empty()) Event(now, "promoted to primary (was " + leader_ + ")");
-        leader_ = now;
-      }
-      return;
+  for (const auto& m : PatroniMembers(rests, milliseconds(300))) {
+    if (!m.is_object() || !m.as_object().contains("role") || m.at("role") != "leader") continue;
+    std::string now(m.at("name").as_string());
+    if (now != leader_) {
+      if (!leader_.empty()) Event(now, "promoted to primary (was " + leader_ + ")");
+      leader_ = now;
     }
-    return;  // no leader right now (failover under way): keep the last one
+    return;
   }
+  // No leader right now (failover under way): keep the last one.
 }
 
 void Runner::Supervise() {
@@ -457,22 +466,13 @@ std::string Runner::StatusJson() {
   }
   // Patroni's view of the cluster (any member answers for all): timeline and lag per member.
   std::map<std::string, json::object> members;
-  for (Node& n : nodes) {
-    if (n.role != "patroni" || n.pid <= 0) continue;
-    http::FetchRequest r;
-    r.host = n.check_host;
-    r.port = n.check_port;
-    r.target = "/cluster";
-    r.timeout = milliseconds(500);
-    auto res = http::Fetch(r);
-    if (!res.ok() || res->status != 200) continue;
-    boost::system::error_code ec;
-    auto v = json::parse(res->body, ec);
-    if (ec || !v.is_object() || !v.as_object().contains("members")) continue;
-    for (const auto& m : v.at("members").as_array())
+  {
+    std::vector<std::pair<std::string, int>> rests;
+    for (Node& n : nodes)
+      if (n.role == "patroni" && n.pid > 0) rests.emplace_back(n.check_host, n.check_port);
+    for (const auto& m : PatroniMembers(rests, milliseconds(500)))
       if (m.is_object() && m.as_object().contains("name"))
         members[std::string(m.at("name").as_string())] = m.as_object();
-    break;
   }
   for (Node& n : nodes) {
     if (!n.wanted && n.pid == 0 && n.role == "web" && n.state == "stopped") continue;

@@ -418,16 +418,7 @@ class PgStore : public Store {
 
   template <class T>
   Result<T> WriteTx(const std::function<Result<T>(Conn&)>& fn) {
-    return Write<T>([&](Conn& c) -> Result<T> {
-      if (Status s = c.Simple("BEGIN"); !s.ok()) return s.error();
-      Result<T> r = fn(c);
-      if (!r.ok()) {
-        (void)c.Simple("ROLLBACK");
-        return r;
-      }
-      if (Status s = c.Simple("COMMIT"); !s.ok()) return s.error();
-      return r;
-    });
+    return Write<T>([&](Conn& c) -> Result<T> { return pg::InTx<T>(c, fn); });
   }
 
   Status Run(const char* name, const char* sql, std::initializer_list<pg::Param> params) {

@@ -19,10 +19,19 @@ def binary():
     return os.environ.get("MILLIONS_BIN", os.path.join(ROOT, "build", "millions"))
 
 
+_ports_given = set()
+
+
 def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A free loopback port, never one this process was given before: the kernel may hand out
+    the same free port twice, and two servers of one test must not collide."""
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in _ports_given:
+            _ports_given.add(port)
+            return port
 
 
 def png(width, height, gray=False, seed=0):

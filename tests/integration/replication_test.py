@@ -17,20 +17,8 @@ from harness import Checks, bearer, binary, free_port, http_request, parse_json
 
 tmp = tempfile.mkdtemp(prefix="millions-repl-")
 os.chmod(tmp, 0o755)
-_taken = set()
-
-
-def port():
-    """A free port not handed out before in this test (free_port alone may repeat one)."""
-    while True:
-        p = free_port()
-        if p not in _taken:
-            _taken.add(p)
-            return p
-
-
-web_port = port()
-pg = {f"pg{i}": (port(), port()) for i in (1, 2, 3)}
+web_port = free_port()
+pg = {f"pg{i}": (free_port(), free_port()) for i in (1, 2, 3)}
 topo = os.path.join(tmp, "topology.toml")
 with open(topo, "w") as f:
     f.write(f"""[deployment]
@@ -39,10 +27,10 @@ name = "repltest"
 name = "dc1"
 [runner]
 run_dir = "{tmp}/run"
-admin = "127.0.0.1:{port()}"
+admin = "127.0.0.1:{free_port()}"
 [etcd]
-listen = "127.0.0.1:{port()}"
-peer_listen = "127.0.0.1:{port()}"
+listen = "127.0.0.1:{free_port()}"
+peer_listen = "127.0.0.1:{free_port()}"
 [web]
 threads = 1
 blocking_threads = 8
