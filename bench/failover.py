@@ -21,7 +21,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests",
                                 "integration"))
-from harness import binary, free_port, http_request  # noqa: E402
+from harness import binary, free_port, http_request, up_tables  # noqa: E402
 
 import psycopg2  # noqa: E402
 
@@ -31,15 +31,7 @@ def topology(tmp, replicas):
     members = {f"pg{i}": (free_port(), free_port()) for i in range(1, replicas + 2)}
     path = os.path.join(tmp, "topology.toml")
     with open(path, "w") as f:
-        f.write(f"""[deployment]
-name = "failoverbench"
-[runner]
-run_dir = "{tmp}/run"
-admin = "127.0.0.1:{free_port()}"
-[etcd]
-listen = "127.0.0.1:{free_port()}"
-peer_listen = "127.0.0.1:{free_port()}"
-[web]
+        f.write(up_tables("failoverbench", tmp) + f"""[web]
 threads = 2
 blocking_threads = 8
 [[web.node]]

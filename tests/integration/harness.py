@@ -142,6 +142,22 @@ class Server:
         return self.proc.returncode if self.proc else None
 
 
+def up_tables(name, tmp):
+    """The [deployment], [[dc]], [runner] and [etcd] tables of a test topology for `millions
+    up`: state under tmp/run, every port free."""
+    return f"""[deployment]
+name = "{name}"
+[[dc]]
+name = "dc1"
+[runner]
+run_dir = "{tmp}/run"
+admin = "127.0.0.1:{free_port()}"
+[etcd]
+listen = "127.0.0.1:{free_port()}"
+peer_listen = "127.0.0.1:{free_port()}"
+"""
+
+
 def http_request(host, port, method, path, body=None, headers=None, timeout=30):
     """One request on a fresh connection: (status, lower-cased headers, body bytes)."""
     conn = http.client.HTTPConnection(host, port, timeout=timeout)

@@ -13,7 +13,7 @@ import tempfile
 import threading
 import time
 
-from harness import Checks, bearer, binary, free_port, http_request, parse_json
+from harness import Checks, bearer, binary, free_port, http_request, parse_json, up_tables
 
 tmp = tempfile.mkdtemp(prefix="millions-repl-")
 os.chmod(tmp, 0o755)
@@ -21,17 +21,7 @@ web_port = free_port()
 pg = {f"pg{i}": (free_port(), free_port()) for i in (1, 2, 3)}
 topo = os.path.join(tmp, "topology.toml")
 with open(topo, "w") as f:
-    f.write(f"""[deployment]
-name = "repltest"
-[[dc]]
-name = "dc1"
-[runner]
-run_dir = "{tmp}/run"
-admin = "127.0.0.1:{free_port()}"
-[etcd]
-listen = "127.0.0.1:{free_port()}"
-peer_listen = "127.0.0.1:{free_port()}"
-[web]
+    f.write(up_tables("repltest", tmp) + f"""[web]
 threads = 1
 blocking_threads = 8
 [[web.node]]

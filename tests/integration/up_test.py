@@ -7,7 +7,8 @@ import subprocess
 import tempfile
 import time
 
-from harness import Checks, bearer, binary, free_port, http_request, parse_json, png
+from harness import (Checks, bearer, binary, free_port, http_request, parse_json, png,
+                     up_tables)
 
 
 def _request(host, port, method, path, body=None, headers=None):
@@ -20,17 +21,7 @@ os.chmod(tmp, 0o755)
 web_ports = [free_port(), free_port()]
 topo = os.path.join(tmp, "topology.toml")
 with open(topo, "w") as f:
-    f.write(f"""[deployment]
-name = "uptest"
-[[dc]]
-name = "dc1"
-[runner]
-run_dir = "{tmp}/run"
-admin = "127.0.0.1:{free_port()}"
-[etcd]
-listen = "127.0.0.1:{free_port()}"
-peer_listen = "127.0.0.1:{free_port()}"
-[web]
+    f.write(up_tables("uptest", tmp) + f"""[web]
 threads = 1
 blocking_threads = 2
 [[web.node]]
