@@ -14,16 +14,45 @@
 
 namespace millions::app {
 
+namespace {
+
+using std::chrono::milliseconds;
+
+void GetMs(config::Section& s, const char* key, milliseconds* out, int64_t min, int64_t max) {
+  int64_t v = out->count();
+  s.Get(key, &v, min, max);
+  *out = milliseconds(v);
+}
+
+void ReadCacheSettings(config::Section cache, cache::TieredOptions* t, cache::RedisL2Options* l2) {
+  cache.GetChoice("policy", &t->l1.policy, {"lru", "lfu", "fifo"});
+  int64_t bytes = static_cast<int64_t>(t->l1.capacity_bytes);
+  cache.Get("capacity_bytes", &bytes, 0, int64_t{1} << 40);
+  t->l1.capacity_bytes = static_cast<size_t>(bytes);
+  // ttl_ms: every kind's TTL; [cache.ttl] sets kinds one by one.
+  int64_t ttl = -1;
+  cache.Get("ttl_ms", &ttl, 1, 86'400'000);
+  if (ttl > 0) t->ttl.fill(milliseconds(ttl));
+  auto per_kind = cache.Sub("ttl");
+  for (size_t k = 0; k < cache::kKinds; ++k) {
+    std::string key = std::string(cache::KindName(cache::Kind(k))) + "_ms";
+    GetMs(per_kind, key.c_str(), &t->ttl[k], 1, 86'400'000);
+  }
+  GetMs(cache, "l1_ttl_ms", &t->l1_ttl, 1, 86'400'000);
+  cache.Get("hot_key_reads_per_s", &t->hot_key_reads_per_s, 0, 1'000'000);
+  cache.Get("ttl_jitter", &t->ttl_jitter, 0, 0.5);
+  cache.Get("early_expiry_beta", &t->early_expiry_beta, 0, 10);
+  GetMs(cache, "lease_ms", &t->lease_wait, 10, 60'000);
+  l2->lease = t->lease_wait;
+  GetMs(cache, "l2_timeout_ms", &l2->timeout, 1, 10'000);
+  GetMs(cache, "write_marker_ms", &l2->write_marker, 0, 60'000);
+}
+
+}  // namespace
+
 void ReadWebSettings(config::ConfigFile& file, WebNodeConfig* c) {
   http::ReadLimits(file.Table("http"), &c->limits);
-  auto cache = file.Table("cache");
-  cache.GetChoice("policy", &c->cache.policy, {"lru", "lfu", "fifo"});
-  int64_t bytes = static_cast<int64_t>(c->cache.capacity_bytes);
-  cache.Get("capacity_bytes", &bytes, 0, int64_t{1} << 40);
-  c->cache.capacity_bytes = static_cast<size_t>(bytes);
-  int64_t ttl = c->cache.default_ttl.count();
-  cache.Get("ttl_ms", &ttl, 0, 86'400'000);
-  c->cache.default_ttl = std::chrono::milliseconds(ttl);
+  ReadCacheSettings(file.Table("cache"), &c->cache, &c->l2);
   auto media = file.Table("media");
   int64_t upload = static_cast<int64_t>(c->web.max_upload_bytes);
   media.Get("max_upload_bytes", &upload, 1024, int64_t{1} << 31);
@@ -40,25 +69,51 @@ void ReadWebSettings(config::ConfigFile& file, WebNodeConfig* c) {
   c->limits.max_body_bytes = std::max(c->limits.max_body_bytes, c->web.max_upload_bytes);
 }
 
+namespace {
+
+// Values read at scrape time: L1's size and evictions, each cache node's state, the queue.
+void RenderCacheMetrics(const cache::Tiered& cache, queue::JobQueue& queue, std::string* out) {
+  auto s = cache.L1Stats();
+  *out += "# TYPE millions_cache_evictions_total counter\n";
+  *out += "millions_cache_evictions_total{level=\"l1\"} " + std::to_string(s.evictions) + "\n";
+  auto nodes = cache.L2Stats();
+  for (const auto& n : nodes)
+    *out += "millions_cache_evictions_total{level=\"l2\",node=\"" + n.name + "\"} " +
+            std::to_string(n.evicted_keys) + "\n";
+  *out += "# TYPE millions_cache_entries gauge\nmillions_cache_entries{level=\"l1\"} " +
+          std::to_string(s.entries) + "\n";
+  *out += "# TYPE millions_cache_bytes gauge\nmillions_cache_bytes{level=\"l1\"} " +
+          std::to_string(s.bytes) + "\n";
+  if (!nodes.empty()) {
+    *out += "# TYPE millions_cache_node_up gauge\n";
+    for (const auto& n : nodes)
+      *out += "millions_cache_node_up{node=\"" + n.name + "\"} " + (n.up ? "1" : "0") + "\n";
+    *out += "# TYPE millions_cache_node_flushes_total counter\n";
+    for (const auto& n : nodes)
+      *out += "millions_cache_node_flushes_total{node=\"" + n.name + "\"} " +
+              std::to_string(n.flushes) + "\n";
+  }
+  *out += "# TYPE millions_queue_backlog gauge\nmillions_queue_backlog " +
+          std::to_string(queue.Backlog()) + "\n";
+}
+
+}  // namespace
+
 int RunWebNode(const WebNodeConfig& cfg, data::Store& store, queue::JobQueue& queue) {
   media::Init();
   Env& env = Env::Default();
   metrics::Registry registry;
   store.RegisterMetrics(registry);  // queries by member role, replica lag
-  auto cache = cache::Cache::Create(cfg.cache, env);
+  cache::Tiered cache(cfg.cache, nullptr, env, registry);
+  if (!cfg.l2.nodes.empty()) {
+    // Broadcasts arrive on the L2's io thread; dropping from L1 is quick and never blocks.
+    cache::RedisL2Options l2 = cfg.l2;
+    l2.on_invalidate = [&cache](const std::vector<std::string>& keys) { cache.DropLocal(keys); };
+    cache.AttachL2(cache::OpenRedisL2(std::move(l2), env));
+  }
   data::IdGenerator ids(env, cfg.shard);
-  Service service(store, *cache, queue, ids, env, registry, cfg.service);
-  registry.AddCollector([&cache, &queue](std::string* out) {
-    auto s = cache->Stats();
-    *out += "# TYPE millions_cache_evictions_total counter\n";
-    *out += "millions_cache_evictions_total{level=\"l1\"} " + std::to_string(s.evictions) + "\n";
-    *out += "# TYPE millions_cache_entries gauge\nmillions_cache_entries{level=\"l1\"} " +
-            std::to_string(s.entries) + "\n";
-    *out += "# TYPE millions_cache_bytes gauge\nmillions_cache_bytes{level=\"l1\"} " +
-            std::to_string(s.bytes) + "\n";
-    *out += "# TYPE millions_queue_backlog gauge\nmillions_queue_backlog " +
-            std::to_string(queue.Backlog()) + "\n";
-  });
+  Service service(store, cache, queue, ids, env, registry, cfg.service);
+  registry.AddCollector([&cache, &queue](std::string* out) { RenderCacheMetrics(cache, queue, out); });
 
   BlockingPool pool(static_cast<size_t>(cfg.blocking_threads));
   WebApp web(service, pool, registry, cfg.web);

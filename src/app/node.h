@@ -1,5 +1,5 @@
 // Running one web node: the settings every web node shares (read from a topology's [http],
-// [cache], [media], [workers] and [sessions] tables), and RunWebNode, which serves the API on a
+// [cache], [media], [workers] and [sessions] tables; the cache nodes come from [[redis.node]]), and RunWebNode, which serves the API on a
 // given Store and JobQueue until SIGTERM/SIGINT has drained it. `millions single` runs it on
 // SQLite; `millions serve web` on PostgreSQL.
 // Thread-safety: RunWebNode blocks the calling thread. Ownership: borrows store and queue.
@@ -9,7 +9,8 @@
 
 #include "app/service.h"
 #include "app/web.h"
-#include "cache/cache.h"
+#include "cache/l2.h"
+#include "cache/tiered.h"
 #include "core/config.h"
 #include "core/http_limits.h"
 #include "data/store.h"
@@ -26,7 +27,8 @@ struct WebNodeConfig {
   int blocking_threads = 4;
   std::string log_level = "info";
   http::Limits limits;
-  cache::CacheOptions cache;
+  cache::TieredOptions cache;  // L1 and the read-through policies ([cache])
+  cache::RedisL2Options l2;     // the cache nodes ([[redis.node]]); none: L1 only
   WebOptions web;
   ServiceOptions service;
   int worker_threads = 2;

@@ -1,6 +1,7 @@
 #include "app/requests.h"
 
 #include <boost/json.hpp>
+#include <charconv>
 #include <cmath>
 
 #include "core/env.h"
@@ -284,6 +285,29 @@ std::string RenderPhotoPage(const std::vector<data::PhotoRow>& items, int limit)
   if (static_cast<int>(items.size()) == limit && !items.empty()) next = IdString(items.back().id);
   json::object o{{"items", std::move(arr)}, {"next", next}};
   return json::serialize(o);
+}
+
+std::string RenderIdList(const std::vector<int64_t>& ids) {
+  json::array arr;
+  arr.reserve(ids.size());
+  for (int64_t id : ids) arr.push_back(json::value(IdString(id)));
+  return json::serialize(json::object{{"items", std::move(arr)}});
+}
+
+std::vector<int64_t> ParseIdList(std::string_view text) {
+  std::vector<int64_t> out;
+  boost::system::error_code ec;
+  json::value v = json::parse(text, ec);
+  if (ec || !v.is_object()) return out;
+  const json::value* items = v.as_object().if_contains("items");
+  if (!items || !items->is_array()) return out;
+  for (const auto& e : items->as_array()) {
+    if (!e.is_string()) continue;
+    int64_t id = 0;
+    const auto& s = e.as_string();
+    if (std::from_chars(s.data(), s.data() + s.size(), id).ec == std::errc{}) out.push_back(id);
+  }
+  return out;
 }
 
 std::string RenderJob(const data::JobRow& j) {

@@ -45,6 +45,9 @@ std::string RenderUser(const data::UserRow& u);
 std::string RenderPhoto(const data::PhotoRow& p);
 std::string RenderJob(const data::JobRow& j);
 std::string RenderPhotoPage(const std::vector<data::PhotoRow>& items, int limit);
+// {"items":["id",...]} and back (ids that do not parse are skipped).
+std::string RenderIdList(const std::vector<int64_t>& ids);
+std::vector<int64_t> ParseIdList(std::string_view json);
 std::string RenderSession(int64_t user_id, const std::string& token, int64_t expires_ms);
 
 std::string MediaUrl(const std::string& key);

@@ -1,5 +1,7 @@
 #include "app/service.h"
 
+#include <charconv>
+
 #include "app/auth.h"
 #include "core/log.h"
 
@@ -8,9 +10,35 @@ namespace {
 
 using data::Consistency;
 
+using cache::Kind;
+
 std::string UserKey(int64_t id) { return "u:" + std::to_string(id); }
 std::string PhotoKey(int64_t id) { return "p:" + std::to_string(id); }
 std::string SessionKey(std::string_view hash) { return "s:" + std::string(hash); }
+std::string PhotosKey(int64_t owner) { return "ph:" + std::to_string(owner); }
+std::string FeedKey(int64_t user) { return "f:" + std::to_string(user); }
+std::string FollowersKey(int64_t user) { return "fr:" + std::to_string(user); }
+std::string FollowingKey(int64_t user) { return "fg:" + std::to_string(user); }
+
+// What a follow or unfollow changes: both users' counts, the follower's feed and lists.
+std::vector<std::string> FollowKeys(int64_t user, int64_t target) {
+  return {UserKey(user), UserKey(target), FeedKey(user), FollowingKey(user),
+          FollowersKey(target)};
+}
+
+Consistency From(bool primary) { return primary ? Consistency::kPrimary : Consistency::kReplica; }
+
+// Sessions are cached as "user_id:expires_ms": an entry never outlives its session.
+std::optional<int64_t> LiveSession(const std::string& v, int64_t now_ms) {
+  size_t colon = v.find(':');
+  if (colon == std::string::npos) return std::nullopt;
+  int64_t user = 0, expires = 0;
+  if (std::from_chars(v.data(), v.data() + colon, user).ec != std::errc{} ||
+      std::from_chars(v.data() + colon + 1, v.data() + v.size(), expires).ec != std::errc{})
+    return std::nullopt;
+  if (expires <= now_ms) return std::nullopt;
+  return user;
+}
 
 const char* Extension(std::string_view content_type) {
   if (content_type == "image/jpeg") return "jpg";
@@ -25,7 +53,7 @@ std::string MediaKey(std::string_view bytes, std::string_view content_type) {
 
 }  // namespace
 
-Service::Service(data::Store& store, cache::Cache& cache, queue::JobQueue& queue,
+Service::Service(data::Store& store, cache::Tiered& cache, queue::JobQueue& queue,
                  data::IdGenerator& ids, Env& env, metrics::Registry& metrics,
                  ServiceOptions options)
     : store_(store),
@@ -34,31 +62,13 @@ Service::Service(data::Store& store, cache::Cache& cache, queue::JobQueue& queue
       ids_(ids),
       env_(env),
       metrics_(metrics),
-      opt_(std::move(options)),
-      user_counters_(Counters("user")),
-      photo_counters_(Counters("photo")),
-      session_counters_(Counters("session")),
-      invalidations_(&metrics_.GetCounter("millions_cache_invalidations_total",
-                                          "Cache entries deleted by writes.", {{"level", "l1"}})) {}
+      opt_(std::move(options)) {}
 
-Service::CacheCounters Service::Counters(const char* kind) {
-  auto get = [&](const char* result) {
-    return &metrics_.GetCounter("millions_cache_requests_total",
-                                "Cache lookups by level, kind and result.",
-                                {{"level", "l1"}, {"kind", kind}, {"result", result}});
-  };
-  return {get("hit"), get("miss")};
-}
-
-std::optional<std::string> Service::CacheGet(const CacheCounters& counters,
-                                             const std::string& key) {
-  auto v = cache_.Get(key);
-  (v ? counters.hit : counters.miss)->Inc();
-  return v;
-}
-
-void Service::Invalidate(const std::string& key) {
-  if (cache_.Erase(key)) invalidations_->Inc();
+void Service::AddFollowerFeeds(int64_t owner_id, std::vector<std::string>* keys) {
+  // Beyond kMaxListedFollows followers, the feed TTL bounds how long a feed misses the photo.
+  auto list = FollowList(Kind::kFollowers, owner_id);
+  if (!list.ok()) return;
+  for (int64_t id : ParseIdList(*list)) keys->push_back(FeedKey(id));
 }
 
 Result<std::string> Service::SignUp(const app::SignUp& in) {
@@ -92,48 +102,42 @@ Result<NewSession> Service::LogIn(const app::LogIn& in) {
 Status Service::LogOut(std::string_view token) {
   std::string hash = TokenHash(token);
   Status st = store_.DeleteSession(hash);
-  Invalidate(SessionKey(hash));
+  cache_.Invalidate({SessionKey(hash)});
   return st;
 }
 
 std::optional<int64_t> Service::CachedSession(std::string_view token) {
-  auto v = CacheGet(session_counters_, SessionKey(TokenHash(token)));
+  auto v = cache_.Peek(Kind::kSession, SessionKey(TokenHash(token)));
   if (!v) return std::nullopt;
-  // "user_id:expires_ms": an entry never outlives its session.
-  size_t colon = v->find(':');
-  int64_t expires = std::stoll(v->substr(colon + 1));
-  if (expires <= env_.WallMillis()) return std::nullopt;
-  return std::stoll(v->substr(0, colon));
+  return LiveSession(*v, env_.WallMillis());
 }
 
 Result<int64_t> Service::Authenticate(std::string_view token) {
   if (token.empty() || token.size() > 128)
     return MakeError(Errc::kUnauthenticated, "unauthenticated", "log in first");
-  if (auto cached = CachedSession(token)) return *cached;
   std::string hash = TokenHash(token);
-  auto s = store_.GetSession(hash, env_.WallMillis(), Consistency::kPrimary);
-  if (!s.ok()) {
-    if (s.error().status() == 404)
-      return MakeError(Errc::kUnauthenticated, "unauthenticated", "session unknown or expired");
-    return s.error();
-  }
-  int64_t ttl = std::min<int64_t>(s->expires_ms - env_.WallMillis(), 60'000);
-  cache_.Put(SessionKey(hash), std::to_string(s->user_id) + ":" + std::to_string(s->expires_ms),
-             std::chrono::milliseconds(std::max<int64_t>(ttl, 1)));
-  return s->user_id;
+  // A session is read from the primary: one made a moment ago on another node must work here.
+  auto v = cache_.Get(Kind::kSession, SessionKey(hash), [&](bool) -> Result<std::string> {
+    auto s = store_.GetSession(hash, env_.WallMillis(), Consistency::kPrimary);
+    if (!s.ok()) return s.error();
+    return std::to_string(s->user_id) + ":" + std::to_string(s->expires_ms);
+  });
+  if (!v.ok() && v.error().status() != 404) return v.error();
+  auto user = v.ok() ? LiveSession(*v, env_.WallMillis()) : std::nullopt;
+  if (!user) return MakeError(Errc::kUnauthenticated, "unauthenticated", "session unknown or expired");
+  return *user;
 }
 
 std::optional<std::string> Service::CachedUser(int64_t id) {
-  return CacheGet(user_counters_, UserKey(id));
+  return cache_.Peek(Kind::kUser, UserKey(id));
 }
 
 Result<std::string> Service::User(int64_t id) {
-  if (auto v = CachedUser(id)) return *v;
-  auto u = store_.GetUser(id, Consistency::kReplica);
-  if (!u.ok()) return u.error();
-  std::string json = RenderUser(*u);
-  cache_.Put(UserKey(id), json);
-  return json;
+  return cache_.Get(Kind::kUser, UserKey(id), [&](bool primary) -> Result<std::string> {
+    auto u = store_.GetUser(id, From(primary));
+    if (!u.ok()) return u.error();
+    return RenderUser(*u);
+  });
 }
 
 Result<std::string> Service::UserByHandle(std::string_view handle) {
@@ -146,7 +150,7 @@ Result<std::string> Service::UserByHandle(std::string_view handle) {
 Result<std::string> Service::UpdateProfile(int64_t user_id, const ProfilePatch& patch) {
   auto u = store_.UpdateProfile(user_id, patch.display_name, patch.bio);
   if (!u.ok()) return u.error();
-  Invalidate(UserKey(user_id));
+  cache_.Invalidate({UserKey(user_id)});
   return RenderUser(*u);
 }
 
@@ -155,17 +159,35 @@ Status Service::Follow(int64_t user_id, int64_t target) {
     return MakeError(Errc::kBadInput, "cannot_follow_self", "you cannot follow yourself");
   Status st = store_.Follow(user_id, target, env_.WallMillis());
   if (!st.ok()) return st;
-  Invalidate(UserKey(user_id));
-  Invalidate(UserKey(target));
+  cache_.Invalidate(FollowKeys(user_id, target));
   return Ok();
+}
+
+Result<std::string> Service::FollowList(Kind kind, int64_t user_id) {
+  std::string key = kind == Kind::kFollowers ? FollowersKey(user_id) : FollowingKey(user_id);
+  return cache_.Get(kind, key, [&](bool primary) -> Result<std::string> {
+    if (auto u = store_.GetUser(user_id, From(primary)); !u.ok()) return u.error();
+    auto ids = kind == Kind::kFollowers
+                   ? store_.FollowerIds(user_id, kMaxListedFollows, From(primary))
+                   : store_.FollowingIds(user_id, kMaxListedFollows, From(primary));
+    if (!ids.ok()) return ids.error();
+    return RenderIdList(*ids);
+  });
+}
+
+Result<std::string> Service::Followers(int64_t user_id) {
+  return FollowList(Kind::kFollowers, user_id);
+}
+
+Result<std::string> Service::Following(int64_t user_id) {
+  return FollowList(Kind::kFollowing, user_id);
 }
 
 Status Service::Unfollow(int64_t user_id, int64_t target) {
   if (auto t = store_.GetUser(target, Consistency::kPrimary); !t.ok()) return t.error();
   Status st = store_.Unfollow(user_id, target);
   if (!st.ok()) return st;
-  Invalidate(UserKey(user_id));
-  Invalidate(UserKey(target));
+  cache_.Invalidate(FollowKeys(user_id, target));
   return Ok();
 }
 
@@ -184,34 +206,43 @@ Result<std::string> Service::Upload(int64_t user_id, std::string_view content_ty
   p.created_ms = env_.WallMillis();
   if (Status st = store_.PutBlob(p.media_key, p.content_type, bytes); !st.ok()) return st.error();
   if (Status st = store_.CreatePhoto(p); !st.ok()) return st.error();
-  Invalidate(UserKey(user_id));
+  std::vector<std::string> keys = {UserKey(user_id), PhotosKey(user_id)};
+  AddFollowerFeeds(user_id, &keys);
+  cache_.Invalidate(keys);
   return RenderPhoto(p);
 }
 
 std::optional<std::string> Service::CachedPhoto(int64_t id) {
-  return CacheGet(photo_counters_, PhotoKey(id));
+  return cache_.Peek(Kind::kPhoto, PhotoKey(id));
 }
 
 Result<std::string> Service::Photo(int64_t id) {
-  if (auto v = CachedPhoto(id)) return *v;
-  auto p = store_.GetPhoto(id, Consistency::kReplica);
-  if (!p.ok()) return p.error();
-  std::string json = RenderPhoto(*p);
-  cache_.Put(PhotoKey(id), json);
-  return json;
+  return cache_.Get(Kind::kPhoto, PhotoKey(id), [&](bool primary) -> Result<std::string> {
+    auto p = store_.GetPhoto(id, From(primary));
+    if (!p.ok()) return p.error();
+    return RenderPhoto(*p);
+  });
 }
 
 Result<std::string> Service::UserPhotos(int64_t owner_id, int64_t before, int limit) {
-  if (auto u = store_.GetUser(owner_id, Consistency::kReplica); !u.ok()) return u.error();
-  auto rows = store_.ListPhotos(owner_id, before, limit, Consistency::kReplica);
-  if (!rows.ok()) return rows.error();
-  return RenderPhotoPage(*rows, limit);
+  auto load = [&](bool primary) -> Result<std::string> {
+    if (auto u = store_.GetUser(owner_id, From(primary)); !u.ok()) return u.error();
+    auto rows = store_.ListPhotos(owner_id, before, limit, From(primary));
+    if (!rows.ok()) return rows.error();
+    return RenderPhotoPage(*rows, limit);
+  };
+  if (before != 0 || limit != kCachedPageSize) return load(false);
+  return cache_.Get(Kind::kPhotos, PhotosKey(owner_id), load);
 }
 
 Result<std::string> Service::Feed(int64_t user_id, int64_t before, int limit) {
-  auto rows = store_.Feed(user_id, before, limit, Consistency::kReplica);
-  if (!rows.ok()) return rows.error();
-  return RenderPhotoPage(*rows, limit);
+  auto load = [&](bool primary) -> Result<std::string> {
+    auto rows = store_.Feed(user_id, before, limit, From(primary));
+    if (!rows.ok()) return rows.error();
+    return RenderPhotoPage(*rows, limit);
+  };
+  if (before != 0 || limit != kCachedPageSize) return load(false);
+  return cache_.Get(Kind::kFeed, FeedKey(user_id), load);
 }
 
 Result<data::Blob> Service::Media(std::string_view key) { return store_.GetBlob(key); }
@@ -283,7 +314,10 @@ Service::JobOutcome Service::ProcessJob(const queue::Delivery& d) {
   data::PhotoVersion v{d.job_id, key, out->info.width, out->info.height};
   if (Status st = store_.FinishJob(d.job_id, v, env_.WallMillis()); !st.ok())
     return fail(st.error());
-  Invalidate(PhotoKey(job->photo_id));
+  // The photo's versions changed: so did every page that shows it.
+  std::vector<std::string> keys = {PhotoKey(job->photo_id), PhotosKey(job->owner_id)};
+  AddFollowerFeeds(job->owner_id, &keys);
+  cache_.Invalidate(keys);
   return JobOutcome::kDone;
 }
 

@@ -1,8 +1,8 @@
 // Service: the photo service's logic, independent of HTTP. Handlers (web.cc) parse and check
 // the request, call one method here, and turn the Result into a response.
-// Reads go through the L1 cache (rendered JSON by key); writes delete the cache entries they
-// affect after the database commit. Every method but the Cached* ones blocks (database,
-// argon2id, libvips) and runs on a BlockingPool.
+// Reads go through the two-level cache (cache/tiered.h; rendered JSON by key); writes delete the
+// cache entries they affect after the database commit (never set them). Every method but the
+// Cached* ones blocks (database, cache nodes, argon2id, libvips) and runs on a BlockingPool.
 // Thread-safety: every method may be called from any thread. Ownership: borrows its store,
 // cache, queue, id generator, env and metrics, which outlive it.
 #pragma once
@@ -13,7 +13,7 @@
 #include <string_view>
 
 #include "app/requests.h"
-#include "cache/cache.h"
+#include "cache/tiered.h"
 #include "core/env.h"
 #include "core/metrics.h"
 #include "core/result.h"
@@ -38,7 +38,7 @@ struct NewSession {
 
 class Service {
  public:
-  Service(data::Store& store, cache::Cache& cache, queue::JobQueue& queue, data::IdGenerator& ids,
+  Service(data::Store& store, cache::Tiered& cache, queue::JobQueue& queue, data::IdGenerator& ids,
           Env& env, metrics::Registry& metrics, ServiceOptions options);
 
   Result<std::string> SignUp(const app::SignUp& in);  // user JSON
@@ -53,6 +53,9 @@ class Service {
   Result<std::string> UserByHandle(std::string_view handle);
   Result<std::string> UpdateProfile(int64_t user_id, const ProfilePatch& patch);
   Status Follow(int64_t user_id, int64_t target);
+  // {"items":[id...]}: up to kMaxListedFollows ids, ascending.
+  Result<std::string> Followers(int64_t user_id);
+  Result<std::string> Following(int64_t user_id);
   Status Unfollow(int64_t user_id, int64_t target);
 
   Result<std::string> Upload(int64_t user_id, std::string_view content_type, std::string_view bytes,
@@ -82,24 +85,23 @@ class Service {
   JobOutcome ProcessJob(const queue::Delivery& d);
 
  private:
-  // Metric handles looked up once: the cache hit path must not take the registry's lock.
-  struct CacheCounters {
-    metrics::Counter* hit;
-    metrics::Counter* miss;
-  };
-  CacheCounters Counters(const char* kind);
-  std::optional<std::string> CacheGet(const CacheCounters& counters, const std::string& key);
-  void Invalidate(const std::string& key);
+  // The keys of the feeds that show `owner_id`'s photos: its followers' (from the cached list).
+  void AddFollowerFeeds(int64_t owner_id, std::vector<std::string>* keys);
+  Result<std::string> FollowList(cache::Kind kind, int64_t user_id);
 
   data::Store& store_;
-  cache::Cache& cache_;
+  cache::Tiered& cache_;
   queue::JobQueue& queue_;
   data::IdGenerator& ids_;
   Env& env_;
   metrics::Registry& metrics_;
   ServiceOptions opt_;
-  CacheCounters user_counters_, photo_counters_, session_counters_;
-  metrics::Counter* invalidations_;
 };
+
+// Lists of follows are served (and cached) up to this many ids.
+inline constexpr int kMaxListedFollows = 10'000;
+// Pages of photos (a user's, a feed) are cached when they are the first page of this size (the
+// API's default): the page nearly every read asks for, and one key to delete on a write.
+inline constexpr int kCachedPageSize = 20;
 
 }  // namespace millions::app

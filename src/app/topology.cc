@@ -1,5 +1,6 @@
 #include "app/topology.h"
 
+#include <regex>
 #include <set>
 
 namespace millions::app {
@@ -97,6 +98,15 @@ Topology Topology::Load(const std::string& path) {
     if (!n.tls_listen.empty() && (l.tls_cert.empty() || l.tls_key.empty()))
       throw config::ConfigError(path + ": [[lb.node]] '" + n.name +
                                 "' has tls_listen but [lb] has no tls_cert and tls_key");
+  auto redis = file->Table("redis");
+  redis.Get("maxmemory", &t.redis_settings.maxmemory);
+  if (!std::regex_match(t.redis_settings.maxmemory, std::regex("[0-9]+(b|kb|mb|gb)?")))
+    throw config::ConfigError(path + ": [redis] maxmemory must be a size such as \"64mb\", not '" +
+                              t.redis_settings.maxmemory + "'");
+  redis.GetChoice("eviction_policy", &t.redis_settings.eviction_policy,
+                  {"allkeys-lru", "allkeys-lfu", "volatile-lru", "volatile-lfu", "allkeys-random",
+                   "noeviction"});
+  t.redis = ReadNodes(redis, "redis", dcs, &names, path);
   auto runner = file->Table("runner");
   runner.Get("run_dir", &t.runner.run_dir);
   runner.Get("admin", &t.runner.admin);
@@ -112,6 +122,10 @@ Topology Topology::Load(const std::string& path) {
   patroni.Get("synchronous_mode", &t.runner.patroni_synchronous_mode);
   patroni.Get("synchronous_mode_strict", &t.runner.patroni_synchronous_mode_strict);
   ReadWebSettings(*file, &w);
+  for (const auto& n : t.redis) {
+    auto hp = config::ParseHostPort(n.listen);
+    w.l2.nodes.push_back({n.name, hp.host, hp.port});
+  }
   file->RejectUnknownKeys();
   if (t.web.empty()) throw config::ConfigError(path + ": the topology has no [[web.node]]");
   if (t.postgres.empty())

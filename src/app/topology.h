@@ -42,6 +42,12 @@ struct LbSettings {
   std::string tls_key;
 };
 
+// [redis]: how `millions up` runs each cache node.
+struct RedisSettings {
+  std::string maxmemory = "64mb";  // per node, Redis' own units
+  std::string eviction_policy = "allkeys-lru";
+};
+
 // What `millions up` needs beyond the nodes: where it keeps state and its admin listener.
 struct RunnerConfig {
   std::string run_dir = "run";
@@ -65,7 +71,9 @@ struct Topology {
   std::vector<NodeEntry> web;
   std::vector<NodeEntry> postgres;
   std::vector<NodeEntry> lb;
+  std::vector<NodeEntry> redis;  // cache nodes (L2); none: every web node caches in L1 only
   LbSettings lb_settings;
+  RedisSettings redis_settings;
   std::string pg_database = "millions";
   std::string pg_user = "millions";
   int pg_pool_size = 8;

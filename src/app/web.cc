@@ -362,6 +362,18 @@ void WebApp::AddRoutes() {
     auto work = [this, id = *id, p = *page] { return svc_.UserPhotos(id, p.before, p.limit); };
     co_return Answer(200, co_await pool_.Run(std::move(work)));
   });
+  auto follows = [this](bool followers) {
+    return [this, followers](Request& req) -> awaitable<Response> {
+      auto id = PathId(req);
+      if (!id.ok()) co_return ErrorResponse(id.error());
+      auto work = [this, id = *id, followers] {
+        return followers ? svc_.Followers(id) : svc_.Following(id);
+      };
+      co_return Answer(200, co_await pool_.Run(std::move(work)));
+    };
+  };
+  r.Add("GET", "/api/users/{id}/followers", follows(true));
+  r.Add("GET", "/api/users/{id}/following", follows(false));
   auto follow = [this, auth](bool on) {
     return [this, auth, on](Request& req) -> awaitable<Response> {
       auto uid = co_await auth(req);

@@ -16,8 +16,8 @@ namespace {
 
 using std::chrono::milliseconds;
 
-constexpr const char* kKindNames[kKinds] = {"user",   "photo",     "session",
-                                            "photos", "followers", "feed"};
+constexpr const char* kKindNames[kKinds] = {"user",      "photo",     "session", "photos",
+                                            "followers", "following", "feed"};
 
 // L2 values carry what XFetch needs: "expiry_wall_ms:load_ms:payload".
 std::string Encode(int64_t expiry_ms, int64_t load_ms, const std::string& payload) {

@@ -36,8 +36,8 @@
 
 namespace millions::cache {
 
-enum class Kind { kUser, kPhoto, kSession, kPhotos, kFollowers, kFeed };
-inline constexpr size_t kKinds = 6;
+enum class Kind { kUser, kPhoto, kSession, kPhotos, kFollowers, kFollowing, kFeed };
+inline constexpr size_t kKinds = 7;
 const char* KindName(Kind k);
 
 struct TieredOptions {
@@ -45,7 +45,8 @@ struct TieredOptions {
   // TTL per kind in L2 (and in L1 when there is no L2), indexed by Kind.
   std::array<std::chrono::milliseconds, kKinds> ttl{
       std::chrono::minutes(5), std::chrono::minutes(5), std::chrono::minutes(1),
-      std::chrono::seconds(30), std::chrono::minutes(5), std::chrono::seconds(10)};
+      std::chrono::seconds(30), std::chrono::minutes(5), std::chrono::minutes(5),
+      std::chrono::seconds(10)};
   std::chrono::milliseconds l1_ttl{2000};  // with L2: how stale L1 may be when a broadcast is lost
   int hot_key_reads_per_s = 20;            // with L2: keys read this often are kept in L1; 0: all
   double ttl_jitter = 0.1;                 // TTLs are spread by ± this fraction

@@ -192,6 +192,30 @@ class PgStore : public Store {
                {P(follower), P(followee)});
   }
 
+  Result<std::vector<int64_t>> FollowerIds(int64_t user_id, int limit, Consistency c) override {
+    return Ids(c, user_id, "follower_ids",
+               "SELECT follower FROM follows WHERE followee = $1 ORDER BY follower LIMIT $2",
+               limit);
+  }
+
+  Result<std::vector<int64_t>> FollowingIds(int64_t user_id, int limit, Consistency c) override {
+    return Ids(c, user_id, "following_ids",
+               "SELECT followee FROM follows WHERE follower = $1 ORDER BY followee LIMIT $2",
+               limit);
+  }
+
+  Result<std::vector<int64_t>> Ids(Consistency c, int64_t user_id, const char* name,
+                                   const char* sql, int limit) {
+    return Read<std::vector<int64_t>>(
+        ForUser(c, user_id), [&](Conn& conn) -> Result<std::vector<int64_t>> {
+          auto r = conn.Exec(name, sql, {P(user_id), P(int64_t{limit})});
+          if (!r.ok()) return r.error();
+          std::vector<int64_t> out;
+          for (int i = 0; i < r->size(); ++i) out.push_back(r->Int(i, 0));
+          return out;
+        });
+  }
+
   Status CreateSession(const SessionRow& s) override {
     return Run("create_session",
                "INSERT INTO sessions(token_hash, user_id, expires_ms) VALUES($1,$2,$3)",

@@ -207,6 +207,29 @@ class SqliteStore : public Store {
     return Exec("DELETE FROM follows WHERE follower = ? AND followee = ?", follower, followee);
   }
 
+  Result<std::vector<int64_t>> FollowerIds(int64_t user_id, int limit, Consistency) override {
+    return Ids("SELECT follower FROM follows WHERE followee = ? ORDER BY follower LIMIT ?",
+               user_id, limit);
+  }
+
+  Result<std::vector<int64_t>> FollowingIds(int64_t user_id, int limit, Consistency) override {
+    return Ids("SELECT followee FROM follows WHERE follower = ? ORDER BY followee LIMIT ?",
+               user_id, limit);
+  }
+
+  Result<std::vector<int64_t>> Ids(const char* sql, int64_t user_id, int limit) {
+    auto c = db_.Acquire();
+    Stmt s = c->Prepare(sql);
+    s.Bind(1, user_id).Bind(2, int64_t{limit});
+    std::vector<int64_t> out;
+    for (;;) {
+      auto row = s.Step();
+      if (!row.ok()) return row.error();
+      if (!*row) return out;
+      out.push_back(s.Int(0));
+    }
+  }
+
   Status CreateSession(const SessionRow& row) override {
     return db_.Write<Unit>([&](Conn& c) -> Result<Unit> {
       Stmt s = c.Prepare("INSERT INTO sessions(token_hash, user_id, expires_ms) VALUES(?,?,?)");
