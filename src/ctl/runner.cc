@@ -2,11 +2,14 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/json.hpp>
 #include <chrono>
 #include <cstdio>
@@ -72,7 +75,30 @@ bool PortFree(const std::string& host, int port) {
   return !ec;
 }
 
+// A Redis node is ready when it answers PING.
+bool RedisReady(const std::string& host, int port, milliseconds timeout) {
+  boost::asio::io_context ioc;
+  boost::asio::ip::tcp::socket s(ioc);
+  boost::system::error_code ec;
+  auto addr = boost::asio::ip::make_address(host, ec);
+  if (ec) return false;
+  s.open(boost::asio::ip::tcp::v4(), ec);
+  if (ec) return false;
+  // Blocking I/O on the runner's supervision thread, bounded by socket timeouts.
+  timeval tv{0, static_cast<suseconds_t>(timeout.count() * 1000)};
+  setsockopt(s.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  setsockopt(s.native_handle(), SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  s.connect({addr, static_cast<uint16_t>(port)}, ec);
+  if (ec) return false;
+  boost::asio::write(s, boost::asio::buffer(std::string_view("PING\r\n")), ec);
+  if (ec) return false;
+  char buf[16];
+  size_t n = s.read_some(boost::asio::buffer(buf), ec);
+  return !ec && std::string_view(buf, n).starts_with("+PONG");
+}
+
 bool Ready(const Node& n, milliseconds timeout = milliseconds(800)) {
+  if (n.role == "redis") return RedisReady(n.check_host, n.check_port, timeout);
   http::FetchRequest r;
   r.host = n.check_host;
   r.port = n.check_port;
@@ -240,6 +266,29 @@ void Runner::Build() {
     n->pg_data_dir = dir + "/data";
     std::ofstream(dir + "/patroni.yml") << PatroniYaml(t_, e, dir);
     n->spawn = {{"patroni", dir + "/patroni.yml"}, run_ + "/logs/" + e.name + ".log", user, {}};
+    add(std::move(n));
+  }
+  for (const auto& e : t_.redis) {
+    if (Find(e.name)) continue;
+    auto n = std::make_unique<Node>();
+    n->name = e.name;
+    n->role = "redis";
+    n->dc = e.dc;
+    n->address = e.listen;
+    auto hp = config::ParseHostPort(e.listen);
+    n->check_host = hp.host;
+    n->check_port = hp.port;
+    std::string dir = run_ + "/" + e.name;
+    MakeDir(dir, user);
+    // A cache node: nothing on disk (a restarted node starts empty), bounded memory, and the
+    // topology's eviction policy.
+    n->spawn = {{"redis-server", "--port", std::to_string(hp.port), "--bind", hp.host, "--save",
+                 "", "--appendonly", "no", "--daemonize", "no", "--dir", dir, "--maxmemory",
+                 t_.redis_settings.maxmemory, "--maxmemory-policy",
+                 t_.redis_settings.eviction_policy},
+                run_ + "/logs/" + e.name + ".log",
+                user,
+                {}};
     add(std::move(n));
   }
   std::vector<app::NodeEntry> web = t_.web;
