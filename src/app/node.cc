@@ -108,7 +108,7 @@ int RunWebNode(const WebNodeConfig& cfg, data::Store& store, queue::JobQueue& qu
   if (!cfg.l2.nodes.empty()) {
     // Broadcasts arrive on the L2's io thread; dropping from L1 is quick and never blocks.
     cache::RedisL2Options l2 = cfg.l2;
-    l2.on_invalidate = [&cache](const std::vector<std::string>& keys) { cache.DropLocal(keys); };
+    l2.on_invalidate = [&cache](const std::vector<std::string>& keys) { cache.OnBroadcast(keys); };
     cache.AttachL2(cache::OpenRedisL2(std::move(l2), env));
   }
   data::IdGenerator ids(env, cfg.shard);

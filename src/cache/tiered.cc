@@ -303,6 +303,11 @@ void Tiered::DropLocal(const std::vector<std::string>& keys) {
     if (impl_->l1->Erase(k)) impl_->inval_l1->Inc();
 }
 
+void Tiered::OnBroadcast(const std::vector<std::string>& keys) {
+  impl_->broadcasts->Inc();
+  DropLocal(keys);
+}
+
 CacheStats Tiered::L1Stats() const { return impl_->l1->Stats(); }
 
 std::vector<L2NodeStats> Tiered::L2Stats() const {

@@ -73,8 +73,10 @@ class Tiered {
   std::optional<std::string> Peek(Kind kind, const std::string& key);
   // After a commit: delete everywhere and broadcast.
   void Invalidate(const std::vector<std::string>& keys);
-  // A broadcast from another node (or this one): drop from L1 only.
+  // Drop from this node's L1 only.
   void DropLocal(const std::vector<std::string>& keys);
+  // A broadcast from another node (or this one): DropLocal, counted.
+  void OnBroadcast(const std::vector<std::string>& keys);
 
   bool has_l2() const { return l2_ != nullptr; }
   CacheStats L1Stats() const;

@@ -66,7 +66,7 @@ class FakeL2 : public L2 {
     }
   }
   void Publish(const std::vector<std::string>& keys) override {
-    for (auto* t : subscribers) t->DropLocal(keys);
+    for (auto* t : subscribers) t->OnBroadcast(keys);
   }
   std::vector<L2NodeStats> Stats() const override { return {}; }
   // Test hook: a value as stored (to age it).
