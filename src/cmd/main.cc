@@ -48,9 +48,9 @@ int main(int argc, char** argv) {
   millions::ctl::UpFlags up_flags;
   auto* up = app.add_subcommand(
       "up",
-      "Start every node of a topology on this machine (etcd, PostgreSQL under Patroni, web nodes)\n"
-      "and supervise them: a node that dies is restarted with backoff. Prints the URLs when\n"
-      "ready. Ctrl-C (or `millions down`) stops everything in reverse order.");
+      "Start every node of a topology on this machine (etcd, PostgreSQL under Patroni, Redis\n"
+      "cache nodes, web nodes, balancers) and supervise them: a node that dies is restarted\n"
+      "with backoff. Prints the URLs when ready. Ctrl-C (or `millions down`) stops everything in reverse order.");
   up->add_option("topology", up_flags.topology, "Topology file (default topologies/local.toml)");
   up->add_flag("--detach", up_flags.detach, "Run in the background; return once every node runs");
 

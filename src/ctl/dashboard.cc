@@ -26,6 +26,8 @@ table{border-collapse:collapse}td,th{padding:.2rem .6rem;text-align:right;border
 <section id="dcs"></section>
 <section class="dc"><h3>Tiers</h3><table id="tiers"><thead><tr><th style="text-align:left">tier</th>
 <th>requests/s</th><th>p99 ms</th><th>errors/s</th><th>db connections</th></tr></thead><tbody></tbody></table></section>
+<section class="dc"><h3>Cache</h3><table id="cache"><thead><tr><th>hit ratio</th><th>L1 hits/s</th>
+<th>L2 hits/s</th><th>loads/s</th><th>database reads/s</th></tr></thead><tbody><tr><td>–</td><td></td><td></td><td></td><td></td></tr></tbody></table></section>
 <section><h3>Events</h3><div id="events"></div></section>
 </main>
 <script>
@@ -111,6 +113,19 @@ function renderTiers(m) {
     rows.push(tr);
   }
   $('tiers').tBodies[0].replaceChildren(...rows);
+  // Hit ratio beside the database's read rate: what the cache saves, as it happens.
+  const oc = prev && prev.cache, cc = m.cache;
+  const dtc = prev ? (m.at - prev.at) / 1000 : 0;
+  if (oc && cc && dtc > 0) {
+    const r = (k) => (cc[k] - oc[k]) / dtc;
+    const hits = r('l1_hits') + r('l2_hits');
+    const ratio = hits + r('loads') > 0 ? hits / (hits + r('loads')) : NaN;
+    const tr = el('tr');
+    tr.append(el('td', isNaN(ratio) ? '–' : (100 * ratio).toFixed(1) + '%'),
+              el('td', r('l1_hits').toFixed(1)), el('td', r('l2_hits').toFixed(1)),
+              el('td', r('loads').toFixed(1)), el('td', r('db_reads').toFixed(1)));
+    $('cache').tBodies[0].replaceChildren(tr);
+  }
   prev = m;
 }
 async function refresh() {

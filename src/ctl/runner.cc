@@ -591,6 +591,9 @@ std::string Runner::MetricsJson() {
     std::map<double, double> buckets;
   };
   std::map<std::string, Tier> tiers;
+  // The cache's effect, from the web nodes: reads served by L1 and by L2, reads that went to
+  // the database after a miss, and every database read.
+  double l1_hits = 0, l2_hits = 0, loads = 0, db_reads = 0;
   std::vector<std::pair<std::string, std::pair<std::string, int>>> targets;
   {
     std::lock_guard lock(mu_);
@@ -620,6 +623,14 @@ std::string Runner::MetricsJson() {
         size_t le = line.find("le=\"");
         std::string bound = line.substr(le + 4, line.find('"', le + 4) - le - 4);
         t.buckets[bound == "+Inf" ? 1e300 : std::atof(bound.c_str())] += v;
+      } else if (line.rfind("millions_cache_requests_total{", 0) == 0 &&
+                 line.find("result=\"hit\"") != std::string::npos) {
+        (line.find("level=\"l1\"") != std::string::npos ? l1_hits : l2_hits) += v;
+      } else if (line.rfind("millions_cache_loads_total{", 0) == 0) {
+        loads += v;
+      } else if (line.rfind("millions_db_queries_total{", 0) == 0 &&
+                 line.find("kind=\"read\"") != std::string::npos) {
+        db_reads += v;
       }
     }
   }
@@ -650,7 +661,9 @@ std::string Runner::MetricsJson() {
                              {"buckets", b},
                              {"db_connections", db_conns}};
   }
-  return json::serialize(json::object{{"tiers", out}});
+  json::object cache{{"l1_hits", l1_hits}, {"l2_hits", l2_hits}, {"loads", loads},
+                     {"db_reads", db_reads}};
+  return json::serialize(json::object{{"tiers", out}, {"cache", cache}});
 }
 
 std::string Runner::Act(const std::string& name, const std::string& action, int hold_ms) {

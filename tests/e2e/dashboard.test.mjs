@@ -12,6 +12,7 @@ const bin = process.env.MILLIONS_BIN;
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'millions-dash-'));
 fs.chmodSync(tmp, 0o755);
 const admin = await freePort();
+const web1Port = await freePort();
 const topo = path.join(tmp, 'topology.toml');
 fs.writeFileSync(topo, `[deployment]
 name = "dash"
@@ -28,7 +29,7 @@ threads = 1
 blocking_threads = 2
 [[web.node]]
 name = "web1"
-listen = "127.0.0.1:${await freePort()}"
+listen = "127.0.0.1:${web1Port}"
 [[web.node]]
 name = "web2"
 listen = "127.0.0.1:${await freePort()}"
@@ -36,6 +37,9 @@ listen = "127.0.0.1:${await freePort()}"
 name = "pg1"
 listen = "127.0.0.1:${await freePort()}"
 rest = "127.0.0.1:${await freePort()}"
+[[redis.node]]
+name = "redis1"
+listen = "127.0.0.1:${await freePort()}"
 [workers]
 threads = 1
 `);
@@ -48,7 +52,7 @@ try {
   watchConsole(page, problems);
   page.setDefaultTimeout(20000);
   await page.goto(`http://127.0.0.1:${admin}/`);
-  for (const name of ['etcd', 'pg1', 'pg1-pg', 'web1', 'web2']) {
+  for (const name of ['etcd', 'pg1', 'pg1-pg', 'redis1', 'web1', 'web2']) {
     await page.waitForSelector(`.node[data-node="${name}"]`);
     c.check(true, `dashboard shows ${name}`);
   }
@@ -56,6 +60,20 @@ try {
   c.check(true, 'the primary is marked');
   await page.waitForSelector('#tiers td:has-text("web")');
   c.check(true, 'the web tier has a metrics row');
+  // Reads of one user for a few seconds: the cache table shows a hit ratio.
+  const web = `http://127.0.0.1:${web1Port}`;
+  const made = await fetch(`${web}/api/users`, {
+    method: 'POST', headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ handle: 'dashcache', password: 'password123' }),
+  });
+  const user = await made.json();
+  const until = Date.now() + 7000;
+  const reads = (async () => {
+    while (Date.now() < until) await (await fetch(`${web}/api/users/${user.id}`)).text();
+  })();
+  await page.waitForSelector('#cache td:has-text("%")', { timeout: 15000 });
+  c.check(true, 'the cache table shows a hit ratio beside database reads');
+  await reads;
   const before = await page.textContent('.node[data-node="web1"]');
   const pid = before.match(/pid (\d+)/)[1];
   await page.click('.node[data-node="web1"] button[data-action="kill"]');

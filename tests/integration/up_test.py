@@ -36,6 +36,9 @@ pool_size = 4
 name = "pg1"
 listen = "127.0.0.1:{free_port()}"
 rest = "127.0.0.1:{free_port()}"
+[[redis.node]]
+name = "redis1"
+listen = "127.0.0.1:{free_port()}"
 [workers]
 threads = 1
 """)
@@ -84,7 +87,7 @@ try:
     st = status()
     c.check(st is not None, "status --json answers")
     roles = sorted(n["role"] for n in st["nodes"])
-    c.eq(roles, ["etcd", "patroni", "postgres", "web", "web"], "every node listed")
+    c.eq(roles, ["etcd", "patroni", "postgres", "redis", "web", "web"], "every node listed")
     c.check(all(n["state"] == "running" for n in st["nodes"]), f"all running: {st['nodes']}")
     pgn = next(n for n in st["nodes"] if n["role"] == "postgres")
     c.eq(pgn.get("db_role"), "primary", "postgres is primary")
@@ -115,6 +118,13 @@ try:
             "the death is in the event log")
     s, me = _request(*w1, "GET", "/api/me", headers=bearer(token))
     c.eq(s, 200, "web1 serves again")
+
+    old = node(status(), "redis1")["pid"]
+    subprocess.run([binary(), "chaos", "kill", "redis1", "--topology", topo], check=True,
+                   capture_output=True)
+    c.check(wait_running("redis1", old) is not None, "killed cache node redis1 is restarted")
+    s, me = _request(*w2, "GET", "/api/me", headers=bearer(token))
+    c.eq(s, 200, "sessions still work: the cache node's loss is a miss")
 
     old = node(status(), "pg1")["pid"]
     subprocess.run([binary(), "chaos", "kill", "pg1", "--topology", topo], check=True,
