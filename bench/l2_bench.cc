@@ -34,8 +34,7 @@ int main(int argc, char** argv) {
     std::string key = "bench:" + std::to_string(k);
     auto lk = l2->Get(key);
     if (lk.kind == cache::L2Lookup::Kind::kLease)
-      l2->Fill(key, lk.token, "9999999999999:1:" + std::string(200, 'x'),
-               std::chrono::minutes(10));
+      l2->Fill(key, lk.token, "9999999999999:1:" + std::string(200, 'x'), std::chrono::minutes(10));
   }
   std::atomic<bool> stop{false};
   std::atomic<uint64_t> hits{0}, other{0};

@@ -113,7 +113,8 @@ int RunWebNode(const WebNodeConfig& cfg, data::Store& store, queue::JobQueue& qu
   }
   data::IdGenerator ids(env, cfg.shard);
   Service service(store, cache, queue, ids, env, registry, cfg.service);
-  registry.AddCollector([&cache, &queue](std::string* out) { RenderCacheMetrics(cache, queue, out); });
+  registry.AddCollector(
+      [&cache, &queue](std::string* out) { RenderCacheMetrics(cache, queue, out); });
 
   BlockingPool pool(static_cast<size_t>(cfg.blocking_threads));
   WebApp web(service, pool, registry, cfg.web);

@@ -1,8 +1,8 @@
 // Running one web node: the settings every web node shares (read from a topology's [http],
-// [cache], [media], [workers] and [sessions] tables; the cache nodes come from [[redis.node]]), and RunWebNode, which serves the API on a
-// given Store and JobQueue until SIGTERM/SIGINT has drained it. `millions single` runs it on
-// SQLite; `millions serve web` on PostgreSQL.
-// Thread-safety: RunWebNode blocks the calling thread. Ownership: borrows store and queue.
+// [cache], [media], [workers] and [sessions] tables; the cache nodes come from [[redis.node]]), and
+// RunWebNode, which serves the API on a given Store and JobQueue until SIGTERM/SIGINT has drained
+// it. `millions single` runs it on SQLite; `millions serve web` on PostgreSQL. Thread-safety:
+// RunWebNode blocks the calling thread. Ownership: borrows store and queue.
 #pragma once
 
 #include <string>
@@ -28,7 +28,7 @@ struct WebNodeConfig {
   std::string log_level = "info";
   http::Limits limits;
   cache::TieredOptions cache;  // L1 and the read-through policies ([cache])
-  cache::RedisL2Options l2;     // the cache nodes ([[redis.node]]); none: L1 only
+  cache::RedisL2Options l2;    // the cache nodes ([[redis.node]]); none: L1 only
   WebOptions web;
   ServiceOptions service;
   int worker_threads = 2;

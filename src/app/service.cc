@@ -22,8 +22,7 @@ std::string FollowingKey(int64_t user) { return "fg:" + std::to_string(user); }
 
 // What a follow or unfollow changes: both users' counts, the follower's feed and lists.
 std::vector<std::string> FollowKeys(int64_t user, int64_t target) {
-  return {UserKey(user), UserKey(target), FeedKey(user), FollowingKey(user),
-          FollowersKey(target)};
+  return {UserKey(user), UserKey(target), FeedKey(user), FollowingKey(user), FollowersKey(target)};
 }
 
 Consistency From(bool primary) { return primary ? Consistency::kPrimary : Consistency::kReplica; }
@@ -124,7 +123,8 @@ Result<int64_t> Service::Authenticate(std::string_view token) {
   });
   if (!v.ok() && v.error().status() != 404) return v.error();
   auto user = v.ok() ? LiveSession(*v, env_.WallMillis()) : std::nullopt;
-  if (!user) return MakeError(Errc::kUnauthenticated, "unauthenticated", "session unknown or expired");
+  if (!user)
+    return MakeError(Errc::kUnauthenticated, "unauthenticated", "session unknown or expired");
   return *user;
 }
 

@@ -11,9 +11,8 @@ bool HotKeys::IsHot(std::string_view key) { return Count(key, 0); }
 
 bool HotKeys::Count(std::string_view key, uint32_t add) {
   if (threshold_ <= 0) return true;
-  int64_t window = std::chrono::duration_cast<std::chrono::seconds>(
-                       env_.Now().time_since_epoch())
-                       .count();
+  int64_t window =
+      std::chrono::duration_cast<std::chrono::seconds>(env_.Now().time_since_epoch()).count();
   Shard& s = shards_[Hash{}(key) % shards_.size()];
   std::lock_guard lock(s.mu);
   if (window != s.window) {

@@ -82,8 +82,8 @@ class RedisL2 final : public L2 {
       return out;
     }
     std::string token = NewToken();
-    auto r = c->CallMany({{"SET", LeaseKey(key), token, "NX", "PX", Ms(opt_.lease)},
-                          {"EXISTS", MarkerKey(key)}});
+    auto r = c->CallMany(
+        {{"SET", LeaseKey(key), token, "NX", "PX", Ms(opt_.lease)}, {"EXISTS", MarkerKey(key)}});
     if (!r.ok() || r->size() != 2 || (*r)[0].is_error()) return out;
     out.recent_write = (*r)[1].type == R::kInteger && (*r)[1].integer > 0;
     if ((*r)[0].type == R::kString) {
@@ -146,8 +146,8 @@ class RedisL2 final : public L2 {
     std::vector<L2NodeStats> out;
     for (size_t i = 0; i < clients_.size(); ++i) {
       auto s = clients_[i]->Stats();
-      out.push_back({opt_.nodes[i].name, clients_[i]->Connected(), evicted_[i]->load(),
-                     s.connects, s.flushes, s.timeouts});
+      out.push_back({opt_.nodes[i].name, clients_[i]->Connected(), evicted_[i]->load(), s.connects,
+                     s.flushes, s.timeouts});
     }
     return out;
   }

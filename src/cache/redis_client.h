@@ -40,10 +40,10 @@ struct RedisOptions {
 };
 
 struct RedisClientStats {
-  uint64_t connects = 0;    // successful connections, the first included
+  uint64_t connects = 0;  // successful connections, the first included
   uint64_t disconnects = 0;
   uint64_t timeouts = 0;
-  uint64_t flushes = 0;     // FLUSHALLs run on reconnect
+  uint64_t flushes = 0;  // FLUSHALLs run on reconnect
 };
 
 class RedisClient {
@@ -72,8 +72,7 @@ class RedisClient {
 class RedisSubscriber {
  public:
   using OnMessage = std::function<void(const std::string& channel, const std::string& payload)>;
-  static std::unique_ptr<RedisSubscriber> Create(boost::asio::io_context& ioc,
-                                                 RedisOptions options,
+  static std::unique_ptr<RedisSubscriber> Create(boost::asio::io_context& ioc, RedisOptions options,
                                                  std::vector<std::string> channels,
                                                  OnMessage on_message);
   virtual ~RedisSubscriber() = default;

@@ -119,8 +119,8 @@ struct Tiered::Impl {
   // XFetch: refresh when now - load_time * beta * ln(rand) >= expiry.
   bool RefreshEarly(const Decoded& d) {
     if (opt.early_expiry_beta <= 0) return false;
-    double gap = -double(std::max<int64_t>(d.load_ms, 1)) * opt.early_expiry_beta *
-                 std::log(opt.random());
+    double gap =
+        -double(std::max<int64_t>(d.load_ms, 1)) * opt.early_expiry_beta * std::log(opt.random());
     return double(env.WallMillis()) + gap >= double(d.expiry_ms);
   }
 
@@ -193,8 +193,8 @@ struct Tiered::Impl {
     }
   }
 
-  Result<std::string> LoadAndFill(Kind kind, const std::string& key, const Loader& load,
-                                  Flight& f, const std::string& token, bool primary) {
+  Result<std::string> LoadAndFill(Kind kind, const std::string& key, const Loader& load, Flight& f,
+                                  const std::string& token, bool primary) {
     int64_t took = 0;
     auto r = Timed(load, primary, kind, &took);
     if (!r.ok()) {
@@ -226,8 +226,7 @@ struct Tiered::Impl {
   std::unordered_map<std::string, std::shared_ptr<Flight>> flights;
 };
 
-Tiered::Tiered(TieredOptions options, std::unique_ptr<L2> l2, Env& env,
-               metrics::Registry& metrics)
+Tiered::Tiered(TieredOptions options, std::unique_ptr<L2> l2, Env& env, metrics::Registry& metrics)
     : impl_(std::make_unique<Impl>(std::move(options), env, metrics)) {
   AttachL2(std::move(l2));
 }
@@ -268,8 +267,7 @@ Result<std::string> Tiered::Get(Kind kind, const std::string& key, const Loader&
     c.flight_wait->Inc();
     std::unique_lock lock(f->mu);
     // The leader's load is bounded by the database's own timeouts; this bound is a backstop.
-    if (f->cv.wait_for(lock, std::chrono::seconds(30), [&] { return f->done; }))
-      return *f->result;
+    if (f->cv.wait_for(lock, std::chrono::seconds(30), [&] { return f->done; })) return *f->result;
     lock.unlock();
     int64_t took;
     return impl_->Timed(load, false, kind, &took);

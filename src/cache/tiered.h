@@ -44,7 +44,7 @@ struct TieredOptions {
   CacheOptions l1;
   // TTL per kind in L2 (and in L1 when there is no L2), indexed by Kind.
   std::array<std::chrono::milliseconds, kKinds> ttl{
-      std::chrono::minutes(5), std::chrono::minutes(5), std::chrono::minutes(1),
+      std::chrono::minutes(5),  std::chrono::minutes(5), std::chrono::minutes(1),
       std::chrono::seconds(30), std::chrono::minutes(5), std::chrono::minutes(5),
       std::chrono::seconds(10)};
   std::chrono::milliseconds l1_ttl{2000};  // with L2: how stale L1 may be when a broadcast is lost
@@ -52,7 +52,7 @@ struct TieredOptions {
   double ttl_jitter = 0.1;                 // TTLs are spread by ± this fraction
   double early_expiry_beta = 1.0;          // XFetch's beta; 0 turns early refresh off
   std::chrono::milliseconds lease_wait{2000};  // longest wait for another node's fill
-  std::chrono::milliseconds lease_poll{5};     // first re-read interval while waiting (doubles to 40)
+  std::chrono::milliseconds lease_poll{5};  // first re-read interval while waiting (doubles to 40)
   // Seams for tests: how to wait, and uniform randoms in (0, 1].
   std::function<void(std::chrono::milliseconds)> sleep;
   std::function<double()> random;

@@ -282,13 +282,13 @@ void Runner::Build() {
     MakeDir(dir, user);
     // A cache node: nothing on disk (a restarted node starts empty), bounded memory, and the
     // topology's eviction policy.
-    n->spawn = {{"redis-server", "--port", std::to_string(hp.port), "--bind", hp.host, "--save",
-                 "", "--appendonly", "no", "--daemonize", "no", "--dir", dir, "--maxmemory",
-                 t_.redis_settings.maxmemory, "--maxmemory-policy",
-                 t_.redis_settings.eviction_policy},
-                run_ + "/logs/" + e.name + ".log",
-                user,
-                {}};
+    n->spawn = {
+        {"redis-server", "--port", std::to_string(hp.port), "--bind", hp.host, "--save", "",
+         "--appendonly", "no", "--daemonize", "no", "--dir", dir, "--maxmemory",
+         t_.redis_settings.maxmemory, "--maxmemory-policy", t_.redis_settings.eviction_policy},
+        run_ + "/logs/" + e.name + ".log",
+        user,
+        {}};
     add(std::move(n));
   }
   std::vector<app::NodeEntry> web = t_.web;
@@ -661,8 +661,8 @@ std::string Runner::MetricsJson() {
                              {"buckets", b},
                              {"db_connections", db_conns}};
   }
-  json::object cache{{"l1_hits", l1_hits}, {"l2_hits", l2_hits}, {"loads", loads},
-                     {"db_reads", db_reads}};
+  json::object cache{
+      {"l1_hits", l1_hits}, {"l2_hits", l2_hits}, {"loads", loads}, {"db_reads", db_reads}};
   return json::serialize(json::object{{"tiers", out}, {"cache", cache}});
 }
 

@@ -208,13 +208,13 @@ class SqliteStore : public Store {
   }
 
   Result<std::vector<int64_t>> FollowerIds(int64_t user_id, int limit, Consistency) override {
-    return Ids("SELECT follower FROM follows WHERE followee = ? ORDER BY follower LIMIT ?",
-               user_id, limit);
+    return Ids("SELECT follower FROM follows WHERE followee = ? ORDER BY follower LIMIT ?", user_id,
+               limit);
   }
 
   Result<std::vector<int64_t>> FollowingIds(int64_t user_id, int limit, Consistency) override {
-    return Ids("SELECT followee FROM follows WHERE follower = ? ORDER BY followee LIMIT ?",
-               user_id, limit);
+    return Ids("SELECT followee FROM follows WHERE follower = ? ORDER BY followee LIMIT ?", user_id,
+               limit);
   }
 
   Result<std::vector<int64_t>> Ids(const char* sql, int64_t user_id, int limit) {

@@ -105,8 +105,7 @@ class Store {
   virtual Status Unfollow(int64_t follower, int64_t followee) = 0;
   // Who follows `user_id` / whom it follows: user ids, ascending, at most `limit`.
   virtual Result<std::vector<int64_t>> FollowerIds(int64_t user_id, int limit, Consistency c) = 0;
-  virtual Result<std::vector<int64_t>> FollowingIds(int64_t user_id, int limit,
-                                                    Consistency c) = 0;
+  virtual Result<std::vector<int64_t>> FollowingIds(int64_t user_id, int limit, Consistency c) = 0;
 
   virtual Status CreateSession(const SessionRow& session) = 0;
   // 404 when unknown or expired at `now_ms`.
