@@ -18,7 +18,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests",
                                 "integration"))
-from harness import PgServer, WebNode, binary, free_port, http_request  # noqa: E402
+from harness import PgServer, WebNode, binary, free_port, http_request, web_topology  # noqa: E402
 
 SECONDS = int(os.environ.get("DURATION", "12"))
 USERS = int(os.environ.get("USERS", "32"))
@@ -36,32 +36,14 @@ def redis_server(port):
 
 
 def topology(path, ports, pg_port, cache):
-    nodes = "".join(f'[[web.node]]\nname = "web{i + 1}"\nlisten = "127.0.0.1:{p}"\n'
-                    for i, p in enumerate(ports))
     extra = ""
     if cache == "off":
         extra = "[cache]\ncapacity_bytes = 0\n"
     if cache == "l1+l2":
         extra = "".join(f'[[redis.node]]\nname = "redis{i + 1}"\nlisten = "127.0.0.1:{p}"\n'
                         for i, p in enumerate(redis_ports))
-    with open(path, "w") as f:
-        f.write(f"""[deployment]
-name = "cachebench"
-[[dc]]
-name = "dc1"
-[web]
-threads = 1
-blocking_threads = 8
-{nodes}
-[postgres]
-pool_size = 8
-[[postgres.node]]
-name = "pg1"
-listen = "127.0.0.1:{pg_port}"
-{extra}
-[workers]
-threads = 1
-""")
+    web_topology(pg_port, ports, path, web="threads = 1\nblocking_threads = 8",
+                 extra=extra, name="cachebench")
 
 
 def db_reads(nodes):

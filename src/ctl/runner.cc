@@ -222,23 +222,35 @@ void Runner::WriteEffectiveTopology() {
   std::ofstream(effective_) << text;
 }
 
+// A node of `role` from its topology entry; readiness is checked at `check` (host:port) and
+// `path` (empty: the role's own check, as for Redis).
+std::unique_ptr<Node> NewNode(const app::NodeEntry& e, const char* role, const std::string& check,
+                              const char* path) {
+  auto n = std::make_unique<Node>();
+  n->name = e.name;
+  n->role = role;
+  n->dc = e.dc;
+  n->address = e.listen;
+  auto hp = config::ParseHostPort(check);
+  n->check_host = hp.host;
+  n->check_port = hp.port;
+  n->check_path = path;
+  return n;
+}
+
 void Runner::Build() {
   const auto& r = t_.runner;
   std::string user = EngineUser();
-  auto etcd_hp = config::ParseHostPort(r.etcd_listen);
   auto add = [this](std::unique_ptr<Node> n) {
     std::lock_guard lock(mu_);
     nodes_.push_back(std::move(n));
   };
+  // Our own binary, for web nodes and balancers (/proc/self/exe would name the child itself
+  // after fork+exec, so it is resolved now).
+  std::string self = fs::read_symlink("/proc/self/exe").string();
   if (!Find("etcd")) {
-    auto n = std::make_unique<Node>();
-    n->name = "etcd";
-    n->role = "etcd";
-    n->dc = t_.dcs.empty() ? "dc1" : t_.dcs.front();
-    n->address = r.etcd_listen;
-    n->check_host = etcd_hp.host;
-    n->check_port = etcd_hp.port;
-    n->check_path = "/health";
+    app::NodeEntry e{"etcd", t_.dcs.empty() ? "dc1" : t_.dcs.front(), r.etcd_listen, "", "", ""};
+    auto n = NewNode(e, "etcd", r.etcd_listen, "/health");
     std::string dir = run_ + "/etcd";
     MakeDir(dir, user);
     n->spawn = {{"etcd", "--name", "etcd", "--data-dir", dir + "/data", "--listen-client-urls",
@@ -252,15 +264,7 @@ void Runner::Build() {
   }
   for (const auto& e : t_.postgres) {
     if (Find(e.name)) continue;
-    auto n = std::make_unique<Node>();
-    n->name = e.name;
-    n->role = "patroni";
-    n->dc = e.dc;
-    n->address = e.listen;
-    auto rest = config::ParseHostPort(e.rest);
-    n->check_host = rest.host;
-    n->check_port = rest.port;
-    n->check_path = "/health";
+    auto n = NewNode(e, "patroni", e.rest, "/health");
     std::string dir = run_ + "/" + e.name;
     MakeDir(dir, user);
     n->pg_data_dir = dir + "/data";
@@ -270,21 +274,14 @@ void Runner::Build() {
   }
   for (const auto& e : t_.redis) {
     if (Find(e.name)) continue;
-    auto n = std::make_unique<Node>();
-    n->name = e.name;
-    n->role = "redis";
-    n->dc = e.dc;
-    n->address = e.listen;
-    auto hp = config::ParseHostPort(e.listen);
-    n->check_host = hp.host;
-    n->check_port = hp.port;
+    auto n = NewNode(e, "redis", e.listen, "");
     std::string dir = run_ + "/" + e.name;
     MakeDir(dir, user);
     // A cache node: nothing on disk (a restarted node starts empty), bounded memory, and the
     // topology's eviction policy.
     n->spawn = {
-        {"redis-server", "--port", std::to_string(hp.port), "--bind", hp.host, "--save", "",
-         "--appendonly", "no", "--daemonize", "no", "--dir", dir, "--maxmemory",
+        {"redis-server", "--port", std::to_string(n->check_port), "--bind", n->check_host, "--save",
+         "", "--appendonly", "no", "--daemonize", "no", "--dir", dir, "--maxmemory",
          t_.redis_settings.maxmemory, "--maxmemory-policy", t_.redis_settings.eviction_policy},
         run_ + "/logs/" + e.name + ".log",
         user,
@@ -295,36 +292,17 @@ void Runner::Build() {
   web.insert(web.end(), extra_web_.begin(), extra_web_.end());
   for (const auto& e : web) {
     if (Find(e.name)) continue;
-    auto n = std::make_unique<Node>();
-    n->name = e.name;
-    n->role = "web";
-    n->dc = e.dc;
-    n->address = e.listen;
-    auto hp = config::ParseHostPort(e.listen);
-    n->check_host = hp.host;
-    n->check_port = hp.port;
-    n->check_path = "/readyz";
-    n->spawn = {{"/proc/self/exe", "serve", "web", "--config", effective_, "--node", e.name},
+    auto n = NewNode(e, "web", e.listen, "/readyz");
+    n->spawn = {{self, "serve", "web", "--config", effective_, "--node", e.name},
                 run_ + "/logs/" + e.name + ".log",
                 "",
                 {}};
-    // /proc/self/exe would name the child itself after fork+exec; resolve it now.
-    n->spawn.argv[0] = fs::read_symlink("/proc/self/exe").string();
     add(std::move(n));
   }
   for (const auto& e : t_.lb) {
     if (Find(e.name)) continue;
-    auto n = std::make_unique<Node>();
-    n->name = e.name;
-    n->role = "lb";
-    n->dc = e.dc;
-    n->address = e.listen;
-    auto hp = config::ParseHostPort(e.admin);
-    n->check_host = hp.host;
-    n->check_port = hp.port;
-    n->check_path = "/readyz";
-    n->spawn = {{fs::read_symlink("/proc/self/exe").string(), "serve", "lb", "--config", effective_,
-                 "--node", e.name},
+    auto n = NewNode(e, "lb", e.admin, "/readyz");
+    n->spawn = {{self, "serve", "lb", "--config", effective_, "--node", e.name},
                 run_ + "/logs/" + e.name + ".log",
                 "",
                 {"MILLIONS_RUNNER_ADMIN=" + t_.runner.admin}};

@@ -16,8 +16,8 @@ import tempfile
 import threading
 import time
 
-from harness import (Checks, PgServer, WebNode, bearer, binary, free_port, http_request,
-                     parse_json, png)
+from harness import (Checks, PgServer, WebNode, bearer, binary, free_port, png, wait_for,
+                     web_topology)
 
 c = Checks()
 if not shutil.which("redis-server"):
@@ -63,25 +63,10 @@ class Redis:
 
 
 def topology(path, web_ports, pg_port, redis, hot=20):
-    nodes = "".join(f'[[web.node]]\nname = "web{i + 1}"\nlisten = "127.0.0.1:{p}"\n'
-                    for i, p in enumerate(web_ports))
     caches = "".join(f'[[redis.node]]\nname = "{r.name}"\nlisten = "127.0.0.1:{r.port}"\n'
                      for r in redis)
-    with open(path, "w") as f:
-        f.write(f"""[deployment]
-name = "cachetest"
-[[dc]]
-name = "dc1"
-[web]
-threads = 2
-blocking_threads = 6
-{nodes}
-[postgres]
-pool_size = 6
-[[postgres.node]]
-name = "pg1"
-listen = "127.0.0.1:{pg_port}"
-[cache]
+    return web_topology(pg_port, web_ports, path, web="threads = 2\nblocking_threads = 6",
+                        name="cachetest", extra=f"""[cache]
 l1_ttl_ms = 2000
 hot_key_reads_per_s = {hot}
 lease_ms = {LEASE_MS}
@@ -90,11 +75,7 @@ l2_timeout_ms = 100
 photo_ms = {PHOTO_TTL_MS}
 [redis]
 maxmemory = "16mb"
-{caches}
-[workers]
-threads = 1
-""")
-    return path
+{caches}""")
 
 
 def metrics(node):
@@ -111,16 +92,6 @@ def total(nodes, prefix, *must):
     """Sum over nodes of every series starting with prefix and containing each of `must`."""
     return sum(v for n in nodes for k, v in metrics(n).items()
                if k.startswith(prefix) and all(m in k for m in must))
-
-
-def wait(cond, timeout, step=0.1):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        v = cond()
-        if v:
-            return v
-        time.sleep(step)
-    return None
 
 
 def wrk(node, path, seconds, out):
@@ -155,7 +126,7 @@ nodes = [web1, web2]
 try:
     web1.start()
     web2.start()
-    c.check(wait(lambda: total(nodes, "millions_cache_node_up{") == 4, 10),
+    c.check(wait_for(lambda: total(nodes, "millions_cache_node_up{") == 4, 10),
             "both web nodes reach both cache nodes")
 
     # --- fills, L2 hits from the other node, hot keys in L1
@@ -241,11 +212,11 @@ try:
     baseline = ratio(a, l2_counts())
     redis[0].kill()
     t_kill = time.time()
-    c.check(wait(lambda: total(nodes, 'millions_cache_node_up{node="redis1"}') == 0, 5),
+    c.check(wait_for(lambda: total(nodes, 'millions_cache_node_up{node="redis1"}') == 0, 5),
             "both web nodes see redis1 down")
     time.sleep(3)
     redis[0].start()
-    c.check(wait(lambda: total(nodes, 'millions_cache_node_up{node="redis1"}') == 2, 8),
+    c.check(wait_for(lambda: total(nodes, 'millions_cache_node_up{node="redis1"}') == 2, 8),
             f"redis1 back in use {time.time() - t_kill:.1f} s after the kill")
     c.check(total(nodes, 'millions_cache_node_flushes_total{node="redis1"}') >= 2,
             "each web node flushed redis1 before using it again")
@@ -312,7 +283,7 @@ try:
     r = json.load(open(out))
     bad = {k: v for k, v in r["by_status"].items() if k == "conn_error" or k.startswith("5")}
     c.eq(bad, {}, f"a full cache node: no failed request ({r['requests']} requests)")
-    evicted = wait(lambda: total(nodes, 'millions_cache_evictions_total{level="l2"') - before > 0,
+    evicted = wait_for(lambda: total(nodes, 'millions_cache_evictions_total{level="l2"') - before > 0,
                    6, 0.5)
     c.check(evicted, "the cache nodes evicted keys (allkeys-lru), reported in the metrics")
     used = [int(next(l.split(":")[1] for l in r_.cli("INFO", "memory").splitlines()

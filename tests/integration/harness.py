@@ -285,37 +285,38 @@ class WebNode(Server):
         return self.wait_ready(self.name)
 
 
-def web_topology(pg_port, web_ports, path):
-    nodes = "".join(f'[[web.node]]\nname = "web{i + 1}"\ndc = "dc1"\nlisten = "127.0.0.1:{p}"\n\n'
+def web_topology(pg_port, web_ports, path, web="threads = 2\nblocking_threads = 4",
+                 extra="[queue]\nlease_ms = 5000\n[cache]\nttl_ms = 1000\n", name="test"):
+    """A topology for `serve web` nodes web1.. on one PostgreSQL (no runner): `web` is the body
+    of [web], `extra` any further tables."""
+    nodes = "".join(f'[[web.node]]\nname = "web{i + 1}"\nlisten = "127.0.0.1:{p}"\n'
                     for i, p in enumerate(web_ports))
     with open(path, "w") as f:
         f.write(f"""[deployment]
-name = "test"
-
+name = "{name}"
 [[dc]]
 name = "dc1"
-
 [web]
-threads = 2
-blocking_threads = 4
-
+{web}
 {nodes}
 [postgres]
 database = "millions"
 user = "millions"
-
 [[postgres.node]]
 name = "pg1"
-dc = "dc1"
 listen = "127.0.0.1:{pg_port}"
-
-[queue]
-lease_ms = 5000
-
-[cache]
-ttl_ms = 1000
-
 [workers]
 threads = 1
-""")
+{extra}""")
     return path
+
+
+def wait_for(cond, timeout, step=0.1):
+    """cond()'s first true value within timeout seconds, polling every step; else None."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        v = cond()
+        if v:
+            return v
+        time.sleep(step)
+    return None

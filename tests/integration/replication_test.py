@@ -13,7 +13,8 @@ import tempfile
 import threading
 import time
 
-from harness import Checks, bearer, binary, free_port, http_request, parse_json, up_tables
+from harness import (Checks, bearer, binary, free_port, http_request, parse_json, up_tables,
+                     wait_for)
 
 tmp = tempfile.mkdtemp(prefix="millions-repl-")
 os.chmod(tmp, 0o755)
@@ -90,13 +91,7 @@ def leader():
 
 
 def wait(cond, timeout, step=0.3):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        v = cond()
-        if v:
-            return v
-        time.sleep(step)
-    return None
+    return wait_for(cond, timeout, step)
 
 
 def psql(name, sql):
