@@ -45,6 +45,9 @@ ttl_s = {TTL}
 loop_wait_s = {LOOP_WAIT}
 retry_timeout_s = {RETRY}
 synchronous_mode = true
+# No cache: this bench measures the database tier (bench/cache measures the cache's effect).
+[cache]
+capacity_bytes = 0
 """)
         for name, (pg, rest) in members.items():
             f.write(f'[[postgres.node]]\nname = "{name}"\nlisten = "127.0.0.1:{pg}"\n'
@@ -151,7 +154,8 @@ def ours():
         def reader(k):
             i = 0
             while not stop.is_set():
-                if api(web, "GET", f"/api/users/{ids[(i + k) % len(ids)]}/photos") == 200:
+                uid = ids[(i + k) % len(ids)]
+                if api(web, "GET", f"/api/users/{uid}/photos?limit=10") == 200:
                     rok[0] += 1
                 else:
                     rfail[0] += 1
