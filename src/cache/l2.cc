@@ -22,6 +22,19 @@ constexpr const char* kFillScript =
     "if redis.call('GET', KEYS[2]) == ARGV[1] then "
     "redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3]) redis.call('DEL', KEYS[2]) return 1 end "
     "return 0";
+// A miss's lease, decided atomically with a second look at the key: between the caller's GET
+// and this, another node may have filled it (then it is returned, and nobody loads twice).
+// Returns {1, value} | {2, recent_write} (lease granted) | {3, recent_write} (held elsewhere).
+constexpr const char* kLeaseScript =
+    "local v = redis.call('GET', KEYS[1]) if v then return {1, v} end "
+    "local w = redis.call('EXISTS', KEYS[3]) "
+    "if redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then return {2, w} end "
+    "return {3, w}";
+// An early refresh's lease: only for the version the caller saw.
+constexpr const char* kRefreshScript =
+    "local v = redis.call('GET', KEYS[1]) "
+    "if not v or string.sub(v, 1, string.len(ARGV[3])) ~= ARGV[3] then return 0 end "
+    "if redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end return 0";
 constexpr const char* kReleaseScript =
     "if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end return 0";
 
@@ -82,11 +95,19 @@ class RedisL2 final : public L2 {
       return out;
     }
     std::string token = NewToken();
-    auto r = c->CallMany(
-        {{"SET", LeaseKey(key), token, "NX", "PX", Ms(opt_.lease)}, {"EXISTS", MarkerKey(key)}});
-    if (!r.ok() || r->size() != 2 || (*r)[0].is_error()) return out;
-    out.recent_write = (*r)[1].type == R::kInteger && (*r)[1].integer > 0;
-    if ((*r)[0].type == R::kString) {
+    auto r = c->Call(
+        {"EVAL", kLeaseScript, "3", key, LeaseKey(key), MarkerKey(key), token, Ms(opt_.lease)});
+    if (!r.ok() || r->type != R::kArray || r->elements.size() != 2 ||
+        r->elements[0].type != R::kInteger)
+      return out;
+    auto& e = r->elements;
+    if (e[0].integer == 1 && e[1].type == R::kString) {
+      out.kind = L2Lookup::Kind::kHit;
+      out.value = std::move(e[1].str);
+      return out;
+    }
+    out.recent_write = e[1].type == R::kInteger && e[1].integer > 0;
+    if (e[0].integer == 2) {
       out.kind = L2Lookup::Kind::kLease;
       out.token = std::move(token);
     } else {
@@ -95,12 +116,13 @@ class RedisL2 final : public L2 {
     return out;
   }
 
-  std::string TryLease(const std::string& key) override {
+  std::string TryLease(const std::string& key, const std::string& seen_prefix) override {
     RedisClient* c = Route(key);
     if (!c) return "";
     std::string token = NewToken();
-    auto r = c->Call({"SET", LeaseKey(key), token, "NX", "PX", Ms(opt_.lease)});
-    return r.ok() && r->type == R::kString ? token : "";
+    auto r = c->Call(
+        {"EVAL", kRefreshScript, "2", key, LeaseKey(key), token, Ms(opt_.lease), seen_prefix});
+    return r.ok() && r->type == R::kInteger && r->integer == 1 ? token : "";
   }
 
   bool Fill(const std::string& key, const std::string& token, const std::string& value,

@@ -56,8 +56,10 @@ class L2 {
   // A hit, or on a miss a lease (kLease) or the news that another reader holds it (kWait).
   // kUnavailable: no node is up or the node did not answer in time (a miss; load, do not fill).
   virtual L2Lookup Get(const std::string& key) = 0;
-  // A lease on a key that is present, for refreshing it early; empty when another holds one.
-  virtual std::string TryLease(const std::string& key) = 0;
+  // A lease for refreshing a key early: granted only while the stored value still begins with
+  // `seen_prefix` (the version the caller read) and no one else holds a lease; else empty.
+  // A reader that read the value just before someone else refreshed it gets none.
+  virtual std::string TryLease(const std::string& key, const std::string& seen_prefix) = 0;
   // Stores `value` for `ttl` if `token` still holds the lease; true when stored.
   virtual bool Fill(const std::string& key, const std::string& token, const std::string& value,
                     std::chrono::milliseconds ttl) = 0;

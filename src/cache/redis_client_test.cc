@@ -23,6 +23,9 @@
 #include <future>
 #include <thread>
 
+#include "cache/l2.h"
+#include "core/env.h"
+
 extern char** environ;
 
 namespace millions::cache {
@@ -493,6 +496,84 @@ TEST_F(RedisClientTest, SubscriberReceivesAndResubscribesAfterRestart) {
   EXPECT_EQ(got[0], std::make_pair(std::string("c1"), std::string("hello")));
   EXPECT_EQ(got[1], std::make_pair(std::string("c2"), std::string("b\r\n\0", 4)));
   EXPECT_EQ(got[2], std::make_pair(std::string("c1"), std::string("again")));
+}
+
+// RedisL2's lease protocol (l2.cc's scripts) on the real server.
+class RedisL2Test : public RedisClientTest {
+ protected:
+  std::unique_ptr<L2> Open() {
+    RedisL2Options o;
+    o.nodes = {{"r1", "127.0.0.1", server_->port()}};
+    o.timeout = 2s;
+    auto l2 = OpenRedisL2(o, Env::Default());
+    EXPECT_TRUE(WaitFor([&] { return l2->Stats()[0].up; }, 3s));
+    return l2;
+  }
+};
+
+TEST_F(RedisL2Test, MissLeasesOnceOthersWaitFillLands) {
+  auto l2 = Open();
+  auto a = l2->Get("k");
+  ASSERT_EQ(a.kind, L2Lookup::Kind::kLease);
+  EXPECT_FALSE(a.recent_write);
+  EXPECT_EQ(l2->Get("k").kind, L2Lookup::Kind::kWait);  // the lease is held
+  EXPECT_FALSE(l2->Fill("k", "not-the-token", "v0", 60s));
+  EXPECT_TRUE(l2->Fill("k", a.token, "v1", 60s));
+  auto hit = l2->Get("k");
+  EXPECT_EQ(hit.kind, L2Lookup::Kind::kHit);
+  EXPECT_EQ(hit.value, "v1");
+}
+
+TEST_F(RedisL2Test, DeleteRevokesTheLeaseAndMarksARecentWrite) {
+  auto l2 = Open();
+  auto a = l2->Get("k");
+  ASSERT_EQ(a.kind, L2Lookup::Kind::kLease);
+  l2->Delete({"k"});                                 // a write committed while `a` was loading
+  EXPECT_FALSE(l2->Fill("k", a.token, "old", 60s));  // the older value stays out
+  auto b = l2->Get("k");
+  EXPECT_EQ(b.kind, L2Lookup::Kind::kLease);
+  EXPECT_TRUE(b.recent_write);  // so b loads from the primary
+  EXPECT_TRUE(l2->Fill("k", b.token, "new", 60s));
+  EXPECT_EQ(l2->Get("k").value, "new");
+}
+
+TEST_F(RedisL2Test, EarlyRefreshLeaseOnlyForTheVersionSeen) {
+  auto l2 = Open();
+  auto a = l2->Get("k");
+  ASSERT_TRUE(l2->Fill("k", a.token, "100:1:first", 60s));
+  std::string t = l2->TryLease("k", "100:1:");
+  ASSERT_FALSE(t.empty());
+  EXPECT_TRUE(l2->TryLease("k", "100:1:").empty());  // held
+  ASSERT_TRUE(l2->Fill("k", t, "200:1:second", 60s));
+  // A reader that read "first" just before the refresh landed gets no lease: no second load.
+  EXPECT_TRUE(l2->TryLease("k", "100:1:").empty());
+  EXPECT_FALSE(l2->TryLease("k", "200:1:").empty());
+}
+
+TEST_F(RedisL2Test, ReleaseLetsTheNextReaderLoad) {
+  auto l2 = Open();
+  auto a = l2->Get("k");
+  ASSERT_EQ(a.kind, L2Lookup::Kind::kLease);
+  l2->Release("k", a.token);
+  EXPECT_EQ(l2->Get("k").kind, L2Lookup::Kind::kLease);
+}
+
+TEST_F(RedisL2Test, BroadcastReachesSubscribers) {
+  std::promise<std::vector<std::string>> got;
+  std::atomic<bool> once{false};
+  RedisL2Options o;
+  o.nodes = {{"r1", "127.0.0.1", server_->port()}};
+  o.on_invalidate = [&](const std::vector<std::string>& keys) {
+    if (!once.exchange(true)) got.set_value(keys);
+  };
+  auto l2 = OpenRedisL2(o, Env::Default());
+  ASSERT_TRUE(WaitFor([&] { return l2->Stats()[0].up; }, 3s));
+  auto f = got.get_future();
+  // The subscription may land a moment after the data connection: publish until heard.
+  for (int i = 0; i < 100 && f.wait_for(20ms) != std::future_status::ready; ++i)
+    l2->Publish({"u:1", "f:2"});
+  ASSERT_EQ(f.wait_for(1s), std::future_status::ready);
+  EXPECT_EQ(f.get(), (std::vector<std::string>{"u:1", "f:2"}));
 }
 
 }  // namespace

@@ -27,6 +27,7 @@ std::string Encode(int64_t expiry_ms, int64_t load_ms, const std::string& payloa
 struct Decoded {
   int64_t expiry_ms = 0;
   int64_t load_ms = 0;
+  std::string version;  // "expiry_wall_ms:load_ms:": which fill this is
   std::string payload;
 };
 
@@ -39,6 +40,7 @@ std::optional<Decoded> Decode(std::string&& v) {
   if (std::from_chars(v.data(), v.data() + a, d.expiry_ms).ec != std::errc{} ||
       std::from_chars(v.data() + a + 1, v.data() + b, d.load_ms).ec != std::errc{})
     return std::nullopt;
+  d.version = v.substr(0, b + 1);
   d.payload = v.substr(b + 1);
   return d;
 }
@@ -164,7 +166,7 @@ struct Tiered::Impl {
           c.l2_hit->Inc();
           c.saved->Inc();
           if (RefreshEarly(*d)) {
-            std::string token = l2->TryLease(key);
+            std::string token = l2->TryLease(key, d->version);
             if (!token.empty()) {
               c.early->Inc();
               return LoadAndFill(kind, key, load, f, token, false);

@@ -37,8 +37,9 @@ class FakeL2 : public L2 {
     leases_[key] = {out.token, env_.Now() + lease};
     return out;
   }
-  std::string TryLease(const std::string& key) override {
+  std::string TryLease(const std::string& key, const std::string& seen) override {
     std::lock_guard lock(mu_);
+    if (!Live(values_, key) || values_[key].first.rfind(seen, 0) != 0) return "";
     if (Live(leases_, key)) return "";
     std::string t = "t" + std::to_string(++next_);
     leases_[key] = {t, env_.Now() + lease};
@@ -102,7 +103,9 @@ class SharedL2 : public L2 {
  public:
   explicit SharedL2(FakeL2& l2) : l2_(l2) {}
   L2Lookup Get(const std::string& k) override { return l2_.Get(k); }
-  std::string TryLease(const std::string& k) override { return l2_.TryLease(k); }
+  std::string TryLease(const std::string& k, const std::string& seen) override {
+    return l2_.TryLease(k, seen);
+  }
   bool Fill(const std::string& k, const std::string& t, const std::string& v,
             milliseconds ttl) override {
     return l2_.Fill(k, t, v, ttl);
@@ -294,7 +297,7 @@ TEST_F(Fixture, ExpiryNearAHotKeyIsRefreshedEarlyByOneReader) {
   EXPECT_EQ(loads, 2);
   // While another holds the refresh lease, readers keep getting the current value.
   env.Advance(milliseconds(300000 - 1000));
-  ASSERT_FALSE(shared.TryLease("u:6").empty());
+  ASSERT_FALSE(shared.TryLease("u:6", "").empty());
   EXPECT_EQ(*a->Get(Kind::kUser, "u:6", load), "v2");
   EXPECT_EQ(loads, 2);
 }
