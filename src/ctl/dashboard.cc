@@ -69,6 +69,12 @@ function renderNodes(status) {
         if (n.role === 'postgres' && n.timeline !== undefined)
           card.append(el('div', `timeline ${n.timeline}` +
                                 (n.db_role === 'replica' ? ` · lag ${n.lag_bytes ?? '?'} B` : '')));
+        if (n.role === 'redis' && n.used_memory_bytes !== undefined) {
+          const mib = (b) => (b / 1048576).toFixed(1);
+          const cap = n.maxmemory_bytes > 0 ? ` / ${mib(n.maxmemory_bytes)}` : '';
+          card.append(el('div', `${mib(n.used_memory_bytes)}${cap} MiB · ${n.keys} keys · ` +
+                                `${n.evicted_keys} evicted`));
+        }
         if (n.role !== 'postgres') {
           for (const a of ['kill', 'stop', 'cont', 'restart']) {
             const b = el('button', a);

@@ -19,10 +19,12 @@
 #include <fstream>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <sstream>
 #include <thread>
 
 #include "app/topology.h"
+#include "cache/resp.h"
 #include "core/env.h"
 #include "core/http_client.h"
 #include "core/http_server.h"
@@ -75,26 +77,62 @@ bool PortFree(const std::string& host, int port) {
   return !ec;
 }
 
-// A Redis node is ready when it answers PING.
-bool RedisReady(const std::string& host, int port, milliseconds timeout) {
+// One command to a Redis node on a blocking socket (the runner's threads may block), bounded by
+// `timeout` per socket operation; the reply, or nothing.
+std::optional<cache::RedisReply> RedisCommand(const std::string& host, int port,
+                                              const std::vector<std::string>& argv,
+                                              milliseconds timeout) {
   boost::asio::io_context ioc;
   boost::asio::ip::tcp::socket s(ioc);
   boost::system::error_code ec;
   auto addr = boost::asio::ip::make_address(host, ec);
-  if (ec) return false;
+  if (ec) return std::nullopt;
   s.open(boost::asio::ip::tcp::v4(), ec);
-  if (ec) return false;
-  // Blocking I/O on the runner's supervision thread, bounded by socket timeouts.
+  if (ec) return std::nullopt;
   timeval tv{0, static_cast<suseconds_t>(timeout.count() * 1000)};
   setsockopt(s.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   setsockopt(s.native_handle(), SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
   s.connect({addr, static_cast<uint16_t>(port)}, ec);
-  if (ec) return false;
-  boost::asio::write(s, boost::asio::buffer(std::string_view("PING\r\n")), ec);
-  if (ec) return false;
-  char buf[16];
-  size_t n = s.read_some(boost::asio::buffer(buf), ec);
-  return !ec && std::string_view(buf, n).starts_with("+PONG");
+  if (ec) return std::nullopt;
+  std::string wire, in;
+  cache::EncodeCommand(argv, &wire);
+  boost::asio::write(s, boost::asio::buffer(wire), ec);
+  cache::RespParser parser;
+  while (!ec && in.size() < (1 << 20)) {
+    cache::RedisReply r;
+    size_t used = 0;
+    auto st = parser.Parse(in, &r, &used);
+    if (st == cache::RespParser::State::kReply) return r;
+    if (st == cache::RespParser::State::kProtocolError) break;
+    char buf[4096];
+    size_t n = s.read_some(boost::asio::buffer(buf), ec);
+    in.append(buf, n);
+  }
+  return std::nullopt;
+}
+
+// A Redis node is ready when it answers PING.
+bool RedisReady(const std::string& host, int port, milliseconds timeout) {
+  auto r = RedisCommand(host, port, {"PING"}, timeout);
+  return r && r->str == "PONG";
+}
+
+// A cache node's memory, keys and evictions for status and the dashboard, from INFO.
+void AddRedisInfo(const Node& n, json::object* o) {
+  auto r = RedisCommand(n.check_host, n.check_port, {"INFO"}, milliseconds(300));
+  if (!r || r->type != cache::RedisReply::Type::kString) return;
+  auto field = [&](const char* name) -> int64_t {
+    std::string key = std::string("\n") + name + ":";
+    size_t at = r->str.find(key);
+    return at == std::string::npos ? -1 : std::atoll(r->str.c_str() + at + key.size());
+  };
+  (*o)["used_memory_bytes"] = field("used_memory");
+  (*o)["maxmemory_bytes"] = field("maxmemory");
+  (*o)["evicted_keys"] = field("evicted_keys");
+  (*o)["keyspace_hits"] = field("keyspace_hits");
+  (*o)["keyspace_misses"] = field("keyspace_misses");
+  size_t db0 = r->str.find("\ndb0:keys=");
+  (*o)["keys"] = db0 == std::string::npos ? 0 : std::atoll(r->str.c_str() + db0 + 10);
 }
 
 bool Ready(const Node& n, milliseconds timeout = milliseconds(800)) {
@@ -512,6 +550,7 @@ std::string Runner::StatusJson() {
          n.role == "patroni" ? n.check_host + ":" + std::to_string(n.check_port) : n.address},
         {"state", state},
         {"pid", n.pid}};
+    if (n.role == "redis" && n.pid > 0) AddRedisInfo(n, &o);
     arr.push_back(o);
     if (n.role == "patroni") {
       // The PostgreSQL this Patroni manages: its postmaster pid and its role right now.

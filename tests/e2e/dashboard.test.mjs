@@ -73,6 +73,8 @@ try {
   })();
   await page.waitForSelector('#cache td:has-text("%")', { timeout: 15000 });
   c.check(true, 'the cache table shows a hit ratio beside database reads');
+  await page.waitForSelector('.node[data-node="redis1"]:has-text("MiB")');
+  c.check(true, "the cache node's card shows its memory and keys");
   await reads;
   const before = await page.textContent('.node[data-node="web1"]');
   const pid = before.match(/pid (\d+)/)[1];

@@ -119,7 +119,10 @@ try:
     s, me = _request(*w1, "GET", "/api/me", headers=bearer(token))
     c.eq(s, 200, "web1 serves again")
 
-    old = node(status(), "redis1")["pid"]
+    rn = node(status(), "redis1")
+    c.check(rn.get("keys", 0) >= 1 and rn.get("maxmemory_bytes", 0) > 0,
+            f"status shows the cache node's keys and memory bound: {rn}")
+    old = rn["pid"]
     subprocess.run([binary(), "chaos", "kill", "redis1", "--topology", topo], check=True,
                    capture_output=True)
     c.check(wait_running("redis1", old) is not None, "killed cache node redis1 is restarted")
