@@ -2,241 +2,33 @@
 
 #include <fcntl.h>
 #include <signal.h>
-#include <sys/socket.h>
-#include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/write.hpp>
 #include <boost/json.hpp>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <deque>
 #include <filesystem>
 #include <fstream>
-#include <map>
 #include <mutex>
-#include <optional>
-#include <sstream>
 #include <thread>
 
 #include "app/topology.h"
-#include "cache/resp.h"
 #include "core/env.h"
 #include "core/http_client.h"
-#include "core/http_server.h"
 #include "core/log.h"
 #include "core/pg.h"
-#include "core/router.h"
-#include "ctl/dashboard.h"
 #include "ctl/process.h"
+#include "ctl/runner_internal.h"
 
 namespace millions::ctl {
+namespace detail {
 namespace fs = std::filesystem;
-namespace json = boost::json;
-using std::chrono::milliseconds;
-using Clock = std::chrono::steady_clock;
-
-namespace {
 
 volatile sig_atomic_t g_stop = 0;
 void OnSignal(int) { g_stop = 1; }
-
-struct Node {
-  std::string name, role, dc, address;
-  std::string check_host;  // readiness: GET http://check_host:check_port/check_path -> 200
-  int check_port = 0;
-  std::string check_path;
-  Spawn spawn;
-  pid_t pid = 0;
-  std::string state = "stopped";  // starting | running | failed | stopped
-  bool wanted = true;             // false once removed or while `down` runs
-  bool paused = false;
-  int failures = 0;
-  Clock::time_point next_start{}, started_at{};
-  Clock::time_point hold_until{};  // chaos kill --hold: no restart before this
-  std::string pg_data_dir;         // patroni nodes
-};
-
-std::string Abs(const std::string& p) { return fs::absolute(p).lexically_normal().string(); }
-
-// True when host:port can be bound for listening right now.
-bool PortFree(const std::string& host, int port) {
-  boost::asio::io_context ioc;
-  boost::asio::ip::tcp::acceptor a(ioc);
-  boost::system::error_code ec;
-  boost::asio::ip::tcp::endpoint ep(boost::asio::ip::make_address(host, ec),
-                                    static_cast<uint16_t>(port));
-  if (ec) return false;
-  a.open(ep.protocol(), ec);
-  if (!ec) a.set_option(boost::asio::socket_base::reuse_address(true), ec);
-  if (!ec) a.bind(ep, ec);
-  return !ec;
-}
-
-// One command to a Redis node on a blocking socket (the runner's threads may block), bounded by
-// `timeout` per socket operation; the reply, or nothing.
-std::optional<cache::RedisReply> RedisCommand(const std::string& host, int port,
-                                              const std::vector<std::string>& argv,
-                                              milliseconds timeout) {
-  boost::asio::io_context ioc;
-  boost::asio::ip::tcp::socket s(ioc);
-  boost::system::error_code ec;
-  auto addr = boost::asio::ip::make_address(host, ec);
-  if (ec) return std::nullopt;
-  s.open(boost::asio::ip::tcp::v4(), ec);
-  if (ec) return std::nullopt;
-  timeval tv{0, static_cast<suseconds_t>(timeout.count() * 1000)};
-  setsockopt(s.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  setsockopt(s.native_handle(), SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-  s.connect({addr, static_cast<uint16_t>(port)}, ec);
-  if (ec) return std::nullopt;
-  std::string wire, in;
-  cache::EncodeCommand(argv, &wire);
-  boost::asio::write(s, boost::asio::buffer(wire), ec);
-  cache::RespParser parser;
-  while (!ec && in.size() < (1 << 20)) {
-    cache::RedisReply r;
-    size_t used = 0;
-    auto st = parser.Parse(in, &r, &used);
-    if (st == cache::RespParser::State::kReply) return r;
-    if (st == cache::RespParser::State::kProtocolError) break;
-    char buf[4096];
-    size_t n = s.read_some(boost::asio::buffer(buf), ec);
-    in.append(buf, n);
-  }
-  return std::nullopt;
-}
-
-// A Redis node is ready when it answers PING.
-bool RedisReady(const std::string& host, int port, milliseconds timeout) {
-  auto r = RedisCommand(host, port, {"PING"}, timeout);
-  return r && r->str == "PONG";
-}
-
-// A cache node's memory, keys and evictions for status and the dashboard, from INFO.
-void AddRedisInfo(const Node& n, json::object* o) {
-  auto r = RedisCommand(n.check_host, n.check_port, {"INFO"}, milliseconds(300));
-  if (!r || r->type != cache::RedisReply::Type::kString) return;
-  auto field = [&](const char* name) -> int64_t {
-    std::string key = std::string("\n") + name + ":";
-    size_t at = r->str.find(key);
-    return at == std::string::npos ? -1 : std::atoll(r->str.c_str() + at + key.size());
-  };
-  (*o)["used_memory_bytes"] = field("used_memory");
-  (*o)["maxmemory_bytes"] = field("maxmemory");
-  (*o)["evicted_keys"] = field("evicted_keys");
-  (*o)["keyspace_hits"] = field("keyspace_hits");
-  (*o)["keyspace_misses"] = field("keyspace_misses");
-  size_t db0 = r->str.find("\ndb0:keys=");
-  (*o)["keys"] = db0 == std::string::npos ? 0 : std::atoll(r->str.c_str() + db0 + 10);
-}
-
-bool Ready(const Node& n, milliseconds timeout = milliseconds(800)) {
-  if (n.role == "redis") return RedisReady(n.check_host, n.check_port, timeout);
-  http::FetchRequest r;
-  r.host = n.check_host;
-  r.port = n.check_port;
-  r.target = n.check_path;
-  r.timeout = timeout;
-  auto res = http::Fetch(r);
-  return res.ok() && res->status == 200;
-}
-
-// Patroni's /cluster members (any member answers for all), from the first that answers;
-// empty when none does.
-json::array PatroniMembers(const std::vector<std::pair<std::string, int>>& rests,
-                           milliseconds timeout) {
-  for (const auto& [host, port] : rests) {
-    http::FetchRequest r;
-    r.host = host;
-    r.port = port;
-    r.target = "/cluster";
-    r.timeout = timeout;
-    auto res = http::Fetch(r);
-    if (!res.ok() || res->status != 200) continue;
-    boost::system::error_code ec;
-    auto v = json::parse(res->body, ec);
-    if (ec || !v.is_object() || !v.as_object().contains("members") || !v.at("members").is_array())
-      continue;
-    return v.at("members").as_array();
-  }
-  return {};
-}
-
-std::string PatroniYaml(const app::Topology& t, const app::NodeEntry& n, const std::string& dir) {
-  auto pg = config::ParseHostPort(n.listen);
-  const auto& r = t.runner;
-  std::string s;
-  s += "scope: millions\nname: " + n.name + "\n";
-  s += "restapi:\n  listen: " + n.rest + "\n  connect_address: " + n.rest + "\n";
-  s += "etcd3:\n  hosts: " + r.etcd_listen + "\n";
-  s += "bootstrap:\n  dcs:\n    ttl: " + std::to_string(r.patroni_ttl_s) +
-       "\n    loop_wait: " + std::to_string(r.patroni_loop_wait_s) +
-       "\n    retry_timeout: " + std::to_string(r.patroni_retry_timeout_s) +
-       "\n    maximum_lag_on_failover: 1048576\n" +
-       "    synchronous_mode: " + (r.patroni_synchronous_mode ? "true" : "false") +
-       "\n    synchronous_mode_strict: " + (r.patroni_synchronous_mode_strict ? "true" : "false") +
-       "\n    postgresql:\n      use_pg_rewind: true\n"
-       "      parameters:\n        max_connections: 200\n        wal_log_hints: 'on'\n";
-  s += "  initdb:\n  - encoding: UTF8\n  - data-checksums\n";
-  // Loopback only: every address in a local topology is on 127.0.0.0/8.
-  s += "  pg_hba:\n  - local all all trust\n  - host replication replicator 127.0.0.1/32 trust\n"
-       "  - host all all 127.0.0.1/32 trust\n";
-  s += "postgresql:\n  listen: " + n.listen + "\n  connect_address: " + n.listen + "\n";
-  s += "  data_dir: " + dir + "/data\n  bin_dir: /usr/lib/postgresql/15/bin\n";
-  s += "  pgpass: " + dir + "/pgpass\n";
-  s += "  authentication:\n    replication:\n      username: replicator\n      password: "
-       "replicator\n    superuser:\n      username: postgres\n      password: postgres\n";
-  s += "  parameters:\n    unix_socket_directories: '" + dir +
-       "'\n    port: " + std::to_string(pg.port) + "\n";
-  return s;
-}
-
-class Runner {
- public:
-  Runner(app::Topology t, std::string topology_path)
-      : t_(std::move(t)), source_(std::move(topology_path)) {}
-
-  int Run();
-
- private:
-  void Build();
-  void Event(const std::string& node, const std::string& msg);
-  bool Start(Node& n);
-  bool WaitReady(Node& n, milliseconds timeout);
-  Status CreateDatabase();
-  void Supervise();
-  void StopNode(Node& n, milliseconds grace);
-  std::string StatusJson();
-  std::string MetricsJson();
-  std::string PublicUrl() const;
-  void ServeAdmin();
-  // hold_ms (kill only): the supervisor leaves the node down this long, as a machine that
-  // stays down would be (so that Patroni fails over instead of the old leader coming back).
-  std::string Act(const std::string& node, const std::string& action, int hold_ms = 0);
-  std::string ScaleWeb(int count);
-  void WriteEffectiveTopology();
-  Node* Find(const std::string& name);
-  bool Root() const { return geteuid() == 0; }
-  std::string EngineUser() const { return Root() ? t_.runner.engine_user : ""; }
-
-  app::Topology t_;
-  std::string source_;
-  std::string run_;        // absolute run dir
-  std::string effective_;  // run/topology.toml: the source plus nodes added at run time
-  std::mutex mu_;
-  std::vector<std::unique_ptr<Node>> nodes_;
-  std::deque<std::pair<std::string, std::string>> events_;  // ts, text
-  std::vector<app::NodeEntry> extra_web_;
-  std::mutex scale_mu_;
-  std::string leader_;  // Patroni's leader as last seen (Supervise's thread only)
-  void WatchLeader();
-  boost::asio::io_context admin_ioc_;
-};
 
 void Runner::Event(const std::string& node, const std::string& msg) {
   log::Info(msg, {{"node_name", node}});
@@ -519,170 +311,6 @@ void Runner::Supervise() {
   }
 }
 
-std::string Runner::StatusJson() {
-  json::array arr;
-  // Copies taken under the lock: asking Patroni below is I/O, and supervision must not wait.
-  std::vector<Node> nodes;
-  std::deque<std::pair<std::string, std::string>> events_copy;
-  {
-    std::lock_guard lock(mu_);
-    for (auto& up : nodes_) nodes.push_back(*up);
-    events_copy = events_;
-  }
-  // Patroni's view of the cluster (any member answers for all): timeline and lag per member.
-  std::map<std::string, json::object> members;
-  {
-    std::vector<std::pair<std::string, int>> rests;
-    for (Node& n : nodes)
-      if (n.role == "patroni" && n.pid > 0) rests.emplace_back(n.check_host, n.check_port);
-    for (const auto& m : PatroniMembers(rests, milliseconds(500)))
-      if (m.is_object() && m.as_object().contains("name"))
-        members[std::string(m.at("name").as_string())] = m.as_object();
-  }
-  for (Node& n : nodes) {
-    if (!n.wanted && n.pid == 0 && n.role == "web" && n.state == "stopped") continue;
-    std::string state = n.paused ? "stopped" : n.state;
-    json::object o{
-        {"name", n.name},
-        {"role", n.role},
-        {"dc", n.dc},
-        {"address",
-         n.role == "patroni" ? n.check_host + ":" + std::to_string(n.check_port) : n.address},
-        {"state", state},
-        {"pid", n.pid}};
-    if (n.role == "redis" && n.pid > 0) AddRedisInfo(n, &o);
-    arr.push_back(o);
-    if (n.role == "patroni") {
-      // The PostgreSQL this Patroni manages: its postmaster pid and its role right now.
-      int64_t pm = 0;
-      std::ifstream pidf(n.pg_data_dir + "/postmaster.pid");
-      pidf >> pm;
-      if (pm > 0 && kill(static_cast<pid_t>(pm), 0) != 0) pm = 0;
-      std::string db_role = "unknown";
-      http::FetchRequest r;
-      r.host = n.check_host;
-      r.port = n.check_port;
-      r.target = "/patroni";
-      r.timeout = milliseconds(500);
-      if (auto res = http::Fetch(r); res.ok() && res->status < 500) {
-        boost::system::error_code ec;
-        auto v = json::parse(res->body, ec);
-        if (!ec && v.is_object() && v.as_object().contains("role")) {
-          std::string role(v.as_object().at("role").as_string());
-          db_role = role == "replica" ? "replica" : "primary";
-        }
-      }
-      arr.push_back(
-          json::object{{"name", n.name + "-pg"},
-                       {"role", "postgres"},
-                       {"dc", n.dc},
-                       {"address", n.address},
-                       {"shard", 0},
-                       {"db_role", db_role},
-                       {"state", pm > 0 ? state : (state == "running" ? "failed" : state)},
-                       {"pid", pm}});
-      if (auto it = members.find(n.name); it != members.end()) {
-        auto& o = arr.back().as_object();
-        if (it->second.contains("timeline")) o["timeline"] = it->second.at("timeline");
-        if (it->second.contains("lag") && it->second.at("lag").is_number())
-          o["lag_bytes"] = it->second.at("lag");
-      }
-    }
-  }
-  json::array events;
-  for (const auto& [ts, text] : events_copy)
-    events.push_back(json::object{{"ts", ts}, {"text", text}});
-  json::object root{{"nodes", std::move(arr)},
-                    {"endpoints", json::object{{"public", PublicUrl()},
-                                               {"dashboard", "http://" + t_.runner.admin + "/"}}},
-                    {"events", std::move(events)}};
-  return json::serialize(root);
-}
-
-// Scrapes every running web node's /metrics and sums them per tier: requests, 5xx, the latency
-// histogram (the dashboard turns successive scrapes into rates and a p99), and the database's
-// connection count.
-std::string Runner::MetricsJson() {
-  struct Tier {
-    double requests = 0, errors = 0;
-    std::map<double, double> buckets;
-  };
-  std::map<std::string, Tier> tiers;
-  // The cache's effect, from the web nodes: reads served by L1 and by L2, reads that went to
-  // the database after a miss, and every database read.
-  double l1_hits = 0, l2_hits = 0, loads = 0, db_reads = 0;
-  std::vector<std::pair<std::string, std::pair<std::string, int>>> targets;
-  {
-    std::lock_guard lock(mu_);
-    for (auto& n : nodes_)
-      if ((n->role == "web" || n->role == "lb") && n->pid > 0 && n->state == "running")
-        targets.push_back({n->role, {n->check_host, n->check_port}});
-  }
-  for (const auto& [role, hp] : targets) {
-    http::FetchRequest r;
-    r.host = hp.first;
-    r.port = hp.second;
-    r.target = "/metrics";
-    r.timeout = milliseconds(500);
-    auto res = http::Fetch(r);
-    if (!res.ok() || res->status != 200) continue;
-    Tier& t = tiers[role];
-    std::istringstream in(res->body);
-    std::string line;
-    while (std::getline(in, line)) {
-      if (line.empty() || line[0] == '#') continue;
-      size_t sp = line.rfind(' ');
-      double v = std::atof(line.c_str() + sp + 1);
-      if (line.rfind("millions_http_requests_total{", 0) == 0) {
-        t.requests += v;
-        if (line.find("code=\"5") != std::string::npos) t.errors += v;
-      } else if (line.rfind("millions_http_request_duration_seconds_bucket{", 0) == 0) {
-        size_t le = line.find("le=\"");
-        std::string bound = line.substr(le + 4, line.find('"', le + 4) - le - 4);
-        t.buckets[bound == "+Inf" ? 1e300 : std::atof(bound.c_str())] += v;
-      } else if (line.rfind("millions_cache_requests_total{", 0) == 0 &&
-                 line.find("result=\"hit\"") != std::string::npos) {
-        (line.find("level=\"l1\"") != std::string::npos ? l1_hits : l2_hits) += v;
-      } else if (line.rfind("millions_cache_loads_total{", 0) == 0) {
-        loads += v;
-      } else if (line.rfind("millions_db_queries_total{", 0) == 0 &&
-                 line.find("kind=\"read\"") != std::string::npos) {
-        db_reads += v;
-      }
-    }
-  }
-  int64_t db_conns = 0;
-  for (const auto& e : t_.postgres) {
-    auto hp = config::ParseHostPort(e.listen);
-    pg::Options o;
-    o.conninfo =
-        "host=" + hp.host + " port=" + std::to_string(hp.port) + " dbname=postgres user=postgres";
-    o.pool_size = 1;
-    o.connect_timeout_s = 1;
-    pg::Pool pool(o);
-    if (auto c = pool.Acquire(); c.ok()) {
-      if (auto rows = (*c)->Exec("n", "SELECT count(*) FROM pg_stat_activity WHERE datname = $1",
-                                 {pg::P(t_.pg_database)});
-          rows.ok())
-        db_conns += rows->Int(0, 0);
-    }
-  }
-  json::object out;
-  for (auto& [name, t] : tiers) {
-    json::array b;
-    for (auto& [le, c] : t.buckets)
-      b.push_back(
-          json::array{le > 1e299 ? json::value("+Inf") : json::value(std::to_string(le)), c});
-    out[name] = json::object{{"requests", t.requests},
-                             {"errors", t.errors},
-                             {"buckets", b},
-                             {"db_connections", db_conns}};
-  }
-  json::object cache{
-      {"l1_hits", l1_hits}, {"l2_hits", l2_hits}, {"loads", loads}, {"db_reads", db_reads}};
-  return json::serialize(json::object{{"tiers", out}, {"cache", cache}});
-}
-
 std::string Runner::Act(const std::string& name, const std::string& action, int hold_ms) {
   Node* n;
   pid_t pid;
@@ -798,63 +426,6 @@ std::string Runner::ScaleWeb(int count) {
   return "";
 }
 
-void Runner::ServeAdmin() {
-  auto hp = config::ParseHostPort(t_.runner.admin);
-  auto* router = new http::Router();
-  using boost::asio::awaitable;
-  router->Add("GET", "/", [](http::Request&) -> awaitable<http::Response> {
-    http::Response r;
-    r.body = std::string(DashboardHtml());
-    r.set("Content-Type", "text/html; charset=utf-8");
-    co_return r;
-  });
-  router->Add("GET", "/api/status", [this](http::Request&) -> awaitable<http::Response> {
-    co_return http::Json(200, StatusJson());
-  });
-  router->Add("GET", "/api/metrics", [this](http::Request&) -> awaitable<http::Response> {
-    co_return http::Json(200, MetricsJson());
-  });
-  router->Add("POST", "/api/nodes/{name}/{action}",
-              [this](http::Request& req) -> awaitable<http::Response> {
-                auto hold = req.query_param("hold_ms");
-                int hold_ms = hold ? std::clamp(std::atoi(hold->c_str()), 0, 3'600'000) : 0;
-                std::string err =
-                    Act(std::string(req.param("name")), std::string(req.param("action")), hold_ms);
-                if (!err.empty()) co_return http::JsonError(400, "bad_action", err);
-                co_return http::Json(200, "{\"ok\":true}");
-              });
-  router->Add("POST", "/api/scale/web", [this](http::Request& req) -> awaitable<http::Response> {
-    auto n = req.query_param("n");
-    int count = n ? std::atoi(n->c_str()) : 0;
-    std::string err = ScaleWeb(count);
-    if (!err.empty()) co_return http::JsonError(400, "bad_scale", err);
-    co_return http::Json(200, "{\"ok\":true}");
-  });
-  router->Add("POST", "/api/down", [](http::Request&) -> awaitable<http::Response> {
-    g_stop = 1;
-    co_return http::Json(202, "{\"stopping\":true}");
-  });
-  static metrics::Registry registry;
-  http::ServerOptions so;
-  so.host = hp.host;
-  so.port = hp.port;
-  so.role = "runner";
-  auto* server = new http::HttpServer(
-      admin_ioc_, so,
-      [router](http::Request& req) -> awaitable<http::Response> {
-        auto m = router->Find(req.method, req.path);
-        if (m.outcome != http::Router::Outcome::kMatched)
-          co_return http::JsonError(404, "not_found", "no such admin route");
-        req.route = std::string(m.route);
-        req.params = std::move(m.params);
-        co_return co_await (*m.handler)(req);
-      },
-      &registry);
-  server->Start();
-  // Two threads: a scale-up blocks its handler while the new node starts.
-  for (int i = 0; i < 2; ++i) std::thread([this] { admin_ioc_.run(); }).detach();
-}
-
 // A local topology names a certificate that may not exist yet: make a self-signed pair for
 // local use (clients will need -k or the file as their CA).
 Status EnsureCertificate(const std::string& cert, const std::string& key) {
@@ -941,31 +512,11 @@ int Runner::Run() {
   return ok ? 0 : 1;
 }
 
-// --- the CLI side: commands that talk to a running runner's admin API.
+}  // namespace detail
 
-Result<http::Response> Admin(const std::string& topology, const std::string& method,
-                             const std::string& target) {
-  std::string admin = "127.0.0.1:7070";
-  try {
-    admin = app::Topology::Load(topology).runner.admin;
-  } catch (const config::ConfigError&) {
-    throw;
-  }
-  auto hp = config::ParseHostPort(admin);
-  http::FetchRequest r;
-  r.method = method;
-  r.host = hp.host;
-  r.port = hp.port;
-  r.target = target;
-  r.timeout = std::chrono::seconds(60);
-  auto res = http::Fetch(r);
-  if (!res.ok())
-    return MakeError(Errc::kUnavailable, "not_running",
-                     "no runner answers on " + admin + " (is `millions up` running?)");
-  return res;
-}
-
-}  // namespace
+using detail::Admin;
+using detail::milliseconds;
+using detail::Runner;
 
 int Up(const UpFlags& flags) {
   app::Topology t = app::Topology::Load(flags.topology);
@@ -1010,72 +561,6 @@ int Up(const UpFlags& flags) {
   }
   Runner r(std::move(t), flags.topology);
   return r.Run();
-}
-
-int PrintStatus(const std::string& topology, bool as_json) {
-  auto res = Admin(topology, "GET", "/api/status");
-  if (!res.ok()) {
-    fprintf(stderr, "millions: %s\n", res.error().message.c_str());
-    return 1;
-  }
-  if (as_json) {
-    printf("%s\n", res->body.c_str());
-    return 0;
-  }
-  auto v = json::parse(res->body).as_object();
-  printf("%-10s %-8s %-5s %-22s %-9s %s\n", "NAME", "ROLE", "DC", "ADDRESS", "STATE", "PID");
-  for (const auto& n : v["nodes"].as_array()) {
-    const auto& o = n.as_object();
-    std::string role(o.at("role").as_string());
-    if (o.contains("db_role")) role += "/" + std::string(o.at("db_role").as_string());
-    printf("%-10s %-8s %-5s %-22s %-9s %lld\n", std::string(o.at("name").as_string()).c_str(),
-           role.c_str(), std::string(o.at("dc").as_string()).c_str(),
-           std::string(o.at("address").as_string()).c_str(),
-           std::string(o.at("state").as_string()).c_str(),
-           static_cast<long long>(o.at("pid").to_number<int64_t>()));
-  }
-  return 0;
-}
-
-int Down(const std::string& topology) {
-  auto res = Admin(topology, "POST", "/api/down");
-  if (!res.ok()) {
-    fprintf(stderr, "millions: %s\n", res.error().message.c_str());
-    return 1;
-  }
-  // Wait for the runner to finish stopping everything (its admin API goes away last).
-  for (int i = 0; i < 240; ++i) {
-    std::this_thread::sleep_for(milliseconds(250));
-    if (!Admin(topology, "GET", "/api/status").ok()) {
-      printf("stopped\n");
-      return 0;
-    }
-  }
-  fprintf(stderr, "millions: the runner is still stopping\n");
-  return 1;
-}
-
-int Chaos(const std::string& topology, const std::string& action, const std::string& node,
-          double hold_s) {
-  std::string target = "/api/nodes/" + node + "/" + action;
-  if (hold_s > 0) target += "?hold_ms=" + std::to_string(static_cast<int>(hold_s * 1000));
-  auto res = Admin(topology, "POST", target);
-  if (!res.ok() || res->status != 200) {
-    fprintf(stderr, "millions: %s\n", res.ok() ? res->body.c_str() : res.error().message.c_str());
-    return 1;
-  }
-  printf("%s %s\n", action.c_str(), node.c_str());
-  return 0;
-}
-
-int Scale(const std::string& topology, const std::string& role, int count) {
-  auto res = Admin(topology, "POST", "/api/scale/" + role + "?n=" + std::to_string(count));
-  if (!res.ok() || res->status != 200) {
-    fprintf(stderr, "millions: %s\n", res.ok() ? res->body.c_str() : res.error().message.c_str());
-    return 1;
-  }
-  printf("%s nodes: %d\n", role.c_str(), count);
-  return 0;
 }
 
 }  // namespace millions::ctl

@@ -1,0 +1,106 @@
+// The commands that talk to a running runner's admin API: status, down, chaos, scale.
+#include <chrono>
+#include <cstdio>
+#include <thread>
+
+#include "ctl/runner.h"
+#include "ctl/runner_internal.h"
+
+namespace millions::ctl {
+namespace detail {
+
+Result<http::Response> Admin(const std::string& topology, const std::string& method,
+                             const std::string& target) {
+  std::string admin = "127.0.0.1:7070";
+  try {
+    admin = app::Topology::Load(topology).runner.admin;
+  } catch (const config::ConfigError&) {
+    throw;
+  }
+  auto hp = config::ParseHostPort(admin);
+  http::FetchRequest r;
+  r.method = method;
+  r.host = hp.host;
+  r.port = hp.port;
+  r.target = target;
+  r.timeout = std::chrono::seconds(60);
+  auto res = http::Fetch(r);
+  if (!res.ok())
+    return MakeError(Errc::kUnavailable, "not_running",
+                     "no runner answers on " + admin + " (is `millions up` running?)");
+  return res;
+}
+
+}  // namespace detail
+
+using detail::Admin;
+using detail::milliseconds;
+namespace json = boost::json;
+
+int PrintStatus(const std::string& topology, bool as_json) {
+  auto res = Admin(topology, "GET", "/api/status");
+  if (!res.ok()) {
+    fprintf(stderr, "millions: %s\n", res.error().message.c_str());
+    return 1;
+  }
+  if (as_json) {
+    printf("%s\n", res->body.c_str());
+    return 0;
+  }
+  auto v = json::parse(res->body).as_object();
+  printf("%-10s %-8s %-5s %-22s %-9s %s\n", "NAME", "ROLE", "DC", "ADDRESS", "STATE", "PID");
+  for (const auto& n : v["nodes"].as_array()) {
+    const auto& o = n.as_object();
+    std::string role(o.at("role").as_string());
+    if (o.contains("db_role")) role += "/" + std::string(o.at("db_role").as_string());
+    printf("%-10s %-8s %-5s %-22s %-9s %lld\n", std::string(o.at("name").as_string()).c_str(),
+           role.c_str(), std::string(o.at("dc").as_string()).c_str(),
+           std::string(o.at("address").as_string()).c_str(),
+           std::string(o.at("state").as_string()).c_str(),
+           static_cast<long long>(o.at("pid").to_number<int64_t>()));
+  }
+  return 0;
+}
+
+int Down(const std::string& topology) {
+  auto res = Admin(topology, "POST", "/api/down");
+  if (!res.ok()) {
+    fprintf(stderr, "millions: %s\n", res.error().message.c_str());
+    return 1;
+  }
+  // Wait for the runner to finish stopping everything (its admin API goes away last).
+  for (int i = 0; i < 240; ++i) {
+    std::this_thread::sleep_for(milliseconds(250));
+    if (!Admin(topology, "GET", "/api/status").ok()) {
+      printf("stopped\n");
+      return 0;
+    }
+  }
+  fprintf(stderr, "millions: the runner is still stopping\n");
+  return 1;
+}
+
+int Chaos(const std::string& topology, const std::string& action, const std::string& node,
+          double hold_s) {
+  std::string target = "/api/nodes/" + node + "/" + action;
+  if (hold_s > 0) target += "?hold_ms=" + std::to_string(static_cast<int>(hold_s * 1000));
+  auto res = Admin(topology, "POST", target);
+  if (!res.ok() || res->status != 200) {
+    fprintf(stderr, "millions: %s\n", res.ok() ? res->body.c_str() : res.error().message.c_str());
+    return 1;
+  }
+  printf("%s %s\n", action.c_str(), node.c_str());
+  return 0;
+}
+
+int Scale(const std::string& topology, const std::string& role, int count) {
+  auto res = Admin(topology, "POST", "/api/scale/" + role + "?n=" + std::to_string(count));
+  if (!res.ok() || res->status != 200) {
+    fprintf(stderr, "millions: %s\n", res.ok() ? res->body.c_str() : res.error().message.c_str());
+    return 1;
+  }
+  printf("%s nodes: %d\n", role.c_str(), count);
+  return 0;
+}
+
+}  // namespace millions::ctl
