@@ -21,8 +21,12 @@ std::string FollowersKey(int64_t user) { return "fr:" + std::to_string(user); }
 std::string FollowingKey(int64_t user) { return "fg:" + std::to_string(user); }
 
 // What a follow or unfollow changes: both users' counts, the follower's feed and lists.
-std::vector<std::string> FollowKeys(int64_t user, int64_t target) {
-  return {UserKey(user), UserKey(target), FeedKey(user), FollowingKey(user), FollowersKey(target)};
+std::vector<cache::CacheKey> FollowKeys(int64_t user, int64_t target) {
+  return {{Kind::kUser, UserKey(user)},
+          {Kind::kUser, UserKey(target)},
+          {Kind::kFeed, FeedKey(user)},
+          {Kind::kFollowing, FollowingKey(user)},
+          {Kind::kFollowers, FollowersKey(target)}};
 }
 
 Consistency From(bool primary) { return primary ? Consistency::kPrimary : Consistency::kReplica; }
@@ -63,11 +67,11 @@ Service::Service(data::Store& store, cache::Tiered& cache, queue::JobQueue& queu
       metrics_(metrics),
       opt_(std::move(options)) {}
 
-void Service::AddFollowerFeeds(int64_t owner_id, std::vector<std::string>* keys) {
+void Service::AddFollowerFeeds(int64_t owner_id, std::vector<cache::CacheKey>* keys) {
   // Beyond kMaxListedFollows followers, the feed TTL bounds how long a feed misses the photo.
   auto list = FollowList(Kind::kFollowers, owner_id);
   if (!list.ok()) return;
-  for (int64_t id : ParseIdList(*list)) keys->push_back(FeedKey(id));
+  for (int64_t id : ParseIdList(*list)) keys->push_back({Kind::kFeed, FeedKey(id)});
 }
 
 Result<std::string> Service::SignUp(const app::SignUp& in) {
@@ -101,7 +105,7 @@ Result<NewSession> Service::LogIn(const app::LogIn& in) {
 Status Service::LogOut(std::string_view token) {
   std::string hash = TokenHash(token);
   Status st = store_.DeleteSession(hash);
-  cache_.Invalidate({SessionKey(hash)});
+  cache_.Invalidate({{Kind::kSession, SessionKey(hash)}});
   return st;
 }
 
@@ -150,7 +154,7 @@ Result<std::string> Service::UserByHandle(std::string_view handle) {
 Result<std::string> Service::UpdateProfile(int64_t user_id, const ProfilePatch& patch) {
   auto u = store_.UpdateProfile(user_id, patch.display_name, patch.bio);
   if (!u.ok()) return u.error();
-  cache_.Invalidate({UserKey(user_id)});
+  cache_.Invalidate({{Kind::kUser, UserKey(user_id)}});
   return RenderUser(*u);
 }
 
@@ -206,7 +210,8 @@ Result<std::string> Service::Upload(int64_t user_id, std::string_view content_ty
   p.created_ms = env_.WallMillis();
   if (Status st = store_.PutBlob(p.media_key, p.content_type, bytes); !st.ok()) return st.error();
   if (Status st = store_.CreatePhoto(p); !st.ok()) return st.error();
-  std::vector<std::string> keys = {UserKey(user_id), PhotosKey(user_id)};
+  std::vector<cache::CacheKey> keys = {{Kind::kUser, UserKey(user_id)},
+                                       {Kind::kPhotos, PhotosKey(user_id)}};
   AddFollowerFeeds(user_id, &keys);
   cache_.Invalidate(keys);
   return RenderPhoto(p);
@@ -315,7 +320,8 @@ Service::JobOutcome Service::ProcessJob(const queue::Delivery& d) {
   if (Status st = store_.FinishJob(d.job_id, v, env_.WallMillis()); !st.ok())
     return fail(st.error());
   // The photo's versions changed: so did every page that shows it.
-  std::vector<std::string> keys = {PhotoKey(job->photo_id), PhotosKey(job->owner_id)};
+  std::vector<cache::CacheKey> keys = {{Kind::kPhoto, PhotoKey(job->photo_id)},
+                                       {Kind::kPhotos, PhotosKey(job->owner_id)}};
   AddFollowerFeeds(job->owner_id, &keys);
   cache_.Invalidate(keys);
   return JobOutcome::kDone;

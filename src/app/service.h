@@ -86,7 +86,7 @@ class Service {
 
  private:
   // The keys of the feeds that show `owner_id`'s photos: its followers' (from the cached list).
-  void AddFollowerFeeds(int64_t owner_id, std::vector<std::string>* keys);
+  void AddFollowerFeeds(int64_t owner_id, std::vector<cache::CacheKey>* keys);
   Result<std::string> FollowList(cache::Kind kind, int64_t user_id);
 
   data::Store& store_;

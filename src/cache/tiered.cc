@@ -67,7 +67,7 @@ struct Flight {
 struct Tiered::Impl {
   struct Counters {
     metrics::Counter *l1_hit, *l1_miss, *l2_hit, *l2_miss, *l1_fill, *l2_fill, *lease_wait,
-        *flight_wait, *loads, *saved, *early;
+        *flight_wait, *loads, *saved, *early, *inval_l1, *inval_l2;
   };
 
   Impl(TieredOptions o, Env& e, metrics::Registry& m)
@@ -75,12 +75,6 @@ struct Tiered::Impl {
         env(e),
         l1(Cache::Create(opt.l1, e)),
         hot(e, opt.hot_key_reads_per_s),
-        inval_l1(&m.GetCounter("millions_cache_invalidations_total",
-                               "Cache entries deleted by writes (l1: this node's, l2: shared).",
-                               {{"level", "l1"}})),
-        inval_l2(&m.GetCounter("millions_cache_invalidations_total",
-                               "Cache entries deleted by writes (l1: this node's, l2: shared).",
-                               {{"level", "l2"}})),
         broadcasts(&m.GetCounter("millions_cache_broadcasts_received_total",
                                  "L1 invalidation broadcasts received.", {})) {
     if (!opt.sleep) opt.sleep = [](milliseconds d) { std::this_thread::sleep_for(d); };
@@ -91,6 +85,7 @@ struct Tiered::Impl {
         return &m.GetCounter(name, help, labels);
       };
       const char* req = "Cache lookups by level, kind and result.";
+      const char* kInval = "Cache entries deleted by writes (l1: this node's, l2: shared).";
       auto lv = [](const char* level, const char* result) {
         return metrics::Labels{{"level", level}, {"result", result}};
       };
@@ -108,6 +103,8 @@ struct Tiered::Impl {
           c("millions_cache_loads_total", "Reads that went to the database after a miss.", {}),
           c("millions_cache_db_reads_saved_total", "Reads served by a cache level.", {}),
           c("millions_cache_early_refreshes_total", "Hot values refreshed before expiry.", {}),
+          c("millions_cache_invalidations_total", kInval, {{"level", "l1"}}),
+          c("millions_cache_invalidations_total", kInval, {{"level", "l2"}}),
       };
     }
   }
@@ -211,10 +208,10 @@ struct Tiered::Impl {
     return r;
   }
 
-  void MarkInvalidated(const std::vector<std::string>& keys) {
+  void MarkInvalidated(const std::vector<CacheKey>& keys) {
     std::lock_guard lock(flights_mu);
     for (const auto& k : keys)
-      if (auto it = flights.find(k); it != flights.end()) it->second->invalidated = true;
+      if (auto it = flights.find(k.key); it != flights.end()) it->second->invalidated = true;
   }
 
   TieredOptions opt;
@@ -223,7 +220,7 @@ struct Tiered::Impl {
   L2* l2 = nullptr;
   HotKeys hot;
   std::array<Counters, kKinds> counters;
-  metrics::Counter *inval_l1, *inval_l2, *broadcasts;
+  metrics::Counter* broadcasts;
   std::mutex flights_mu;
   std::unordered_map<std::string, std::shared_ptr<Flight>> flights;
 };
@@ -288,23 +285,37 @@ Result<std::string> Tiered::Get(Kind kind, const std::string& key, const Loader&
   return r;
 }
 
-void Tiered::Invalidate(const std::vector<std::string>& keys) {
+void Tiered::Invalidate(const std::vector<CacheKey>& keys) {
   if (keys.empty()) return;
   DropLocal(keys);
   if (!l2_) return;
-  l2_->Delete(keys);
-  impl_->inval_l2->Inc(double(keys.size()));
-  l2_->Publish(keys);
+  std::vector<std::string> plain, lines;
+  for (const auto& k : keys) {
+    plain.push_back(k.key);
+    // Broadcast lines carry the kind: "<kind index>:<key>".
+    lines.push_back(std::to_string(size_t(k.kind)) + ":" + k.key);
+    impl_->counters[size_t(k.kind)].inval_l2->Inc();
+  }
+  l2_->Delete(plain);
+  l2_->Publish(lines);
 }
 
-void Tiered::DropLocal(const std::vector<std::string>& keys) {
+void Tiered::DropLocal(const std::vector<CacheKey>& keys) {
   impl_->MarkInvalidated(keys);
   for (const auto& k : keys)
-    if (impl_->l1->Erase(k)) impl_->inval_l1->Inc();
+    if (impl_->l1->Erase(k.key)) impl_->counters[size_t(k.kind)].inval_l1->Inc();
 }
 
-void Tiered::OnBroadcast(const std::vector<std::string>& keys) {
+void Tiered::OnBroadcast(const std::vector<std::string>& lines) {
   impl_->broadcasts->Inc();
+  std::vector<CacheKey> keys;
+  for (const auto& line : lines) {
+    size_t colon = line.find(':');
+    size_t kind = kKinds;
+    if (colon != std::string::npos) std::from_chars(line.data(), line.data() + colon, kind);
+    if (kind >= kKinds) continue;  // not ours
+    keys.push_back({Kind(kind), line.substr(colon + 1)});
+  }
   DropLocal(keys);
 }
 

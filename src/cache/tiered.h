@@ -40,6 +40,12 @@ enum class Kind { kUser, kPhoto, kSession, kPhotos, kFollowers, kFollowing, kFee
 inline constexpr size_t kKinds = 7;
 const char* KindName(Kind k);
 
+// A cache key and the kind of entry under it (for metrics by kind).
+struct CacheKey {
+  Kind kind;
+  std::string key;
+};
+
 struct TieredOptions {
   CacheOptions l1;
   // TTL per kind in L2 (and in L1 when there is no L2), indexed by Kind.
@@ -72,11 +78,11 @@ class Tiered {
   // L1 only; counts hits (a miss is counted by the Get that follows).
   std::optional<std::string> Peek(Kind kind, const std::string& key);
   // After a commit: delete everywhere and broadcast.
-  void Invalidate(const std::vector<std::string>& keys);
+  void Invalidate(const std::vector<CacheKey>& keys);
   // Drop from this node's L1 only.
-  void DropLocal(const std::vector<std::string>& keys);
-  // A broadcast from another node (or this one): DropLocal, counted.
-  void OnBroadcast(const std::vector<std::string>& keys);
+  void DropLocal(const std::vector<CacheKey>& keys);
+  // A broadcast from another node (or this one), as Invalidate sent it: DropLocal, counted.
+  void OnBroadcast(const std::vector<std::string>& lines);
 
   bool has_l2() const { return l2_ != nullptr; }
   CacheStats L1Stats() const;

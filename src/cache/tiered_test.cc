@@ -144,8 +144,8 @@ struct Fixture : ::testing::Test {
   }
   double Metric(const std::string& series) {
     std::string text = registry.Render();
-    auto at = text.find(series + " ");
-    return at == std::string::npos ? 0 : std::stod(text.substr(at + series.size() + 1));
+    auto at = text.find("\n" + series + " ");
+    return at == std::string::npos ? 0 : std::stod(text.substr(at + series.size() + 2));
   }
 };
 
@@ -226,7 +226,7 @@ TEST_F(Fixture, ADeleteDuringALoadKeepsTheOldValueOut) {
   auto load_a = [&](bool) -> Result<std::string> {
     std::string seen = db;
     db = "new";
-    b->Invalidate({"u:3"});
+    b->Invalidate({{Kind::kUser, "u:3"}});
     return seen;
   };
   EXPECT_EQ(*a->Get(Kind::kUser, "u:3", load_a), "old");  // a read concurrent with the write
@@ -249,8 +249,12 @@ TEST_F(Fixture, InvalidateBroadcastsToEveryL1) {
   EXPECT_EQ(*b->Get(Kind::kUser, "u:4", load), "v1");
   EXPECT_EQ(*b->Peek(Kind::kUser, "u:4"), "v1");  // in b's L1 (threshold 0: every key is hot)
   db = "v2";
-  a->Invalidate({"u:4"});
+  a->Invalidate({{Kind::kUser, "u:4"}});
   EXPECT_FALSE(b->Peek(Kind::kUser, "u:4"));
+  // Counted by level and kind: deleted once in L2, dropped from both L1s.
+  EXPECT_EQ(Metric("millions_cache_invalidations_total{kind=\"user\",level=\"l2\"}"), 1);
+  EXPECT_EQ(Metric("millions_cache_invalidations_total{kind=\"user\",level=\"l1\"}"), 2);
+  EXPECT_EQ(Metric("millions_cache_broadcasts_received_total"), 2);
   EXPECT_EQ(*b->Get(Kind::kUser, "u:4", load), "v2");
 }
 
@@ -322,7 +326,7 @@ TEST_F(Fixture, TtlJitterStaysWithinBounds) {
   auto a = Node(o);
   (void)a->Get(Kind::kFeed, "f:2", [](bool) -> Result<std::string> { return std::string("v"); });
   shared.subscribers.clear();
-  a->DropLocal({"f:2"});
+  a->DropLocal({{Kind::kFeed, "f:2"}});
   env.Advance(milliseconds(10999));  // feed TTL 10 s, +10%, stored 10% longer still in L2
   int loads = 0;
   auto load = [&](bool) -> Result<std::string> {
@@ -330,7 +334,7 @@ TEST_F(Fixture, TtlJitterStaysWithinBounds) {
     return std::string("w");
   };
   EXPECT_EQ(*a->Get(Kind::kFeed, "f:2", load), "v");
-  a->DropLocal({"f:2"});
+  a->DropLocal({{Kind::kFeed, "f:2"}});
   env.Advance(milliseconds(1200));
   EXPECT_EQ(*a->Get(Kind::kFeed, "f:2", load), "w");
   EXPECT_EQ(loads, 1);
