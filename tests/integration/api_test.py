@@ -106,6 +106,13 @@ try:
     c.eq(srv.json("POST", f"/api/users/{bob['id']}/follow", headers=bearer(bob_token))[0], 400,
          "follow self")
     c.eq(srv.json("GET", f"/api/users/{alice['id']}")[2]["followers"], 1, "follower counted")
+    s, _, fl = srv.json("GET", f"/api/users/{alice['id']}/followers")
+    c.eq((s, fl and fl.get("items")), (200, [bob["id"]]), "alice's followers list")
+    s, _, fl = srv.json("GET", f"/api/users/{bob['id']}/following")
+    c.eq((s, fl and fl.get("items")), (200, [alice["id"]]), "bob's following list")
+    c.eq(srv.json("GET", "/api/users/999/followers")[0], 404, "followers of a missing user")
+    s, _, e = srv.json("GET", "/api/users/notanid/following")
+    c.check(s in (400, 404) and "error" in (e or {}), f"following of a bad id: {s} {e}")
 
     # --- photos
     image = png(64, 48)
@@ -162,6 +169,17 @@ try:
     c.eq(srv.json("GET", "/api/feed")[0], 401, "feed without session")
     s, _, feed = srv.json("GET", "/api/feed", headers=bearer(token))
     c.eq(feed["items"], [], "alice follows nobody")
+    # Unfollow: the cached feed and both lists change at once; then follow again.
+    c.eq(srv.json("DELETE", f"/api/users/{alice['id']}/follow", headers=bearer(bob_token))[0], 204,
+         "unfollow")
+    c.eq(srv.json("GET", "/api/feed", headers=bearer(bob_token))[2]["items"], [],
+         "the feed forgets an unfollowed user at once")
+    c.eq(srv.json("GET", f"/api/users/{alice['id']}/followers")[2]["items"], [],
+         "followers list after unfollow")
+    c.eq(srv.json("POST", f"/api/users/{alice['id']}/follow", headers=bearer(bob_token))[0], 204,
+         "follow again")
+    c.eq(len(srv.json("GET", "/api/feed", headers=bearer(bob_token))[2]["items"]), 2,
+         "and the feed is back")
 
     # --- edits
     ops = {"ops": [{"op": "grayscale"}, {"op": "rotate", "degrees": 90}]}
