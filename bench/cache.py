@@ -1,13 +1,13 @@
 """bench/cache: what the cache tier buys, in the same run on this machine.
 
 1. A read-heavy Zipf load (`millions load --mix browse`) on two web nodes over one PostgreSQL,
-   three ways: no cache at all (L1 of size 0, no cache nodes), L1 only, and L1 with two Redis
-   cache nodes (L2). For each: requests/s, p99, and database reads/s (the web nodes'
+   four ways: no cache at all (L1 of size 0, no cache nodes), L1 only, L2 only (two Redis cache
+   nodes, L1 of size 0), and L1 with L2. For each: requests/s, p99, and database reads/s (the web nodes'
    millions_db_queries_total{kind="read"}).
 2. L2 GET throughput: our client (bench/l2_bench: RedisL2 over the pipelined Asio connection,
    50 threads each waiting for its answer) against `redis-benchmark -t get -c 50` on the same
    Redis node, same value size, unpipelined and pipelined by 16.
-Loopback only; every phase bounded in time (about 2 minutes in all)."""
+Loopback only; every phase bounded in time (about 2.5 minutes in all)."""
 import json
 import os
 import re
@@ -37,10 +37,10 @@ def redis_server(port):
 
 def topology(path, ports, pg_port, cache):
     extra = ""
-    if cache == "off":
+    if cache in ("off", "l2"):
         extra = "[cache]\ncapacity_bytes = 0\n"
-    if cache == "l1+l2":
-        extra = "".join(f'[[redis.node]]\nname = "redis{i + 1}"\nlisten = "127.0.0.1:{p}"\n'
+    if cache in ("l2", "l1+l2"):
+        extra += "".join(f'[[redis.node]]\nname = "redis{i + 1}"\nlisten = "127.0.0.1:{p}"\n'
                         for i, p in enumerate(redis_ports))
     web_topology(pg_port, ports, path, web="threads = 1\nblocking_threads = 8",
                  extra=extra, name="cachebench")
@@ -87,7 +87,7 @@ redis_ports = [free_port(), free_port()]
 servers = [redis_server(p) for p in redis_ports]
 try:
     time.sleep(0.5)
-    results = {c: run(c) for c in ("off", "l1", "l1+l2")}
+    results = {c: run(c) for c in ("off", "l1", "l2", "l1+l2")}
     print(f"\nread-heavy Zipf load (browse mix, {USERS} users, {SECONDS} s, two web nodes, "
           "one PostgreSQL):")
     print(f"{'cache':<8} {'req/s':>10} {'p99 ms':>8} {'db reads/s':>11} {'failed':>7}")
