@@ -36,4 +36,5 @@ if [ "$(id -u)" != 0 ]; then SUDO=sudo; fi
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-# Debian's nginx package starts a server on port 80 where systemd runs; benchmarks start their own.
+# Debian's nginx and redis-server packages start servers (ports 80 and 6379) where systemd runs;
+# benchmarks, tests and `up` start their own on other ports.
