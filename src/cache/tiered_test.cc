@@ -306,6 +306,40 @@ TEST_F(Fixture, ExpiryNearAHotKeyIsRefreshedEarlyByOneReader) {
   EXPECT_EQ(loads, 2);
 }
 
+TEST_F(Fixture, ARefreshFromAnOlderVersionIsRefused) {
+  // Versioned sets: a reader decides to refresh the version it read; if another node refreshed
+  // in between, the reader gets no lease, loads nothing and overwrites nothing.
+  auto o = Options();
+  o.early_expiry_beta = 1.0;
+  o.hot_key_reads_per_s = 1000;  // keep it out of L1
+  std::function<double()> rnd = [] { return 1.0; };
+  o.random = [&] { return rnd(); };
+  auto a = Node(o), c = Node(o);
+  int loads = 0;
+  auto load = [&](bool) -> Result<std::string> {
+    ++loads;
+    return std::string("v1");
+  };
+  EXPECT_EQ(*a->Get(Kind::kUser, "u:9", load), "v1");
+  env.Advance(milliseconds(300000 - 10));  // 10 ms before expiry
+  bool raced = false;
+  rnd = [&] {
+    if (!raced) {  // between a's read and its refresh lease: another node refreshes
+      raced = true;
+      std::string t = shared.TryLease("u:9", "");
+      EXPECT_TRUE(shared.Fill("u:9", t, std::to_string(env.WallMillis() + 300000) + ":1:v2",
+                              milliseconds(330000)));
+    }
+    return std::exp(-20.0);  // and a decides to refresh too
+  };
+  EXPECT_EQ(*a->Get(Kind::kUser, "u:9", load), "v1");  // what it read; no lease for it
+  EXPECT_EQ(loads, 1);
+  EXPECT_TRUE(raced);
+  rnd = [] { return 1.0; };
+  EXPECT_EQ(*c->Get(Kind::kUser, "u:9", load), "v2");  // the newer fill stands
+  EXPECT_EQ(loads, 1);
+}
+
 TEST_F(Fixture, CacheNodeDownIsAMissNotAnError) {
   auto a = Node(Options());
   shared.down = true;
