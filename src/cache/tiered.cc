@@ -237,10 +237,12 @@ void Tiered::AttachL2(std::unique_ptr<L2> l2) {
   impl_->l2 = l2_.get();
 }
 
+// Each read is counted once for hotness: a hit here, or (after a miss here) in the Get that
+// follows. Counting both would make a key hot at half its threshold.
 std::optional<std::string> Tiered::Peek(Kind kind, const std::string& key) {
-  if (l2_) impl_->hot.Touch(key);
   auto v = impl_->l1->Get(key);
   if (v) {
+    if (l2_) impl_->hot.Touch(key);
     impl_->counters[size_t(kind)].l1_hit->Inc();
     impl_->counters[size_t(kind)].saved->Inc();
   }
@@ -249,7 +251,12 @@ std::optional<std::string> Tiered::Peek(Kind kind, const std::string& key) {
 
 Result<std::string> Tiered::Get(Kind kind, const std::string& key, const Loader& load) {
   auto& c = impl_->counters[size_t(kind)];
-  if (auto v = Peek(kind, key)) return std::move(*v);
+  if (l2_) impl_->hot.Touch(key);
+  if (auto v = impl_->l1->Get(key)) {
+    c.l1_hit->Inc();
+    c.saved->Inc();
+    return std::move(*v);
+  }
   c.l1_miss->Inc();
   std::shared_ptr<Flight> f;
   bool leader = false;

@@ -272,9 +272,13 @@ TEST_F(Fixture, HotKeysOnlyAreKeptInL1) {
   o.hot_key_reads_per_s = 3;
   auto a = Node(o);
   auto load = [&](bool) -> Result<std::string> { return std::string("v"); };
-  (void)a->Get(Kind::kUser, "u:cold", load);
-  EXPECT_FALSE(a->Peek(Kind::kUser, "u:cold"));  // second read: not yet hot
-  (void)a->Get(Kind::kUser, "u:cold", load);     // third read: hot, kept in L1
+  // A read that misses L1 on the event loop (Peek) and then goes on (Get) counts once.
+  for (int read = 1; read <= 2; ++read) {
+    EXPECT_FALSE(a->Peek(Kind::kUser, "u:cold")) << read;
+    (void)a->Get(Kind::kUser, "u:cold", load);
+  }
+  EXPECT_FALSE(a->Peek(Kind::kUser, "u:cold"));  // two reads: not yet hot
+  (void)a->Get(Kind::kUser, "u:cold", load);     // the third: hot, kept in L1
   EXPECT_TRUE(a->Peek(Kind::kUser, "u:cold"));
   env.Advance(milliseconds(2500));  // two windows without reads: cold again
   EXPECT_FALSE(a->Peek(Kind::kUser, "u:cold"));
