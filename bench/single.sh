@@ -1,77 +1,150 @@
 #!/usr/bin/env bash
-# Stage-1 baseline: wrk against `millions single` for GET /api/users/{id} (a cache hit) and a
-# static asset, beside nginx serving the same asset file, in the same run, same wrk settings.
-# Prints requests/s, p99 and the ratio to nginx. Loopback only; every run is bounded in time.
+# Stage 1 beside nginx, both sides alike: `millions single` with THREADS event-loop threads
+# against nginx with THREADS worker processes, for each THREADS in THREADS_SERVER (default "1 2").
+#   - a cached GET /api/users/{id} against nginx `return 200` with exactly the same JSON bytes
+#     and the same Content-Type;
+#   - a static asset (app.*.js) against nginx serving the same file, same Content-Type and
+#     Cache-Control.
+# nginx: access_log off (ours writes no access log), keepalive_requests 1000000 (ours has no
+# per-connection request limit). Interleaved rounds with a warm-up, medians and spread, CPU
+# microseconds per request of each server, ratios ours/nginx. Fails on any non-2xx, socket error,
+# cache miss on the user GET, or tool error. Loopback only; every run is bounded in time.
+# Settings: THREADS_SERVER, DURATION, ROUNDS, WARMUP, CONNS, WRK_THREADS, BENCH_SELFTEST (lib.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-DURATION=${DURATION:-10}
-THREADS=${THREADS:-1}
-CONNS=${CONNS:-64}
-work=$(mktemp -d)
-chmod 755 "$work"  # nginx workers run as www-data
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  [ -f "$work/nginx.pid" ] && kill "$(cat "$work/nginx.pid")" 2>/dev/null || true
-  rm -rf "$work"
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
+THREADS_SERVER=${THREADS_SERVER:-1 2}
+bin=${MILLIONS_BIN:-$PWD/build/millions}
+[ -x "$bin" ] || bin=$PWD/build/release/millions
+[ -x "$bin" ] || bench_die "no build/millions: run make build"
+bench_init wrk nginx curl python3
+work=$BENCH_WORK
+
+# l1_user BASE hit|miss: the L1 cache's user lookups with that result, from /metrics.
+l1_user() {
+  local m
+  m=$(curl -fsS "$1/metrics") || bench_die "no /metrics at $1"
+  awk -v r="$2" '/^millions_cache_requests_total\{/ && /kind="user"/ && /level="l1"/ &&
+    index($0, "result=\"" r "\"") {s += $NF; n++}
+    END {if (!n) exit 1; printf "%d\n", s}' <<<"$m" ||
+    bench_die "/metrics has no millions_cache_requests_total{kind=\"user\",level=\"l1\",result=\"$2\"}"
 }
-trap cleanup EXIT
 
-free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
+summary=()
+for threads in $THREADS_SERVER; do
+  echo
+  echo "== server threads: $threads (millions [node] threads = $threads; nginx worker_processes $threads)"
+  port=$(free_port)
+  base="http://127.0.0.1:$port"
+  cat >"$work/single-$threads.toml" <<TOML
+# topologies/single.toml with the bench's port, data and thread count; the rest at defaults.
+[node]
+name = "single"
+listen = "127.0.0.1:$port"
+data_dir = "$work/data-$threads"
+threads = $threads
+blocking_threads = 4
+log_level = "info"
+TOML
+  "$bin" single --topology "$work/single-$threads.toml" 2>"$work/millions-$threads.log" &
+  ours_pid=$!
+  bench_track "$ours_pid"
+  wait_http "$base/readyz"
 
-port=$(free_port)
-build/millions single --port "$port" --data "$work/data" 2>"$work/millions.log" &
-pids+=($!)
-for _ in $(seq 1 100); do curl -fsS "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
+  curl -fsS -H 'Content-Type: application/json' \
+    -d '{"handle":"bench_user","password":"password123"}' "$base/api/users" >"$work/created.json"
+  uid=$(python3 -c 'import json,sys;print(json.load(open(sys.argv[1]))["id"])' "$work/created.json")
+  user_path=/api/users/$uid
+  curl -fsS "$base$user_path" >/dev/null # fill the cache
+  curl -fsS -D "$work/user.head" -o "$work/user.json" "$base$user_path"
+  ct_user=$(awk -F': ' 'tolower($1) == "content-type" {sub(/\r$/, "", $2); print $2}' "$work/user.head")
+  if grep -q "[\$'\\\\]" "$work/user.json"; then
+    bench_die "the user JSON holds \$, ' or \\, which nginx's return string would change"
+  fi
+  asset=$(curl -fsS "$base/" | grep -o '/assets/app\.[0-9a-f]*\.js' | head -1)
+  [ -n "$asset" ] || bench_die "no /assets/app.*.js in the page"
+  mkdir -p "$work/www-$threads/assets"
+  curl -fsS -D "$work/asset.head" -o "$work/www-$threads$asset" "$base$asset"
+  ct_asset=$(awk -F': ' 'tolower($1) == "content-type" {sub(/\r$/, "", $2); print $2}' "$work/asset.head")
+  cc_asset=$(awk -F': ' 'tolower($1) == "cache-control" {sub(/\r$/, "", $2); print $2}' "$work/asset.head")
 
-base="http://127.0.0.1:$port"
-curl -fsS -H 'Content-Type: application/json' -d '{"handle":"bench_user","password":"password123"}' \
-  "$base/api/users" >"$work/user.json"
-uid=$(python3 -c 'import json,sys;print(json.load(open(sys.argv[1]))["id"])' "$work/user.json")
-curl -fsS "$base/api/users/$uid" >/dev/null  # fill the cache
-asset=$(curl -fsS "$base/" | grep -o '/assets/app\.[0-9a-f]*\.js' | head -1)
-mkdir -p "$work/www/assets"
-curl -fsS "$base$asset" >"$work/www$asset"
-
-nport=$(free_port)
-cat >"$work/nginx.conf" <<NGINX
-worker_processes 1;
+  nport=$(free_port)
+  nbase="http://127.0.0.1:$nport"
+  cat >"$work/nginx-$threads.conf" <<NGINX
+worker_processes $threads;
 daemon on;
-pid $work/nginx.pid;
-error_log $work/nginx-error.log;
+pid $work/nginx-$threads.pid;
+error_log $work/nginx-error-$threads.log;
 events { worker_connections 4096; }
 http {
   access_log off;
-  types { text/javascript js; }
+  keepalive_requests 1000000;
+  types { }
   server {
     listen 127.0.0.1:$nport;
-    root $work/www;
-    location /assets/ { add_header Cache-Control "public, max-age=31536000, immutable"; }
+    location = $user_path { default_type "$ct_user"; return 200 '$(cat "$work/user.json")'; }
+    location /assets/ {
+      root $work/www-$threads;
+      default_type "$ct_asset";
+      add_header Cache-Control "$cc_asset";
+    }
   }
 }
 NGINX
-nginx -c "$work/nginx.conf"
-sleep 0.3
+  bench_track_pidfile "$work/nginx-$threads.pid"
+  nginx -c "$work/nginx-$threads.conf"
+  wait_http "$nbase$asset"
+  nginx_workers() { workers_of "$work/nginx-$threads.pid"; }
+  ours_pids() { echo "$ours_pid"; }
+  [ "$(wc -w <<<"$(nginx_workers)")" = "$threads" ] || bench_die "nginx has not $threads workers"
 
-run() {  # name url -> "rps p99_ms"
-  wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" --latency "$2" >"$work/$1.txt"
-  local rps p99
-  rps=$(awk '/^Requests\/sec/ {print $2}' "$work/$1.txt")
-  p99=$(awk '$1=="99%" {print $2}' "$work/$1.txt")
-  echo "$rps $p99"
-}
-to_ms() { python3 -c 'import sys,re
-v=sys.argv[1]; m=re.match(r"([\d.]+)(us|ms|s)",v); n=float(m.group(1))
-print(round(n/1000 if m.group(2)=="us" else n*1000 if m.group(2)=="s" else n,3))' "$1"; }
+  # Same bytes on both sides, or no comparison.
+  for path in "$user_path" "$asset"; do
+    curl -fsS -o "$work/a.body" "$base$path"
+    curl -fsS -o "$work/b.body" "$nbase$path"
+    cmp -s "$work/a.body" "$work/b.body" || bench_die "$path: nginx's body differs from ours"
+    a_ct=$(curl -fsS -o /dev/null -w '%{content_type}' "$base$path")
+    b_ct=$(curl -fsS -o /dev/null -w '%{content_type}' "$nbase$path")
+    [ "$a_ct" = "$b_ct" ] || bench_die "$path: Content-Type '$a_ct' (ours) vs '$b_ct' (nginx)"
+  done
+  echo "response headers, ours (user GET):"
+  sed 's/^/    /' "$work/user.head"
+  echo "response headers, nginx (user GET):"
+  curl -fsS -D - -o /dev/null "$nbase$user_path" | sed 's/^/    /'
 
-read -r u_rps u_p99 <<<"$(run user "$base/api/users/$uid")"
-read -r a_rps a_p99 <<<"$(run asset "$base$asset")"
-read -r n_rps n_p99 <<<"$(run nginx "http://127.0.0.1:$nport$asset")"
+  bench_reset
+  echo "contenders (one GET each: same body bytes and Content-Type checked above):"
+  bench_contender ours_user "$base$user_path" ours_pids "millions GET /api/users/{id} (hit)"
+  bench_contender nginx_user "$nbase$user_path" nginx_workers "nginx return 200 (same JSON)"
+  bench_contender ours_asset "$base$asset" ours_pids "millions static asset"
+  bench_contender nginx_asset "$nbase$asset" nginx_workers "nginx static (same file)"
 
-printf '\nwrk -t%s -c%s -d%ss, loopback, same run\n' "$THREADS" "$CONNS" "$DURATION"
-printf '%-34s %12s %10s %14s\n' scenario requests/s p99_ms ratio_to_nginx
-printf '%-34s %12s %10s %14s\n' "millions GET /api/users/{id} (hit)" "$u_rps" "$(to_ms "$u_p99")" \
-  "$(python3 -c "print(round($u_rps/$n_rps,2))")"
-printf '%-34s %12s %10s %14s\n' "millions static asset" "$a_rps" "$(to_ms "$a_p99")" \
-  "$(python3 -c "print(round($a_rps/$n_rps,2))")"
-printf '%-34s %12s %10s %14s\n' "nginx static asset" "$n_rps" "$(to_ms "$n_p99")" "1.00"
+  misses0=$(l1_user "$base" miss)
+  hits0=$(l1_user "$base" hit)
+  bench_rounds
+  misses1=$(l1_user "$base" miss)
+  hits1=$(l1_user "$base" hit)
+  [ "$misses1" = "$misses0" ] ||
+    bench_die "the user GET missed the L1 cache $((misses1 - misses0)) times during the runs"
+  [ "$hits1" -gt "$hits0" ] || bench_die "the user GET counted no L1 hit during the runs"
+
+  {
+    echo
+    echo "server threads $threads: millions single threads=$threads, nginx worker_processes $threads"
+    bench_settings
+    echo "user GET, L1 cache during the runs: $((hits1 - hits0)) hits, $((misses1 - misses0)) misses"
+    bench_report
+    bench_ratio ours_user nginx_user "ours/nginx user GET    "
+    bench_ratio ours_asset nginx_asset "ours/nginx static asset"
+  } >"$work/summary-$threads.txt"
+  cat "$work/summary-$threads.txt"
+  summary+=("$work/summary-$threads.txt")
+
+  _bench_stop "$(cat "$work/nginx-$threads.pid")"
+  _bench_stop "$ours_pid"
+done
+
+echo
+echo "==== summary ($(nproc) cores, shared by wrk and the server; see bench/README.md)"
+cat "${summary[@]}"
