@@ -3,7 +3,7 @@ PRESET ?= release
 JOBS ?= $(shell nproc)
 BUILD := build/$(PRESET)
 
-.PHONY: all deps build test up bench asan-test fuzz-build format format-check clean
+.PHONY: all deps build test up bench asan-test tsan-test fuzz-build format format-check clean
 
 all: build
 
@@ -37,6 +37,16 @@ asan-test: deps
 	@cmake --preset asan >/dev/null
 	@cmake --build --preset asan -j $(JOBS)
 	@ctest --test-dir build/asan --output-on-failure -j 2 --timeout 600 -LE "browser|fuzz|slow"
+
+# The unit tests whose code runs on several threads (thread pools, io threads, the pipelined Redis
+# client, queues, the balancer's health state, lock-free snapshots) under ThreadSanitizer.
+TSAN_TESTS := core_test cache_test redis_client_test queue_test lb_test data_test
+tsan-test: deps
+	@cmake --preset tsan >/dev/null
+	@cmake --build --preset tsan -j $(JOBS) --target $(TSAN_TESTS)
+	@TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 $(TSAN_OPTIONS)" \
+	  ctest --test-dir build/tsan --output-on-failure -j 2 --timeout 600 \
+	  -R '^($(subst $(eval) ,|,$(TSAN_TESTS)))$$'
 
 # The default topology (topologies/local.toml) under `millions up`; TOPOLOGY=... for another.
 up: build

@@ -88,8 +88,10 @@ int main(int argc, char** argv) {
   auto* load = app.add_subcommand(
       "load",
       "Drive simulated users (sign-up, log-in, browse Zipf-popular users, feed, follow, upload,\n"
-      "edit) against a running service; a live progress line, then throughput, latency\n"
-      "p50/p90/p99/max and errors by status. Closed loop by default; --rate for open loop.");
+      "edit) against a running service; a live progress line, then successes/s (2xx and 3xx:\n"
+      "errors never count as throughput), latency p50/p90/p99/max of successes and of all\n"
+      "requests, and errors by kind (connect_error, timeout, io_error, http_4xx, http_5xx) and\n"
+      "by status. Closed loop by default; --rate for open loop.");
   load->add_option("--target", load_flags.target,
                    "Base URL, or several comma-separated (default http://127.0.0.1:8080)");
   load->add_option("--users", load_flags.users, "Simulated users (default 20)")
@@ -104,6 +106,9 @@ int main(int argc, char** argv) {
                    "Open loop: most connections at once (default 64)")
       ->check(CLI::Range(1, 10000));
   load->add_option("--json", load_flags.json_out, "Also write the summary as JSON to this file");
+  load->add_option("--max-errors", load_flags.max_errors,
+                   "Exit 1 when more requests than this fail (default -1: no limit; benches use 0)")
+      ->check(CLI::Range(-1, 1000000000));
 
   try {
     app.parse(argc, argv);

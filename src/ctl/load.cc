@@ -83,9 +83,12 @@ struct Call {
 };
 
 struct Answer {
-  int status = 0;  // 0: transport error
+  int status = 0;  // 0: transport error, named in `error`
   std::string body;
+  const char* error = "";  // "connect_error" | "timeout" | "io_error" when status is 0
 };
+
+bool Succeeded(int status) { return status >= 200 && status < 400; }
 
 // One keep-alive connection; reconnects after an error.
 class Conn {
@@ -93,12 +96,14 @@ class Conn {
   Conn(asio::io_context& ioc, Target t) : ioc_(ioc), t_(std::move(t)), stream_(ioc) {}
   awaitable<Answer> Send(const Call& c) {
     Answer a;
+    bool connecting = !open_;
     try {
       if (!open_) {
         stream_.expires_after(std::chrono::seconds(5));
         co_await stream_.async_connect(
             asio::ip::tcp::endpoint(asio::ip::make_address(t_.host), t_.port), use_awaitable);
         open_ = true;
+        connecting = false;
       }
       bhttp::request<bhttp::string_body> req{bhttp::string_to_verb(c.method), c.target, 11};
       req.set(bhttp::field::host, t_.host);
@@ -113,9 +118,16 @@ class Conn {
       a.status = static_cast<int>(res.result_int());
       a.body = std::move(res.body());
       if (!res.keep_alive()) Close();
+    } catch (const boost::system::system_error& e) {
+      Close();
+      a.status = 0;
+      a.error = e.code() == beast::error::timeout ? "timeout"
+                : connecting                      ? "connect_error"
+                                                  : "io_error";
     } catch (const std::exception&) {
       Close();
       a.status = 0;
+      a.error = connecting ? "connect_error" : "io_error";
     }
     co_return a;
   }
@@ -232,9 +244,17 @@ class Load {
   void Record(const Call& c, const Answer& a, Clock::time_point due) {
     double ms = std::chrono::duration<double, std::milli>(Clock::now() - due).count();
     lat_.push_back(ms);
-    window_.push_back(ms);
     ++by_status_[a.status];
     ++by_kind_[c.kind];
+    if (Succeeded(a.status)) {
+      ok_lat_.push_back(ms);
+      window_.push_back(ms);
+    } else {
+      ++errors_;
+      ++window_errors_;
+      ++errors_by_kind_[a.status == 0 ? a.error : a.status >= 500 ? "http_5xx" : "http_4xx"];
+      ++errors_by_call_[c.kind];
+    }
   }
 
   awaitable<void> ClosedUser(int u) {
@@ -292,7 +312,7 @@ class Load {
 
   awaitable<void> Progress() {
     asio::steady_timer timer(ioc_);
-    size_t last = 0;
+    size_t last = 0, last_ok = 0;
     while (!(done_ && waiting_.empty() && inflight_ == 0 && Clock::now() >= end_)) {
       timer.expires_after(std::chrono::seconds(1));
       co_await timer.async_wait(use_awaitable);
@@ -301,36 +321,46 @@ class Load {
       window_.clear();
       std::sort(w.begin(), w.end());
       double p99 = w.empty() ? 0 : w[std::min(w.size() - 1, static_cast<size_t>(w.size() * 0.99))];
-      uint64_t errors = 0;
-      for (auto& [status, n] : by_status_)
-        if (status == 0 || status >= 500) errors += n;
-      fprintf(stderr, "\r[%3.0fs/%ds] %8zu requests %8.0f req/s  p99 %7.1f ms  errors %llu   ",
-              secs, f_.duration_s, lat_.size(), static_cast<double>(lat_.size() - last), p99,
-              static_cast<unsigned long long>(errors));
+      fprintf(stderr,
+              "\r[%3.0fs/%ds] %8zu requests %8.0f ok/s  p99 %7.1f ms  errors %llu (%llu/s)   ",
+              secs, f_.duration_s, lat_.size(), static_cast<double>(ok_lat_.size() - last_ok), p99,
+              static_cast<unsigned long long>(errors_),
+              static_cast<unsigned long long>(window_errors_));
+      window_errors_ = 0;
       last = lat_.size();
+      last_ok = ok_lat_.size();
       if (secs > f_.duration_s + 60) break;  // bounded even if the target hangs
     }
     fprintf(stderr, "\n");
     ioc_.stop();
   }
 
+  // Successes (2xx and 3xx) are the throughput; errors are counted apart, by kind, and never
+  // raise a rate. Latency is shown for successes and for every request.
   int Report() {
     if (setup_failed_) return 1;
     double secs = std::chrono::duration<double>(
                       std::min(Clock::now(), end_ + std::chrono::seconds(60)) - start_)
                       .count();
+    secs = std::max(secs, 1e-9);
     std::sort(lat_.begin(), lat_.end());
-    auto pct = [&](double p) {
-      return lat_.empty() ? 0.0
-                          : lat_[std::min(lat_.size() - 1, static_cast<size_t>(lat_.size() * p))];
+    std::sort(ok_lat_.begin(), ok_lat_.end());
+    auto pct = [](const std::vector<double>& v, double p) {
+      return v.empty() ? 0.0 : v[std::min(v.size() - 1, static_cast<size_t>(v.size() * p))];
     };
-    double rps = lat_.size() / std::max(secs, 1e-9);
+    double ok_rps = ok_lat_.size() / secs;
+    double all_rps = lat_.size() / secs;
     printf("\n%s loop, %d users, %d s, mix %s, target %s\n", f_.rate > 0 ? "open" : "closed",
            f_.users, f_.duration_s, f_.mix.c_str(), f_.target.c_str());
-    printf("%-10s %10s %9s %9s %9s %9s\n", "requests", "req/s", "p50 ms", "p90 ms", "p99 ms",
-           "max ms");
-    printf("%-10zu %10.1f %9.2f %9.2f %9.2f %9.2f\n", lat_.size(), rps, pct(0.5), pct(0.9),
-           pct(0.99), lat_.empty() ? 0.0 : lat_.back());
+    printf("%-10s %10s %10s %9s %9s %9s %9s\n", "latency", "requests", "per s", "p50 ms", "p90 ms",
+           "p99 ms", "max ms");
+    auto row = [&](const char* name, const std::vector<double>& v, double rate) {
+      printf("%-10s %10zu %10.1f %9.2f %9.2f %9.2f %9.2f\n", name, v.size(), rate, pct(v, 0.5),
+             pct(v, 0.9), pct(v, 0.99), v.empty() ? 0.0 : v.back());
+    };
+    row("successes", ok_lat_, ok_rps);
+    row("all", lat_, all_rps);
+    printf("errors     %10llu %10.1f\n", static_cast<unsigned long long>(errors_), errors_ / secs);
     printf("\nby status:");
     json::object statuses;
     for (auto& [status, n] : by_status_) {
@@ -341,13 +371,44 @@ class Load {
     printf("\nby kind:  ");
     for (auto& [kind, n] : by_kind_)
       printf("  %s %llu", kind.c_str(), static_cast<unsigned long long>(n));
+    json::object error_kinds, error_calls;
+    if (errors_ > 0) {
+      printf("\nerrors:   ");
+      for (auto& [kind, n] : errors_by_kind_) {
+        printf("  %s %llu", kind.c_str(), static_cast<unsigned long long>(n));
+        error_kinds[kind] = n;
+      }
+      printf("  (in");
+      for (auto& [call, n] : errors_by_call_) {
+        printf(" %s %llu", call.c_str(), static_cast<unsigned long long>(n));
+        error_calls[call] = n;
+      }
+      printf(")");
+    }
     printf("\n");
     if (!f_.json_out.empty()) {
-      json::object o{{"requests", lat_.size()}, {"rps", rps},
-                     {"p50_ms", pct(0.5)},      {"p90_ms", pct(0.9)},
-                     {"p99_ms", pct(0.99)},     {"max_ms", lat_.empty() ? 0.0 : lat_.back()},
-                     {"by_status", statuses}};
+      json::object o{{"requests", lat_.size()},
+                     {"successes", ok_lat_.size()},
+                     {"errors", errors_},
+                     {"seconds", secs},
+                     {"rps", ok_rps},
+                     {"attempts_rps", all_rps},
+                     {"p50_ms", pct(ok_lat_, 0.5)},
+                     {"p90_ms", pct(ok_lat_, 0.9)},
+                     {"p99_ms", pct(ok_lat_, 0.99)},
+                     {"max_ms", ok_lat_.empty() ? 0.0 : ok_lat_.back()},
+                     {"all_p50_ms", pct(lat_, 0.5)},
+                     {"all_p99_ms", pct(lat_, 0.99)},
+                     {"all_max_ms", lat_.empty() ? 0.0 : lat_.back()},
+                     {"by_status", statuses},
+                     {"errors_by_kind", error_kinds},
+                     {"errors_by_call", error_calls}};
       std::ofstream(f_.json_out) << json::serialize(o) << "\n";
+    }
+    if (f_.max_errors >= 0 && errors_ > static_cast<uint64_t>(f_.max_errors)) {
+      fprintf(stderr, "millions load: %llu errors, more than --max-errors %d\n",
+              static_cast<unsigned long long>(errors_), f_.max_errors);
+      return 1;
     }
     return 0;
   }
@@ -359,8 +420,11 @@ class Load {
   std::discrete_distribution<int> zipf_;
   std::vector<User> users_;
   Clock::time_point start_, end_;
-  std::vector<double> lat_;
-  std::vector<double> window_;
+  std::vector<double> lat_;     // every request
+  std::vector<double> ok_lat_;  // successes only
+  std::vector<double> window_;  // successes in the last progress second
+  uint64_t errors_ = 0, window_errors_ = 0;
+  std::map<std::string, uint64_t> errors_by_kind_, errors_by_call_;
   std::map<int, uint64_t> by_status_;
   std::map<std::string, uint64_t> by_kind_;
   std::vector<std::unique_ptr<Conn>> idle_;

@@ -2,9 +2,11 @@
 // browse Zipf-popular users, read feeds, follow, upload and request edits, in proportions the
 // mix names. Closed loop (each user waits for its answer) or open loop at a fixed rate, where
 // latency is measured from when a request was due, so queueing is not hidden (no coordinated
-// omission). A live progress line on stderr; a final table of throughput, latency percentiles
-// and errors by status. Every run is bounded in time and sends only to the target given.
-// Thread-safety: RunLoad blocks the caller. Ownership: owns its connections.
+// omission). A live progress line on stderr; a final table of successes per second (2xx and
+// 3xx; errors never count as throughput), latency percentiles of successes and of all requests,
+// and errors by kind (connect_error, timeout, io_error, http_4xx, http_5xx) and by status. Every
+// run is bounded in time and sends only to the target given. Thread-safety: RunLoad blocks the
+// caller. Ownership: owns its connections.
 #pragma once
 
 #include <string>
@@ -19,6 +21,7 @@ struct LoadFlags {
   double rate = 0;              // requests/s; 0: closed loop
   int connections = 64;         // open loop: most connections at once
   std::string json_out;         // also write the summary as JSON here
+  int max_errors = -1;          // exit 1 when errors exceed this; -1: no limit
 };
 
 int RunLoad(const LoadFlags& flags);

@@ -57,21 +57,44 @@ TEST_F(LocalQueueTest, LeasedJobsComeBackAfterRestart) {
   EXPECT_EQ(d->job_id, 7);
 }
 
+// The waits below are far longer than a wake-up needs (milliseconds): a waiter that missed its
+// notify sleeps to its deadline, and the elapsed bound (a tenth of it) catches that, however
+// loaded the machine.
 TEST_F(LocalQueueTest, EnqueueWakesAWaitingWorker) {
   std::optional<Delivery> got;
-  std::thread t([&] { got = q_->Dequeue(milliseconds(5000)); });
+  auto start = std::chrono::steady_clock::now();
+  std::thread t([&] { got = q_->Dequeue(milliseconds(30000)); });
   std::this_thread::sleep_for(milliseconds(50));
   ASSERT_TRUE(q_->Enqueue(3).ok());
   t.join();
   ASSERT_TRUE(got);
   EXPECT_EQ(got->job_id, 3);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, milliseconds(3000));
 }
 
 TEST_F(LocalQueueTest, CloseWakesWaiters) {
-  std::thread t([&] { EXPECT_FALSE(q_->Dequeue(milliseconds(10000))); });
+  auto start = std::chrono::steady_clock::now();
+  std::thread t([&] { EXPECT_FALSE(q_->Dequeue(milliseconds(30000))); });
   std::this_thread::sleep_for(milliseconds(50));
   q_->Close();
   t.join();
+  EXPECT_LT(std::chrono::steady_clock::now() - start, milliseconds(3000));
+}
+
+// A waiter planning to sleep to its deadline wakes for a retry that comes due sooner.
+TEST_F(LocalQueueTest, WaiterWakesWhenADelayedRetryComesDue) {
+  ASSERT_TRUE(q_->Enqueue(5).ok());
+  ASSERT_TRUE(q_->Dequeue(milliseconds(10)));
+  std::optional<Delivery> got;
+  auto start = std::chrono::steady_clock::now();
+  std::thread t([&] { got = q_->Dequeue(milliseconds(30000)); });
+  std::this_thread::sleep_for(milliseconds(50));
+  ASSERT_TRUE(q_->Retry(5, milliseconds(200)).ok());
+  t.join();
+  ASSERT_TRUE(got);
+  EXPECT_EQ(got->job_id, 5);
+  EXPECT_EQ(got->attempt, 2);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, milliseconds(3000));
 }
 
 TEST_F(LocalQueueTest, DelayedRetryIsInvisibleUntilDue) {
