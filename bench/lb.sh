@@ -1,28 +1,33 @@
 #!/usr/bin/env bash
-# The load balancer against HAProxy 2.6 and nginx as a proxy: the same two nginx backends
-# (a small response), one thread each, keep-alive on both sides, wrk with the same settings, in
-# one run. Prints requests/s, p99 and the ratio ours/HAProxy. Loopback only, bounded in time.
+# The load balancer against HAProxy and nginx as a proxy, each with THREADS threads for THREADS in
+# PROXY_THREADS (default "1 2": ours `[lb] threads`, HAProxy `nbthread`, nginx
+# `worker_processes`), in front of the same two nginx backends (a 224-byte JSON file,
+# BACKEND_WORKERS worker processes, default 1). Round robin, keep-alive on both sides of every
+# proxy (client side: no request limit on any; server side: pooled, 1000000 requests per
+# connection). Interleaved rounds with a warm-up, medians and spread, CPU microseconds per
+# request of the proxy process under test, ratios ours/HAProxy and ours/nginx. The backend
+# direct is printed as a reference. Fails on any non-2xx, socket error or tool error.
+# Loopback only; every run is bounded in time.
+# Settings: PROXY_THREADS, BACKEND_WORKERS, DURATION, ROUNDS, WARMUP, CONNS, WRK_THREADS,
+# BENCH_SELFTEST (lib.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-DURATION=${DURATION:-10}
-CONNS=${CONNS:-64}
-bin=$PWD/build/millions
-work=$(mktemp -d)
-chmod 755 "$work"  # nginx workers run as www-data
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  for f in "$work"/*.pid; do [ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null || true; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
-port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
-b1=$(port) b2=$(port) ours=$(port) ours_admin=$(port) hap=$(port) ngx=$(port)
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
+PROXY_THREADS=${PROXY_THREADS:-1 2}
+BACKEND_WORKERS=${BACKEND_WORKERS:-1}
+bin=${MILLIONS_BIN:-$PWD/build/millions}
+[ -x "$bin" ] || bin=$PWD/build/release/millions
+[ -x "$bin" ] || bench_die "no build/millions: run make build"
+bench_init wrk nginx haproxy curl
+work=$BENCH_WORK
+b1=$(free_port)
+b2=$(free_port)
 
 mkdir -p "$work/www"
 printf '{"ok":true,"payload":"%s"}' "$(head -c 200 /dev/zero | tr '\0' x)" >"$work/www/index.json"
 cat >"$work/backends.conf" <<NGINX
-worker_processes 1;
+worker_processes $BACKEND_WORKERS;
 daemon on;
 pid $work/backends.pid;
 error_log $work/backends-error.log;
@@ -30,15 +35,29 @@ events { worker_connections 4096; }
 http {
   access_log off;
   keepalive_requests 1000000;
+  default_type application/json;
   server { listen 127.0.0.1:$b1; root $work/www; location / { try_files /index.json =404; } }
   server { listen 127.0.0.1:$b2; root $work/www; location / { try_files /index.json =404; } }
 }
 NGINX
+bench_track_pidfile "$work/backends.pid"
 nginx -c "$work/backends.conf"
+wait_http "http://127.0.0.1:$b1/"
+wait_http "http://127.0.0.1:$b2/"
+backend_workers() { workers_of "$work/backends.pid"; }
 
-cat >"$work/lb.toml" <<TOML
+summary=()
+for threads in $PROXY_THREADS; do
+  echo
+  echo "== proxy threads: $threads (ours [lb] threads = $threads; haproxy nbthread $threads; nginx worker_processes $threads)"
+  ours=$(free_port)
+  ours_admin=$(free_port)
+  hap=$(free_port)
+  ngx=$(free_port)
+
+  cat >"$work/lb-$threads.toml" <<TOML
 [lb]
-threads = 1
+threads = $threads
 policy = "round_robin"
 [[lb.node]]
 name = "lb1"
@@ -54,18 +73,20 @@ listen = "127.0.0.1:$b2"
 name = "unused"
 listen = "127.0.0.1:1"
 TOML
-"$bin" serve lb --config "$work/lb.toml" --node lb1 2>"$work/lb.log" &
-pids+=($!)
+  "$bin" serve lb --config "$work/lb-$threads.toml" --node lb1 2>"$work/lb-$threads.log" &
+  ours_pid=$!
+  bench_track "$ours_pid"
 
-cat >"$work/haproxy.cfg" <<HAP
+  cat >"$work/haproxy-$threads.cfg" <<HAP
 global
-  nbthread 1
+  nbthread $threads
   maxconn 4000
 defaults
   mode http
   timeout connect 1s
   timeout client 30s
   timeout server 30s
+  timeout http-keep-alive 30s
   option http-keep-alive
   http-reuse always
 frontend fe
@@ -76,65 +97,70 @@ backend be
   server b1 127.0.0.1:$b1
   server b2 127.0.0.1:$b2
 HAP
-haproxy -f "$work/haproxy.cfg" -D -p "$work/haproxy.pid"
+  bench_track_pidfile "$work/haproxy-$threads.pid"
+  haproxy -f "$work/haproxy-$threads.cfg" -D -p "$work/haproxy-$threads.pid"
 
-cat >"$work/proxy.conf" <<NGINX
-worker_processes 1;
+  cat >"$work/proxy-$threads.conf" <<NGINX
+worker_processes $threads;
 daemon on;
-pid $work/proxy.pid;
-error_log $work/proxy-error.log;
+pid $work/proxy-$threads.pid;
+error_log $work/proxy-error-$threads.log;
 events { worker_connections 4096; }
 http {
   access_log off;
-  upstream be { server 127.0.0.1:$b1; server 127.0.0.1:$b2; keepalive 128; }
+  keepalive_requests 1000000;
+  upstream be {
+    server 127.0.0.1:$b1;
+    server 127.0.0.1:$b2;
+    keepalive 128;
+    keepalive_requests 1000000;
+  }
   server {
     listen 127.0.0.1:$ngx;
     location / { proxy_pass http://be; proxy_http_version 1.1; proxy_set_header Connection ""; }
   }
 }
 NGINX
-nginx -c "$work/proxy.conf"
-sleep 1
-curl -fsS "http://127.0.0.1:$ours/" >/dev/null || { cat "$work/lb.log" "$work/lb.toml"; curl -s "http://127.0.0.1:$ours_admin/status"; curl -sS -i "http://127.0.0.1:$b1/readyz"; exit 1; }
-curl -fsS "http://127.0.0.1:$hap/" >/dev/null
-curl -fsS "http://127.0.0.1:$ngx/" >/dev/null
+  bench_track_pidfile "$work/proxy-$threads.pid"
+  nginx -c "$work/proxy-$threads.conf"
 
-run() {  # url -> "rps p99ms"
-  wrk -t1 -c"$CONNS" -d"${DURATION}s" --latency "$1" >"$work/out.txt"
-  awk '/^Requests\/sec/ {r=$2}
-       $1=="99%" {p=$2; if (p ~ /us$/) p = p / 1000; else if (p ~ /ms$/) p = p + 0; else p = p * 1000}
-       END {print r, p}' "$work/out.txt"
-}
-# Rounds interleave the proxies, so drift on this shared machine hits each alike; the median
-# round of each is reported.
-ROUNDS=${ROUNDS:-3}
-: >"$work/results.txt"
-for round in $(seq "$ROUNDS"); do
-  for name in ours haproxy nginx direct; do
-    case $name in
-      ours) url="http://127.0.0.1:$ours/" ;;
-      haproxy) url="http://127.0.0.1:$hap/" ;;
-      nginx) url="http://127.0.0.1:$ngx/" ;;
-      direct) url="http://127.0.0.1:$b1/" ;;
-    esac
-    echo "$name $(run "$url")" >>"$work/results.txt"
-  done
-  printf 'round %s/%s done\n' "$round" "$ROUNDS" >&2
+  if ! (wait_http "http://127.0.0.1:$ours/"); then
+    cat "$work/lb-$threads.log" >&2
+    curl -sS "http://127.0.0.1:$ours_admin/status" >&2 || true
+    bench_die "our balancer does not answer"
+  fi
+  wait_http "http://127.0.0.1:$hap/"
+  wait_http "http://127.0.0.1:$ngx/"
+  ours_pids() { echo "$ours_pid"; }
+  haproxy_pids() { cat "$work/haproxy-$threads.pid"; }
+  nginx_workers() { workers_of "$work/proxy-$threads.pid"; }
+  [ "$(wc -w <<<"$(nginx_workers)")" = "$threads" ] || bench_die "nginx has not $threads workers"
+
+  bench_reset
+  echo "contenders (one GET each):"
+  bench_contender ours "http://127.0.0.1:$ours/" ours_pids "millions lb"
+  bench_contender haproxy "http://127.0.0.1:$hap/" haproxy_pids "haproxy $(haproxy -v | awk 'NR==1 {print $3}')"
+  bench_contender nginx "http://127.0.0.1:$ngx/" nginx_workers "nginx proxy"
+  bench_contender direct "http://127.0.0.1:$b1/" backend_workers "(backend direct, no proxy)"
+  bench_rounds
+
+  {
+    echo
+    echo "proxy threads $threads: ours [lb] threads=$threads, haproxy nbthread $threads, nginx worker_processes $threads;"
+    echo "two nginx backends ($BACKEND_WORKERS worker(s)), round robin; cpu_us/req is the proxy's (the backends' for direct)"
+    bench_settings
+    bench_report
+    bench_ratio ours haproxy "ours/haproxy"
+    bench_ratio ours nginx "ours/nginx  "
+  } >"$work/summary-$threads.txt"
+  cat "$work/summary-$threads.txt"
+  summary+=("$work/summary-$threads.txt")
+
+  _bench_stop "$ours_pid"
+  _bench_stop "$(cat "$work/haproxy-$threads.pid")"
+  _bench_stop "$(cat "$work/proxy-$threads.pid")"
 done
-python3 - "$work/results.txt" "$CONNS" "$DURATION" "$ROUNDS" <<'PY'
-import statistics, sys
-rows = {}
-for line in open(sys.argv[1]):
-    name, rps, p99 = line.split()
-    rows.setdefault(name, []).append((float(rps), float(p99)))
-med = {k: (statistics.median(r for r, _ in v), statistics.median(p for _, p in v))
-       for k, v in rows.items()}
-print(f"\nwrk -t1 -c{sys.argv[2]} -d{sys.argv[3]}s x {sys.argv[4]} interleaved rounds (medians), "
-      "two nginx backends, one proxy thread each")
-print(f"{'proxy':<22} {'requests/s':>12} {'p99 ms':>8}")
-for k, label in [("ours", "millions lb"), ("haproxy", "haproxy 2.6"),
-                 ("nginx", "nginx proxy"), ("direct", "(backend direct)")]:
-    print(f"{label:<22} {med[k][0]:>12.0f} {med[k][1]:>8.2f}")
-print(f"ratio ours/haproxy: {med['ours'][0] / med['haproxy'][0]:.2f} throughput, "
-      f"p99 {med['ours'][1] / med['haproxy'][1]:.2f}x")
-PY
+
+echo
+echo "==== summary ($(nproc) cores, shared by wrk, the proxy and the backends; see bench/README.md)"
+cat "${summary[@]}"
