@@ -1,6 +1,7 @@
 """Helpers for the multi-process tests: start the real binary on a free loopback port with its
 own data directory, talk HTTP to it, and stop it. Python's standard library only."""
 import http.client
+import http.server
 import json
 import os
 import signal
@@ -9,7 +10,9 @@ import struct
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+import traceback
 import zlib
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -309,6 +312,65 @@ listen = "127.0.0.1:{pg_port}"
 threads = 1
 {extra}""")
     return path
+
+
+class Worker(threading.Thread):
+    """A thread that keeps the exception that ended it, instead of dying with a traceback on
+    stderr that no check reads: `error` is that traceback, None while it runs or when its
+    target returned. A daemon, so that a stuck worker cannot keep the test from exiting."""
+
+    def __init__(self, target, *args, name=None):
+        super().__init__(target=target, args=args, name=name, daemon=True)
+        self.error = None
+
+    def run(self):
+        try:
+            super().run()
+        except BaseException:  # noqa: B902 - every way out is reported
+            self.error = traceback.format_exc()
+            print(f"thread {self.name} died:\n{self.error}", file=sys.stderr, flush=True)
+
+
+def worker_faults(threads, timeout=60):
+    """Joins the workers (within timeout seconds in all) and lists what went wrong: a worker
+    still running, or the exception that ended one. Empty when every worker returned."""
+    deadline = time.time() + timeout
+    faults = []
+    for t in threads:
+        t.join(max(0.0, deadline - time.time()))
+        if t.is_alive():
+            faults.append(f"{t.name}: still running after {timeout} s")
+        elif getattr(t, "error", None):
+            faults.append(f"{t.name}: {t.error.strip().splitlines()[-1]}")
+    return faults
+
+
+class RecordingHTTPServer(http.server.ThreadingHTTPServer):
+    """A test backend whose handler exceptions are kept in `errors` (socketserver would print
+    them and carry on), served by a Worker (`serve()`), so a check can ask whether it failed."""
+
+    daemon_threads = True
+
+    def __init__(self, handler):
+        super().__init__(("127.0.0.1", 0), handler)
+        self.errors = []
+        self.worker = None
+
+    def handle_error(self, request, client_address):
+        self.errors.append(traceback.format_exc())
+        super().handle_error(request, client_address)
+
+    def serve(self):
+        self.worker = Worker(self.serve_forever, name=f"backend:{self.server_address[1]}")
+        self.worker.start()
+        return self
+
+    def faults(self):
+        """Handler exceptions, and the serving thread's own, as a list of their last lines."""
+        out = [e.strip().splitlines()[-1] for e in self.errors]
+        if self.worker and self.worker.error:
+            out.append(self.worker.error.strip().splitlines()[-1])
+        return out
 
 
 def wait_for(cond, timeout, step=0.1):
