@@ -76,6 +76,13 @@ int main(int argc, char** argv) {
                    "With kill: seconds the supervisor waits before restarting the node (a machine "
                    "that stays down; lets Patroni fail over)")
       ->check(CLI::Range(0.0, 3600.0));
+  std::string chaos_part;
+  chaos
+      ->add_option("--part", chaos_part,
+                   "Database nodes only: patroni (Patroni alone), postgres (the PostgreSQL it "
+                   "manages, alone) or host (both, as a machine). Default: host for kill, patroni "
+                   "for stop and cont")
+      ->check(CLI::IsMember({"patroni", "postgres", "host"}));
   std::string scale_role;
   int scale_count = 0;
   auto* scale =
@@ -134,7 +141,7 @@ int main(int argc, char** argv) {
     if (*load) return millions::ctl::RunLoad(load_flags);
     if (*status) return millions::ctl::PrintStatus(topo, as_json);
     if (*down) return millions::ctl::Down(topo);
-    if (*chaos) return millions::ctl::Chaos(topo, chaos_action, chaos_node, chaos_hold);
+    if (*chaos) return millions::ctl::Chaos(topo, chaos_action, chaos_node, chaos_hold, chaos_part);
     if (*scale) return millions::ctl::Scale(topo, scale_role, scale_count);
   } catch (const millions::config::ConfigError& e) {
     fprintf(stderr, "millions: %s\n", e.what());

@@ -37,6 +37,11 @@ Result<pid_t> StartProcess(const Spawn& spec) {
     dup2(log, 2);
     int devnull = open("/dev/null", O_RDONLY);
     dup2(devnull, 0);
+    // No descriptor of the runner reaches a node: an inherited listening socket (the admin API)
+    // would keep its port taken after the runner dies, and a second `up` could not bind it.
+    if (close_range(3, ~0U, 0) != 0) {
+      for (int fd = 3; fd < 65536; ++fd) close(fd);
+    }
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, nullptr);

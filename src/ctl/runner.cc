@@ -311,7 +311,19 @@ void Runner::Supervise() {
   }
 }
 
-std::string Runner::Act(const std::string& name, const std::string& action, int hold_ms) {
+// The process group of the PostgreSQL a Patroni node manages (its postmaster leads a group of
+// its own, apart from Patroni's), or 0 when it is not running.
+pid_t PostmasterGroup(const Node& n) {
+  if (n.pg_data_dir.empty()) return 0;
+  int64_t pm = 0;
+  std::ifstream(n.pg_data_dir + "/postmaster.pid") >> pm;
+  if (pm <= 0 || kill(static_cast<pid_t>(pm), 0) != 0) return 0;
+  pid_t group = getpgid(static_cast<pid_t>(pm));
+  return group > 1 ? group : static_cast<pid_t>(pm);
+}
+
+std::string Runner::Act(const std::string& name, const std::string& action, int hold_ms,
+                        const std::string& part_in) {
   Node* n;
   pid_t pid;
   {
@@ -320,40 +332,42 @@ std::string Runner::Act(const std::string& name, const std::string& action, int 
     if (!n) return "no such node";
     pid = n->pid;
   }
+  bool db = !n->pg_data_dir.empty();
+  if (!part_in.empty() && !db) return "--part applies to database (patroni) nodes only";
+  if (!part_in.empty() && part_in != "patroni" && part_in != "postgres" && part_in != "host")
+    return "part must be patroni, postgres or host";
+  // Killing a database node kills the machine by default: Patroni and its PostgreSQL with its
+  // backends, so the old primary cannot take one more write (fencing). A pause stops Patroni.
+  std::string part = !part_in.empty() ? part_in : !db ? "" : action == "kill" ? "host" : "patroni";
+  bool node_part = part != "postgres";  // the supervised process (Patroni, or any other node)
+  bool pg_part = part == "postgres" || part == "host";
+  pid_t pg_group = pg_part ? PostmasterGroup(*n) : 0;
+  std::string what = part.empty() || part == "host" ? "" : " (" + part + ")";
   if (action == "restart") {
     if (pid > 0) SignalGroup(pid, SIGKILL);  // the supervisor restarts it
     Event(name, "restart requested");
     return "";
   }
-  if (pid <= 0) return "node is not running";
+  if (node_part && pid <= 0) return "node is not running";
+  if (pg_part && !node_part && pg_group <= 0) return "its PostgreSQL is not running";
   if (action == "kill") {
-    {
+    if (node_part) {
       std::lock_guard lock(mu_);
       n->hold_until = Clock::now() + milliseconds(hold_ms);
     }
-    SignalGroup(pid, SIGKILL);
-    if (!n->pg_data_dir.empty()) {
-      // Patroni's postmaster runs in a process group of its own: kill it and its backends too,
-      // so that the old primary cannot take one more write (fencing).
-      int64_t pm = 0;
-      std::ifstream(n->pg_data_dir + "/postmaster.pid") >> pm;
-      if (pm > 0) {
-        pid_t group = getpgid(static_cast<pid_t>(pm));
-        if (group > 1) kill(-group, SIGKILL);
-        kill(static_cast<pid_t>(pm), SIGKILL);
-      }
-    }
-    Event(name, "chaos: SIGKILL");
-  } else if (action == "stop") {
-    SignalGroup(pid, SIGSTOP);
+    if (node_part) SignalGroup(pid, SIGKILL);
+    if (pg_group > 0) kill(-pg_group, SIGKILL);
+    Event(name, "chaos: SIGKILL" + what);
+  } else if (action == "stop" || action == "cont") {
+    int sig = action == "stop" ? SIGSTOP : SIGCONT;
+    // cont resumes every part, whichever was paused.
+    if (action == "cont" && db) pg_group = PostmasterGroup(*n);
+    if (node_part || action == "cont") SignalGroup(pid, sig);
+    if (pg_group > 0) kill(-pg_group, sig);
     std::lock_guard lock(mu_);
-    n->paused = true;
-    events_.push_back({FormatRfc3339(Env::Default().WallMillis()), name + ": chaos: SIGSTOP"});
-  } else if (action == "cont") {
-    SignalGroup(pid, SIGCONT);
-    std::lock_guard lock(mu_);
-    n->paused = false;
-    events_.push_back({FormatRfc3339(Env::Default().WallMillis()), name + ": chaos: SIGCONT"});
+    if (node_part || action == "cont") n->paused = action == "stop";
+    events_.push_back({FormatRfc3339(Env::Default().WallMillis()),
+                       name + ": chaos: " + (sig == SIGSTOP ? "SIGSTOP" : "SIGCONT") + what});
   } else {
     return "unknown action " + action;
   }

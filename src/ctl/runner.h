@@ -19,8 +19,9 @@ int Up(const UpFlags& flags);
 int PrintStatus(const std::string& topology, bool json);
 int Down(const std::string& topology);
 // `hold_s` > 0 with kill: the supervisor restarts the node only after that many seconds.
+// `part` (database nodes): "patroni", "postgres" or "host"; empty: host for kill, patroni else.
 int Chaos(const std::string& topology, const std::string& action, const std::string& node,
-          double hold_s = 0);
+          double hold_s = 0, const std::string& part = "");
 int Scale(const std::string& topology, const std::string& role, int count);
 
 }  // namespace millions::ctl

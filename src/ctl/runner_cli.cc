@@ -81,15 +81,17 @@ int Down(const std::string& topology) {
 }
 
 int Chaos(const std::string& topology, const std::string& action, const std::string& node,
-          double hold_s) {
-  std::string target = "/api/nodes/" + node + "/" + action;
-  if (hold_s > 0) target += "?hold_ms=" + std::to_string(static_cast<int>(hold_s * 1000));
+          double hold_s, const std::string& part) {
+  std::string target = "/api/nodes/" + node + "/" + action + "?";
+  if (hold_s > 0) target += "hold_ms=" + std::to_string(static_cast<int>(hold_s * 1000)) + "&";
+  if (!part.empty()) target += "part=" + part;
   auto res = Admin(topology, "POST", target);
   if (!res.ok() || res->status != 200) {
     fprintf(stderr, "millions: %s\n", res.ok() ? res->body.c_str() : res.error().message.c_str());
     return 1;
   }
-  printf("%s %s\n", action.c_str(), node.c_str());
+  printf("%s %s%s\n", action.c_str(), node.c_str(),
+         part.empty() ? "" : (" (" + part + ")").c_str());
   return 0;
 }
 

@@ -84,7 +84,9 @@ class Runner {
   void ServeAdmin();
   // hold_ms (kill only): the supervisor leaves the node down this long, as a machine that
   // stays down would be (so that Patroni fails over instead of the old leader coming back).
-  std::string Act(const std::string& node, const std::string& action, int hold_ms = 0);
+  // part (patroni nodes): "patroni", "postgres" or "host"; empty: host for kill, patroni else.
+  std::string Act(const std::string& node, const std::string& action, int hold_ms = 0,
+                  const std::string& part = "");
   std::string ScaleWeb(int count);
   void WriteEffectiveTopology();
   Node* Find(const std::string& name);

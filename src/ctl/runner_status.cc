@@ -200,8 +200,10 @@ void Runner::ServeAdmin() {
               [this](http::Request& req) -> awaitable<http::Response> {
                 auto hold = req.query_param("hold_ms");
                 int hold_ms = hold ? std::clamp(std::atoi(hold->c_str()), 0, 3'600'000) : 0;
+                auto part = req.query_param("part");
                 std::string err =
-                    Act(std::string(req.param("name")), std::string(req.param("action")), hold_ms);
+                    Act(std::string(req.param("name")), std::string(req.param("action")), hold_ms,
+                        part ? std::string(*part) : "");
                 if (!err.empty()) co_return http::JsonError(400, "bad_action", err);
                 co_return http::Json(200, "{\"ok\":true}");
               });
