@@ -20,6 +20,13 @@ std::vector<NodeEntry> ReadNodes(config::Section role, const char* what,
       n.Get("rest", &e.rest);  // required by `millions up`, which runs Patroni
       if (!e.rest.empty()) config::ParseHostPort(e.rest);
     }
+    if (std::string(what) == "etcd") {
+      n.Get("peer_listen", &e.peer);
+      if (e.peer.empty())
+        throw config::ConfigError(file + ": [[etcd.node]] '" + e.name +
+                                  "' needs peer_listen = \"host:port\" (the members' raft)");
+      config::ParseHostPort(e.peer);
+    }
     if (std::string(what) == "lb") {
       n.Get("admin", &e.admin);
       if (e.admin.empty())
@@ -113,14 +120,34 @@ Topology Topology::Load(const std::string& path) {
   runner.Get("engine_user", &t.runner.engine_user);
   config::ParseHostPort(t.runner.admin);
   auto etcd = file->Table("etcd");
-  etcd.Get("listen", &t.runner.etcd_listen);
-  etcd.Get("peer_listen", &t.runner.etcd_peer);
+  t.runner.etcd = ReadNodes(etcd, "etcd", dcs, &names, path);
+  if (t.runner.etcd.empty()) {
+    NodeEntry one{
+        "etcd",          t.dcs.empty() ? "dc1" : t.dcs.front(), "127.0.0.1:2379", "", "", "",
+        "127.0.0.1:2380"};
+    etcd.Get("listen", &one.listen);
+    etcd.Get("peer_listen", &one.peer);
+    config::ParseHostPort(one.listen);
+    config::ParseHostPort(one.peer);
+    t.runner.etcd.push_back(std::move(one));
+  } else {
+    std::string ignored;
+    etcd.Get("listen", &ignored);
+    if (!ignored.empty())
+      throw config::ConfigError(path + ": [etcd] has [[etcd.node]] members: put listen in each");
+  }
   auto patroni = pg.Sub("patroni");
   patroni.Get("ttl_s", &t.runner.patroni_ttl_s, 5, 600);
   patroni.Get("loop_wait_s", &t.runner.patroni_loop_wait_s, 1, 60);
   patroni.Get("retry_timeout_s", &t.runner.patroni_retry_timeout_s, 1, 600);
   patroni.Get("synchronous_mode", &t.runner.patroni_synchronous_mode);
   patroni.Get("synchronous_mode_strict", &t.runner.patroni_synchronous_mode_strict);
+  patroni.Get("failsafe_mode", &t.runner.patroni_failsafe_mode);
+  patroni.Get("fence_after_ms", &t.runner.fence_after_ms, 0, 600'000);
+  if (t.runner.fence_after_ms < 0) t.runner.fence_after_ms = t.runner.patroni_ttl_s * 500;
+  if (t.runner.fence_after_ms >= t.runner.patroni_ttl_s * 1000)
+    throw config::ConfigError(path + ": [postgres.patroni] fence_after_ms must be shorter than " +
+                              "ttl_s, or the lease expires before the fence");
   ReadWebSettings(*file, &w);
   for (const auto& n : t.redis) {
     auto hp = config::ParseHostPort(n.listen);

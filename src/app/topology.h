@@ -22,6 +22,7 @@ struct NodeEntry {
   std::string rest;        // postgres nodes: Patroni's REST API, host:port
   std::string admin;       // lb nodes: the admin listener (status, metrics), host:port
   std::string tls_listen;  // lb nodes: the HTTPS listener, host:port (optional)
+  std::string peer;        // etcd nodes: the peer (raft) listener, host:port
 };
 
 // [lb]: the balancer's policies (docs/topology.md).
@@ -52,8 +53,9 @@ struct RedisSettings {
 struct RunnerConfig {
   std::string run_dir = "run";
   std::string admin = "127.0.0.1:7070";  // admin API and dashboard; loopback only
-  std::string etcd_listen = "127.0.0.1:2379";
-  std::string etcd_peer = "127.0.0.1:2380";
+  // etcd's members: [[etcd.node]] tables, or one member named "etcd" from [etcd] listen and
+  // peer_listen. Three members survive the loss of one.
+  std::vector<NodeEntry> etcd;
   std::string engine_user = "postgres";  // engines run as this user when the runner is root
   int patroni_ttl_s = 10;
   int patroni_loop_wait_s = 2;
@@ -63,6 +65,14 @@ struct RunnerConfig {
   // than go asynchronous when no replica is left.
   bool patroni_synchronous_mode = false;
   bool patroni_synchronous_mode_strict = false;
+  // Patroni's failsafe mode: while etcd is unreachable, a primary that still reaches every
+  // member over REST stays primary instead of demoting itself.
+  bool patroni_failsafe_mode = true;
+  // The supervisor as Patroni's watchdog: when the primary's Patroni has not answered for this
+  // long, its whole node (Patroni and PostgreSQL) is killed before its leader lease can expire,
+  // so a frozen leader that wakes up cannot take the lock back from the new one (Patroni 3.0.2
+  // rewrites the leader key without comparing). 0: off. Default: half the TTL.
+  int fence_after_ms = -1;  // -1: ttl_s * 500
 };
 
 struct Topology {

@@ -124,13 +124,16 @@ std::string PatroniYaml(const app::Topology& t, const app::NodeEntry& n, const s
   std::string s;
   s += "scope: millions\nname: " + n.name + "\n";
   s += "restapi:\n  listen: " + n.rest + "\n  connect_address: " + n.rest + "\n";
-  s += "etcd3:\n  hosts: " + r.etcd_listen + "\n";
+  std::string hosts;
+  for (const auto& e : r.etcd) hosts += (hosts.empty() ? "" : ",") + e.listen;
+  s += "etcd3:\n  hosts: " + hosts + "\n";
   s += "bootstrap:\n  dcs:\n    ttl: " + std::to_string(r.patroni_ttl_s) +
        "\n    loop_wait: " + std::to_string(r.patroni_loop_wait_s) +
        "\n    retry_timeout: " + std::to_string(r.patroni_retry_timeout_s) +
        "\n    maximum_lag_on_failover: 1048576\n" +
        "    synchronous_mode: " + (r.patroni_synchronous_mode ? "true" : "false") +
        "\n    synchronous_mode_strict: " + (r.patroni_synchronous_mode_strict ? "true" : "false") +
+       "\n    failsafe_mode: " + (r.patroni_failsafe_mode ? "true" : "false") +
        "\n    postgresql:\n      use_pg_rewind: true\n"
        "      parameters:\n        max_connections: 200\n        wal_log_hints: 'on'\n";
   s += "  initdb:\n  - encoding: UTF8\n  - data-checksums\n";

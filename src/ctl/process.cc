@@ -4,10 +4,15 @@
 #include <grp.h>
 #include <pwd.h>
 #include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 
 namespace millions::ctl {
 
@@ -58,6 +63,35 @@ Result<pid_t> StartProcess(const Spawn& spec) {
   }
   close(log);
   return pid;
+}
+
+uint64_t ProcessStartTicks(pid_t pid) {
+  if (pid <= 0) return 0;
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  // "pid (comm) state ..." where comm may hold spaces and parentheses: fields count from the
+  // last ')'. State is field 3, start time field 22.
+  size_t close = stat.rfind(')');
+  if (close == std::string::npos) return 0;
+  std::istringstream rest(stat.substr(close + 1));
+  std::string field;
+  uint64_t start = 0;
+  for (int i = 3; i <= 22 && rest >> field; ++i) {
+    if (i == 3 && (field == "Z" || field == "X")) return 0;
+    if (i == 22) start = std::strtoull(field.c_str(), nullptr, 10);
+  }
+  return start;
+}
+
+bool Ended(pid_t pid, bool child, uint64_t start_ticks, int* status) {
+  *status = 0;
+  if (pid <= 0) return true;
+  if (child) {
+    pid_t r = waitpid(pid, status, WNOHANG);
+    return r == pid || (r < 0 && errno == ECHILD);
+  }
+  uint64_t now = ProcessStartTicks(pid);
+  return now == 0 || (start_ticks != 0 && now != start_ticks);
 }
 
 void SignalGroup(pid_t pid, int sig) {

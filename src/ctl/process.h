@@ -6,6 +6,7 @@
 
 #include <sys/types.h>
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -23,6 +24,13 @@ struct Spawn {
 Result<pid_t> StartProcess(const Spawn& spec);
 // Signals the whole process group of `pid`.
 void SignalGroup(pid_t pid, int sig);
+// When `pid` started (clock ticks since boot, /proc/PID/stat field 22), or 0 when no such
+// process runs (gone, or a zombie). A pid and its start time name one process: pids are reused.
+uint64_t ProcessStartTicks(pid_t pid);
+// Whether the process `pid` has ended. A child of ours is reaped (*status set, as waitpid does);
+// another process (a node adopted from a runner that died) is looked up by pid and start time,
+// and *status is left 0: its exit status went to whoever reaped it.
+bool Ended(pid_t pid, bool child, uint64_t start_ticks, int* status);
 // Creates `dir` (and parents) owned by `user` when given.
 void MakeDir(const std::string& dir, const std::string& user);
 

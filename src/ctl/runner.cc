@@ -78,16 +78,21 @@ void Runner::Build() {
   // Our own binary, for web nodes and balancers (/proc/self/exe would name the child itself
   // after fork+exec, so it is resolved now).
   std::string self = fs::read_symlink("/proc/self/exe").string();
-  if (!Find("etcd")) {
-    app::NodeEntry e{"etcd", t_.dcs.empty() ? "dc1" : t_.dcs.front(), r.etcd_listen, "", "", ""};
-    auto n = NewNode(e, "etcd", r.etcd_listen, "/health");
-    std::string dir = run_ + "/etcd";
+  // etcd's members form one cluster: each knows every peer from the start.
+  std::string initial_cluster;
+  for (const auto& e : r.etcd)
+    initial_cluster += (initial_cluster.empty() ? "" : ",") + e.name + "=http://" + e.peer;
+  for (const auto& e : r.etcd) {
+    if (Find(e.name)) continue;
+    auto n = NewNode(e, "etcd", e.listen, "/health");
+    std::string dir = run_ + "/" + e.name;
     MakeDir(dir, user);
-    n->spawn = {{"etcd", "--name", "etcd", "--data-dir", dir + "/data", "--listen-client-urls",
-                 "http://" + r.etcd_listen, "--advertise-client-urls", "http://" + r.etcd_listen,
-                 "--listen-peer-urls", "http://" + r.etcd_peer, "--initial-advertise-peer-urls",
-                 "http://" + r.etcd_peer, "--initial-cluster", "etcd=http://" + r.etcd_peer},
-                run_ + "/logs/etcd.log",
+    n->spawn = {{"etcd", "--name", e.name, "--data-dir", dir + "/data", "--listen-client-urls",
+                 "http://" + e.listen, "--advertise-client-urls", "http://" + e.listen,
+                 "--listen-peer-urls", "http://" + e.peer, "--initial-advertise-peer-urls",
+                 "http://" + e.peer, "--initial-cluster", initial_cluster,
+                 "--initial-cluster-state", "new", "--initial-cluster-token", "millions"},
+                run_ + "/logs/" + e.name + ".log",
                 user,
                 {}};
     add(std::move(n));
@@ -151,11 +156,16 @@ bool Runner::Start(Node& n) {
     Event(n.name, "could not start: " + pid.error().message);
     return false;
   }
-  std::lock_guard lock(mu_);
-  n.pid = *pid;
-  n.state = "starting";
-  n.paused = false;
-  n.started_at = Clock::now();
+  {
+    std::lock_guard lock(mu_);
+    n.pid = *pid;
+    n.adopted = false;
+    n.start_ticks = ProcessStartTicks(*pid);
+    n.state = "starting";
+    n.paused = false;
+    n.started_at = Clock::now();
+  }
+  SaveNodes();
   return true;
 }
 
@@ -163,7 +173,7 @@ bool Runner::WaitReady(Node& n, milliseconds timeout) {
   auto deadline = Clock::now() + timeout;
   while (Clock::now() < deadline && !g_stop) {
     int status;
-    if (waitpid(n.pid, &status, WNOHANG) == n.pid) {
+    if (Ended(n.pid, !n.adopted, n.start_ticks, &status)) {
       std::lock_guard lock(mu_);
       n.state = "failed";
       n.pid = 0;
@@ -210,9 +220,13 @@ Status Runner::CreateDatabase() {
 
 void Runner::StopNode(Node& n, milliseconds grace) {
   pid_t pid;
+  bool child;
+  uint64_t start;
   {
     std::lock_guard lock(mu_);
     pid = n.pid;
+    child = !n.adopted;
+    start = n.start_ticks;
     n.wanted = false;
   }
   if (pid <= 0) return;
@@ -221,18 +235,21 @@ void Runner::StopNode(Node& n, milliseconds grace) {
   kill(pid, SIGTERM);
   auto deadline = Clock::now() + grace;
   int status;
-  while (Clock::now() < deadline) {
-    if (waitpid(pid, &status, WNOHANG) == pid) break;
+  bool ended = false;
+  while (!(ended = Ended(pid, child, start, &status)) && Clock::now() < deadline)
     std::this_thread::sleep_for(milliseconds(50));
-  }
-  if (waitpid(pid, &status, WNOHANG) == 0) {
+  if (!ended) {
     SignalGroup(pid, SIGKILL);
-    waitpid(pid, &status, 0);
+    while (!Ended(pid, child, start, &status) && Clock::now() < deadline + grace)
+      std::this_thread::sleep_for(milliseconds(20));
   }
   SignalGroup(pid, SIGKILL);  // anything of the group that outlived its leader
-  std::lock_guard lock(mu_);
-  n.pid = 0;
-  n.state = "stopped";
+  {
+    std::lock_guard lock(mu_);
+    n.pid = 0;
+    n.state = "stopped";
+  }
+  SaveNodes();
 }
 
 // A promotion is an event like a death: the dashboard shows it as it happens.
@@ -246,10 +263,13 @@ void Runner::WatchLeader() {
   for (const auto& m : PatroniMembers(rests, milliseconds(300))) {
     if (!m.is_object() || !m.as_object().contains("role") || m.at("role") != "leader") continue;
     std::string now(m.at("name").as_string());
-    if (now != leader_) {
-      if (!leader_.empty()) Event(now, "promoted to primary (was " + leader_ + ")");
+    std::string was;
+    {
+      std::lock_guard lock(mu_);
+      was = leader_;
       leader_ = now;
     }
+    if (now != was && !was.empty()) Event(now, "promoted to primary (was " + was + ")");
     return;
   }
   // No leader right now (failover under way): keep the last one.
@@ -266,8 +286,10 @@ void Runner::Supervise() {
       for (auto& up : nodes_) {
         Node& n = *up;
         int status;
-        if (n.pid > 0 && waitpid(n.pid, &status, WNOHANG) == n.pid) {
+        if (n.pid > 0 && Ended(n.pid, !n.adopted, n.start_ticks, &status)) {
+          bool was_adopted = n.adopted;
           n.pid = 0;
+          n.adopted = false;
           if (!n.wanted) {
             n.state = "stopped";
             continue;
@@ -278,7 +300,8 @@ void Runner::Supervise() {
           auto delay = milliseconds(std::min(30000, 500 << std::min(n.failures, 6)));
           n.failures++;
           n.next_start = std::max(Clock::now() + delay, n.hold_until);
-          std::string why = WIFSIGNALED(status)
+          std::string why = was_adopted ? "ended (adopted: its exit status went elsewhere)"
+                            : WIFSIGNALED(status)
                                 ? "killed by signal " + std::to_string(WTERMSIG(status))
                                 : "exited with " + std::to_string(WEXITSTATUS(status));
           events_.push_back(
@@ -295,6 +318,7 @@ void Runner::Supervise() {
     for (Node* n : to_start) {
       if (Start(*n)) Event(n->name, "restarted, pid " + std::to_string(n->pid));
     }
+    SaveNodes();
     // Promote started nodes to running once ready (outside the lock: checks do I/O).
     std::vector<Node*> starting;
     {
@@ -426,9 +450,13 @@ std::string Runner::ScaleWeb(int count) {
         }
     }
     while (port < 65535 && !PortFree(hp.host, port)) ++port;
-    app::NodeEntry e{
-        name, web.empty() ? "dc1" : web.back()->dc, hp.host + ":" + std::to_string(port), "", "",
-        ""};
+    app::NodeEntry e{name,
+                     web.empty() ? "dc1" : web.back()->dc,
+                     hp.host + ":" + std::to_string(port),
+                     "",
+                     "",
+                     "",
+                     ""};
     extra_web_.push_back(e);
     WriteEffectiveTopology();
     Build();
@@ -463,9 +491,27 @@ int Runner::Run() {
     fprintf(stderr, "millions up: %s\n", st.error().message.c_str());
     return 1;
   }
+  {
+    // A runner that still runs owns this run dir (its nodes are not ours to adopt).
+    int64_t other = 0;
+    std::ifstream in(run_ + "/runner.json");
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (auto at = text.find("\"pid\":"); at != std::string::npos)
+      other = std::strtoll(text.c_str() + at + 6, nullptr, 10);
+    std::ifstream cmd("/proc/" + std::to_string(other) + "/cmdline");
+    std::string argv((std::istreambuf_iterator<char>(cmd)), std::istreambuf_iterator<char>());
+    if (other > 0 && other != getpid() && ProcessStartTicks(static_cast<pid_t>(other)) != 0 &&
+        argv.find("up") != std::string::npos) {
+      fprintf(stderr, "millions up: another `millions up` (pid %lld) runs %s\n",
+              static_cast<long long>(other), run_.c_str());
+      return 1;
+    }
+  }
   effective_ = run_ + "/topology.toml";
+  RestoreScaledNodes();
   WriteEffectiveTopology();
   Build();
+  AdoptNodes();
   signal(SIGINT, OnSignal);
   signal(SIGTERM, OnSignal);
   try {
@@ -495,14 +541,26 @@ int Runner::Run() {
       }
       db_made = true;
     }
-    fprintf(stderr, "  starting %-8s %-10s %s\n", n.role.c_str(), n.name.c_str(),
-            n.address.c_str());
-    if (!Start(n) || !WaitReady(n, std::chrono::seconds(90))) {
+    if (n.role == "etcd" && n.pid == 0) {
+      // etcd's members are healthy only together (a quorum): start them all, then wait.
+      for (auto& other : nodes_) {
+        if (other->role != "etcd" || other->pid != 0) continue;
+        fprintf(stderr, "  starting %-8s %-10s %s\n", other->role.c_str(), other->name.c_str(),
+                other->address.c_str());
+        if (!Start(*other)) ok = false;
+      }
+      if (!ok) break;
+    } else if (n.pid == 0) {
+      fprintf(stderr, "  starting %-8s %-10s %s\n", n.role.c_str(), n.name.c_str(),
+              n.address.c_str());
+      if (!Start(n)) ok = false;
+    }
+    if (!ok || !WaitReady(n, std::chrono::seconds(90))) {
       Event(n.name, "did not become ready; see " + n.spawn.log_path);
       ok = false;
       break;
     }
-    Event(n.name, "running, pid " + std::to_string(n.pid));
+    Event(n.name, (n.adopted ? "adopted, pid " : "running, pid ") + std::to_string(n.pid));
   }
   double secs = std::chrono::duration<double>(Clock::now() - t0).count();
   if (ok) {
@@ -515,11 +573,14 @@ int Runner::Run() {
     printf("  logs       %s/logs/\n", run_.c_str());
     printf("  status     build/millions status   (down: Ctrl-C or build/millions down)\n\n");
     fflush(stdout);
+    std::thread fence([this] { FenceLoop(); });
     Supervise();
+    fence.join();
   }
   fprintf(stderr, "  stopping...\n");
   for (auto it = nodes_.rbegin(); it != nodes_.rend(); ++it)
     StopNode(**it, std::chrono::seconds(20));
+  fs::remove(run_ + "/nodes.json");
   fs::remove(run_ + "/runner.json");
   admin_ioc_.stop();
   fprintf(stderr, "  stopped\n");

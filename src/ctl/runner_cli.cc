@@ -1,6 +1,10 @@
 // The commands that talk to a running runner's admin API: status, down, chaos, scale.
+#include <signal.h>
+
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
+#include <fstream>
 #include <thread>
 
 #include "ctl/runner.h"
@@ -33,6 +37,7 @@ Result<http::Response> Admin(const std::string& topology, const std::string& met
 
 }  // namespace detail
 
+using detail::Abs;
 using detail::Admin;
 using detail::milliseconds;
 namespace json = boost::json;
@@ -62,9 +67,44 @@ int PrintStatus(const std::string& topology, bool as_json) {
   return 0;
 }
 
+// `down` when no runner answers: the nodes a runner that died left running (run/nodes.json) are
+// stopped here, each by pid and start time, so nothing is left for `kill` by hand.
+int DownOrphans(const std::string& topology) {
+  std::string run = Abs(app::Topology::Load(topology).runner.run_dir);
+  std::ifstream in(run + "/nodes.json");
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  boost::system::error_code ec;
+  auto v = json::parse(text, ec);
+  std::vector<std::pair<std::string, std::pair<pid_t, uint64_t>>> live;
+  if (!ec && v.is_array())
+    for (const auto& p : v.as_array()) {
+      if (!p.is_object() || !p.as_object().contains("pid") || !p.as_object().contains("start"))
+        continue;
+      auto pid = static_cast<pid_t>(p.at("pid").to_number<int64_t>());
+      auto start = p.at("start").to_number<uint64_t>();
+      if (ProcessStartTicks(pid) == start)
+        live.push_back({std::string(p.at("name").as_string()), {pid, start}});
+    }
+  if (live.empty()) return -1;
+  // Reverse order of start, as the runner stops them: balancers and web nodes before the data.
+  for (auto it = live.rbegin(); it != live.rend(); ++it) {
+    auto [pid, start] = it->second;
+    SignalGroup(pid, SIGCONT);
+    kill(pid, SIGTERM);
+    int status;
+    for (int i = 0; i < 400 && !Ended(pid, false, start, &status); ++i)
+      std::this_thread::sleep_for(milliseconds(50));
+    SignalGroup(pid, SIGKILL);
+    printf("stopped %s (pid %d), left by a runner that died\n", it->first.c_str(), pid);
+  }
+  std::filesystem::remove(run + "/nodes.json");
+  return 0;
+}
+
 int Down(const std::string& topology) {
   auto res = Admin(topology, "POST", "/api/down");
   if (!res.ok()) {
+    if (DownOrphans(topology) == 0) return 0;
     fprintf(stderr, "millions: %s\n", res.error().message.c_str());
     return 1;
   }

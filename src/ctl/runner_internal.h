@@ -10,6 +10,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/json.hpp>
 #include <chrono>
+#include <cstdint>
 #include <deque>
 #include <memory>
 #include <mutex>
@@ -44,9 +45,15 @@ struct Node {
   Clock::time_point next_start{}, started_at{};
   Clock::time_point hold_until{};  // chaos kill --hold: no restart before this
   std::string pg_data_dir;         // patroni nodes
+  // Adopted from a runner that died: not our child, so its end is seen by pid and start time
+  // rather than waitpid. start_ticks names the process (pids are reused).
+  bool adopted = false;
+  uint64_t start_ticks = 0;
 };
 
 std::string Abs(const std::string& p);
+// The process group of the PostgreSQL a Patroni node manages, or 0 when it is not running.
+pid_t PostmasterGroup(const Node& n);
 
 // True when host:port can be bound for listening right now.
 bool PortFree(const std::string& host, int port);
@@ -102,8 +109,21 @@ class Runner {
   std::deque<std::pair<std::string, std::string>> events_;  // ts, text
   std::vector<app::NodeEntry> extra_web_;
   std::mutex scale_mu_;
-  std::string leader_;  // Patroni's leader as last seen (Supervise's thread only)
+  std::string leader_;  // Patroni's leader as last seen (guarded by mu_)
   void WatchLeader();
+  // The watchdog: kills the leader's whole node when its Patroni stops answering (topology
+  // [postgres.patroni] fence_after_ms). Runs on a thread of its own until g_stop.
+  void FenceLoop();
+  void Fence(Node& n, const std::string& why);
+  // run/nodes.json: every running node's pid and start time, rewritten when they change, so
+  // that a new runner over this run dir can adopt the nodes of one that died.
+  void SaveNodes();
+  // Reads run/nodes.json of a runner that died: its scaled-up web nodes rejoin the topology;
+  // after Build, AdoptNodes takes over the processes still running and stops the rest.
+  void RestoreScaledNodes();
+  void AdoptNodes();
+  json::array previous_;    // run/nodes.json as found at start
+  std::string last_saved_;  // SaveNodes' last text
   boost::asio::io_context admin_ioc_;
 };
 
