@@ -3,10 +3,12 @@
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <exception>
+#include <string_view>
 
 #include "app/serve.h"
 #include "app/single.h"
 #include "core/config.h"
+#include "ctl/chaos_matrix.h"
 #include "ctl/load.h"
 #include "ctl/runner.h"
 #include "ctl/serve_lb.h"
@@ -116,6 +118,47 @@ int main(int argc, char** argv) {
   load->add_option("--max-errors", load_flags.max_errors,
                    "Exit 1 when more requests than this fail (default -1: no limit; benches use 0)")
       ->check(CLI::Range(-1, 1000000000));
+
+  // `millions chaos matrix`: parsed on its own, since `chaos` itself takes positional arguments.
+  chaos->footer(
+      "\n`millions chaos matrix --help`: every single fault in turn under a write/read ledger.\n");
+  if (argc >= 3 && std::string_view(argv[1]) == "chaos" && std::string_view(argv[2]) == "matrix") {
+    millions::ctl::MatrixFlags mf;
+    CLI::App matrix{
+        "Run every single fault in turn against the running topology, each under a ledger of\n"
+        "writes and reads through the public URL: warm-up 3 s, the fault (kill -9 held down S\n"
+        "seconds, SIGSTOP for S seconds then SIGCONT, or a restart), recovery, full health, then\n"
+        "every acknowledged write checked. One table: fault, target, write gap (RTO), failed\n"
+        "writes and reads, lost, duplicated, time to full health. Also written to\n"
+        "RUN_DIR/chaos_matrix.json. Exit 1 when a row lost or duplicated a write.",
+        "millions chaos matrix"};
+    matrix.add_option("--faults", mf.faults,
+                      "Comma-separated ACTION:ROLE (ACTION kill, pause, restart; ROLE lb, web, "
+                      "redis, patroni-leader, patroni-replica, postgres-primary, db-host, "
+                      "etcd-member, etcd-all, runner), none (a baseline), or all (default)");
+    matrix.add_option("--seconds", mf.seconds, "How long each fault is kept (default 25)")
+        ->check(CLI::Range(1, 3600));
+    matrix.add_option("--json", mf.json_out, "Also write {\"rows\":[...]} to this file");
+    matrix.add_option("--topology", mf.topology, "Topology file (default topologies/local.toml)");
+    matrix.add_option("--writers", mf.writers, "Ledger writers (default 4)")
+        ->check(CLI::Range(1, 64));
+    matrix.add_option("--readers", mf.readers, "Ledger readers (default 2)")
+        ->check(CLI::Range(0, 64));
+    try {
+      matrix.parse(argc - 2, argv + 2);
+    } catch (const CLI::ParseError& e) {
+      return matrix.exit(e) == 0 ? 0 : 2;
+    }
+    try {
+      return millions::ctl::RunChaosMatrix(mf);
+    } catch (const millions::config::ConfigError& e) {
+      fprintf(stderr, "millions: %s\n", e.what());
+      return 2;
+    } catch (const std::exception& e) {
+      fprintf(stderr, "millions: %s\n", e.what());
+      return 1;
+    }
+  }
 
   try {
     app.parse(argc, argv);

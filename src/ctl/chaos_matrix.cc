@@ -1,0 +1,628 @@
+#include "ctl/chaos_matrix.h"
+
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <boost/json.hpp>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <memory>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "app/topology.h"
+#include "core/config.h"
+#include "core/env.h"
+#include "core/http_client.h"
+#include "ctl/ledger.h"
+#include "ctl/process.h"
+
+namespace millions::ctl {
+
+namespace json = boost::json;
+using std::chrono::milliseconds;
+using Clock = std::chrono::steady_clock;
+
+// ---- pure parts ------------------------------------------------------------------------------
+
+const std::vector<std::string>& FaultRoles() {
+  static const std::vector<std::string> roles{
+      "lb",      "web",         "redis",    "patroni-leader", "patroni-replica", "postgres-primary",
+      "db-host", "etcd-member", "etcd-all", "runner"};
+  return roles;
+}
+
+Result<std::vector<Fault>> ParseFaults(const std::string& list) {
+  std::vector<Fault> out;
+  std::set<std::string> seen;
+  std::string item;
+  std::stringstream in(list);
+  static const std::vector<std::string> actions{"kill", "pause", "restart"};
+  while (std::getline(in, item, ',')) {
+    item.erase(std::remove(item.begin(), item.end(), ' '), item.end());
+    if (item.empty()) continue;
+    std::vector<Fault> add;
+    if (item == "all") {
+      for (const auto& role : FaultRoles())
+        for (const auto& action : actions) add.push_back({action, role});
+    } else if (item == "none") {
+      add.push_back({"none", ""});
+    } else {
+      size_t colon = item.find(':');
+      std::string action = item.substr(0, colon);
+      std::string role = colon == std::string::npos ? "" : item.substr(colon + 1);
+      if (action == "stop") action = "pause";
+      bool ok_action = std::find(actions.begin(), actions.end(), action) != actions.end();
+      bool ok_role =
+          std::find(FaultRoles().begin(), FaultRoles().end(), role) != FaultRoles().end();
+      if (!ok_action || !ok_role)
+        return MakeError(Errc::kBadInput, "bad_fault",
+                         "unknown fault '" + item +
+                             "': use ACTION:ROLE with ACTION kill, pause or restart and ROLE one "
+                             "of lb, web, redis, patroni-leader, patroni-replica, "
+                             "postgres-primary, db-host, etcd-member, etcd-all, runner; or all, "
+                             "none");
+      add.push_back({action, role});
+    }
+    for (auto& f : add)
+      if (seen.insert(f.Name()).second) out.push_back(f);
+  }
+  if (out.empty()) return MakeError(Errc::kBadInput, "bad_fault", "no fault named");
+  return out;
+}
+
+namespace {
+
+std::string S(const json::object& o, const char* key) {
+  auto it = o.find(key);
+  return it != o.end() && it->value().is_string() ? std::string(it->value().as_string()) : "";
+}
+
+const json::array* Nodes(const json::value& status) {
+  if (!status.is_object()) return nullptr;
+  auto it = status.as_object().find("nodes");
+  return it != status.as_object().end() && it->value().is_array() ? &it->value().as_array()
+                                                                  : nullptr;
+}
+
+}  // namespace
+
+Health HealthOf(const json::value& status) {
+  Health h;
+  const json::array* nodes = Nodes(status);
+  if (!nodes || nodes->empty()) {
+    h.waiting_on = "no status";
+    return h;
+  }
+  int postgres = 0, primaries = 0;
+  for (const auto& v : *nodes) {
+    if (!v.is_object()) continue;
+    const auto& o = v.as_object();
+    std::string state = S(o, "state");
+    if (state != "running") {
+      h.waiting_on = S(o, "name") + " " + state;
+      return h;
+    }
+    if (S(o, "role") == "postgres") {
+      ++postgres;
+      if (S(o, "db_role") == "primary") ++primaries;
+    }
+  }
+  if (postgres > 0 && primaries != 1) {
+    h.waiting_on = std::to_string(primaries) + " primaries";
+    return h;
+  }
+  h.healthy = true;
+  return h;
+}
+
+Result<FaultTarget> ResolveTarget(const Fault& fault, const json::value& status) {
+  FaultTarget t;
+  if (fault.action == "none" || fault.role == "runner") return t;
+  const json::array* nodes = Nodes(status);
+  if (!nodes) return MakeError(Errc::kUnavailable, "no_status", "no status from the runner");
+  auto missing = [&](const std::string& what) {
+    return MakeError(Errc::kNotFound, "no_target", "no " + what + " in this topology");
+  };
+  auto by_role = [&](const std::string& role) {
+    std::vector<const json::object*> out;
+    for (const auto& v : *nodes)
+      if (v.is_object() && S(v.as_object(), "role") == role) out.push_back(&v.as_object());
+    return out;
+  };
+  const std::string& r = fault.role;
+  if (r == "lb" || r == "web" || r == "redis" || r == "etcd-member") {
+    auto found = by_role(r == "etcd-member" ? "etcd" : r);
+    if (found.empty()) return missing(r + " node");
+    t.nodes.push_back(S(*found.front(), "name"));
+    return t;
+  }
+  if (r == "etcd-all") {
+    for (const auto* o : by_role("etcd")) t.nodes.push_back(S(*o, "name"));
+    if (t.nodes.empty()) return missing("etcd node");
+    return t;
+  }
+  // Database roles: the Patroni node whose PostgreSQL ("<node>-pg") is primary, or a replica.
+  std::string want = r == "patroni-replica" ? "replica" : "primary";
+  for (const auto* o : by_role("postgres")) {
+    std::string name = S(*o, "name");
+    if (S(*o, "db_role") != want || name.size() < 4 || name.substr(name.size() - 3) != "-pg")
+      continue;
+    t.nodes.push_back(name.substr(0, name.size() - 3));
+    for (const auto* p : by_role("patroni"))
+      if (S(*p, "name") == t.nodes.front()) t.rest = S(*p, "address");
+    t.part = r == "postgres-primary" ? "postgres" : r == "db-host" ? "host" : "patroni";
+    return t;
+  }
+  return missing("PostgreSQL " + want);
+}
+
+json::object RowJson(const MatrixRow& r) {
+  return json::object{{"fault", r.fault},
+                      {"target", r.target},
+                      {"skipped", r.skipped},
+                      {"failed", r.failed},
+                      {"healthy", r.healthy},
+                      {"write_gap_s", r.write_gap_s},
+                      {"max_write_gap_s", r.max_write_gap_s},
+                      {"attempts", r.attempts},
+                      {"acknowledged", r.acknowledged},
+                      {"failed_writes", r.failed_writes},
+                      {"rejected_writes", r.rejected},
+                      {"ambiguous", r.ambiguous},
+                      {"ambiguous_written", r.ambiguous_written},
+                      {"reads", r.reads},
+                      {"failed_reads", r.failed_reads},
+                      {"read_p50_ms", r.read_p50_ms},
+                      {"read_p99_ms", r.read_p99_ms},
+                      {"read_max_ms", r.read_max_ms},
+                      {"lost", r.lost},
+                      {"duplicated", r.duplicated},
+                      {"health_s", r.health_s < 0 ? json::value(nullptr) : json::value(r.health_s)},
+                      {"note", r.note}};
+}
+
+std::string TableHeader() {
+  char buf[256];
+  snprintf(buf, sizeof buf, "%-24s %-14s %7s %7s %7s %7s %7s %6s %6s %6s %8s  %s", "FAULT",
+           "TARGET", "GAP_S", "MAXGAP", "ACKED", "FAIL_W", "FAIL_R", "LOST", "DUP", "AMBIG",
+           "HEALTH_S", "NOTE");
+  return buf;
+}
+
+std::string TableLine(const MatrixRow& r) {
+  char buf[512];
+  if (r.skipped || (r.failed && r.acknowledged == 0)) {
+    snprintf(buf, sizeof buf, "%-24s %-14s %7s %7s %7s %7s %7s %6s %6s %6s %8s  %s",
+             r.fault.c_str(), r.target.c_str(), "-", "-", "-", "-", "-", "-", "-", "-", "-",
+             r.note.c_str());
+    return buf;
+  }
+  char health[32] = "never";
+  if (r.health_s >= 0) snprintf(health, sizeof health, "%.1f", r.health_s);
+  snprintf(buf, sizeof buf, "%-24s %-14s %7.2f %7.2f %7llu %7llu %7llu %6d %6d %6d %8s  %s",
+           r.fault.c_str(), r.target.c_str(), r.write_gap_s, r.max_write_gap_s,
+           static_cast<unsigned long long>(r.acknowledged),
+           static_cast<unsigned long long>(r.failed_writes),
+           static_cast<unsigned long long>(r.failed_reads), r.lost, r.duplicated, r.ambiguous,
+           health, r.note.c_str());
+  return buf;
+}
+
+int MatrixExitCode(const std::vector<MatrixRow>& rows) {
+  for (const auto& r : rows)
+    if (r.lost > 0 || r.duplicated > 0 || r.failed) return 1;
+  return 0;
+}
+
+// ---- running it ------------------------------------------------------------------------------
+
+namespace {
+
+class Matrix {
+ public:
+  explicit Matrix(const MatrixFlags& f) : f_(f) {
+    app::Topology t = app::Topology::Load(f.topology);  // throws ConfigError: start-up
+    auto hp = config::ParseHostPort(t.runner.admin);
+    admin_host_ = hp.host;
+    admin_port_ = hp.port;
+    run_dir_ = std::filesystem::absolute(t.runner.run_dir).lexically_normal().string();
+    char exe[4096];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    exe_ = n > 0 ? std::string(exe, static_cast<size_t>(n)) : "millions";
+  }
+
+  int Run(const std::vector<Fault>& faults) {
+    auto st = GetStatus();
+    if (!st.ok()) {
+      fprintf(stderr, "millions chaos matrix: %s\n", st.error().message.c_str());
+      return 1;
+    }
+    std::string url = PublicUrl(*st);
+    if (!ParseLoopbackUrl(url).ok()) {
+      fprintf(stderr, "millions chaos matrix: the public URL '%s' is not a loopback http URL\n",
+              url.c_str());
+      return 1;
+    }
+    fprintf(stderr, "chaos matrix: %zu faults, %d s each, ledger on %s\n", faults.size(),
+            f_.seconds, url.c_str());
+    printf("%s\n", TableHeader().c_str());
+    fflush(stdout);
+    for (const Fault& fault : faults) {
+      running_ = fault.Name();
+      Publish(false);
+      MatrixRow row = RunRow(fault);
+      ClearProgress();
+      rows_.push_back(row);
+      printf("%s\n", TableLine(row).c_str());
+      fflush(stdout);
+    }
+    running_.clear();
+    Publish(true);
+    return MatrixExitCode(rows_);
+  }
+
+ private:
+  // ---- the runner's admin API ----
+  Result<json::value> GetStatus() {
+    http::FetchRequest r;
+    r.host = admin_host_;
+    r.port = admin_port_;
+    r.target = "/api/status";
+    r.timeout = milliseconds(10000);
+    auto res = http::Fetch(r);
+    if (!res.ok() || res->status != 200)
+      return MakeError(Errc::kUnavailable, "not_running",
+                       "no runner answers on " + admin_host_ + ":" + std::to_string(admin_port_) +
+                           " (is `millions up` running?)");
+    boost::system::error_code ec;
+    auto v = json::parse(res->body, ec);
+    if (ec) return MakeError(Errc::kInternal, "bad_status", "the runner's status is not JSON");
+    return v;
+  }
+
+  static std::string PublicUrl(const json::value& st) {
+    if (!st.is_object() || !st.as_object().contains("endpoints")) return "";
+    const auto& e = st.as_object().at("endpoints");
+    return e.is_object() ? S(e.as_object(), "public") : "";
+  }
+
+  Status Act(const std::string& node, const std::string& action, const std::string& query) {
+    http::FetchRequest r;
+    r.method = "POST";
+    r.host = admin_host_;
+    r.port = admin_port_;
+    r.target = "/api/nodes/" + node + "/" + action + (query.empty() ? "" : "?" + query);
+    r.timeout = milliseconds(30000);
+    auto res = http::Fetch(r);
+    if (!res.ok()) return res.error();
+    if (res->status != 200)
+      return MakeError(Errc::kInternal, "action_failed",
+                       action + " " + node + ": " + res->body.substr(0, 200));
+    return Ok();
+  }
+
+  // A planned restart of PostgreSQL by its Patroni (REST POST /restart).
+  Status PatroniRestart(const std::string& rest) {
+    auto hp = config::ParseHostPort(rest);
+    http::FetchRequest r;
+    r.method = "POST";
+    r.host = hp.host;
+    r.port = hp.port;
+    r.target = "/restart";
+    r.body = "{}";
+    r.content_type = "application/json";
+    r.timeout = milliseconds(60000);
+    auto res = http::Fetch(r);
+    if (!res.ok()) return res.error();
+    if (res->status != 200)
+      return MakeError(
+          Errc::kInternal, "restart_failed",
+          "Patroni restart: " + std::to_string(res->status) + " " + res->body.substr(0, 200));
+    return Ok();
+  }
+
+  pid_t RunnerPid() {
+    std::ifstream in(run_dir_ + "/runner.json");
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    boost::system::error_code ec;
+    auto v = json::parse(text, ec);
+    if (ec || !v.is_object() || !v.as_object().contains("pid")) return 0;
+    return static_cast<pid_t>(v.as_object().at("pid").to_number<int64_t>());
+  }
+
+  // ---- progress and waiting ----
+  void Progress(const std::string& phase) {
+    std::string line = "\r  " + running_ + " " + target_ + ": " + phase;
+    if (ledger_) {
+      auto p = ledger_->Snapshot();
+      char buf[160];
+      snprintf(buf, sizeof buf, "  [%.0fs] acked %llu  failed writes %llu  failed reads %llu",
+               ledger_->Now(), static_cast<unsigned long long>(p.acked),
+               static_cast<unsigned long long>(p.failed_writes),
+               static_cast<unsigned long long>(p.failed_reads));
+      line += buf;
+    }
+    if (line.size() < progress_width_) line += std::string(progress_width_ - line.size(), ' ');
+    progress_width_ = line.size();
+    fprintf(stderr, "%s", line.c_str());
+    fflush(stderr);
+  }
+  void ClearProgress() {
+    if (progress_width_ == 0) return;
+    fprintf(stderr, "\r%s\r", std::string(progress_width_, ' ').c_str());
+    progress_width_ = 0;
+  }
+
+  // Waits until done() or `limit`, showing `phase` each second; whether done() became true.
+  bool WaitUntil(const std::string& phase, milliseconds limit, const std::function<bool()>& done,
+                 milliseconds step = milliseconds(250)) {
+    auto end = Clock::now() + limit;
+    auto next_print = Clock::now();
+    for (;;) {
+      if (done && done()) return true;
+      if (Clock::now() >= next_print) {
+        Progress(phase);
+        next_print = Clock::now() + milliseconds(1000);
+      }
+      if (Clock::now() >= end) return false;
+      std::this_thread::sleep_for(std::min<Clock::duration>(step, end - Clock::now()));
+    }
+  }
+  void Hold(const std::string& phase, int seconds) {
+    WaitUntil(phase, milliseconds(seconds * 1000), nullptr);
+  }
+
+  // Full health per the runner's status; with `ack_after` >= 0, also an acknowledged write
+  // after that ledger time.
+  bool Healthy(double ack_after, std::string* waiting_on) {
+    auto st = GetStatus();
+    if (!st.ok()) {
+      *waiting_on = "runner";
+      return false;
+    }
+    Health h = HealthOf(*st);
+    *waiting_on = h.waiting_on;
+    if (!h.healthy) return false;
+    if (ack_after >= 0 && ledger_ && ledger_->Snapshot().last_ack < ack_after) {
+      *waiting_on = "a write acknowledged";
+      return false;
+    }
+    return true;
+  }
+
+  // ---- the runner as a fault target ----
+  Status KillRunner() {
+    pid_t pid = RunnerPid();
+    if (pid <= 0) return MakeError(Errc::kNotFound, "no_runner", "no runner pid in runner.json");
+    if (kill(pid, SIGKILL) != 0)
+      return MakeError(Errc::kInternal, "kill", "kill -9 " + std::to_string(pid) + " failed");
+    WaitUntil("runner killed, waiting for it to end", milliseconds(10000),
+              [pid] { return ProcessStartTicks(pid) == 0; });
+    return Ok();
+  }
+  // `millions up TOPOLOGY --detach` (this binary), which adopts the running nodes.
+  Status StartUp(std::string* note) {
+    Spawn s;
+    s.argv = {exe_, "up", f_.topology, "--detach"};
+    s.log_path = run_dir_ + "/logs/chaos-matrix-up.log";
+    auto pid = StartProcess(s);
+    if (!pid.ok()) return pid.error();
+    int status = 0;
+    bool ended = WaitUntil("new `up --detach` adopting", milliseconds(240000),
+                           [&] { return waitpid(*pid, &status, WNOHANG) == *pid; });
+    if (!ended) {
+      kill(*pid, SIGKILL);  // only the waiting parent: the runner it forked stays
+      waitpid(*pid, &status, 0);
+      return MakeError(Errc::kTimeout, "up_timeout", "new up did not finish in 240 s");
+    }
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+      *note = "new up failed (see " + s.log_path + ")";
+      return MakeError(Errc::kInternal, "up_failed", *note);
+    }
+    return Ok();
+  }
+
+  // ---- one row ----
+  Status Inject(const Fault& f, const FaultTarget& t, double* recovered_at) {
+    const int S = f_.seconds;
+    auto each = [&](const std::string& action, const std::string& query) -> Status {
+      for (const auto& n : t.nodes)
+        if (Status st = Act(n, action, query); !st.ok()) return st;
+      return Ok();
+    };
+    std::string part = t.part.empty() ? "" : "part=" + t.part;
+    auto join = [](std::string a, const std::string& b) {
+      return a.empty() ? b : b.empty() ? a : a + "&" + b;
+    };
+    if (f.action == "none") {
+      Hold("no fault (baseline)", S);
+    } else if (f.role == "runner") {
+      pid_t pid = RunnerPid();
+      if (f.action == "pause") {
+        if (pid <= 0 || kill(pid, SIGSTOP) != 0)
+          return MakeError(Errc::kNotFound, "no_runner", "no runner to pause");
+        Hold("runner paused", S);
+        kill(pid, SIGCONT);
+      } else {
+        if (Status st = KillRunner(); !st.ok()) return st;
+        if (f.action == "kill") Hold("runner dead, nodes unsupervised", S);
+        *recovered_at = ledger_->Now();
+        std::string note;
+        if (Status st = StartUp(&note); !st.ok()) return st;
+        return Ok();
+      }
+    } else if (f.action == "kill") {
+      // Held down S seconds, like a machine. PostgreSQL alone has no hold: Patroni restarts it.
+      if (Status st = each("kill", join("hold_ms=" + std::to_string(S * 1000), part)); !st.ok())
+        return st;
+      Hold("killed, held down", S);
+    } else if (f.action == "pause") {
+      if (Status st = each("stop", part); !st.ok()) return st;
+      Hold("paused (SIGSTOP)", S);
+      if (Status st = each("cont", ""); !st.ok()) return st;
+    } else if (f.role == "postgres-primary") {
+      // restart: PostgreSQL restarted by its Patroni, as an operator plans it.
+      if (t.rest.empty())
+        return MakeError(Errc::kNotFound, "no_rest", "no Patroni REST address for the primary");
+      if (Status st = PatroniRestart(t.rest); !st.ok()) return st;
+    } else if (f.role == "db-host") {
+      // restart: the whole host (Patroni and PostgreSQL) killed and started again at once.
+      if (Status st = each("kill", join("hold_ms=0", part)); !st.ok()) return st;
+    } else {
+      if (Status st = each("restart", ""); !st.ok()) return st;
+    }
+    *recovered_at = ledger_->Now();
+    return Ok();
+  }
+
+  MatrixRow RunRow(const Fault& f) {
+    MatrixRow row;
+    row.fault = f.Name();
+    target_.clear();
+    // Every row starts from full health, so that one row's aftermath is not the next's.
+    std::string waiting_on;
+    bool ready = WaitUntil(
+        "waiting for full health before the fault", milliseconds(120000),
+        [&] { return Healthy(-1, &waiting_on); }, milliseconds(500));
+    auto st = GetStatus();
+    if (!st.ok()) {
+      row.failed = true;
+      row.note = st.error().message;
+      return row;
+    }
+    auto target = ResolveTarget(f, *st);
+    if (!target.ok()) {
+      row.skipped = true;
+      row.note = target.error().message;
+      return row;
+    }
+    if (f.role == "runner") {
+      row.target = "runner";
+    } else {
+      for (const auto& n : target->nodes) row.target += (row.target.empty() ? "" : ",") + n;
+    }
+    target_ = row.target;
+    if (!ready) row.note = "not healthy before the fault (" + waiting_on + "); ";
+    Progress("signing up the ledger's writers");
+    LedgerOptions lo;
+    lo.url = PublicUrl(*st);
+    lo.writers = f_.writers;
+    lo.readers = f_.readers;
+    auto ledger = Ledger::Start(lo);
+    if (!ledger.ok()) {
+      row.failed = true;
+      row.note += ledger.error().message;
+      return row;
+    }
+    ledger_ = std::move(*ledger);
+    Hold("warm-up", 3);
+    double fault_at = ledger_->Now();
+    double recovered_at = -1;
+    Status injected = Inject(f, *target, &recovered_at);
+    if (!injected.ok()) {
+      row.failed = true;
+      row.note += "fault not injected: " + injected.error().message + "; ";
+      if (recovered_at < 0) recovered_at = ledger_->Now();
+    }
+    double healthy_at = -1;
+    bool healthy = WaitUntil(
+        "recovering, waiting for full health", milliseconds(120000),
+        [&] {
+          if (!Healthy(recovered_at, &waiting_on)) return false;
+          healthy_at = ledger_->Now();
+          return true;
+        },
+        milliseconds(500));
+    row.healthy = healthy;
+    if (healthy) {
+      row.health_s = healthy_at - recovered_at;
+      Hold("healthy, a last second of traffic", 1);
+    } else {
+      row.note += "no full health within 120 s (" + waiting_on + "); ";
+    }
+    Progress("stopping the ledger");
+    ledger_->Stop();
+    Progress("verifying every acknowledged write");
+    LedgerRecord rec = ledger_->Record();
+    LedgerObserved obs = ledger_->Observe();
+    LedgerVerdict v = Tally(rec, obs);
+    std::vector<double> times;
+    for (const auto& a : rec.acks) times.push_back(a.t);
+    WriteGaps g = ComputeGaps(times, fault_at, healthy_at, rec.stopped_at);
+    row.write_gap_s = g.fault_gap_s;
+    row.max_write_gap_s = g.max_gap_s;
+    row.attempts = rec.attempts;
+    row.acknowledged = rec.acks.size();
+    row.failed_writes = rec.failed_writes;
+    row.rejected = rec.rejected;
+    row.reads = rec.reads;
+    row.failed_reads = rec.failed_reads;
+    std::sort(rec.read_ms.begin(), rec.read_ms.end());
+    row.read_p50_ms = Percentile(rec.read_ms, 0.5);
+    row.read_p99_ms = Percentile(rec.read_ms, 0.99);
+    row.read_max_ms = rec.read_ms.empty() ? 0 : rec.read_ms.back();
+    row.lost = v.lost;
+    row.duplicated = v.duplicated;
+    row.ambiguous = v.ambiguous;
+    row.ambiguous_written = v.ambiguous_written;
+    for (size_t w = 0; w < obs.listed_ok.size(); ++w)
+      if (!obs.listed_ok[w]) row.note += "writer " + std::to_string(w) + "'s list unread; ";
+    if (!v.lost_captions.empty()) row.note += "lost e.g. " + v.lost_captions.front() + "; ";
+    if (!v.duplicated_captions.empty())
+      row.note += "duplicated e.g. " + v.duplicated_captions.front() + "; ";
+    while (!row.note.empty() && (row.note.back() == ' ' || row.note.back() == ';'))
+      row.note.pop_back();
+    ledger_.reset();
+    return row;
+  }
+
+  // RUN_DIR/chaos_matrix.json (the dashboard's last matrix), and --json when given.
+  void Publish(bool finished) {
+    json::array rows;
+    for (const auto& r : rows_) rows.push_back(RowJson(r));
+    json::object o{{"rows", rows},
+                   {"seconds", f_.seconds},
+                   {"running", running_.empty() ? json::value(nullptr) : json::value(running_)},
+                   {"finished", finished},
+                   {"updated_at", FormatRfc3339(Env::Default().WallMillis())}};
+    std::string text = json::serialize(o) + "\n";
+    std::string tmp = run_dir_ + "/chaos_matrix.json.tmp";
+    std::error_code ec;
+    if (std::ofstream(tmp) << text)
+      std::filesystem::rename(tmp, run_dir_ + "/chaos_matrix.json", ec);
+    if (finished && !f_.json_out.empty()) std::ofstream(f_.json_out) << text;
+  }
+
+  MatrixFlags f_;
+  std::string admin_host_, run_dir_, exe_;
+  int admin_port_ = 0;
+  std::vector<MatrixRow> rows_;
+  std::unique_ptr<Ledger> ledger_;  // the running row's
+  std::string running_, target_;
+  size_t progress_width_ = 0;
+};
+
+}  // namespace
+
+int RunChaosMatrix(const MatrixFlags& flags) {
+  auto faults = ParseFaults(flags.faults);
+  if (!faults.ok()) {
+    fprintf(stderr, "millions chaos matrix: %s\n", faults.error().message.c_str());
+    return 2;
+  }
+  if (flags.seconds < 1 || flags.writers < 1 || flags.readers < 0) {
+    fprintf(stderr, "millions chaos matrix: --seconds and --writers must be positive\n");
+    return 2;
+  }
+  Matrix m(flags);
+  return m.Run(*faults);
+}
+
+}  // namespace millions::ctl

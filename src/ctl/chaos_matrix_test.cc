@@ -1,0 +1,229 @@
+// The pure parts of the ledger and the chaos matrix: lost and duplicated writes over a made-up
+// record, write gaps, fault names, health and targets read from a runner's status.
+#include "ctl/chaos_matrix.h"
+
+#include <gtest/gtest.h>
+
+#include <boost/json.hpp>
+
+#include "ctl/ledger.h"
+
+namespace millions::ctl {
+namespace {
+
+namespace json = boost::json;
+
+LedgerRecord TwoWriters() {
+  LedgerRecord r;
+  r.acks = {{0, "11", "a-w0-1", 1.0}, {0, "12", "a-w0-2", 1.1}, {1, "21", "a-w1-1", 1.2}};
+  return r;
+}
+
+LedgerObserved AllThere() {
+  LedgerObserved o;
+  o.readable = {"a-w0-1", "a-w0-2", "a-w1-1"};
+  o.listed = {{{"a-w0-1", 1}, {"a-w0-2", 1}}, {{"a-w1-1", 1}}};
+  o.listed_ok = {true, true};
+  return o;
+}
+
+TEST(Tally, EveryAcknowledgedWriteThereOnceIsClean) {
+  LedgerVerdict v = Tally(TwoWriters(), AllThere());
+  EXPECT_EQ(v.acknowledged, 3);
+  EXPECT_EQ(v.lost, 0);
+  EXPECT_EQ(v.duplicated, 0);
+}
+
+TEST(Tally, UnreadableIsLost) {
+  LedgerObserved o = AllThere();
+  o.readable.erase("a-w0-2");
+  LedgerVerdict v = Tally(TwoWriters(), o);
+  EXPECT_EQ(v.lost, 1);
+  ASSERT_EQ(v.lost_captions.size(), 1u);
+  EXPECT_EQ(v.lost_captions[0], "a-w0-2");
+}
+
+TEST(Tally, ReadableButMissingFromItsOwnersListIsLost) {
+  LedgerObserved o = AllThere();
+  o.listed[1].clear();
+  EXPECT_EQ(Tally(TwoWriters(), o).lost, 1);
+  // Listed under the other writer does not count.
+  o.listed[0]["a-w1-1"] = 1;
+  EXPECT_EQ(Tally(TwoWriters(), o).lost, 1);
+}
+
+TEST(Tally, ACaptionListedTwiceIsDuplicated) {
+  LedgerObserved o = AllThere();
+  o.listed[0]["a-w0-1"] = 2;
+  LedgerVerdict v = Tally(TwoWriters(), o);
+  EXPECT_EQ(v.duplicated, 1);
+  EXPECT_EQ(v.lost, 0);
+}
+
+TEST(Tally, AmbiguousMayExistOnceButNotTwice) {
+  LedgerRecord r = TwoWriters();
+  r.ambiguous = {{0, "a-w0-3"}, {1, "a-w1-2"}};
+  LedgerObserved o = AllThere();
+  o.listed[0]["a-w0-3"] = 1;
+  LedgerVerdict v = Tally(r, o);
+  EXPECT_EQ(v.ambiguous, 2);
+  EXPECT_EQ(v.ambiguous_written, 1);
+  EXPECT_EQ(v.duplicated, 0);
+  o.listed[1]["a-w1-2"] = 2;
+  EXPECT_EQ(Tally(r, o).duplicated, 1);
+}
+
+TEST(Tally, NoListAtAllLosesEverything) {
+  LedgerObserved o;
+  o.readable = AllThere().readable;
+  EXPECT_EQ(Tally(TwoWriters(), o).lost, 3);
+}
+
+TEST(Gaps, TheGapSpanningTheFault) {
+  // Acks every 0.1 s, none between 5.05 and 9.0; the fault at 5.1, healthy at 9.5.
+  std::vector<double> t;
+  for (double x = 0; x < 5.05; x += 0.1) t.push_back(x);
+  for (double x = 9.0; x < 12; x += 0.1) t.push_back(x);
+  WriteGaps g = ComputeGaps(t, 5.1, 9.5, 12);
+  EXPECT_NEAR(g.fault_gap_s, 4.0, 1e-6);
+  EXPECT_NEAR(g.max_gap_s, 4.0, 1e-6);
+}
+
+TEST(Gaps, AnOutageAfterTheFaultStartsCounts) {
+  // The fault at 2.0 but writes go on until 4.0 (a lock not yet expired), then stop until 8.0.
+  std::vector<double> t = {1.0, 1.5, 2.5, 3.0, 4.0, 8.0, 8.1};
+  WriteGaps g = ComputeGaps(t, 2.0, 8.0, 9);
+  EXPECT_NEAR(g.fault_gap_s, 4.0, 1e-9);
+}
+
+TEST(Gaps, AGapOutsideTheFaultIsOnlyTheOverallMaximum) {
+  std::vector<double> t = {0.0, 3.0, 3.1, 6.0, 6.1, 6.2, 20.0};
+  WriteGaps g = ComputeGaps(t, 5.0, 6.0, 20.0);
+  EXPECT_NEAR(g.fault_gap_s, 2.9, 1e-9);  // 3.1 -> 6.0
+  EXPECT_NEAR(g.max_gap_s, 13.8, 1e-9);   // 6.2 -> 20.0, after recovery
+}
+
+TEST(Gaps, NoAckAfterTheFaultRunsToTheEnd) {
+  WriteGaps g = ComputeGaps({0.5, 1.0}, 2.0, -1, 30.0);
+  EXPECT_NEAR(g.fault_gap_s, 29.0, 1e-9);
+  g = ComputeGaps({}, 2.0, -1, 30.0);
+  EXPECT_NEAR(g.fault_gap_s, 28.0, 1e-9);
+}
+
+TEST(Gaps, UnsortedInput) {
+  WriteGaps g = ComputeGaps({3.0, 1.0, 2.0, 6.0}, 2.5, 6.0, 7.0);
+  EXPECT_NEAR(g.fault_gap_s, 3.0, 1e-9);
+}
+
+TEST(LoopbackUrl, OnlyLoopbackHttp) {
+  auto hp = ParseLoopbackUrl("http://127.0.0.1:8080/");
+  ASSERT_TRUE(hp.ok());
+  EXPECT_EQ(hp->first, "127.0.0.1");
+  EXPECT_EQ(hp->second, 8080);
+  EXPECT_TRUE(ParseLoopbackUrl("http://127.0.1.2:81").ok());
+  EXPECT_FALSE(ParseLoopbackUrl("http://10.0.0.1:80/").ok());
+  EXPECT_FALSE(ParseLoopbackUrl("https://127.0.0.1:8443/").ok());
+  EXPECT_FALSE(ParseLoopbackUrl("http://example.com/").ok());
+  EXPECT_FALSE(ParseLoopbackUrl("http://127.0.0.1:99999/").ok());
+}
+
+TEST(Faults, NamesAndAll) {
+  auto f = ParseFaults("kill:web, pause:redis,restart:lb,kill:web");
+  ASSERT_TRUE(f.ok());
+  ASSERT_EQ(f->size(), 3u);
+  EXPECT_EQ((*f)[0].Name(), "kill:web");
+  EXPECT_EQ((*f)[1].Name(), "pause:redis");
+  EXPECT_EQ((*f)[2].Name(), "restart:lb");
+  auto all = ParseFaults("all");
+  ASSERT_TRUE(all.ok());
+  EXPECT_EQ(all->size(), FaultRoles().size() * 3);
+  EXPECT_EQ(ParseFaults("stop:db-host")->front().Name(), "pause:db-host");
+  EXPECT_EQ(ParseFaults("none")->front().Name(), "none");
+}
+
+TEST(Faults, BadNamesAreRefused) {
+  EXPECT_FALSE(ParseFaults("kill:nothing").ok());
+  EXPECT_FALSE(ParseFaults("smash:web").ok());
+  EXPECT_FALSE(ParseFaults("web").ok());
+  EXPECT_FALSE(ParseFaults("").ok());
+  EXPECT_NE(ParseFaults("kill:wbe").error().message.find("kill:wbe"), std::string::npos);
+}
+
+json::value StatusWith(const std::string& pg1_role, const std::string& pg2_role,
+                       const std::string& web_state = "running") {
+  return json::parse(R"({"nodes":[
+    {"name":"etcd1","role":"etcd","state":"running"},
+    {"name":"etcd2","role":"etcd","state":"running"},
+    {"name":"pg1","role":"patroni","address":"127.0.0.1:28008","state":"running"},
+    {"name":"pg1-pg","role":"postgres","db_role":")" +
+                     pg1_role + R"(","state":"running"},
+    {"name":"pg2","role":"patroni","address":"127.0.0.1:28009","state":"running"},
+    {"name":"pg2-pg","role":"postgres","db_role":")" +
+                     pg2_role + R"(","state":"running"},
+    {"name":"redis1","role":"redis","state":"running"},
+    {"name":"web1","role":"web","state":")" +
+                     web_state + R"("},
+    {"name":"lb1","role":"lb","state":"running"}],
+    "endpoints":{"public":"http://127.0.0.1:8080/"}})");
+}
+
+TEST(Health, AllRunningAndOnePrimary) {
+  EXPECT_TRUE(HealthOf(StatusWith("replica", "primary")).healthy);
+  Health h = HealthOf(StatusWith("primary", "primary"));
+  EXPECT_FALSE(h.healthy);
+  EXPECT_EQ(h.waiting_on, "2 primaries");
+  EXPECT_FALSE(HealthOf(StatusWith("replica", "replica")).healthy);
+  h = HealthOf(StatusWith("replica", "primary", "starting"));
+  EXPECT_FALSE(h.healthy);
+  EXPECT_EQ(h.waiting_on, "web1 starting");
+  EXPECT_FALSE(HealthOf(json::parse("{}")).healthy);
+}
+
+TEST(Targets, FromTheStatus) {
+  json::value st = StatusWith("replica", "primary");
+  auto t = ResolveTarget({"kill", "patroni-leader"}, st);
+  ASSERT_TRUE(t.ok());
+  EXPECT_EQ(t->nodes, std::vector<std::string>{"pg2"});
+  EXPECT_EQ(t->part, "patroni");
+  EXPECT_EQ(t->rest, "127.0.0.1:28009");
+  EXPECT_EQ(ResolveTarget({"kill", "patroni-replica"}, st)->nodes, std::vector<std::string>{"pg1"});
+  EXPECT_EQ(ResolveTarget({"pause", "postgres-primary"}, st)->part, "postgres");
+  EXPECT_EQ(ResolveTarget({"pause", "db-host"}, st)->part, "host");
+  EXPECT_EQ(ResolveTarget({"kill", "etcd-member"}, st)->nodes, std::vector<std::string>{"etcd1"});
+  EXPECT_EQ(ResolveTarget({"kill", "etcd-all"}, st)->nodes,
+            (std::vector<std::string>{"etcd1", "etcd2"}));
+  EXPECT_EQ(ResolveTarget({"kill", "web"}, st)->nodes, std::vector<std::string>{"web1"});
+  EXPECT_EQ(ResolveTarget({"kill", "lb"}, st)->part, "");
+  EXPECT_TRUE(ResolveTarget({"kill", "runner"}, st)->nodes.empty());
+  // No primary: nothing to aim at.
+  EXPECT_FALSE(ResolveTarget({"kill", "db-host"}, StatusWith("replica", "replica")).ok());
+  json::value no_lb = json::parse(R"({"nodes":[{"name":"web1","role":"web"}]})");
+  EXPECT_FALSE(ResolveTarget({"kill", "lb"}, no_lb).ok());
+}
+
+TEST(Rows, ExitCodeAndJson) {
+  MatrixRow ok;
+  ok.fault = "kill:web";
+  ok.health_s = 2.5;
+  EXPECT_EQ(MatrixExitCode({ok}), 0);
+  MatrixRow lost = ok;
+  lost.lost = 1;
+  EXPECT_EQ(MatrixExitCode({ok, lost}), 1);
+  MatrixRow dup = ok;
+  dup.duplicated = 2;
+  EXPECT_EQ(MatrixExitCode({dup}), 1);
+  MatrixRow skipped;
+  skipped.skipped = true;
+  EXPECT_EQ(MatrixExitCode({ok, skipped}), 0);
+  MatrixRow failed;
+  failed.failed = true;
+  EXPECT_EQ(MatrixExitCode({failed}), 1);
+  json::object o = RowJson(ok);
+  EXPECT_EQ(o.at("fault").as_string(), "kill:web");
+  EXPECT_DOUBLE_EQ(o.at("health_s").as_double(), 2.5);
+  EXPECT_TRUE(RowJson(MatrixRow{}).at("health_s").is_null());
+  EXPECT_NE(TableLine(ok).find("kill:web"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace millions::ctl
