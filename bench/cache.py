@@ -39,7 +39,9 @@ import socket
 import statistics
 import subprocess
 import sys
+import shutil
 import tempfile
+import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests",
@@ -63,6 +65,15 @@ build_dir = os.path.dirname(os.path.dirname(os.path.dirname(os.path.realpath(bin
 L2_BENCH = os.environ.get("L2_BENCH", os.path.join(build_dir, "bench", "l2_bench"))
 tmp = tempfile.mkdtemp(prefix="millions-cachebench-")
 os.chmod(tmp, 0o755)
+# Copies of the binaries under test, so that a rebuild during the run cannot change them.
+for _src, _env in ((binary(), "MILLIONS_BIN"), (L2_BENCH, None)):
+    if os.path.exists(_src):
+        _dst = os.path.join(tmp, os.path.basename(_src))
+        shutil.copy2(os.path.realpath(_src), _dst)
+        if _env:
+            os.environ[_env] = _dst
+        else:
+            L2_BENCH = _dst
 
 
 class Failed(Exception):
@@ -181,10 +192,48 @@ def children_cpu():
 
 
 def spread(values):
-    """'median [min-max] ±x%' where x is half the range over the median."""
+    """(median, min, max, spread): the spread is (max - min) / median in percent, as
+    bench/README.md's rule states it."""
     m = statistics.median(values)
-    half = (max(values) - min(values)) / 2 / m * 100 if m else 0.0
-    return m, min(values), max(values), half
+    return m, min(values), max(values), (max(values) - min(values)) / m * 100 if m else 0.0
+
+
+def fmt(values, digits=0):
+    m, lo, hi, sp = spread(values)
+    return f"{m:.{digits}f} [{lo:.{digits}f}-{hi:.{digits}f}] {sp:.0f}%"
+
+
+def postgres_pids(pg):
+    """The postmaster of a PgServer and its children (backends, background workers)."""
+    try:
+        pm = int(open(os.path.join(pg.dir, "data", "postmaster.pid")).readline())
+    except (OSError, ValueError):
+        return []
+    pids = [pm]
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                if int(open(f"/proc/{d}/stat").read().rsplit(")", 1)[1].split()[1]) == pm:
+                    pids.append(int(d))
+            except (OSError, IndexError, ValueError):
+                pass
+    return pids
+
+
+def cpu_of(pids):
+    """{pid: utime+stime seconds}; processes gone or not readable are left out."""
+    out = {}
+    for p in pids:
+        try:
+            out[p] = cpu_seconds(p)
+        except (OSError, IndexError, ValueError):
+            pass
+    return out
+
+
+def cpu_delta(before, after):
+    """CPU used between two cpu_of snapshots; a process that appeared in between counts from 0."""
+    return sum(v - before.get(p, 0.0) for p, v in after.items())
 
 
 # --- part 1: the four cache modes under the same load ----------------------------------------
@@ -200,14 +249,17 @@ def topology(path, ports, pg_port, cache):
                  extra=extra, name="cachebench")
 
 
-def db_reads(nodes):
-    total = 0.0
+def metrics(nodes):
+    """Summed over the web nodes: (database reads, HTTP requests answered)."""
+    reads = requests = 0.0
     for n in nodes:
         _, _, data = http_request("127.0.0.1", n.port, "GET", "/metrics")
         for line in data.decode().splitlines():
             if line.startswith("millions_db_queries_total{") and 'kind="read"' in line:
-                total += float(line.rsplit(" ", 1)[1])
-    return total
+                reads += float(line.rsplit(" ", 1)[1])
+            elif line.startswith("millions_http_requests_total{"):
+                requests += float(line.rsplit(" ", 1)[1])
+    return reads, requests
 
 
 ERROR_KEY = re.compile(r"^(errors?|failures?|failed)(_by_[a-z_]+|_total|_count)?$")
@@ -255,30 +307,62 @@ def check_load(proc, out_path, log_path, what):
 
 
 def run_mode(cache, rnd):
+    """One load run. Database reads/s and CPU per request are counted from the load's first
+    progress line (its users' set-up, argon2id sign-ups, is over by then) to its end; the CPU is
+    that of every process serving: both web nodes, PostgreSQL (postmaster and backends) and,
+    where the mode uses them, both Redis nodes."""
     pg = PgServer().start()
     ports = [free_port(), free_port()]
     topo = os.path.join(tmp, f"topology-{cache}-{rnd}.toml")
     topology(topo, ports, pg.port, cache)
     nodes = [WebNode(topo, f"web{i + 1}", p) for i, p in enumerate(ports)]
+    proc = None
     try:
         for n in nodes:
             n.start()
         out = os.path.join(tmp, f"load-{cache}-{rnd}.json")
         log = os.path.join(tmp, f"load-{cache}-{rnd}.log")
         targets = ",".join(f"http://127.0.0.1:{p}" for p in ports)
-        q0, t0 = db_reads(nodes), time.time()
+        served = [n.proc.pid for n in nodes] + ([s.pid for s in servers] if "l2" in cache else [])
         with open(log, "wb") as lf:
-            proc = subprocess.run([binary(), "load", "--target", targets, "--users", str(USERS),
-                                   "--duration", str(SECONDS), "--mix", "browse", "--json", out],
-                                  stdout=lf, stderr=subprocess.STDOUT, timeout=SECONDS + 180)
-        q1, t1 = db_reads(nodes), time.time()
+            proc = subprocess.Popen([binary(), "load", "--target", targets, "--users", str(USERS),
+                                     "--duration", str(SECONDS), "--mix", "browse", "--json",
+                                     out], stdout=lf, stderr=subprocess.PIPE)
+            started = threading.Event()
+
+            def pump():  # the load's stderr to the log, watching for its first progress line
+                seen = b""
+                while chunk := proc.stderr.read1(4096):
+                    lf.write(chunk)
+                    seen = (seen + chunk)[-256:]
+                    if re.search(rb"\[\s*\d+s/\d+s\]", seen):
+                        started.set()
+            pumper = threading.Thread(target=pump, daemon=True)
+            pumper.start()
+            started.wait(timeout=SECONDS + 120)
+            (q0, n0), c0, t0 = metrics(nodes), cpu_of(served + postgres_pids(pg)), time.time()
+            try:
+                proc.wait(timeout=SECONDS + 180)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+            (q1, n1), c1, t1 = metrics(nodes), cpu_of(served + postgres_pids(pg)), time.time()
+            pumper.join(timeout=10)
+        if not started.is_set():
+            raise Failed(f"cache {cache}, round {rnd + 1}: no progress line from millions load:\n"
+                         + open(log, errors="replace").read()[-1500:])
         rps, p99 = check_load(proc, out, log, f"cache {cache}, round {rnd + 1}")
-        # The database reads include the load's set-up (sign-ups, log-ins): the same in each mode.
-        return {"rps": rps, "p99_ms": p99, "db_reads_per_s": (q1 - q0) / (t1 - t0)}
+        return {"rps": rps, "p99_ms": p99, "db_reads_per_s": (q1 - q0) / (t1 - t0),
+                "cpu_us_per_req": cpu_delta(c0, c1) * 1e6 / max(n1 - n0, 1)}
     finally:
+        if proc and proc.poll() is None:
+            proc.kill()
+            proc.wait()
         for n in nodes:
             n.stop()
         pg.stop()
+        for d in [pg.dir] + [n.tmp for n in nodes]:
+            shutil.rmtree(d, ignore_errors=True)
 
 
 def modes():
@@ -290,23 +374,23 @@ def modes():
             r = run_mode(cache, rnd)
             results[cache].append(r)
             print(f"  round {rnd + 1} {cache:<6} {r['rps']:>9.0f} ok/s  p99 {r['p99_ms']:.2f} ms  "
-                  f"db reads {r['db_reads_per_s']:.0f}/s", flush=True)
+                  f"db reads {r['db_reads_per_s']:.0f}/s  CPU {r['cpu_us_per_req']:.0f} us/req",
+                  flush=True)
     print(f"\nread-heavy Zipf load (browse mix, {USERS} users, {SECONDS} s, two web nodes of one "
           f"io thread, one PostgreSQL), {ROUNDS} rounds in rotated order, Redis flushed before "
-          "each run; median [min-max] ±half-range:")
-    print(f"{'cache':<7} {'successes/s':<31} {'p99 ms':<30} db reads/s")
-    med = {}
+          "each run; median [min-max] spread ((max-min)/median); CPU us/req of the web nodes, "
+          "PostgreSQL and the Redis nodes the mode uses:")
+    print(f"{'cache':<7} {'successes/s':<26} {'p99 ms':<26} {'db reads/s':<20} CPU us/req")
     for c in MODES:
-        rps = spread([r["rps"] for r in results[c]])
-        p99 = spread([r["p99_ms"] for r in results[c]])
-        dbr = spread([r["db_reads_per_s"] for r in results[c]])
-        med[c] = (rps[0], dbr[0])
-        cells = [f"{rps[0]:.0f} [{rps[1]:.0f}-{rps[2]:.0f}] ±{rps[3]:.1f}%",
-                 f"{p99[0]:.2f} [{p99[1]:.2f}-{p99[2]:.2f}] ±{p99[3]:.1f}%",
-                 f"{dbr[0]:.0f} [{dbr[1]:.0f}-{dbr[2]:.0f}]"]
-        print(f"{c:<7} {cells[0]:<31} {cells[1]:<30} {cells[2]}")
-    print(f"cache tier on/off (medians): successes/s x{med['l1+l2'][0] / max(med['off'][0], 1):.2f},"
-          f" database reads/s x{med['l1+l2'][1] / max(med['off'][1], 1):.3f}", flush=True)
+        print(f"{c:<7} {fmt([r['rps'] for r in results[c]]):<26} "
+              f"{fmt([r['p99_ms'] for r in results[c]], 2):<26} "
+              f"{fmt([r['db_reads_per_s'] for r in results[c]]):<20} "
+              f"{fmt([r['cpu_us_per_req'] for r in results[c]])}")
+    for what, key in (("successes/s", "rps"), ("database reads/s", "db_reads_per_s"),
+                      ("CPU per request", "cpu_us_per_req")):
+        ratios = [on[key] / off[key] if off[key] else float("inf")
+                  for on, off in zip(results["l1+l2"], results["off"])]
+        print(f"cache tier on/off, {what}: x{fmt(ratios, 3)} (per-round ratios)")
 
 
 # --- part 2: L2 GETs, ours and redis-benchmark's, same keys and bytes ------------------------
@@ -407,23 +491,21 @@ def l2():
             print(f"  round {rnd + 1} {name:<14} {rps:>10.0f} GETs/s  client {ccpu * 1e6 / gets:6.2f}"
                   f" us/GET  redis-server {scpu * 1e6 / gets:5.2f} us/GET", flush=True)
     print(f"\nL2 GETs on one Redis node ({KEYS} keys written first, {len(VALUE)}-byte values, "
-          f"every GET a hit), {ROUNDS} rounds in rotated order; median [min-max] ±half-range:")
+          f"every GET a hit), {ROUNDS} rounds in rotated order; median [min-max] spread:")
     labels = {
         "ours": f"ours: l2_bench, {L2_THREADS} threads, 1 pipelined connection",
         "rb -c 1 -P 50": f"redis-benchmark -c 1 -P {L2_THREADS} (matching mode)",
         "rb -c 50": f"redis-benchmark -c {L2_THREADS} (unpipelined)",
     }
-    med = {}
     for name in names:
-        g = spread([x[0] for x in rows[name]])
-        med[name] = g[0]
-        cc = statistics.median(x[1] for x in rows[name])
-        sc = statistics.median(x[2] for x in rows[name])
-        print(f"  {labels[name]:<52} {g[0]:>9.0f} [{g[1]:.0f}-{g[2]:.0f}] ±{g[3]:4.1f}%  "
-              f"CPU us/GET client {cc:6.2f} server {sc:5.2f}")
-    print(f"  ratio ours / redis-benchmark -c 1 -P {L2_THREADS}: "
-          f"{med['ours'] / max(med['rb -c 1 -P 50'], 1):.2f}   (ours / unpipelined -c "
-          f"{L2_THREADS}: {med['ours'] / max(med['rb -c 50'], 1):.2f})", flush=True)
+        print(f"  {labels[name]:<52} {fmt([x[0] for x in rows[name]]):<26} CPU us/GET client "
+              f"{fmt([x[1] for x in rows[name]], 2):<24} redis-server "
+              f"{fmt([x[2] for x in rows[name]], 2)}")
+    for peer in ("rb -c 1 -P 50", "rb -c 50"):
+        tput = [a[0] / b[0] for a, b in zip(rows["ours"], rows[peer])]
+        cpu = [(a[1] + a[2]) / (b[1] + b[2]) for a, b in zip(rows["ours"], rows[peer])]
+        print(f"  ours / {labels[peer].split(' (')[0]}: GETs/s x{fmt(tput, 2)}, CPU per GET "
+              f"(client + server) x{fmt(cpu, 2)} (per-round ratios)", flush=True)
 
 
 redis_ports = [free_port(), free_port()]
@@ -443,4 +525,6 @@ finally:
     for s in servers:
         s.kill()
         s.wait()
+    if os.environ.get("BENCH_KEEP") != "1":
+        shutil.rmtree(tmp, ignore_errors=True)
 sys.exit(status)
