@@ -4,6 +4,7 @@
 # bench_rounds and bench_report / bench_ratio.
 #
 #   free_port                 a free loopback TCP port
+#   bench_binary              BENCH_BIN: a copy of build/millions, safe from a rebuild mid-run
 #   wrk_run NAME URL [SECS]   one wrk run with --latency; sets WRK_RPS, WRK_P99_MS, WRK_REQUESTS.
 #                             The bench fails (exit 1, a "bench: FAIL" line) when wrk exits
 #                             non-zero, prints "Non-2xx or 3xx responses" or "Socket errors",
@@ -59,13 +60,25 @@ bench_init() {
   done
 }
 
+# Copies the binary under test (MILLIONS_BIN, else build/millions) into the work directory and
+# sets BENCH_BIN to the copy, so that a rebuild during the run cannot change or remove it.
+bench_binary() {
+  local src=${MILLIONS_BIN:-$PWD/build/millions}
+  [ -x "$src" ] || src=$PWD/build/release/millions
+  [ -x "$src" ] || bench_die "no build/millions: run make build"
+  cp "$(readlink -f "$src")" "$BENCH_WORK/millions"
+  "$BENCH_WORK/millions" --help >/dev/null 2>&1 || bench_die "$src does not run (a build under way?)"
+  # shellcheck disable=SC2034 # read by the bench that sources this file
+  BENCH_BIN=$BENCH_WORK/millions
+}
+
 bench_track() { BENCH_PIDS+=("$@"); }
 bench_track_pidfile() { BENCH_PIDFILES+=("$@"); }
 
-_bench_stop() { # pid: TERM, then wait up to 5 s, then KILL
+_bench_stop() { # pid [secs]: TERM, then wait up to secs (5), then KILL
   local p=$1 i
   kill "$p" 2>/dev/null || return 0
-  for i in $(seq 50); do
+  for i in $(seq $((${2:-5} * 10))); do
     kill -0 "$p" 2>/dev/null || return 0
     sleep 0.1
   done
