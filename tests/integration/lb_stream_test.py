@@ -11,10 +11,9 @@ import os
 import socket
 import subprocess
 import tempfile
-import threading
 import time
 
-from harness import Checks, binary, free_port, http_request
+from harness import Checks, RecordingHTTPServer, binary, free_port, http_request, wait_for
 
 c = Checks()
 tmp = tempfile.mkdtemp(prefix="millions-lbstream-")
@@ -101,9 +100,7 @@ class Backend(http.server.BaseHTTPRequestHandler):
         pass
 
 
-http.server.HTTPServer.protocol_version = "HTTP/1.1"
-backend = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Backend)
-threading.Thread(target=backend.serve_forever, daemon=True).start()
+backend = RecordingHTTPServer(Backend).serve()
 
 lb_port, lb_admin = free_port(), free_port()
 topo = os.path.join(tmp, "lb.toml")
@@ -198,15 +195,15 @@ def raw_upload(n, chunked):
     return data
 
 
+def ready():
+    try:
+        return http_request("127.0.0.1", lb_port, "GET", "/readyz", timeout=2)[0] == 200
+    except OSError:
+        return False
+
+
 try:
-    deadline = time.time() + 20
-    while time.time() < deadline:
-        try:
-            if http_request("127.0.0.1", lb_port, "GET", "/readyz", timeout=2)[0] == 200:
-                break
-        except OSError:
-            pass
-        time.sleep(0.2)
+    c.check(wait_for(ready, 20, 0.2), "the balancer is ready")
     base = hwm_kib()
 
     n = 16 * MiB
@@ -238,26 +235,37 @@ try:
     c.check(status == 200 and total == n and sha == digest(n) and framing == "chunked", "chunked download of unknown length arrives whole (re-chunked)" + ": " + str(f"{status} {total} {framing}"))
 
     # Idle keep-alive connections are closed after idle_timeout_ms (1.5 s here), busy ones not.
+    # The busy one sends a request every 0.5 s, in between waiting (0.5 s at most) for the
+    # idle one to be closed; it goes on until 3 s have passed, twice the idle timeout.
     idle = socket.create_connection(("127.0.0.1", lb_port), timeout=10)
     busy = socket.create_connection(("127.0.0.1", lb_port), timeout=10)
     t0 = time.time()
-    for _ in range(6):  # 3 s of a request every 0.5 s
+    closed_after = None
+    busy_ok = []
+    while time.time() - t0 < 10 and (closed_after is None or time.time() - t0 < 3):
         busy.sendall(b"GET /readyz HTTP/1.1\r\nHost: x\r\n\r\n")
         got = busy.recv(65536)
-        time.sleep(0.5)
-    c.check(got.startswith(b"HTTP/1.1 200"), f"a connection in use is kept: {got[:40]!r}")
-    closed_after = None
-    idle.settimeout(max(0.1, 10 - (time.time() - t0)))
-    try:
-        if idle.recv(1) == b"":
-            closed_after = time.time() - t0
-    except OSError:
-        closed_after = time.time() - t0
+        busy_ok.append(got.startswith(b"HTTP/1.1 200"))
+        if closed_after is None:
+            idle.settimeout(0.5)
+            try:
+                if idle.recv(1) == b"":
+                    closed_after = time.time() - t0
+            except socket.timeout:
+                pass
+            except OSError:
+                closed_after = time.time() - t0
+        else:
+            time.sleep(0.5)  # the pace of a connection in use, not a wait for a condition
+    c.check(busy_ok and all(busy_ok),
+            f"a connection in use is kept: {len(busy_ok)} requests over {time.time() - t0:.1f} s, "
+            f"last answer {got[:40]!r}")
     c.check(closed_after is not None and 1.2 <= closed_after <= 4.5,
             f"an idle connection is closed after about idle_timeout_ms: {closed_after}")
     idle.close()
     busy.close()
 
+    c.eq(backend.faults(), [], "the backend's handlers raised nothing while streaming")
     grown_mib = (hwm_kib() - base) / 1024
     c.check(grown_mib < 8, "the balancer's peak memory grew far less than the bodies it carried" + ": " + str(f"grew {grown_mib:.1f} MiB carrying 124 MiB"))
     print(f"lb peak RSS growth while streaming 124 MiB: {grown_mib:.1f} MiB")
