@@ -8,7 +8,7 @@ import tempfile
 import time
 
 from harness import (Checks, bearer, binary, free_port, http_request, parse_json, png,
-                     up_tables)
+                     up_tables, wait_for)
 
 
 def _request(host, port, method, path, body=None, headers=None):
@@ -64,14 +64,12 @@ def node(st, name):
 
 
 def wait_running(name, old_pid, timeout=60):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
+    def restarted():
         st = status()
         n = st and node(st, name)
-        if n and n["state"] == "running" and n["pid"] not in (0, old_pid):
-            return n
-        time.sleep(0.3)
-    return None
+        return n if n and n["state"] == "running" and n["pid"] not in (0, old_pid) else None
+
+    return wait_for(restarted, timeout, 0.3)
 
 
 def down():
@@ -133,14 +131,9 @@ try:
     subprocess.run([binary(), "chaos", "kill", "pg1", "--topology", topo], check=True,
                    capture_output=True)
     c.check(wait_running("pg1", old) is not None, "killed Patroni member restarted")
-    deadline = time.time() + 60
-    s = 0
-    while time.time() < deadline:
-        s, me = _request(*w2, "GET", "/api/me", headers=bearer(token))
-        if s == 200:
-            break
-        time.sleep(0.5)
-    c.eq(s, 200, "the database is back with the session")
+    s = wait_for(lambda: _request(*w2, "GET", "/api/me", headers=bearer(token))[0] == 200, 60,
+                 0.5)
+    c.check(s, "the database is back with the session")
     st = status()
     c.eq(node(st, "pg1-pg")["state"], "running", "postgres running again")
 
@@ -168,16 +161,20 @@ try:
     c.eq(rc, 0, "second up over existing data: " + out[-300:])
     s, me = _request(*w1, "GET", "/api/me", headers=bearer(token))
     c.eq((s, me and me.get("photos")), (200, 1), "user, session and photo kept across down/up")
-    deadline = time.time() + 30
-    while time.time() < deadline:
+    def job_status():
         s, j = _request(*w1, "GET", f"/api/jobs/{job['id']}", headers=bearer(token))
-        if s == 200 and j["status"] == "done":
-            break
-        time.sleep(0.3)
-    c.eq(j.get("status"), "done", "the job kept and done")
+        return j.get("status") if s == 200 else s
+
+    wait_for(lambda: job_status() == "done", 30, 0.3)
+    c.eq(job_status(), "done", "the job kept and done")
 finally:
     c.eq(down(), 0, "final down")
-    time.sleep(0.5)
-    left = subprocess.run(["pgrep", "-f", tmp], capture_output=True, text=True).stdout.split()
-    c.eq(left, [], "nothing left running")
+
+    def left():
+        return subprocess.run(["pgrep", "-f", tmp], capture_output=True, text=True).stdout.split()
+
+    # `down` returns when the runner's admin API stops answering; the runner process itself
+    # may still be on its way out.
+    wait_for(lambda: not left(), 5)
+    c.eq(left(), [], "nothing left running")
 c.finish()
