@@ -17,6 +17,7 @@ main{padding:1rem;display:grid;gap:1rem}
 .failed{border-left:6px solid #e03131}.stopped{border-left:6px solid #868e96}
 .node button{font-size:.75rem;margin:.15rem .1rem 0 0}
 table{border-collapse:collapse}td,th{padding:.2rem .6rem;text-align:right;border-bottom:1px solid #eee}
+.bad{color:#e03131;font-weight:bold}
 #events{max-height:240px;overflow:auto;font-family:monospace;font-size:12px;background:#fff;padding:.5rem;border-radius:8px}
 </style></head><body>
 <header><strong>millions</strong><span id="summary"></span>
@@ -28,6 +29,10 @@ table{border-collapse:collapse}td,th{padding:.2rem .6rem;text-align:right;border
 <th>requests/s</th><th>p99 ms</th><th>errors/s</th><th>db connections</th></tr></thead><tbody></tbody></table></section>
 <section class="dc"><h3>Cache</h3><table id="cache"><thead><tr><th>hit ratio</th><th>L1 hits/s</th>
 <th>L2 hits/s</th><th>loads/s</th><th>database reads/s</th></tr></thead><tbody><tr><td>–</td><td></td><td></td><td></td><td></td></tr></tbody></table></section>
+<section class="dc"><h3>Last chaos matrix <span id="matrixat" style="font-weight:normal;color:#889"></span></h3>
+<table id="matrix"><thead><tr><th style="text-align:left">fault</th><th style="text-align:left">target</th>
+<th>write gap s</th><th>failed writes</th><th>failed reads</th><th>lost</th><th>duplicated</th>
+<th>healthy after s</th></tr></thead><tbody><tr><td colspan="8" style="text-align:left">none run yet: <code>millions chaos matrix</code></td></tr></tbody></table></section>
 <section><h3>Events</h3><div id="events"></div></section>
 </main>
 <script>
@@ -134,6 +139,21 @@ function renderTiers(m) {
   }
   prev = m;
 }
+function renderMatrix(x) {
+  if (!x || !x.rows || !x.rows.length) return;
+  $('matrixat').textContent = (x.finished ? 'finished ' : 'running, ') + (x.updated_at || '');
+  const num = (v, d) => (v === null || v === undefined) ? '–' : Number(v).toFixed(d);
+  $('matrix').tBodies[0].replaceChildren(...x.rows.map((r) => {
+    const tr = el('tr');
+    const bad = r.lost > 0 || r.duplicated > 0;
+    tr.append(el('td', r.fault), el('td', r.target), el('td', num(r.write_gap_s, 1)),
+              el('td', num(r.failed_writes, 0)), el('td', num(r.failed_reads, 0)),
+              el('td', num(r.lost, 0), bad ? 'bad' : ''), el('td', num(r.duplicated, 0), bad ? 'bad' : ''),
+              el('td', num(r.health_s, 1)));
+    tr.children[0].style.textAlign = tr.children[1].style.textAlign = 'left';
+    return tr;
+  }));
+}
 async function refresh() {
   try {
     const s = await (await fetch('/api/status')).json();
@@ -142,6 +162,7 @@ async function refresh() {
     for (const t of Object.values(m.tiers)) t.buckets = t.buckets.map(([le, c]) => [le === '+Inf' ? Infinity : Number(le), c]);
     m.at = Date.now();
     renderTiers(m);
+    renderMatrix(await (await fetch('/api/chaos-matrix')).json());
   } catch (e) { $('summary').textContent = 'runner unreachable'; }
 }
 refresh();

@@ -214,6 +214,14 @@ void Runner::ServeAdmin() {
     if (!err.empty()) co_return http::JsonError(400, "bad_scale", err);
     co_return http::Json(200, "{\"ok\":true}");
   });
+  // The last `millions chaos matrix` (it writes the file as each row ends), for the dashboard.
+  router->Add("GET", "/api/chaos-matrix", [this](http::Request&) -> awaitable<http::Response> {
+    std::ifstream in(run_ + "/chaos_matrix.json");
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    boost::system::error_code ec;
+    json::parse(text, ec);
+    co_return http::Json(200, ec ? std::string("{\"rows\":[]}") : text);
+  });
   router->Add("POST", "/api/down", [](http::Request&) -> awaitable<http::Response> {
     g_stop = 1;
     co_return http::Json(202, "{\"stopping\":true}");
