@@ -16,10 +16,9 @@ cd "$(dirname "$0")/.."
 . bench/lib.sh
 PROXY_THREADS=${PROXY_THREADS:-1 2}
 BACKEND_WORKERS=${BACKEND_WORKERS:-1}
-bin=${MILLIONS_BIN:-$PWD/build/millions}
-[ -x "$bin" ] || bin=$PWD/build/release/millions
-[ -x "$bin" ] || bench_die "no build/millions: run make build"
 bench_init wrk nginx haproxy curl
+bench_binary
+bin=$BENCH_BIN
 work=$BENCH_WORK
 b1=$(free_port)
 b2=$(free_port)
@@ -36,8 +35,13 @@ http {
   access_log off;
   keepalive_requests 1000000;
   default_type application/json;
-  server { listen 127.0.0.1:$b1; root $work/www; location / { try_files /index.json =404; } }
-  server { listen 127.0.0.1:$b2; root $work/www; location / { try_files /index.json =404; } }
+  server {
+    listen 127.0.0.1:$b1;
+    listen 127.0.0.1:$b2;
+    root $work/www;
+    location / { try_files /index.json =404; }
+    location = /__bench_selftest_404 { return 404; } # for BENCH_SELFTEST=1
+  }
 }
 NGINX
 bench_track_pidfile "$work/backends.pid"

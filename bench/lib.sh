@@ -18,7 +18,8 @@
 #
 # Settings (environment): DURATION seconds per measured run (10), ROUNDS (3), WARMUP seconds per
 # contender before round 1, not counted (2), CONNS wrk connections (64), WRK_THREADS (1),
-# BENCH_SELFTEST=1 points every wrk run at a path that 404s (the run must then fail),
+# BENCH_SELFTEST=1 points every wrk run at /__bench_selftest_404, which must 404 (the run must
+# then fail with exit 1; exit 3 if that path answered 2xx and the check was not exercised),
 # BENCH_KEEP=1 keeps the work directory.
 
 DURATION=${DURATION:-10}
@@ -146,6 +147,10 @@ wrk_run() {
     bench_die "$name: wrk printed no Requests/sec, no latency or no completed request ($url)"
   fi
   WRK_P99_MS=$(_to_ms "$p99")
+  if [ "$BENCH_SELFTEST" = 1 ]; then
+    echo "bench: BENCH_SELFTEST=1 but $url answered only 2xx: the check was not exercised" >&2
+    exit 3
+  fi
 }
 
 cpu_ticks() {

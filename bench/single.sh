@@ -15,10 +15,9 @@ cd "$(dirname "$0")/.."
 # shellcheck source=bench/lib.sh
 . bench/lib.sh
 THREADS_SERVER=${THREADS_SERVER:-1 2}
-bin=${MILLIONS_BIN:-$PWD/build/millions}
-[ -x "$bin" ] || bin=$PWD/build/release/millions
-[ -x "$bin" ] || bench_die "no build/millions: run make build"
 bench_init wrk nginx curl python3
+bench_binary
+bin=$BENCH_BIN
 work=$BENCH_WORK
 
 # l1_user BASE hit|miss: the L1 cache's user lookups with that result, from /metrics.
