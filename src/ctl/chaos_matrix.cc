@@ -301,7 +301,9 @@ class Matrix {
     r.target = "/api/nodes/" + node + "/" + action + (query.empty() ? "" : "?" + query);
     r.timeout = milliseconds(30000);
     auto res = http::Fetch(r);
-    if (!res.ok()) return res.error();
+    if (!res.ok())
+      return MakeError(Errc::kUnavailable, "no_answer",
+                       "the runner's admin API did not answer " + action + " " + node);
     if (res->status != 200)
       return MakeError(Errc::kInternal, "action_failed",
                        action + " " + node + ": " + res->body.substr(0, 200));
@@ -320,7 +322,8 @@ class Matrix {
     r.content_type = "application/json";
     r.timeout = milliseconds(60000);
     auto res = http::Fetch(r);
-    if (!res.ok()) return res.error();
+    if (!res.ok())
+      return MakeError(Errc::kUnavailable, "no_answer", "Patroni " + rest + " did not answer");
     if (res->status != 200)
       return MakeError(
           Errc::kInternal, "restart_failed",
@@ -338,8 +341,13 @@ class Matrix {
   }
 
   // ---- progress and waiting ----
+  // On a terminal, one line rewritten each second; otherwise (a log) a line per phase.
   void Progress(const std::string& phase) {
-    std::string line = "\r  " + running_ + " " + target_ + ": " + phase;
+    std::string line = "  " + running_ + " " + target_ + ": " + phase;
+    if (!tty_) {
+      if (phase == last_phase_) return;
+      last_phase_ = phase;
+    }
     if (ledger_) {
       auto p = ledger_->Snapshot();
       char buf[160];
@@ -349,12 +357,17 @@ class Matrix {
                static_cast<unsigned long long>(p.failed_reads));
       line += buf;
     }
+    if (!tty_) {
+      fprintf(stderr, "%s\n", line.c_str());
+      return;
+    }
     if (line.size() < progress_width_) line += std::string(progress_width_ - line.size(), ' ');
     progress_width_ = line.size();
-    fprintf(stderr, "%s", line.c_str());
+    fprintf(stderr, "\r%s", line.c_str());
     fflush(stderr);
   }
   void ClearProgress() {
+    last_phase_.clear();
     if (progress_width_ == 0) return;
     fprintf(stderr, "\r%s\r", std::string(progress_width_, ' ').c_str());
     progress_width_ = 0;
@@ -466,7 +479,13 @@ class Matrix {
     } else if (f.action == "pause") {
       if (Status st = each("stop", part); !st.ok()) return st;
       Hold("paused (SIGSTOP)", S);
-      if (Status st = each("cont", ""); !st.ok()) return st;
+      // Resuming matters more than anything: a node left paused spoils every later row.
+      Status resumed = each("cont", "");
+      for (int i = 0; i < 3 && !resumed.ok(); ++i) {
+        Hold("resuming again", 2);
+        resumed = each("cont", "");
+      }
+      if (!resumed.ok()) return resumed;
     } else if (f.role == "postgres-primary") {
       // restart: PostgreSQL restarted by its Patroni, as an operator plans it.
       if (t.rest.empty())
@@ -508,6 +527,7 @@ class Matrix {
     } else {
       for (const auto& n : target->nodes) row.target += (row.target.empty() ? "" : ",") + n;
     }
+    if (row.target.empty()) row.target = "-";
     target_ = row.target;
     if (!ready) row.note = "not healthy before the fault (" + waiting_on + "); ";
     Progress("signing up the ledger's writers");
@@ -607,6 +627,8 @@ class Matrix {
   std::unique_ptr<Ledger> ledger_;  // the running row's
   std::string running_, target_;
   size_t progress_width_ = 0;
+  bool tty_ = isatty(2) == 1;
+  std::string last_phase_;
 };
 
 }  // namespace

@@ -1,0 +1,126 @@
+"""`millions chaos matrix` on a small topology under `millions up` (etcd, one PostgreSQL under
+Patroni, one Redis cache node, two web nodes behind our balancer):
+- kill:web and pause:redis for 5 s each under the built-in ledger: exit 0, every row with 0 lost
+  and 0 duplicated writes, acknowledged writes, a write gap and a time to full health, the same
+  rows in --json and in RUN_DIR/chaos_matrix.json (the dashboard's copy), one table on stdout;
+- the ledger can fail: with MILLIONS_LEDGER_TEST_FAULT=phantom_ack,duplicate (an acknowledgement
+  recorded for a photo never written; each writer's first upload sent twice without its
+  Idempotency-Key) a baseline row reports lost and duplicated writes and the matrix exits 1;
+- a bad fault name is a usage error (exit 2)."""
+import json
+import os
+import subprocess
+import tempfile
+import time
+
+from harness import Checks, binary, free_port, up_tables, wait_for
+
+tmp = tempfile.mkdtemp(prefix="millions-chaos-")
+os.chmod(tmp, 0o755)
+topo = os.path.join(tmp, "topology.toml")
+with open(topo, "w") as f:
+    f.write(up_tables("chaostest", tmp) + f"""[web]
+threads = 1
+blocking_threads = 4
+[[web.node]]
+name = "web1"
+listen = "127.0.0.1:{free_port()}"
+[[web.node]]
+name = "web2"
+listen = "127.0.0.1:{free_port()}"
+[lb]
+threads = 1
+check_interval_ms = 500
+[[lb.node]]
+name = "lb1"
+listen = "127.0.0.1:{free_port()}"
+admin = "127.0.0.1:{free_port()}"
+[postgres]
+pool_size = 4
+[[postgres.node]]
+name = "pg1"
+listen = "127.0.0.1:{free_port()}"
+rest = "127.0.0.1:{free_port()}"
+[[redis.node]]
+name = "redis1"
+listen = "127.0.0.1:{free_port()}"
+[workers]
+threads = 1
+""")
+
+c = Checks()
+
+
+def millions(*args, env=None, timeout=300):
+    return subprocess.run([binary(), *args], capture_output=True, text=True, timeout=timeout,
+                          cwd=tmp, env={**os.environ, **(env or {})})
+
+
+def load(path):
+    try:
+        with open(path) as fh:
+            return json.load(fh)
+    except (OSError, ValueError):
+        return None
+
+
+t0 = time.time()
+up = millions("up", topo, "--detach", timeout=240)
+c.eq(up.returncode, 0, f"up --detach: {up.stdout[-600:]} {up.stderr[-600:]}")
+print(f"up took {time.time() - t0:.1f} s", flush=True)
+try:
+    out = os.path.join(tmp, "matrix.json")
+    t0 = time.time()
+    p = millions("chaos", "matrix", "--faults", "kill:web,pause:redis", "--seconds", "5",
+                 "--json", out, "--topology", topo)
+    print(f"matrix took {time.time() - t0:.1f} s", flush=True)
+    print(p.stdout, flush=True)
+    c.eq(p.returncode, 0, f"matrix exit code; stderr: {p.stderr[-1500:]}")
+    doc = load(out)
+    rows = doc["rows"] if doc else []
+    c.eq([r["fault"] for r in rows], ["kill:web", "pause:redis"], "one row per fault, in order")
+    for r in rows:
+        name = r["fault"]
+        c.eq((r["lost"], r["duplicated"]), (0, 0), f"{name}: no write lost or duplicated: {r}")
+        c.check(r["acknowledged"] > 20, f"{name}: the ledger wrote: {r['acknowledged']}")
+        c.check(isinstance(r["write_gap_s"], (int, float)) and 0 <= r["write_gap_s"] < 30,
+                f"{name}: a write gap: {r['write_gap_s']}")
+        c.check(r["healthy"] and isinstance(r["health_s"], (int, float)) and r["health_s"] >= 0,
+                f"{name}: full health reached: {r['health_s']}")
+        c.check(r["reads"] > 0, f"{name}: the ledger read: {r['reads']}")
+        c.check(not r["failed"] and not r["skipped"], f"{name}: measured: {r['note']}")
+    c.eq(rows[0]["target"] if rows else None, "web1", "kill:web aims at one web node")
+    c.eq(rows[1]["target"] if len(rows) > 1 else None, "redis1", "pause:redis at the cache node")
+    lines = p.stdout.splitlines()
+    c.check(len(lines) == 3 and lines[0].startswith("FAULT") and "kill:web" in lines[1]
+            and "pause:redis" in lines[2], "one table on stdout, a line per row")
+    dash = load(os.path.join(tmp, "run", "chaos_matrix.json"))
+    c.check(dash is not None and dash.get("finished") is True and dash["rows"] == rows,
+            "RUN_DIR/chaos_matrix.json holds the last matrix for the dashboard")
+
+    # The ledger can fail: a phantom acknowledgement is lost, a write sent twice without its
+    # key is duplicated, and the matrix says so with exit 1.
+    bad = os.path.join(tmp, "bad.json")
+    p = millions("chaos", "matrix", "--faults", "none", "--seconds", "2", "--writers", "2",
+                 "--readers", "1", "--json", bad, "--topology", topo,
+                 env={"MILLIONS_LEDGER_TEST_FAULT": "phantom_ack,duplicate"})
+    print(p.stdout, flush=True)
+    c.eq(p.returncode, 1, f"a ledger that lost and duplicated writes fails the matrix: "
+                          f"{p.stderr[-800:]}")
+    doc = load(bad)
+    r = doc["rows"][0] if doc and doc["rows"] else {}
+    c.eq(r.get("lost"), 1, f"the phantom acknowledgement is lost: {r}")
+    c.eq(r.get("duplicated"), 2, f"each writer's unkeyed double write is duplicated: {r}")
+
+    p = millions("chaos", "matrix", "--faults", "kill:nothing", "--topology", topo)
+    c.eq(p.returncode, 2, "an unknown fault is a usage error")
+finally:
+    down = millions("down", "--topology", topo, timeout=120)
+    c.eq(down.returncode, 0, "down")
+
+    def left():
+        return subprocess.run(["pgrep", "-f", tmp], capture_output=True, text=True).stdout.split()
+
+    wait_for(lambda: not left(), 5)
+    c.eq(left(), [], "nothing left running")
+c.finish()
