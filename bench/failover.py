@@ -1,18 +1,49 @@
 """bench/failover: what a primary's death costs, through our data layer and on bare Patroni.
 
 1. Our stack: `millions up` (etcd, three Patroni members in synchronous mode, one web node).
-   Two writers sign users up and three readers read profiles through the web node; the
-   primary is killed (kill -9, held down past Patroni's ttl). Reported: the write-
-   unavailability window (longest time without an acknowledged write), failed writes and
-   failed reads.
-2. Bare Patroni, same cluster settings: a psycopg2 writer INSERTs in a loop on a multi-host
-   connection (target_session_attrs=read-write), reconnecting on error; the primary is killed
-   the same way. Reported: its window, and Patroni's own promotion time (kill to new leader).
-3. Reads: `millions load --mix browse` with 1, 2 and 3 replicas: requests/s and database reads
-   per member role.
-Loopback only; every phase bounded in time. Run with /usr/bin/python3 (psycopg2 is Debian's)."""
+   Two writers sign users up and three readers read a photo list through the web node.
+2. Bare Patroni, same cluster settings: psycopg2 writers INSERT in a loop with autocommit,
+   connecting to the first member that takes a read-write session (each tried in turn,
+   target_session_attrs=read-write), reconnecting 10 ms after an error.
+   The kill, the same for both: once writes (and reads) flow, every process of the primary's
+   member (Patroni, the postmaster, and each backend: PostgreSQL's children lead process groups
+   of their own, so killing the postmaster's group leaves them able to commit for a while) is
+   stopped at one instant with SIGSTOP, a machine's death; then `millions chaos kill --hold`
+   (the runner kills Patroni and the postmaster and keeps the node down past Patroni's ttl) and
+   SIGKILL to whatever is left. Times count from that instant.
+   The write window runs from the kill to the first acknowledged write that was *sent after*
+   it: a write in flight at the kill proves nothing by its late answer. Two fresh writers start
+   at the kill beside the two running (whose writes in flight are held through the failover;
+   ours wait up to failover_wait), so the first write after the kill does not queue behind one
+   sent before it. The run fails if no write sent after the kill is acknowledged within
+   AFTER_KILL_S, if the old primary (bare: known by the port of each acknowledgement) took one,
+   if no new primary is seen, or if a writer or reader thread dies of an exception.
+   Promotion, from the new primary's log (1 ms): PostgreSQL's "archive recovery complete"
+   (writes are possible from about then) and "ready to accept connections", Patroni's
+   "promoted self to leader" (logged at the end of its cycle). As a cross-check, every member
+   but the old one is asked GET /primary every 0.05 s; the first 200 is printed with its
+   resolution (since the start of that member's last negative answer).
+   Reads (ours) time out after 2 s, and a timed-out read counts as failed; their count, failures
+   and latency p50/p99/max are printed for before and after the kill.
+   ROUNDS rounds (default 3), ours and bare alternating which goes first; the median, the range
+   and the spread ((max - min) / median) are printed, and ours - bare per round.
+3. Reads: `millions load --mix browse` with 1, 2 and 3 replicas, ROUNDS rotated rounds:
+   successes/s and database reads per member role. Any non-2xx answer, error count or non-zero
+   exit of `millions load` fails the run.
+Waits are on conditions with deadlines, not fixed sleeps. Loopback only; every phase bounded in
+time. Run with /usr/bin/python3 (psycopg2 is Debian's). Exits 1 on any failed check.
+
+Environment: ROUNDS (3), DURATION (15, seconds per read load), AFTER_KILL_S (60), PHASES
+("failover,reads"), BENCH_KEEP=1 (keep the run directories)."""
+import calendar
+import collections
+import http.client
 import json
 import os
+import re
+import shutil
+import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -26,6 +57,34 @@ from harness import binary, free_port, http_request, up_tables  # noqa: E402
 import psycopg2  # noqa: E402
 
 TTL, LOOP_WAIT, RETRY = 10, 2, 4
+FAILOVER_WAIT_S = 30
+READ_TIMEOUT_S = 2.0
+WRITE_TIMEOUT_S = FAILOVER_WAIT_S + 10  # a write held through the failover is the design
+POLL_S = 0.05
+BARE_RETRY_S = 0.01
+ROUNDS = int(os.environ.get("ROUNDS", "3"))
+SECONDS = int(os.environ.get("DURATION", "15"))
+AFTER_KILL_S = float(os.environ.get("AFTER_KILL_S", "60"))
+PHASES = set(os.environ.get("PHASES", "failover,reads").split(","))
+WARM_ACKS = 20  # acknowledged writes (and good reads) before the kill
+AFTER_ACKS = 20  # acknowledged writes sent after the kill before the run ends
+MAX_REQUESTS = 1_000_000  # per thread: a bound on every loop besides time
+
+
+class Failed(Exception):
+    pass
+
+
+def copy_binary():
+    """A copy of the binary under test, so that a rebuild during the run cannot change it."""
+    d = tempfile.mkdtemp(prefix="millions-failover-bin-")
+    os.chmod(d, 0o755)
+    dst = os.path.join(d, "millions")
+    shutil.copy2(os.path.realpath(binary()), dst)
+    os.environ["MILLIONS_BIN"] = dst
+    return d
+
+
 def topology(tmp, replicas):
     web = free_port()
     members = {f"pg{i}": (free_port(), free_port()) for i in range(1, replicas + 2)}
@@ -39,7 +98,7 @@ name = "web1"
 listen = "127.0.0.1:{web}"
 [postgres]
 pool_size = 6
-failover_wait_ms = 30000
+failover_wait_ms = {FAILOVER_WAIT_S * 1000}
 [postgres.patroni]
 ttl_s = {TTL}
 loop_wait_s = {LOOP_WAIT}
@@ -61,38 +120,39 @@ def run(tmp, *args, timeout=240):
                           cwd=tmp)
 
 
-def leader(members):
+def wait(cond, timeout, step=POLL_S):
+    """cond()'s first true value within timeout seconds; else None."""
+    deadline = time.time() + timeout
+    while True:
+        v = cond()
+        if v or time.time() >= deadline:
+            return v
+        time.sleep(step)
+
+
+def get(port, path, timeout=1.0):
+    try:
+        s, _, data = http_request("127.0.0.1", port, "GET", path, timeout=timeout)
+        return s, data
+    except (OSError, http.client.HTTPException):
+        return 0, b""
+
+
+def cluster(members):
     for _, (_, rest) in members.items():
-        try:
-            s, _, data = http_request("127.0.0.1", rest, "GET", "/cluster", timeout=2)
-            if s == 200:
-                for m in json.loads(data)["members"]:
-                    if m["role"] == "leader":
-                        return m["name"]
-        except OSError:
-            pass
-    return None
+        s, data = get(rest, "/cluster")
+        if s == 200:
+            return json.loads(data)["members"]
+    return []
+
+
+def leader(members):
+    return next((m["name"] for m in cluster(members) if m["role"] == "leader"), None)
 
 
 def replicas_streaming(members):
-    for _, (_, rest) in members.items():
-        try:
-            s, _, data = http_request("127.0.0.1", rest, "GET", "/cluster", timeout=2)
-            if s == 200:
-                return sum(1 for m in json.loads(data)["members"]
-                           if m["role"] != "leader" and m.get("state") in ("running", "streaming"))
-        except OSError:
-            pass
-    return 0
-
-
-def wait(cond, timeout):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if cond():
-            return True
-        time.sleep(0.3)
-    return False
+    return sum(1 for m in cluster(members)
+               if m["role"] != "leader" and m.get("state") in ("running", "streaming"))
 
 
 def up(replicas):
@@ -101,113 +161,446 @@ def up(replicas):
     path, web, members = topology(tmp, replicas)
     r = run(tmp, "up", path, "--detach")
     if r.returncode != 0:
-        sys.exit(f"up failed: {r.stdout[-800:]} {r.stderr[-800:]}")
-    wait(lambda: replicas_streaming(members) == replicas, 120)
+        down(tmp, path)
+        raise Failed(f"up failed: {r.stdout[-800:]} {r.stderr[-800:]}")
     return tmp, path, web, members
 
 
-def api(web, method, path, body=None):
+def down(tmp, path):
+    r = run(tmp, "down", "--topology", path)
+    if r.returncode == 0 and os.environ.get("BENCH_KEEP") != "1":
+        shutil.rmtree(tmp, ignore_errors=True)
+    elif r.returncode != 0:
+        print(f"warning: down failed for {tmp}: {r.stderr[-400:]}", file=sys.stderr)
+
+
+def ready(web, members, replicas):
+    if not wait(lambda: replicas_streaming(members) == replicas and leader(members), 120, 0.2):
+        raise Failed(f"{replicas} replicas not streaming within 120 s: {cluster(members)}")
+    if not wait(lambda: get(web, "/readyz")[0] == 200, 60, 0.1):
+        raise Failed("web1 not ready within 60 s")
+
+
+def pct(values, p):
+    v = sorted(values)
+    return v[min(len(v) - 1, int(len(v) * p))] if v else float("nan")
+
+
+class Traffic:
+    """Writer and reader threads; each request recorded as (sent, answered, ok)."""
+
+    def __init__(self, write, read=None):
+        self.write, self.read = write, read
+        self.writes, self.reads, self.crashes = [], [], []
+        self.errors = collections.Counter()  # why writes failed, by kind
+        self.stop = threading.Event()
+        self.threads = []
+        self.next_writer = 0
+
+    def _loop(self, fn, out, k):
+        try:
+            for i in range(MAX_REQUESTS):
+                if self.stop.is_set():
+                    return
+                t = time.time()
+                ok = fn(k, i)
+                out.append((t, time.time(), ok))
+        except Exception as e:  # noqa: BLE001 -- any other exception fails the run, not silently
+            self.crashes.append(f"{fn.__name__} {k}: {e!r}")
+
+    def start(self, writers, readers=0):
+        for _ in range(writers):
+            self._spawn(self.write, self.writes, self.next_writer)
+            self.next_writer += 1
+        for k in range(readers):
+            self._spawn(self.read, self.reads, k)
+
+    def _spawn(self, fn, out, k):
+        t = threading.Thread(target=self._loop, args=(fn, out, k), daemon=True)
+        t.start()
+        self.threads.append(t)
+
+    def acks(self, after=0.0):
+        return sum(1 for s, _, ok in list(self.writes) if ok and s >= after)
+
+    def good_reads(self, after=0.0):
+        return sum(1 for s, _, ok in list(self.reads) if ok and s >= after)
+
+    def finish(self):
+        self.stop.set()
+        deadline = time.time() + WRITE_TIMEOUT_S + 10
+        for t in self.threads:
+            t.join(timeout=max(0.1, deadline - time.time()))
+        stuck = sum(t.is_alive() for t in self.threads)
+        if stuck:
+            raise Failed(f"{stuck} load threads still running {WRITE_TIMEOUT_S + 10} s after stop")
+        if self.crashes:
+            raise Failed("load threads crashed: " + "; ".join(self.crashes))
+
+
+class Promotion:
+    """A cross-check of the logs: one thread per member but `old` asks GET /primary every POLL_S
+    seconds. found: (member, end of its first 200, resolution), the resolution being the time
+    from the start of that member's last negative answer (Patroni's REST API answers slowly
+    while it promotes, so it is coarser than POLL_S)."""
+
+    def __init__(self, members, old, deadline):
+        self.found = None
+        self.lock = threading.Lock()
+        self.threads = [threading.Thread(target=self._poll, args=(n, rest, deadline), daemon=True)
+                        for n, (_, rest) in members.items() if n != old]
+        for t in self.threads:
+            t.start()
+
+    def _poll(self, name, rest, deadline):
+        last_no = time.time()
+        for _ in range(100_000):
+            if self.found or time.time() >= deadline:
+                return
+            t = time.time()
+            if get(rest, "/primary", timeout=1.0)[0] == 200:
+                end = time.time()
+                with self.lock:
+                    if not self.found:
+                        self.found = (name, end, end - last_no)
+                return
+            last_no = t
+            time.sleep(POLL_S)
+
+    def join(self, timeout):
+        for t in self.threads:
+            t.join(timeout=timeout)
+
+
+def utc_seconds(stamp, fmt):
+    return calendar.timegm(time.strptime(stamp, fmt))
+
+
+def kill_time(tmp, old):
+    """When the runner sent the SIGKILLs: its "chaos: SIGKILL" event (wall clock, 1 ms)."""
     try:
-        return http_request("127.0.0.1", web, method, path, body, timeout=40)[0]
+        lines = open(os.path.join(tmp, "run", "runner.log"), errors="replace").readlines()
     except OSError:
-        return 0
+        lines = []
+    for line in reversed(lines):
+        try:
+            e = json.loads(line)
+        except ValueError:
+            continue
+        if e.get("msg") == "chaos: SIGKILL" and e.get("node_name") == old:
+            ts = e["ts"]  # 2026-12-02T08:51:17.041Z
+            return utc_seconds(ts[:19], "%Y-%m-%dT%H:%M:%S") + float("0" + ts[19:].rstrip("Z"))
+    raise Failed(f"no 'chaos: SIGKILL' event for {old} in the runner's log")
 
 
-def kill_primary(tmp, path, members, acks, stop, threads):
-    """After 4 s of load, kill -9 the leader (held down past the ttl), wait for a new one, run
-    6 s more; returns the longest time without an acknowledged write and the promotion time."""
-    time.sleep(4)
+PATRONI_LINE = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d),(\d{3}) \w+: (.*)")
+PG_LINE = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)\.(\d{3}) (\S+) \[\d+\] \w+:  (.*)")
+PROMOTION_EVENTS = {  # event: (log, start of the message)
+    "lock": ("patroni", "promoted self to leader"),  # logged at the end of Patroni's HA cycle
+    "recovered": ("pg", "archive recovery complete"),  # writes are possible from about here
+    "ready": ("pg", "database system is ready to accept connections"),  # the postmaster, later
+}
+
+
+def promotion_from_logs(tmp, members, old, after):
+    """{member, lock, recovered, ready}: the times (1 ms) of PROMOTION_EVENTS in the log of the
+    member but `old` that Patroni promoted after `after`, or None. Patroni stamps local time,
+    PostgreSQL the zone it names."""
+    for name in members:
+        if name == old:
+            continue
+        try:
+            with open(os.path.join(tmp, "run", "logs", f"{name}.log"), errors="replace") as f:
+                lines = f.readlines()
+        except OSError:
+            continue
+        seen = {}
+        for line in lines:
+            m, kind = PATRONI_LINE.match(line), "patroni"
+            if m:
+                t = time.mktime(time.strptime(m[1], "%Y-%m-%d %H:%M:%S")) + int(m[2]) / 1000
+                msg = m[3]
+            else:
+                m, kind = PG_LINE.match(line), "pg"
+                if not m:
+                    continue
+                base = (utc_seconds(m[1], "%Y-%m-%d %H:%M:%S") if m[3] in ("UTC", "GMT")
+                        else time.mktime(time.strptime(m[1], "%Y-%m-%d %H:%M:%S")))
+                t, msg = base + int(m[2]) / 1000, m[4]
+            if t < after:
+                continue
+            for event, (log, start) in PROMOTION_EVENTS.items():
+                if kind == log and msg.startswith(start) and event not in seen:
+                    seen[event] = t
+        if "lock" in seen:
+            return {"member": name, **{e: seen.get(e, float("nan")) for e in PROMOTION_EVENTS}}
+    return None
+
+
+def proc_state(pid):
+    """A process's state letter, or None when it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return None
+
+
+def parents():
+    """{pid: parent pid} of every process."""
+    out = {}
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open(f"/proc/{d}/stat") as f:
+                    out[int(d)] = int(f.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                pass
+    return out
+
+
+def tree(roots):
+    """The roots and all their descendants."""
+    pp = parents()
+    out, todo = set(), [r for r in roots if r in pp]
+    while todo:
+        p = todo.pop()
+        if p not in out:
+            out.add(p)
+            todo += [c for c, q in pp.items() if q == p]
+    return out
+
+
+def member_pids(tmp, name):
+    """(Patroni's pid, the postmaster's pid) of a member, from /proc and postmaster.pid."""
+    conf = os.path.join(tmp, "run", name, "patroni.yml")
+    patroni = None
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open(f"/proc/{d}/cmdline", "rb") as f:
+                    if conf.encode() in f.read().split(b"\0"):
+                        patroni = int(d)
+            except OSError:
+                pass
+    try:
+        with open(os.path.join(tmp, "run", name, "data", "postmaster.pid")) as f:
+            postmaster = int(f.readline())
+    except (OSError, ValueError):
+        postmaster = None
+    return patroni, postmaster
+
+
+def signal_all(pids, sig):
+    for p in pids:
+        try:
+            os.kill(p, sig)
+        except ProcessLookupError:
+            pass
+
+
+def freeze(tmp, name):
+    """The machine's death, at one instant: SIGSTOP to the member's postmaster, then to every
+    process under it and under Patroni (PostgreSQL's children each lead a process group of
+    their own, so a signal to the postmaster's group does not reach its backends, and a backend
+    outlives its postmaster for a while: long enough to commit a write), then to Patroni.
+    Returns (the time all were stopped, their pids)."""
+    patroni, postmaster = member_pids(tmp, name)
+    if not patroni or not postmaster:
+        raise Failed(f"{name}: Patroni {patroni} or postmaster {postmaster} not found")
+    signal_all([postmaster], signal.SIGSTOP)  # no new backend from here on
+    doomed = tree([postmaster, patroni])
+    signal_all(sorted(doomed - {patroni}), signal.SIGSTOP)
+    signal_all([patroni], signal.SIGSTOP)
+    # A signal is delivered when its process next runs: the kill is the moment all are stopped.
+    stopped = wait(lambda: all(proc_state(p) in (None, "Z", "T", "t") for p in doomed) and
+                   time.time(), 1.0, 0.001)
+    if not stopped:
+        running = [p for p in doomed if proc_state(p) not in (None, "Z", "T", "t")]
+        signal_all(doomed, signal.SIGKILL)
+        raise Failed(f"{name}: processes not stopped 1 s after SIGSTOP: {running} (killed)")
+    return stopped, doomed
+
+
+def kill_and_measure(tmp, path, members, traffic, readers):
+    """Kills the primary once writes (and reads) flow; runs until a new primary is seen and
+    AFTER_ACKS writes sent after the kill are acknowledged (or AFTER_KILL_S passes)."""
+    if not wait(lambda: traffic.acks() >= WARM_ACKS and traffic.good_reads() >= WARM_ACKS * readers,
+                60):
+        raise Failed(f"load not flowing before the kill: {traffic.acks()} writes acknowledged, "
+                     f"{traffic.good_reads()} good reads in 60 s")
     old = leader(members)
-    killed = time.time()
-    run(tmp, "chaos", "kill", old, "--hold", "60", "--topology", path)
-    wait(lambda: leader(members) not in (None, old), 60)
-    promoted = time.time() - killed
-    time.sleep(6)
-    stop.set()
-    for t in threads:
-        t.join(timeout=60)
-    after = sorted(t for t in acks if t > killed - 1)
-    return max((b - a for a, b in zip(after, after[1:])), default=float("nan")), promoted
+    if not old:
+        raise Failed("no leader before the kill")
+    # The kill: frozen at once (tk), then `millions chaos kill --hold` (the runner kills Patroni
+    # and the postmaster and keeps the node down past the ttl), then SIGKILL to every frozen
+    # process left (the backends). A write sent after tk cannot reach the old primary.
+    t0 = time.time()
+    tk, doomed = freeze(tmp, old)
+    try:
+        promo = Promotion(members, old, tk + AFTER_KILL_S)
+        traffic.start(2)  # fresh writers: their first write is sent after the kill
+        r = run(tmp, "chaos", "kill", old, "--hold", "120", "--topology", path, timeout=30)
+        t1 = time.time()
+    finally:
+        signal_all(doomed, signal.SIGKILL)  # whatever happened: none of them may live on
+    if r.returncode != 0:
+        raise Failed(f"chaos kill {old} failed: {r.stdout} {r.stderr}")
+    if not wait(lambda: all(proc_state(p) in (None, "Z") for p in doomed), 5.0, 0.01):
+        raise Failed(f"{old}'s processes still there 5 s after SIGKILL: "
+                     f"{[p for p in doomed if proc_state(p) not in (None, 'Z')]}")
+    pg_gone = time.time()
+    wait(lambda: promo.found and traffic.acks(after=tk) >= AFTER_ACKS,
+         max(0.0, tk + AFTER_KILL_S - time.time()))
+    promo.join(timeout=5)
+    traffic.finish()
+    kill_time(tmp, old)  # the runner did register the kill
+    after = [e for s, e, ok in traffic.writes if ok and s >= tk]
+    if not after:
+        raise Failed(f"no write sent after the kill was acknowledged within {AFTER_KILL_S:.0f} s "
+                     f"({sum(1 for s, _, ok in traffic.writes if s >= tk and not ok)} failed)")
+    old_port = members[old][0]
+    late = [(s - tk, e - tk) for s, e, ok in traffic.writes if ok == old_port and s >= tk]
+    if late:
+        raise Failed(f"the old primary {old} acknowledged {len(late)} writes sent after the kill "
+                     f"(sent, answered s after it: {late[:5]})")
+    logged = promotion_from_logs(tmp, members, old, tk)
+    if not promo.found or not logged:
+        raise Failed(f"no new primary within {AFTER_KILL_S:.0f} s of the kill: polled "
+                     f"{promo.found}, logs {logged}")
+    if logged["member"] != promo.found[0]:
+        raise Failed(f"the logs promoted {logged['member']}, GET /primary answered 200 on "
+                     f"{promo.found[0]}")
+    before = [e for _, e, ok in traffic.writes if ok and e <= tk]
+    held = [(s, e, ok) for s, e, ok in traffic.writes if s < tk and e > tk]
+    out = {
+        "window_s": min(after) - tk,
+        "promotion_s": logged["recovered"] - tk,
+        "window_after_promotion_s": min(after) - logged["recovered"],
+        "ready_s": logged["ready"] - tk,
+        "leader_lock_s": logged["lock"] - tk,
+        "lock_polled_s": promo.found[1] - tk,
+        "poll_resolution_s": promo.found[2],
+        "new_primary": logged["member"],
+        "old_member_gone_s": pg_gone - tk,
+        "gap_before_kill_s": tk - max(before) if before else float("nan"),
+        "freeze_s": tk - t0,
+        "chaos_call_s": t1 - tk,
+        "acknowledged": sum(1 for _, _, ok in traffic.writes if ok),
+        "failed_write_attempts": sum(1 for _, _, ok in traffic.writes if not ok),
+        "held_writes_ok": sum(1 for _, _, ok in held if ok),
+        "held_writes_failed": sum(1 for _, _, ok in held if not ok),
+        "write_errors": dict(traffic.errors.most_common(4)),
+    }
+    if readers:
+        pre = [(e - s, ok) for s, e, ok in traffic.reads if e <= tk]
+        post = [(e - s, ok) for s, e, ok in traffic.reads if e > tk]
+        for name, rs in (("before", pre), ("after", post)):
+            lat = [d * 1000 for d, _ in rs]
+            out[f"reads_{name}"] = len(rs)
+            out[f"failed_reads_{name}"] = sum(1 for _, ok in rs if not ok)
+            out[f"read_ms_{name}"] = [round(pct(lat, 0.5), 2), round(pct(lat, 0.99), 2),
+                                      round(max(lat), 2) if lat else float("nan")]
+    return out
+
+
+def api(web, method, path, body=None, timeout=WRITE_TIMEOUT_S):
+    try:
+        return http_request("127.0.0.1", web, method, path, body, timeout=timeout)[0]
+    except (OSError, http.client.HTTPException):  # a timed-out read is a failed read
+        return 0
 
 
 def ours():
     tmp, path, web, members = up(2)
+    traffic = None
     try:
+        ready(web, members, 2)
         ids = []
         for i in range(10):
             s, _, data = http_request("127.0.0.1", web, "POST", "/api/users",
                                       {"handle": f"reader{i}", "password": "password123"})
+            if s != 201:
+                raise Failed(f"set-up sign-up: {s} {data[:200]!r}")
             ids.append(json.loads(data)["id"])
-        stop = threading.Event()
-        acks, wfail, rfail, rok = [], [0], [0], [0]
 
-        def writer(k):
-            i = 0
-            while not stop.is_set():
-                if api(web, "POST", "/api/users", {"handle": f"w{k}x{i}",
-                                                    "password": "password123"}) == 201:
-                    acks.append(time.time())
-                else:
-                    wfail[0] += 1
-                i += 1
+        def writer(k, i):
+            s = api(web, "POST", "/api/users", {"handle": f"w{k}x{i}", "password": "password123"})
+            if s != 201:
+                traffic.errors[str(s or "no answer")] += 1
+            return s == 201
 
-        def reader(k):
-            i = 0
-            while not stop.is_set():
-                uid = ids[(i + k) % len(ids)]
-                if api(web, "GET", f"/api/users/{uid}/photos?limit=10") == 200:
-                    rok[0] += 1
-                else:
-                    rfail[0] += 1
-                i += 1
+        def reader(k, i):
+            uid = ids[(i + k) % len(ids)]
+            return api(web, "GET", f"/api/users/{uid}/photos?limit=10",
+                       timeout=READ_TIMEOUT_S) == 200
 
-        threads = [threading.Thread(target=writer, args=(k,)) for k in range(2)]
-        threads += [threading.Thread(target=reader, args=(k,)) for k in range(3)]
-        for t in threads:
-            t.start()
-        window, promoted = kill_primary(tmp, path, members, acks, stop, threads)
-        return {"window_s": window, "failed_writes": wfail[0], "acknowledged": len(acks),
-                "failed_reads": rfail[0], "reads": rok[0], "patroni_promotion_s": promoted}
+        traffic = Traffic(writer, reader)
+        traffic.start(2, 3)
+        return kill_and_measure(tmp, path, members, traffic, 3)
     finally:
-        run(tmp, "down", "--topology", path)
+        if traffic:
+            traffic.stop.set()
+        down(tmp, path)
 
 
 def bare():
     tmp, path, web, members = up(2)
+    traffic = None
     try:
-        hosts = ",".join("127.0.0.1" for _ in members)
-        ports = ",".join(str(pg) for pg, _ in members.values())
-        dsn = (f"host={hosts} port={ports} dbname=millions user=millions connect_timeout=2 "
-               "target_session_attrs=read-write")
-        setup = psycopg2.connect(dsn)
-        setup.autocommit = True
+        ready(web, members, 2)
+
+        def connect():
+            """The first member that takes a read-write session, each tried in turn. (libpq's own
+            host list would stop at the first member that answers with an error, such as a
+            replica restarted to follow the new primary that is replaying WAL from before the
+            role existed: "role does not exist". That would hold this writer up for seconds
+            after the promotion, and flatter us.)"""
+            why = []
+            for name, (port, _) in members.items():
+                try:
+                    c = psycopg2.connect(f"host=127.0.0.1 port={port} dbname=millions "
+                                         "user=millions connect_timeout=2 "
+                                         "target_session_attrs=read-write options='-c "
+                                         f"statement_timeout={WRITE_TIMEOUT_S * 1000}'")
+                    c.autocommit = True
+                    return c
+                except psycopg2.Error as e:
+                    line = (str(e).strip().splitlines() or [repr(e)])[0]
+                    why.append(f"{name}: {line.split(' failed: ', 1)[-1][:80]}")
+            raise psycopg2.OperationalError("; ".join(why))
+
+        setup = connect()
         setup.cursor().execute("CREATE TABLE IF NOT EXISTS bench_ledger(id BIGSERIAL PRIMARY KEY)")
         setup.close()
-        stop = threading.Event()
-        acks, fails = [], [0]
+        conns = {}
 
-        def writer():
-            conn = None
-            while not stop.is_set():
-                try:
-                    if conn is None:
-                        conn = psycopg2.connect(dsn)
-                        conn.autocommit = True
-                    conn.cursor().execute("INSERT INTO bench_ledger DEFAULT VALUES")
-                    acks.append(time.time())
-                except psycopg2.Error:
-                    fails[0] += 1
-                    conn = None
-                    time.sleep(0.05)
+        def writer(k, i):
+            try:
+                if conns.get(k) is None:
+                    conns[k] = connect()
+                conns[k].cursor().execute("INSERT INTO bench_ledger DEFAULT VALUES")
+                return conns[k].info.port  # which member took it (true: acknowledged)
+            except psycopg2.Error as e:
+                traffic.errors[" ".join(str(e).split())[:240] or repr(e)] += 1
+                if conns.get(k) is not None:
+                    conns[k].close()
+                conns[k] = None
+                time.sleep(BARE_RETRY_S)
+                return False
 
-        threads = [threading.Thread(target=writer) for _ in range(2)]
-        for t in threads:
-            t.start()
-        window, promoted = kill_primary(tmp, path, members, acks, stop, threads)
-        return {"window_s": window, "failed_writes": fails[0], "acknowledged": len(acks),
-                "patroni_promotion_s": promoted}
+        traffic = Traffic(writer)
+        traffic.start(2)
+        try:
+            return kill_and_measure(tmp, path, members, traffic, 0)
+        finally:
+            for c in conns.values():
+                if c is not None:
+                    c.close()
     finally:
-        run(tmp, "down", "--topology", path)
+        if traffic:
+            traffic.stop.set()
+        down(tmp, path)
 
 
 def metric(web, prefix):
@@ -216,39 +609,145 @@ def metric(web, prefix):
                if line.startswith(prefix))
 
 
-def reads(replicas, seconds):
+ERROR_KEY = re.compile(r"^(errors?|failures?|failed)(_by_[a-z_]+|_total|_count)?$")
+
+
+def count_errors(value):
+    if isinstance(value, bool):
+        return 0
+    if isinstance(value, (int, float)):
+        return value
+    if isinstance(value, dict):
+        return sum(count_errors(v) for v in value.values())
+    if isinstance(value, list):
+        return sum(count_errors(v) for v in value)
+    return 0
+
+
+def check_load(proc, out_path, what):
+    """`millions load`'s JSON summary, checked: exit 0, every answer 2xx, no error counted.
+    Read defensively: the summary's fields are growing (successes/s, errors by kind)."""
+    tail = (proc.stdout + proc.stderr)[-1500:]
+    if proc.returncode != 0:
+        raise Failed(f"{what}: millions load exited {proc.returncode}:\n{tail}")
+    try:
+        r = json.load(open(out_path))
+    except (OSError, ValueError) as e:
+        raise Failed(f"{what}: no JSON summary from millions load ({e}):\n{tail}")
+    errors = {k: v for k, v in r.items() if ERROR_KEY.match(k) and count_errors(v)}
+    statuses = r.get("by_status")
+    bad = {k: v for k, v in (statuses or {}).items()
+           if not (k.isdigit() and 200 <= int(k) < 300) and v}
+    if bad or errors:
+        raise Failed(f"{what}: millions load saw failures: {bad} {errors}\n{tail}")
+    if statuses is None and not any(ERROR_KEY.match(k) for k in r):
+        raise Failed(f"{what}: millions load's summary says nothing of errors: {sorted(r)}")
+    if not r.get("requests"):
+        raise Failed(f"{what}: millions load made no requests:\n{tail}")
+    rps = next((r[k] for k in ("success_rps", "successes_per_s", "ok_rps", "successes_rps")
+                if isinstance(r.get(k), (int, float))), r.get("rps"))
+    return rps, r.get("success_p99_ms", r.get("p99_ms"))
+
+
+def reads(replicas, seconds, rnd):
     tmp, path, web, members = up(replicas)
     try:
+        ready(web, members, replicas)
         out = os.path.join(tmp, "load.json")
         rep0 = metric(web, 'millions_db_queries_total{shard="0",member_role="replica"')
         pri0 = metric(web, 'millions_db_queries_total{shard="0",member_role="primary",kind="read"')
-        run(tmp, "load", "--target", f"http://127.0.0.1:{web}", "--users", "16", "--duration",
-            str(seconds), "--mix", "browse", "--json", out, timeout=seconds + 120)
-        r = json.load(open(out))
-        return {"rps": r.get("throughput_rps", r.get("rps")), "p99_ms": r.get("p99_ms"),
+        proc = run(tmp, "load", "--target", f"http://127.0.0.1:{web}", "--users", "16",
+                   "--duration", str(seconds), "--mix", "browse", "--json", out,
+                   timeout=seconds + 180)
+        rps, p99 = check_load(proc, out, f"reads, {replicas} replicas, round {rnd + 1}")
+        return {"rps": rps, "p99_ms": p99,
                 "replica_reads": metric(web, 'millions_db_queries_total{shard="0",'
                                         'member_role="replica"') - rep0,
                 "primary_reads": metric(web, 'millions_db_queries_total{shard="0",'
                                         'member_role="primary",kind="read"') - pri0}
     finally:
-        run(tmp, "down", "--topology", path)
+        down(tmp, path)
+
+
+def spread(values, digits=2):
+    """'median [min-max] spread%', the spread being (max - min) / median (bench/README.md)."""
+    values = [v for v in values if v == v]
+    if not values:
+        return "-"
+    m, lo, hi = statistics.median(values), min(values), max(values)
+    sp = f" {(hi - lo) / m * 100:.0f}%" if m else ""
+    return f"{m:.{digits}f} [{lo:.{digits}f}-{hi:.{digits}f}]{sp}"
+
+
+def failover_phase():
+    res = {"ours": [], "bare": []}
+    for rnd in range(ROUNDS):
+        for name in (("ours", "bare") if rnd % 2 == 0 else ("bare", "ours")):
+            r = ours() if name == "ours" else bare()
+            res[name].append(r)
+            print(f"  round {rnd + 1} {name}: {json.dumps(r)}", flush=True)
+    print(f"\nkill -9 of the primary, ttl {TTL} s, loop_wait {LOOP_WAIT} s, synchronous mode; "
+          f"{ROUNDS} rounds, median [min-max]")
+    print("  times in s from the kill (every process of the old primary's member stopped at once "
+          "with SIGSTOP, then killed).\n  window: to the first acknowledged write sent after the "
+          "kill.\n  From the new primary's log (1 ms): "
+          "promotion = PostgreSQL's 'archive recovery complete' (writes possible from about\n"
+          "  then), ready = its 'ready to accept connections', leader lock = Patroni's 'promoted "
+          "self to leader' (logged at the end\n  of its cycle). Lock polled: the first 200 from "
+          f"GET /primary, asked every {POLL_S} s per member; its resolution beside it.")
+    cols = [("window", "window_s", 3), ("promotion", "promotion_s", 3),
+            ("window after promotion", "window_after_promotion_s", 3),
+            ("ready", "ready_s", 3), ("leader lock", "leader_lock_s", 3),
+            ("lock polled", "lock_polled_s", 3), ("poll resolution", "poll_resolution_s", 3),
+            ("old member killed (gone)", "old_member_gone_s", 3),
+            ("failed write attempts", "failed_write_attempts", 0),
+            ("writes held through, ok", "held_writes_ok", 0),
+            ("writes held through, failed", "held_writes_failed", 0)]
+    for label, key, digits in cols:
+        print(f"  {label:<28} ours {spread([r[key] for r in res['ours']], digits):<28} "
+              f"bare {spread([r[key] for r in res['bare']], digits)}")
+    for when in ("before", "after"):
+        fr = spread([r[f"failed_reads_{when}"] for r in res["ours"]], 0)
+        n = spread([r[f"reads_{when}"] for r in res["ours"]], 0)
+        lat = [spread([r[f"read_ms_{when}"][i] for r in res["ours"]], 1) for i in range(3)]
+        print(f"  ours reads {when:<6} the kill: {n} reads, {fr} failed (timeout "
+              f"{READ_TIMEOUT_S:.0f} s); ms p50 {lat[0]}, p99 {lat[1]}, max {lat[2]}")
+    for key, what in (("window_s", "window"), ("window_after_promotion_s",
+                                                  "window after promotion")):
+        diffs = [a[key] - b[key] for a, b in zip(res["ours"], res["bare"])]
+        print(f"  {what} ours - bare, per round: {' '.join(f'{d:+.3f}' for d in diffs)} s, "
+              f"median {statistics.median(diffs):+.3f} s")
+    print("  (goal: window within 1 s of bare. The window holds Patroni's own promotion, which "
+          f"varies by up to loop_wait ({LOOP_WAIT} s)\n  with where in its cycle the kill falls; "
+          "the window after promotion is the part the client's data layer adds.)\n", flush=True)
+
+
+def reads_phase():
+    counts = [1, 2, 3]
+    res = {n: [] for n in counts}
+    for rnd in range(ROUNDS):
+        for n in counts[rnd % 3:] + counts[:rnd % 3]:
+            r = reads(n, SECONDS, rnd)
+            res[n].append(r)
+            print(f"  round {rnd + 1} {n} replica(s): {json.dumps(r)}", flush=True)
+    print(f"\nread-heavy load (--mix browse, 16 users, {SECONDS} s) by replica count, "
+          f"{ROUNDS} rotated rounds, median [min-max]")
+    for n in counts:
+        print(f"  {n} replica(s): successes/s {spread([r['rps'] for r in res[n]], 0)}, "
+              f"p99 ms {spread([r['p99_ms'] for r in res[n]])}, replica reads "
+              f"{spread([r['replica_reads'] for r in res[n]], 0)}, primary reads "
+              f"{spread([r['primary_reads'] for r in res[n]], 0)}", flush=True)
 
 
 if __name__ == "__main__":
-    seconds = int(os.environ.get("DURATION", "15"))
-    a = ours()
-    print(f"ours (web node on PgCluster): {json.dumps(a)}", flush=True)
-    b = bare()
-    print(f"bare Patroni (psycopg2 writer): {json.dumps(b)}", flush=True)
-    print(f"\nkill -9 of the primary, ttl {TTL} s, loop_wait {LOOP_WAIT} s, synchronous mode")
-    print(f"{'':28} {'window s':>9} {'promotion s':>12} {'failed writes':>14} {'failed reads':>13}")
-    print(f"{'millions (through web1)':28} {a['window_s']:>9.2f} {a['patroni_promotion_s']:>12.2f}"
-          f" {a['failed_writes']:>14} {a['failed_reads']:>13}")
-    print(f"{'bare Patroni + libpq':28} {b['window_s']:>9.2f} {b['patroni_promotion_s']:>12.2f}"
-          f" {b['failed_writes']:>14} {'-':>13}")
-    print(f"window ours - bare: {a['window_s'] - b['window_s']:+.2f} s (goal: within 1 s)\n",
-          flush=True)
-    print(f"read-heavy load (--mix browse, 16 users, {seconds} s) by replica count")
-    for n in (1, 2, 3):
-        r = reads(n, seconds)
-        print(f"  {n} replica(s): {json.dumps(r)}", flush=True)
+    bindir = copy_binary()
+    try:
+        if "failover" in PHASES:
+            failover_phase()
+        if "reads" in PHASES:
+            reads_phase()
+    except Failed as e:
+        print(f"\nFAILED: {e}", file=sys.stderr, flush=True)
+        sys.exit(1)
+    finally:
+        shutil.rmtree(bindir, ignore_errors=True)
