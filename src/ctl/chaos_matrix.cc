@@ -190,7 +190,7 @@ json::object RowJson(const MatrixRow& r) {
 
 std::string TableHeader() {
   char buf[256];
-  snprintf(buf, sizeof buf, "%-24s %-14s %7s %7s %7s %7s %7s %6s %6s %6s %8s  %s", "FAULT",
+  snprintf(buf, sizeof buf, "%-24s %-17s %7s %7s %7s %7s %7s %6s %6s %6s %8s  %s", "FAULT",
            "TARGET", "GAP_S", "MAXGAP", "ACKED", "FAIL_W", "FAIL_R", "LOST", "DUP", "AMBIG",
            "HEALTH_S", "NOTE");
   return buf;
@@ -199,14 +199,14 @@ std::string TableHeader() {
 std::string TableLine(const MatrixRow& r) {
   char buf[512];
   if (r.skipped || (r.failed && r.acknowledged == 0)) {
-    snprintf(buf, sizeof buf, "%-24s %-14s %7s %7s %7s %7s %7s %6s %6s %6s %8s  %s",
+    snprintf(buf, sizeof buf, "%-24s %-17s %7s %7s %7s %7s %7s %6s %6s %6s %8s  %s",
              r.fault.c_str(), r.target.c_str(), "-", "-", "-", "-", "-", "-", "-", "-", "-",
              r.note.c_str());
     return buf;
   }
   char health[32] = "never";
   if (r.health_s >= 0) snprintf(health, sizeof health, "%.1f", r.health_s);
-  snprintf(buf, sizeof buf, "%-24s %-14s %7.2f %7.2f %7llu %7llu %7llu %6d %6d %6d %8s  %s",
+  snprintf(buf, sizeof buf, "%-24s %-17s %7.2f %7.2f %7llu %7llu %7llu %6d %6d %6d %8s  %s",
            r.fault.c_str(), r.target.c_str(), r.write_gap_s, r.max_write_gap_s,
            static_cast<unsigned long long>(r.acknowledged),
            static_cast<unsigned long long>(r.failed_writes),
