@@ -159,7 +159,11 @@ def up(replicas):
     tmp = tempfile.mkdtemp(prefix="millions-failover-")
     os.chmod(tmp, 0o755)
     path, web, members = topology(tmp, replicas)
-    r = run(tmp, "up", path, "--detach")
+    try:
+        r = run(tmp, "up", path, "--detach")
+    except BaseException:  # interrupted or timed out: stop what did start
+        down(tmp, path)
+        raise
     if r.returncode != 0:
         down(tmp, path)
         raise Failed(f"up failed: {r.stdout[-800:]} {r.stderr[-800:]}")
