@@ -93,7 +93,7 @@ const json::array* Nodes(const json::value& status) {
 
 }  // namespace
 
-Health HealthOf(const json::value& status) {
+Health HealthOf(const json::value& status, const std::map<std::string, int64_t>& restarted) {
   Health h;
   const json::array* nodes = Nodes(status);
   if (!nodes || nodes->empty()) {
@@ -118,8 +118,39 @@ Health HealthOf(const json::value& status) {
     h.waiting_on = std::to_string(primaries) + " primaries";
     return h;
   }
+  std::vector<std::string> names;
+  for (const auto& [name, pid] : restarted) names.push_back(name);
+  for (const auto& [name, now] : PidsOf(status, names))
+    if (now == 0 || now == restarted.at(name)) {
+      h.waiting_on = name + " to run again";
+      return h;
+    }
   h.healthy = true;
   return h;
+}
+
+std::map<std::string, int64_t> PidsOf(const json::value& status,
+                                      const std::vector<std::string>& names) {
+  std::map<std::string, int64_t> out;
+  for (const auto& n : names) out[n] = 0;
+  if (const json::array* nodes = Nodes(status))
+    for (const auto& v : *nodes) {
+      if (!v.is_object()) continue;
+      auto it = out.find(S(v.as_object(), "name"));
+      const auto* pid = v.as_object().if_contains("pid");
+      if (it != out.end() && pid && pid->is_number()) it->second = pid->to_number<int64_t>();
+    }
+  return out;
+}
+
+std::vector<std::string> RestartedNodes(const Fault& fault, const FaultTarget& target) {
+  std::vector<std::string> out;
+  if ((fault.action != "kill" && fault.action != "restart") || fault.role == "runner") return out;
+  for (const auto& n : target.nodes) {
+    if (fault.role != "postgres-primary") out.push_back(n);
+    if (fault.role == "postgres-primary" || fault.role == "db-host") out.push_back(n + "-pg");
+  }
+  return out;
 }
 
 Result<FaultTarget> ResolveTarget(const Fault& fault, const json::value& status) {
@@ -394,13 +425,14 @@ class Matrix {
 
   // Full health per the runner's status; with `ack_after` >= 0, also an acknowledged write
   // after that ledger time.
-  bool Healthy(double ack_after, std::string* waiting_on) {
+  bool Healthy(double ack_after, std::string* waiting_on,
+               const std::map<std::string, int64_t>& restarted = {}) {
     auto st = GetStatus();
     if (!st.ok()) {
       *waiting_on = "runner";
       return false;
     }
-    Health h = HealthOf(*st);
+    Health h = HealthOf(*st, restarted);
     *waiting_on = h.waiting_on;
     if (!h.healthy) return false;
     if (ack_after >= 0 && ledger_ && ledger_->Snapshot().last_ack < ack_after) {
@@ -543,6 +575,10 @@ class Matrix {
     }
     ledger_ = std::move(*ledger);
     Hold("warm-up", 3);
+    // The pids of the nodes the fault kills, just before it: recovery means new ones.
+    std::map<std::string, int64_t> restarted;
+    if (auto before = GetStatus(); before.ok())
+      restarted = PidsOf(*before, RestartedNodes(f, *target));
     double fault_at = ledger_->Now();
     double recovered_at = -1;
     Status injected = Inject(f, *target, &recovered_at);
@@ -555,7 +591,7 @@ class Matrix {
     bool healthy = WaitUntil(
         "recovering, waiting for full health", milliseconds(120000),
         [&] {
-          if (!Healthy(recovered_at, &waiting_on)) return false;
+          if (!Healthy(recovered_at, &waiting_on, restarted)) return false;
           healthy_at = ledger_->Now();
           return true;
         },

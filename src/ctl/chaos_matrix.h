@@ -16,6 +16,8 @@
 
 #include <boost/json/object.hpp>
 #include <boost/json/value.hpp>
+#include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -47,12 +49,17 @@ const std::vector<std::string>& FaultRoles();
 Result<std::vector<Fault>> ParseFaults(const std::string& list);
 
 // Whether the runner's /api/status shows full health: every node running and exactly one
-// PostgreSQL primary (when there are PostgreSQL nodes). waiting_on says what is missing.
+// PostgreSQL primary (when there are PostgreSQL nodes), and every node in `restarted` (name ->
+// its pid before the fault) running under a new pid. waiting_on says what is missing.
 struct Health {
   bool healthy = false;
   std::string waiting_on;
 };
-Health HealthOf(const boost::json::value& status);
+Health HealthOf(const boost::json::value& status,
+                const std::map<std::string, int64_t>& restarted = {});
+// Each named node's pid in the status (0 when absent).
+std::map<std::string, int64_t> PidsOf(const boost::json::value& status,
+                                      const std::vector<std::string>& names);
 
 // What a fault acts on, from /api/status: node names, the part of a database node (patroni,
 // postgres or host), and that node's Patroni REST address. The runner has no node: empty.
@@ -62,6 +69,9 @@ struct FaultTarget {
   std::string rest;
 };
 Result<FaultTarget> ResolveTarget(const Fault& fault, const boost::json::value& status);
+// The nodes a fault kills (so that health waits for them to run again under a new pid): the
+// targets of kill and restart, their "-pg" PostgreSQL for postgres-primary and db-host.
+std::vector<std::string> RestartedNodes(const Fault& fault, const FaultTarget& target);
 
 struct MatrixRow {
   std::string fault, target, note;

@@ -179,6 +179,33 @@ TEST(Health, AllRunningAndOnePrimary) {
   EXPECT_FALSE(HealthOf(json::parse("{}")).healthy);
 }
 
+TEST(Health, KilledNodesMustRunUnderANewPid) {
+  json::value st = json::parse(R"({"nodes":[
+    {"name":"web1","role":"web","state":"running","pid":100},
+    {"name":"pg1","role":"patroni","state":"running","pid":200},
+    {"name":"pg1-pg","role":"postgres","db_role":"primary","state":"running","pid":300}]})");
+  EXPECT_EQ(PidsOf(st, {"web1", "pg1-pg", "nope"}),
+            (std::map<std::string, int64_t>{{"web1", 100}, {"pg1-pg", 300}, {"nope", 0}}));
+  EXPECT_TRUE(HealthOf(st, {{"web1", 99}}).healthy);
+  Health h = HealthOf(st, {{"web1", 100}});
+  EXPECT_FALSE(h.healthy);
+  EXPECT_EQ(h.waiting_on, "web1 to run again");
+  EXPECT_FALSE(HealthOf(st, {{"gone", 5}}).healthy);
+}
+
+TEST(Targets, WhatAFaultKills) {
+  FaultTarget web{{"web1"}, "", ""};
+  EXPECT_EQ(RestartedNodes({"kill", "web"}, web), std::vector<std::string>{"web1"});
+  EXPECT_EQ(RestartedNodes({"restart", "web"}, web), std::vector<std::string>{"web1"});
+  EXPECT_TRUE(RestartedNodes({"pause", "web"}, web).empty());
+  FaultTarget db{{"pg2"}, "host", "127.0.0.1:1"};
+  EXPECT_EQ(RestartedNodes({"kill", "db-host"}, db), (std::vector<std::string>{"pg2", "pg2-pg"}));
+  EXPECT_EQ(RestartedNodes({"restart", "postgres-primary"}, db),
+            std::vector<std::string>{"pg2-pg"});
+  EXPECT_EQ(RestartedNodes({"kill", "patroni-leader"}, db), std::vector<std::string>{"pg2"});
+  EXPECT_TRUE(RestartedNodes({"kill", "runner"}, FaultTarget{}).empty());
+}
+
 TEST(Targets, FromTheStatus) {
   json::value st = StatusWith("replica", "primary");
   auto t = ResolveTarget({"kill", "patroni-leader"}, st);
