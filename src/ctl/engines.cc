@@ -1,6 +1,7 @@
 // Talking to the engines the runner starts: readiness checks (HTTP, Redis PING), Patroni's
 // cluster view and configuration, Redis INFO. Blocking I/O with short timeouts: the runner's
 // own threads call these, never an event loop.
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 
@@ -33,9 +34,13 @@ bool PortFree(const std::string& host, int port) {
 
 // One command to a Redis node on a blocking socket (the runner's threads may block), bounded by
 // `timeout` per socket operation; the reply, or nothing.
+// One command on a fresh connection, within `timeout` in all: a paused Redis accepts the
+// connection (the kernel does) and then says nothing, so every step waits with poll() against
+// one deadline. (Blocking Asio reads ignore SO_RCVTIMEO: they poll again on EAGAIN, forever.)
 std::optional<cache::RedisReply> RedisCommand(const std::string& host, int port,
                                               const std::vector<std::string>& argv,
                                               milliseconds timeout) {
+  auto deadline = Clock::now() + timeout;
   boost::asio::io_context ioc;
   boost::asio::ip::tcp::socket s(ioc);
   boost::system::error_code ec;
@@ -43,16 +48,37 @@ std::optional<cache::RedisReply> RedisCommand(const std::string& host, int port,
   if (ec) return std::nullopt;
   s.open(boost::asio::ip::tcp::v4(), ec);
   if (ec) return std::nullopt;
-  timeval tv{0, static_cast<suseconds_t>(timeout.count() * 1000)};
-  setsockopt(s.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  setsockopt(s.native_handle(), SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-  s.connect({addr, static_cast<uint16_t>(port)}, ec);
+  s.non_blocking(true, ec);
   if (ec) return std::nullopt;
+  auto wait = [&](short events) {
+    auto left = std::chrono::duration_cast<milliseconds>(deadline - Clock::now()).count();
+    if (left <= 0) return false;
+    pollfd p{s.native_handle(), events, 0};
+    return ::poll(&p, 1, static_cast<int>(left)) > 0;
+  };
+  s.connect({addr, static_cast<uint16_t>(port)}, ec);
+  if (ec == boost::asio::error::in_progress || ec == boost::asio::error::would_block) {
+    if (!wait(POLLOUT)) return std::nullopt;
+    int err = 0;
+    socklen_t len = sizeof err;
+    if (getsockopt(s.native_handle(), SOL_SOCKET, SO_ERROR, &err, &len) != 0 || err != 0)
+      return std::nullopt;
+  } else if (ec) {
+    return std::nullopt;
+  }
   std::string wire, in;
   cache::EncodeCommand(argv, &wire);
-  boost::asio::write(s, boost::asio::buffer(wire), ec);
+  for (size_t sent = 0; sent < wire.size();) {
+    size_t n = s.write_some(boost::asio::buffer(wire.data() + sent, wire.size() - sent), ec);
+    if (ec == boost::asio::error::would_block) {
+      if (!wait(POLLOUT)) return std::nullopt;
+    } else if (ec) {
+      return std::nullopt;
+    }
+    sent += n;
+  }
   cache::RespParser parser;
-  while (!ec && in.size() < (1 << 20)) {
+  while (in.size() < (1 << 20)) {
     cache::RedisReply r;
     size_t used = 0;
     auto st = parser.Parse(in, &r, &used);
@@ -60,6 +86,11 @@ std::optional<cache::RedisReply> RedisCommand(const std::string& host, int port,
     if (st == cache::RespParser::State::kProtocolError) break;
     char buf[4096];
     size_t n = s.read_some(boost::asio::buffer(buf), ec);
+    if (ec == boost::asio::error::would_block) {
+      if (!wait(POLLIN)) break;
+      continue;
+    }
+    if (ec) break;
     in.append(buf, n);
   }
   return std::nullopt;
