@@ -488,8 +488,9 @@ def l2():
                 redis_benchmark(port, pid, variants[name], 20000)  # warm-up, not measured
                 rps, gets, ccpu, scpu = redis_benchmark(port, pid, variants[name], size[name])
             rows[name].append((rps, ccpu * 1e6 / gets, scpu * 1e6 / gets))
-            print(f"  round {rnd + 1} {name:<14} {rps:>10.0f} GETs/s  client {ccpu * 1e6 / gets:6.2f}"
-                  f" us/GET  redis-server {scpu * 1e6 / gets:5.2f} us/GET", flush=True)
+            print(f"  round {rnd + 1} {name:<14} {rps:>10.0f} GETs/s  client "
+                  f"{rows[name][-1][1]:6.2f} us/GET  redis-server {rows[name][-1][2]:5.2f} us/GET",
+                  flush=True)
     print(f"\nL2 GETs on one Redis node ({KEYS} keys written first, {len(VALUE)}-byte values, "
           f"every GET a hit), {ROUNDS} rounds in rotated order; median [min-max] spread:")
     labels = {
