@@ -31,6 +31,8 @@ uint64_t ProcessStartTicks(pid_t pid);
 // another process (a node adopted from a runner that died) is looked up by pid and start time,
 // and *status is left 0: its exit status went to whoever reaped it.
 bool Ended(pid_t pid, bool child, uint64_t start_ticks, int* status);
+// The live children of `pid` (from /proc: every process whose parent it is).
+std::vector<pid_t> ChildrenOf(pid_t pid);
 // Creates `dir` (and parents) owned by `user` when given.
 void MakeDir(const std::string& dir, const std::string& user);
 

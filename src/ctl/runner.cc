@@ -246,11 +246,11 @@ void Runner::StopNode(Node& n, milliseconds grace) {
   SignalGroup(pid, SIGKILL);  // anything of the group that outlived its leader
   // A Patroni that had to be killed leaves its PostgreSQL (a group of its own) running: stop it
   // too, or it outlives `down` with its port and data directory taken.
-  if (pid_t pg = PostmasterGroup(n); pg > 0) {
-    kill(-pg, SIGTERM);
-    for (int i = 0; i < 100 && PostmasterGroup(n) > 0; ++i)
+  if (pid_t pm = Postmaster(n); pm > 0) {
+    kill(pm, SIGINT);  // PostgreSQL's fast shutdown
+    for (int i = 0; i < 100 && Postmaster(n) > 0; ++i)
       std::this_thread::sleep_for(milliseconds(50));
-    if (pid_t left = PostmasterGroup(n); left > 0) kill(-left, SIGKILL);
+    SignalPostgres(n, SIGKILL);
   }
   {
     std::lock_guard lock(mu_);

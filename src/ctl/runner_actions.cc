@@ -10,15 +10,27 @@
 
 namespace millions::ctl::detail {
 
-// The process group of the PostgreSQL a Patroni node manages (its postmaster leads a group of
-// its own, apart from Patroni's), or 0 when it is not running.
-pid_t PostmasterGroup(const Node& n) {
+pid_t Postmaster(const Node& n) {
   if (n.pg_data_dir.empty()) return 0;
   int64_t pm = 0;
   std::ifstream(n.pg_data_dir + "/postmaster.pid") >> pm;
-  if (pm <= 0 || kill(static_cast<pid_t>(pm), 0) != 0) return 0;
-  pid_t group = getpgid(static_cast<pid_t>(pm));
-  return group > 1 ? group : static_cast<pid_t>(pm);
+  if (pm <= 0 || ProcessStartTicks(static_cast<pid_t>(pm)) == 0) return 0;
+  return static_cast<pid_t>(pm);
+}
+
+// PostgreSQL's backends each start a session of their own (setsid), so a signal to the
+// postmaster's group misses them: a killed primary's open backends could still commit for a few
+// milliseconds. The postmaster is stopped first (it forks no backend while its children are
+// listed), then every child gets the signal, then the postmaster.
+bool SignalPostgres(const Node& n, int sig) {
+  pid_t pm = Postmaster(n);
+  if (pm <= 0) return false;
+  if (sig != SIGCONT) kill(pm, SIGSTOP);
+  for (pid_t child : ChildrenOf(pm)) kill(child, sig);
+  pid_t group = getpgid(pm);
+  if (group > 1) kill(-group, sig);
+  kill(pm, sig);
+  return true;
 }
 
 std::string Runner::Act(const std::string& name, const std::string& action, int hold_ms,
@@ -40,7 +52,7 @@ std::string Runner::Act(const std::string& name, const std::string& action, int 
   std::string part = !part_in.empty() ? part_in : !db ? "" : action == "kill" ? "host" : "patroni";
   bool node_part = part != "postgres";  // the supervised process (Patroni, or any other node)
   bool pg_part = part == "postgres" || part == "host";
-  pid_t pg_group = pg_part ? PostmasterGroup(*n) : 0;
+  bool pg_running = pg_part && Postmaster(*n) > 0;
   std::string what = part.empty() || part == "host" ? "" : " (" + part + ")";
   if (action == "restart") {
     if (pid > 0) SignalGroup(pid, SIGKILL);  // the supervisor restarts it
@@ -48,21 +60,20 @@ std::string Runner::Act(const std::string& name, const std::string& action, int 
     return "";
   }
   if (node_part && pid <= 0) return "node is not running";
-  if (pg_part && !node_part && pg_group <= 0) return "its PostgreSQL is not running";
+  if (pg_part && !node_part && !pg_running) return "its PostgreSQL is not running";
   if (action == "kill") {
     if (node_part) {
       std::lock_guard lock(mu_);
       n->hold_until = Clock::now() + milliseconds(hold_ms);
     }
     if (node_part) SignalGroup(pid, SIGKILL);
-    if (pg_group > 0) kill(-pg_group, SIGKILL);
+    if (pg_part) SignalPostgres(*n, SIGKILL);
     Event(name, "chaos: SIGKILL" + what);
   } else if (action == "stop" || action == "cont") {
     int sig = action == "stop" ? SIGSTOP : SIGCONT;
     // cont resumes every part, whichever was paused.
-    if (action == "cont" && db) pg_group = PostmasterGroup(*n);
     if (node_part || action == "cont") SignalGroup(pid, sig);
-    if (pg_group > 0) kill(-pg_group, sig);
+    if (pg_part || (action == "cont" && db)) SignalPostgres(*n, sig);
     std::lock_guard lock(mu_);
     if (node_part || action == "cont") n->paused = action == "stop";
     events_.push_back({FormatRfc3339(Env::Default().WallMillis()),

@@ -126,9 +126,8 @@ void Runner::Fence(Node& n, const std::string& why) {
   }
   // A stopped process still dies of SIGKILL: Patroni cannot wake to rewrite the leader key, and
   // its PostgreSQL (with every backend) cannot acknowledge one more write.
-  pid_t pg = PostmasterGroup(n);
   if (pid > 0) SignalGroup(pid, SIGKILL);
-  if (pg > 0) kill(-pg, SIGKILL);
+  SignalPostgres(n, SIGKILL);
   Event(n.name, "fenced (watchdog): " + why);
 }
 

@@ -52,8 +52,11 @@ struct Node {
 };
 
 std::string Abs(const std::string& p);
-// The process group of the PostgreSQL a Patroni node manages, or 0 when it is not running.
-pid_t PostmasterGroup(const Node& n);
+// The postmaster of the PostgreSQL a Patroni node manages, or 0 when it is not running.
+pid_t Postmaster(const Node& n);
+// Signals that PostgreSQL whole: the postmaster and every backend (each in a session of its
+// own). False when it is not running.
+bool SignalPostgres(const Node& n, int sig);
 
 // True when host:port can be bound for listening right now.
 bool PortFree(const std::string& host, int port);
