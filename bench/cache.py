@@ -46,6 +46,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests",
                                 "integration"))
+from benchlib import ERROR_KEY, count_errors  # noqa: E402
 from harness import PgServer, WebNode, binary, free_port, http_request, web_topology  # noqa: E402
 
 ROUNDS = int(os.environ.get("ROUNDS", "3"))
@@ -260,21 +261,6 @@ def metrics(nodes):
             elif line.startswith("millions_http_requests_total{"):
                 requests += float(line.rsplit(" ", 1)[1])
     return reads, requests
-
-
-ERROR_KEY = re.compile(r"^(errors?|failures?|failed)(_by_[a-z_]+|_total|_count)?$")
-
-
-def count_errors(value):
-    if isinstance(value, bool):
-        return 0
-    if isinstance(value, (int, float)):
-        return value
-    if isinstance(value, dict):
-        return sum(count_errors(v) for v in value.values())
-    if isinstance(value, list):
-        return sum(count_errors(v) for v in value)
-    return 0
 
 
 def check_load(proc, out_path, log_path, what):

@@ -52,6 +52,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests",
                                 "integration"))
+from benchlib import ERROR_KEY, count_errors  # noqa: E402
 from harness import binary, free_port, http_request, up_tables  # noqa: E402
 
 import psycopg2  # noqa: E402
@@ -611,21 +612,6 @@ def metric(web, prefix):
     _, _, data = http_request("127.0.0.1", web, "GET", "/metrics")
     return sum(float(line.rsplit(" ", 1)[1]) for line in data.decode().splitlines()
                if line.startswith(prefix))
-
-
-ERROR_KEY = re.compile(r"^(errors?|failures?|failed)(_by_[a-z_]+|_total|_count)?$")
-
-
-def count_errors(value):
-    if isinstance(value, bool):
-        return 0
-    if isinstance(value, (int, float)):
-        return value
-    if isinstance(value, dict):
-        return sum(count_errors(v) for v in value.values())
-    if isinstance(value, list):
-        return sum(count_errors(v) for v in value)
-    return 0
 
 
 def check_load(proc, out_path, what):

@@ -1,7 +1,6 @@
 #include "ctl/ledger.h"
 
 #include <unistd.h>
-#include <zlib.h>
 
 #include <algorithm>
 #include <boost/asio/co_spawn.hpp>
@@ -15,6 +14,8 @@
 #include <cstdlib>
 #include <optional>
 #include <random>
+
+#include "ctl/png.h"
 
 namespace millions::ctl {
 
@@ -83,34 +84,6 @@ std::optional<json::object> JsonObject(const std::string& body) {
 std::string Str(const json::object& o, const char* key) {
   auto it = o.find(key);
   return it != o.end() && it->value().is_string() ? std::string(it->value().as_string()) : "";
-}
-
-// A tiny valid PNG (8x8 RGB), so writes take the real upload path.
-std::string TinyPng(int seed) {
-  std::string raw;
-  for (int y = 0; y < 8; ++y) {
-    raw.push_back(0);
-    for (int x = 0; x < 8; ++x)
-      raw += {static_cast<char>(x * 30 + seed), static_cast<char>(y * 30),
-              static_cast<char>(seed * 7)};
-  }
-  uLongf n = compressBound(raw.size());
-  std::string z(n, '\0');
-  compress2(reinterpret_cast<Bytef*>(z.data()), &n, reinterpret_cast<const Bytef*>(raw.data()),
-            raw.size(), 6);
-  z.resize(n);
-  auto be32 = [](uint32_t v) {
-    return std::string{static_cast<char>(v >> 24), static_cast<char>(v >> 16),
-                       static_cast<char>(v >> 8), static_cast<char>(v)};
-  };
-  auto chunk = [&](const std::string& type, const std::string& data) {
-    std::string body = type + data;
-    return be32(data.size()) + body +
-           be32(crc32(0, reinterpret_cast<const Bytef*>(body.data()), body.size()));
-  };
-  std::string ihdr = be32(8) + be32(8) + std::string("\x08\x02\x00\x00\x00", 5);
-  return std::string("\x89PNG\r\n\x1a\n", 8) + chunk("IHDR", ihdr) + chunk("IDAT", z) +
-         chunk("IEND", "");
 }
 
 std::string Base36(uint64_t v) {
@@ -277,7 +250,7 @@ double Ledger::Now() const { return std::chrono::duration<double>(Clock::now() -
 
 void Ledger::WriteLoop(int w) {
   const Writer& me = writers_[w];
-  std::string png = TinyPng(w);
+  std::string png = MakePng(8, 8, w);  // a tiny valid PNG: the real upload path
   for (uint64_t seq = 1; !stop_; ++seq) {
     std::string caption = tag_ + "-w" + std::to_string(w) + "-" + std::to_string(seq);
     Call c{"POST",

@@ -1,7 +1,5 @@
 #include "ctl/load.h"
 
-#include <zlib.h>
-
 #include <algorithm>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -20,6 +18,8 @@
 #include <map>
 #include <random>
 
+#include "ctl/png.h"
+
 namespace millions::ctl {
 namespace asio = boost::asio;
 namespace beast = boost::beast;
@@ -30,36 +30,6 @@ using asio::use_awaitable;
 using Clock = std::chrono::steady_clock;
 
 namespace {
-
-// A small valid PNG, so uploads exercise the real image path.
-std::string MakePng(int w, int h, int seed) {
-  std::string raw;
-  for (int y = 0; y < h; ++y) {
-    raw.push_back(0);
-    for (int x = 0; x < w; ++x) {
-      raw.push_back(static_cast<char>((x * 8 + seed) & 255));
-      raw.push_back(static_cast<char>((y * 8) & 255));
-      raw.push_back(static_cast<char>((x + y + seed) & 255));
-    }
-  }
-  uLongf n = compressBound(raw.size());
-  std::string z(n, '\0');
-  compress2(reinterpret_cast<Bytef*>(z.data()), &n, reinterpret_cast<const Bytef*>(raw.data()),
-            raw.size(), 6);
-  z.resize(n);
-  auto be32 = [](uint32_t v) {
-    return std::string{static_cast<char>(v >> 24), static_cast<char>(v >> 16),
-                       static_cast<char>(v >> 8), static_cast<char>(v)};
-  };
-  auto chunk = [&](const std::string& type, const std::string& data) {
-    std::string body = type + data;
-    return be32(data.size()) + body +
-           be32(crc32(0, reinterpret_cast<const Bytef*>(body.data()), body.size()));
-  };
-  std::string ihdr = be32(w) + be32(h) + std::string("\x08\x02\x00\x00\x00", 5);
-  return std::string("\x89PNG\r\n\x1a\n", 8) + chunk("IHDR", ihdr) + chunk("IDAT", z) +
-         chunk("IEND", "");
-}
 
 struct Target {
   std::string host;
@@ -312,7 +282,7 @@ class Load {
 
   awaitable<void> Progress() {
     asio::steady_timer timer(ioc_);
-    size_t last = 0, last_ok = 0;
+    size_t last_ok = 0;
     while (!(done_ && waiting_.empty() && inflight_ == 0 && Clock::now() >= end_)) {
       timer.expires_after(std::chrono::seconds(1));
       co_await timer.async_wait(use_awaitable);
@@ -327,7 +297,6 @@ class Load {
               static_cast<unsigned long long>(errors_),
               static_cast<unsigned long long>(window_errors_));
       window_errors_ = 0;
-      last = lat_.size();
       last_ok = ok_lat_.size();
       if (secs > f_.duration_s + 60) break;  // bounded even if the target hangs
     }

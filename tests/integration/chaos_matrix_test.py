@@ -13,29 +13,13 @@ import subprocess
 import tempfile
 import time
 
-from harness import Checks, binary, free_port, up_tables, wait_for
+from harness import Checks, binary, free_port, up_tables, wait_for, web_lb_tables
 
 tmp = tempfile.mkdtemp(prefix="millions-chaos-")
 os.chmod(tmp, 0o755)
 topo = os.path.join(tmp, "topology.toml")
 with open(topo, "w") as f:
-    f.write(up_tables("chaostest", tmp) + f"""[web]
-threads = 1
-blocking_threads = 4
-[[web.node]]
-name = "web1"
-listen = "127.0.0.1:{free_port()}"
-[[web.node]]
-name = "web2"
-listen = "127.0.0.1:{free_port()}"
-[lb]
-threads = 1
-check_interval_ms = 500
-[[lb.node]]
-name = "lb1"
-listen = "127.0.0.1:{free_port()}"
-admin = "127.0.0.1:{free_port()}"
-[postgres]
+    f.write(up_tables("chaostest", tmp) + web_lb_tables() + f"""[postgres]
 pool_size = 4
 [[postgres.node]]
 name = "pg1"

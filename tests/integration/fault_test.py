@@ -16,7 +16,7 @@ import subprocess
 import tempfile
 import time
 
-from harness import Checks, binary, free_port, wait_for
+from harness import Checks, binary, free_port, wait_for, web_lb_tables
 
 SECONDS = os.environ.get("FAULT_SECONDS", "20")  # past Patroni's TTL of 10 s
 tmp = tempfile.mkdtemp(prefix="millions-fault-")
@@ -42,22 +42,7 @@ name = "dc1"
 run_dir = "{tmp}/run"
 admin = "127.0.0.1:{admin}"
 {etcd}
-[web]
-threads = 1
-blocking_threads = 4
-[[web.node]]
-name = "web1"
-listen = "127.0.0.1:{free_port()}"
-[[web.node]]
-name = "web2"
-listen = "127.0.0.1:{free_port()}"
-[lb]
-threads = 1
-check_interval_ms = 500
-[[lb.node]]
-name = "lb1"
-listen = "127.0.0.1:{free_port()}"
-admin = "127.0.0.1:{free_port()}"
+{web_lb_tables()}
 [postgres]
 pool_size = 4
 failover_wait_ms = 15000

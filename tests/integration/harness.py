@@ -161,6 +161,28 @@ peer_listen = "127.0.0.1:{free_port()}"
 """
 
 
+def web_lb_tables():
+    """Two one-thread web nodes behind one balancer (checking every 0.5 s), on free ports: the
+    web and balancer tables of a test topology for `millions up`."""
+    return f"""[web]
+threads = 1
+blocking_threads = 4
+[[web.node]]
+name = "web1"
+listen = "127.0.0.1:{free_port()}"
+[[web.node]]
+name = "web2"
+listen = "127.0.0.1:{free_port()}"
+[lb]
+threads = 1
+check_interval_ms = 500
+[[lb.node]]
+name = "lb1"
+listen = "127.0.0.1:{free_port()}"
+admin = "127.0.0.1:{free_port()}"
+"""
+
+
 def http_request(host, port, method, path, body=None, headers=None, timeout=30):
     """One request on a fresh connection: (status, lower-cased headers, body bytes)."""
     conn = http.client.HTTPConnection(host, port, timeout=timeout)
