@@ -5,14 +5,21 @@
 // - The fencing watchdog: Patroni's own answer to a frozen leader is a hardware watchdog, which
 //   a machine like this one does not have. The supervisor plays it: when the leader's Patroni
 //   stops answering, its whole node is killed before its leader lease can expire.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <filesystem>
 #include <fstream>
 #include <mutex>
 #include <set>
 #include <thread>
 
+#include "core/config.h"
 #include "core/http_client.h"
 #include "core/log.h"
 #include "ctl/runner_internal.h"
@@ -131,18 +138,61 @@ void Runner::Fence(Node& n, const std::string& why) {
   Event(n.name, "fenced (watchdog): " + why);
 }
 
+// Whether a PostgreSQL at host:port answers at all: an SSLRequest gets one byte back ('S' or
+// 'N') from any live postmaster, even one in crash recovery. Frozen is a timeout (the kernel
+// accepts the connection, nobody answers); down is a refusal, which Patroni handles itself.
+namespace {
+enum class PgProbe { kAnswered, kRefused, kSilent };
+PgProbe ProbePostgres(const std::string& hostport, milliseconds timeout) {
+  auto hp = config::ParseHostPort(hostport);
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return PgProbe::kRefused;
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<uint16_t>(hp.port));
+  if (inet_pton(AF_INET, hp.host.c_str(), &a.sin_addr) != 1) {
+    close(fd);
+    return PgProbe::kRefused;
+  }
+  auto deadline = Clock::now() + timeout;
+  auto wait = [&](short events) {
+    auto left = std::chrono::duration_cast<milliseconds>(deadline - Clock::now()).count();
+    pollfd p{fd, events, 0};
+    return left > 0 && ::poll(&p, 1, static_cast<int>(left)) > 0;
+  };
+  PgProbe result = PgProbe::kSilent;
+  if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 && errno != EINPROGRESS) {
+    result = PgProbe::kRefused;
+  } else if (!wait(POLLOUT)) {
+    result = PgProbe::kSilent;
+  } else {
+    int err = 0;
+    socklen_t len = sizeof err;
+    getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
+    const unsigned char ssl_request[8] = {0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f};
+    char reply;
+    if (err != 0 || send(fd, ssl_request, sizeof ssl_request, MSG_NOSIGNAL) != 8)
+      result = PgProbe::kRefused;
+    else if (wait(POLLIN))
+      result = recv(fd, &reply, 1, 0) == 1 ? PgProbe::kAnswered : PgProbe::kRefused;
+  }
+  close(fd);
+  return result;
+}
+}  // namespace
+
 void Runner::FenceLoop() {
   const auto bound = milliseconds(t_.runner.fence_after_ms);
   if (bound.count() <= 0) return;
+  const auto probe_timeout = std::min(milliseconds(1000), bound / 2);
   std::string watched;
   pid_t watched_pid = 0;
-  auto last_ok = Clock::now();
+  auto patroni_ok = Clock::now(), pg_ok = Clock::now();
   while (!g_stop) {
     std::this_thread::sleep_for(milliseconds(250));
-    std::string host;
+    std::string host, pg_address, leader;
     int port = 0;
     pid_t pid = 0;
-    std::string leader;
     {
       std::lock_guard lock(mu_);
       leader = leader_;
@@ -151,6 +201,7 @@ void Runner::FenceLoop() {
         host = n->check_host;
         port = n->check_port;
         pid = n->pid;
+        pg_address = n->address;
       }
     }
     if (pid <= 0) {
@@ -160,28 +211,36 @@ void Runner::FenceLoop() {
     if (leader != watched || pid != watched_pid) {
       watched = leader;
       watched_pid = pid;
-      last_ok = Clock::now();
+      patroni_ok = pg_ok = Clock::now();
     }
     http::FetchRequest r;
     r.host = host;
     r.port = port;
     r.target = "/liveness";
-    r.timeout = std::min(milliseconds(1000), bound / 2);
+    r.timeout = probe_timeout;
     auto res = http::Fetch(r);
-    if (res.ok() && res->status == 200) {
-      last_ok = Clock::now();
-      continue;
-    }
-    auto silent = std::chrono::duration_cast<milliseconds>(Clock::now() - last_ok);
-    if (silent < bound) continue;
+    if (res.ok() && res->status == 200) patroni_ok = Clock::now();
+    // A frozen PostgreSQL under a live Patroni: Patroni keeps renewing the lock and no failover
+    // comes, so every write waits for as long as the freeze lasts.
+    if (ProbePostgres(pg_address, probe_timeout) != PgProbe::kSilent) pg_ok = Clock::now();
+    auto now = Clock::now();
+    auto patroni_silent = std::chrono::duration_cast<milliseconds>(now - patroni_ok);
+    auto pg_silent = std::chrono::duration_cast<milliseconds>(now - pg_ok);
+    std::string why;
+    if (patroni_silent >= bound)
+      why = "the leader's Patroni has not answered for " + std::to_string(patroni_silent.count()) +
+            " ms";
+    else if (pg_silent >= bound)
+      why = "the leader's PostgreSQL has not answered for " + std::to_string(pg_silent.count()) +
+            " ms";
+    if (why.empty()) continue;
     Node* n;
     {
       std::lock_guard lock(mu_);
       n = Find(leader);
     }
     if (!n) continue;
-    Fence(*n, "the leader's Patroni has not answered for " + std::to_string(silent.count()) +
-                  " ms; Patroni and PostgreSQL killed before the leader lease (ttl " +
+    Fence(*n, why + "; Patroni and PostgreSQL killed before the leader lease (ttl " +
                   std::to_string(t_.runner.patroni_ttl_s) + " s) can expire");
     watched.clear();
   }
