@@ -1,5 +1,6 @@
 """What the Python benches share: reading `millions load`'s JSON summary for errors of any kind,
 defensively (its fields grow: errors by kind, by call)."""
+import json
 import re
 
 ERROR_KEY = re.compile(r"^(errors?|failures?|failed)(_by_[a-z_]+|_total|_count)?$")
@@ -15,3 +16,29 @@ def count_errors(value):
     if isinstance(value, list):
         return sum(count_errors(v) for v in value)
     return 0
+
+
+def check_load_summary(returncode, out_path, tail, what, failed):
+    """`millions load`'s JSON summary, checked: exit 0, every answer 2xx, no error counted, some
+    requests made. Raises `failed(message)`; returns (successes/s, p99 ms of successes)."""
+    if returncode != 0:
+        raise failed(f"{what}: millions load exited {returncode}:\n{tail}")
+    try:
+        with open(out_path) as f:
+            r = json.load(f)
+    except (OSError, ValueError) as e:
+        raise failed(f"{what}: no JSON summary from millions load ({e}):\n{tail}")
+    statuses = r.get("by_status")
+    errors = {k: v for k, v in r.items() if ERROR_KEY.match(k) and count_errors(v)}
+    bad = {k: v for k, v in (statuses or {}).items()
+           if not (k.isdigit() and 200 <= int(k) < 300) and v}
+    if bad or errors:
+        raise failed(f"{what}: millions load saw failures: by_status {bad} {errors}\n{tail}")
+    if statuses is None and not any(ERROR_KEY.match(k) for k in r):
+        raise failed(f"{what}: millions load's summary says nothing of errors: {sorted(r)}")
+    if not r.get("requests"):
+        raise failed(f"{what}: millions load made no requests:\n{tail}")
+    rps, p99 = r.get("rps"), r.get("p99_ms")  # both of successes only
+    if not isinstance(rps, (int, float)) or not isinstance(p99, (int, float)):
+        raise failed(f"{what}: no successes/s or p99 in millions load's summary: {sorted(r)}")
+    return rps, p99

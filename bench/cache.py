@@ -46,7 +46,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests",
                                 "integration"))
-from benchlib import ERROR_KEY, count_errors  # noqa: E402
+from benchlib import check_load_summary  # noqa: E402
 from harness import PgServer, WebNode, binary, free_port, http_request, web_topology  # noqa: E402
 
 ROUNDS = int(os.environ.get("ROUNDS", "3"))
@@ -264,32 +264,9 @@ def metrics(nodes):
 
 
 def check_load(proc, out_path, log_path, what):
-    """`millions load`'s JSON summary, checked: exit 0, every answer 2xx, no error counted.
-    Read defensively: the summary's fields are growing (successes/s, errors by kind)."""
+    """`millions load`'s summary, checked (benchlib.check_load_summary)."""
     tail = open(log_path, errors="replace").read()[-1500:]
-    if proc.returncode != 0:
-        raise Failed(f"{what}: millions load exited {proc.returncode}:\n{tail}")
-    try:
-        r = json.load(open(out_path))
-    except (OSError, ValueError) as e:
-        raise Failed(f"{what}: no JSON summary from millions load ({e}):\n{tail}")
-    statuses = r.get("by_status")
-    errors = {k: v for k, v in r.items() if ERROR_KEY.match(k) and count_errors(v)}
-    bad = {k: v for k, v in (statuses or {}).items()
-           if not (k.isdigit() and 200 <= int(k) < 300) and v}
-    if bad or errors:
-        raise Failed(f"{what}: millions load saw failures: by_status {bad} {errors}\n{tail}")
-    if statuses is None and not any(ERROR_KEY.match(k) for k in r):
-        raise Failed(f"{what}: millions load's summary says nothing of errors: {sorted(r)}")
-    if not r.get("requests"):
-        raise Failed(f"{what}: millions load made no requests:\n{tail}")
-    rps = next((r[k] for k in ("success_rps", "successes_per_s", "ok_rps", "successes_rps")
-                if isinstance(r.get(k), (int, float))), r.get("rps"))
-    p99 = next((r[k] for k in ("success_p99_ms", "p99_ms") if isinstance(r.get(k), (int, float))),
-               None)
-    if not isinstance(rps, (int, float)) or p99 is None:
-        raise Failed(f"{what}: no successes/s or p99 in millions load's summary: {sorted(r)}")
-    return rps, p99
+    return check_load_summary(proc.returncode, out_path, tail, what, Failed)
 
 
 def run_mode(cache, rnd):

@@ -52,7 +52,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests",
                                 "integration"))
-from benchlib import ERROR_KEY, count_errors  # noqa: E402
+from benchlib import check_load_summary  # noqa: E402
 from harness import binary, free_port, http_request, up_tables  # noqa: E402
 
 import psycopg2  # noqa: E402
@@ -615,28 +615,9 @@ def metric(web, prefix):
 
 
 def check_load(proc, out_path, what):
-    """`millions load`'s JSON summary, checked: exit 0, every answer 2xx, no error counted.
-    Read defensively: the summary's fields are growing (successes/s, errors by kind)."""
+    """`millions load`'s summary, checked (benchlib.check_load_summary)."""
     tail = (proc.stdout + proc.stderr)[-1500:]
-    if proc.returncode != 0:
-        raise Failed(f"{what}: millions load exited {proc.returncode}:\n{tail}")
-    try:
-        r = json.load(open(out_path))
-    except (OSError, ValueError) as e:
-        raise Failed(f"{what}: no JSON summary from millions load ({e}):\n{tail}")
-    errors = {k: v for k, v in r.items() if ERROR_KEY.match(k) and count_errors(v)}
-    statuses = r.get("by_status")
-    bad = {k: v for k, v in (statuses or {}).items()
-           if not (k.isdigit() and 200 <= int(k) < 300) and v}
-    if bad or errors:
-        raise Failed(f"{what}: millions load saw failures: {bad} {errors}\n{tail}")
-    if statuses is None and not any(ERROR_KEY.match(k) for k in r):
-        raise Failed(f"{what}: millions load's summary says nothing of errors: {sorted(r)}")
-    if not r.get("requests"):
-        raise Failed(f"{what}: millions load made no requests:\n{tail}")
-    rps = next((r[k] for k in ("success_rps", "successes_per_s", "ok_rps", "successes_rps")
-                if isinstance(r.get(k), (int, float))), r.get("rps"))
-    return rps, r.get("success_p99_ms", r.get("p99_ms"))
+    return check_load_summary(proc.returncode, out_path, tail, what, Failed)
 
 
 def reads(replicas, seconds, rnd):
