@@ -97,5 +97,26 @@ TEST(Topology, BadCacheSettingsNameTheKey) {
   EXPECT_EQ(LoadError(""), "");
 }
 
+// etcd's members and the watchdog's bound: read, and refused with the key named when wrong.
+TEST(Topology, EtcdMembersAndTheFence) {
+  std::string path = Write(
+      "[[etcd.node]]\nname = \"e1\"\nlisten = \"127.0.0.1:1\"\npeer_listen = \"127.0.0.1:2\"\n"
+      "[[etcd.node]]\nname = \"e2\"\nlisten = \"127.0.0.1:3\"\npeer_listen = \"127.0.0.1:4\"\n");
+  Topology t = Topology::Load(path);
+  unlink(path.c_str());
+  ASSERT_EQ(t.runner.etcd.size(), 2u);
+  EXPECT_EQ(t.runner.etcd[1].peer, "127.0.0.1:4");
+  EXPECT_EQ(t.runner.fence_after_ms, 5000);  // half of the default ttl_s 10
+  EXPECT_TRUE(t.runner.patroni_failsafe_mode);
+  EXPECT_NE(
+      LoadError("[[etcd.node]]\nname = \"e1\"\nlisten = \"127.0.0.1:1\"\n").find("peer_listen"),
+      std::string::npos);
+  EXPECT_NE(LoadError("[postgres.patroni]\nfence_after_ms = 10000\n").find("fence_after_ms"),
+            std::string::npos);
+  EXPECT_NE(LoadError("[postgres.patroni]\nfence_after_ms = -5\n").find("fence_after_ms"),
+            std::string::npos);
+  EXPECT_EQ(LoadError("[postgres.patroni]\nfence_after_ms = 0\n"), "");  // off
+}
+
 }  // namespace
 }  // namespace millions::app
