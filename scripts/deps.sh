@@ -10,7 +10,7 @@ BUILD_PKGS=(
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   libssl-dev libsqlite3-dev libpq-dev libhiredis-dev libnats-dev
   libvips-dev libsodium-dev libspdlog-dev libfmt-dev libtomlplusplus-dev libcli11-dev
-  libgtest-dev libgmock-dev
+  libgtest-dev libgmock-dev prometheus-cpp-dev
 )
 TEST_PKGS=(
   curl wrk nginx haproxy chromium python3 postgresql postgresql-client patroni etcd-server redis-server redis-tools
