@@ -21,6 +21,7 @@
 #include <type_traits>
 #include <utility>
 
+#include "core/log.h"
 #include "core/result.h"
 
 namespace millions {
@@ -54,6 +55,13 @@ class BlockingPool {
           });
         },
         boost::asio::use_awaitable, F(std::forward<Fn>(f)));
+  }
+
+  // Runs fn under the request's log context (log::WithContext), so that the lines fn writes on
+  // the pool thread carry the request's ids.
+  template <class Fn>
+  auto Run(const log::Context& ctx, Fn&& f) {
+    return Run(log::WithContext(std::decay_t<Fn>(std::forward<Fn>(f)), ctx));
   }
 
   void Stop() { pool_.join(); }

@@ -11,6 +11,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/strand.hpp>
 #include <stdexcept>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -66,6 +67,36 @@ TEST(BlockingPool, AnExceptionBecomesAnInternalError) {
   ASSERT_FALSE(got->ok());
   EXPECT_EQ(got->error().kind, Errc::kInternal);
   EXPECT_EQ(got->error().message, "boom");
+}
+
+// The request's ids cross to the pool thread with the work, each coroutine its own, and the pool
+// thread is left without a context afterwards.
+TEST(BlockingPool, WorkRunsUnderItsRequestsLogContext) {
+  asio::io_context ioc;
+  BlockingPool pool(2);
+  constexpr int kTasks = 100;
+  std::atomic<int> right{0}, leaked{0};
+  for (int i = 0; i < kTasks; ++i) {
+    asio::co_spawn(
+        ioc,
+        [&, i]() -> asio::awaitable<void> {
+          std::string rid = "req-" + std::to_string(i), tid = "trace-" + std::to_string(i);
+          Status st = co_await pool.Run(log::Context{rid, tid}, [&, rid, tid]() -> Status {
+            if (log::Current().request_id == rid && log::Current().trace_id == tid) ++right;
+            return Ok();
+          });
+          (void)st;
+          Status after = co_await pool.Run([&]() -> Status {
+            if (!log::Current().request_id.empty()) ++leaked;
+            return Ok();
+          });
+          (void)after;
+        },
+        asio::detached);
+  }
+  ioc.run();
+  EXPECT_EQ(right.load(), kTasks);
+  EXPECT_EQ(leaked.load(), 0);
 }
 
 TEST(BlockingPool, StopFinishesTheWorkInHand) {

@@ -37,7 +37,22 @@ const char* LevelName(Level l) {
   return "info";
 }
 
+thread_local const Context* t_current = nullptr;
+const Context kEmpty{};
+
 }  // namespace
+
+const Context& Current() { return t_current ? *t_current : kEmpty; }
+
+ScopedContext::ScopedContext(const Context& ctx)
+    : request_id_(ctx.request_id), trace_id_(ctx.trace_id), previous_(t_current) {
+  view_ = {request_id_, trace_id_};
+  t_current = &view_;
+}
+
+ScopedContext::~ScopedContext() { t_current = previous_; }
+
+bool Enabled(Level level) { return level >= S().min; }
 
 void Init(std::string node, std::string role, Level min_level) {
   auto& s = S();
