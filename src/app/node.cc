@@ -16,61 +16,6 @@ namespace millions::app {
 
 namespace {
 
-using std::chrono::milliseconds;
-
-void GetMs(config::Section& s, const char* key, milliseconds* out, int64_t min, int64_t max) {
-  int64_t v = out->count();
-  s.Get(key, &v, min, max);
-  *out = milliseconds(v);
-}
-
-void ReadCacheSettings(config::Section cache, cache::TieredOptions* t, cache::RedisL2Options* l2) {
-  cache.GetChoice("policy", &t->l1.policy, {"lru", "lfu", "fifo"});
-  int64_t bytes = static_cast<int64_t>(t->l1.capacity_bytes);
-  cache.Get("capacity_bytes", &bytes, 0, int64_t{1} << 40);
-  t->l1.capacity_bytes = static_cast<size_t>(bytes);
-  // ttl_ms: every kind's TTL; [cache.ttl] sets kinds one by one.
-  int64_t ttl = -1;
-  cache.Get("ttl_ms", &ttl, 1, 86'400'000);
-  if (ttl > 0) t->ttl.fill(milliseconds(ttl));
-  auto per_kind = cache.Sub("ttl");
-  for (size_t k = 0; k < cache::kKinds; ++k) {
-    std::string key = std::string(cache::KindName(cache::Kind(k))) + "_ms";
-    GetMs(per_kind, key.c_str(), &t->ttl[k], 1, 86'400'000);
-  }
-  GetMs(cache, "l1_ttl_ms", &t->l1_ttl, 1, 86'400'000);
-  cache.Get("hot_key_reads_per_s", &t->hot_key_reads_per_s, 0, 1'000'000);
-  cache.Get("ttl_jitter", &t->ttl_jitter, 0, 0.5);
-  cache.Get("early_expiry_beta", &t->early_expiry_beta, 0, 10);
-  GetMs(cache, "lease_ms", &t->lease_wait, 10, 60'000);
-  l2->lease = t->lease_wait;
-  GetMs(cache, "l2_timeout_ms", &l2->timeout, 1, 10'000);
-  GetMs(cache, "write_marker_ms", &l2->write_marker, 0, 60'000);
-}
-
-}  // namespace
-
-void ReadWebSettings(config::ConfigFile& file, WebNodeConfig* c) {
-  http::ReadLimits(file.Table("http"), &c->limits);
-  ReadCacheSettings(file.Table("cache"), &c->cache, &c->l2);
-  auto media = file.Table("media");
-  int64_t upload = static_cast<int64_t>(c->web.max_upload_bytes);
-  media.Get("max_upload_bytes", &upload, 1024, int64_t{1} << 31);
-  c->web.max_upload_bytes = static_cast<size_t>(upload);
-  media.Get("max_pixels", &c->service.media.max_pixels, 1, int64_t{1} << 31);
-  media.Get("max_dimension", &c->service.media.max_dimension, 1, 65535);
-  auto workers = file.Table("workers");
-  workers.Get("threads", &c->worker_threads, 0, 64);
-  workers.Get("max_attempts", &c->service.max_job_attempts, 1, 100);
-  int64_t hours = c->service.session_ttl_ms / 3'600'000;
-  file.Table("sessions").Get("ttl_hours", &hours, 1, 24 * 365);
-  c->service.session_ttl_ms = hours * 3'600'000;
-  // The body limit must let the largest upload through; the upload check answers 413 itself.
-  c->limits.max_body_bytes = std::max(c->limits.max_body_bytes, c->web.max_upload_bytes);
-}
-
-namespace {
-
 // Values read at scrape time: L1's size and evictions, each cache node's state, the queue.
 void RenderCacheMetrics(const cache::Tiered& cache, queue::JobQueue& queue, std::string* out) {
   auto s = cache.L1Stats();

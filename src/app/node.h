@@ -33,10 +33,8 @@ struct WebNodeConfig {
   ServiceOptions service;
   int worker_threads = 2;
   int shard = 0;  // the shard bits of the IDs this node makes
+  int queue_lease_ms = 60'000;  // [queue] lease_ms: a claimed job returns after this
 };
-
-// Reads the shared tables of `file` into `cfg` (absent keys keep their defaults).
-void ReadWebSettings(config::ConfigFile& file, WebNodeConfig* cfg);
 
 // Returns the exit code (0 after a drain).
 int RunWebNode(const WebNodeConfig& cfg, data::Store& store, queue::JobQueue& queue);

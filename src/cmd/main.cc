@@ -5,13 +5,32 @@
 #include <exception>
 #include <string_view>
 
-#include "app/serve.h"
-#include "app/single.h"
 #include "core/config.h"
+#include "core/topology.h"
 #include "ctl/chaos_matrix.h"
 #include "ctl/load.h"
 #include "ctl/runner.h"
 #include "ctl/serve_lb.h"
+#include "roles/lb/settings.h"
+#include "roles/web/serve.h"
+#include "roles/web/settings.h"
+#include "roles/web/single.h"
+
+namespace {
+
+// `up` starts every role: each role's reader checks its sections, then no key may be left
+// unread, so a typo anywhere fails before anything starts.
+void CheckTopology(const std::string& path) {
+  auto t = millions::topo::Topology::Load(path);
+  millions::lb::ReadSettings(t);
+  millions::web::ReadSettings(t);
+  t.Check({"*"});
+  if (!t.web.empty() && t.postgres.empty())
+    throw millions::config::ConfigError(path + ": the web nodes need a database: the topology " +
+                                        "has no [[postgres.node]]");
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{
@@ -20,7 +39,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.set_help_all_flag("--help-all", "Show help for every subcommand");
 
-  millions::app::SingleFlags single;
+  millions::web::SingleFlags single;
   int port = -1;
   std::string data, host;
   auto* cmd = app.add_subcommand(
@@ -176,11 +195,14 @@ int main(int argc, char** argv) {
       if (port >= 0) single.port = port;
       if (!data.empty()) single.data_dir = data;
       if (!host.empty()) single.host = host;
-      return millions::app::RunSingle(single);
+      return millions::web::RunSingle(single);
     }
     if (*serve && role == "lb") return millions::ctl::ServeLb(config_path, node);
-    if (*serve) return millions::app::ServeWeb(config_path, node);
-    if (*up) return millions::ctl::Up(up_flags);
+    if (*serve) return millions::web::ServeWeb(config_path, node);
+    if (*up) {
+      CheckTopology(up_flags.topology);
+      return millions::ctl::Up(up_flags);
+    }
     if (*load) return millions::ctl::RunLoad(load_flags);
     if (*status) return millions::ctl::PrintStatus(topo, as_json);
     if (*down) return millions::ctl::Down(topo);

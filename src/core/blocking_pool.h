@@ -6,8 +6,10 @@
 // Thread-safety: Run may be called from any thread. Ownership: owns its threads; Stop() joins
 // them after the work in hand finishes.
 //
-// Run is deliberately not a coroutine: GCC 12 destroys closure-typed coroutine parameters twice,
-// so the closure travels inside the asynchronous operation instead.
+// Callers name the work before the co_await (`auto work = ...; co_await
+// pool.Run(std::move(work))`): GCC 12 destroys a temporary of a co_await expression twice when it
+// owns memory. Run is deliberately not a coroutine: GCC 12 destroys closure-typed coroutine
+// parameters twice, so the closure travels inside the asynchronous operation instead.
 #pragma once
 
 #include <boost/asio/associated_executor.hpp>

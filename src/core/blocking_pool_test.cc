@@ -81,10 +81,13 @@ TEST(BlockingPool, WorkRunsUnderItsRequestsLogContext) {
         ioc,
         [&, i]() -> asio::awaitable<void> {
           std::string rid = "req-" + std::to_string(i), tid = "trace-" + std::to_string(i);
-          Status st = co_await pool.Run(log::Context{rid, tid}, [&, rid, tid]() -> Status {
+          // Named, not a temporary of the co_await expression: GCC 12 destroys such temporaries
+          // twice when they own memory (see blocking_pool.h).
+          auto work = [&, rid, tid]() -> Status {
             if (log::Current().request_id == rid && log::Current().trace_id == tid) ++right;
             return Ok();
-          });
+          };
+          Status st = co_await pool.Run(log::Context{rid, tid}, std::move(work));
           (void)st;
           Status after = co_await pool.Run([&]() -> Status {
             if (!log::Current().request_id.empty()) ++leaked;

@@ -2,6 +2,7 @@
 
 #include <toml++/toml.h>
 
+#include <algorithm>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -62,6 +63,41 @@ void Walk(const toml::table& t, const std::string& prefix, const std::set<const 
 }  // namespace
 
 void ConfigFile::RejectUnknownKeys() { Walk(impl_->root, "", impl_->used, name_); }
+
+void ConfigFile::RejectUnknownKeysIn(const std::vector<std::string>& paths) {
+  auto fail = [&](const toml::key& k, const std::string& key) {
+    throw ConfigError(name_ + ":" + std::to_string(k.source().begin.line) + ": unknown key '" +
+                      key + "'");
+  };
+  for (const auto& [k, v] : impl_->root)
+    if (!v.is_table() && !v.is_array_of_tables() && !impl_->used.count(&v))
+      fail(k, std::string(k.str()));
+  for (const auto& path : paths) {
+    const toml::table* t = &impl_->root;
+    const toml::node* n = nullptr;
+    const toml::key* key = nullptr;
+    size_t from = 0;
+    while (t) {
+      size_t dot = path.find('.', from);
+      auto it = t->find(path.substr(from, dot == std::string::npos ? dot : dot - from));
+      if (it == t->end()) break;
+      n = &it->second;
+      key = &it->first;
+      if (dot == std::string::npos) break;
+      from = dot + 1;
+      t = n->as_table();
+      n = nullptr;
+    }
+    if (!n) continue;  // absent: nothing to check
+    if (!impl_->used.count(n)) fail(*key, path);
+    if (auto* sub = n->as_table()) Walk(*sub, path, impl_->used, name_);
+    if (auto* arr = n->as_array()) {
+      for (size_t i = 0; i < arr->size(); ++i)
+        if (auto* st = (*arr)[i].as_table())
+          Walk(*st, path + "[" + std::to_string(i) + "]", impl_->used, name_);
+    }
+  }
+}
 
 const void* Section::Lookup(const char* key) {
   if (!node_) return nullptr;

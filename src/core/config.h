@@ -59,6 +59,10 @@ class ConfigFile {
   Section Table(const char* key) { return Root().Sub(key); }
   // Throws ConfigError for the first key (in file order) that no Get/Sub asked for.
   void RejectUnknownKeys();
+  // The same, only under the named tables ("lb", or dotted: "lb.node") and for keys at the top
+  // level that are not tables: a process that reads some roles' sections checks just those,
+  // leaving the sections of roles it does not run to the processes that run them.
+  void RejectUnknownKeysIn(const std::vector<std::string>& tables);
   const std::string& name() const { return name_; }
 
  private:

@@ -16,7 +16,7 @@
 #include <sstream>
 #include <thread>
 
-#include "app/topology.h"
+#include "core/topology.h"
 #include "core/config.h"
 #include "core/env.h"
 #include "core/http_client.h"
@@ -41,7 +41,7 @@ std::string S(const json::object& o, const char* key) {
 class Matrix {
  public:
   explicit Matrix(const MatrixFlags& f) : f_(f) {
-    app::Topology t = app::Topology::Load(f.topology);  // throws ConfigError: start-up
+    topo::Topology t = topo::Topology::Load(f.topology);  // throws ConfigError: start-up
     auto hp = config::ParseHostPort(t.runner.admin);
     admin_host_ = hp.host;
     admin_port_ = hp.port;

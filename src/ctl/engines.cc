@@ -149,7 +149,7 @@ json::array PatroniMembers(const std::vector<std::pair<std::string, int>>& rests
   return {};
 }
 
-std::string PatroniYaml(const app::Topology& t, const app::NodeEntry& n, const std::string& dir) {
+std::string PatroniYaml(const topo::Topology& t, const topo::NodeEntry& n, const std::string& dir) {
   auto pg = config::ParseHostPort(n.listen);
   const auto& r = t.runner;
   std::string s;

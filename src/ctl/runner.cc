@@ -15,13 +15,14 @@
 #include <mutex>
 #include <thread>
 
-#include "app/topology.h"
 #include "core/env.h"
 #include "core/http_client.h"
 #include "core/log.h"
 #include "core/pg.h"
+#include "core/topology.h"
 #include "ctl/process.h"
 #include "ctl/runner_internal.h"
+#include "roles/lb/settings.h"
 
 namespace millions::ctl {
 namespace detail {
@@ -54,7 +55,7 @@ void Runner::WriteEffectiveTopology() {
 
 // A node of `role` from its topology entry; readiness is checked at `check` (host:port) and
 // `path` (empty: the role's own check, as for Redis).
-std::unique_ptr<Node> NewNode(const app::NodeEntry& e, const char* role, const std::string& check,
+std::unique_ptr<Node> NewNode(const topo::NodeEntry& e, const char* role, const std::string& check,
                               const char* path) {
   auto n = std::make_unique<Node>();
   n->name = e.name;
@@ -123,7 +124,7 @@ void Runner::Build() {
         {}};
     add(std::move(n));
   }
-  std::vector<app::NodeEntry> web = t_.web;
+  std::vector<topo::NodeEntry> web = t_.web;
   web.insert(web.end(), extra_web_.begin(), extra_web_.end());
   for (const auto& e : web) {
     if (Find(e.name)) continue;
@@ -362,7 +363,8 @@ int Runner::Run() {
   run_ = Abs(t_.runner.run_dir);
   MakeDir(run_, EngineUser());
   MakeDir(run_ + "/logs", EngineUser());
-  if (Status st = EnsureCertificate(t_.lb_settings.tls_cert, t_.lb_settings.tls_key); !st.ok()) {
+  const lb::Settings lbs = lb::ReadSettings(t_);  // checked by `up` before the runner starts
+  if (Status st = EnsureCertificate(lbs.tls_cert, lbs.tls_key); !st.ok()) {
     fprintf(stderr, "millions up: %s\n", st.error().message.c_str());
     return 1;
   }
@@ -443,7 +445,7 @@ int Runner::Run() {
     printf("  public     %s\n", PublicUrl().c_str());
     if (!t_.lb.empty() && !t_.lb.front().tls_listen.empty())
       printf("  https      https://%s/  (self-signed: %s)\n", t_.lb.front().tls_listen.c_str(),
-             t_.lb_settings.tls_cert.c_str());
+             lb::ReadSettings(t_).tls_cert.c_str());
     printf("  dashboard  http://%s/\n", t_.runner.admin.c_str());
     printf("  logs       %s/logs/\n", run_.c_str());
     printf("  status     build/millions status   (down: Ctrl-C or build/millions down)\n\n");
@@ -469,7 +471,7 @@ using detail::milliseconds;
 using detail::Runner;
 
 int Up(const UpFlags& flags) {
-  app::Topology t = app::Topology::Load(flags.topology);
+  topo::Topology t = topo::Topology::Load(flags.topology);
   for (const auto& n : t.postgres)
     if (n.rest.empty())
       throw config::ConfigError(flags.topology + ": [[postgres.node]] '" + n.name +

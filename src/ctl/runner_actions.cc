@@ -136,7 +136,7 @@ std::string Runner::ScaleWeb(int count) {
         }
     }
     while (port < 65535 && !PortFree(hp.host, port)) ++port;
-    app::NodeEntry e{name,
+    topo::NodeEntry e{name,
                      web.empty() ? "dc1" : web.back()->dc,
                      hp.host + ":" + std::to_string(port),
                      "",

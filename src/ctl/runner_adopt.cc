@@ -71,7 +71,7 @@ void Runner::RestoreScaledNodes() {
     if (!p.is_object() || !p.as_object().contains("role") || p.at("role") != "web") continue;
     std::string name(p.at("name").as_string());
     if (known.count(name)) continue;
-    app::NodeEntry e{name,
+    topo::NodeEntry e{name,
                      std::string(p.at("dc").as_string()),
                      std::string(p.at("address").as_string()),
                      "",

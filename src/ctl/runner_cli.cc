@@ -17,7 +17,7 @@ Result<http::Response> Admin(const std::string& topology, const std::string& met
                              const std::string& target) {
   std::string admin = "127.0.0.1:7070";
   try {
-    admin = app::Topology::Load(topology).runner.admin;
+    admin = topo::Topology::Load(topology).runner.admin;
   } catch (const config::ConfigError&) {
     throw;
   }
@@ -70,7 +70,7 @@ int PrintStatus(const std::string& topology, bool as_json) {
 // `down` when no runner answers: the nodes a runner that died left running (run/nodes.json) are
 // stopped here, each by pid and start time, so nothing is left for `kill` by hand.
 int DownOrphans(const std::string& topology) {
-  std::string run = Abs(app::Topology::Load(topology).runner.run_dir);
+  std::string run = Abs(topo::Topology::Load(topology).runner.run_dir);
   std::ifstream in(run + "/nodes.json");
   std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   boost::system::error_code ec;

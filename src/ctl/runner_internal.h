@@ -18,7 +18,7 @@
 #include <utility>
 #include <vector>
 
-#include "app/topology.h"
+#include "core/topology.h"
 #include "core/http_client.h"
 #include "core/result.h"
 #include "ctl/process.h"
@@ -66,7 +66,7 @@ bool Ready(const Node& n, milliseconds timeout = milliseconds(800));
 // empty when none does.
 json::array PatroniMembers(const std::vector<std::pair<std::string, int>>& rests,
                            milliseconds timeout);
-std::string PatroniYaml(const app::Topology& t, const app::NodeEntry& n, const std::string& dir);
+std::string PatroniYaml(const topo::Topology& t, const topo::NodeEntry& n, const std::string& dir);
 // A cache node's memory, keys and evictions (Redis INFO) into its status object.
 void AddRedisInfo(const Node& n, json::object* o);
 // A request to the runner's admin API named by the topology's [runner] admin.
@@ -75,7 +75,7 @@ Result<http::Response> Admin(const std::string& topology, const std::string& met
 
 class Runner {
  public:
-  Runner(app::Topology t, std::string topology_path)
+  Runner(topo::Topology t, std::string topology_path)
       : t_(std::move(t)), source_(std::move(topology_path)) {}
 
   int Run();
@@ -103,14 +103,14 @@ class Runner {
   bool Root() const { return geteuid() == 0; }
   std::string EngineUser() const { return Root() ? t_.runner.engine_user : ""; }
 
-  app::Topology t_;
+  topo::Topology t_;
   std::string source_;
   std::string run_;        // absolute run dir
   std::string effective_;  // run/topology.toml: the source plus nodes added at run time
   std::mutex mu_;
   std::vector<std::unique_ptr<Node>> nodes_;
   std::deque<std::pair<std::string, std::string>> events_;  // ts, text
-  std::vector<app::NodeEntry> extra_web_;
+  std::vector<topo::NodeEntry> extra_web_;
   std::mutex scale_mu_;
   std::string leader_;  // Patroni's leader as last seen (guarded by mu_)
   void WatchLeader();

@@ -2,20 +2,20 @@
 
 #include <cstdio>
 
-#include "app/topology.h"
+#include "core/topology.h"
 #include "roles/lb/proxy.h"
+#include "roles/lb/settings.h"
 
 namespace millions::ctl {
 
 namespace {
 
 lb::LbConfig Build(const std::string& path, const std::string& node) {
-  app::Topology t = app::Topology::Load(path);
-  const app::NodeEntry* me = nullptr;
-  for (const auto& n : t.lb)
-    if (n.name == node) me = &n;
+  topo::Topology t = topo::Topology::Load(path);
+  const lb::Settings s = lb::ReadSettings(t);
+  t.Check(lb::kTables);
+  const topo::NodeEntry* me = topo::FindNode(t.lb, node);
   if (!me) throw config::ConfigError(path + ": no [[lb.node]] is named '" + node + "'");
-  const app::LbSettings& s = t.lb_settings;
   lb::LbConfig c;
   c.name = me->name;
   c.listen = me->listen;
@@ -35,8 +35,8 @@ lb::LbConfig Build(const std::string& path, const std::string& node) {
   c.check_interval_ms = s.check_interval_ms;
   c.rate_limit_rps = s.rate_limit_rps;
   c.rate_limit_burst = s.rate_limit_burst;
-  c.limits = t.web_defaults.limits;
-  c.log_level = t.web_defaults.log_level;
+  c.limits = s.limits;
+  c.log_level = s.log_level;
   for (const auto& w : t.web) c.backends.push_back({w.name, w.listen, 1, nullptr});
   for (auto& b : c.backends) b.stats = std::make_shared<lb::BackendStats>();
   // Under `millions up` the runner knows which web nodes run right now (scaling, deaths).

@@ -1,20 +1,25 @@
-// Topology: one file describing a whole deployment (../shared/CONTRACT.md section 4): data
-// centres, the nodes of each role with their listen addresses, the engines and the policies.
+// Topology: the shared part of the file that describes a whole deployment (../shared/CONTRACT.md
+// section 4): its data centres, the nodes of every role with their addresses, the engines' shared
+// settings ([postgres], [redis], [etcd], Patroni's) and the runner. Each role reads its own
+// tables from the same file with its own reader (roles/lb/settings.h, roles/web/settings.h), so a
+// process sees only the settings of what it runs. Sections a topology does not use are optional.
 // Every node of a deployment reads the same file and picks its own entry by name; `millions up`
-// reads it to start them all. Unknown keys are errors naming the key and line.
-// Thread-safety: a value, built at start-up. Ownership: owns its strings.
+// reads every section to start them all. Unknown keys are errors naming the key and line.
+// Thread-safety: a value, built at start-up. Ownership: owns its strings; shares the parsed file
+// with its copies, for the role readers.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
 
-#include "app/node.h"
-#include "core/pg.h"
-#include "data/pg_cluster.h"
+#include "core/config.h"
 
-namespace millions::app {
+namespace millions::topo {
 
+// One [[<role>.node]]. Every node has a name, a dc and a listen address; the other addresses
+// belong to some roles only (kNodeKeys in topology.cc says which).
 struct NodeEntry {
   std::string name;
   std::string dc;
@@ -23,24 +28,6 @@ struct NodeEntry {
   std::string admin;       // lb nodes: the admin listener (status, metrics), host:port
   std::string tls_listen;  // lb nodes: the HTTPS listener, host:port (optional)
   std::string peer;        // etcd nodes: the peer (raft) listener, host:port
-};
-
-// [lb]: the balancer's policies (docs/topology.md).
-struct LbSettings {
-  int threads = 2;
-  std::string policy = "least_outstanding";
-  std::string hash_header;
-  int check_interval_ms = 1000;
-  int rise = 2;
-  int fall = 2;
-  int consecutive_failures = 5;
-  int base_ejection_ms = 5000;
-  int max_ejection_ms = 120000;
-  int slow_start_ms = 10000;
-  double rate_limit_rps = 0;
-  double rate_limit_burst = 100;
-  std::string tls_cert;  // PEM files for every node's tls_listen
-  std::string tls_key;
 };
 
 // [redis]: how `millions up` runs each cache node.
@@ -77,30 +64,36 @@ struct RunnerConfig {
 
 struct Topology {
   std::string name;
+  std::string path;  // the file it was read from
   std::vector<std::string> dcs;
   std::vector<NodeEntry> web;
   std::vector<NodeEntry> postgres;
   std::vector<NodeEntry> lb;
   std::vector<NodeEntry> redis;  // cache nodes (L2); none: every web node caches in L1 only
-  LbSettings lb_settings;
   RedisSettings redis_settings;
+  // [postgres]: the database every web node uses, and how.
   std::string pg_database = "millions";
   std::string pg_user = "millions";
   int pg_pool_size = 8;
   int pg_statement_timeout_ms = 10'000;
   int64_t pg_max_replica_lag_bytes = 1 << 20;  // replicas further behind serve no reads
   int pg_failover_wait_ms = 15'000;            // a write waits this long for a new primary
-  int queue_lease_ms = 60'000;
-  WebNodeConfig web_defaults;  // [web] plus the shared tables
   RunnerConfig runner;
 
-  // Throws config::ConfigError naming file, line and key.
+  // Reads the shared tables; throws config::ConfigError naming file, line and key. Role readers
+  // then read their own tables from file(); Check() ends the reading.
   static Topology Load(const std::string& path);
-  const NodeEntry* FindWeb(const std::string& name) const;
-  // The data layer's view of [[postgres.node]]: members, pools, lag bound, failover wait.
-  data::ClusterOptions Cluster() const;
-  // libpq conninfo naming every PostgreSQL node, asking for the writable one.
-  pg::Options PgOptions() const;
+  // The parsed file, for the role readers. Reading marks keys as known.
+  config::ConfigFile& file() const { return *file_; }
+  // Throws for keys nobody read, in the shared tables and in `role_tables` (the readers' own);
+  // Check({"*"}) checks the whole file (what `millions up` and `millions single` do).
+  void Check(const std::vector<std::string>& role_tables) const;
+
+ private:
+  std::shared_ptr<config::ConfigFile> file_;
 };
 
-}  // namespace millions::app
+// The node named `name` among `nodes`, or nullptr.
+const NodeEntry* FindNode(const std::vector<NodeEntry>& nodes, const std::string& name);
+
+}  // namespace millions::topo

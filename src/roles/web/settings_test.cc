@@ -1,13 +1,15 @@
-// Topology files: the cache tier's tables read into what the web nodes and the runner use, and
-// bad values refused with the key named.
-#include "app/topology.h"
+// Topology files: the shared tables and the web role's read into what the web nodes and the runner
+// use, bad values refused with the key named, and each role checking only its own sections.
+#include "roles/web/settings.h"
 
 #include <gtest/gtest.h>
 #include <unistd.h>
 
 #include <fstream>
 
-namespace millions::app {
+namespace millions::web {
+
+using topo::Topology;
 namespace {
 
 constexpr const char* kBase = R"([[web.node]]
@@ -30,7 +32,9 @@ std::string Write(const std::string& text) {
 std::string LoadError(const std::string& text) {
   std::string path = Write(text);
   try {
-    Topology::Load(path);
+    Topology t = Topology::Load(path);
+    ReadSettings(t);
+    t.Check(kTables);
   } catch (const config::ConfigError& e) {
     unlink(path.c_str());
     return e.what();
@@ -58,11 +62,11 @@ name = "redis2"
 listen = "127.0.0.1:26380"
 )");
   Topology t = Topology::Load(path);
+  app::WebNodeConfig w = ReadSettings(t);
   unlink(path.c_str());
   ASSERT_EQ(t.redis.size(), 2u);
   EXPECT_EQ(t.redis_settings.maxmemory, "128mb");
   EXPECT_EQ(t.redis_settings.eviction_policy, "allkeys-lfu");
-  const auto& w = t.web_defaults;
   ASSERT_EQ(w.l2.nodes.size(), 2u);
   EXPECT_EQ(w.l2.nodes[1].port, 26380);
   EXPECT_EQ(w.l2.timeout.count(), 80);
@@ -77,9 +81,10 @@ listen = "127.0.0.1:26380"
 TEST(Topology, NoCacheNodesMeansL1Only) {
   std::string path = Write("[cache]\nttl_ms = 1000\n");
   Topology t = Topology::Load(path);
+  app::WebNodeConfig w = ReadSettings(t);
   unlink(path.c_str());
-  EXPECT_TRUE(t.web_defaults.l2.nodes.empty());
-  for (auto ttl : t.web_defaults.cache.ttl) EXPECT_EQ(ttl.count(), 1000);  // every kind
+  EXPECT_TRUE(w.l2.nodes.empty());
+  for (auto ttl : w.cache.ttl) EXPECT_EQ(ttl.count(), 1000);  // every kind
 }
 
 TEST(Topology, BadCacheSettingsNameTheKey) {
@@ -118,5 +123,43 @@ TEST(Topology, EtcdMembersAndTheFence) {
   EXPECT_EQ(LoadError("[postgres.patroni]\nfence_after_ms = 0\n"), "");  // off
 }
 
+// A process reads and checks the shared tables and its own: the web node leaves the balancer's
+// settings to the balancer, but a typo in its own tables or the shared ones is refused; a
+// topology without a database loads (a balancer-only one), and `up`'s whole check catches all.
+TEST(Topology, EachRoleChecksItsOwnSections) {
+  EXPECT_EQ(LoadError("[lb]\npolicy = \"p2c\"\nwhatever = 1\n"), "");
+  EXPECT_NE(LoadError("[web]\nthreadz = 2\n").find("web.threadz"), std::string::npos);
+  EXPECT_NE(LoadError("[runner]\nrun_dri = \"x\"\n").find("runner.run_dri"), std::string::npos);
+  EXPECT_NE(LoadError("[[web.node]]\nname = \"w2\"\nlisten = \"127.0.0.1:2\"\nport = 1\n")
+                .find("web.node[1].port"),
+            std::string::npos);
+  // After kBase's [[postgres.node]], a key lands in that node: a shared table.
+  EXPECT_NE(LoadError("typo = 1\n").find("postgres.node[0].typo"), std::string::npos);
+  std::string path = Write("[lb]\nwhatever = 1\n");
+  Topology t = Topology::Load(path);
+  unlink(path.c_str());
+  ReadSettings(t);
+  try {
+    t.Check({"*"});
+    ADD_FAILURE() << "the whole check missed lb.whatever";
+  } catch (const config::ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("lb.whatever"), std::string::npos) << e.what();
+  }
+}
+
+TEST(Topology, ABalancerOnlyTopologyNeedsNoDatabase) {
+  char p[] = "/tmp/millions-topology-XXXXXX";
+  int fd = mkstemp(p);
+  close(fd);
+  std::ofstream(p) << "[[lb.node]]\nname = \"lb1\"\nlisten = \"127.0.0.1:1\"\n"
+                      "admin = \"127.0.0.1:2\"\n";
+  Topology t = Topology::Load(p);
+  unlink(p);
+  EXPECT_TRUE(t.postgres.empty());
+  EXPECT_TRUE(t.web.empty());
+  ASSERT_EQ(t.lb.size(), 1u);
+  EXPECT_EQ(t.lb[0].admin, "127.0.0.1:2");
+}
+
 }  // namespace
-}  // namespace millions::app
+}  // namespace millions::web

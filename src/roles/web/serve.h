@@ -5,9 +5,9 @@
 
 #include <string>
 
-namespace millions::app {
+namespace millions::web {
 
 // Throws config::ConfigError for a bad topology or unknown node (exit code 2).
 int ServeWeb(const std::string& topology, const std::string& node);
 
-}  // namespace millions::app
+}  // namespace millions::web

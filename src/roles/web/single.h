@@ -7,7 +7,7 @@
 #include <optional>
 #include <string>
 
-namespace millions::app {
+namespace millions::web {
 
 struct SingleFlags {
   // Empty: topologies/single.toml when it exists (from the repository), else built-in defaults.
@@ -21,4 +21,4 @@ struct SingleFlags {
 // input (main turns them into exit code 1 or 2 with the message).
 int RunSingle(const SingleFlags& flags);
 
-}  // namespace millions::app
+}  // namespace millions::web

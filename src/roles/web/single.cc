@@ -1,15 +1,16 @@
-#include "app/single.h"
+#include "roles/web/single.h"
 
 #include <filesystem>
 
 #include "app/node.h"
 #include "core/config.h"
 #include "core/log.h"
+#include "roles/web/settings.h"
 
-namespace millions::app {
+namespace millions::web {
 
 int RunSingle(const SingleFlags& flags) {
-  WebNodeConfig cfg;
+  app::WebNodeConfig cfg;
   std::string data_dir = "./data/single";
   std::string path = flags.topology;
   if (path.empty() && std::filesystem::exists("topologies/single.toml"))
@@ -23,7 +24,7 @@ int RunSingle(const SingleFlags& flags) {
   node.Get("threads", &cfg.threads, 1, 64);
   node.Get("blocking_threads", &cfg.blocking_threads, 1, 256);
   node.GetChoice("log_level", &cfg.log_level, {"debug", "info", "warn", "error"});
-  ReadWebSettings(*file, &cfg);
+  ReadSettings(*file, &cfg);
   file->RejectUnknownKeys();
 
   auto hp = config::ParseHostPort(cfg.listen);
@@ -37,7 +38,7 @@ int RunSingle(const SingleFlags& flags) {
   auto store = data::OpenSqliteStore(data_dir + "/millions.db", cfg.blocking_threads + 2);
   auto queue = queue::OpenLocalQueue(data_dir + "/queue.db", Env::Default());
   log::Info("data", {{"data_dir", data_dir}});
-  return RunWebNode(cfg, *store, *queue);
+  return app::RunWebNode(cfg, *store, *queue);
 }
 
-}  // namespace millions::app
+}  // namespace millions::web

@@ -1,0 +1,166 @@
+#include "core/topology.h"
+
+#include <regex>
+#include <set>
+
+namespace millions::topo {
+namespace {
+
+// The shared tables: every process reads and checks them.
+const std::vector<std::string> kShared = {"deployment", "dc",       "runner",
+                                          "etcd",       "postgres", "redis"};
+
+// Which roles have [[<role>.node]] tables, and the addresses beyond listen that their nodes
+// carry. A new role adds one line here.
+struct NodeKeys {
+  const char* role;
+  std::vector<NodeEntry>* (*nodes)(Topology&);
+};
+const NodeKeys kRoles[] = {
+    {"web", [](Topology& t) { return &t.web; }},
+    {"postgres", [](Topology& t) { return &t.postgres; }},
+    {"lb", [](Topology& t) { return &t.lb; }},
+    {"redis", [](Topology& t) { return &t.redis; }},
+    {"etcd", [](Topology& t) { return &t.runner.etcd; }},
+};
+
+void ReadAddress(config::Section& n, const char* key, std::string* out) {
+  n.Get(key, out);
+  if (!out->empty()) config::ParseHostPort(*out);
+}
+
+std::vector<NodeEntry> ReadNodes(config::Section role, const std::string& what,
+                                 const std::set<std::string>& dcs, std::set<std::string>* names,
+                                 const std::string& file) {
+  std::vector<NodeEntry> out;
+  for (auto& n : role.SubArray("node")) {
+    NodeEntry e;
+    e.dc = dcs.empty() ? "dc1" : *dcs.begin();
+    n.Get("name", &e.name);
+    n.Get("dc", &e.dc);
+    n.Get("listen", &e.listen);
+    if (what == "postgres") ReadAddress(n, "rest", &e.rest);  // `millions up` runs Patroni there
+    if (what == "etcd") {
+      ReadAddress(n, "peer_listen", &e.peer);
+      if (e.peer.empty())
+        throw config::ConfigError(file + ": [[etcd.node]] '" + e.name +
+                                  "' needs peer_listen = \"host:port\" (the members' raft)");
+    }
+    if (what == "lb") {
+      ReadAddress(n, "admin", &e.admin);
+      if (e.admin.empty())
+        throw config::ConfigError(file + ": [[lb.node]] '" + e.name +
+                                  "' needs admin = \"host:port\" (status and metrics)");
+      ReadAddress(n, "tls_listen", &e.tls_listen);
+    }
+    if (e.name.empty() || e.listen.empty())
+      throw config::ConfigError(file + ": every [[" + what +
+                                ".node]] needs a name and a listen address");
+    config::ParseHostPort(e.listen);
+    if (!dcs.empty() && !dcs.count(e.dc))
+      throw config::ConfigError(file + ": node '" + e.name + "' names unknown dc '" + e.dc + "'");
+    if (!names->insert(e.name).second)
+      throw config::ConfigError(file + ": two nodes are named '" + e.name + "'");
+    out.push_back(std::move(e));
+  }
+  return out;
+}
+
+void ReadEtcd(config::ConfigFile& file, Topology* t) {
+  auto etcd = file.Table("etcd");
+  if (!t->runner.etcd.empty()) {
+    std::string ignored;
+    etcd.Get("listen", &ignored);
+    if (!ignored.empty())
+      throw config::ConfigError(t->path + ": [etcd] has [[etcd.node]] members: put listen in each");
+    return;
+  }
+  NodeEntry one{
+      "etcd",          t->dcs.empty() ? "dc1" : t->dcs.front(), "127.0.0.1:2379", "", "", "",
+      "127.0.0.1:2380"};
+  etcd.Get("listen", &one.listen);
+  etcd.Get("peer_listen", &one.peer);
+  config::ParseHostPort(one.listen);
+  config::ParseHostPort(one.peer);
+  t->runner.etcd.push_back(std::move(one));
+}
+
+void ReadPostgres(config::ConfigFile& file, Topology* t) {
+  auto pg = file.Table("postgres");
+  pg.Get("database", &t->pg_database);
+  pg.Get("user", &t->pg_user);
+  pg.Get("pool_size", &t->pg_pool_size, 1, 1000);
+  pg.Get("statement_timeout_ms", &t->pg_statement_timeout_ms, 100, 600'000);
+  pg.Get("max_replica_lag_bytes", &t->pg_max_replica_lag_bytes, 0, int64_t{1} << 40);
+  pg.Get("failover_wait_ms", &t->pg_failover_wait_ms, 0, 600'000);
+  RunnerConfig& r = t->runner;
+  auto patroni = pg.Sub("patroni");
+  patroni.Get("ttl_s", &r.patroni_ttl_s, 5, 600);
+  patroni.Get("loop_wait_s", &r.patroni_loop_wait_s, 1, 60);
+  patroni.Get("retry_timeout_s", &r.patroni_retry_timeout_s, 1, 600);
+  patroni.Get("synchronous_mode", &r.patroni_synchronous_mode);
+  patroni.Get("synchronous_mode_strict", &r.patroni_synchronous_mode_strict);
+  patroni.Get("failsafe_mode", &r.patroni_failsafe_mode);
+  patroni.Get("fence_after_ms", &r.fence_after_ms, 0, 600'000);
+  if (r.fence_after_ms < 0) r.fence_after_ms = r.patroni_ttl_s * 500;
+  if (r.fence_after_ms >= r.patroni_ttl_s * 1000)
+    throw config::ConfigError(t->path + ": [postgres.patroni] fence_after_ms must be shorter " +
+                              "than ttl_s, or the lease expires before the fence");
+}
+
+void ReadRedis(config::ConfigFile& file, Topology* t) {
+  auto redis = file.Table("redis");
+  redis.Get("maxmemory", &t->redis_settings.maxmemory);
+  if (!std::regex_match(t->redis_settings.maxmemory, std::regex("[0-9]+(b|kb|mb|gb)?")))
+    throw config::ConfigError(t->path + ": [redis] maxmemory must be a size such as \"64mb\", " +
+                              "not '" + t->redis_settings.maxmemory + "'");
+  redis.GetChoice("eviction_policy", &t->redis_settings.eviction_policy,
+                  {"allkeys-lru", "allkeys-lfu", "volatile-lru", "volatile-lfu", "allkeys-random",
+                   "noeviction"});
+}
+
+}  // namespace
+
+Topology Topology::Load(const std::string& path) {
+  Topology t;
+  t.path = path;
+  t.file_ = config::ConfigFile::Load(path);
+  config::ConfigFile& file = *t.file_;
+  file.Table("deployment").Get("name", &t.name);
+  std::set<std::string> dcs;
+  for (auto& dc : file.Root().SubArray("dc")) {
+    std::string name;
+    dc.Get("name", &name);
+    if (name.empty()) throw config::ConfigError(path + ": every [[dc]] needs a name");
+    dcs.insert(name);
+    t.dcs.push_back(name);
+  }
+  std::set<std::string> names;
+  for (const auto& r : kRoles)
+    *r.nodes(t) = ReadNodes(file.Table(r.role), r.role, dcs, &names, path);
+  ReadEtcd(file, &t);
+  ReadPostgres(file, &t);
+  ReadRedis(file, &t);
+  auto runner = file.Table("runner");
+  runner.Get("run_dir", &t.runner.run_dir);
+  runner.Get("admin", &t.runner.admin);
+  runner.Get("engine_user", &t.runner.engine_user);
+  config::ParseHostPort(t.runner.admin);
+  return t;
+}
+
+void Topology::Check(const std::vector<std::string>& role_tables) const {
+  if (role_tables.size() == 1 && role_tables[0] == "*") return file_->RejectUnknownKeys();
+  std::vector<std::string> tables = kShared;
+  for (const auto& r : kRoles) tables.push_back(std::string(r.role) + ".node");  // read above
+  tables.insert(tables.end(), role_tables.begin(), role_tables.end());
+  file_->RejectUnknownKeysIn(tables);
+}
+
+const NodeEntry* FindNode(const std::vector<NodeEntry>& nodes, const std::string& name) {
+  for (const auto& n : nodes)
+    if (n.name == name) return &n;
+  return nullptr;
+}
+
+}  // namespace millions::topo

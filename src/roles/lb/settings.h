@@ -1,0 +1,40 @@
+// The balancer's section of a topology: [lb] (policies, health checks, rate limits, TLS files),
+// the [http] limits it shares with the web nodes, and its log level. Read by `millions serve lb`
+// and checked by `millions up` (docs/topology.md).
+// Thread-safety: a value, built at start-up. Ownership: owns its strings.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "core/http_limits.h"
+#include "core/topology.h"
+
+namespace millions::lb {
+
+struct Settings {
+  int threads = 2;
+  std::string policy = "least_outstanding";
+  std::string hash_header;  // consistent_hash: header name, or "cookie:NAME"
+  int check_interval_ms = 1000;
+  int rise = 2;
+  int fall = 2;
+  int consecutive_failures = 5;
+  int base_ejection_ms = 5000;
+  int max_ejection_ms = 120000;
+  int slow_start_ms = 10000;
+  double rate_limit_rps = 0;  // per client IP; 0: off
+  double rate_limit_burst = 100;
+  std::string tls_cert;  // PEM files for every node's tls_listen
+  std::string tls_key;
+  http::Limits limits;             // [http]
+  std::string log_level = "info";  // [lb] log_level, else [web] log_level
+};
+
+// The tables ReadSettings reads, for Topology::Check.
+extern const std::vector<std::string> kTables;
+
+// Throws config::ConfigError naming file, line and key.
+Settings ReadSettings(const topo::Topology& t);
+
+}  // namespace millions::lb

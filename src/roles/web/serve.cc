@@ -1,0 +1,35 @@
+#include "roles/web/serve.h"
+
+#include "core/log.h"
+#include "core/topology.h"
+#include "roles/web/settings.h"
+
+namespace millions::web {
+
+int ServeWeb(const std::string& path, const std::string& node) {
+  topo::Topology t = topo::Topology::Load(path);
+  app::WebNodeConfig cfg = ReadSettings(t);
+  t.Check(kTables);
+  const topo::NodeEntry* me = topo::FindNode(t.web, node);
+  if (!me) throw config::ConfigError(path + ": no [[web.node]] is named '" + node + "'");
+  if (t.postgres.empty())
+    throw config::ConfigError(path + ": a web node needs the database: the topology has no " +
+                              "[[postgres.node]]");
+  cfg.name = me->name;
+  cfg.dc = me->dc;
+  cfg.listen = me->listen;
+  cfg.role = "web";
+  // Each web node makes IDs with its own shard bits until sharding assigns them, so two nodes
+  // never mint the same ID in the same millisecond.
+  for (size_t i = 0; i < t.web.size(); ++i)
+    if (t.web[i].name == node) cfg.shard = static_cast<int>(i);
+  log::Init(cfg.name, "web", log::ParseLevel(cfg.log_level));
+  pg::Options pg = PgOptions(t);
+  auto store = data::OpenPgStore(ClusterOptions(t));
+  pg.pool_size = 2;  // the queue needs few connections: one claim at a time per worker
+  auto queue =
+      queue::OpenPgQueue(pg, Env::Default(), std::chrono::milliseconds(cfg.queue_lease_ms));
+  return app::RunWebNode(cfg, *store, *queue);
+}
+
+}  // namespace millions::web

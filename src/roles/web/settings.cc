@@ -1,0 +1,112 @@
+#include "roles/web/settings.h"
+
+#include <algorithm>
+#include <chrono>
+
+namespace millions::web {
+
+const std::vector<std::string> kTables = {"web",     "http",     "cache", "media",
+                                          "workers", "sessions", "queue"};
+
+namespace {
+
+using std::chrono::milliseconds;
+
+void GetMs(config::Section& s, const char* key, milliseconds* out, int64_t min, int64_t max) {
+  int64_t v = out->count();
+  s.Get(key, &v, min, max);
+  *out = milliseconds(v);
+}
+
+void ReadCacheSettings(config::Section cache, cache::TieredOptions* t, cache::RedisL2Options* l2) {
+  cache.GetChoice("policy", &t->l1.policy, {"lru", "lfu", "fifo"});
+  int64_t bytes = static_cast<int64_t>(t->l1.capacity_bytes);
+  cache.Get("capacity_bytes", &bytes, 0, int64_t{1} << 40);
+  t->l1.capacity_bytes = static_cast<size_t>(bytes);
+  // ttl_ms: every kind's TTL; [cache.ttl] sets kinds one by one.
+  int64_t ttl = -1;
+  cache.Get("ttl_ms", &ttl, 1, 86'400'000);
+  if (ttl > 0) t->ttl.fill(milliseconds(ttl));
+  auto per_kind = cache.Sub("ttl");
+  for (size_t k = 0; k < cache::kKinds; ++k) {
+    std::string key = std::string(cache::KindName(cache::Kind(k))) + "_ms";
+    GetMs(per_kind, key.c_str(), &t->ttl[k], 1, 86'400'000);
+  }
+  GetMs(cache, "l1_ttl_ms", &t->l1_ttl, 1, 86'400'000);
+  cache.Get("hot_key_reads_per_s", &t->hot_key_reads_per_s, 0, 1'000'000);
+  cache.Get("ttl_jitter", &t->ttl_jitter, 0, 0.5);
+  cache.Get("early_expiry_beta", &t->early_expiry_beta, 0, 10);
+  GetMs(cache, "lease_ms", &t->lease_wait, 10, 60'000);
+  l2->lease = t->lease_wait;
+  GetMs(cache, "l2_timeout_ms", &l2->timeout, 1, 10'000);
+  GetMs(cache, "write_marker_ms", &l2->write_marker, 0, 60'000);
+}
+
+}  // namespace
+
+void ReadSettings(config::ConfigFile& file, app::WebNodeConfig* c) {
+  http::ReadLimits(file.Table("http"), &c->limits);
+  ReadCacheSettings(file.Table("cache"), &c->cache, &c->l2);
+  auto media = file.Table("media");
+  int64_t upload = static_cast<int64_t>(c->web.max_upload_bytes);
+  media.Get("max_upload_bytes", &upload, 1024, int64_t{1} << 31);
+  c->web.max_upload_bytes = static_cast<size_t>(upload);
+  media.Get("max_pixels", &c->service.media.max_pixels, 1, int64_t{1} << 31);
+  media.Get("max_dimension", &c->service.media.max_dimension, 1, 65535);
+  auto workers = file.Table("workers");
+  workers.Get("threads", &c->worker_threads, 0, 64);
+  workers.Get("max_attempts", &c->service.max_job_attempts, 1, 100);
+  int64_t hours = c->service.session_ttl_ms / 3'600'000;
+  file.Table("sessions").Get("ttl_hours", &hours, 1, 24 * 365);
+  c->service.session_ttl_ms = hours * 3'600'000;
+  // The body limit must let the largest upload through; the upload check answers 413 itself.
+  c->limits.max_body_bytes = std::max(c->limits.max_body_bytes, c->web.max_upload_bytes);
+  file.Table("queue").Get("lease_ms", &c->queue_lease_ms, 1000, 3'600'000);
+}
+
+app::WebNodeConfig ReadSettings(const topo::Topology& t) {
+  app::WebNodeConfig w;
+  auto web = t.file().Table("web");
+  web.Get("threads", &w.threads, 1, 64);
+  web.Get("blocking_threads", &w.blocking_threads, 1, 256);
+  web.GetChoice("log_level", &w.log_level, {"debug", "info", "warn", "error"});
+  ReadSettings(t.file(), &w);
+  for (const auto& n : t.redis) {
+    auto hp = config::ParseHostPort(n.listen);
+    w.l2.nodes.push_back({n.name, hp.host, hp.port});
+  }
+  return w;
+}
+
+data::ClusterOptions ClusterOptions(const topo::Topology& t) {
+  data::ClusterOptions o;
+  for (const auto& n : t.postgres) {
+    auto hp = config::ParseHostPort(n.listen);
+    o.members.push_back({n.name, hp.host, hp.port, n.rest, ""});
+  }
+  o.database = t.pg_database;
+  o.user = t.pg_user;
+  o.pool_size = t.pg_pool_size;
+  o.statement_timeout_ms = t.pg_statement_timeout_ms;
+  o.max_replica_lag_bytes = t.pg_max_replica_lag_bytes;
+  o.failover_wait = std::chrono::milliseconds(t.pg_failover_wait_ms);
+  return o;
+}
+
+pg::Options PgOptions(const topo::Topology& t) {
+  std::string hosts, ports;
+  for (const auto& n : t.postgres) {
+    auto hp = config::ParseHostPort(n.listen);
+    hosts += (hosts.empty() ? "" : ",") + hp.host;
+    ports += (ports.empty() ? "" : ",") + std::to_string(hp.port);
+  }
+  pg::Options o;
+  // Several hosts: libpq tries each and keeps the one that takes writes.
+  o.conninfo = "host=" + hosts + " port=" + ports + " dbname=" + t.pg_database +
+               " user=" + t.pg_user + " target_session_attrs=read-write application_name=millions";
+  o.pool_size = t.pg_pool_size;
+  o.statement_timeout_ms = t.pg_statement_timeout_ms;
+  return o;
+}
+
+}  // namespace millions::web

@@ -1,0 +1,35 @@
+// The web role's sections of a topology: [web] (threads, log level), [http], [cache], [media],
+// [workers], [sessions] and [queue], plus the cache nodes ([[redis.node]]) and the database
+// ([postgres], [[postgres.node]]) as the web node's data layer sees them. Read by `millions serve
+// web` and `millions single`, checked by `millions up` (docs/topology.md).
+// Thread-safety: values, built at start-up. Ownership: the results own their strings.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "app/node.h"
+#include "core/config.h"
+#include "core/pg.h"
+#include "core/topology.h"
+#include "data/pg_cluster.h"
+
+namespace millions::web {
+
+// The tables ReadSettings reads, for Topology::Check.
+extern const std::vector<std::string> kTables;
+
+// Reads the web tables of `file` into `cfg` (absent keys keep their defaults). `millions single`
+// calls it on a file without nodes.
+void ReadSettings(config::ConfigFile& file, app::WebNodeConfig* cfg);
+
+// The settings of every web node of `t`: ReadSettings, [web] threads and log level, and the cache
+// nodes. Throws config::ConfigError naming file, line and key.
+app::WebNodeConfig ReadSettings(const topo::Topology& t);
+
+// The data layer's view of [[postgres.node]]: members, pools, lag bound, failover wait.
+data::ClusterOptions ClusterOptions(const topo::Topology& t);
+// libpq conninfo naming every PostgreSQL node, asking for the writable one.
+pg::Options PgOptions(const topo::Topology& t);
+
+}  // namespace millions::web
