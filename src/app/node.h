@@ -32,7 +32,7 @@ struct WebNodeConfig {
   WebOptions web;
   ServiceOptions service;
   int worker_threads = 2;
-  int shard = 0;  // the shard bits of the IDs this node makes
+  int shard = 0;                // the shard bits of the IDs this node makes
   int queue_lease_ms = 60'000;  // [queue] lease_ms: a claimed job returns after this
 };
 

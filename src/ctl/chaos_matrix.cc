@@ -16,10 +16,10 @@
 #include <sstream>
 #include <thread>
 
-#include "core/topology.h"
 #include "core/config.h"
 #include "core/env.h"
 #include "core/http_client.h"
+#include "core/topology.h"
 #include "ctl/ledger.h"
 #include "ctl/process.h"
 
