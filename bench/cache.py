@@ -47,7 +47,8 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests",
                                 "integration"))
 from benchlib import check_load_summary  # noqa: E402
-from harness import PgServer, WebNode, binary, free_port, http_request, web_topology  # noqa: E402
+from harness import (PgServer, WebNode, binary, free_port, http_request, node,  # noqa: E402
+                     web_topology)
 
 ROUNDS = int(os.environ.get("ROUNDS", "3"))
 SECONDS = int(os.environ.get("DURATION", "12"))
@@ -240,15 +241,13 @@ def cpu_delta(before, after):
 # --- part 1: the four cache modes under the same load ----------------------------------------
 
 def topology(path, ports, pg_port, cache):
-    extra = ""
+    extra = {}
     if cache in ("off", "l2"):
-        extra = "[cache]\ncapacity_bytes = 0\n"
+        extra["cache"] = {"capacity_bytes": 0}
     if cache in ("l2", "l1+l2"):
-        extra += "".join(f'[[redis.node]]\nname = "redis{i + 1}"\nlisten = "127.0.0.1:{p}"\n'
-                        for i, p in enumerate(redis_ports))
-    web_topology(pg_port, ports, path, web="threads = 1\nblocking_threads = 8",
-                 extra=extra, name="cachebench")
-
+        extra["redis"] = [node(f"redis{i + 1}", p) for i, p in enumerate(redis_ports)]
+    web_topology(path, pg_port, ports, web={"threads": 1, "blocking_threads": 8}, extra=extra,
+                 name="cachebench")
 
 def metrics(nodes):
     """Summed over the web nodes: (database reads, HTTP requests answered)."""

@@ -53,7 +53,8 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests",
                                 "integration"))
 from benchlib import check_load_summary  # noqa: E402
-from harness import binary, free_port, http_request, up_tables  # noqa: E402
+import harness  # noqa: E402
+from harness import binary, free_port, http_request, node  # noqa: E402
 
 import psycopg2  # noqa: E402
 
@@ -89,32 +90,16 @@ def copy_binary():
 def topology(tmp, replicas):
     web = free_port()
     members = {f"pg{i}": (free_port(), free_port()) for i in range(1, replicas + 2)}
-    path = os.path.join(tmp, "topology.toml")
-    with open(path, "w") as f:
-        f.write(up_tables("failoverbench", tmp) + f"""[web]
-threads = 2
-blocking_threads = 8
-[[web.node]]
-name = "web1"
-listen = "127.0.0.1:{web}"
-[postgres]
-pool_size = 6
-failover_wait_ms = {FAILOVER_WAIT_S * 1000}
-[postgres.patroni]
-ttl_s = {TTL}
-loop_wait_s = {LOOP_WAIT}
-retry_timeout_s = {RETRY}
-synchronous_mode = true
-# No cache: this bench measures the database tier (bench/cache measures the cache's effect).
-[cache]
-capacity_bytes = 0
-""")
-        for name, (pg, rest) in members.items():
-            f.write(f'[[postgres.node]]\nname = "{name}"\nlisten = "127.0.0.1:{pg}"\n'
-                    f'rest = "127.0.0.1:{rest}"\n')
-        f.write("[workers]\nthreads = 1\n")
+    path = harness.topology(
+        os.path.join(tmp, "topology.toml"), name="failoverbench", up=tmp,
+        web={"threads": 2, "blocking_threads": 8, "node": [node("web1", web)]},
+        postgres={"pool_size": 6, "failover_wait_ms": FAILOVER_WAIT_S * 1000,
+                  "patroni": {"ttl_s": TTL, "loop_wait_s": LOOP_WAIT, "retry_timeout_s": RETRY,
+                              "synchronous_mode": True},
+                  "node": [node(name, pg, rest=rest) for name, (pg, rest) in members.items()]},
+        # No cache: this bench measures the database tier (bench/cache measures the cache's effect).
+        cache={"capacity_bytes": 0}, workers={"threads": 1})
     return path, web, members
-
 
 def run(tmp, *args, timeout=240):
     return subprocess.run([binary(), *args], capture_output=True, text=True, timeout=timeout,

@@ -59,24 +59,13 @@ for threads in $PROXY_THREADS; do
   hap=$(free_port)
   ngx=$(free_port)
 
-  cat >"$work/lb-$threads.toml" <<TOML
-[lb]
-threads = $threads
-policy = "round_robin"
-[[lb.node]]
-name = "lb1"
-listen = "127.0.0.1:$ours"
-admin = "127.0.0.1:$ours_admin"
-[[web.node]]
-name = "b1"
-listen = "127.0.0.1:$b1"
-[[web.node]]
-name = "b2"
-listen = "127.0.0.1:$b2"
-[[postgres.node]]
-name = "unused"
-listen = "127.0.0.1:1"
-TOML
+  python3 - "$work/lb-$threads.toml" <<PY
+import sys; sys.path.insert(0, "tests/integration")
+from harness import node, topology
+topology(sys.argv[1], lb={"threads": $threads, "policy": "round_robin",
+                          "node": [node("lb1", $ours, admin=$ours_admin)]},
+         web=[node("b1", $b1), node("b2", $b2)])
+PY
   "$bin" serve lb --config "$work/lb-$threads.toml" --node lb1 2>"$work/lb-$threads.log" &
   ours_pid=$!
   bench_track "$ours_pid"

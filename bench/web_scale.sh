@@ -21,30 +21,13 @@ bench_binary
 bin=$BENCH_BIN
 work=$BENCH_WORK
 web1=$(free_port)
-cat >"$work/topology.toml" <<TOML
-[deployment]
-name = "bench"
-[[dc]]
-name = "dc1"
-[runner]
-run_dir = "$work/run"
-admin = "127.0.0.1:$(free_port)"
-[etcd]
-listen = "127.0.0.1:$(free_port)"
-peer_listen = "127.0.0.1:$(free_port)"
-[web]
-threads = 1
-blocking_threads = 2
-[[web.node]]
-name = "web1"
-listen = "127.0.0.1:$web1"
-[[postgres.node]]
-name = "pg1"
-listen = "127.0.0.1:$(free_port)"
-rest = "127.0.0.1:$(free_port)"
-[workers]
-threads = 1
-TOML
+python3 - "$work" <<PY
+import os, sys; sys.path.insert(0, "tests/integration")
+from harness import free_port, node, topology
+topology(os.path.join(sys.argv[1], "topology.toml"), name="bench", up=sys.argv[1],
+         web={"threads": 1, "blocking_threads": 2, "node": [node("web1", $web1)]},
+         postgres=[node("pg1", rest=free_port())], workers={"threads": 1})
+PY
 runner_pid() { python3 -c 'import json,sys;print(json.load(open(sys.argv[1]))["pid"])' "$1"; }
 # `millions down`; if it fails, SIGTERM to the runner (it stops its nodes in reverse order too).
 bench_before_cleanup() {

@@ -1,5 +1,6 @@
 #include "app/web.h"
 
+#include <chrono>
 #include <map>
 
 #include "app/assets.h"
@@ -34,6 +35,10 @@ Response Answer(int status, Result<std::string> out) {
 }
 
 Response Ok(int status, std::string json) { return http::Json(status, std::move(json)); }
+
+// The request's ids, for the work it hands to the blocking pool: the service's, the store's and
+// the cache's lines written there carry them (log::Current()).
+log::Context Ctx(const Request& req) { return {req.request_id, req.trace_id}; }
 
 Response NoContent() {
   Response r;
@@ -154,6 +159,7 @@ WebApp::WebApp(Service& service, BlockingPool& pool, metrics::Registry& metrics,
 WebApp::~WebApp() = default;
 
 awaitable<Response> WebApp::Handle(Request& req) {
+  auto t0 = std::chrono::steady_clock::now();
   auto m = router_.Find(req.method, req.path);
   Response resp;
   if (m.outcome == http::Router::Outcome::kMatched) {
@@ -175,6 +181,17 @@ awaitable<Response> WebApp::Handle(Request& req) {
   if (resp.status >= 500)
     log::Write(log::Level::kError, {req.request_id, req.trace_id}, "request failed",
                {{"route", req.route}, {"status", resp.status}, {"body", resp.body}});
+  // One line a request at debug level (checked first: the hot path builds no fields), with the
+  // route template rather than the target, which may carry ids and query strings.
+  if (log::Enabled(log::Level::kDebug)) {
+    double ms =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    log::Write(log::Level::kDebug, Ctx(req), "request",
+               {{"method", req.method},
+                {"route", req.route.empty() ? std::string_view("unmatched") : req.route},
+                {"status", resp.status},
+                {"duration_ms", ms}});
+  }
   co_return resp;
 }
 
@@ -198,7 +215,7 @@ awaitable<Response> WebApp::Idempotent(Request& req, const http::Handler& handle
   auto claim = [this, scope, key, fingerprint] {
     return svc_.ClaimIdempotencyKey(scope, key, fingerprint);
   };
-  auto claimed = co_await pool_.Run(std::move(claim));
+  auto claimed = co_await pool_.Run(Ctx(req), std::move(claim));
   if (!claimed.ok()) co_return ErrorResponse(claimed.error());
   if (claimed->has_value()) {
     const data::IdempotencyRecord& rec = **claimed;
@@ -221,12 +238,12 @@ awaitable<Response> WebApp::Idempotent(Request& req, const http::Handler& handle
     auto finish = [this, scope, key, status = resp.status, body = resp.body] {
       return svc_.FinishIdempotencyKey(scope, key, status, body);
     };
-    (void)co_await pool_.Run(std::move(finish));
+    (void)co_await pool_.Run(Ctx(req), std::move(finish));
   } else if (resp.status != 503) {
     // It failed before any effect: a retry may run it. (A 503 may have committed: the claim
     // stays, and a retry gets 409 until the claim goes stale.)
     auto release = [this, scope, key] { return svc_.ReleaseIdempotencyKey(scope, key); };
-    (void)co_await pool_.Run(std::move(release));
+    (void)co_await pool_.Run(Ctx(req), std::move(release));
   }
   co_return resp;
 }
@@ -241,7 +258,7 @@ void WebApp::AddRoutes() {
       co_return MakeError(Errc::kUnauthenticated, "unauthenticated", "log in first");
     if (auto cached = svc_.CachedSession(creds.token)) co_return *cached;
     auto work = [this, t = creds.token] { return svc_.Authenticate(t); };
-    co_return co_await pool_.Run(std::move(work));
+    co_return co_await pool_.Run(Ctx(req), std::move(work));
   };
 
   r.Add("GET", "/livez",
@@ -288,7 +305,7 @@ void WebApp::AddRoutes() {
       co_return resp;
     }
     auto work = [this, key] { return svc_.Media(key); };
-    auto blob = co_await pool_.Run(std::move(work));
+    auto blob = co_await pool_.Run(Ctx(req), std::move(work));
     if (!blob.ok()) co_return ErrorResponse(blob.error());
     resp.set("Content-Type", blob->content_type);
     resp.body = std::move(blob->bytes);
@@ -301,7 +318,7 @@ void WebApp::AddRoutes() {
     auto in = ParseSignUp(req.body);
     if (!in.ok()) co_return ErrorResponse(in.error());
     auto work = [this, in = std::move(*in)] { return svc_.SignUp(in); };
-    co_return Answer(201, co_await pool_.Run(std::move(work)));
+    co_return Answer(201, co_await pool_.Run(Ctx(req), std::move(work)));
   });
   r.Add("POST", "/api/sessions", [this](Request& req) -> awaitable<Response> {
     if (Status st = CheckCsrf(req, {}); !st.ok()) co_return ErrorResponse(st.error());
@@ -309,7 +326,7 @@ void WebApp::AddRoutes() {
     auto in = ParseLogIn(req.body);
     if (!in.ok()) co_return ErrorResponse(in.error());
     auto work = [this, in = std::move(*in)] { return svc_.LogIn(in); };
-    auto s = co_await pool_.Run(std::move(work));
+    auto s = co_await pool_.Run(Ctx(req), std::move(work));
     if (!s.ok()) co_return ErrorResponse(s.error());
     Response resp = Ok(201, RenderSession(s->user_id, s->token, s->expires_ms));
     int64_t max_age = (s->expires_ms - Env::Default().WallMillis()) / 1000;
@@ -321,7 +338,7 @@ void WebApp::AddRoutes() {
     auto uid = co_await auth(req);
     if (!uid.ok()) co_return ErrorResponse(uid.error());
     auto work = [this, t = ExtractCredentials(req).token] { return svc_.LogOut(t); };
-    auto st = co_await pool_.Run(std::move(work));
+    auto st = co_await pool_.Run(Ctx(req), std::move(work));
     if (!st.ok()) co_return ErrorResponse(st.error());
     Response resp = NoContent();
     resp.set("Set-Cookie", SessionCookie("", 0, Secure(req)));
@@ -331,7 +348,7 @@ void WebApp::AddRoutes() {
     auto uid = co_await auth(req);
     if (!uid.ok()) co_return ErrorResponse(uid.error());
     auto work = [this, id = *uid] { return svc_.User(id); };
-    co_return Answer(200, co_await pool_.Run(std::move(work)));
+    co_return Answer(200, co_await pool_.Run(Ctx(req), std::move(work)));
   });
   r.Add("PATCH", "/api/me", [this, auth](Request& req) -> awaitable<Response> {
     auto uid = co_await auth(req);
@@ -340,11 +357,11 @@ void WebApp::AddRoutes() {
     auto patch = ParseProfilePatch(req.body);
     if (!patch.ok()) co_return ErrorResponse(patch.error());
     auto work = [this, id = *uid, p = std::move(*patch)] { return svc_.UpdateProfile(id, p); };
-    co_return Answer(200, co_await pool_.Run(std::move(work)));
+    co_return Answer(200, co_await pool_.Run(Ctx(req), std::move(work)));
   });
   r.Add("GET", "/api/users/by-handle/{handle}", [this](Request& req) -> awaitable<Response> {
     auto work = [this, h = std::string(req.param("handle"))] { return svc_.UserByHandle(h); };
-    co_return Answer(200, co_await pool_.Run(std::move(work)));
+    co_return Answer(200, co_await pool_.Run(Ctx(req), std::move(work)));
   });
   r.Add("GET", "/api/users/{id}", [this](Request& req) -> awaitable<Response> {
     auto id = PathId(req);
@@ -352,7 +369,7 @@ void WebApp::AddRoutes() {
     // The hot path: a cache hit never leaves the event loop.
     if (auto cached = svc_.CachedUser(*id)) co_return Ok(200, std::move(*cached));
     auto work = [this, id = *id] { return svc_.User(id); };
-    co_return Answer(200, co_await pool_.Run(std::move(work)));
+    co_return Answer(200, co_await pool_.Run(Ctx(req), std::move(work)));
   });
   r.Add("GET", "/api/users/{id}/photos", [this](Request& req) -> awaitable<Response> {
     auto id = PathId(req);
@@ -360,7 +377,7 @@ void WebApp::AddRoutes() {
     auto page = ParsePage(req);
     if (!page.ok()) co_return ErrorResponse(page.error());
     auto work = [this, id = *id, p = *page] { return svc_.UserPhotos(id, p.before, p.limit); };
-    co_return Answer(200, co_await pool_.Run(std::move(work)));
+    co_return Answer(200, co_await pool_.Run(Ctx(req), std::move(work)));
   });
   auto follows = [this](bool followers) {
     return [this, followers](Request& req) -> awaitable<Response> {
@@ -369,7 +386,7 @@ void WebApp::AddRoutes() {
       auto work = [this, id = *id, followers] {
         return followers ? svc_.Followers(id) : svc_.Following(id);
       };
-      co_return Answer(200, co_await pool_.Run(std::move(work)));
+      co_return Answer(200, co_await pool_.Run(Ctx(req), std::move(work)));
     };
   };
   r.Add("GET", "/api/users/{id}/followers", follows(true));
@@ -383,7 +400,7 @@ void WebApp::AddRoutes() {
       auto work = [this, me = *uid, target = *id, on] {
         return on ? svc_.Follow(me, target) : svc_.Unfollow(me, target);
       };
-      Status st = co_await pool_.Run(std::move(work));
+      Status st = co_await pool_.Run(Ctx(req), std::move(work));
       co_return st.ok() ? NoContent() : ErrorResponse(st.error());
     };
   };
@@ -413,14 +430,14 @@ void WebApp::AddRoutes() {
                  c = std::move(caption)]() mutable {
       return svc_.Upload(id, type, body, std::move(c));
     };
-    co_return Answer(201, co_await pool_.Run(std::move(work)));
+    co_return Answer(201, co_await pool_.Run(Ctx(req), std::move(work)));
   });
   r.Add("GET", "/api/photos/{id}", [this](Request& req) -> awaitable<Response> {
     auto id = PathId(req);
     if (!id.ok()) co_return ErrorResponse(id.error());
     if (auto cached = svc_.CachedPhoto(*id)) co_return Ok(200, std::move(*cached));
     auto work = [this, id = *id] { return svc_.Photo(id); };
-    co_return Answer(200, co_await pool_.Run(std::move(work)));
+    co_return Answer(200, co_await pool_.Run(Ctx(req), std::move(work)));
   });
   r.Add("POST", "/api/photos/{id}/edits", [this, auth](Request& req) -> awaitable<Response> {
     auto uid = co_await auth(req);
@@ -431,7 +448,7 @@ void WebApp::AddRoutes() {
     auto work = [this, me = *uid, id = *id, b = std::move(req.body)] {
       return svc_.RequestEdit(me, id, b);
     };
-    co_return Answer(202, co_await pool_.Run(std::move(work)));
+    co_return Answer(202, co_await pool_.Run(Ctx(req), std::move(work)));
   });
   r.Add("GET", "/api/feed", [this, auth](Request& req) -> awaitable<Response> {
     auto uid = co_await auth(req);
@@ -439,7 +456,7 @@ void WebApp::AddRoutes() {
     auto page = ParsePage(req);
     if (!page.ok()) co_return ErrorResponse(page.error());
     auto work = [this, id = *uid, p = *page] { return svc_.Feed(id, p.before, p.limit); };
-    co_return Answer(200, co_await pool_.Run(std::move(work)));
+    co_return Answer(200, co_await pool_.Run(Ctx(req), std::move(work)));
   });
   r.Add("GET", "/api/jobs/{id}", [this, auth](Request& req) -> awaitable<Response> {
     auto uid = co_await auth(req);
@@ -447,7 +464,7 @@ void WebApp::AddRoutes() {
     auto id = PathId(req);
     if (!id.ok()) co_return ErrorResponse(id.error());
     auto work = [this, me = *uid, id = *id] { return svc_.Job(me, id); };
-    co_return Answer(200, co_await pool_.Run(std::move(work)));
+    co_return Answer(200, co_await pool_.Run(Ctx(req), std::move(work)));
   });
 }
 

@@ -145,7 +145,7 @@ namespace {
 void OnNotice(void*, const char* message) {
   std::string m(message);
   while (!m.empty() && m.back() == '\n') m.pop_back();
-  log::Write(log::Level::kDebug, {}, "postgres notice", {{"notice", m}});
+  log::Debug("postgres notice", {{"notice", m}});  // the request's ids when on its thread
 }
 }  // namespace
 

@@ -230,7 +230,7 @@ std::string Encode(const VImage& img, Format format) {
 // the one-JSON-object-a-line log, and they are routine, so they become debug lines.
 void ForwardVipsLog(const gchar* /*domain*/, GLogLevelFlags /*level*/, const gchar* message,
                     gpointer /*data*/) {
-  log::Write(log::Level::kDebug, {}, "libvips", {{"vips_message", message ? message : ""}});
+  log::Debug("libvips", {{"vips_message", message ? message : ""}});  // with the request's ids
 }
 
 }  // namespace

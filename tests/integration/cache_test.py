@@ -15,7 +15,7 @@ import subprocess
 import tempfile
 import time
 
-from harness import (Checks, PgServer, WebNode, bearer, binary, free_port, png, wait_for,
+from harness import (Checks, PgServer, WebNode, bearer, binary, free_port, node, png, wait_for,
                      web_topology)
 
 c = Checks()
@@ -59,19 +59,12 @@ class Redis:
 
 
 def topology(path, web_ports, pg_port, redis, hot=20):
-    caches = "".join(f'[[redis.node]]\nname = "{r.name}"\nlisten = "127.0.0.1:{r.port}"\n'
-                     for r in redis)
-    return web_topology(pg_port, web_ports, path, web="threads = 2\nblocking_threads = 6",
-                        name="cachetest", extra=f"""[cache]
-l1_ttl_ms = 2000
-hot_key_reads_per_s = {hot}
-lease_ms = {LEASE_MS}
-l2_timeout_ms = 100
-[cache.ttl]
-photo_ms = {PHOTO_TTL_MS}
-[redis]
-maxmemory = "16mb"
-{caches}""")
+    return web_topology(path, pg_port, web_ports, web={"blocking_threads": 6}, name="cachetest",
+                        extra={"cache": {"l1_ttl_ms": 2000, "hot_key_reads_per_s": hot,
+                                         "lease_ms": LEASE_MS, "l2_timeout_ms": 100,
+                                         "ttl": {"photo_ms": PHOTO_TTL_MS}},
+                               "redis": {"maxmemory": "16mb",
+                                         "node": [node(r.name, r.port) for r in redis]}})
 
 
 def metrics(node):

@@ -13,24 +13,14 @@ import subprocess
 import tempfile
 import time
 
-from harness import Checks, binary, free_port, up_tables, wait_for, web_lb_tables
+from harness import Checks, binary, free_port, node, topology, wait_for, web_lb
 
 tmp = tempfile.mkdtemp(prefix="millions-chaos-")
 os.chmod(tmp, 0o755)
 topo = os.path.join(tmp, "topology.toml")
-with open(topo, "w") as f:
-    f.write(up_tables("chaostest", tmp) + web_lb_tables() + f"""[postgres]
-pool_size = 4
-[[postgres.node]]
-name = "pg1"
-listen = "127.0.0.1:{free_port()}"
-rest = "127.0.0.1:{free_port()}"
-[[redis.node]]
-name = "redis1"
-listen = "127.0.0.1:{free_port()}"
-[workers]
-threads = 1
-""")
+topology(topo, name="chaostest", up=tmp, **web_lb(),
+         postgres={"pool_size": 4, "node": [node("pg1", rest=free_port())]},
+         redis=[node("redis1")], workers={"threads": 1})
 
 c = Checks()
 

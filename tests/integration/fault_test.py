@@ -16,45 +16,20 @@ import subprocess
 import tempfile
 import time
 
-from harness import Checks, binary, free_port, wait_for, web_lb_tables
+from harness import Checks, addr, binary, free_port, node, topology, wait_for, web_lb
 
 SECONDS = os.environ.get("FAULT_SECONDS", "20")  # past Patroni's TTL of 10 s
 tmp = tempfile.mkdtemp(prefix="millions-fault-")
 os.chmod(tmp, 0o755)
 topo = os.path.join(tmp, "topology.toml")
 admin = free_port()
-etcd = "".join(f"""[[etcd.node]]
-name = "etcd{i}"
-listen = "127.0.0.1:{free_port()}"
-peer_listen = "127.0.0.1:{free_port()}"
-""" for i in (1, 2, 3))
-pg = "".join(f"""[[postgres.node]]
-name = "pg{i}"
-listen = "127.0.0.1:{free_port()}"
-rest = "127.0.0.1:{free_port()}"
-""" for i in (1, 2, 3))
-with open(topo, "w") as f:
-    f.write(f"""[deployment]
-name = "faulttest"
-[[dc]]
-name = "dc1"
-[runner]
-run_dir = "{tmp}/run"
-admin = "127.0.0.1:{admin}"
-{etcd}
-{web_lb_tables()}
-[postgres]
-pool_size = 4
-failover_wait_ms = 15000
-[postgres.patroni]
-ttl_s = 10
-loop_wait_s = 2
-retry_timeout_s = 4
-synchronous_mode = true
-{pg}
-[workers]
-threads = 1
-""")
+topology(topo, name="faulttest", up=tmp, runner={"admin": addr(admin)},
+         etcd=[node(f"etcd{i}", peer_listen=free_port()) for i in (1, 2, 3)], **web_lb(),
+         postgres={"pool_size": 4, "failover_wait_ms": 15000,
+                   "patroni": {"ttl_s": 10, "loop_wait_s": 2, "retry_timeout_s": 4,
+                               "synchronous_mode": True},
+                   "node": [node(f"pg{i}", rest=free_port()) for i in (1, 2, 3)]},
+         workers={"threads": 1})
 
 c = Checks()
 

@@ -72,21 +72,120 @@ def png_bomb(side=20000):
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", data) + chunk(b"IEND", b"")
 
 
-TOPOLOGY = """
-[node]
-name = "test"
-listen = "127.0.0.1:0"
-threads = 2
-blocking_threads = 4
-[http]
-header_timeout_ms = {header_timeout_ms}
-drain_timeout_ms = 5000
-[cache]
-policy = "lru"
-ttl_ms = 2000
-[workers]
-threads = 2
-"""
+# --- Topologies: every test and bench writes its topology file with topology(), never TOML text.
+
+# The loader still wants a [[postgres.node]] in every topology: a topology with web or balancer
+# nodes and no PostgreSQL gets this one (never connected to). None drops it everywhere at once.
+UNUSED_POSTGRES = {"name": "unused", "listen": "127.0.0.1:1"}
+_ADDRESS_KEYS = ("listen", "admin", "rest", "peer_listen", "tls_listen")
+
+
+def addr(port):
+    return f"127.0.0.1:{port}"
+
+
+def node(name, port=None, **keys):
+    """One [[ROLE.node]] table: `listen` on port (a free one when None); the other address keys
+    (admin, rest, peer_listen, tls_listen) given as ports become loopback addresses too."""
+    out = {"name": name, "listen": addr(port or free_port())}
+    for k, v in keys.items():
+        out[k] = addr(v) if k in _ADDRESS_KEYS and isinstance(v, int) else v
+    return out
+
+
+def _toml_value(v):
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        return repr(v)
+    if isinstance(v, str):
+        return json.dumps(v)  # a TOML basic string: JSON's escapes are TOML's
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    raise TypeError(f"no TOML for {v!r}")
+
+
+def _is_table_array(v):
+    return isinstance(v, (list, tuple)) and v and all(isinstance(x, dict) for x in v)
+
+
+def _toml_table(name, table, out):
+    """[name] with its keys, then its sub-tables, then its arrays of tables ([[name.node]])."""
+    keys = {k: v for k, v in table.items() if not isinstance(v, dict) and not _is_table_array(v)}
+    if keys or not table:
+        out.append(f"[{name}]")
+        out += [f"{k} = {_toml_value(v)}" for k, v in keys.items()]
+    for k, v in table.items():
+        if isinstance(v, dict):
+            _toml_table(f"{name}.{k}", v, out)
+    for k, v in table.items():
+        if _is_table_array(v):
+            for item in v:
+                out.append(f"[[{name}.{k}]]")
+                out += [f"{ik} = {_toml_value(iv)}" for ik, iv in item.items()]
+
+
+def _merge(base, over):
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def topology_text(name=None, up=None, unused_postgres=UNUSED_POSTGRES, **sections):
+    """The TOML of a test topology. Each keyword is a table: a dict (its keys, sub-tables as
+    dicts, nodes as a "node" list of node() tables) or a list (the nodes alone), e.g.
+    `web={"threads": 1, "node": [node("web1")]}, lb=[node("lb1", admin=free_port())]`.
+    name: the [deployment] and one [[dc]]. up: the directory under which `millions up` keeps its
+    state ([runner] run_dir, on a free admin port, and one [etcd] member on free ports unless
+    etcd= says otherwise); runner= and etcd= tables are merged over those."""
+    tables = {}
+    if name:
+        tables["deployment"] = {"name": name}
+        tables["dc"] = [{"name": "dc1"}]
+    if up:
+        tables["runner"] = {"run_dir": f"{up}/run", "admin": addr(free_port())}
+        tables["etcd"] = {"listen": addr(free_port()), "peer_listen": addr(free_port())}
+    for k, v in sections.items():
+        v = {"node": list(v)} if isinstance(v, (list, tuple)) else v
+        if k == "etcd" and "node" in v:
+            tables.pop("etcd", None)  # members of its own instead of the single one
+        tables[k] = _merge(tables.get(k, {}), v)
+    has_roles = any(tables.get(r, {}).get("node") for r in ("web", "lb"))
+    if unused_postgres and has_roles and not tables.get("postgres", {}).get("node"):
+        tables["postgres"] = _merge(tables.get("postgres", {}), {"node": [unused_postgres]})
+    out = []
+    for k, v in tables.items():
+        if _is_table_array(v):
+            for item in v:
+                out.append(f"[[{k}]]")
+                out += [f"{ik} = {_toml_value(iv)}" for ik, iv in item.items()]
+        else:
+            _toml_table(k, v, out)
+    return "\n".join(out) + "\n"
+
+
+def topology(path, **kw):
+    """Writes topology_text(**kw) to path; returns path."""
+    with open(path, "w") as f:
+        f.write(topology_text(**kw))
+    return path
+
+
+def web_lb():
+    """Two one-thread web nodes behind one balancer (checking every 0.5 s), on free ports: the
+    web= and lb= tables of a topology for `millions up`, as keywords of topology()."""
+    return {"web": {"threads": 1, "blocking_threads": 4, "node": [node("web1"), node("web2")]},
+            "lb": {"threads": 1, "check_interval_ms": 500,
+                   "node": [node("lb1", admin=free_port())]}}
+
+
+def single_topology(path, header_timeout_ms=10000):
+    """A topology for `millions single` (its [node] on any port: --port says which)."""
+    return topology(path, node={"name": "test", "listen": "127.0.0.1:0", "threads": 2,
+                                "blocking_threads": 4},
+                    http={"header_timeout_ms": header_timeout_ms, "drain_timeout_ms": 5000},
+                    cache={"policy": "lru", "ttl_ms": 2000}, workers={"threads": 2})
 
 
 class Server:
@@ -94,8 +193,7 @@ class Server:
         self.tmp = tempfile.mkdtemp(prefix="millions-test-")
         self.data_dir = data_dir or os.path.join(self.tmp, "data")
         self.topology = os.path.join(self.tmp, "topology.toml")
-        with open(self.topology, "w") as f:
-            f.write(TOPOLOGY.format(header_timeout_ms=header_timeout_ms))
+        single_topology(self.topology, header_timeout_ms)
         self.port = None
         self.proc = None
         self.log_path = os.path.join(self.tmp, "server.log")
@@ -143,44 +241,6 @@ class Server:
                 self.proc.kill()
                 return self.proc.wait()
         return self.proc.returncode if self.proc else None
-
-
-def up_tables(name, tmp):
-    """The [deployment], [[dc]], [runner] and [etcd] tables of a test topology for `millions
-    up`: state under tmp/run, every port free."""
-    return f"""[deployment]
-name = "{name}"
-[[dc]]
-name = "dc1"
-[runner]
-run_dir = "{tmp}/run"
-admin = "127.0.0.1:{free_port()}"
-[etcd]
-listen = "127.0.0.1:{free_port()}"
-peer_listen = "127.0.0.1:{free_port()}"
-"""
-
-
-def web_lb_tables():
-    """Two one-thread web nodes behind one balancer (checking every 0.5 s), on free ports: the
-    web and balancer tables of a test topology for `millions up`."""
-    return f"""[web]
-threads = 1
-blocking_threads = 4
-[[web.node]]
-name = "web1"
-listen = "127.0.0.1:{free_port()}"
-[[web.node]]
-name = "web2"
-listen = "127.0.0.1:{free_port()}"
-[lb]
-threads = 1
-check_interval_ms = 500
-[[lb.node]]
-name = "lb1"
-listen = "127.0.0.1:{free_port()}"
-admin = "127.0.0.1:{free_port()}"
-"""
 
 
 def http_request(host, port, method, path, body=None, headers=None, timeout=30):
@@ -310,30 +370,17 @@ class WebNode(Server):
         return self.wait_ready(self.name)
 
 
-def web_topology(pg_port, web_ports, path, web="threads = 2\nblocking_threads = 4",
-                 extra="[queue]\nlease_ms = 5000\n[cache]\nttl_ms = 1000\n", name="test"):
-    """A topology for `serve web` nodes web1.. on one PostgreSQL (no runner): `web` is the body
-    of [web], `extra` any further tables."""
-    nodes = "".join(f'[[web.node]]\nname = "web{i + 1}"\nlisten = "127.0.0.1:{p}"\n'
-                    for i, p in enumerate(web_ports))
-    with open(path, "w") as f:
-        f.write(f"""[deployment]
-name = "{name}"
-[[dc]]
-name = "dc1"
-[web]
-{web}
-{nodes}
-[postgres]
-database = "millions"
-user = "millions"
-[[postgres.node]]
-name = "pg1"
-listen = "127.0.0.1:{pg_port}"
-[workers]
-threads = 1
-{extra}""")
-    return path
+def web_topology(path, pg_port, web_ports, web=None, name="test", extra=None):
+    """A topology for `serve web` nodes web1.. on one PostgreSQL (no runner): `web` the keys of
+    [web], `extra` the further tables (instead of the default [queue] and [cache])."""
+    web = {"threads": 2, "blocking_threads": 4, **(web or {}),
+           "node": [node(f"web{i + 1}", p) for i, p in enumerate(web_ports)]}
+    if extra is None:
+        extra = {"queue": {"lease_ms": 5000}, "cache": {"ttl_ms": 1000}}
+    return topology(path, name=name, web=web,
+                    postgres={"database": "millions", "user": "millions",
+                              "node": [node("pg1", pg_port)]},
+                    workers={"threads": 1}, **extra)
 
 
 class Worker(threading.Thread):

@@ -13,7 +13,8 @@ import subprocess
 import tempfile
 import time
 
-from harness import Checks, RecordingHTTPServer, binary, free_port, http_request, wait_for
+from harness import (Checks, RecordingHTTPServer, binary, free_port, http_request, node, topology,
+                     wait_for)
 
 c = Checks()
 tmp = tempfile.mkdtemp(prefix="millions-lbstream-")
@@ -104,25 +105,10 @@ backend = RecordingHTTPServer(Backend).serve()
 
 lb_port, lb_admin = free_port(), free_port()
 topo = os.path.join(tmp, "lb.toml")
-with open(topo, "w") as f:
-    f.write(f"""[lb]
-threads = 1
-policy = "round_robin"
-check_interval_ms = 500
-[http]
-max_body_bytes = {20 * MiB}
-idle_timeout_ms = 1500
-[[lb.node]]
-name = "lb1"
-listen = "127.0.0.1:{lb_port}"
-admin = "127.0.0.1:{lb_admin}"
-[[web.node]]
-name = "b1"
-listen = "127.0.0.1:{backend.server_address[1]}"
-[[postgres.node]]
-name = "unused"
-listen = "127.0.0.1:1"
-""")
+topology(topo, lb={"threads": 1, "policy": "round_robin", "check_interval_ms": 500,
+                   "node": [node("lb1", lb_port, admin=lb_admin)]},
+         http={"max_body_bytes": 20 * MiB, "idle_timeout_ms": 1500},
+         web=[node("b1", backend.server_address[1])])
 log = open(os.path.join(tmp, "lb.log"), "w")
 lb = subprocess.Popen([binary(), "serve", "lb", "--config", topo, "--node", "lb1"], stderr=log)
 

@@ -13,7 +13,7 @@ import tempfile
 import time
 
 from harness import (Checks, RecordingHTTPServer, Server, binary, free_port, http_request,
-                     parse_json, wait_for)
+                     node, parse_json, topology, wait_for)
 
 c = Checks()
 tmp = tempfile.mkdtemp(prefix="millions-lb-")
@@ -41,28 +41,18 @@ fake = RecordingHTTPServer(Fake).serve()
 single = Server().start()
 lb_port, lb_admin = free_port(), free_port()
 topo_a = os.path.join(tmp, "a.toml")
-with open(topo_a, "w") as f:
-    f.write(f"""[lb]
-policy = "round_robin"
-consecutive_failures = 3
-base_ejection_ms = 60000
-check_interval_ms = 500
-rate_limit_rps = 20
-rate_limit_burst = 40
-[[lb.node]]
-name = "lb1"
-listen = "127.0.0.1:{lb_port}"
-admin = "127.0.0.1:{lb_admin}"
-[[web.node]]
-name = "good"
-listen = "127.0.0.1:{single.port}"
-[[web.node]]
-name = "fake"
-listen = "127.0.0.1:{fake.server_address[1]}"
-[[postgres.node]]
-name = "unused"
-listen = "127.0.0.1:1"
-""")
+
+
+def lb_a(policy="round_robin", rate_limit_rps=20, fake_too=True):
+    backends = [node("good", single.port)] + ([node("fake", fake.server_address[1])] if fake_too
+                                              else [])
+    topology(topo_a, lb={"policy": policy, "consecutive_failures": 3, "base_ejection_ms": 60000,
+                         "check_interval_ms": 500, "rate_limit_rps": rate_limit_rps,
+                         "rate_limit_burst": 40, "node": [node("lb1", lb_port, admin=lb_admin)]},
+             web=backends)
+
+
+lb_a()
 log = open(os.path.join(tmp, "lb_a.log"), "wb")
 lb = subprocess.Popen([binary(), "serve", "lb", "--config", topo_a, "--node", "lb1"],
                       stdout=subprocess.DEVNULL, stderr=log)
@@ -105,13 +95,7 @@ try:
     c.check(429 in codes and 40 <= served <= 40 + 20 * (time.time() - t0) + 2,
             f"a full burst (40) passes, then 429: {served} served in {time.time() - t0:.2f} s")
     # SIGHUP: another policy, the fake gone, no rate limit; same process, same listener.
-    with open(topo_a) as f:
-        text = f.read()
-    text = text.replace('policy = "round_robin"', 'policy = "p2c"').replace(
-        "rate_limit_rps = 20", "rate_limit_rps = 0")
-    text = text[:text.index('[[web.node]]\nname = "fake"')] + text[text.index("[[postgres.node]]"):]
-    with open(topo_a, "w") as f:
-        f.write(text)
+    lb_a(policy="p2c", rate_limit_rps=0, fake_too=False)
     lb.send_signal(1)
 
     def pool():
@@ -162,24 +146,10 @@ subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-da
                 "-subj", "/CN=localhost", "-keyout", key, "-out", cert],
                check=True, capture_output=True)
 topo_c = os.path.join(tmp, "c.toml")
-with open(topo_c, "w") as f:
-    f.write(f"""[http]
-header_timeout_ms = 1000
-[lb]
-tls_cert = "{cert}"
-tls_key = "{key}"
-[[lb.node]]
-name = "lb1"
-listen = "127.0.0.1:{fport}"
-admin = "127.0.0.1:{fadmin}"
-tls_listen = "127.0.0.1:{ftls}"
-[[web.node]]
-name = "rec"
-listen = "127.0.0.1:{rec.server_address[1]}"
-[[postgres.node]]
-name = "unused"
-listen = "127.0.0.1:1"
-""")
+topology(topo_c, http={"header_timeout_ms": 1000},
+         lb={"tls_cert": cert, "tls_key": key,
+             "node": [node("lb1", fport, admin=fadmin, tls_listen=ftls)]},
+         web=[node("rec", rec.server_address[1])])
 lbc = subprocess.Popen([binary(), "serve", "lb", "--config", topo_c, "--node", "lb1"],
                        stdout=subprocess.DEVNULL, stderr=open(os.path.join(tmp, "lb_c.log"), "wb"))
 
@@ -275,40 +245,14 @@ finally:
     c.eq(rec.faults(), [], "the recording backend's handlers raised nothing")
 
 # --- Part B: under `millions up`.
-ports = {k: free_port() for k in ("admin", "etcd", "peer", "w1", "w2", "pg", "rest", "lb", "lba")}
-topo_b = os.path.join(tmp, "b.toml")
-with open(topo_b, "w") as f:
-    f.write(f"""[runner]
-run_dir = "{tmp}/run"
-admin = "127.0.0.1:{ports['admin']}"
-[etcd]
-listen = "127.0.0.1:{ports['etcd']}"
-peer_listen = "127.0.0.1:{ports['peer']}"
-[web]
-threads = 1
-blocking_threads = 2
-[http]
-withdraw_ms = 2500
-[[web.node]]
-name = "web1"
-listen = "127.0.0.1:{ports['w1']}"
-[[web.node]]
-name = "web2"
-listen = "127.0.0.1:{ports['w2']}"
-[lb]
-check_interval_ms = 500
-[[lb.node]]
-name = "lb1"
-listen = "127.0.0.1:{ports['lb']}"
-admin = "127.0.0.1:{ports['lba']}"
-[[postgres.node]]
-name = "pg1"
-listen = "127.0.0.1:{ports['pg']}"
-rest = "127.0.0.1:{ports['rest']}"
-[workers]
-threads = 1
-""")
-
+ports = {k: free_port() for k in ("w1", "w2", "lb", "lba")}
+topo_b = topology(os.path.join(tmp, "b.toml"), up=tmp,
+                  web={"threads": 1, "blocking_threads": 2,
+                       "node": [node("web1", ports["w1"]), node("web2", ports["w2"])]},
+                  http={"withdraw_ms": 2500},
+                  lb={"check_interval_ms": 500,
+                      "node": [node("lb1", ports["lb"], admin=ports["lba"])]},
+                  postgres=[node("pg1", rest=free_port())], workers={"threads": 1})
 
 def run(*args, timeout=120):
     return subprocess.run([binary(), *args], capture_output=True, text=True, timeout=timeout, cwd=tmp)

@@ -15,38 +15,21 @@ import tempfile
 import threading
 import time
 
-from harness import (Checks, Worker, bearer, binary, free_port, http_request, parse_json, png,
-                     up_tables, wait_for, worker_faults)
+from harness import (Checks, Worker, bearer, binary, free_port, http_request, node, parse_json,
+                     png, topology, wait_for, worker_faults)
 
 tmp = tempfile.mkdtemp(prefix="millions-repl-")
 os.chmod(tmp, 0o755)
 web_port = free_port()
 pg = {f"pg{i}": (free_port(), free_port()) for i in (1, 2, 3)}
 topo = os.path.join(tmp, "topology.toml")
-with open(topo, "w") as f:
-    f.write(up_tables("repltest", tmp) + f"""[web]
-threads = 1
-blocking_threads = 8
-[[web.node]]
-name = "web1"
-listen = "127.0.0.1:{web_port}"
-[postgres]
-pool_size = 6
-max_replica_lag_bytes = 1048576
-failover_wait_ms = 30000
-[postgres.patroni]
-ttl_s = 10
-loop_wait_s = 1
-retry_timeout_s = 3
-synchronous_mode = true
-""")
-    for name, (port, rest) in pg.items():
-        f.write(f"""[[postgres.node]]
-name = "{name}"
-listen = "127.0.0.1:{port}"
-rest = "127.0.0.1:{rest}"
-""")
-    f.write("[workers]\nthreads = 1\n")
+topology(topo, name="repltest", up=tmp,
+         web={"threads": 1, "blocking_threads": 8, "node": [node("web1", web_port)]},
+         postgres={"pool_size": 6, "max_replica_lag_bytes": 1048576, "failover_wait_ms": 30000,
+                   "patroni": {"ttl_s": 10, "loop_wait_s": 1, "retry_timeout_s": 3,
+                               "synchronous_mode": True},
+                   "node": [node(name, port, rest=rest) for name, (port, rest) in pg.items()]},
+         workers={"threads": 1})
 
 c = Checks()
 # Reads of a page of this size are never cached (only the default page is): every one reaches

@@ -7,8 +7,8 @@ import subprocess
 import tempfile
 import time
 
-from harness import (Checks, bearer, binary, free_port, http_request, parse_json, png,
-                     up_tables, wait_for)
+from harness import (Checks, bearer, binary, free_port, http_request, node, parse_json, png,
+                     topology, wait_for)
 
 
 def _request(host, port, method, path, body=None, headers=None):
@@ -20,28 +20,11 @@ tmp = tempfile.mkdtemp(prefix="millions-up-")
 os.chmod(tmp, 0o755)
 web_ports = [free_port(), free_port()]
 topo = os.path.join(tmp, "topology.toml")
-with open(topo, "w") as f:
-    f.write(up_tables("uptest", tmp) + f"""[web]
-threads = 1
-blocking_threads = 2
-[[web.node]]
-name = "web1"
-listen = "127.0.0.1:{web_ports[0]}"
-[[web.node]]
-name = "web2"
-listen = "127.0.0.1:{web_ports[1]}"
-[postgres]
-pool_size = 4
-[[postgres.node]]
-name = "pg1"
-listen = "127.0.0.1:{free_port()}"
-rest = "127.0.0.1:{free_port()}"
-[[redis.node]]
-name = "redis1"
-listen = "127.0.0.1:{free_port()}"
-[workers]
-threads = 1
-""")
+topology(topo, name="uptest", up=tmp,
+         web={"threads": 1, "blocking_threads": 2,
+              "node": [node("web1", web_ports[0]), node("web2", web_ports[1])]},
+         postgres={"pool_size": 4, "node": [node("pg1", rest=free_port())]},
+         redis=[node("redis1")], workers={"threads": 1})
 
 c = Checks()
 

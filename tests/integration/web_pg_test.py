@@ -9,7 +9,7 @@ from harness import Checks, PgServer, WebNode, bearer, free_port, png, wait_job,
 c = Checks()
 pg = PgServer().start()
 ports = [free_port(), free_port()]
-topo = web_topology(pg.port, ports, os.path.join(tempfile.mkdtemp(), "topology.toml"))
+topo = web_topology(os.path.join(tempfile.mkdtemp(), "topology.toml"), pg.port, ports)
 web1, web2 = WebNode(topo, "web1", ports[0]), WebNode(topo, "web2", ports[1])
 try:
     web1.start()
