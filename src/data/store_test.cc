@@ -4,7 +4,9 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <sstream>
 
+#include "core/log.h"
 #include "pg_instance.h"
 
 namespace millions::data {
@@ -153,6 +155,37 @@ TEST_P(StoreTest, BlobsAreContentAddressed) {
 
 namespace millions::data {
 namespace {
+
+// One debug line per store operation, under the request's ids, naming the member that served
+// it; none at the default level.
+TEST_P(StoreTest, LogsEachOperationAtDebugUnderTheRequestIds) {
+  ASSERT_TRUE(store_->CreateUser(User(1, "alice")).ok());
+  log::Init("test", "web", log::Level::kDebug);
+  ::testing::internal::CaptureStderr();
+  {
+    log::ScopedContext scope({"req-store-1", "trace-store-1"});
+    ASSERT_TRUE(store_->UpdateProfile(1, std::nullopt, std::string("hi")).ok());
+    EXPECT_FALSE(store_->GetJob(99, Consistency::kPrimary).ok());
+  }
+  log::Init("test", "web", log::Level::kInfo);
+  ASSERT_TRUE(store_->GetUser(1, Consistency::kReplica).ok());
+  std::istringstream out(::testing::internal::GetCapturedStderr());
+  std::vector<std::string> ops;
+  for (std::string line; std::getline(out, line);)
+    if (line.find("\"msg\":\"store op\"") != std::string::npos) ops.push_back(line);
+  ASSERT_EQ(ops.size(), 2u);  // UpdateProfile's write and re-read are one operation
+  const std::string member = GetParam() == Backend::kSqlite ? "sqlite" : "pg";
+  for (const auto& line : ops) {
+    EXPECT_NE(line.find("\"request_id\":\"req-store-1\""), std::string::npos) << line;
+    EXPECT_NE(line.find("\"trace_id\":\"trace-store-1\""), std::string::npos) << line;
+    EXPECT_NE(line.find("\"member\":\"" + member + "\""), std::string::npos) << line;
+    EXPECT_NE(line.find("\"duration_ms\":"), std::string::npos) << line;
+  }
+  EXPECT_NE(ops[0].find("\"op\":\"update_profile\""), std::string::npos) << ops[0];
+  EXPECT_NE(ops[0].find("\"ok\":true"), std::string::npos) << ops[0];
+  EXPECT_NE(ops[1].find("\"op\":\"get_job\""), std::string::npos) << ops[1];
+  EXPECT_NE(ops[1].find("\"error\":\"not_found\""), std::string::npos) << ops[1];
+}
 
 TEST_P(StoreTest, IdempotencyKeys) {
   // First claim runs the request; a second sees it in progress; after Finish it replays.
