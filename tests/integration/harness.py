@@ -74,9 +74,6 @@ def png_bomb(side=20000):
 
 # --- Topologies: every test and bench writes its topology file with topology(), never TOML text.
 
-# The loader still wants a [[postgres.node]] in every topology: a topology with web or balancer
-# nodes and no PostgreSQL gets this one (never connected to). None drops it everywhere at once.
-UNUSED_POSTGRES = {"name": "unused", "listen": "127.0.0.1:1"}
 _ADDRESS_KEYS = ("listen", "admin", "rest", "peer_listen", "tls_listen")
 
 
@@ -132,7 +129,7 @@ def _merge(base, over):
     return out
 
 
-def topology_text(name=None, up=None, unused_postgres=UNUSED_POSTGRES, **sections):
+def topology_text(name=None, up=None, **sections):
     """The TOML of a test topology. Each keyword is a table: a dict (its keys, sub-tables as
     dicts, nodes as a "node" list of node() tables) or a list (the nodes alone), e.g.
     `web={"threads": 1, "node": [node("web1")]}, lb=[node("lb1", admin=free_port())]`.
@@ -151,9 +148,6 @@ def topology_text(name=None, up=None, unused_postgres=UNUSED_POSTGRES, **section
         if k == "etcd" and "node" in v:
             tables.pop("etcd", None)  # members of its own instead of the single one
         tables[k] = _merge(tables.get(k, {}), v)
-    has_roles = any(tables.get(r, {}).get("node") for r in ("web", "lb"))
-    if unused_postgres and has_roles and not tables.get("postgres", {}).get("node"):
-        tables["postgres"] = _merge(tables.get("postgres", {}), {"node": [unused_postgres]})
     out = []
     for k, v in tables.items():
         if _is_table_array(v):
