@@ -20,7 +20,6 @@
 #include <condition_variable>
 #include <cstring>
 #include <deque>
-#include <memory>
 #include <mutex>
 #include <optional>
 #include <random>
@@ -39,16 +38,17 @@ inline Error Unavailable(std::string message) {
   return MakeError(Errc::kUnavailable, "cache_unavailable", std::move(message));
 }
 
-constexpr size_t kReadChunk = 64 << 10;  // the most one read takes; the reader keeps the rest
+constexpr size_t kReadChunk = 16 << 10;  // the least room offered to each read
+constexpr size_t kKeepBuffer = 1 << 20;  // a read buffer grown past this is freed when drained
 
 // One TCP connection. Handlers hold it by shared_ptr, so a connection that has been replaced still
 // owns the buffers its cancelled operations point at until their handlers have run.
 struct Conn {
-  explicit Conn(asio::io_context& ioc) : socket(ioc), rbuf(new char[kReadChunk]) {}
+  explicit Conn(asio::io_context& ioc) : socket(ioc) {}
   tcp::socket socket;
-  std::unique_ptr<char[]> rbuf;  // what one read fills; fed to `reader` at once, so reused
-  RespReader reader;             // hiredis' parser, and the bytes of a reply not complete yet
-  std::string wbuf;              // the write in flight; swapped with the queue, never copied
+  std::string rbuf;  // [rpos, rlen) read but not parsed yet
+  size_t rpos = 0, rlen = 0;
+  std::string wbuf;  // the write in flight; swapped with the queue, never copied
 };
 
 // The connection life cycle shared by client and subscriber. Every member not marked otherwise
@@ -200,25 +200,41 @@ class Link : public std::enable_shared_from_this<Link> {
   }
 
   void Read(const std::shared_ptr<Conn>& c) {
+    if (c->rbuf.size() - c->rlen < kReadChunk) {
+      if (c->rpos > 0) {  // move the unparsed tail to the front before growing
+        std::memmove(c->rbuf.data(), c->rbuf.data() + c->rpos, c->rlen - c->rpos);
+        c->rlen -= c->rpos;
+        c->rpos = 0;
+      }
+      if (c->rbuf.size() - c->rlen < kReadChunk)
+        c->rbuf.resize(std::max(c->rbuf.size() * 2, 4 * kReadChunk));
+    }
     c->socket.async_read_some(
-        asio::buffer(c->rbuf.get(), kReadChunk),
+        asio::buffer(c->rbuf.data() + c->rlen, c->rbuf.size() - c->rlen),
         [self = shared_from_this(), c](error_code ec, size_t n) { self->OnRead(c, ec, n); });
   }
 
   void OnRead(const std::shared_ptr<Conn>& c, error_code ec, size_t n) {
     if (c != conn_) return;  // a connection already dropped
     if (ec) return Drop(ec == asio::error::eof ? "connection closed by server" : ec.message());
-    c->reader.Feed(std::string_view(c->rbuf.get(), n));
+    c->rlen += n;
     replies_.clear();
     bool bad = false;
+    size_t used = 0;
     for (;;) {
-      auto st = c->reader.Next(&reply_);
-      if (st == RespReader::State::kNeedMore) break;
-      if (st == RespReader::State::kProtocolError) {
+      std::string_view rest(c->rbuf.data() + c->rpos, c->rlen - c->rpos);
+      auto st = parser_.Parse(rest, &reply_, &used);
+      if (st == RespParser::State::kNeedMore) break;
+      if (st == RespParser::State::kProtocolError) {
         bad = true;
         break;
       }
       replies_.push_back(std::move(reply_));
+      c->rpos += used;
+    }
+    if (c->rpos == c->rlen) {
+      c->rpos = c->rlen = 0;
+      if (c->rbuf.size() > kKeepBuffer) std::string().swap(c->rbuf);  // one huge reply passed
     }
     if (!replies_.empty()) OnReplies(replies_);
     if (bad) Drop("protocol error from redis");
@@ -265,6 +281,7 @@ class Link : public std::enable_shared_from_this<Link> {
   std::shared_ptr<Conn> connecting_;
   milliseconds backoff_;
   std::minstd_rand rng_;
+  RespParser parser_;
   RedisReply reply_;
   std::vector<RedisReply> replies_;
   std::atomic<bool> close_started_{false};

@@ -1,18 +1,15 @@
-// RESP2 encoding (ours) and incremental reply parsing (hiredis' redisReader). hiredis calls back
-// for each value it completes; the callbacks write it straight into our RedisReply tree (the
-// root is RespReader::building_, children go into their parent's elements), so no hiredis reply
-// object is ever allocated and nothing is converted afterwards. On top of hiredis the callbacks
-// enforce our limits (RespLimits) and the CRLF after a bulk string, which hiredis 0.14 skips
-// without looking at.
-// Thread-safety: a reader belongs to one thread; the callbacks touch only the reader they serve.
+// RESP2 encoding and incremental reply parsing. Every cache read's reply goes through Parse, so
+// it avoids allocation until a reply is known to be complete: a first pass only validates and
+// finds the reply's end (no allocation, so an incomplete reply costs nothing but the scan), a
+// second pass builds the value. Standard library only: the fuzz build compiles it on its own.
+// hiredis' redisReader was tried in its place (issue 13) and cost about twice as much per reply;
+// the figures are in docs/libraries.md.
+// Thread-safety: stateless apart from the limits; a parser may be shared if not mutated.
 #include "cache/resp.h"
-
-#include <hiredis/read.h>
 
 #include <algorithm>
 #include <charconv>
 #include <cstring>
-#include <new>
 
 namespace millions::cache {
 
@@ -37,77 +34,130 @@ size_t Digits(size_t n) {
   return d;
 }
 
-// A bulk header ("$" or "*", up to 20 digits with a sign, CRLF) is never longer than this, so a
-// reply in progress that leaves more unparsed bytes than max_bulk_bytes plus this holds an item
-// over the limit, and is refused before it can grow further.
-constexpr size_t kMaxHeaderBytes = 24;
+enum class Step { kOk, kNeedMore, kError };
 
-// Elements reserved up front for an array: its declared count is not trusted before its bytes
-// arrive (a peer could declare 2^20 and send nothing), so bigger arrays grow as elements come.
-constexpr size_t kReserveElements = 64;
+// Longer than any int64 with its sign: a peer that sends more (leading zeros forever) is broken,
+// and the cap also bounds how far an incomplete header is scanned.
+constexpr size_t kMaxIntChars = 20;
+
+// A signed decimal ended by CRLF, starting at in[*pos]; on kOk *pos is past the CRLF. Errors are
+// reported as soon as the bytes seen prove the line bad, so a prefix of a good reply is never
+// an error (the fuzz target relies on that).
+Step ReadInt(std::string_view in, size_t* pos, int64_t* value) {
+  const size_t n = in.size();
+  size_t i = *pos;
+  bool neg = false;
+  if (i < n && in[i] == '-') {
+    neg = true;
+    ++i;
+  }
+  const uint64_t limit = neg ? uint64_t{1} << 63 : (uint64_t{1} << 63) - 1;
+  uint64_t v = 0;
+  size_t digits = 0;
+  for (;; ++i) {
+    if (i == n) return Step::kNeedMore;
+    const unsigned d = static_cast<unsigned char>(in[i]) - unsigned{'0'};
+    if (d > 9) break;
+    if (++digits > kMaxIntChars || v > (limit - d) / 10) return Step::kError;
+    v = v * 10 + d;
+  }
+  if (digits == 0 || in[i] != '\r') return Step::kError;
+  if (i + 1 == n) return Step::kNeedMore;
+  if (in[i + 1] != '\n') return Step::kError;
+  // Modular conversion (defined since C++20) gives -2^63 for the one value without a positive.
+  *value = neg ? static_cast<int64_t>(uint64_t{0} - v) : static_cast<int64_t>(v);
+  *pos = i + 2;
+  return Step::kOk;
+}
+
+// One reply at in[*pos]. With kBuild false only validates and advances (no allocation); with
+// kBuild true fills *out from bytes the first pass accepted.
+template <bool kBuild>
+Step Walk(std::string_view in, size_t* pos, const RespLimits& lim, int depth, RedisReply* out) {
+  const size_t n = in.size();
+  size_t i = *pos;
+  if (i == n) return Step::kNeedMore;
+  const char type = in[i++];
+  switch (type) {
+    case '+':
+    case '-': {
+      // A simple line ends at its first CR. Searching at most max_bulk_bytes+1 bytes bounds both
+      // the scan and what an endless line can make the caller buffer.
+      const size_t window = std::min(n - i, lim.max_bulk_bytes + 1);
+      const void* cr = std::memchr(in.data() + i, '\r', window);
+      if (!cr) return window > lim.max_bulk_bytes ? Step::kError : Step::kNeedMore;
+      const size_t e = static_cast<size_t>(static_cast<const char*>(cr) - in.data());
+      if (e + 1 == n) return Step::kNeedMore;
+      if (in[e + 1] != '\n') return Step::kError;
+      if constexpr (kBuild) {
+        out->type = type == '+' ? RedisReply::Type::kString : RedisReply::Type::kError;
+        out->str.assign(in.data() + i, e - i);
+      }
+      *pos = e + 2;
+      return Step::kOk;
+    }
+    case ':': {
+      int64_t v = 0;
+      Step s = ReadInt(in, &i, &v);
+      if (s != Step::kOk) return s;
+      if constexpr (kBuild) {
+        out->type = RedisReply::Type::kInteger;
+        out->integer = v;
+      }
+      *pos = i;
+      return Step::kOk;
+    }
+    case '$': {
+      int64_t len = 0;
+      Step s = ReadInt(in, &i, &len);
+      if (s != Step::kOk) return s;
+      if (len == -1) {
+        if constexpr (kBuild) out->type = RedisReply::Type::kNil;
+        *pos = i;
+        return Step::kOk;
+      }
+      if (len < 0 || static_cast<uint64_t>(len) > lim.max_bulk_bytes) return Step::kError;
+      const size_t ulen = static_cast<size_t>(len);
+      if (n - i < ulen + 2) return Step::kNeedMore;
+      if (in[i + ulen] != '\r' || in[i + ulen + 1] != '\n') return Step::kError;
+      if constexpr (kBuild) {
+        out->type = RedisReply::Type::kString;
+        out->str.assign(in.data() + i, ulen);
+      }
+      *pos = i + ulen + 2;
+      return Step::kOk;
+    }
+    case '*': {
+      int64_t count = 0;
+      Step s = ReadInt(in, &i, &count);
+      if (s != Step::kOk) return s;
+      if (count == -1) {
+        if constexpr (kBuild) out->type = RedisReply::Type::kNil;
+        *pos = i;
+        return Step::kOk;
+      }
+      if (count < 0 || static_cast<uint64_t>(count) > lim.max_array_elements) return Step::kError;
+      // `depth` counts the arrays around this value; this one makes it depth + 1.
+      if (depth >= lim.max_depth) return Step::kError;
+      const size_t ucount = static_cast<size_t>(count);
+      if constexpr (kBuild) {
+        // Safe to size from the header now: the first pass saw every element's bytes.
+        out->type = RedisReply::Type::kArray;
+        out->elements.resize(ucount);
+      }
+      for (size_t k = 0; k < ucount; ++k) {
+        Step e = Walk<kBuild>(in, &i, lim, depth + 1, kBuild ? &out->elements[k] : nullptr);
+        if (e != Step::kOk) return e;
+      }
+      *pos = i;
+      return Step::kOk;
+    }
+    default:
+      return Step::kError;
+  }
+}
 
 }  // namespace
-
-// hiredis' reply-object functions. A returned nullptr makes hiredis fail the stream ("out of
-// memory"), which is how a limit refuses a reply. The objects live in our tree, so freeObject is
-// not set: hiredis never frees what it did not allocate.
-struct RespCallbacks {
-  static RespReader* Self(const redisReadTask* t) { return static_cast<RespReader*>(t->privdata); }
-
-  // The value this task fills. A child is appended to its parent, the array in progress one
-  // level up: only the last element of an array can be in progress, and a parent's vector grows
-  // only while its own last element is complete, so the `obj` pointers hiredis keeps stay valid.
-  static RedisReply* Slot(const redisReadTask* t, RedisReply::Type type) {
-    RedisReply* r;
-    if (t->parent == nullptr) {
-      r = &Self(t)->building_;
-      r->str.clear();  // keeps its capacity for the next reply
-      r->integer = 0;
-      r->elements.clear();
-    } else {
-      auto* parent = static_cast<RedisReply*>(t->parent->obj);
-      r = &parent->elements.emplace_back();
-    }
-    r->type = type;
-    return r;
-  }
-
-  static void* CreateString(const redisReadTask* t, char* str, size_t len) {
-    // hiredis has checked that len + 2 bytes follow the bulk header but not that the last two
-    // are CRLF; a simple line's CRLF is always there (that is how its end was found).
-    if (len > Self(t)->limits_.max_bulk_bytes || str[len] != '\r' || str[len + 1] != '\n')
-      return nullptr;
-    RedisReply* r = Slot(
-        t, t->type == REDIS_REPLY_ERROR ? RedisReply::Type::kError : RedisReply::Type::kString);
-    r->str.assign(str, len);
-    return r;
-  }
-
-  static void* CreateArray(const redisReadTask* t, int n) {
-    const RespLimits& lim = Self(t)->limits_;
-    int depth = 1;  // this array, and one for each array around it
-    for (const redisReadTask* p = t->parent; p != nullptr; p = p->parent) ++depth;
-    if (n < 0 || static_cast<size_t>(n) > lim.max_array_elements || depth > lim.max_depth)
-      return nullptr;
-    RedisReply* r = Slot(t, RedisReply::Type::kArray);
-    r->elements.reserve(std::min(static_cast<size_t>(n), kReserveElements));
-    return r;
-  }
-
-  static void* CreateInteger(const redisReadTask* t, long long v) {
-    RedisReply* r = Slot(t, RedisReply::Type::kInteger);
-    r->integer = v;
-    return r;
-  }
-
-  static void* CreateNil(const redisReadTask* t) { return Slot(t, RedisReply::Type::kNil); }
-
-  static redisReplyObjectFunctions kFunctions;
-};
-
-redisReplyObjectFunctions RespCallbacks::kFunctions = {
-    &RespCallbacks::CreateString, &RespCallbacks::CreateArray, &RespCallbacks::CreateInteger,
-    &RespCallbacks::CreateNil, nullptr};
 
 void EncodeCommand(const std::vector<std::string>& argv, std::string* out) {
   // One reservation for the whole command, so appending never reallocates midway.
@@ -125,61 +175,21 @@ void EncodeCommand(const std::vector<std::string>& argv, std::string* out) {
   }
 }
 
-RespReader::RespReader(RespLimits limits)
-    : reader_(redisReaderCreateWithFunctions(&RespCallbacks::kFunctions)), limits_(limits) {
-  if (reader_ == nullptr) throw std::bad_alloc();
-  reader_->privdata = this;  // redisReaderSetPrivdata casts to int, which C++ refuses
-  // hiredis frees its emptied buffer once it holds more than maxbuf spare bytes; its default
-  // (16 KiB) is about one socket read, which would free and reallocate on most reads.
-  reader_->maxbuf = 1 << 20;
-}
-
-RespReader::~RespReader() { redisReaderFree(reader_); }
-
-void RespReader::Feed(std::string_view bytes) {
-  if (failed_ || bytes.empty()) return;
-  if (redisReaderFeed(reader_, bytes.data(), bytes.size()) != REDIS_OK) failed_ = true;
-}
-
-size_t RespReader::Buffered() const { return reader_->len - reader_->pos; }
-
-RespReader::State RespReader::Next(RedisReply* reply) {
-  if (failed_) return State::kProtocolError;
-  void* got = nullptr;
-  if (redisReaderGetReply(reader_, &got) != REDIS_OK) {
-    failed_ = true;
-    return State::kProtocolError;
-  }
-  if (got == nullptr) {
-    if (Buffered() > limits_.max_bulk_bytes + kMaxHeaderBytes) {
-      failed_ = true;
-      return State::kProtocolError;
-    }
-    return State::kNeedMore;
-  }
-  // A swap, so the caller's old reply lends its string capacity to the next one built.
-  std::swap(*reply, building_);
-  return State::kReply;
-}
-
 RespParser::State RespParser::Parse(std::string_view in, RedisReply* reply,
                                     size_t* consumed) const {
   *consumed = 0;
-  RespReader reader(limits_);
-  // Fed in doubling steps, so a short reply at the front of a long buffer costs its own length,
-  // not the buffer's (hiredis copies what it is fed).
-  size_t fed = 0;
-  for (size_t step = 256;; step *= 2) {
-    const size_t n = std::min(in.size() - fed, step);
-    reader.Feed(in.substr(fed, n));
-    fed += n;
-    const State s = reader.Next(reply);
-    if (s == State::kReply) {
-      *consumed = fed - reader.Buffered();
-      return s;
-    }
-    if (s == State::kProtocolError || fed == in.size()) return s;
-  }
+  size_t end = 0;
+  Step s = Walk<false>(in, &end, limits_, 0, nullptr);
+  if (s == Step::kNeedMore) return State::kNeedMore;
+  if (s == Step::kError) return State::kProtocolError;
+  // Reset what the build pass may not overwrite, keeping the string's capacity for reuse.
+  reply->str.clear();
+  reply->integer = 0;
+  reply->elements.clear();
+  size_t pos = 0;
+  Walk<true>(in, &pos, limits_, 0, reply);
+  *consumed = pos;
+  return State::kReply;
 }
 
 }  // namespace millions::cache
