@@ -69,36 +69,6 @@ void ReadWebSettings(config::ConfigFile& file, WebNodeConfig* c) {
   c->limits.max_body_bytes = std::max(c->limits.max_body_bytes, c->web.max_upload_bytes);
 }
 
-namespace {
-
-// Values read at scrape time: L1's size and evictions, each cache node's state, the queue.
-void RenderCacheMetrics(const cache::Tiered& cache, queue::JobQueue& queue, std::string* out) {
-  auto s = cache.L1Stats();
-  *out += "# TYPE millions_cache_evictions_total counter\n";
-  *out += "millions_cache_evictions_total{level=\"l1\"} " + std::to_string(s.evictions) + "\n";
-  auto nodes = cache.L2Stats();
-  for (const auto& n : nodes)
-    *out += "millions_cache_evictions_total{level=\"l2\",node=\"" + n.name + "\"} " +
-            std::to_string(n.evicted_keys) + "\n";
-  *out += "# TYPE millions_cache_entries gauge\nmillions_cache_entries{level=\"l1\"} " +
-          std::to_string(s.entries) + "\n";
-  *out += "# TYPE millions_cache_bytes gauge\nmillions_cache_bytes{level=\"l1\"} " +
-          std::to_string(s.bytes) + "\n";
-  if (!nodes.empty()) {
-    *out += "# TYPE millions_cache_node_up gauge\n";
-    for (const auto& n : nodes)
-      *out += "millions_cache_node_up{node=\"" + n.name + "\"} " + (n.up ? "1" : "0") + "\n";
-    *out += "# TYPE millions_cache_node_flushes_total counter\n";
-    for (const auto& n : nodes)
-      *out += "millions_cache_node_flushes_total{node=\"" + n.name + "\"} " +
-              std::to_string(n.flushes) + "\n";
-  }
-  *out += "# TYPE millions_queue_backlog gauge\nmillions_queue_backlog " +
-          std::to_string(queue.Backlog()) + "\n";
-}
-
-}  // namespace
-
 int RunWebNode(const WebNodeConfig& cfg, data::Store& store, queue::JobQueue& queue) {
   media::Init();
   Env& env = Env::Default();
@@ -113,8 +83,12 @@ int RunWebNode(const WebNodeConfig& cfg, data::Store& store, queue::JobQueue& qu
   }
   data::IdGenerator ids(env, cfg.shard);
   Service service(store, cache, queue, ids, env, registry, cfg.service);
-  registry.AddCollector(
-      [&cache, &queue](std::string* out) { RenderCacheMetrics(cache, queue, out); });
+  // Read at scrape time: the cache's size and nodes, the queue's depth.
+  registry.AddCollector([&cache, &queue](metrics::Families* out) {
+    cache.CollectMetrics(out);
+    metrics::AddGauge(out, "millions_queue_backlog", "Edit jobs waiting to run.")
+        .Add({}, double(queue.Backlog()));
+  });
 
   BlockingPool pool(static_cast<size_t>(cfg.blocking_threads));
   WebApp web(service, pool, registry, cfg.web);
