@@ -1,14 +1,10 @@
 #include "app/node.h"
 
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/signal_set.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <thread>
-
 #include "app/workers.h"
 #include "core/blocking_pool.h"
 #include "core/http_server.h"
 #include "core/log.h"
+#include "core/node_harness.h"
 #include "data/ids.h"
 #include "media/media.h"
 
@@ -92,7 +88,7 @@ int RunWebNode(const WebNodeConfig& cfg, data::Store& store, queue::JobQueue& qu
 
   BlockingPool pool(static_cast<size_t>(cfg.blocking_threads));
   WebApp web(service, pool, registry, cfg.web);
-  boost::asio::io_context ioc(cfg.threads);
+  node::NodeHarness harness({.threads = cfg.threads, .withdraw = cfg.limits.withdraw});
   auto hp = config::ParseHostPort(cfg.listen);
   http::ServerOptions so;
   so.host = hp.host;
@@ -101,7 +97,7 @@ int RunWebNode(const WebNodeConfig& cfg, data::Store& store, queue::JobQueue& qu
   so.limits = cfg.limits;
   so.one_thread = cfg.threads == 1;
   http::HttpServer server(
-      ioc, so, [&web](http::Request& req) { return web.Handle(req); }, &registry);
+      harness.io(), so, [&web](http::Request& req) { return web.Handle(req); }, &registry);
   server.Start();
 
   if (Status st = service.RecoverJobs(); !st.ok())
@@ -112,26 +108,9 @@ int RunWebNode(const WebNodeConfig& cfg, data::Store& store, queue::JobQueue& qu
   log::Info("listening", {{"address", hp.host + ":" + std::to_string(server.port())},
                           {"port", int64_t{server.port()}}});
 
-  boost::asio::signal_set signals(ioc, SIGINT, SIGTERM);
-  boost::asio::steady_timer withdraw(ioc);
-  signals.async_wait([&](const boost::system::error_code& ec, int sig) {
-    if (ec) return;
-    // Withdraw first: /readyz turns 503 while the node still serves, so balancers stop sending
-    // to it before it stops accepting and closes idle connections.
-    log::Info("withdrawing",
-              {{"signal", sig}, {"withdraw_ms", int64_t(cfg.limits.withdraw.count())}});
-    web.SetReady(false);
-    withdraw.expires_after(cfg.limits.withdraw);
-    withdraw.async_wait([&](const boost::system::error_code&) {
-      log::Info("draining");
-      server.Drain([&] { ioc.stop(); });
-    });
-  });
-
-  std::vector<std::thread> threads;
-  for (int i = 1; i < cfg.threads; ++i) threads.emplace_back([&] { ioc.run(); });
-  ioc.run();
-  for (auto& t : threads) t.join();
+  // SIGTERM: /readyz turns 503 first, the server drains after the withdraw period.
+  harness.Run([&web] { web.SetReady(false); },
+              [&server](std::function<void()> done) { server.Drain(std::move(done)); });
   workers.Stop();
   pool.Stop();
   log::Info("stopped");
