@@ -6,6 +6,7 @@
 #include "app/assets.h"
 #include "app/auth.h"
 #include "core/log.h"
+#include "core/node_harness.h"
 #include "data/ids.h"
 
 namespace millions::app {
@@ -261,18 +262,7 @@ void WebApp::AddRoutes() {
     co_return co_await pool_.Run(Ctx(req), std::move(work));
   };
 
-  r.Add("GET", "/livez",
-        [](Request&) -> awaitable<Response> { co_return Ok(200, "{\"ok\":true}"); });
-  r.Add("GET", "/readyz", [this](Request&) -> awaitable<Response> {
-    if (!ready_) co_return http::JsonError(503, "not_ready", "starting or draining");
-    co_return Ok(200, "{\"ready\":true}");
-  });
-  r.Add("GET", "/metrics", [this](Request&) -> awaitable<Response> {
-    Response resp;
-    resp.body = metrics_.Render();
-    resp.set("Content-Type", "text/plain; version=0.0.4; charset=utf-8");
-    co_return resp;
-  });
+  node::AddOpsRoutes(r, ready_, metrics_);  // /livez, /readyz, /metrics as every node
 
   r.Add("GET", "/", [this](Request&) -> awaitable<Response> {
     Response resp;

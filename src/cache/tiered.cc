@@ -332,4 +332,25 @@ std::vector<L2NodeStats> Tiered::L2Stats() const {
   return l2_ ? l2_->Stats() : std::vector<L2NodeStats>{};
 }
 
+void Tiered::CollectMetrics(metrics::Families* out) const {
+  auto s = L1Stats();
+  auto nodes = L2Stats();
+  auto evictions = metrics::AddCounter(out, "millions_cache_evictions_total",
+                                       "Entries evicted for space (l1: this node, l2: per node).");
+  evictions.Add({{"level", "l1"}}, double(s.evictions));
+  for (const auto& n : nodes)
+    evictions.Add({{"level", "l2"}, {"node", n.name}}, double(n.evicted_keys));
+  metrics::AddGauge(out, "millions_cache_entries", "Entries held in L1.")
+      .Add({{"level", "l1"}}, double(s.entries));
+  metrics::AddGauge(out, "millions_cache_bytes", "Bytes held in L1 (keys and values).")
+      .Add({{"level", "l1"}}, double(s.bytes));
+  if (nodes.empty()) return;
+  auto up = metrics::AddGauge(out, "millions_cache_node_up", "1 while the cache node answers.");
+  for (const auto& n : nodes) up.Add({{"node", n.name}}, n.up ? 1 : 0);
+  auto flushes =
+      metrics::AddCounter(out, "millions_cache_node_flushes_total",
+                          "FLUSHALLs sent to a cache node on reconnect (it missed invalidations).");
+  for (const auto& n : nodes) flushes.Add({{"node", n.name}}, double(n.flushes));
+}
+
 }  // namespace millions::cache

@@ -87,6 +87,9 @@ class Tiered {
   bool has_l2() const { return l2_ != nullptr; }
   CacheStats L1Stats() const;
   std::vector<L2NodeStats> L2Stats() const;
+  // The values read at scrape time (L1's size and evictions, each cache node's state), for a
+  // metrics::Registry callback collector; the request counters are registered series.
+  void CollectMetrics(metrics::Families* out) const;
   // Sets the L2 after construction (its broadcast callback needs this object).
   void AttachL2(std::unique_ptr<L2> l2);
 

@@ -69,7 +69,7 @@ class FakeL2 : public L2 {
   void Publish(const std::vector<std::string>& keys) override {
     for (auto* t : subscribers) t->OnBroadcast(keys);
   }
-  std::vector<L2NodeStats> Stats() const override { return {}; }
+  std::vector<L2NodeStats> Stats() const override { return stats; }
   // Test hook: a value as stored (to age it).
   void Expire(const std::string& key) {
     std::lock_guard lock(mu_);
@@ -80,6 +80,7 @@ class FakeL2 : public L2 {
   milliseconds lease{2000};
   bool down = false;
   int fills = 0;
+  std::vector<L2NodeStats> stats;
 
  private:
   using Entry = std::pair<std::string, std::chrono::steady_clock::time_point>;
@@ -113,7 +114,7 @@ class SharedL2 : public L2 {
   void Release(const std::string& k, const std::string& t) override { l2_.Release(k, t); }
   void Delete(const std::vector<std::string>& k) override { l2_.Delete(k); }
   void Publish(const std::vector<std::string>& k) override { l2_.Publish(k); }
-  std::vector<L2NodeStats> Stats() const override { return {}; }
+  std::vector<L2NodeStats> Stats() const override { return l2_.Stats(); }
 
  private:
   FakeL2& l2_;
@@ -355,6 +356,29 @@ TEST_F(Fixture, CacheNodeDownIsAMissNotAnError) {
   EXPECT_EQ(*a->Get(Kind::kFeed, "f:1", load), "v");
   EXPECT_EQ(shared.fills, 0);
   EXPECT_EQ(loads, 1);
+}
+
+// The scrape-time values come through a callback collector, read at each scrape.
+TEST_F(Fixture, CollectorReportsL1SizeAndCacheNodes) {
+  Tiered single(Options(), nullptr, env, registry);
+  registry.AddCollector([&single](metrics::Families* out) { single.CollectMetrics(out); });
+  auto load = [](bool) -> Result<std::string> { return std::string("12345"); };
+  ASSERT_TRUE(single.Get(Kind::kUser, "u:1", load).ok());
+  EXPECT_EQ(Metric("millions_cache_entries{level=\"l1\"}"), 1);
+  EXPECT_GT(Metric("millions_cache_bytes{level=\"l1\"}"), 0);
+  EXPECT_EQ(registry.Render().find("millions_cache_node_up"), std::string::npos);
+
+  shared.stats = {{"redis1", true, 5, 1, 2, 0}, {"redis2", false, 0, 0, 0, 0}};
+  auto a = Node(Options());
+  registry.AddCollector([&a](metrics::Families* out) { a->CollectMetrics(out); });
+  EXPECT_EQ(Metric("millions_cache_node_up{node=\"redis1\"}"), 1);
+  EXPECT_EQ(Metric("millions_cache_node_up{node=\"redis2\"}"), 0);
+  EXPECT_EQ(Metric("millions_cache_node_flushes_total{node=\"redis1\"}"), 2);
+  EXPECT_EQ(Metric("millions_cache_evictions_total{level=\"l2\",node=\"redis1\"}"), 5);
+  std::string text = registry.Render();
+  EXPECT_NE(text.find("# TYPE millions_cache_node_up gauge\n"), std::string::npos) << text;
+  shared.stats[1].up = true;
+  EXPECT_EQ(Metric("millions_cache_node_up{node=\"redis2\"}"), 1);
 }
 
 TEST_F(Fixture, TtlJitterStaysWithinBounds) {

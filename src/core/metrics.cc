@@ -1,11 +1,18 @@
 #include "core/metrics.h"
 
-#include <cmath>
-#include <cstdio>
+#include <prometheus/text_serializer.h>
+
+#include <limits>
 #include <stdexcept>
+
+#include "core/log.h"
 
 namespace millions::metrics {
 namespace {
+
+using prometheus::ClientMetric;
+using prometheus::MetricFamily;
+using prometheus::MetricType;
 
 void AtomicAdd(std::atomic<double>& a, double v) {
   double cur = a.load(std::memory_order_relaxed);
@@ -13,15 +20,42 @@ void AtomicAdd(std::atomic<double>& a, double v) {
   }
 }
 
-std::string FormatValue(double v) {
-  if (std::isinf(v)) return v > 0 ? "+Inf" : "-Inf";
-  char buf[64];
-  if (v == std::floor(v) && std::fabs(v) < 1e15) {
-    snprintf(buf, sizeof buf, "%.0f", v);
-  } else {
-    snprintf(buf, sizeof buf, "%.9g", v);
+std::vector<ClientMetric::Label> ToLabels(const Labels& labels) {
+  std::vector<ClientMetric::Label> out;
+  out.reserve(labels.size());
+  for (const auto& [k, v] : labels) out.push_back({k, v});
+  return out;
+}
+
+FamilyWriter AddFamily(Families* out, std::string name, std::string help, MetricType type) {
+  MetricFamily f;
+  f.name = std::move(name);
+  f.help = std::move(help);
+  f.type = type;
+  out->push_back(std::move(f));
+  return FamilyWriter(out, out->size() - 1);
+}
+
+// One family a name: a collector may add series to a registered family (or another
+// collector's). A second type under one name would make the scrape unparsable, so it is dropped.
+Families Merge(Families in) {
+  Families out;
+  std::map<std::string, size_t> at;
+  for (auto& f : in) {
+    auto [it, fresh] = at.try_emplace(f.name, out.size());
+    if (fresh) {
+      out.push_back(std::move(f));
+      continue;
+    }
+    MetricFamily& into = out[it->second];
+    if (into.type != f.type) {
+      log::Warn("metric family collected with two types; the later one is dropped",
+                {{"metric", f.name}});
+      continue;
+    }
+    for (auto& m : f.metric) into.metric.push_back(std::move(m));
   }
-  return buf;
+  return out;
 }
 
 }  // namespace
@@ -39,20 +73,40 @@ void Histogram::Observe(double v) {
   while (i < bounds_->size() && v > (*bounds_)[i]) ++i;
   buckets_[i].fetch_add(1, std::memory_order_relaxed);
   AtomicAdd(sum_, v);
-  count_.fetch_add(1, std::memory_order_relaxed);
 }
 
-void Histogram::Render(const std::string& name, const std::string& labels, std::string* out) const {
-  // labels is "{...}" or empty; bucket lines need le= merged in.
-  std::string inner = labels.empty() ? "" : labels.substr(1, labels.size() - 2) + ",";
+void Histogram::Collect(ClientMetric* out) const {
+  auto& h = out->histogram;
+  h.bucket.resize(bounds_->size() + 1);
   uint64_t cumulative = 0;
   for (size_t i = 0; i <= bounds_->size(); ++i) {
     cumulative += buckets_[i].load(std::memory_order_relaxed);
-    std::string le = i < bounds_->size() ? FormatValue((*bounds_)[i]) : "+Inf";
-    *out += name + "_bucket{" + inner + "le=\"" + le + "\"} " + std::to_string(cumulative) + "\n";
+    h.bucket[i].cumulative_count = cumulative;
+    h.bucket[i].upper_bound =
+        i < bounds_->size() ? (*bounds_)[i] : std::numeric_limits<double>::infinity();
   }
-  *out += name + "_sum" + labels + " " + FormatValue(sum_.load()) + "\n";
-  *out += name + "_count" + labels + " " + std::to_string(count_.load()) + "\n";
+  h.sample_count = cumulative;
+  h.sample_sum = sum_.load(std::memory_order_relaxed);
+}
+
+FamilyWriter& FamilyWriter::Add(const Labels& labels, double value) {
+  MetricFamily& f = (*out_)[index_];
+  ClientMetric& m = f.metric.emplace_back();
+  m.label = ToLabels(labels);
+  if (f.type == MetricType::Counter) {
+    m.counter.value = value;
+  } else {
+    m.gauge.value = value;
+  }
+  return *this;
+}
+
+FamilyWriter AddCounter(Families* out, std::string name, std::string help) {
+  return AddFamily(out, std::move(name), std::move(help), MetricType::Counter);
+}
+
+FamilyWriter AddGauge(Families* out, std::string name, std::string help) {
+  return AddFamily(out, std::move(name), std::move(help), MetricType::Gauge);
 }
 
 std::string FormatLabels(const Labels& labels) {
@@ -74,7 +128,8 @@ std::string FormatLabels(const Labels& labels) {
   return s + "}";
 }
 
-Registry::Family& Registry::GetFamily(const std::string& name, const std::string& help, Type type) {
+Registry::Family& Registry::GetFamily(const std::string& name, const std::string& help,
+                                      MetricType type) {
   auto [it, inserted] = families_.try_emplace(name);
   if (inserted) {
     it->second.type = type;
@@ -88,29 +143,39 @@ Registry::Family& Registry::GetFamily(const std::string& name, const std::string
 Counter& Registry::GetCounter(const std::string& name, const std::string& help,
                               const Labels& labels) {
   std::lock_guard lock(mu_);
-  auto& slot = GetFamily(name, help, Type::kCounter).counters[FormatLabels(labels)];
-  if (!slot) slot = std::make_unique<Counter>();
-  return *slot;
+  auto& s = GetFamily(name, help, MetricType::Counter).counters[FormatLabels(labels)];
+  if (!s.metric) s = {labels, std::make_unique<Counter>()};
+  return *s.metric;
 }
 
 Gauge& Registry::GetGauge(const std::string& name, const std::string& help, const Labels& labels) {
   std::lock_guard lock(mu_);
-  auto& slot = GetFamily(name, help, Type::kGauge).gauges[FormatLabels(labels)];
-  if (!slot) slot = std::make_unique<Gauge>();
-  return *slot;
+  auto& s = GetFamily(name, help, MetricType::Gauge).gauges[FormatLabels(labels)];
+  if (!s.metric) s = {labels, std::make_unique<Gauge>()};
+  return *s.metric;
 }
 
 Histogram& Registry::GetHistogram(const std::string& name, const std::string& help,
                                   const Labels& labels) {
   std::lock_guard lock(mu_);
-  auto& slot = GetFamily(name, help, Type::kHistogram).histograms[FormatLabels(labels)];
-  if (!slot) slot = std::make_unique<Histogram>(&LatencyBuckets());
-  return *slot;
+  auto& s = GetFamily(name, help, MetricType::Histogram).histograms[FormatLabels(labels)];
+  if (!s.metric) s = {labels, std::make_unique<Histogram>(&LatencyBuckets())};
+  return *s.metric;
 }
 
-void Registry::AddCollector(std::function<void(std::string*)> collector) {
+void Registry::AddCollector(std::function<void(Families*)> collect) {
   std::lock_guard lock(mu_);
-  collectors_.push_back(std::move(collector));
+  collectors_.push_back(std::move(collect));
+}
+
+void Registry::AddCollectable(std::weak_ptr<prometheus::Collectable> collectable) {
+  std::lock_guard lock(mu_);
+  collectables_.push_back(std::move(collectable));
+}
+
+void Registry::AddCollector(std::function<void(std::string*)> render) {
+  std::lock_guard lock(mu_);
+  text_collectors_.push_back(std::move(render));
 }
 
 const std::vector<double>& Registry::LatencyBuckets() {
@@ -119,21 +184,54 @@ const std::vector<double>& Registry::LatencyBuckets() {
   return b;
 }
 
-std::string Registry::Render() const {
-  std::string out;
-  std::lock_guard lock(mu_);
-  for (const auto& [name, f] : families_) {
-    const char* type = f.type == Type::kCounter ? "counter"
-                       : f.type == Type::kGauge ? "gauge"
-                                                : "histogram";
-    out += "# HELP " + name + " " + f.help + "\n# TYPE " + name + " " + type + "\n";
-    for (const auto& [labels, c] : f.counters)
-      out += name + labels + " " + FormatValue(c->value()) + "\n";
-    for (const auto& [labels, g] : f.gauges)
-      out += name + labels + " " + FormatValue(g->value()) + "\n";
-    for (const auto& [labels, h] : f.histograms) h->Render(name, labels, &out);
+std::vector<MetricFamily> Registry::Collect() const {
+  Families out;
+  std::vector<std::function<void(Families*)>> collectors;
+  std::vector<std::weak_ptr<prometheus::Collectable>> collectables;
+  {
+    std::lock_guard lock(mu_);
+    for (const auto& [name, f] : families_) {
+      MetricFamily& mf = out.emplace_back();
+      mf.name = name;
+      mf.help = f.help;
+      mf.type = f.type;
+      for (const auto& [key, s] : f.counters) {
+        ClientMetric& m = mf.metric.emplace_back();
+        m.label = ToLabels(s.labels);
+        m.counter.value = s.metric->value();
+      }
+      for (const auto& [key, s] : f.gauges) {
+        ClientMetric& m = mf.metric.emplace_back();
+        m.label = ToLabels(s.labels);
+        m.gauge.value = s.metric->value();
+      }
+      for (const auto& [key, s] : f.histograms) {
+        ClientMetric& m = mf.metric.emplace_back();
+        m.label = ToLabels(s.labels);
+        s.metric->Collect(&m);
+      }
+    }
+    // Copied so the callbacks run unlocked: one may register a series it found at scrape time.
+    collectors = collectors_;
+    collectables = collectables_;
   }
-  for (const auto& c : collectors_) c(&out);
+  for (const auto& c : collectors) c(&out);
+  for (const auto& weak : collectables) {
+    if (auto c = weak.lock()) {
+      for (auto& f : c->Collect()) out.push_back(std::move(f));
+    }
+  }
+  return Merge(std::move(out));
+}
+
+std::string Registry::Render() const {
+  std::string out = prometheus::TextSerializer().Serialize(Collect());
+  std::vector<std::function<void(std::string*)>> text;
+  {
+    std::lock_guard lock(mu_);
+    text = text_collectors_;
+  }
+  for (const auto& t : text) t(&out);
   return out;
 }
 

@@ -1,0 +1,56 @@
+#include "core/node_harness.h"
+
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <csignal>
+#include <thread>
+#include <vector>
+
+#include "core/log.h"
+
+namespace millions::node {
+
+using boost::asio::awaitable;
+
+void AddOpsRoutes(http::Router& r, const std::atomic<bool>& ready,
+                  const metrics::Registry& registry) {
+  r.Add("GET", "/livez", [](http::Request&) -> awaitable<http::Response> {
+    co_return http::Json(200, "{\"ok\":true}");
+  });
+  r.Add("GET", "/readyz", [&ready](http::Request&) -> awaitable<http::Response> {
+    if (!ready) co_return http::JsonError(503, "not_ready", "starting or draining");
+    co_return http::Json(200, "{\"ready\":true}");
+  });
+  r.Add("GET", "/metrics", [&registry](http::Request&) -> awaitable<http::Response> {
+    http::Response resp;
+    resp.body = registry.Render();
+    resp.set("Content-Type", "text/plain; version=0.0.4; charset=utf-8");
+    co_return resp;
+  });
+}
+
+NodeHarness::NodeHarness(HarnessOptions options) : opt_(options), ioc_(opt_.threads) {}
+
+void NodeHarness::Run(std::function<void()> withdraw,
+                      std::function<void(std::function<void()> done)> drain) {
+  boost::asio::signal_set signals(ioc_, SIGINT, SIGTERM);
+  boost::asio::steady_timer timer(ioc_);
+  signals.async_wait([&](const boost::system::error_code& ec, int sig) {
+    if (ec) return;
+    // Withdraw first: balancers see /readyz fail and stop sending before this node stops
+    // accepting and closes its idle connections.
+    log::Info("withdrawing", {{"signal", sig}, {"withdraw_ms", int64_t(opt_.withdraw.count())}});
+    withdraw();
+    timer.expires_after(opt_.withdraw);
+    timer.async_wait([&](const boost::system::error_code&) {
+      log::Info("draining");
+      drain([this] { ioc_.stop(); });
+    });
+  });
+  std::vector<std::thread> threads;
+  for (int i = 1; i < opt_.threads; ++i) threads.emplace_back([this] { ioc_.run(); });
+  ioc_.run();
+  for (auto& t : threads) t.join();
+}
+
+}  // namespace millions::node

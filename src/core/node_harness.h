@@ -1,0 +1,50 @@
+// NodeHarness: what every server node (web, lb, and the roles to come) runs the same way: the io
+// threads, SIGINT/SIGTERM handled as withdraw-then-drain, and the operations routes /livez,
+// /readyz and /metrics (CONTRACT.md, "Operations").
+// Thread-safety: construct and Run on one thread (Run blocks until the node has drained); io()
+// is the context every listener and timer of the node runs on. AddOpsRoutes' handlers run on
+// any io thread and only read the ready flag and the registry.
+// Ownership: owns the io_context and its threads; borrows the ready flag, the registry and what
+// the withdraw and drain callbacks touch, which must outlive Run.
+#pragma once
+
+#include <atomic>
+#include <boost/asio/io_context.hpp>
+#include <chrono>
+#include <functional>
+
+#include "core/metrics.h"
+#include "core/router.h"
+
+namespace millions::node {
+
+// GET /livez: 200 while the process runs. GET /readyz: 200 while `ready`, else 503 (starting or
+// draining). GET /metrics: the registry in Prometheus text.
+void AddOpsRoutes(http::Router& r, const std::atomic<bool>& ready,
+                  const metrics::Registry& registry);
+
+struct HarnessOptions {
+  int threads = 1;                        // io threads, Run's own included
+  std::chrono::milliseconds withdraw{0};  // /readyz fails this long before the drain starts
+};
+
+class NodeHarness {
+ public:
+  explicit NodeHarness(HarnessOptions options);
+  NodeHarness(const NodeHarness&) = delete;
+  NodeHarness& operator=(const NodeHarness&) = delete;
+
+  boost::asio::io_context& io() { return ioc_; }
+
+  // Runs the io threads until the node has drained. On the first SIGINT or SIGTERM `withdraw`
+  // runs (the node turns /readyz 503 but still serves, so balancers stop sending to it), then
+  // after options.withdraw `drain(done)` (stop accepting, finish in-flight requests); `done`
+  // stops the io threads and Run returns.
+  void Run(std::function<void()> withdraw, std::function<void(std::function<void()> done)> drain);
+
+ private:
+  HarnessOptions opt_;
+  boost::asio::io_context ioc_;
+};
+
+}  // namespace millions::node
