@@ -15,14 +15,12 @@
 #include <mutex>
 #include <thread>
 
+#include "core/topology.h"
 #include "core/env.h"
 #include "core/http_client.h"
 #include "core/log.h"
-#include "core/pg.h"
-#include "core/topology.h"
 #include "ctl/process.h"
 #include "ctl/runner_internal.h"
-#include "roles/lb/settings.h"
 
 namespace millions::ctl {
 namespace detail {
@@ -38,117 +36,56 @@ void Runner::Event(const std::string& node, const std::string& msg) {
   if (events_.size() > 200) events_.pop_front();
 }
 
+std::vector<Node> Runner::Nodes(const std::string& kind) {
+  std::vector<Node> out;
+  std::lock_guard lock(mu_);
+  for (auto& n : nodes_)
+    if (n->role == kind) out.push_back(*n);
+  return out;
+}
+
 Node* Runner::Find(const std::string& name) {
   for (auto& n : nodes_)
     if (n->name == name) return n.get();
   return nullptr;
 }
 
+const Recipe* Runner::RecipeOf(const std::string& kind) const {
+  for (const auto& r : recipes_)
+    if (kind == r->Kind()) return r.get();
+  return nullptr;
+}
+
 void Runner::WriteEffectiveTopology() {
   std::ifstream in(source_);
   std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  for (const auto& e : extra_web_)
-    text += "\n[[web.node]]\nname = \"" + e.name + "\"\ndc = \"" + e.dc + "\"\nlisten = \"" +
-            e.listen + "\"\n";
+  for (const auto& [recipe, e] : extra_)
+    text += "\n[[" + recipe->ScaleTable() + "]]\nname = \"" + e.name + "\"\ndc = \"" + e.dc +
+            "\"\nlisten = \"" + e.listen + "\"\n";
   std::ofstream(effective_) << text;
 }
 
-// A node of `role` from its topology entry; readiness is checked at `check` (host:port) and
-// `path` (empty: the role's own check, as for Redis).
-std::unique_ptr<Node> NewNode(const topo::NodeEntry& e, const char* role, const std::string& check,
-                              const char* path) {
-  auto n = std::make_unique<Node>();
-  n->name = e.name;
-  n->role = role;
-  n->dc = e.dc;
-  n->address = e.listen;
-  auto hp = config::ParseHostPort(check);
-  n->check_host = hp.host;
-  n->check_port = hp.port;
-  n->check_path = path;
-  return n;
-}
-
 void Runner::Build() {
-  const auto& r = t_.runner;
-  std::string user = EngineUser();
-  auto add = [this](std::unique_ptr<Node> n) {
-    std::lock_guard lock(mu_);
-    nodes_.push_back(std::move(n));
-  };
-  // Our own binary, for web nodes and balancers (/proc/self/exe would name the child itself
-  // after fork+exec, so it is resolved now).
-  std::string self = fs::read_symlink("/proc/self/exe").string();
-  // etcd's members form one cluster: each knows every peer from the start.
-  std::string initial_cluster;
-  for (const auto& e : r.etcd)
-    initial_cluster += (initial_cluster.empty() ? "" : ",") + e.name + "=http://" + e.peer;
-  for (const auto& e : r.etcd) {
-    if (Find(e.name)) continue;
-    auto n = NewNode(e, "etcd", e.listen, "/health");
-    std::string dir = run_ + "/" + e.name;
-    MakeDir(dir, user);
-    n->spawn = {{"etcd", "--name", e.name, "--data-dir", dir + "/data", "--listen-client-urls",
-                 "http://" + e.listen, "--advertise-client-urls", "http://" + e.listen,
-                 "--listen-peer-urls", "http://" + e.peer, "--initial-advertise-peer-urls",
-                 "http://" + e.peer, "--initial-cluster", initial_cluster,
-                 "--initial-cluster-state", "new", "--initial-cluster-token", "millions"},
-                run_ + "/logs/" + e.name + ".log",
-                user,
-                {}};
-    add(std::move(n));
-  }
-  for (const auto& e : t_.postgres) {
-    if (Find(e.name)) continue;
-    auto n = NewNode(e, "patroni", e.rest, "/health");
-    std::string dir = run_ + "/" + e.name;
-    MakeDir(dir, user);
-    n->pg_data_dir = dir + "/data";
-    std::ofstream(dir + "/patroni.yml") << PatroniYaml(t_, e, dir);
-    n->spawn = {{"patroni", dir + "/patroni.yml"}, run_ + "/logs/" + e.name + ".log", user, {}};
-    add(std::move(n));
-  }
-  for (const auto& e : t_.redis) {
-    if (Find(e.name)) continue;
-    auto n = NewNode(e, "redis", e.listen, "");
-    std::string dir = run_ + "/" + e.name;
-    MakeDir(dir, user);
-    // A cache node: nothing on disk (a restarted node starts empty), bounded memory, and the
-    // topology's eviction policy.
-    n->spawn = {
-        {"redis-server", "--port", std::to_string(n->check_port), "--bind", n->check_host, "--save",
-         "", "--appendonly", "no", "--daemonize", "no", "--dir", dir, "--maxmemory",
-         t_.redis_settings.maxmemory, "--maxmemory-policy", t_.redis_settings.eviction_policy},
-        run_ + "/logs/" + e.name + ".log",
-        user,
-        {}};
-    add(std::move(n));
-  }
-  std::vector<topo::NodeEntry> web = t_.web;
-  web.insert(web.end(), extra_web_.begin(), extra_web_.end());
-  for (const auto& e : web) {
-    if (Find(e.name)) continue;
-    auto n = NewNode(e, "web", e.listen, "/readyz");
-    n->spawn = {{self, "serve", "web", "--config", effective_, "--node", e.name},
-                run_ + "/logs/" + e.name + ".log",
-                "",
-                {}};
-    add(std::move(n));
-  }
-  for (const auto& e : t_.lb) {
-    if (Find(e.name)) continue;
-    auto n = NewNode(e, "lb", e.admin, "/readyz");
-    n->spawn = {{self, "serve", "lb", "--config", effective_, "--node", e.name},
-                run_ + "/logs/" + e.name + ".log",
-                "",
-                {"MILLIONS_RUNNER_ADMIN=" + t_.runner.admin}};
-    add(std::move(n));
+  for (const auto& recipe : recipes_) {
+    std::vector<topo::NodeEntry> entries = recipe->Entries(t_);
+    for (const auto& [r, e] : extra_)
+      if (r == recipe.get()) entries.push_back(e);
+    for (const auto& e : entries) {
+      if (Find(e.name)) continue;
+      auto n = std::make_unique<Node>(recipe->Make(e, ctx_));
+      n->role = recipe->Kind();
+      n->recipe = recipe.get();
+      std::lock_guard lock(mu_);
+      nodes_.push_back(std::move(n));
+    }
   }
 }
 
+// The outermost stage that faces clients (the balancer, else a web node).
 std::string Runner::PublicUrl() const {
-  if (!t_.lb.empty()) return "http://" + t_.lb.front().listen + "/";
-  return t_.web.empty() ? "" : "http://" + t_.web.front().listen + "/";
+  for (auto it = recipes_.rbegin(); it != recipes_.rend(); ++it)
+    if (std::string url = (*it)->PublicUrl(t_); !url.empty()) return url;
+  return "";
 }
 
 bool Runner::Start(Node& n) {
@@ -180,7 +117,7 @@ bool Runner::WaitReady(Node& n, milliseconds timeout) {
       n.pid = 0;
       return false;
     }
-    if (Ready(n)) {
+    if (n.recipe->Ready(n, milliseconds(800))) {
       std::lock_guard lock(mu_);
       n.state = "running";
       return true;
@@ -188,35 +125,6 @@ bool Runner::WaitReady(Node& n, milliseconds timeout) {
     std::this_thread::sleep_for(milliseconds(200));
   }
   return false;
-}
-
-Status Runner::CreateDatabase() {
-  // Ask each member which one leads; create the role and database there once.
-  for (const auto& e : t_.postgres) {
-    auto hp = config::ParseHostPort(e.listen);
-    pg::Options o;
-    o.conninfo = "host=" + hp.host + " port=" + std::to_string(hp.port) +
-                 " dbname=postgres user=postgres target_session_attrs=read-write";
-    o.pool_size = 1;
-    pg::Pool pool(o);
-    auto c = pool.Acquire();
-    if (!c.ok()) continue;
-    auto role = (*c)->Exec("r", "SELECT 1 FROM pg_roles WHERE rolname = $1", {pg::P(t_.pg_user)});
-    if (!role.ok()) return role.error();
-    if (role->empty()) {
-      std::string sql = "CREATE ROLE \"" + t_.pg_user + "\" LOGIN";
-      if (Status s = (*c)->Simple(sql.c_str()); !s.ok()) return s;
-    }
-    auto db =
-        (*c)->Exec("d", "SELECT 1 FROM pg_database WHERE datname = $1", {pg::P(t_.pg_database)});
-    if (!db.ok()) return db.error();
-    if (db->empty()) {
-      std::string sql = "CREATE DATABASE \"" + t_.pg_database + "\" OWNER \"" + t_.pg_user + "\"";
-      if (Status s = (*c)->Simple(sql.c_str()); !s.ok()) return s;
-    }
-    return Ok();
-  }
-  return MakeError(Errc::kUnavailable, "no_primary", "no PostgreSQL member accepts writes");
 }
 
 void Runner::StopNode(Node& n, milliseconds grace) {
@@ -232,7 +140,7 @@ void Runner::StopNode(Node& n, milliseconds grace) {
   }
   if (pid <= 0) return;
   SignalGroup(pid, SIGCONT);
-  // Patroni stops its PostgreSQL on SIGTERM; web nodes drain.
+  // Engines stop cleanly on SIGTERM (Patroni stops its PostgreSQL); web nodes drain.
   kill(pid, SIGTERM);
   auto deadline = Clock::now() + grace;
   int status;
@@ -245,14 +153,7 @@ void Runner::StopNode(Node& n, milliseconds grace) {
       std::this_thread::sleep_for(milliseconds(20));
   }
   SignalGroup(pid, SIGKILL);  // anything of the group that outlived its leader
-  // A Patroni that had to be killed leaves its PostgreSQL (a group of its own) running: stop it
-  // too, or it outlives `down` with its port and data directory taken.
-  if (pid_t pm = Postmaster(n); pm > 0) {
-    kill(pm, SIGINT);  // PostgreSQL's fast shutdown
-    for (int i = 0; i < 100 && Postmaster(n) > 0; ++i)
-      std::this_thread::sleep_for(milliseconds(50));
-    SignalPostgres(n, SIGKILL);
-  }
+  n.recipe->AfterStop(n);     // companions left behind (Patroni's PostgreSQL)
   {
     std::lock_guard lock(mu_);
     n.pid = 0;
@@ -261,34 +162,12 @@ void Runner::StopNode(Node& n, milliseconds grace) {
   SaveNodes();
 }
 
-// A promotion is an event like a death: the dashboard shows it as it happens.
-void Runner::WatchLeader() {
-  std::vector<std::pair<std::string, int>> rests;
-  {
-    std::lock_guard lock(mu_);
-    for (auto& n : nodes_)
-      if (n->role == "patroni" && n->pid > 0) rests.emplace_back(n->check_host, n->check_port);
-  }
-  for (const auto& m : PatroniMembers(rests, milliseconds(300))) {
-    if (!m.is_object() || !m.as_object().contains("role") || m.at("role") != "leader") continue;
-    std::string now(m.at("name").as_string());
-    std::string was;
-    {
-      std::lock_guard lock(mu_);
-      was = leader_;
-      leader_ = now;
-    }
-    if (now != was && !was.empty()) Event(now, "promoted to primary (was " + was + ")");
-    return;
-  }
-  // No leader right now (failover under way): keep the last one.
-}
-
 void Runner::Supervise() {
   int tick = 0;
   while (!g_stop) {
     std::this_thread::sleep_for(milliseconds(100));
-    if (++tick % 10 == 0) WatchLeader();
+    if (++tick % 10 == 0)
+      for (const auto& r : recipes_) r->Tick(ctx_, *this);
     std::vector<Node*> to_start;
     {
       std::lock_guard lock(mu_);
@@ -336,7 +215,7 @@ void Runner::Supervise() {
         if (up->pid > 0 && up->state == "starting") starting.push_back(up.get());
     }
     for (Node* n : starting) {
-      if (Ready(*n, milliseconds(300))) {
+      if (n->recipe->Ready(*n, milliseconds(300))) {
         std::lock_guard lock(mu_);
         if (n->state == "starting") n->state = "running";
       }
@@ -344,30 +223,19 @@ void Runner::Supervise() {
   }
 }
 
-// A local topology names a certificate that may not exist yet: make a self-signed pair for
-// local use (clients will need -k or the file as their CA).
-Status EnsureCertificate(const std::string& cert, const std::string& key) {
-  if (cert.empty() || (fs::exists(cert) && fs::exists(key))) return Ok();
-  fs::create_directories(fs::path(cert).parent_path().empty() ? "." : fs::path(cert).parent_path());
-  fs::create_directories(fs::path(key).parent_path().empty() ? "." : fs::path(key).parent_path());
-  std::string cmd =
-      "openssl req -x509 -newkey rsa:2048 -nodes -days 365 -subj /CN=localhost "
-      "-addext subjectAltName=DNS:localhost,IP:127.0.0.1 -keyout '" +
-      key + "' -out '" + cert + "' >/dev/null 2>&1";
-  if (std::system(cmd.c_str()) != 0)
-    return MakeError(Errc::kInternal, "openssl", "could not make a self-signed certificate");
-  return Ok();
-}
-
 int Runner::Run() {
   run_ = Abs(t_.runner.run_dir);
   MakeDir(run_, EngineUser());
   MakeDir(run_ + "/logs", EngineUser());
-  const lb::Settings lbs = lb::ReadSettings(t_);  // checked by `up` before the runner starts
-  if (Status st = EnsureCertificate(lbs.tls_cert, lbs.tls_key); !st.ok()) {
-    fprintf(stderr, "millions up: %s\n", st.error().message.c_str());
-    return 1;
-  }
+  effective_ = run_ + "/topology.toml";
+  // Our own binary, for web nodes and balancers (/proc/self/exe would name the child itself
+  // after fork+exec, so it is resolved now).
+  ctx_ = {&t_, run_, fs::read_symlink("/proc/self/exe").string(), effective_, EngineUser()};
+  for (const auto& r : recipes_)
+    if (Status st = r->Prepare(ctx_); !st.ok()) {
+      fprintf(stderr, "millions up: %s\n", st.error().message.c_str());
+      return 1;
+    }
   {
     // A runner that still runs owns this run dir (its nodes are not ours to adopt).
     int64_t other = 0;
@@ -384,7 +252,6 @@ int Runner::Run() {
       return 1;
     }
   }
-  effective_ = run_ + "/topology.toml";
   RestoreScaledNodes();
   WriteEffectiveTopology();
   Build();
@@ -402,26 +269,12 @@ int Runner::Run() {
       << "{\"pid\":" << getpid() << ",\"admin\":\"" << t_.runner.admin << "\"}\n";
   auto t0 = Clock::now();
   bool ok = true;
-  bool db_made = false;
-  for (auto& up : nodes_) {
-    Node& n = *up;
-    if (n.role == "web" && !db_made) {
-      // Every member is up; wait for a leader and create the application's database.
-      auto deadline = Clock::now() + std::chrono::seconds(60);
-      Status st = MakeError(Errc::kUnavailable, "no_primary", "waiting");
-      while (!g_stop && Clock::now() < deadline && !(st = CreateDatabase()).ok())
-        std::this_thread::sleep_for(milliseconds(500));
-      if (!st.ok()) {
-        Event("postgres", "no primary: " + st.error().message);
-        ok = false;
-        break;
-      }
-      db_made = true;
-    }
-    if (n.role == "etcd" && n.pid == 0) {
-      // etcd's members are healthy only together (a quorum): start them all, then wait.
+  for (size_t i = 0; i < nodes_.size(); ++i) {
+    Node& n = *nodes_[i];
+    if (n.pid == 0 && n.recipe->StartTogether()) {
+      // Healthy only together (etcd's quorum): start every node of the kind, then wait.
       for (auto& other : nodes_) {
-        if (other->role != "etcd" || other->pid != 0) continue;
+        if (other->recipe != n.recipe || other->pid != 0) continue;
         fprintf(stderr, "  starting %-8s %-10s %s\n", other->role.c_str(), other->name.c_str(),
                 other->address.c_str());
         if (!Start(*other)) ok = false;
@@ -438,21 +291,27 @@ int Runner::Run() {
       break;
     }
     Event(n.name, (n.adopted ? "adopted, pid " : "running, pid ") + std::to_string(n.pid));
+    // The last of its stage: the recipe's step before the next stage (patroni: the database).
+    bool last = i + 1 == nodes_.size() || nodes_[i + 1]->recipe != n.recipe;
+    if (last && !n.recipe->AfterReady(ctx_, *this).ok()) {
+      ok = false;
+      break;
+    }
   }
   double secs = std::chrono::duration<double>(Clock::now() - t0).count();
   if (ok) {
     printf("\n  millions is up (%.1f s)\n\n", secs);
     printf("  public     %s\n", PublicUrl().c_str());
-    if (!t_.lb.empty() && !t_.lb.front().tls_listen.empty())
-      printf("  https      https://%s/  (self-signed: %s)\n", t_.lb.front().tls_listen.c_str(),
-             lb::ReadSettings(t_).tls_cert.c_str());
+    std::vector<std::pair<std::string, std::string>> lines;
+    for (const auto& r : recipes_) r->Banner(t_, &lines);
+    for (const auto& [label, text] : lines) printf("  %-10s %s\n", label.c_str(), text.c_str());
     printf("  dashboard  http://%s/\n", t_.runner.admin.c_str());
     printf("  logs       %s/logs/\n", run_.c_str());
     printf("  status     build/millions status   (down: Ctrl-C or build/millions down)\n\n");
     fflush(stdout);
-    std::thread fence([this] { FenceLoop(); });
+    std::thread watchdog([this] { WatchdogLoop(); });
     Supervise();
-    fence.join();
+    watchdog.join();
   }
   fprintf(stderr, "  stopping...\n");
   for (auto it = nodes_.rbegin(); it != nodes_.rend(); ++it)
@@ -472,10 +331,7 @@ using detail::Runner;
 
 int Up(const UpFlags& flags) {
   topo::Topology t = topo::Topology::Load(flags.topology);
-  for (const auto& n : t.postgres)
-    if (n.rest.empty())
-      throw config::ConfigError(flags.topology + ": [[postgres.node]] '" + n.name +
-                                "' needs rest = \"host:port\" for Patroni's REST API");
+  for (const auto& r : MakeRecipes()) r->Check(t, flags.topology);
   log::Init("runner", "runner");
   if (flags.detach) {
     pid_t pid = fork();

@@ -2,25 +2,17 @@
 // - run/nodes.json records every node's pid and start time; a new `millions up` over the run
 //   dir of a runner that died adopts the nodes still running (and stops those the topology no
 //   longer names), instead of failing on taken ports with orphans nobody stops.
-// - The fencing watchdog: Patroni's own answer to a frozen leader is a hardware watchdog, which
-//   a machine like this one does not have. The supervisor plays it: when the leader's Patroni
-//   stops answering, its whole node is killed before its leader lease can expire.
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <poll.h>
+// - The watchdog thread, on which recipes watch their nodes (the Patroni recipe fences a frozen
+//   leader before its lease can expire: recipes/patroni_fence.cc).
 #include <signal.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
-#include <cerrno>
 #include <filesystem>
 #include <fstream>
 #include <mutex>
 #include <set>
 #include <thread>
 
-#include "core/config.h"
-#include "core/http_client.h"
 #include "core/log.h"
 #include "ctl/runner_internal.h"
 
@@ -64,21 +56,21 @@ void Runner::RestoreScaledNodes() {
   auto v = json::parse(text, ec);
   if (ec || !v.is_array()) return;
   previous_ = v.as_array();
-  // Web nodes added by `scale` are not in the topology file: they come back as they were.
+  // Nodes added by `scale` are not in the topology file: they come back as they were.
   std::set<std::string> known;
-  for (const auto& e : t_.web) known.insert(e.name);
+  for (const auto& r : recipes_)
+    for (const auto& e : r->Entries(t_)) known.insert(e.name);
   for (const auto& p : previous_) {
-    if (!p.is_object() || !p.as_object().contains("role") || p.at("role") != "web") continue;
+    if (!p.is_object() || !p.as_object().contains("role")) continue;
+    const Recipe* recipe = RecipeOf(std::string(p.at("role").as_string()));
+    if (!recipe || recipe->ScaleTable().empty()) continue;
     std::string name(p.at("name").as_string());
     if (known.count(name)) continue;
-    topo::NodeEntry e{name,
-                     std::string(p.at("dc").as_string()),
-                     std::string(p.at("address").as_string()),
-                     "",
-                     "",
-                     "",
-                     ""};
-    extra_web_.push_back(e);
+    topo::NodeEntry e;
+    e.name = name;
+    e.dc = std::string(p.at("dc").as_string());
+    e.listen = std::string(p.at("address").as_string());
+    extra_.push_back({recipe, e});
     known.insert(name);
   }
 }
@@ -125,124 +117,14 @@ void Runner::AdoptNodes() {
     fprintf(stderr, "  no node of the previous runner is still running: starting afresh\n");
 }
 
-void Runner::Fence(Node& n, const std::string& why) {
-  pid_t pid;
-  {
-    std::lock_guard lock(mu_);
-    pid = n.pid;
-  }
-  // A stopped process still dies of SIGKILL: Patroni cannot wake to rewrite the leader key, and
-  // its PostgreSQL (with every backend) cannot acknowledge one more write.
-  if (pid > 0) SignalGroup(pid, SIGKILL);
-  SignalPostgres(n, SIGKILL);
-  Event(n.name, "fenced (watchdog): " + why);
-}
-
-// Whether a PostgreSQL at host:port answers at all: an SSLRequest gets one byte back ('S' or
-// 'N') from any live postmaster, even one in crash recovery. Frozen is a timeout (the kernel
-// accepts the connection, nobody answers); down is a refusal, which Patroni handles itself.
-namespace {
-enum class PgProbe { kAnswered, kRefused, kSilent };
-PgProbe ProbePostgres(const std::string& hostport, milliseconds timeout) {
-  auto hp = config::ParseHostPort(hostport);
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) return PgProbe::kRefused;
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(static_cast<uint16_t>(hp.port));
-  if (inet_pton(AF_INET, hp.host.c_str(), &a.sin_addr) != 1) {
-    close(fd);
-    return PgProbe::kRefused;
-  }
-  auto deadline = Clock::now() + timeout;
-  auto wait = [&](short events) {
-    auto left = std::chrono::duration_cast<milliseconds>(deadline - Clock::now()).count();
-    pollfd p{fd, events, 0};
-    return left > 0 && ::poll(&p, 1, static_cast<int>(left)) > 0;
-  };
-  PgProbe result = PgProbe::kSilent;
-  if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 && errno != EINPROGRESS) {
-    result = PgProbe::kRefused;
-  } else if (!wait(POLLOUT)) {
-    result = PgProbe::kSilent;
-  } else {
-    int err = 0;
-    socklen_t len = sizeof err;
-    getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
-    const unsigned char ssl_request[8] = {0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f};
-    char reply;
-    if (err != 0 || send(fd, ssl_request, sizeof ssl_request, MSG_NOSIGNAL) != 8)
-      result = PgProbe::kRefused;
-    else if (wait(POLLIN))
-      result = recv(fd, &reply, 1, 0) == 1 ? PgProbe::kAnswered : PgProbe::kRefused;
-  }
-  close(fd);
-  return result;
-}
-}  // namespace
-
-void Runner::FenceLoop() {
-  const auto bound = milliseconds(t_.runner.fence_after_ms);
-  if (bound.count() <= 0) return;
-  const auto probe_timeout = std::min(milliseconds(1000), bound / 2);
-  std::string watched;
-  pid_t watched_pid = 0;
-  auto patroni_ok = Clock::now(), pg_ok = Clock::now();
+void Runner::WatchdogLoop() {
+  std::vector<Recipe*> watching;
+  for (const auto& r : recipes_)
+    if (r->Watchdog(ctx_)) watching.push_back(r.get());
+  if (watching.empty()) return;
   while (!g_stop) {
     std::this_thread::sleep_for(milliseconds(250));
-    std::string host, pg_address, leader;
-    int port = 0;
-    pid_t pid = 0;
-    {
-      std::lock_guard lock(mu_);
-      leader = leader_;
-      Node* n = leader.empty() ? nullptr : Find(leader);
-      if (n && n->pid > 0 && n->state == "running") {
-        host = n->check_host;
-        port = n->check_port;
-        pid = n->pid;
-        pg_address = n->address;
-      }
-    }
-    if (pid <= 0) {
-      watched.clear();
-      continue;
-    }
-    if (leader != watched || pid != watched_pid) {
-      watched = leader;
-      watched_pid = pid;
-      patroni_ok = pg_ok = Clock::now();
-    }
-    http::FetchRequest r;
-    r.host = host;
-    r.port = port;
-    r.target = "/liveness";
-    r.timeout = probe_timeout;
-    auto res = http::Fetch(r);
-    if (res.ok() && res->status == 200) patroni_ok = Clock::now();
-    // A frozen PostgreSQL under a live Patroni: Patroni keeps renewing the lock and no failover
-    // comes, so every write waits for as long as the freeze lasts.
-    if (ProbePostgres(pg_address, probe_timeout) != PgProbe::kSilent) pg_ok = Clock::now();
-    auto now = Clock::now();
-    auto patroni_silent = std::chrono::duration_cast<milliseconds>(now - patroni_ok);
-    auto pg_silent = std::chrono::duration_cast<milliseconds>(now - pg_ok);
-    std::string why;
-    if (patroni_silent >= bound)
-      why = "the leader's Patroni has not answered for " + std::to_string(patroni_silent.count()) +
-            " ms";
-    else if (pg_silent >= bound)
-      why = "the leader's PostgreSQL has not answered for " + std::to_string(pg_silent.count()) +
-            " ms";
-    if (why.empty()) continue;
-    Node* n;
-    {
-      std::lock_guard lock(mu_);
-      n = Find(leader);
-    }
-    if (!n) continue;
-    Fence(*n, why + "; Patroni and PostgreSQL killed before the leader lease (ttl " +
-                  std::to_string(t_.runner.patroni_ttl_s) + " s) can expire");
-    watched.clear();
+    for (Recipe* r : watching) r->Watch(ctx_, *this);
   }
 }
 

@@ -9,7 +9,6 @@
 #include "core/env.h"
 #include "core/http_server.h"
 #include "core/log.h"
-#include "core/pg.h"
 #include "core/router.h"
 #include "ctl/dashboard.h"
 #include "ctl/runner_internal.h"
@@ -18,7 +17,8 @@ namespace millions::ctl::detail {
 
 std::string Runner::StatusJson() {
   json::array arr;
-  // Copies taken under the lock: asking Patroni below is I/O, and supervision must not wait.
+  // Copies taken under the lock: the recipes' status fields are I/O, and supervision must not
+  // wait.
   std::vector<Node> nodes;
   std::deque<std::pair<std::string, std::string>> events_copy;
   {
@@ -26,65 +26,22 @@ std::string Runner::StatusJson() {
     for (auto& up : nodes_) nodes.push_back(*up);
     events_copy = events_;
   }
-  // Patroni's view of the cluster (any member answers for all): timeline and lag per member.
-  std::map<std::string, json::object> members;
-  {
-    std::vector<std::pair<std::string, int>> rests;
-    for (Node& n : nodes)
-      if (n.role == "patroni" && n.pid > 0) rests.emplace_back(n.check_host, n.check_port);
-    for (const auto& m : PatroniMembers(rests, milliseconds(500)))
-      if (m.is_object() && m.as_object().contains("name"))
-        members[std::string(m.at("name").as_string())] = m.as_object();
+  // One writer per kind for this request: what a recipe asks of its cluster, it asks once.
+  std::map<const Recipe*, Recipe::StatusWriter> writers;
+  for (const auto& r : recipes_) {
+    std::vector<Node> of_kind;
+    for (const Node& n : nodes)
+      if (n.recipe == r.get()) of_kind.push_back(n);
+    writers[r.get()] = r->StatusRows(of_kind);
   }
   for (Node& n : nodes) {
-    if (!n.wanted && n.pid == 0 && n.role == "web" && n.state == "stopped") continue;
+    // A node scaled away is gone from status until it is scaled back.
+    bool scalable = !n.recipe->ScaleTable().empty();
+    if (!n.wanted && n.pid == 0 && scalable && n.state == "stopped") continue;
     std::string state = n.paused ? "stopped" : n.state;
-    json::object o{
-        {"name", n.name},
-        {"role", n.role},
-        {"dc", n.dc},
-        {"address",
-         n.role == "patroni" ? n.check_host + ":" + std::to_string(n.check_port) : n.address},
-        {"state", state},
-        {"pid", n.pid}};
-    if (n.role == "redis" && n.pid > 0) AddRedisInfo(n, &o);
-    arr.push_back(o);
-    if (n.role == "patroni") {
-      // The PostgreSQL this Patroni manages: its postmaster pid and its role right now.
-      int64_t pm = 0;
-      std::ifstream pidf(n.pg_data_dir + "/postmaster.pid");
-      pidf >> pm;
-      if (pm > 0 && kill(static_cast<pid_t>(pm), 0) != 0) pm = 0;
-      std::string db_role = "unknown";
-      http::FetchRequest r;
-      r.host = n.check_host;
-      r.port = n.check_port;
-      r.target = "/patroni";
-      r.timeout = milliseconds(500);
-      if (auto res = http::Fetch(r); res.ok() && res->status < 500) {
-        boost::system::error_code ec;
-        auto v = json::parse(res->body, ec);
-        if (!ec && v.is_object() && v.as_object().contains("role")) {
-          std::string role(v.as_object().at("role").as_string());
-          db_role = role == "replica" ? "replica" : "primary";
-        }
-      }
-      arr.push_back(
-          json::object{{"name", n.name + "-pg"},
-                       {"role", "postgres"},
-                       {"dc", n.dc},
-                       {"address", n.address},
-                       {"shard", 0},
-                       {"db_role", db_role},
-                       {"state", pm > 0 ? state : (state == "running" ? "failed" : state)},
-                       {"pid", pm}});
-      if (auto it = members.find(n.name); it != members.end()) {
-        auto& o = arr.back().as_object();
-        if (it->second.contains("timeline")) o["timeline"] = it->second.at("timeline");
-        if (it->second.contains("lag") && it->second.at("lag").is_number())
-          o["lag_bytes"] = it->second.at("lag");
-      }
-    }
+    json::object o{{"name", n.name},       {"role", n.role}, {"dc", n.dc},
+                   {"address", n.address}, {"state", state}, {"pid", n.pid}};
+    writers[n.recipe](n, std::move(o), &arr);
   }
   json::array events;
   for (const auto& [ts, text] : events_copy)
@@ -96,9 +53,9 @@ std::string Runner::StatusJson() {
   return json::serialize(root);
 }
 
-// Scrapes every running web node's /metrics and sums them per tier: requests, 5xx, the latency
-// histogram (the dashboard turns successive scrapes into rates and a p99), and the database's
-// connection count.
+// Scrapes every running node of a scraped kind (web nodes, balancers) and sums them per tier:
+// requests, 5xx, the latency histogram (the dashboard turns successive scrapes into rates and a
+// p99), and the database's connection count.
 std::string Runner::MetricsJson() {
   struct Tier {
     double requests = 0, errors = 0;
@@ -112,7 +69,7 @@ std::string Runner::MetricsJson() {
   {
     std::lock_guard lock(mu_);
     for (auto& n : nodes_)
-      if ((n->role == "web" || n->role == "lb") && n->pid > 0 && n->state == "running")
+      if (n->recipe->Scraped() && n->pid > 0 && n->state == "running")
         targets.push_back({n->role, {n->check_host, n->check_port}});
   }
   for (const auto& [role, hp] : targets) {
@@ -148,32 +105,18 @@ std::string Runner::MetricsJson() {
       }
     }
   }
-  int64_t db_conns = 0;
-  for (const auto& e : t_.postgres) {
-    auto hp = config::ParseHostPort(e.listen);
-    pg::Options o;
-    o.conninfo =
-        "host=" + hp.host + " port=" + std::to_string(hp.port) + " dbname=postgres user=postgres";
-    o.pool_size = 1;
-    o.connect_timeout_s = 1;
-    pg::Pool pool(o);
-    if (auto c = pool.Acquire(); c.ok()) {
-      if (auto rows = (*c)->Exec("n", "SELECT count(*) FROM pg_stat_activity WHERE datname = $1",
-                                 {pg::P(t_.pg_database)});
-          rows.ok())
-        db_conns += rows->Int(0, 0);
-    }
-  }
+  // Fields the recipes add to every tier (patroni: the database's connection count).
+  json::object tier_fields;
+  for (const auto& r : recipes_) r->TierFields(ctx_, &tier_fields);
   json::object out;
   for (auto& [name, t] : tiers) {
     json::array b;
     for (auto& [le, c] : t.buckets)
       b.push_back(
           json::array{le > 1e299 ? json::value("+Inf") : json::value(std::to_string(le)), c});
-    out[name] = json::object{{"requests", t.requests},
-                             {"errors", t.errors},
-                             {"buckets", b},
-                             {"db_connections", db_conns}};
+    json::object tier{{"requests", t.requests}, {"errors", t.errors}, {"buckets", b}};
+    for (const auto& [key, value] : tier_fields) tier[key] = value;
+    out[name] = std::move(tier);
   }
   json::object cache{
       {"l1_hits", l1_hits}, {"l2_hits", l2_hits}, {"loads", loads}, {"db_reads", db_reads}};
@@ -207,13 +150,19 @@ void Runner::ServeAdmin() {
                 if (!err.empty()) co_return http::JsonError(400, "bad_action", err);
                 co_return http::Json(200, "{\"ok\":true}");
               });
-  router->Add("POST", "/api/scale/web", [this](http::Request& req) -> awaitable<http::Response> {
-    auto n = req.query_param("n");
-    int count = n ? std::atoi(n->c_str()) : 0;
-    std::string err = ScaleWeb(count);
-    if (!err.empty()) co_return http::JsonError(400, "bad_scale", err);
-    co_return http::Json(200, "{\"ok\":true}");
-  });
+  // One scale route per kind that scales (web).
+  for (const auto& recipe : recipes_) {
+    if (recipe->ScaleTable().empty()) continue;
+    const Recipe* r = recipe.get();
+    router->Add("POST", std::string("/api/scale/") + r->Kind(),
+                [this, r](http::Request& req) -> awaitable<http::Response> {
+                  auto n = req.query_param("n");
+                  int count = n ? std::atoi(n->c_str()) : 0;
+                  std::string err = Scale(*r, count);
+                  if (!err.empty()) co_return http::JsonError(400, "bad_scale", err);
+                  co_return http::Json(200, "{\"ok\":true}");
+                });
+  }
   // The last `millions chaos matrix` (it writes the file as each row ends), for the dashboard.
   router->Add("GET", "/api/chaos-matrix", [this](http::Request&) -> awaitable<http::Response> {
     std::ifstream in(run_ + "/chaos_matrix.json");

@@ -1,0 +1,251 @@
+// The Patroni recipe (patroni.h): spawn and configuration, readiness, the application's
+// database, status (the PostgreSQL row beside each Patroni) and the chaos parts.
+#include "ctl/recipes/patroni.h"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <map>
+#include <thread>
+
+#include "core/config.h"
+#include "core/http_client.h"
+#include "core/pg.h"
+#include "ctl/recipes/recipes.h"
+
+namespace millions::ctl {
+namespace patroni {
+namespace json = boost::json;
+
+namespace {
+
+const Extra& ExtraOf(const Node& n) { return static_cast<const Extra&>(*n.extra); }
+
+std::string Yaml(const topo::Topology& t, const topo::NodeEntry& n, const std::string& dir) {
+  auto pg = config::ParseHostPort(n.listen);
+  const auto& r = t.runner;
+  std::string s;
+  s += "scope: millions\nname: " + n.name + "\n";
+  s += "restapi:\n  listen: " + n.rest + "\n  connect_address: " + n.rest + "\n";
+  std::string hosts;
+  for (const auto& e : r.etcd) hosts += (hosts.empty() ? "" : ",") + e.listen;
+  s += "etcd3:\n  hosts: " + hosts + "\n";
+  s += "bootstrap:\n  dcs:\n    ttl: " + std::to_string(r.patroni_ttl_s) +
+       "\n    loop_wait: " + std::to_string(r.patroni_loop_wait_s) +
+       "\n    retry_timeout: " + std::to_string(r.patroni_retry_timeout_s) +
+       "\n    maximum_lag_on_failover: 1048576\n" +
+       "    synchronous_mode: " + (r.patroni_synchronous_mode ? "true" : "false") +
+       "\n    synchronous_mode_strict: " + (r.patroni_synchronous_mode_strict ? "true" : "false") +
+       "\n    failsafe_mode: " + (r.patroni_failsafe_mode ? "true" : "false") +
+       "\n    postgresql:\n      use_pg_rewind: true\n"
+       "      parameters:\n        max_connections: 200\n        wal_log_hints: 'on'\n";
+  s += "  initdb:\n  - encoding: UTF8\n  - data-checksums\n";
+  // Loopback only: every address in a local topology is on 127.0.0.0/8.
+  s += "  pg_hba:\n  - local all all trust\n  - host replication replicator 127.0.0.1/32 trust\n"
+       "  - host all all 127.0.0.1/32 trust\n";
+  s += "postgresql:\n  listen: " + n.listen + "\n  connect_address: " + n.listen + "\n";
+  s += "  data_dir: " + dir + "/data\n  bin_dir: /usr/lib/postgresql/15/bin\n";
+  s += "  pgpass: " + dir + "/pgpass\n";
+  s += "  authentication:\n    replication:\n      username: replicator\n      password: "
+       "replicator\n    superuser:\n      username: postgres\n      password: postgres\n";
+  s += "  parameters:\n    unix_socket_directories: '" + dir +
+       "'\n    port: " + std::to_string(pg.port) + "\n";
+  return s;
+}
+
+}  // namespace
+
+pid_t Postmaster(const Node& n) {
+  if (!n.extra) return 0;
+  int64_t pm = 0;
+  std::ifstream(ExtraOf(n).data_dir + "/postmaster.pid") >> pm;
+  if (pm <= 0 || ProcessStartTicks(static_cast<pid_t>(pm)) == 0) return 0;
+  return static_cast<pid_t>(pm);
+}
+
+// PostgreSQL's backends each start a session of their own (setsid), so a signal to the
+// postmaster's group misses them: a killed primary's open backends could still commit for a few
+// milliseconds. The postmaster is stopped first (it forks no backend while its children are
+// listed), then every child gets the signal, then the postmaster.
+bool SignalPostgres(const Node& n, int sig) {
+  pid_t pm = Postmaster(n);
+  if (pm <= 0) return false;
+  if (sig != SIGCONT) kill(pm, SIGSTOP);
+  for (pid_t child : ChildrenOf(pm)) kill(child, sig);
+  pid_t group = getpgid(pm);
+  if (group > 1) kill(-group, sig);
+  kill(pm, sig);
+  return true;
+}
+
+json::array Members(const std::vector<std::pair<std::string, int>>& rests, milliseconds timeout) {
+  for (const auto& [host, port] : rests) {
+    http::FetchRequest r;
+    r.host = host;
+    r.port = port;
+    r.target = "/cluster";
+    r.timeout = timeout;
+    auto res = http::Fetch(r);
+    if (!res.ok() || res->status != 200) continue;
+    boost::system::error_code ec;
+    auto v = json::parse(res->body, ec);
+    if (ec || !v.is_object() || !v.as_object().contains("members") || !v.at("members").is_array())
+      continue;
+    return v.at("members").as_array();
+  }
+  return {};
+}
+
+void PatroniRecipe::Check(const topo::Topology& t, const std::string& source) const {
+  for (const auto& n : t.postgres)
+    if (n.rest.empty())
+      throw config::ConfigError(source + ": [[postgres.node]] '" + n.name +
+                                "' needs rest = \"host:port\" for Patroni's REST API");
+}
+
+Node PatroniRecipe::Make(const topo::NodeEntry& e, const RecipeContext& ctx) const {
+  Node n = NodeFor(e, e.rest);
+  std::string dir = ctx.run_dir + "/" + e.name;
+  MakeDir(dir, ctx.engine_user);
+  auto extra = std::make_shared<Extra>();
+  extra->data_dir = dir + "/data";
+  n.extra = std::move(extra);
+  std::ofstream(dir + "/patroni.yml") << Yaml(*ctx.topology, e, dir);
+  n.spawn = {{"patroni", dir + "/patroni.yml"}, LogPath(ctx, e.name), ctx.engine_user, {}};
+  return n;
+}
+
+bool PatroniRecipe::Ready(const Node& n, milliseconds timeout) const {
+  return HttpReady(n.check_host, n.check_port, "/health", timeout);
+}
+
+namespace {
+// Asks each member which one leads; creates the role and database there once.
+Status CreateDatabase(const topo::Topology& t) {
+  for (const auto& e : t.postgres) {
+    auto hp = config::ParseHostPort(e.listen);
+    pg::Options o;
+    o.conninfo = "host=" + hp.host + " port=" + std::to_string(hp.port) +
+                 " dbname=postgres user=postgres target_session_attrs=read-write";
+    o.pool_size = 1;
+    pg::Pool pool(o);
+    auto c = pool.Acquire();
+    if (!c.ok()) continue;
+    auto role = (*c)->Exec("r", "SELECT 1 FROM pg_roles WHERE rolname = $1", {pg::P(t.pg_user)});
+    if (!role.ok()) return role.error();
+    if (role->empty()) {
+      std::string sql = "CREATE ROLE \"" + t.pg_user + "\" LOGIN";
+      if (Status s = (*c)->Simple(sql.c_str()); !s.ok()) return s;
+    }
+    auto db =
+        (*c)->Exec("d", "SELECT 1 FROM pg_database WHERE datname = $1", {pg::P(t.pg_database)});
+    if (!db.ok()) return db.error();
+    if (db->empty()) {
+      std::string sql = "CREATE DATABASE \"" + t.pg_database + "\" OWNER \"" + t.pg_user + "\"";
+      if (Status s = (*c)->Simple(sql.c_str()); !s.ok()) return s;
+    }
+    return Ok();
+  }
+  return MakeError(Errc::kUnavailable, "no_primary", "no PostgreSQL member accepts writes");
+}
+}  // namespace
+
+// Every member is up: wait for a leader and create the application's database.
+Status PatroniRecipe::AfterReady(const RecipeContext& ctx, RecipeHost& host) const {
+  auto deadline = Clock::now() + std::chrono::seconds(60);
+  Status st = MakeError(Errc::kUnavailable, "no_primary", "waiting");
+  while (!host.Stopping() && Clock::now() < deadline && !(st = CreateDatabase(*ctx.topology)).ok())
+    std::this_thread::sleep_for(milliseconds(500));
+  if (!st.ok()) host.Event("postgres", "no primary: " + st.error().message);
+  return st;
+}
+
+// A Patroni that had to be killed leaves its PostgreSQL (a group of its own) running: stop it
+// too, or it outlives `down` with its port and data directory taken.
+void PatroniRecipe::AfterStop(const Node& n) const {
+  if (pid_t pm = Postmaster(n); pm > 0) {
+    kill(pm, SIGINT);  // PostgreSQL's fast shutdown
+    for (int i = 0; i < 100 && Postmaster(n) > 0; ++i)
+      std::this_thread::sleep_for(milliseconds(50));
+    SignalPostgres(n, SIGKILL);
+  }
+}
+
+Recipe::StatusWriter PatroniRecipe::StatusRows(const std::vector<Node>& nodes) const {
+  // Patroni's view of the cluster (any member answers for all): timeline and lag per member.
+  auto members = std::make_shared<std::map<std::string, json::object>>();
+  std::vector<std::pair<std::string, int>> rests;
+  for (const Node& n : nodes)
+    if (n.pid > 0) rests.emplace_back(n.check_host, n.check_port);
+  for (const auto& m : Members(rests, milliseconds(500)))
+    if (m.is_object() && m.as_object().contains("name"))
+      (*members)[std::string(m.at("name").as_string())] = m.as_object();
+  return [members](const Node& n, json::object row, json::array* out) {
+    // A Patroni node is shown at its REST API; its PostgreSQL, on the next row, at its own.
+    row["address"] = n.check_host + ":" + std::to_string(n.check_port);
+    std::string state(row["state"].as_string());
+    out->push_back(std::move(row));
+    // The PostgreSQL this Patroni manages: its postmaster pid and its role right now.
+    int64_t pm = 0;
+    std::ifstream pidf(ExtraOf(n).data_dir + "/postmaster.pid");
+    pidf >> pm;
+    if (pm > 0 && kill(static_cast<pid_t>(pm), 0) != 0) pm = 0;
+    std::string db_role = "unknown";
+    http::FetchRequest r;
+    r.host = n.check_host;
+    r.port = n.check_port;
+    r.target = "/patroni";
+    r.timeout = milliseconds(500);
+    if (auto res = http::Fetch(r); res.ok() && res->status < 500) {
+      boost::system::error_code ec;
+      auto v = json::parse(res->body, ec);
+      if (!ec && v.is_object() && v.as_object().contains("role")) {
+        std::string role(v.as_object().at("role").as_string());
+        db_role = role == "replica" ? "replica" : "primary";
+      }
+    }
+    out->push_back(json::object{{"name", n.name + "-pg"},
+                                {"role", "postgres"},
+                                {"dc", n.dc},
+                                {"address", n.address},
+                                {"shard", 0},
+                                {"db_role", db_role},
+                                {"state", pm > 0 ? state : (state == "running" ? "failed" : state)},
+                                {"pid", pm}});
+    if (auto it = members->find(n.name); it != members->end()) {
+      auto& o = out->back().as_object();
+      if (it->second.contains("timeline")) o["timeline"] = it->second.at("timeline");
+      if (it->second.contains("lag") && it->second.at("lag").is_number())
+        o["lag_bytes"] = it->second.at("lag");
+    }
+  };
+}
+
+// The database's connection count, in every tier of the metrics summary.
+void PatroniRecipe::TierFields(const RecipeContext& ctx, json::object* fields) const {
+  const topo::Topology& t = *ctx.topology;
+  int64_t db_conns = 0;
+  for (const auto& e : t.postgres) {
+    auto hp = config::ParseHostPort(e.listen);
+    pg::Options o;
+    o.conninfo =
+        "host=" + hp.host + " port=" + std::to_string(hp.port) + " dbname=postgres user=postgres";
+    o.pool_size = 1;
+    o.connect_timeout_s = 1;
+    pg::Pool pool(o);
+    if (auto c = pool.Acquire(); c.ok()) {
+      if (auto rows = (*c)->Exec("n", "SELECT count(*) FROM pg_stat_activity WHERE datname = $1",
+                                 {pg::P(t.pg_database)});
+          rows.ok())
+        db_conns += rows->Int(0, 0);
+    }
+  }
+  (*fields)["db_connections"] = db_conns;
+}
+
+}  // namespace patroni
+
+std::unique_ptr<Recipe> NewPatroniRecipe() { return std::make_unique<patroni::PatroniRecipe>(); }
+
+}  // namespace millions::ctl

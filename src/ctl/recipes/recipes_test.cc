@@ -1,0 +1,126 @@
+// The recipe table and what each recipe builds from a topology, without starting anything.
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <set>
+
+#include "ctl/recipe.h"
+
+namespace millions::ctl {
+namespace {
+
+topo::NodeEntry Entry(std::string name, std::string listen) {
+  topo::NodeEntry e;
+  e.name = std::move(name);
+  e.dc = "dc1";
+  e.listen = std::move(listen);
+  return e;
+}
+
+struct Fixture : ::testing::Test {
+  void SetUp() override {
+    dir = std::filesystem::temp_directory_path() / ("recipes_test_" + std::to_string(::getpid()));
+    std::filesystem::create_directories(dir);
+    auto etcd = Entry("etcd1", "127.0.0.1:2379");
+    etcd.peer = "127.0.0.1:2380";
+    t.runner.etcd = {etcd};
+    auto pg = Entry("pg1", "127.0.0.1:5432");
+    pg.rest = "127.0.0.1:8008";
+    t.postgres = {pg};
+    t.redis = {Entry("redis1", "127.0.0.1:6379")};
+    t.web = {Entry("web1", "127.0.0.1:8080")};
+    auto lb = Entry("lb1", "127.0.0.1:8000");
+    lb.admin = "127.0.0.1:8001";
+    t.lb = {lb};
+    t.redis_settings.maxmemory = "32mb";
+    ctx = {&t, dir.string(), "/bin/millions", dir.string() + "/topology.toml", ""};
+  }
+  void TearDown() override { std::filesystem::remove_all(dir); }
+
+  const Recipe& Of(const std::string& kind) {
+    for (const auto& r : table)
+      if (kind == r->Kind()) return *r;
+    throw std::runtime_error("no recipe " + kind);
+  }
+  Node Make(const std::string& kind) {
+    const Recipe& r = Of(kind);
+    return r.Make(r.Entries(t).front(), ctx);
+  }
+
+  std::filesystem::path dir;
+  topo::Topology t;
+  RecipeContext ctx;
+  std::vector<std::unique_ptr<Recipe>> table = MakeRecipes();
+};
+
+TEST_F(Fixture, TableListsEveryKindOnceInStageOrder) {
+  std::vector<std::string> kinds;
+  for (const auto& r : table) kinds.push_back(r->Kind());
+  EXPECT_EQ(kinds, (std::vector<std::string>{"etcd", "patroni", "redis", "web", "lb"}));
+  EXPECT_TRUE(std::is_sorted(table.begin(), table.end(),
+                             [](auto& a, auto& b) { return a->Stage() < b->Stage(); }));
+  std::set<int> stages;
+  for (const auto& r : table) stages.insert(r->Stage());
+  EXPECT_EQ(stages.size(), table.size()) << "each kind is a stage of its own";
+}
+
+TEST_F(Fixture, EtcdMembersKnowEveryPeerAndStartTogether) {
+  Node n = Make("etcd");
+  EXPECT_TRUE(Of("etcd").StartTogether());
+  auto& a = n.spawn.argv;
+  auto at = std::find(a.begin(), a.end(), "--initial-cluster");
+  ASSERT_NE(at, a.end());
+  EXPECT_EQ(*(at + 1), "etcd1=http://127.0.0.1:2380");
+  EXPECT_EQ(n.check_port, 2379);
+  EXPECT_EQ(n.spawn.log_path, dir.string() + "/logs/etcd1.log");
+}
+
+TEST_F(Fixture, PatroniIsCheckedAtItsRestApiAndKeepsItsDataDir) {
+  Node n = Make("patroni");
+  EXPECT_EQ(n.check_port, 8008);
+  EXPECT_EQ(n.address, "127.0.0.1:5432");
+  ASSERT_TRUE(n.extra) << "the data dir lives in the recipe's node state";
+  EXPECT_TRUE(std::filesystem::exists(dir / "pg1" / "patroni.yml"));
+  EXPECT_EQ(n.spawn.argv,
+            (std::vector<std::string>{"patroni", (dir / "pg1/patroni.yml").string()}));
+  // Chaos: a kill takes the host, anything else Patroni alone; --part postgres spares Patroni.
+  const Recipe& r = Of("patroni");
+  EXPECT_EQ(r.DefaultPart("kill"), "host");
+  EXPECT_EQ(r.DefaultPart("stop"), "patroni");
+  auto parts = r.Parts();
+  auto pg = std::find_if(parts.begin(), parts.end(), [](auto& p) { return p.name == "postgres"; });
+  ASSERT_NE(pg, parts.end());
+  EXPECT_FALSE(pg->process);
+  EXPECT_TRUE(pg->companion);
+  // No PostgreSQL runs under this test: nothing to signal.
+  EXPECT_FALSE(r.CompanionRunning(n));
+  EXPECT_FALSE(r.SignalCompanion(n, SIGCONT));
+}
+
+TEST_F(Fixture, RedisKeepsNothingOnDiskWithTheTopologysMemory) {
+  Node n = Make("redis");
+  auto& a = n.spawn.argv;
+  auto mem = std::find(a.begin(), a.end(), "--maxmemory");
+  ASSERT_NE(mem, a.end());
+  EXPECT_EQ(*(mem + 1), "32mb");
+  EXPECT_NE(std::find(a.begin(), a.end(), "--appendonly"), a.end());
+}
+
+TEST_F(Fixture, WebScalesAndLbFacesClients) {
+  Node web = Make("web");
+  EXPECT_EQ(web.spawn.argv.front(), "/bin/millions");
+  EXPECT_EQ(Of("web").ScaleTable(), "web.node");
+  EXPECT_EQ(Of("lb").ScaleTable(), "");
+  Node lb = Make("lb");
+  EXPECT_EQ(lb.check_port, 8001) << "a balancer is checked on its admin listener";
+  EXPECT_EQ(lb.spawn.env, (std::vector<std::string>{"MILLIONS_RUNNER_ADMIN=127.0.0.1:7070"}));
+  EXPECT_EQ(Of("lb").PublicUrl(t), "http://127.0.0.1:8000/");
+  EXPECT_TRUE(Of("web").Scraped() && Of("lb").Scraped() && !Of("redis").Scraped());
+  for (const auto& r : table)
+    EXPECT_TRUE(r->Parts().empty() || std::string(r->Kind()) == "patroni");
+}
+
+}  // namespace
+}  // namespace millions::ctl
