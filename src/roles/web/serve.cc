@@ -8,7 +8,7 @@ namespace millions::web {
 
 int ServeWeb(const std::string& path, const std::string& node) {
   topo::Topology t = topo::Topology::Load(path);
-  app::WebNodeConfig cfg = ReadSettings(t);
+  WebNodeConfig cfg = ReadSettings(t);
   t.Check(kTables);
   const topo::NodeEntry* me = topo::FindNode(t.web, node);
   if (!me) throw config::ConfigError(path + ": no [[web.node]] is named '" + node + "'");
@@ -29,7 +29,7 @@ int ServeWeb(const std::string& path, const std::string& node) {
   pg.pool_size = 2;  // the queue needs few connections: one claim at a time per worker
   auto queue =
       queue::OpenPgQueue(pg, Env::Default(), std::chrono::milliseconds(cfg.queue_lease_ms));
-  return app::RunWebNode(cfg, *store, *queue);
+  return RunWebNode(cfg, *store, *queue);
 }
 
 }  // namespace millions::web

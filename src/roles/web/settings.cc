@@ -44,7 +44,7 @@ void ReadCacheSettings(config::Section cache, cache::TieredOptions* t, cache::Re
 
 }  // namespace
 
-void ReadSettings(config::ConfigFile& file, app::WebNodeConfig* c) {
+void ReadSettings(config::ConfigFile& file, WebNodeConfig* c) {
   http::ReadLimits(file.Table("http"), &c->limits);
   ReadCacheSettings(file.Table("cache"), &c->cache, &c->l2);
   auto media = file.Table("media");
@@ -64,8 +64,8 @@ void ReadSettings(config::ConfigFile& file, app::WebNodeConfig* c) {
   file.Table("queue").Get("lease_ms", &c->queue_lease_ms, 1000, 3'600'000);
 }
 
-app::WebNodeConfig ReadSettings(const topo::Topology& t) {
-  app::WebNodeConfig w;
+WebNodeConfig ReadSettings(const topo::Topology& t) {
+  WebNodeConfig w;
   auto web = t.file().Table("web");
   web.Get("threads", &w.threads, 1, 64);
   web.Get("blocking_threads", &w.blocking_threads, 1, 256);

@@ -8,11 +8,11 @@
 #include <string>
 #include <vector>
 
-#include "app/node.h"
 #include "core/config.h"
 #include "core/pg.h"
 #include "core/topology.h"
 #include "data/pg_cluster.h"
+#include "roles/web/node.h"
 
 namespace millions::web {
 
@@ -21,11 +21,11 @@ extern const std::vector<std::string> kTables;
 
 // Reads the web tables of `file` into `cfg` (absent keys keep their defaults). `millions single`
 // calls it on a file without nodes.
-void ReadSettings(config::ConfigFile& file, app::WebNodeConfig* cfg);
+void ReadSettings(config::ConfigFile& file, WebNodeConfig* cfg);
 
 // The settings of every web node of `t`: ReadSettings, [web] threads and log level, and the cache
 // nodes. Throws config::ConfigError naming file, line and key.
-app::WebNodeConfig ReadSettings(const topo::Topology& t);
+WebNodeConfig ReadSettings(const topo::Topology& t);
 
 // The data layer's view of [[postgres.node]]: members, pools, lag bound, failover wait.
 data::ClusterOptions ClusterOptions(const topo::Topology& t);

@@ -62,7 +62,7 @@ name = "redis2"
 listen = "127.0.0.1:26380"
 )");
   Topology t = Topology::Load(path);
-  app::WebNodeConfig w = ReadSettings(t);
+  WebNodeConfig w = ReadSettings(t);
   unlink(path.c_str());
   ASSERT_EQ(t.redis.size(), 2u);
   EXPECT_EQ(t.redis_settings.maxmemory, "128mb");
@@ -81,7 +81,7 @@ listen = "127.0.0.1:26380"
 TEST(Topology, NoCacheNodesMeansL1Only) {
   std::string path = Write("[cache]\nttl_ms = 1000\n");
   Topology t = Topology::Load(path);
-  app::WebNodeConfig w = ReadSettings(t);
+  WebNodeConfig w = ReadSettings(t);
   unlink(path.c_str());
   EXPECT_TRUE(w.l2.nodes.empty());
   for (auto ttl : w.cache.ttl) EXPECT_EQ(ttl.count(), 1000);  // every kind

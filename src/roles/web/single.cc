@@ -2,15 +2,15 @@
 
 #include <filesystem>
 
-#include "app/node.h"
 #include "core/config.h"
 #include "core/log.h"
+#include "roles/web/node.h"
 #include "roles/web/settings.h"
 
 namespace millions::web {
 
 int RunSingle(const SingleFlags& flags) {
-  app::WebNodeConfig cfg;
+  WebNodeConfig cfg;
   std::string data_dir = "./data/single";
   std::string path = flags.topology;
   if (path.empty() && std::filesystem::exists("topologies/single.toml"))
@@ -38,7 +38,7 @@ int RunSingle(const SingleFlags& flags) {
   auto store = data::OpenSqliteStore(data_dir + "/millions.db", cfg.blocking_threads + 2);
   auto queue = queue::OpenLocalQueue(data_dir + "/queue.db", Env::Default());
   log::Info("data", {{"data_dir", data_dir}});
-  return app::RunWebNode(cfg, *store, *queue);
+  return RunWebNode(cfg, *store, *queue);
 }
 
 }  // namespace millions::web

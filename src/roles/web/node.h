@@ -1,7 +1,8 @@
-// Running one web node: the settings every web node shares (read from a topology's [http],
-// [cache], [media], [workers] and [sessions] tables; the cache nodes come from [[redis.node]]), and
-// RunWebNode, which serves the API on a given Store and JobQueue until SIGTERM/SIGINT has drained
-// it. `millions single` runs it on SQLite; `millions serve web` on PostgreSQL. Thread-safety:
+// The web role's node: the settings every web node shares (read by roles/web/settings.h from a
+// topology's [web], [http], [cache], [media], [workers], [sessions] and [queue] tables; the cache
+// nodes come from [[redis.node]]), and RunWebNode, which wires the service (src/app) onto the node
+// harness and serves the API on a given Store and JobQueue until SIGTERM/SIGINT has drained it.
+// `millions single` runs it on SQLite; `millions serve web` on PostgreSQL. Thread-safety:
 // RunWebNode blocks the calling thread. Ownership: borrows store and queue.
 #pragma once
 
@@ -16,7 +17,7 @@
 #include "data/store.h"
 #include "queue/job_queue.h"
 
-namespace millions::app {
+namespace millions::web {
 
 struct WebNodeConfig {
   std::string name = "single";
@@ -29,8 +30,8 @@ struct WebNodeConfig {
   http::Limits limits;
   cache::TieredOptions cache;  // L1 and the read-through policies ([cache])
   cache::RedisL2Options l2;    // the cache nodes ([[redis.node]]); none: L1 only
-  WebOptions web;
-  ServiceOptions service;
+  app::WebOptions web;
+  app::ServiceOptions service;
   int worker_threads = 2;
   int shard = 0;                // the shard bits of the IDs this node makes
   int queue_lease_ms = 60'000;  // [queue] lease_ms: a claimed job returns after this
@@ -39,4 +40,4 @@ struct WebNodeConfig {
 // Returns the exit code (0 after a drain).
 int RunWebNode(const WebNodeConfig& cfg, data::Store& store, queue::JobQueue& queue);
 
-}  // namespace millions::app
+}  // namespace millions::web

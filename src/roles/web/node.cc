@@ -1,4 +1,4 @@
-#include "app/node.h"
+#include "roles/web/node.h"
 
 #include "app/workers.h"
 #include "core/blocking_pool.h"
@@ -8,7 +8,7 @@
 #include "data/ids.h"
 #include "media/media.h"
 
-namespace millions::app {
+namespace millions::web {
 
 int RunWebNode(const WebNodeConfig& cfg, data::Store& store, queue::JobQueue& queue) {
   media::Init();
@@ -23,7 +23,7 @@ int RunWebNode(const WebNodeConfig& cfg, data::Store& store, queue::JobQueue& qu
     cache.AttachL2(cache::OpenRedisL2(std::move(l2), env));
   }
   data::IdGenerator ids(env, cfg.shard);
-  Service service(store, cache, queue, ids, env, registry, cfg.service);
+  app::Service service(store, cache, queue, ids, env, registry, cfg.service);
   // Read at scrape time: the cache's size and nodes, the queue's depth.
   registry.AddCollector([&cache, &queue](metrics::Families* out) {
     cache.CollectMetrics(out);
@@ -32,7 +32,7 @@ int RunWebNode(const WebNodeConfig& cfg, data::Store& store, queue::JobQueue& qu
   });
 
   BlockingPool pool(static_cast<size_t>(cfg.blocking_threads));
-  WebApp web(service, pool, registry, cfg.web);
+  app::WebApp web(service, pool, registry, cfg.web);
   node::NodeHarness harness({.threads = cfg.threads, .withdraw = cfg.limits.withdraw});
   auto hp = config::ParseHostPort(cfg.listen);
   http::ServerOptions so;
@@ -47,7 +47,7 @@ int RunWebNode(const WebNodeConfig& cfg, data::Store& store, queue::JobQueue& qu
 
   if (Status st = service.RecoverJobs(); !st.ok())
     log::Warn("could not re-queue unfinished jobs", {{"error", st.error().message}});
-  Workers workers(service, queue, registry, cfg.worker_threads);
+  app::Workers workers(service, queue, registry, cfg.worker_threads);
   workers.Start();
   web.SetReady(true);
   log::Info("listening", {{"address", hp.host + ":" + std::to_string(server.port())},
@@ -62,4 +62,4 @@ int RunWebNode(const WebNodeConfig& cfg, data::Store& store, queue::JobQueue& qu
   return 0;
 }
 
-}  // namespace millions::app
+}  // namespace millions::web
