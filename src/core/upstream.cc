@@ -187,6 +187,10 @@ size_t Client::IdleCount(const std::string& backend) const {
   return it == pool_->idle.end() ? 0 : it->second.size();
 }
 
+// GCC 12 pairs Asio's frame allocator (aligned_new, inlined) with the frame's own operator
+// delete and warns that they mismatch; they are the pair Asio defines for each other.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
 awaitable<Outcome> Client::Forward(const std::string& backend, std::string_view address,
                                    std::string_view head, const http::Request& req) {
   Outcome out;
@@ -278,5 +282,6 @@ awaitable<Outcome> Client::Forward(const std::string& backend, std::string_view 
   if (keep && up->buf.size() == 0) pool_->GiveBack(backend, std::move(up));
   co_return out;
 }
+#pragma GCC diagnostic pop
 
 }  // namespace millions::upstream
