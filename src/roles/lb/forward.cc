@@ -1,5 +1,7 @@
 #include "roles/lb/forward.h"
 
+#include "core/upstream.h"
+
 namespace millions::lb {
 namespace {
 
@@ -13,13 +15,7 @@ bool Untrusted(std::string_view name) {
 
 }  // namespace
 
-bool HopByHop(std::string_view name) {
-  for (const char* h :
-       {"connection", "keep-alive", "proxy-connection", "proxy-authenticate", "proxy-authorization",
-        "te", "trailer", "transfer-encoding", "upgrade", "content-length"})
-    if (http::IEquals(name, h)) return true;
-  return false;
-}
+bool HopByHop(std::string_view name) { return upstream::HopByHop(name); }
 
 namespace {
 

@@ -7,6 +7,7 @@
 
 #include "roles/lb/balancer.h"
 #include "roles/lb/health.h"
+#include "roles/lb/rate_limiter.h"
 
 namespace millions::lb {
 namespace {
@@ -120,7 +121,9 @@ TEST(Policies, ConsistentHashIsStableAndMovesFewKeys) {
   int moved = 0;
   for (const auto& [key, name] : before) {
     std::string now = smaller.backends[ch->Pick(smaller, {key, 0}, -1)].name;
-    if (name != "b2") EXPECT_EQ(now, name) << key;  // only b2's keys move
+    if (name != "b2") {
+      EXPECT_EQ(now, name) << key;  // only b2's keys move
+    }
     moved += now != name;
   }
   EXPECT_GT(moved, 300);
@@ -190,6 +193,24 @@ TEST(Health, SlowStartRampsTheWeight) {
   env.Advance(std::chrono::milliseconds(6000));
   h.Tick();
   EXPECT_DOUBLE_EQ(stats->weight_factor, 1.0);
+}
+
+TEST(RateLimiter, ABurstPerAddressThenNoMoreUntilReconfigured) {
+  RateLimiter off(0, 1);
+  for (int i = 0; i < 10; ++i) EXPECT_TRUE(off.Allow("10.0.0.1"));
+  RateLimiter rl(0.001, 2);  // a token every 1000 s: none comes back during the test
+  EXPECT_TRUE(rl.Allow("10.0.0.1"));
+  EXPECT_TRUE(rl.Allow("10.0.0.1"));
+  EXPECT_FALSE(rl.Allow("10.0.0.1"));
+  EXPECT_TRUE(rl.Allow("10.0.0.2"));  // its own bucket
+  rl.Configure(0.001, 1);             // a reload starts every bucket full again
+  EXPECT_TRUE(rl.Allow("10.0.0.1"));
+  EXPECT_FALSE(rl.Allow("10.0.0.1"));
+}
+
+TEST(RateLimiter, StaysBoundedUnderAnAddressSpray) {
+  RateLimiter rl(0.001, 1);
+  for (int i = 0; i < 100005; ++i) EXPECT_TRUE(rl.Allow(std::to_string(i)));
 }
 
 }  // namespace

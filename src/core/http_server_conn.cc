@@ -1,0 +1,376 @@
+// One connection of the HttpServer: its request loop (read and check the header block, parse,
+// stream or read the body, call the handler) and the response writer.
+#include <array>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/http/buffer_body.hpp>
+#include <cstdio>
+
+#include "core/http_convert.h"
+#include "core/http_server_impl.h"
+#include "core/log.h"
+
+namespace millions::http {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+using asio::awaitable;
+using asio::use_awaitable;
+using tcp = asio::ip::tcp;
+
+namespace {
+
+// Cancels the connection's pending read when `d` passes. Runs on the connection's strand.
+void Arm(const std::shared_ptr<ServerConn>& c, std::chrono::milliseconds d) {
+  c->deadline.expires_after(d);
+  c->deadline.async_wait([c](beast::error_code ec) {
+    if (ec) return;
+    c->timed_out = true;
+    c->tcp().socket().cancel(ec);
+  });
+}
+
+// What to answer when reading a request fails; 0 means close without answering.
+int StatusForReadError(const beast::error_code& ec, bool got_bytes) {
+  if (ec == bhttp::error::header_limit) return 431;
+  if (ec == bhttp::error::body_limit) return 413;
+  if (ec == beast::error::timeout) return got_bytes ? 408 : 0;
+  if (ec == bhttp::error::end_of_stream || ec == asio::error::eof ||
+      ec == asio::error::connection_reset || ec == asio::error::operation_aborted ||
+      ec == asio::error::bad_descriptor)
+    return 0;
+  if (ec == bhttp::error::partial_message) return 0;  // client went away mid-request
+  if (ec.category() == bhttp::make_error_code(bhttp::error::bad_method).category()) return 400;
+  return 0;
+}
+
+const char* CodeFor(int status) {
+  switch (status) {
+    case 408:
+      return "request_timeout";
+    case 413:
+      return "payload_too_large";
+    case 431:
+      return "headers_too_large";
+    default:
+      return "bad_request";
+  }
+}
+
+// The body of a request that the handler reads as it arrives (ServerOptions::
+// stream_bodies_over), in pieces of up to 64 KiB. Valid until the handler returns.
+template <class Stream>
+class StreamedBody final : public BodyStream {
+ public:
+  StreamedBody(Stream& s, beast::flat_buffer& buf, bhttp::request_parser<bhttp::string_body>&& p,
+               const Limits& lim)
+      : s_(s), buf_(buf), parser_(std::move(p)), lim_(lim) {
+    parser_.body_limit(lim.max_body_bytes);
+  }
+
+  awaitable<Status> Read(std::string& piece) override {
+    piece.clear();
+    if (finished_ || failed_) co_return MakeError(Errc::kBadInput, "bad_body", "body unavailable");
+    auto& tcp = beast::get_lowest_layer(s_);
+    while (!parser_.is_done()) {
+      piece.resize(64 * 1024);
+      parser_.get().body().data = piece.data();
+      parser_.get().body().size = piece.size();
+      tcp.expires_after(lim_.request_timeout);
+      beast::error_code ec;
+      co_await bhttp::async_read(s_, buf_, parser_, asio::redirect_error(use_awaitable, ec));
+      if (ec == bhttp::error::need_buffer) ec = {};
+      if (ec) {
+        failed_ = true;
+        piece.clear();
+        co_return MakeError(ec == bhttp::error::body_limit ? Errc::kTooLarge : Errc::kBadInput,
+                            ec == bhttp::error::body_limit ? "payload_too_large" : "bad_body",
+                            ec.message());
+      }
+      piece.resize(piece.size() - parser_.get().body().size);
+      if (!piece.empty()) co_return Ok();
+    }
+    piece.clear();
+    co_return Ok();
+  }
+
+  // True when the whole body was read: the connection can carry the next request.
+  bool Finish() {
+    bool whole = parser_.is_done() && !failed_;
+    finished_ = true;
+    return whole;
+  }
+
+ private:
+  Stream& s_;
+  beast::flat_buffer& buf_;
+  bhttp::request_parser<bhttp::buffer_body> parser_;
+  const Limits& lim_;
+  bool failed_ = false;
+  bool finished_ = false;
+};
+
+// Writes `bufs` whole. On plain TCP it first offers them straight to the socket, which takes
+// a small response at once: no reactor operation and no event-loop round trip; what the
+// kernel does not take goes out asynchronously. Errors throw, as use_awaitable does.
+template <class Stream, class Buffers>
+awaitable<void> WriteAll(Stream& s, const Buffers& bufs) {
+  if constexpr (std::is_same_v<Stream, beast::tcp_stream>) {
+    auto& sock = s.socket();
+    beast::error_code ec;
+    if (!sock.non_blocking()) sock.non_blocking(true, ec);
+    size_t n = sock.write_some(bufs, ec);
+    if (ec == asio::error::would_block || ec == asio::error::try_again) {
+      ec = {};
+      n = 0;
+    }
+    if (ec) throw boost::system::system_error(ec);
+    if (n == asio::buffer_size(bufs)) co_return;
+    beast::buffers_suffix<Buffers> rest(bufs);
+    rest.consume(n);
+    co_await asio::async_write(s, rest, use_awaitable);
+  } else {
+    co_await asio::async_write(s, bufs, use_awaitable);
+  }
+}
+
+}  // namespace
+
+template <class Stream>
+awaitable<void> HttpServer::Impl::WriteResponse(Stream& s, Response& resp, const Request* req,
+                                                bool keep_alive) {
+  // Written by hand (ResponseHead) and sent with gather writes: one syscall for a whole small
+  // response, the body never copied.
+  auto& tcp = beast::get_lowest_layer(s);
+  tcp.expires_after(opt.limits.request_timeout);
+  bool head = req && req->method == "HEAD";
+  bool no_body =
+      resp.status == 204 || resp.status == 304 || (resp.status >= 100 && resp.status < 200);
+  std::string_view id = req ? std::string_view(req->request_id) : std::string_view();
+  if (resp.body_stream && !no_body) {
+    std::string h = ResponseHead(resp, id, keep_alive, resp.body_length);
+    co_await asio::async_write(s, asio::buffer(h), use_awaitable);
+    if (head) co_return;
+    const bool chunked = !resp.body_length;
+    uint64_t sent = 0;
+    std::string piece;
+    for (;;) {
+      Status st = co_await resp.body_stream->Read(piece);
+      // Mid-body there is no status left to send: the connection is cut instead.
+      if (!st.ok()) throw std::system_error(std::make_error_code(std::errc::io_error));
+      if (piece.empty()) break;
+      tcp.expires_after(opt.limits.request_timeout);
+      if (chunked) {
+        char size[24];
+        int n = std::snprintf(size, sizeof size, "%zx\r\n", piece.size());
+        std::array<asio::const_buffer, 3> bufs{asio::buffer(size, static_cast<size_t>(n)),
+                                               asio::buffer(piece), asio::buffer("\r\n", 2)};
+        co_await asio::async_write(s, bufs, use_awaitable);
+      } else {
+        sent += piece.size();
+        if (sent > *resp.body_length)
+          throw std::system_error(std::make_error_code(std::errc::message_size));
+        co_await asio::async_write(s, asio::buffer(piece), use_awaitable);
+      }
+    }
+    if (chunked) {
+      co_await asio::async_write(s, asio::buffer("0\r\n\r\n", 5), use_awaitable);
+    } else if (sent != *resp.body_length) {
+      throw std::system_error(std::make_error_code(std::errc::message_size));
+    }
+    co_return;
+  }
+  std::string_view body = !resp.static_body.empty() ? resp.static_body : resp.body;
+  std::optional<uint64_t> length;
+  if (!no_body) length = body.size();
+  std::string h = ResponseHead(resp, id, keep_alive, length);
+  if (head || no_body || body.empty()) {
+    co_await WriteAll(s, asio::const_buffer(h.data(), h.size()));
+  } else {
+    std::array<asio::const_buffer, 2> bufs{asio::buffer(h), asio::buffer(body)};
+    co_await WriteAll(s, bufs);
+  }
+}
+
+awaitable<void> HttpServer::Impl::Session(std::shared_ptr<ServerConn> c, uint64_t id) {
+  auto self = shared_from_this();
+  if (c->tls) {
+    co_await Serve(*c->tls, c);
+  } else {
+    co_await Serve(c->stream, c);
+  }
+  beast::error_code ec;
+  c->tcp().socket().shutdown(tcp::socket::shutdown_send, ec);
+  c->tcp().socket().close(ec);
+  Forget(id);
+}
+
+template <class Stream>
+awaitable<void> HttpServer::Impl::Serve(Stream& s, std::shared_ptr<ServerConn> c) {
+  constexpr bool kTls = !std::is_same_v<Stream, beast::tcp_stream>;
+  beast::flat_buffer buf;
+  auto& tcp = beast::get_lowest_layer(s);
+  const Limits& lim = opt.limits;
+  if constexpr (kTls) {
+    beast::error_code ec;
+    tcp.expires_after(lim.header_timeout);
+    co_await s.async_handshake(asio::ssl::stream_base::server,
+                               asio::redirect_error(use_awaitable, ec));
+    if (ec) co_return;  // not TLS, or too slow: nothing to answer
+  }
+  std::string remote;
+  {
+    beast::error_code ec;
+    remote = tcp.socket().remote_endpoint(ec).address().to_string();  // once, not per request
+  }
+  try {
+    for (;;) {
+      c->idle = true;
+      if (draining) break;
+      beast::error_code ec;
+      if (buf.size() == 0) {
+        tcp.expires_never();  // the sweeper times this wait out
+        c->idle_deadline_ms.store(SteadyMillis() + lim.idle_timeout.count(),
+                                  std::memory_order_relaxed);
+        size_t n =
+            co_await s.async_read_some(buf.prepare(8192), asio::redirect_error(use_awaitable, ec));
+        c->idle_deadline_ms.store(0, std::memory_order_relaxed);
+        if (ec) break;  // idle timeout or the client closed: nothing to answer
+        buf.commit(n);
+      }
+      c->idle = false;
+      bhttp::request_parser<bhttp::string_body> parser;
+      parser.header_limit(static_cast<uint32_t>(lim.max_header_bytes));
+      parser.body_limit(lim.max_body_bytes);
+      // Timers are armed only when we must wait for more bytes: a request whose header (and
+      // body) came in one read costs no timer operations at all.
+      bool armed = false;
+      auto arm = [&](std::chrono::milliseconds d) {
+        if (!armed) tcp.expires_never();
+        Arm(c, d);
+        armed = true;
+      };
+      // Gather the whole header block first, so its raw bytes can be checked before parsing.
+      size_t end;
+      int early = 0;  // a status to answer before parsing, or 0
+      while ((end = HeaderEnd(std::string_view(static_cast<const char*>(buf.data().data()),
+                                               buf.size()))) == std::string_view::npos) {
+        if (buf.size() > lim.max_header_bytes) {
+          early = 431;
+          break;
+        }
+        if (!armed) arm(lim.header_timeout);
+        size_t n =
+            co_await s.async_read_some(buf.prepare(8192), asio::redirect_error(use_awaitable, ec));
+        if (ec) break;
+        buf.commit(n);
+      }
+      if (!ec && early == 0) {
+        Status raw =
+            CheckRawHeader(std::string_view(static_cast<const char*>(buf.data().data()), end));
+        if (!raw.ok()) early = 400;
+      }
+      if (early != 0) {
+        if (armed) c->deadline.cancel();
+        Response err = JsonError(early, CodeFor(early),
+                                 early == 431 ? "headers too large" : "malformed header");
+        Request r;
+        r.request_id = NewRequestId();
+        co_await WriteResponse(s, err, &r, false);
+        Record(r, early, 0);
+        break;
+      }
+      if (!ec) {
+        // The whole header block is in the buffer: parse it in place, no read operation.
+        size_t used = parser.put(buf.data(), ec);
+        buf.consume(used);
+        if (!ec && !parser.is_header_done()) ec = bhttp::error::partial_message;
+      }
+      auto t0 = std::chrono::steady_clock::now();
+      // A large (or chunked) body is handed to the handler as a stream when the server is
+      // set up for it (the balancer): it is never held whole.
+      bool stream =
+          !ec && opt.stream_bodies_over > 0 &&
+          (parser.chunked() || parser.content_length().value_or(0) > opt.stream_bodies_over);
+      if (!ec) {
+        auto expect = parser.get()[bhttp::field::expect];
+        if (IEquals(expect, "100-continue")) {
+          static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+          co_await asio::async_write(s, asio::buffer(kContinue.data(), kContinue.size()),
+                                     use_awaitable);
+        }
+        if (!stream && !parser.is_done() && buf.size() > 0) {
+          // The part of the body that came with the header, parsed in place.
+          parser.eager(true);
+          size_t used = parser.put(buf.data(), ec);
+          buf.consume(used);
+          if (ec == bhttp::error::need_more) ec = {};
+        }
+        if (!ec && !stream && !parser.is_done()) {
+          arm(lim.request_timeout);
+          co_await bhttp::async_read(s, buf, parser, asio::redirect_error(use_awaitable, ec));
+        }
+      }
+      if (armed) c->deadline.cancel();
+      if (ec) {
+        int status = c->timed_out ? 408 : StatusForReadError(ec, true);
+        if (status != 0) {
+          Response err = JsonError(status, CodeFor(status), ec.message());
+          Request r;
+          r.request_id = NewRequestId();
+          co_await WriteResponse(s, err, &r, false);
+          Record(r, status, 0);
+        }
+        break;
+      }
+      std::shared_ptr<StreamedBody<Stream>> body;
+      Result<Request> parsed = MakeError(Errc::kInternal, "internal", "unset");
+      if (stream) {
+        parsed = ConvertRequest(parser.get(), {}, lim);
+      } else {
+        auto msg = parser.release();
+        parsed = ConvertRequest(msg, std::move(msg.body()), lim);
+      }
+      if (!parsed.ok()) {
+        Response err =
+            JsonError(parsed.error().status(), parsed.error().code, parsed.error().message);
+        Request r;
+        r.request_id = NewRequestId();
+        co_await WriteResponse(s, err, &r, false);
+        Record(r, err.status, 0);
+        break;
+      }
+      Request& req = parsed.value();
+      req.remote_addr = remote;
+      req.tls = kTls;
+      if (stream) {
+        if (auto n = parser.content_length()) req.body_length = *n;
+        body = std::make_shared<StreamedBody<Stream>>(s, buf, std::move(parser), lim);
+        req.body_stream = body;
+      }
+      Response resp;
+      try {
+        resp = co_await handler(req);
+      } catch (const std::exception& e) {
+        log::Write(log::Level::kError, {req.request_id, req.trace_id}, "handler threw",
+                   {{"error", e.what()}, {"route", req.route}});
+        resp = JsonError(500, "internal", "internal error");
+      }
+      // A body the handler left unread (or that failed) leaves the stream mid-message.
+      if (body && !body->Finish()) req.keep_alive = false;
+      bool keep = req.keep_alive && !draining;
+      int status = resp.status;
+      co_await WriteResponse(s, resp, &req, keep);
+      Record(req, status,
+             std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+      if (!keep) break;
+    }
+  } catch (const std::exception&) {
+    // A write failed: the client is gone. Nothing to answer.
+  }
+}
+
+}  // namespace millions::http

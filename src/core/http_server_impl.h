@@ -1,0 +1,96 @@
+// Private to core: the HttpServer's state shared by its two halves: http_server.cc (the
+// listener: accept, drain, idle sweep, per-route metrics) and http_server_conn.cc (one
+// connection's request loop: read, parse, call the handler, write the response).
+// Thread-safety: as HttpServer; a ServerConn is used on its own strand.
+// Ownership: Impl owns the acceptor, timers and connections; shared with running coroutines.
+#pragma once
+
+#include <atomic>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/ssl.hpp>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <unordered_map>
+
+#include "core/http_server.h"
+
+namespace millions::http {
+
+struct ServerConn {
+  // With a TLS context the socket goes into `tls` and `stream` stays empty.
+  ServerConn(boost::asio::any_io_executor s, boost::asio::ip::tcp::socket sock,
+             boost::asio::ssl::context* ctx)
+      : strand(s), stream(ctx ? boost::asio::ip::tcp::socket(s) : std::move(sock)), deadline(s) {
+    if (ctx)
+      tls = std::make_unique<boost::beast::ssl_stream<boost::beast::tcp_stream>>(std::move(sock),
+                                                                                 *ctx);
+  }
+  boost::beast::tcp_stream& tcp() { return tls ? boost::beast::get_lowest_layer(*tls) : stream; }
+  boost::asio::any_io_executor strand;  // a strand, or the io_context itself when it has one thread
+  boost::beast::tcp_stream stream;
+  std::unique_ptr<boost::beast::ssl_stream<boost::beast::tcp_stream>> tls;
+  // Reading a request is timed by `deadline`, not by the stream's own expiry: an expired
+  // tcp_stream closes its socket, and a slow client must still get its 408.
+  boost::asio::steady_timer deadline;
+  bool timed_out = false;
+  std::atomic<bool> idle{true};
+  // While waiting for the next request: when the idle timeout closes the connection (steady
+  // clock, ms; 0 when not waiting). The sweeper reads it: a timer per request cost more.
+  std::atomic<int64_t> idle_deadline_ms{0};
+};
+
+inline int64_t SteadyMillis() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+struct HttpServer::Impl : std::enable_shared_from_this<Impl> {
+  Impl(boost::asio::io_context& io, ServerOptions o, Handler h, metrics::Registry* r)
+      : ioc(io),
+        opt(std::move(o)),
+        handler(std::move(h)),
+        reg(r),
+        acceptor(io),
+        drain_timer(io),
+        sweep_timer(io) {
+    open_conns = &reg->GetGauge("millions_http_open_connections", "Open client connections.",
+                                {{"role", opt.role}});
+  }
+
+  boost::asio::io_context& ioc;
+  ServerOptions opt;
+  Handler handler;
+  metrics::Registry* reg;
+  boost::asio::ip::tcp::acceptor acceptor;
+  boost::asio::steady_timer drain_timer;
+  boost::asio::steady_timer sweep_timer;  // closes connections idle past limits.idle_timeout
+  metrics::Gauge* open_conns;
+  std::atomic<bool> draining{false};
+  std::mutex mu;
+  std::unordered_map<uint64_t, std::shared_ptr<ServerConn>> conns;
+  uint64_t next_id = 0;
+  std::function<void()> drain_done;
+
+  boost::asio::awaitable<void> AcceptLoop();
+  void Sweep();
+  boost::asio::awaitable<void> Session(std::shared_ptr<ServerConn> c, uint64_t id);
+  template <class Stream>
+  boost::asio::awaitable<void> Serve(Stream& s, std::shared_ptr<ServerConn> c);
+  template <class Stream>
+  boost::asio::awaitable<void> WriteResponse(Stream& s, Response& resp, const Request* req,
+                                             bool keep_alive);
+  std::unique_ptr<boost::asio::ssl::context> ssl;
+  void Record(const Request& req, int status, double seconds);
+  void Forget(uint64_t id);
+  void CloseConn(const std::shared_ptr<ServerConn>& c);
+};
+
+}  // namespace millions::http

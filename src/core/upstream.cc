@@ -1,0 +1,287 @@
+#include "core/upstream.h"
+
+#include <poll.h>
+#include <sys/socket.h>
+
+#include <array>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/http/buffer_body.hpp>
+#include <cstdio>
+#include <limits>
+#include <mutex>
+#include <unordered_map>
+#include <vector>
+
+#include "core/config.h"
+
+namespace millions::upstream {
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+using asio::awaitable;
+using asio::use_awaitable;
+using Clock = std::chrono::steady_clock;
+
+bool Idempotent(std::string_view m) {
+  return m == "GET" || m == "HEAD" || m == "OPTIONS" || m == "PUT" || m == "DELETE";
+}
+
+bool ShouldRetry(const Outcome& out, std::string_view method, int attempt) {
+  // A streamed body cannot be sent twice once any of it went out.
+  if (out.client_error || out.body_sent) return false;
+  return out.failure == Failure::kConnect ||
+         (out.failure == Failure::kReset && Idempotent(method) && attempt == 0);
+}
+
+namespace {
+
+// True when a pooled connection's peer has closed it (readable with nothing to read), so it is
+// never reused for a request the backend would not see.
+bool PeerClosed(beast::tcp_stream& s) {
+  pollfd p{s.socket().native_handle(), POLLIN, 0};
+  if (poll(&p, 1, 0) <= 0) return false;
+  char c;
+  return recv(p.fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) <= 0;
+}
+
+}  // namespace
+
+// A pooled connection to a backend, with its read buffer (kept: no allocation per request).
+struct PooledConn {
+  explicit PooledConn(asio::io_context& ioc) : stream(ioc) {}
+  beast::tcp_stream stream;
+  beast::flat_buffer buf;
+  Clock::time_point idle_since;
+};
+
+class ConnectionPool {
+ public:
+  explicit ConnectionPool(Options o) : opt(o) {}
+  std::unique_ptr<PooledConn> TakeIdle(const std::string& name);
+  void GiveBack(const std::string& name, std::unique_ptr<PooledConn> c);
+
+  const Options opt;
+  mutable std::mutex mu;
+  std::unordered_map<std::string, std::vector<std::unique_ptr<PooledConn>>> idle;
+};
+
+std::unique_ptr<PooledConn> ConnectionPool::TakeIdle(const std::string& name) {
+  auto now = Clock::now();
+  std::lock_guard lock(mu);
+  auto& v = idle[name];
+  while (!v.empty()) {
+    auto u = std::move(v.back());
+    v.pop_back();
+    // A backend closes a keep-alive connection after its idle timeout (seconds), so one used
+    // moments ago is good without asking the kernel: that check was a syscall per request.
+    if (now - u->idle_since < std::chrono::milliseconds(50) || !PeerClosed(u->stream)) return u;
+  }
+  return nullptr;
+}
+
+void ConnectionPool::GiveBack(const std::string& name, std::unique_ptr<PooledConn> u) {
+  u->idle_since = Clock::now();
+  std::lock_guard lock(mu);
+  auto& v = idle[name];
+  if (v.size() < opt.max_idle_per_backend) v.push_back(std::move(u));
+}
+
+namespace {
+
+// A response body streamed from a backend to the client. It owns the backend connection until
+// the body ends, then gives it back to the pool (when the backend keeps it alive).
+class UpstreamBody final : public http::BodyStream {
+ public:
+  UpstreamBody(std::shared_ptr<ConnectionPool> pool, std::string backend,
+               std::unique_ptr<PooledConn> up, bhttp::response_parser<bhttp::string_body>&& p)
+      : pool_(std::move(pool)),
+        backend_(std::move(backend)),
+        up_(std::move(up)),
+        parser_(std::move(p)) {
+    parser_.body_limit(std::numeric_limits<uint64_t>::max());
+  }
+
+  awaitable<Status> Read(std::string& piece) override {
+    piece.clear();
+    if (!up_) co_return MakeError(Errc::kUnavailable, "backend_failed", "backend body ended");
+    while (!parser_.is_done()) {
+      piece.resize(64 * 1024);
+      parser_.get().body().data = piece.data();
+      parser_.get().body().size = piece.size();
+      up_->stream.expires_after(pool_->opt.backend_timeout);
+      beast::error_code ec;
+      co_await bhttp::async_read(up_->stream, up_->buf, parser_,
+                                 asio::redirect_error(use_awaitable, ec));
+      if (ec == bhttp::error::need_buffer) ec = {};
+      if (ec) {
+        up_.reset();
+        piece.clear();
+        co_return MakeError(Errc::kUnavailable, "backend_failed", ec.message());
+      }
+      piece.resize(piece.size() - parser_.get().body().size);
+      if (!piece.empty()) co_return Ok();
+    }
+    piece.clear();
+    if (parser_.keep_alive() && up_->buf.size() == 0) pool_->GiveBack(backend_, std::move(up_));
+    up_.reset();
+    co_return Ok();
+  }
+
+ private:
+  std::shared_ptr<ConnectionPool> pool_;
+  std::string backend_;
+  std::unique_ptr<PooledConn> up_;
+  bhttp::response_parser<bhttp::buffer_body> parser_;
+};
+
+// Sends req's streamed body, chunked when its length is unknown. A failure of the client's side
+// is recorded in `out.client_error` (its error is the answer) and ends the send.
+awaitable<beast::error_code> SendBody(PooledConn& up, const http::Request& req, Outcome& out,
+                                      std::chrono::milliseconds timeout) {
+  beast::error_code ec;
+  std::string piece;
+  const bool chunked = !req.body_length;
+  for (;;) {
+    Status st = co_await req.body_stream->Read(piece);
+    if (!st.ok()) {
+      out.client_error = st.error();
+      co_return make_error_code(beast::errc::io_error);
+    }
+    out.body_sent = true;
+    up.stream.expires_after(timeout);
+    if (piece.empty()) {
+      if (chunked)
+        co_await asio::async_write(up.stream, asio::buffer("0\r\n\r\n", 5),
+                                   asio::redirect_error(use_awaitable, ec));
+      co_return ec;
+    }
+    if (chunked) {
+      char size[24];
+      int n = std::snprintf(size, sizeof size, "%zx\r\n", piece.size());
+      std::array<asio::const_buffer, 3> bufs{asio::buffer(size, static_cast<size_t>(n)),
+                                             asio::buffer(piece), asio::buffer("\r\n", 2)};
+      co_await asio::async_write(up.stream, bufs, asio::redirect_error(use_awaitable, ec));
+    } else {
+      co_await asio::async_write(up.stream, asio::buffer(piece),
+                                 asio::redirect_error(use_awaitable, ec));
+    }
+    if (ec) co_return ec;
+  }
+}
+
+}  // namespace
+
+Client::Client(asio::io_context& ioc, Options options)
+    : pool_(std::make_shared<ConnectionPool>(options)), ioc_(ioc), opt_(options) {}
+
+Client::~Client() = default;
+
+size_t Client::IdleCount(const std::string& backend) const {
+  std::lock_guard lock(pool_->mu);
+  auto it = pool_->idle.find(backend);
+  return it == pool_->idle.end() ? 0 : it->second.size();
+}
+
+// GCC 12 pairs Asio's frame allocator (aligned_new, inlined) with the frame's own operator
+// delete and warns that they mismatch; they are the pair Asio defines for each other.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+awaitable<Outcome> Client::Forward(const std::string& backend, std::string_view address,
+                                   std::string_view head, const http::Request& req) {
+  Outcome out;
+  auto up = pool_->TakeIdle(backend);
+  bool reused = up != nullptr;
+  beast::error_code ec;
+  if (!up) {
+    up = std::make_unique<PooledConn>(ioc_);
+    auto hp = config::ParseHostPort(std::string(address));
+    up->stream.expires_after(opt_.connect_timeout);
+    asio::ip::tcp::endpoint ep(asio::ip::make_address(hp.host, ec), static_cast<uint16_t>(hp.port));
+    if (!ec) co_await up->stream.async_connect(ep, asio::redirect_error(use_awaitable, ec));
+    if (ec) {
+      out.failure = Failure::kConnect;
+      co_return out;
+    }
+    up->stream.socket().set_option(asio::ip::tcp::no_delay(true), ec);
+  }
+  // The request as one gather write: the caller's header block, then the client's body
+  // untouched.
+  up->stream.expires_after(opt_.backend_timeout);
+  if (req.body_stream) {
+    co_await asio::async_write(up->stream, asio::buffer(head.data(), head.size()),
+                               asio::redirect_error(use_awaitable, ec));
+    if (!ec) ec = co_await SendBody(*up, req, out, opt_.backend_timeout);
+  } else {
+    std::array<asio::const_buffer, 2> bufs{asio::buffer(head.data(), head.size()),
+                                           asio::buffer(req.body)};
+    // Offered to the socket directly first: a small request goes out without an event-loop
+    // round trip; the rest (if any) asynchronously.
+    auto& sock = up->stream.socket();
+    if (!sock.non_blocking()) sock.non_blocking(true, ec);
+    size_t n = sock.write_some(bufs, ec);
+    if (ec == asio::error::would_block || ec == asio::error::try_again) {
+      ec = {};
+      n = 0;
+    }
+    if (!ec && n < head.size() + req.body.size()) {
+      beast::buffers_suffix<std::array<asio::const_buffer, 2>> rest(bufs);
+      rest.consume(n);
+      co_await asio::async_write(up->stream, rest, asio::redirect_error(use_awaitable, ec));
+    }
+  }
+  if (ec) {
+    // A write that fails on a fresh connection never reached the backend either.
+    out.failure = reused ? Failure::kReset : Failure::kConnect;
+    co_return out;
+  }
+  bhttp::response_parser<bhttp::string_body> parser;
+  parser.body_limit(boost::none);  // only bodies up to stream_over are read whole, below
+  if (req.method == "HEAD") parser.skip(true);
+  co_await bhttp::async_read_header(up->stream, up->buf, parser,
+                                    asio::redirect_error(use_awaitable, ec));
+  if (ec) {
+    out.failure = ec == beast::error::timeout ? Failure::kTimeout : Failure::kReset;
+    co_return out;
+  }
+  const auto& res = parser.get();
+  out.response.status = static_cast<int>(res.result_int());
+  // Passed through as one pre-formatted block: a string per header was an allocation each.
+  out.response.raw_headers.reserve(512);
+  for (const auto& f : res) {
+    // The server writes X-Request-Id itself (the id the backend echoes).
+    if (HopByHop(f.name_string()) || http::IEquals(f.name_string(), "x-request-id")) continue;
+    out.response.raw_headers.append(f.name_string()).append(": ").append(f.value()).append("\r\n");
+  }
+  auto length = parser.content_length();
+  if (!parser.is_done() && (!length || *length > opt_.stream_over)) {
+    if (length) out.response.body_length = *length;
+    out.response.body_stream =
+        std::make_shared<UpstreamBody>(pool_, backend, std::move(up), std::move(parser));
+    co_return out;
+  }
+  if (!parser.is_done() && up->buf.size() > 0) {
+    // The body that came with the header, parsed in place: usually all of it.
+    parser.eager(true);
+    up->buf.consume(parser.put(up->buf.data(), ec));
+    if (ec == bhttp::error::need_more) ec = {};
+  }
+  if (!ec && !parser.is_done())
+    co_await bhttp::async_read(up->stream, up->buf, parser,
+                               asio::redirect_error(use_awaitable, ec));
+  if (ec) {
+    out.failure = ec == beast::error::timeout ? Failure::kTimeout : Failure::kReset;
+    co_return out;
+  }
+  bool keep = parser.keep_alive();
+  out.response.body = std::move(parser.get().body());
+  if (keep && up->buf.size() == 0) pool_->GiveBack(backend, std::move(up));
+  co_return out;
+}
+#pragma GCC diagnostic pop
+
+}  // namespace millions::upstream

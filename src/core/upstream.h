@@ -1,0 +1,107 @@
+// The upstream client a proxying role (the balancer now, the edge next) forwards requests with:
+// a keep-alive connection pool per backend, one request forwarded with its body streamed in
+// both directions, connect and backend timeouts, and the retry rules. Which backend to try
+// (first, and after a failure) is the caller's policy: Forward takes one backend, and
+// ShouldRetry says whether the caller may pick another and call Forward again.
+// Beast stays out of this header (as in http.h): a body too large to hold is an
+// http::BodyStream, and the connection type lives in upstream.cc.
+// Thread-safety: Forward may run on many io_context threads at once; the pool takes a lock
+// only to take or give back a connection.
+// Ownership: borrows the io_context, which must outlive the client; a streamed response body
+// shares the pool, so it may outlive the client.
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/io_context.hpp>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "core/http.h"
+#include "core/result.h"
+
+namespace millions::upstream {
+
+struct Options {
+  std::chrono::milliseconds connect_timeout{1000};
+  // Bounds each wait on the backend: a write, the response header, each piece of the body.
+  std::chrono::milliseconds backend_timeout{30000};
+  // Response bodies up to this size are read whole; larger ones and those of unknown length
+  // reach the caller as Response::body_stream, read as they arrive.
+  uint64_t stream_over = 256 * 1024;
+  size_t max_idle_per_backend = 256;
+};
+
+enum class Failure {
+  kNone,
+  kConnect,  // the backend never saw the request: connect failed, or a write on a new connection
+  kReset,    // a reused connection failed, or the response was cut: the backend may have seen it
+  kTimeout,  // the backend did not answer within backend_timeout
+};
+
+struct Outcome {
+  Failure failure = Failure::kNone;
+  // The backend's answer when failure is kNone: status, its headers pre-formatted in
+  // raw_headers (hop-by-hop headers and X-Request-Id dropped), and the body, whole or streamed.
+  http::Response response;
+  // Some of a streamed request body went out: the request cannot be sent again.
+  bool body_sent = false;
+  // Reading the client's body failed (too large, malformed): the client's error, not the
+  // backend's; it answers the request as is.
+  std::optional<Error> client_error;
+};
+
+// Methods a backend may see twice (RFC 9110 9.2.2).
+bool Idempotent(std::string_view method);
+
+// The retry rule: a request that never reached a backend (kConnect) may go to another one; an
+// idempotent one that may have (kReset) may be sent again once, on the first attempt only; a
+// streamed body that partly went out, a timeout and a client error never are. `attempt` counts
+// from 0.
+bool ShouldRetry(const Outcome& outcome, std::string_view method, int attempt);
+
+// How many backends a request is tried on at most.
+inline constexpr int kMaxAttempts = 3;
+
+// Headers that describe one hop and are never passed on (RFC 9110 7.6.1), plus Content-Length,
+// which the forwarding side writes itself. Inline: the fuzz targets use it without the client.
+inline bool HopByHop(std::string_view name) {
+  for (const char* h :
+       {"connection", "keep-alive", "proxy-connection", "proxy-authenticate", "proxy-authorization",
+        "te", "trailer", "transfer-encoding", "upgrade", "content-length"})
+    if (http::IEquals(name, h)) return true;
+  return false;
+}
+
+class ConnectionPool;  // upstream.cc: idle connections per backend
+
+class Client {
+ public:
+  Client(boost::asio::io_context& ioc, Options options);
+  ~Client();
+  Client(const Client&) = delete;
+  Client& operator=(const Client&) = delete;
+
+  // Sends `head` (the request line and header block, framing included, ending in a blank line:
+  // which headers a backend sees is the caller's policy) and then req's body, whole or read
+  // from req.body_stream, to the backend `address` (host:port, a literal IP) over a pooled
+  // connection of `backend` (a stable name: the pool key); reads the response. A connection
+  // goes back to the pool when the backend keeps it alive and the response was read to its end.
+  // Never throws: failures are in the Outcome.
+  boost::asio::awaitable<Outcome> Forward(const std::string& backend, std::string_view address,
+                                          std::string_view head, const http::Request& req);
+
+  // Idle connections pooled for `backend` (tests).
+  size_t IdleCount(const std::string& backend) const;
+
+ private:
+  std::shared_ptr<ConnectionPool> pool_;
+  boost::asio::io_context& ioc_;
+  Options opt_;
+};
+
+}  // namespace millions::upstream

@@ -1,0 +1,72 @@
+// Private to roles/lb: the balancer behind `Run`: picks a backend by policy, forwards through
+// the core upstream client, retries by its rules on another backend, tracks health, and takes
+// its pool from a membership source. Split by concern: the request path and pool in proxy.cc,
+// SIGHUP in reconfigure.cc, metrics in lb_metrics.cc, the process in run.cc.
+// Thread-safety: Handle runs on many io_context threads at once; CheckAll on the checker
+// thread; Reconfigure on an io_context thread. The pool and policy are atomic snapshots.
+// Ownership: owns its pools, health trackers, membership source and metrics registry; borrows
+// the io_context, which must outlive it.
+#pragma once
+
+#include <atomic>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/io_context.hpp>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "core/http.h"
+#include "core/membership.h"
+#include "core/metrics.h"
+#include "core/upstream.h"
+#include "roles/lb/balancer.h"
+#include "roles/lb/health.h"
+#include "roles/lb/proxy.h"
+#include "roles/lb/rate_limiter.h"
+
+namespace millions::lb {
+
+// Responses up to this size are read whole; larger ones (and those of unknown length) are
+// streamed to the client as they arrive. Request bodies over it are streamed to the backend.
+inline constexpr uint64_t kStreamOver = 256 * 1024;
+
+class Proxy {
+ public:
+  Proxy(const LbConfig& cfg, boost::asio::io_context& ioc);
+  // SIGHUP: a new policy, pool, health settings and rate limits; connections are untouched.
+  void Reconfigure(const LbConfig& next);
+
+  boost::asio::awaitable<http::Response> Handle(http::Request& req);
+  void CheckAll();  // membership and active checks, from a background thread
+  std::string StatusJson();
+  metrics::Registry& registry() { return registry_; }
+
+ private:
+  void Publish(std::vector<Backend> backends);
+  BackendHealth& Health(const Backend& b);
+  // lb_metrics.cc: one answer (status 0: no answer) and one retry.
+  void Count(const std::string& backend, int status, double seconds);
+  void CountRetry();
+
+  LbConfig cfg_;
+  std::atomic<std::shared_ptr<Policy>> policy_;
+  std::atomic<std::shared_ptr<const Pool>> pool_;
+  std::mutex mu_;  // health map, stats map, cfg_.policy and cfg_.health
+  std::map<std::string, std::unique_ptr<BackendHealth>> health_;
+  std::map<std::string, std::shared_ptr<BackendStats>> stats_;  // survive snapshots
+  RateLimiter limiter_;
+  std::unique_ptr<membership::Membership> membership_;
+  membership::StaticMembership* static_members_ = nullptr;  // set when there is no runner
+  upstream::Client upstream_;
+  metrics::Registry registry_;
+};
+
+// The collector that renders the balancer's backend gauges (up, ejections) from StatusJson.
+void AddBackendCollector(metrics::Registry& reg, Proxy& proxy);
+
+membership::Members ToMembers(const std::vector<Backend>& backends);
+std::vector<Backend> ToBackends(const membership::Members& members);
+
+}  // namespace millions::lb
