@@ -5,8 +5,9 @@
 // once on a reset, checks backends actively and ejects outliers, limits each client IP with a
 // token bucket, and picks up pool changes at run time from the runner without a restart.
 // Config reload on SIGHUP without dropping connections.
-// HTTPS on its own listener when configured (HTTP stays on its port).
-// First cut: bodies are buffered up to the body limit rather than streamed.
+// HTTPS on its own listener when configured (HTTP stays on its port). Bodies over 256 KiB (and
+// chunked ones) are streamed both ways, never held whole. The pieces: the upstream client and
+// membership in core (upstream.h, membership.h), the balancer in proxy_internal.h.
 // Thread-safety: Run blocks the caller until SIGTERM/SIGINT has drained it.
 // Ownership: owns its listeners, pools and health state.
 #pragma once
