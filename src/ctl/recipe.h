@@ -21,8 +21,8 @@
 #include <utility>
 #include <vector>
 
-#include "core/topology.h"
 #include "core/result.h"
+#include "core/topology.h"
 #include "ctl/process.h"
 
 namespace millions::ctl {

@@ -15,10 +15,10 @@
 #include <mutex>
 #include <thread>
 
-#include "core/topology.h"
 #include "core/env.h"
 #include "core/http_client.h"
 #include "core/log.h"
+#include "core/topology.h"
 #include "ctl/process.h"
 #include "ctl/runner_internal.h"
 

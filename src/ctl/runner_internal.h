@@ -21,9 +21,9 @@
 #include <utility>
 #include <vector>
 
-#include "core/topology.h"
 #include "core/http_client.h"
 #include "core/result.h"
+#include "core/topology.h"
 #include "ctl/process.h"
 #include "ctl/recipe.h"
 

@@ -41,7 +41,9 @@ class PatroniRecipe : public Recipe {
  public:
   const char* Kind() const override { return "patroni"; }
   int Stage() const override { return 1; }
-  std::vector<topo::NodeEntry> Entries(const topo::Topology& t) const override { return t.postgres; }
+  std::vector<topo::NodeEntry> Entries(const topo::Topology& t) const override {
+    return t.postgres;
+  }
   void Check(const topo::Topology& t, const std::string& source) const override;
   Node Make(const topo::NodeEntry& e, const RecipeContext& ctx) const override;
   bool Ready(const Node& n, milliseconds timeout) const override;
