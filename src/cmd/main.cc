@@ -10,7 +10,7 @@
 #include "ctl/chaos_matrix.h"
 #include "ctl/load.h"
 #include "ctl/runner.h"
-#include "ctl/serve_lb.h"
+#include "roles/lb/serve.h"
 #include "roles/lb/settings.h"
 #include "roles/web/serve.h"
 #include "roles/web/settings.h"
@@ -197,7 +197,7 @@ int main(int argc, char** argv) {
       if (!host.empty()) single.host = host;
       return millions::web::RunSingle(single);
     }
-    if (*serve && role == "lb") return millions::ctl::ServeLb(config_path, node);
+    if (*serve && role == "lb") return millions::lb::Serve(config_path, node);
     if (*serve) return millions::web::ServeWeb(config_path, node);
     if (*up) {
       CheckTopology(up_flags.topology);

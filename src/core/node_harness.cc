@@ -29,7 +29,15 @@ void AddOpsRoutes(http::Router& r, const std::atomic<bool>& ready,
   });
 }
 
-NodeHarness::NodeHarness(HarnessOptions options) : opt_(options), ioc_(opt_.threads) {}
+namespace {
+
+int ConcurrencyHint(const HarnessOptions& o) {
+  return o.threads == 1 && o.unsafe_one_thread ? BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO : o.threads;
+}
+
+}  // namespace
+
+NodeHarness::NodeHarness(HarnessOptions options) : opt_(options), ioc_(ConcurrencyHint(opt_)) {}
 
 void NodeHarness::Run(std::function<void()> withdraw,
                       std::function<void(std::function<void()> done)> drain) {

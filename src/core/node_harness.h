@@ -26,6 +26,10 @@ void AddOpsRoutes(http::Router& r, const std::atomic<bool>& ready,
 struct HarnessOptions {
   int threads = 1;                        // io threads, Run's own included
   std::chrono::milliseconds withdraw{0};  // /readyz fails this long before the drain starts
+  // With threads == 1: the io_context is built with BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO, so
+  // the reactor takes no lock per operation. Only for a node whose other threads never touch
+  // io() (no posts from a blocking pool); the balancer's checker has its own client.
+  bool unsafe_one_thread = false;
 };
 
 class NodeHarness {

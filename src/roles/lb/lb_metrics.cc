@@ -1,7 +1,6 @@
 // The balancer's metrics: per-backend request counts and durations, retries, and the backend
-// gauges rendered from its status. Kept apart so that moving onto another metrics library
-// touches this file only.
-#include <boost/json.hpp>
+// gauges collected from its pool at scrape time. Kept apart so that moving onto another metrics
+// library touches this file only.
 #include <unordered_map>
 
 #include "roles/lb/proxy_internal.h"
@@ -37,18 +36,14 @@ void Proxy::CountRetry() {
       .Inc();
 }
 
-void AddBackendCollector(metrics::Registry& reg, Proxy& proxy) {
-  reg.AddCollector([&proxy](std::string* out) {
-    auto v = boost::json::parse(proxy.StatusJson());
-    *out += "# TYPE millions_lb_backend_up gauge\n";
-    for (const auto& b : v.at("backends").as_array())
-      *out += "millions_lb_backend_up{backend=\"" + std::string(b.at("name").as_string()) + "\"} " +
-              (b.at("up").as_bool() ? "1" : "0") + "\n";
-    *out += "# TYPE millions_lb_ejections_total counter\n";
-    for (const auto& b : v.at("backends").as_array())
-      *out += "millions_lb_ejections_total{backend=\"" + std::string(b.at("name").as_string()) +
-              "\"} " + std::to_string(b.at("ejections").to_number<int64_t>()) + "\n";
-  });
+void Proxy::CollectMetrics(metrics::Families* out) {
+  // Read at scrape time from the published pool and each backend's tracker, as /status does.
+  auto pool = pool_.load();
+  auto up = metrics::AddGauge(out, "millions_lb_backend_up", "1 while the backend takes requests.");
+  for (const auto& b : pool->backends) up.Add({{"backend", b.name}}, b.stats->healthy ? 1 : 0);
+  auto ejections = metrics::AddCounter(out, "millions_lb_ejections_total",
+                                       "Times the backend was ejected as an outlier.");
+  for (const auto& b : pool->backends) ejections.Add({{"backend", b.name}}, Health(b).ejections());
 }
 
 }  // namespace millions::lb

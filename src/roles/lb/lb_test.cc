@@ -7,7 +7,9 @@
 
 #include "roles/lb/balancer.h"
 #include "roles/lb/health.h"
+#include "roles/lb/proxy_internal.h"
 #include "roles/lb/rate_limiter.h"
+#include "roles/lb/settings.h"
 
 namespace millions::lb {
 namespace {
@@ -211,6 +213,42 @@ TEST(RateLimiter, ABurstPerAddressThenNoMoreUntilReconfigured) {
 TEST(RateLimiter, StaysBoundedUnderAnAddressSpray) {
   RateLimiter rl(0.001, 1);
   for (int i = 0; i < 100005; ++i) EXPECT_TRUE(rl.Allow(std::to_string(i)));
+}
+
+TEST(Settings, HealthOptionsComeFromTheSettings) {
+  Settings s;
+  s.rise = 3;
+  s.fall = 4;
+  s.consecutive_failures = 7;
+  s.base_ejection_ms = 100;
+  s.max_ejection_ms = 900;
+  s.slow_start_ms = 0;
+  HealthOptions h = ToHealthOptions(s);
+  EXPECT_EQ(h.rise, 3);
+  EXPECT_EQ(h.fall, 4);
+  EXPECT_EQ(h.consecutive_failures, 7);
+  EXPECT_EQ(h.base_ejection, std::chrono::milliseconds(100));
+  EXPECT_EQ(h.max_ejection, std::chrono::milliseconds(900));
+  EXPECT_EQ(h.slow_start, std::chrono::milliseconds(0));
+}
+
+TEST(Metrics, BackendGaugesAreCollectedFromThePool) {
+  boost::asio::io_context ioc;
+  LbConfig cfg;
+  cfg.settings.consecutive_failures = 2;
+  for (std::string name : {"good", "bad"})
+    cfg.backends.push_back({name, "127.0.0.1:1", 1, std::make_shared<BackendStats>()});
+  Proxy proxy(cfg, ioc);
+  auto bad = cfg.backends[1].stats;  // the pool keeps the stats it was given
+  bad->health->OnRequest(true);
+  bad->health->OnRequest(true);  // ejected
+  std::string text = proxy.registry().Render();
+  EXPECT_NE(text.find("# TYPE millions_lb_backend_up gauge"), std::string::npos) << text;
+  EXPECT_NE(text.find("millions_lb_backend_up{backend=\"good\"} 1\n"), std::string::npos);
+  EXPECT_NE(text.find("millions_lb_backend_up{backend=\"bad\"} 0\n"), std::string::npos);
+  EXPECT_NE(text.find("# TYPE millions_lb_ejections_total counter"), std::string::npos);
+  EXPECT_NE(text.find("millions_lb_ejections_total{backend=\"good\"} 0\n"), std::string::npos);
+  EXPECT_NE(text.find("millions_lb_ejections_total{backend=\"bad\"} 1\n"), std::string::npos);
 }
 
 }  // namespace

@@ -54,8 +54,9 @@ std::vector<Backend> ToBackends(const membership::Members& members) {
 
 Proxy::Proxy(const LbConfig& cfg, boost::asio::io_context& ioc)
     : cfg_(cfg),
-      policy_(std::shared_ptr<Policy>(MakePolicy(cfg.policy))),
-      limiter_(cfg.rate_limit_rps, cfg.rate_limit_burst),
+      policy_(std::shared_ptr<Policy>(MakePolicy(cfg.settings.policy))),
+      health_options_(ToHealthOptions(cfg.settings)),
+      limiter_(cfg.settings.rate_limit_rps, cfg.settings.rate_limit_burst),
       upstream_(ioc, UpstreamOptions(cfg)) {
   if (cfg.runner_admin.empty()) {
     auto s = std::make_unique<membership::StaticMembership>(ToMembers(cfg.backends));
@@ -67,13 +68,14 @@ Proxy::Proxy(const LbConfig& cfg, boost::asio::io_context& ioc)
                                                                  ToMembers(cfg.backends));
   }
   Publish(cfg.backends);
+  registry_.AddCollector([this](metrics::Families* out) { CollectMetrics(out); });
 }
 
 BackendHealth& Proxy::Health(const Backend& b) {
   std::lock_guard lock(mu_);
   auto& h = health_[b.name];
   if (!h) {
-    h = std::make_unique<BackendHealth>(cfg_.health, Env::Default(), b.stats);
+    h = std::make_unique<BackendHealth>(health_options_, Env::Default(), b.stats);
     b.stats->health = h.get();  // found without the map on the request path
   }
   return *h;
@@ -109,10 +111,11 @@ awaitable<http::Response> Proxy::Handle(http::Request& req) {
   PickContext ctx;
   ctx.random = rng();
   std::string key;
-  if (!cfg_.hash_header.empty()) {
-    if (cfg_.hash_header.rfind("cookie:", 0) == 0) {
-      key = req.cookie(cfg_.hash_header.substr(7)).value_or("");
-    } else if (auto h = req.header(cfg_.hash_header)) {
+  const std::string& hash_header = cfg_.settings.hash_header;
+  if (!hash_header.empty()) {
+    if (hash_header.rfind("cookie:", 0) == 0) {
+      key = req.cookie(hash_header.substr(7)).value_or("");
+    } else if (auto h = req.header(hash_header)) {
       key = std::string(*h);
     }
     ctx.hash_key = key;
@@ -167,7 +170,7 @@ void Proxy::CheckAll() {
     r.host = hp.host;
     r.port = hp.port;
     r.target = "/readyz";
-    r.timeout = std::chrono::milliseconds(std::min(cfg_.check_interval_ms, 2000));
+    r.timeout = std::chrono::milliseconds(std::min(cfg_.settings.check_interval_ms, 2000));
     auto res = http::Fetch(r);
     BackendHealth& h = Health(b);
     h.OnCheck(res.ok() && res->status == 200);
@@ -189,7 +192,7 @@ std::string Proxy::StatusJson() {
   std::string policy;
   {
     std::lock_guard lock(mu_);
-    policy = cfg_.policy;
+    policy = cfg_.settings.policy;
   }
   return boost::json::serialize(boost::json::object{{"policy", policy}, {"backends", arr}});
 }

@@ -17,31 +17,24 @@
 #include <string>
 #include <vector>
 
-#include "core/http_limits.h"
 #include "roles/lb/balancer.h"
-#include "roles/lb/health.h"
+#include "roles/lb/settings.h"
 
 namespace millions::lb {
 
 struct LbConfig {
+  // This node, from its [[lb.node]].
   std::string name = "lb1";
   std::string listen = "127.0.0.1:8080";  // public
   std::string admin = "127.0.0.1:9080";   // status, metrics: never on the public listener
   std::string tls_listen;                 // HTTPS, beside the plain listener (optional)
-  std::string tls_cert, tls_key;          // PEM files
-  int threads = 2;
-  std::string policy = "least_outstanding";
-  std::string hash_header;  // consistent_hash: header name, or "cookie:NAME"
-  HealthOptions health;
-  int check_interval_ms = 1000;
-  double rate_limit_rps = 0;  // per client IP; 0: off
-  double rate_limit_burst = 100;
+  // What every balancer of the topology shares: [lb] and [http] (settings.h).
+  Settings settings;
+  // Not in the topology.
   int connect_timeout_ms = 1000;
   int backend_timeout_ms = 30000;
-  http::Limits limits;
   std::vector<Backend> backends;  // the pool at start
   std::string runner_admin;       // host:port of `millions up`'s admin API; empty: static pool
-  std::string log_level = "info";
   // SIGHUP: called to read the configuration again (nullopt when it is now invalid, which keeps
   // the running one). Policy, pool, health and rate limits change in place; listeners, threads
   // and hash_header need a restart.

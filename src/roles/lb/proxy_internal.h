@@ -42,6 +42,9 @@ class Proxy {
   void CheckAll();  // membership and active checks, from a background thread
   std::string StatusJson();
   metrics::Registry& registry() { return registry_; }
+  // lb_metrics.cc: the backend gauges (up, ejections) read from the pool and health trackers at
+  // scrape time; registered on registry() by the constructor.
+  void CollectMetrics(metrics::Families* out);
 
  private:
   void Publish(std::vector<Backend> backends);
@@ -53,7 +56,8 @@ class Proxy {
   LbConfig cfg_;
   std::atomic<std::shared_ptr<Policy>> policy_;
   std::atomic<std::shared_ptr<const Pool>> pool_;
-  std::mutex mu_;  // health map, stats map, cfg_.policy and cfg_.health
+  std::mutex mu_;                 // health map, stats map, cfg_.settings.policy and health_options_
+  HealthOptions health_options_;  // for backends seen from now on
   std::map<std::string, std::unique_ptr<BackendHealth>> health_;
   std::map<std::string, std::shared_ptr<BackendStats>> stats_;  // survive snapshots
   RateLimiter limiter_;
@@ -62,9 +66,6 @@ class Proxy {
   upstream::Client upstream_;
   metrics::Registry registry_;
 };
-
-// The collector that renders the balancer's backend gauges (up, ejections) from StatusJson.
-void AddBackendCollector(metrics::Registry& reg, Proxy& proxy);
 
 membership::Members ToMembers(const std::vector<Backend>& backends);
 std::vector<Backend> ToBackends(const membership::Members& members);

@@ -6,20 +6,21 @@
 namespace millions::lb {
 
 void Proxy::Reconfigure(const LbConfig& next) {
-  limiter_.Configure(next.rate_limit_rps, next.rate_limit_burst);
+  const Settings& s = next.settings;
+  limiter_.Configure(s.rate_limit_rps, s.rate_limit_burst);
   std::string current;
   {
     std::lock_guard lock(mu_);
-    cfg_.health = next.health;  // for backends seen from now on
-    current = cfg_.policy;
+    health_options_ = ToHealthOptions(s);  // for backends seen from now on
+    current = cfg_.settings.policy;
   }
-  if (next.policy != current) {
-    auto p = std::shared_ptr<Policy>(MakePolicy(next.policy));
+  if (s.policy != current) {
+    auto p = std::shared_ptr<Policy>(MakePolicy(s.policy));
     if (p) {
       p->Rebuild(*pool_.load());
       policy_.store(p);
       std::lock_guard lock(mu_);
-      cfg_.policy = next.policy;
+      cfg_.settings.policy = s.policy;
     }
   }
   // Under a runner, it owns the pool; without one, the reloaded list replaces it.
@@ -28,7 +29,7 @@ void Proxy::Reconfigure(const LbConfig& next) {
     Publish(next.backends);
   }
   log::Info("configuration reloaded",
-            {{"policy", next.policy}, {"backends", int64_t(next.backends.size())}});
+            {{"policy", s.policy}, {"backends", int64_t(next.backends.size())}});
 }
 
 }  // namespace millions::lb

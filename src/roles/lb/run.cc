@@ -1,12 +1,13 @@
-// `millions serve lb`: the process around the balancer: its event loop, the public (and TLS)
-// listeners, the admin listener, the checker thread, SIGHUP reloads and the SIGTERM drain.
-#include <boost/asio/io_context.hpp>
+// `millions serve lb`: the process around the balancer, on the node harness (io threads,
+// SIGINT/SIGTERM withdraw-then-drain, /livez /readyz /metrics): the public (and TLS) listeners,
+// the admin listener with the balancer's /status, the checker thread and SIGHUP reloads.
 #include <boost/asio/signal_set.hpp>
 #include <thread>
 
 #include "core/config.h"
 #include "core/http_server.h"
 #include "core/log.h"
+#include "core/node_harness.h"
 #include "core/router.h"
 #include "roles/lb/proxy_internal.h"
 
@@ -15,41 +16,30 @@ namespace asio = boost::asio;
 using asio::awaitable;
 
 int Run(const LbConfig& cfg) {
-  log::Init(cfg.name, "lb", log::ParseLevel(cfg.log_level));
+  const Settings& s = cfg.settings;
+  log::Init(cfg.name, "lb", log::ParseLevel(s.log_level));
   // One event-loop thread: the reactor needs no locks per operation (nothing else touches this
   // io_context from another thread: the checker thread has its own client and context).
-  asio::io_context ioc(cfg.threads == 1 ? BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO : cfg.threads);
+  node::NodeHarness harness({.threads = s.threads, .unsafe_one_thread = true});
+  asio::io_context& ioc = harness.io();
   Proxy balancer(cfg, ioc);
   auto& reg = balancer.registry();
-  AddBackendCollector(reg, balancer);
 
   auto pub = config::ParseHostPort(cfg.listen);
   http::ServerOptions so;
   so.host = pub.host;
   so.port = pub.port;
   so.role = "lb";
-  so.limits = cfg.limits;
+  so.limits = s.limits;
   so.stream_bodies_over = kStreamOver;  // large uploads pass through, never held whole
-  so.one_thread = cfg.threads == 1;
+  so.one_thread = s.threads == 1;
   http::HttpServer server(
       ioc, so, [&balancer](http::Request& req) { return balancer.Handle(req); }, &reg);
 
   // The admin listener: liveness, readiness, metrics and the balancer's view of its pool.
   std::atomic<bool> ready{false};
   http::Router admin_routes;
-  admin_routes.Add("GET", "/livez", [](http::Request&) -> awaitable<http::Response> {
-    co_return http::Json(200, "{\"ok\":true}");
-  });
-  admin_routes.Add("GET", "/readyz", [&ready](http::Request&) -> awaitable<http::Response> {
-    if (!ready) co_return http::JsonError(503, "not_ready", "starting or draining");
-    co_return http::Json(200, "{\"ready\":true}");
-  });
-  admin_routes.Add("GET", "/metrics", [&reg](http::Request&) -> awaitable<http::Response> {
-    http::Response r;
-    r.body = reg.Render();
-    r.set("Content-Type", "text/plain; version=0.0.4; charset=utf-8");
-    co_return r;
-  });
+  node::AddOpsRoutes(admin_routes, ready, reg);
   admin_routes.Add("GET", "/status", [&balancer](http::Request&) -> awaitable<http::Response> {
     co_return http::Json(200, balancer.StatusJson());
   });
@@ -75,8 +65,8 @@ int Run(const LbConfig& cfg) {
     http::ServerOptions to = so;
     to.host = tl.host;
     to.port = tl.port;
-    to.tls_cert_file = cfg.tls_cert;
-    to.tls_key_file = cfg.tls_key;
+    to.tls_cert_file = s.tls_cert;
+    to.tls_key_file = s.tls_key;
     tls_server = std::make_unique<http::HttpServer>(
         ioc, to, [&balancer](http::Request& req) { return balancer.Handle(req); }, &reg);
     tls_server->Start();
@@ -88,7 +78,7 @@ int Run(const LbConfig& cfg) {
   std::thread checker([&] {
     while (!stop) {
       balancer.CheckAll();
-      for (int i = 0; i < cfg.check_interval_ms / 50 && !stop; ++i)
+      for (int i = 0; i < s.check_interval_ms / 50 && !stop; ++i)
         std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
   });
@@ -96,7 +86,7 @@ int Run(const LbConfig& cfg) {
   log::Info("listening", {{"address", cfg.listen},
                           {"tls_address", cfg.tls_listen},
                           {"admin", cfg.admin},
-                          {"policy", cfg.policy}});
+                          {"policy", s.policy}});
 
   asio::signal_set hup(ioc, SIGHUP);
   std::function<void(const boost::system::error_code&, int)> on_hup =
@@ -112,24 +102,24 @@ int Run(const LbConfig& cfg) {
         hup.async_wait(on_hup);
       };
   hup.async_wait(on_hup);
-  asio::signal_set signals(ioc, SIGINT, SIGTERM);
-  signals.async_wait([&](const boost::system::error_code& ec, int) {
-    if (ec) return;
-    ready = false;
-    hup.cancel();
-    auto last = [&] { admin.Drain([&] { ioc.stop(); }); };
-    server.Drain([&, last] {
-      if (tls_server) {
-        tls_server->Drain(last);
-      } else {
-        last();
-      }
-    });
-  });
-  std::vector<std::thread> threads;
-  for (int i = 1; i < cfg.threads; ++i) threads.emplace_back([&] { ioc.run(); });
-  ioc.run();
-  for (auto& t : threads) t.join();
+
+  // SIGTERM: /readyz turns 503, then the public, TLS and admin servers drain in turn (the admin
+  // listener last, so /readyz answers 503 while the others finish).
+  harness.Run(
+      [&] {
+        ready = false;
+        hup.cancel();
+      },
+      [&](std::function<void()> done) {
+        auto last = [&admin, done = std::move(done)] { admin.Drain(done); };
+        server.Drain([&tls_server, last] {
+          if (tls_server) {
+            tls_server->Drain(last);
+          } else {
+            last();
+          }
+        });
+      });
   stop = true;
   checker.join();
   return 0;

@@ -43,4 +43,15 @@ Settings ReadSettings(const topo::Topology& t) {
   return l;
 }
 
+HealthOptions ToHealthOptions(const Settings& s) {
+  HealthOptions h;
+  h.rise = s.rise;
+  h.fall = s.fall;
+  h.consecutive_failures = s.consecutive_failures;
+  h.base_ejection = std::chrono::milliseconds(s.base_ejection_ms);
+  h.max_ejection = std::chrono::milliseconds(s.max_ejection_ms);
+  h.slow_start = std::chrono::milliseconds(s.slow_start_ms);
+  return h;
+}
+
 }  // namespace millions::lb

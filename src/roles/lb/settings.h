@@ -9,6 +9,7 @@
 
 #include "core/http_limits.h"
 #include "core/topology.h"
+#include "roles/lb/health.h"
 
 namespace millions::lb {
 
@@ -36,5 +37,8 @@ extern const std::vector<std::string> kTables;
 
 // Throws config::ConfigError naming file, line and key.
 Settings ReadSettings(const topo::Topology& t);
+
+// The health tracker's options from rise, fall, ejections and slow start.
+HealthOptions ToHealthOptions(const Settings& s);
 
 }  // namespace millions::lb

@@ -5,9 +5,9 @@
 
 #include <string>
 
-namespace millions::ctl {
+namespace millions::lb {
 
 // Throws config::ConfigError for a bad topology or unknown node (exit code 2).
-int ServeLb(const std::string& topology, const std::string& node);
+int Serve(const std::string& topology, const std::string& node);
 
-}  // namespace millions::ctl
+}  // namespace millions::lb
