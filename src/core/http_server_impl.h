@@ -20,6 +20,7 @@
 #include <unordered_map>
 
 #include "core/http_server.h"
+#include "core/metrics_http.h"
 
 namespace millions::http {
 
@@ -58,6 +59,7 @@ struct HttpServer::Impl : std::enable_shared_from_this<Impl> {
         opt(std::move(o)),
         handler(std::move(h)),
         reg(r),
+        request_metrics(*r, opt.role),
         acceptor(io),
         drain_timer(io),
         sweep_timer(io) {
@@ -69,6 +71,7 @@ struct HttpServer::Impl : std::enable_shared_from_this<Impl> {
   ServerOptions opt;
   Handler handler;
   metrics::Registry* reg;
+  metrics::HttpRequestMetrics request_metrics;  // per route: requests by method and code, latency
   boost::asio::ip::tcp::acceptor acceptor;
   boost::asio::steady_timer drain_timer;
   boost::asio::steady_timer sweep_timer;  // closes connections idle past limits.idle_timeout

@@ -242,30 +242,27 @@ Result<PgCluster::Lease> PgCluster::Acquire(Need need, const std::vector<std::st
   }
 }
 
-void PgCluster::RenderMetrics(std::string* out) const {
+void PgCluster::CollectMetrics(metrics::Families* out) const {
   auto view = view_.load();
-  *out += "# HELP millions_db_member_up 1 when the data layer reaches the member.\n";
-  *out += "# TYPE millions_db_member_up gauge\n";
+  auto up =
+      metrics::AddGauge(out, "millions_db_member_up", "1 when the data layer reaches the member.");
   for (const auto& m : view->members)
-    *out += "millions_db_member_up{shard=\"0\",member=\"" + m.name + "\",member_role=\"" +
-            (m.primary ? "primary" : "replica") + "\"} " + (m.reachable ? "1" : "0") + "\n";
-  *out += "# HELP millions_db_replica_lag_bytes WAL bytes a replica has yet to replay.\n";
-  *out += "# TYPE millions_db_replica_lag_bytes gauge\n";
+    up.Add({{"shard", "0"}, {"member", m.name}, {"member_role", m.primary ? "primary" : "replica"}},
+           m.reachable ? 1 : 0);
+  auto lag_bytes = metrics::AddGauge(out, "millions_db_replica_lag_bytes",
+                                     "WAL bytes a replica has yet to replay.");
   for (const auto& m : view->members)
     if (m.reachable && !m.primary && m.lag_bytes >= 0)
-      *out += "millions_db_replica_lag_bytes{shard=\"0\",member=\"" + m.name + "\"} " +
-              std::to_string(m.lag_bytes) + "\n";
-  *out +=
-      "# HELP millions_db_replica_lag_seconds Age of the last replayed transaction while "
-      "a replica is behind.\n";
-  *out += "# TYPE millions_db_replica_lag_seconds gauge\n";
+      lag_bytes.Add({{"shard", "0"}, {"member", m.name}}, static_cast<double>(m.lag_bytes));
+  auto lag_seconds =
+      metrics::AddGauge(out, "millions_db_replica_lag_seconds",
+                        "Age of the last replayed transaction while a replica is behind.");
   for (const auto& m : view->members)
     if (m.reachable && !m.primary)
-      *out += "millions_db_replica_lag_seconds{shard=\"0\",member=\"" + m.name + "\"} " +
-              std::to_string(m.lag_seconds) + "\n";
-  *out += "# HELP millions_db_failovers_total Primary changes the data layer has seen.\n";
-  *out += "# TYPE millions_db_failovers_total counter\n";
-  *out += "millions_db_failovers_total{shard=\"0\"} " + std::to_string(failovers_.load()) + "\n";
+      lag_seconds.Add({{"shard", "0"}, {"member", m.name}}, m.lag_seconds);
+  metrics::AddCounter(out, "millions_db_failovers_total",
+                      "Primary changes the data layer has seen.")
+      .Add({{"shard", "0"}}, static_cast<double>(failovers_.load()));
 }
 
 }  // namespace millions::data

@@ -103,8 +103,9 @@ class PgCluster {
     return out;
   }
   uint64_t failovers() const { return failovers_.load(); }
-  // Prometheus lines: role, reachability and lag per member, failovers seen.
-  void RenderMetrics(std::string* out) const;
+  // A callback collector (metrics::Registry::AddCollector): reachability and role, replica lag
+  // in bytes and seconds per member, and the failovers seen, read from the current view.
+  void CollectMetrics(metrics::Families* out) const;
 
  private:
   void PollLoop();

@@ -2,7 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <set>
+#include <string>
 
 namespace millions::data {
 namespace {
@@ -65,6 +67,32 @@ TEST(ParseLsn, TextToBytes) {
   EXPECT_EQ(ParseLsn("16/B374D848") - ParseLsn("16/B374D000"), 0x848u);
   for (const char* bad : {"", "/", "1/", "/1", "x/1", "1/1/1", "123456789/0"})
     EXPECT_EQ(ParseLsn(bad), 0u) << bad;
+}
+
+// The collector keeps the names, types, labels and HELP the text renderer had (replication_test
+// and dashboards read them). A member on a closed port: down, counted as a replica, no lag series.
+TEST(PgCluster, CollectsMemberStateAsFamilies) {
+  ClusterOptions o;
+  o.members.push_back({"pg1", "127.0.0.1", 1, "", ""});
+  o.connect_timeout_s = 1;
+  o.poll_interval = std::chrono::milliseconds(60'000);
+  PgCluster cluster(o);
+  metrics::Registry registry;
+  registry.AddCollector([&](metrics::Families* out) { cluster.CollectMetrics(out); });
+  std::string text = registry.Render();
+  for (const char* want :
+       {"# HELP millions_db_member_up 1 when the data layer reaches the member.\n"
+        "# TYPE millions_db_member_up gauge\n"
+        "millions_db_member_up{shard=\"0\",member=\"pg1\",member_role=\"replica\"} 0\n",
+        "# HELP millions_db_replica_lag_bytes WAL bytes a replica has yet to replay.\n"
+        "# TYPE millions_db_replica_lag_bytes gauge\n",
+        "# HELP millions_db_replica_lag_seconds Age of the last replayed transaction while a "
+        "replica is behind.\n# TYPE millions_db_replica_lag_seconds gauge\n",
+        "# HELP millions_db_failovers_total Primary changes the data layer has seen.\n"
+        "# TYPE millions_db_failovers_total counter\n"
+        "millions_db_failovers_total{shard=\"0\"} 0\n"})
+    EXPECT_NE(text.find(want), std::string::npos) << want << "\nin:\n" << text;
+  EXPECT_EQ(text.find("millions_db_replica_lag_bytes{"), std::string::npos) << text;
 }
 
 }  // namespace

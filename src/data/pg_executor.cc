@@ -25,7 +25,7 @@ void PgExecutor::RegisterMetrics(metrics::Registry& registry) {
     member_reads_[name] = &registry.GetCounter("millions_db_member_reads_total",
                                                "Reads served by each database member.",
                                                {{"shard", "0"}, {"member", name}});
-  registry.AddCollector([this](std::string* out) { cluster_.RenderMetrics(out); });
+  registry.AddCollector([this](metrics::Families* out) { cluster_.CollectMetrics(out); });
 }
 
 Status PgExecutor::ReadOn(Consistency c, const Attempt& attempt) {
