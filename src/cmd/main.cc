@@ -30,6 +30,21 @@ void CheckTopology(const std::string& path) {
                                         "has no [[postgres.node]]");
 }
 
+// Start-up errors (docs/errors.md): a bad topology or flag is a usage error (2), anything else a
+// runtime failure (1).
+template <class F>
+int Guarded(F run) {
+  try {
+    return run();
+  } catch (const millions::config::ConfigError& e) {
+    fprintf(stderr, "millions: %s\n", e.what());
+    return 2;
+  } catch (const std::exception& e) {
+    fprintf(stderr, "millions: %s\n", e.what());
+    return 1;
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -168,15 +183,7 @@ int main(int argc, char** argv) {
     } catch (const CLI::ParseError& e) {
       return matrix.exit(e) == 0 ? 0 : 2;
     }
-    try {
-      return millions::ctl::RunChaosMatrix(mf);
-    } catch (const millions::config::ConfigError& e) {
-      fprintf(stderr, "millions: %s\n", e.what());
-      return 2;
-    } catch (const std::exception& e) {
-      fprintf(stderr, "millions: %s\n", e.what());
-      return 1;
-    }
+    return Guarded([&] { return millions::ctl::RunChaosMatrix(mf); });
   }
 
   try {
@@ -190,7 +197,7 @@ int main(int argc, char** argv) {
     return 2;
   }
 
-  try {
+  return Guarded([&] {
     if (*cmd) {
       if (port >= 0) single.port = port;
       if (!data.empty()) single.data_dir = data;
@@ -208,12 +215,6 @@ int main(int argc, char** argv) {
     if (*down) return millions::ctl::Down(topo);
     if (*chaos) return millions::ctl::Chaos(topo, chaos_action, chaos_node, chaos_hold, chaos_part);
     if (*scale) return millions::ctl::Scale(topo, scale_role, scale_count);
-  } catch (const millions::config::ConfigError& e) {
-    fprintf(stderr, "millions: %s\n", e.what());
     return 2;
-  } catch (const std::exception& e) {
-    fprintf(stderr, "millions: %s\n", e.what());
-    return 1;
-  }
-  return 2;
+  });
 }

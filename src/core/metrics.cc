@@ -173,11 +173,6 @@ void Registry::AddCollectable(std::weak_ptr<prometheus::Collectable> collectable
   collectables_.push_back(std::move(collectable));
 }
 
-void Registry::AddCollector(std::function<void(std::string*)> render) {
-  std::lock_guard lock(mu_);
-  text_collectors_.push_back(std::move(render));
-}
-
 const std::vector<double>& Registry::LatencyBuckets() {
   static const std::vector<double> b = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
                                         0.1,    0.25,  0.5,    1,     2.5,  5,     10};
@@ -224,15 +219,6 @@ std::vector<MetricFamily> Registry::Collect() const {
   return Merge(std::move(out));
 }
 
-std::string Registry::Render() const {
-  std::string out = prometheus::TextSerializer().Serialize(Collect());
-  std::vector<std::function<void(std::string*)>> text;
-  {
-    std::lock_guard lock(mu_);
-    text = text_collectors_;
-  }
-  for (const auto& t : text) t(&out);
-  return out;
-}
+std::string Registry::Render() const { return prometheus::TextSerializer().Serialize(Collect()); }
 
 }  // namespace millions::metrics

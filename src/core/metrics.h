@@ -87,16 +87,11 @@ class Registry : public prometheus::Collectable {
   void AddCollector(std::function<void(Families* out)> collect);
   // Another prometheus-cpp Collectable (a library's prometheus::Registry); skipped once expired.
   void AddCollectable(std::weak_ptr<prometheus::Collectable> collectable);
-  // DEPRECATED, one user left: the balancer (src/roles/lb/lb_metrics.cc). Exposition text
-  // appended after the serialized families. The data layer moved onto the callback above; once
-  // the balancer has too, this overload and text_collectors_ are removed. No new user.
-  void AddCollector(std::function<void(std::string* out)> render);
 
   // Registered series (families by name), then each collector's; families of one name from
   // several sources are merged (a second type for a name is dropped and logged).
   std::vector<prometheus::MetricFamily> Collect() const override;
-  // The /metrics body: Collect() through prometheus::TextSerializer, then the (balancer's) text
-  // collectors.
+  // The /metrics body: Collect() through prometheus::TextSerializer.
   std::string Render() const;
 
   static const std::vector<double>& LatencyBuckets();
@@ -121,7 +116,6 @@ class Registry : public prometheus::Collectable {
   std::map<std::string, Family> families_;
   std::vector<std::function<void(Families*)>> collectors_;
   std::vector<std::weak_ptr<prometheus::Collectable>> collectables_;
-  std::vector<std::function<void(std::string*)>> text_collectors_;  // the balancer's, until moved
 };
 
 // Renders {a="x",b="y"} with Prometheus escaping.
