@@ -5,7 +5,8 @@
 # thread) answering a cached GET /api/users/{id} (as bench/single.sh), it writes for each:
 #   - cpu.txt: the server's CPU µs per request (utime+stime over a plain run, no tool attached);
 #   - perf-*.txt: `perf report --no-children` by symbol and by shared object (perf record
-#     --call-graph dwarf on the server's pid: the release build has no frame pointers);
+#     --call-graph dwarf on the server's pid: the release build has no frame pointers), and
+#     steps.txt: the samples split into the request's steps by bench/profile_steps.py;
 #   - strace.txt: `strace -c -f` over a whole wrk run, and syscalls per request;
 #   - malloc.txt: calls of libc's malloc per request (a uprobe counted by `perf stat`; operator
 #     new goes through it), over a whole wrk run.
@@ -58,6 +59,9 @@ profile() {
     2>/dev/null >"$out/$name-perf-dso.txt"
   perf report -i "$out/$name.data" --children --stdio --sort symbol -g none --percent-limit 2 \
     2>/dev/null >"$out/$name-perf-children.txt"
+  # The same samples split into the request's steps (bench/profile_steps.py).
+  perf script -i "$out/$name.data" -F comm,ip,sym 2>/dev/null | python3 bench/profile_steps.py |
+    tee "$out/$name-steps.txt"
 
   # strace: attached before the load starts and detached after it ends, so every request's
   # syscalls are counted (and only a few of the idle loop's).
