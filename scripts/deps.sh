@@ -13,7 +13,7 @@ BUILD_PKGS=(
   libgtest-dev libgmock-dev prometheus-cpp-dev
 )
 TEST_PKGS=(
-  curl wrk nginx haproxy chromium python3 postgresql postgresql-client patroni etcd-server redis-server redis-tools
+  curl wrk nginx haproxy linux-perf chromium python3 postgresql postgresql-client patroni etcd-server redis-server redis-tools
 )
 
 want=("${BUILD_PKGS[@]}")

@@ -1,34 +1,59 @@
 // The balancer's metrics: per-backend request counts and durations, retries, and the backend
 // gauges collected from its pool at scrape time. Kept apart so that moving onto another metrics
 // library touches this file only.
-#include <unordered_map>
-
 #include "roles/lb/proxy_internal.h"
 
 namespace millions::lb {
 
-void Proxy::Count(const std::string& backend, int status, double seconds) {
-  // Per-thread handles, as the core server keeps them: no registry lock per request.
-  struct Handles {
-    metrics::Counter* requests;
-    metrics::Histogram* duration;
-  };
-  thread_local std::unordered_map<std::string, Handles> cache;
-  std::string key = backend;
-  key.push_back('\0');
-  key.append(std::to_string(status)).append(reinterpret_cast<const char*>(this), sizeof this);
-  auto it = cache.find(key);
-  if (it == cache.end()) {
-    std::string code = status == 0 ? "error" : std::to_string(status);
-    Handles h{&registry_.GetCounter("millions_lb_requests_total", "Requests sent to each backend.",
-                                    {{"backend", backend}, {"code", code}}),
-              &registry_.GetHistogram("millions_lb_backend_duration_seconds",
-                                      "Backend response time.", {{"backend", backend}})};
-    if (cache.size() > 4096) cache.clear();
-    it = cache.emplace(std::move(key), h).first;
+Proxy::BackendSeries& Proxy::Series(std::string_view backend) {
+  const SeriesTable* t = series_table_.load(std::memory_order_acquire);
+  if (t)
+    if (auto it = t->find(backend); it != t->end()) return *it->second;
+  // First answer from this backend: look its histogram up once and publish a table holding it.
+  std::lock_guard lock(series_mu_);
+  t = series_table_.load(std::memory_order_acquire);
+  if (t)
+    if (auto it = t->find(backend); it != t->end()) return *it->second;
+  auto s = std::make_unique<BackendSeries>();
+  s->name = std::string(backend);
+  s->duration = &registry_.GetHistogram("millions_lb_backend_duration_seconds",
+                                        "Backend response time.", {{"backend", s->name}});
+  auto next = t ? std::make_unique<SeriesTable>(*t) : std::make_unique<SeriesTable>();
+  next->emplace(s->name, s.get());
+  series_.push_back(std::move(s));
+  series_tables_.push_back(std::move(next));
+  series_table_.store(series_tables_.back().get(), std::memory_order_release);
+  return *series_.back();
+}
+
+metrics::Counter& Proxy::Requests(BackendSeries& s, int status) {
+  const int code = status + 1;  // status 0 (no answer) is a real series: 0 marks a free slot
+  // Slots fill in order, so the first free one ends the search.
+  for (const auto& slot : s.codes) {
+    int seen = slot.code.load(std::memory_order_acquire);
+    if (seen == 0) break;
+    if (seen == code) return *slot.requests;
   }
-  it->second.requests->Inc();
-  it->second.duration->Observe(seconds);
+  std::lock_guard lock(series_mu_);
+  metrics::Counter& c = registry_.GetCounter(
+      "millions_lb_requests_total", "Requests sent to each backend.",
+      {{"backend", s.name}, {"code", status == 0 ? "error" : std::to_string(status)}});
+  for (auto& slot : s.codes) {
+    int seen = slot.code.load(std::memory_order_relaxed);
+    if (seen == code) return c;  // another thread filled it meanwhile: the same series
+    if (seen == 0) {
+      slot.requests = &c;
+      slot.code.store(code, std::memory_order_release);
+      return c;
+    }
+  }
+  return c;  // every slot taken: this code goes through the registry each time
+}
+
+void Proxy::Count(const std::string& backend, int status, double seconds) {
+  BackendSeries& s = Series(backend);
+  Requests(s, status).Inc();
+  s.duration->Observe(seconds);
 }
 
 void Proxy::CountRetry() {

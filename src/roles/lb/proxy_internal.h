@@ -8,6 +8,7 @@
 // the io_context, which must outlive it.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>
@@ -15,6 +16,8 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "core/http.h"
@@ -53,6 +56,24 @@ class Proxy {
   void Count(const std::string& backend, int status, double seconds);
   void CountRetry();
 
+  // lb_metrics.cc: one backend's series, looked up in the registry once per backend and code, then
+  // found by the backend's name in a table read without a lock (as core/metrics_http.h does for
+  // routes): the request path builds no key and formats no label.
+  struct BackendSeries {
+    static constexpr size_t kCodes = 12;  // past that a code goes through the registry each time
+    struct Slot {
+      std::atomic<int> code{0};  // status + 1 (0: free); set (release) after `requests`
+      metrics::Counter* requests = nullptr;
+    };
+    std::string name;
+    metrics::Histogram* duration = nullptr;
+    std::array<Slot, kCodes> codes;
+  };
+  // Immutable once published; keys view the names of series_, which never move.
+  using SeriesTable = std::unordered_map<std::string_view, BackendSeries*>;
+  BackendSeries& Series(std::string_view backend);
+  metrics::Counter& Requests(BackendSeries& s, int status);
+
   LbConfig cfg_;
   std::atomic<std::shared_ptr<Policy>> policy_;
   std::atomic<std::shared_ptr<const Pool>> pool_;
@@ -65,6 +86,11 @@ class Proxy {
   membership::StaticMembership* static_members_ = nullptr;  // set when there is no runner
   upstream::Client upstream_;
   metrics::Registry registry_;
+  std::mutex series_mu_;  // adding a backend's series or a code slot
+  std::atomic<const SeriesTable*> series_table_{nullptr};  // nullptr: none yet
+  std::vector<std::unique_ptr<BackendSeries>> series_;
+  std::vector<std::unique_ptr<const SeriesTable>>
+      series_tables_;  // all published: readers may hold one
 };
 
 membership::Members ToMembers(const std::vector<Backend>& backends);
