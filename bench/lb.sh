@@ -23,31 +23,7 @@ work=$BENCH_WORK
 b1=$(free_port)
 b2=$(free_port)
 
-mkdir -p "$work/www"
-printf '{"ok":true,"payload":"%s"}' "$(head -c 200 /dev/zero | tr '\0' x)" >"$work/www/index.json"
-cat >"$work/backends.conf" <<NGINX
-worker_processes $BACKEND_WORKERS;
-daemon on;
-pid $work/backends.pid;
-error_log $work/backends-error.log;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  keepalive_requests 1000000;
-  default_type application/json;
-  server {
-    listen 127.0.0.1:$b1;
-    listen 127.0.0.1:$b2;
-    root $work/www;
-    location / { try_files /index.json =404; }
-    location = /__bench_selftest_404 { return 404; } # for BENCH_SELFTEST=1
-  }
-}
-NGINX
-bench_track_pidfile "$work/backends.pid"
-nginx -c "$work/backends.conf"
-wait_http "http://127.0.0.1:$b1/"
-wait_http "http://127.0.0.1:$b2/"
+bench_nginx_backends "$BACKEND_WORKERS" "$b1" "$b2"
 backend_workers() { workers_of "$work/backends.pid"; }
 
 summary=()

@@ -295,3 +295,35 @@ bench_ratio() {
             printf "%s %-12s %.2fx  (rounds %.2f-%.2f)\n", l, w, m, r[1], r[n] }'
   done
 }
+
+# Two nginx backends (WORKERS worker processes) on 127.0.0.1:B1 and :B2 answering every path with
+# the same 224-byte JSON file ($work/www/index.json), and 404 on /__bench_selftest_404
+# (BENCH_SELFTEST=1); pid file $work/backends.pid, stopped with the bench.
+bench_nginx_backends() {
+  local workers=$1 p1=$2 p2=$3
+  mkdir -p "$work/www"
+  printf '{"ok":true,"payload":"%s"}' "$(head -c 200 /dev/zero | tr '\0' x)" >"$work/www/index.json"
+  cat >"$work/backends.conf" <<NGINX
+worker_processes $workers;
+daemon on;
+pid $work/backends.pid;
+error_log $work/backends-error.log;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  keepalive_requests 1000000;
+  default_type application/json;
+  server {
+    listen 127.0.0.1:$p1;
+    listen 127.0.0.1:$p2;
+    root $work/www;
+    location / { try_files /index.json =404; }
+    location = /__bench_selftest_404 { return 404; } # for BENCH_SELFTEST=1
+  }
+}
+NGINX
+  bench_track_pidfile "$work/backends.pid"
+  nginx -c "$work/backends.conf"
+  wait_http "http://127.0.0.1:$p1/"
+  wait_http "http://127.0.0.1:$p2/"
+}

@@ -94,29 +94,7 @@ trap 'perf probe -q -d probe_libc:malloc 2>/dev/null || true; bench_cleanup' EXI
 # (a) the balancer in front of two nginx backends, as bench/lb.sh sets them up.
 b1=$(free_port)
 b2=$(free_port)
-mkdir -p "$work/www"
-printf '{"ok":true,"payload":"%s"}' "$(head -c 200 /dev/zero | tr '\0' x)" >"$work/www/index.json"
-cat >"$work/backends.conf" <<NGINX
-worker_processes 1;
-daemon on;
-pid $work/backends.pid;
-error_log $work/backends-error.log;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  keepalive_requests 1000000;
-  default_type application/json;
-  server {
-    listen 127.0.0.1:$b1;
-    listen 127.0.0.1:$b2;
-    root $work/www;
-    location / { try_files /index.json =404; }
-  }
-}
-NGINX
-bench_track_pidfile "$work/backends.pid"
-nginx -c "$work/backends.conf"
-wait_http "http://127.0.0.1:$b1/"
+bench_nginx_backends 1 "$b1" "$b2"
 lb=$(free_port)
 lb_admin=$(free_port)
 python3 - "$work/lb.toml" <<PY
