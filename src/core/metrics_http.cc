@@ -13,10 +13,7 @@ constexpr const char* kDurationHelp =
 }  // namespace
 
 HttpRequestMetrics::HttpRequestMetrics(Registry& registry, std::string role)
-    : registry_(registry), role_(std::move(role)) {
-  tables_.push_back(std::make_unique<const Table>());
-  table_.store(tables_.back().get(), std::memory_order_release);
-}
+    : registry_(registry), role_(std::move(role)) {}
 
 HttpRequestMetrics::~HttpRequestMetrics() = default;
 
@@ -30,56 +27,27 @@ std::string_view HttpRequestMetrics::MethodLabel(std::string_view method) {
   return kMethodLabels[MethodIndex(method)];
 }
 
-HttpRequestMetrics::Route& HttpRequestMetrics::FindRoute(std::string_view route) {
-  const Table* t = table_.load(std::memory_order_acquire);
-  if (auto it = t->find(route); it != t->end()) return *it->second;
-  // First request of this route: look its histogram up once and publish a table holding it.
-  std::lock_guard lock(mu_);
-  t = table_.load(std::memory_order_acquire);
-  if (auto it = t->find(route); it != t->end()) return *it->second;
-  auto r = std::make_unique<Route>();
-  r->name = std::string(route);
-  r->duration = &registry_.GetHistogram("millions_http_request_duration_seconds", kDurationHelp,
-                                        {{"role", role_}, {"route", r->name}});
-  auto next = std::make_unique<Table>(*t);
-  next->emplace(r->name, r.get());
-  routes_.push_back(std::move(r));
-  tables_.push_back(std::move(next));
-  table_.store(tables_.back().get(), std::memory_order_release);
-  return *routes_.back();
-}
-
-Counter& HttpRequestMetrics::FindCounter(Route& r, size_t method, int status) {
-  auto& slots = r.codes[method];
-  // Slots fill in order, so the first free one ends the search.
-  for (const Slot& s : slots) {
-    int seen = s.status.load(std::memory_order_acquire);
-    if (seen == 0) break;
-    if (seen == status) return *s.counter;
-  }
-  std::lock_guard lock(mu_);
-  Labels labels = {{"role", role_},
-                   {"route", r.name},
-                   {"method", std::string(kMethodLabels[method])},
-                   {"code", std::to_string(status)}};
-  Counter& c = registry_.GetCounter("millions_http_requests_total", kRequestsHelp, labels);
-  if (status <= 0) return c;  // 0 marks a free slot: never cached (no server answers it)
-  for (Slot& s : slots) {
-    int seen = s.status.load(std::memory_order_relaxed);
-    if (seen == status) return c;  // another thread filled it meanwhile: the same series
-    if (seen == 0) {
-      s.counter = &c;
-      s.status.store(status, std::memory_order_release);
-      return c;
-    }
-  }
-  return c;  // every slot taken: this code goes through the registry each time
-}
-
 void HttpRequestMetrics::Record(std::string_view route, std::string_view method, int status,
                                 double seconds) {
-  Route& r = FindRoute(route);
-  FindCounter(r, MethodIndex(method), status).Inc();
+  // First request of a route: its histogram is looked up once.
+  Route& r = routes_.Get(route, mu_, [&] {
+    auto e = std::make_unique<Route>();
+    e->name = std::string(route);
+    e->duration = &registry_.GetHistogram("millions_http_request_duration_seconds", kDurationHelp,
+                                          {{"role", role_}, {"route", e->name}});
+    return e;
+  });
+  size_t m = MethodIndex(method);
+  r.codes[m]
+      .Get(status, mu_,
+           [&]() -> Counter& {
+             return registry_.GetCounter("millions_http_requests_total", kRequestsHelp,
+                                         {{"role", role_},
+                                          {"route", r.name},
+                                          {"method", std::string(kMethodLabels[m])},
+                                          {"code", std::to_string(status)}});
+           })
+      .Inc();
   r.duration->Observe(seconds);
 }
 

@@ -23,6 +23,75 @@
 
 namespace millions::metrics {
 
+// Counters of one family told apart by a small positive key (an HTTP status), found without a
+// lock: the first use of a key looks its counter up (make(), under the caller's mutex) and fills
+// a slot; later uses read the slot. Past N keys, make() is called each time (correct, slower).
+template <size_t N>
+class CounterSlots {
+ public:
+  template <class Make>
+  Counter& Get(int key, std::mutex& mu, Make&& make) {
+    for (const Slot& s : slots_) {  // slots fill in order: the first free one ends the search
+      int seen = s.key.load(std::memory_order_acquire);
+      if (seen == 0) break;
+      if (seen == key) return *s.counter;
+    }
+    std::lock_guard lock(mu);
+    Counter& c = make();
+    if (key <= 0) return c;  // 0 marks a free slot: never cached
+    for (Slot& s : slots_) {
+      int seen = s.key.load(std::memory_order_relaxed);
+      if (seen == key) return c;  // another thread filled it meanwhile: the same series
+      if (seen == 0) {
+        s.counter = &c;
+        s.key.store(key, std::memory_order_release);
+        return c;
+      }
+    }
+    return c;
+  }
+
+ private:
+  struct Slot {
+    std::atomic<int> key{0};  // 0 while free; set (release) after `counter`
+    Counter* counter = nullptr;
+  };
+  std::array<Slot, N> slots_;
+};
+
+// Entries (each with a stable `std::string name`) found by name without a lock: a new name is
+// made once (make(), under the caller's mutex) and published in a new immutable table. Every
+// table stays alive until destruction, since a reader may still hold one.
+template <class T>
+class NamedIndex {
+ public:
+  template <class Make>
+  T& Get(std::string_view name, std::mutex& mu, Make&& make) {
+    if (T* e = Find(table_.load(std::memory_order_acquire), name)) return *e;
+    std::lock_guard lock(mu);
+    const Table* t = table_.load(std::memory_order_acquire);
+    if (T* e = Find(t, name)) return *e;
+    std::unique_ptr<T> e = make();
+    auto next = t ? std::make_unique<Table>(*t) : std::make_unique<Table>();
+    next->emplace(e->name, e.get());
+    entries_.push_back(std::move(e));
+    tables_.push_back(std::move(next));
+    table_.store(tables_.back().get(), std::memory_order_release);
+    return *entries_.back();
+  }
+
+ private:
+  using Table = std::unordered_map<std::string_view, T*>;  // keys view the entries' names
+  static T* Find(const Table* t, std::string_view name) {
+    if (!t) return nullptr;
+    auto it = t->find(name);
+    return it == t->end() ? nullptr : it->second;
+  }
+  std::atomic<const Table*> table_{nullptr};
+  std::vector<std::unique_ptr<T>> entries_;
+  std::vector<std::unique_ptr<const Table>> tables_;
+};
+
 class HttpRequestMetrics {
  public:
   HttpRequestMetrics(Registry& registry, std::string role);
@@ -42,28 +111,18 @@ class HttpRequestMetrics {
   // registry per request (correct, slower; no route of ours comes near it).
   static constexpr size_t kCodesPerMethod = 12;
 
-  struct Slot {
-    std::atomic<int> status{0};  // 0 while free; set (release) after `counter`
-    Counter* counter = nullptr;
-  };
   struct Route {
     std::string name;
     Histogram* duration = nullptr;
-    std::array<std::array<Slot, kCodesPerMethod>, kMethods> codes;
+    std::array<CounterSlots<kCodesPerMethod>, kMethods> codes;
   };
-  // Immutable once published; keys view the names of routes_, which never move.
-  using Table = std::unordered_map<std::string_view, Route*>;
 
   static size_t MethodIndex(std::string_view method);
-  Route& FindRoute(std::string_view route);
-  Counter& FindCounter(Route& r, size_t method, int status);
 
   Registry& registry_;
   const std::string role_;
-  std::atomic<const Table*> table_;
   std::mutex mu_;  // adding a route or a code slot
-  std::vector<std::unique_ptr<Route>> routes_;
-  std::vector<std::unique_ptr<const Table>> tables_;  // every table published, the last is current
+  NamedIndex<Route> routes_;
 };
 
 }  // namespace millions::metrics

@@ -5,54 +5,23 @@
 
 namespace millions::lb {
 
-Proxy::BackendSeries& Proxy::Series(std::string_view backend) {
-  const SeriesTable* t = series_table_.load(std::memory_order_acquire);
-  if (t)
-    if (auto it = t->find(backend); it != t->end()) return *it->second;
-  // First answer from this backend: look its histogram up once and publish a table holding it.
-  std::lock_guard lock(series_mu_);
-  t = series_table_.load(std::memory_order_acquire);
-  if (t)
-    if (auto it = t->find(backend); it != t->end()) return *it->second;
-  auto s = std::make_unique<BackendSeries>();
-  s->name = std::string(backend);
-  s->duration = &registry_.GetHistogram("millions_lb_backend_duration_seconds",
-                                        "Backend response time.", {{"backend", s->name}});
-  auto next = t ? std::make_unique<SeriesTable>(*t) : std::make_unique<SeriesTable>();
-  next->emplace(s->name, s.get());
-  series_.push_back(std::move(s));
-  series_tables_.push_back(std::move(next));
-  series_table_.store(series_tables_.back().get(), std::memory_order_release);
-  return *series_.back();
-}
-
-metrics::Counter& Proxy::Requests(BackendSeries& s, int status) {
-  const int code = status + 1;  // status 0 (no answer) is a real series: 0 marks a free slot
-  // Slots fill in order, so the first free one ends the search.
-  for (const auto& slot : s.codes) {
-    int seen = slot.code.load(std::memory_order_acquire);
-    if (seen == 0) break;
-    if (seen == code) return *slot.requests;
-  }
-  std::lock_guard lock(series_mu_);
-  metrics::Counter& c = registry_.GetCounter(
-      "millions_lb_requests_total", "Requests sent to each backend.",
-      {{"backend", s.name}, {"code", status == 0 ? "error" : std::to_string(status)}});
-  for (auto& slot : s.codes) {
-    int seen = slot.code.load(std::memory_order_relaxed);
-    if (seen == code) return c;  // another thread filled it meanwhile: the same series
-    if (seen == 0) {
-      slot.requests = &c;
-      slot.code.store(code, std::memory_order_release);
-      return c;
-    }
-  }
-  return c;  // every slot taken: this code goes through the registry each time
-}
-
 void Proxy::Count(const std::string& backend, int status, double seconds) {
-  BackendSeries& s = Series(backend);
-  Requests(s, status).Inc();
+  // First answer from a backend: its histogram is looked up once.
+  BackendSeries& s = series_.Get(backend, series_mu_, [&] {
+    auto e = std::make_unique<BackendSeries>();
+    e->name = backend;
+    e->duration = &registry_.GetHistogram("millions_lb_backend_duration_seconds",
+                                          "Backend response time.", {{"backend", e->name}});
+    return e;
+  });
+  s.codes
+      .Get(status + 1, series_mu_,
+           [&]() -> metrics::Counter& {
+             return registry_.GetCounter(
+                 "millions_lb_requests_total", "Requests sent to each backend.",
+                 {{"backend", s.name}, {"code", status == 0 ? "error" : std::to_string(status)}});
+           })
+      .Inc();
   s.duration->Observe(seconds);
 }
 

@@ -23,6 +23,7 @@
 #include "core/http.h"
 #include "core/membership.h"
 #include "core/metrics.h"
+#include "core/metrics_http.h"
 #include "core/upstream.h"
 #include "roles/lb/balancer.h"
 #include "roles/lb/health.h"
@@ -60,19 +61,10 @@ class Proxy {
   // found by the backend's name in a table read without a lock (as core/metrics_http.h does for
   // routes): the request path builds no key and formats no label.
   struct BackendSeries {
-    static constexpr size_t kCodes = 12;  // past that a code goes through the registry each time
-    struct Slot {
-      std::atomic<int> code{0};  // status + 1 (0: free); set (release) after `requests`
-      metrics::Counter* requests = nullptr;
-    };
     std::string name;
     metrics::Histogram* duration = nullptr;
-    std::array<Slot, kCodes> codes;
+    metrics::CounterSlots<12> codes;  // by status + 1 (status 0, no answer, is a series too)
   };
-  // Immutable once published; keys view the names of series_, which never move.
-  using SeriesTable = std::unordered_map<std::string_view, BackendSeries*>;
-  BackendSeries& Series(std::string_view backend);
-  metrics::Counter& Requests(BackendSeries& s, int status);
 
   LbConfig cfg_;
   std::atomic<std::shared_ptr<Policy>> policy_;
@@ -87,10 +79,7 @@ class Proxy {
   upstream::Client upstream_;
   metrics::Registry registry_;
   std::mutex series_mu_;  // adding a backend's series or a code slot
-  std::atomic<const SeriesTable*> series_table_{nullptr};  // nullptr: none yet
-  std::vector<std::unique_ptr<BackendSeries>> series_;
-  std::vector<std::unique_ptr<const SeriesTable>>
-      series_tables_;  // all published: readers may hold one
+  metrics::NamedIndex<BackendSeries> series_;
 };
 
 membership::Members ToMembers(const std::vector<Backend>& backends);
