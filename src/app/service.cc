@@ -1,5 +1,6 @@
 #include "app/service.h"
 
+#include <array>
 #include <charconv>
 
 #include "app/auth.h"
@@ -13,6 +14,14 @@ using data::Consistency;
 using cache::Kind;
 
 std::string UserKey(int64_t id) { return "u:" + std::to_string(id); }
+
+// UserKey written into `buf` (the hot path's L1 lookup builds no string).
+std::string_view UserKeyIn(int64_t id, std::array<char, 24>& buf) {
+  buf[0] = 'u';
+  buf[1] = ':';
+  auto r = std::to_chars(buf.data() + 2, buf.data() + buf.size(), id);
+  return std::string_view(buf.data(), static_cast<size_t>(r.ptr - buf.data()));
+}
 std::string PhotoKey(int64_t id) { return "p:" + std::to_string(id); }
 std::string SessionKey(std::string_view hash) { return "s:" + std::string(hash); }
 std::string PhotosKey(int64_t owner) { return "ph:" + std::to_string(owner); }
@@ -133,7 +142,8 @@ Result<int64_t> Service::Authenticate(std::string_view token) {
 }
 
 std::optional<std::string> Service::CachedUser(int64_t id) {
-  return cache_.Peek(Kind::kUser, UserKey(id));
+  std::array<char, 24> buf;
+  return cache_.Peek(Kind::kUser, UserKeyIn(id, buf));
 }
 
 Result<std::string> Service::User(int64_t id) {

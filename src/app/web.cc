@@ -163,11 +163,10 @@ awaitable<Response> WebApp::Handle(Request& req) {
   // The clock is read only for the debug line: at the default level the hot path reads none.
   const bool debug = log::Enabled(log::Level::kDebug);
   auto t0 = debug ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
-  auto m = router_.Find(req.method, req.path);
+  auto m = router_.Find(req.method, req.path, &req.params);
   Response resp;
   if (m.outcome == http::Router::Outcome::kMatched) {
-    req.route = std::string(m.route);
-    req.params = std::move(m.params);
+    req.route.assign(m.route);
     // Log-ins are not replayed: their answer carries a session token, never stored.
     if (req.method == "POST" && req.route != "/api/sessions" && req.header("idempotency-key")) {
       resp = co_await Idempotent(req, *m.handler);
@@ -175,12 +174,11 @@ awaitable<Response> WebApp::Handle(Request& req) {
       resp = co_await (*m.handler)(req);
     }
   } else if (m.outcome == http::Router::Outcome::kMethodNotAllowed) {
-    req.route = std::string(m.route);
+    req.route.assign(m.route);
     resp = http::JsonError(405, "method_not_allowed", "method not allowed on this path");
   } else {
     resp = http::JsonError(404, "not_found", "no such route");
   }
-  resp.set("X-Content-Type-Options", "nosniff");
   if (resp.status >= 500)
     log::Write(log::Level::kError, {req.request_id, req.trace_id}, "request failed",
                {{"route", req.route}, {"status", resp.status}, {"body", resp.body}});

@@ -28,6 +28,9 @@ class WebApp {
   WebApp(Service& service, BlockingPool& pool, metrics::Registry& metrics, WebOptions options);
   ~WebApp();
   boost::asio::awaitable<http::Response> Handle(http::Request& req);
+  // Header lines the server must add to every response of this app (ServerOptions::
+  // extra_headers): browsers must not guess a type other than the one we send.
+  static constexpr std::string_view kExtraHeaders = "X-Content-Type-Options: nosniff\r\n";
   // Makes /readyz answer 503 (set while starting and draining).
   void SetReady(bool ready) { ready_ = ready; }
 

@@ -239,7 +239,7 @@ void Tiered::AttachL2(std::unique_ptr<L2> l2) {
 
 // Each read is counted once for hotness: a hit here, or (after a miss here) in the Get that
 // follows. Counting both would make a key hot at half its threshold.
-std::optional<std::string> Tiered::Peek(Kind kind, const std::string& key) {
+std::optional<std::string> Tiered::Peek(Kind kind, std::string_view key) {
   auto v = impl_->l1->Get(key);
   if (v) {
     if (l2_) impl_->hot.Touch(key);

@@ -76,7 +76,7 @@ class Tiered {
   // The cached value, or the loader's (errors are returned, never cached).
   Result<std::string> Get(Kind kind, const std::string& key, const Loader& load);
   // L1 only; counts hits (a miss is counted by the Get that follows).
-  std::optional<std::string> Peek(Kind kind, const std::string& key);
+  std::optional<std::string> Peek(Kind kind, std::string_view key);
   // After a commit: delete everywhere and broadcast.
   void Invalidate(const std::vector<CacheKey>& keys);
   // Drop from this node's L1 only.

@@ -63,6 +63,7 @@ std::optional<std::string> Request::cookie(std::string_view name) const {
 }
 
 Response& Response::set(std::string name, std::string value) {
+  if (IEquals(name, "content-type")) content_type = {};
   for (auto& h : headers) {
     if (IEquals(h.name, name)) {
       h.value = std::move(value);
@@ -76,6 +77,7 @@ Response& Response::set(std::string name, std::string value) {
 std::optional<std::string_view> Response::header(std::string_view name) const {
   for (const auto& h : headers)
     if (IEquals(h.name, name)) return std::string_view(h.value);
+  if (!content_type.empty() && IEquals(name, "content-type")) return content_type;
   return std::nullopt;
 }
 
@@ -83,7 +85,7 @@ Response Json(int status, std::string body) {
   Response r;
   r.status = status;
   r.body = std::move(body);
-  r.set("Content-Type", "application/json");
+  r.content_type = "application/json";
   return r;
 }
 

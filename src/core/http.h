@@ -67,6 +67,9 @@ struct Request {
 
 struct Response {
   int status = 200;
+  // A Content-Type that is a static string (Json() sets it): written first, without a header
+  // object per response. set("Content-Type", ...) replaces it; header() finds it.
+  std::string_view content_type;
   std::vector<Header> headers;
   // More header lines, already formatted ("Name: value\r\n" each), written after `headers`:
   // a proxy's pass-through of a backend's headers. header() does not look in them.

@@ -5,6 +5,7 @@
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/rfc7230.hpp>
 #include <cstring>
+#include <vector>
 
 #include "core/env.h"
 
@@ -13,30 +14,20 @@ namespace bhttp = boost::beast::http;
 
 namespace {
 
-std::string Hex(const unsigned char* p, size_t n) {
-  static const char* kDigits = "0123456789abcdef";
-  std::string s(n * 2, '0');
-  for (size_t i = 0; i < n; ++i) {
-    s[2 * i] = kDigits[p[i] >> 4];
-    s[2 * i + 1] = kDigits[p[i] & 15];
-  }
-  return s;
-}
-
 bool IsLowerHex(std::string_view s) {
   for (char c : s)
     if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
   return true;
 }
 
-// W3C traceparent: 00-<32 hex trace id>-<16 hex parent id>-<2 hex flags>.
-std::string TraceIdFrom(std::string_view tp) {
+// W3C traceparent: 00-<32 hex trace id>-<16 hex parent id>-<2 hex flags>. Empty when malformed.
+std::string_view TraceIdFrom(std::string_view tp) {
   if (tp.size() != 55 || tp[2] != '-' || tp[35] != '-' || tp[52] != '-') return {};
   std::string_view id = tp.substr(3, 32);
   if (!IsLowerHex(tp.substr(0, 2)) || !IsLowerHex(id) || !IsLowerHex(tp.substr(36, 16)) ||
-      !IsLowerHex(tp.substr(53, 2)) || id == std::string(32, '0'))
+      !IsLowerHex(tp.substr(53, 2)) || id.find_first_not_of('0') == std::string_view::npos)
     return {};
-  return std::string(id);
+  return id;
 }
 
 bool GoodRequestId(std::string_view id) {
@@ -68,13 +59,36 @@ uint64_t NextRandom() {
   return result;
 }
 
-std::string RandomHex(size_t bytes) {
-  unsigned char b[32];
+// Sets `out` to 2 * bytes random hex digits, reusing its storage.
+void RandomHexInto(std::string& out, size_t bytes) {
+  static const char* kDigits = "0123456789abcdef";
+  out.resize(bytes * 2);
   for (size_t i = 0; i < bytes; i += 8) {
     uint64_t r = NextRandom();
-    std::memcpy(b + i, &r, std::min<size_t>(8, bytes - i));
+    for (size_t j = 0; j < 8 && i + j < bytes; ++j, r >>= 8) {
+      out[2 * (i + j)] = kDigits[(r >> 4) & 15];
+      out[2 * (i + j) + 1] = kDigits[r & 15];
+    }
   }
-  return Hex(b, bytes);
+}
+
+std::string RandomHex(size_t bytes) {
+  std::string s;
+  RandomHexInto(s, bytes);
+  return s;
+}
+
+// RFC 9112 section 9.3: the close and keep-alive tokens of a Connection field.
+void ConnectionTokens(std::string_view connection, bool& close, bool& keep) {
+  while (!connection.empty()) {
+    size_t comma = connection.find(',');
+    std::string_view token = connection.substr(0, comma);
+    connection = comma == std::string_view::npos ? std::string_view() : connection.substr(comma + 1);
+    while (!token.empty() && (token.front() == ' ' || token.front() == '\t')) token.remove_prefix(1);
+    while (!token.empty() && (token.back() == ' ' || token.back() == '\t')) token.remove_suffix(1);
+    if (IEquals(token, "close")) close = true;
+    if (IEquals(token, "keep-alive")) keep = true;
+  }
 }
 
 }  // namespace
@@ -103,66 +117,97 @@ Status CheckRawHeader(std::string_view block) {
   return Ok();
 }
 
-Result<Request> ConvertRequest(const bhttp::request_header<>& msg, std::string body,
-                               const Limits& limits) {
-  Request req;
-  size_t count = 0;
-  for (const auto& f : msg) {
-    (void)f;
-    ++count;
-  }
+Status FillRequest(std::string_view method, std::string_view target, int version,
+                   const HeadField* fields, size_t count, const Limits& limits, Request& req) {
   if (count > limits.max_headers)
     return MakeError(Errc::kHeadersTooLarge, "too_many_headers", "too many header fields");
-  if (msg.version() != 11 && msg.version() != 10)
+  if (version != 11 && version != 10)
     return MakeError(Errc::kBadInput, "bad_request", "unsupported HTTP version");
   // Framing (RFC 9112 section 6): one Content-Length of digits, or Transfer-Encoding that is
   // exactly "chunked" on HTTP/1.1; anything else could be read two ways, so it is refused.
   int lengths = 0, encodings = 0, hosts = 0;
-  for (const auto& f : msg) {
-    if (f.name() == bhttp::field::content_length) {
+  bool close = false, keep = false;
+  std::string_view rid, traceparent;
+  for (size_t i = 0; i < count; ++i) {
+    std::string_view name = fields[i].name, v = fields[i].value;
+    if (IEquals(name, "content-length")) {
       ++lengths;
-      std::string_view v = f.value();
       if (v.empty() || v.find_first_not_of("0123456789") != std::string_view::npos)
         return MakeError(Errc::kBadInput, "bad_request", "invalid Content-Length");
-    } else if (f.name() == bhttp::field::transfer_encoding) {
+    } else if (IEquals(name, "transfer-encoding")) {
       ++encodings;
-      if (!IEquals(f.value(), "chunked") || msg.version() != 11)
+      if (!IEquals(v, "chunked") || version != 11)
         return MakeError(Errc::kBadInput, "bad_request", "unsupported Transfer-Encoding");
-    } else if (f.name() == bhttp::field::host) {
+    } else if (IEquals(name, "host")) {
       ++hosts;
+    } else if (IEquals(name, "connection")) {
+      ConnectionTokens(v, close, keep);  // every Connection field counts
+    } else if (rid.empty() && IEquals(name, "x-request-id")) {
+      rid = v;
+    } else if (traceparent.empty() && IEquals(name, "traceparent")) {
+      traceparent = v;
     }
   }
   if (lengths > 1 || encodings > 1 || (lengths && encodings))
     return MakeError(Errc::kBadInput, "bad_request", "ambiguous message framing");
   // RFC 9112 section 3.2: HTTP/1.1 needs one Host; no request may carry two.
-  if (hosts > 1 || (msg.version() == 11 && hosts != 1))
+  if (hosts > 1 || (version == 11 && hosts != 1))
     return MakeError(Errc::kBadInput, "bad_request", "HTTP/1.1 needs exactly one Host header");
-  std::string_view target = msg.target();
   if (target.empty() || target.front() != '/' || target.size() > limits.max_target_bytes)
     return MakeError(Errc::kBadInput, "bad_target", "request target must be an absolute path");
-  req.method = std::string(msg.method_string());
-  req.target = std::string(target);
+  // Every field is assigned, so that a connection's Request is reused from one request to the
+  // next without allocating again.
   size_t q = target.find('?');
-  auto path = PercentDecode(target.substr(0, q), false);
-  if (!path) return MakeError(Errc::kBadInput, "bad_target", "malformed percent-encoding in path");
-  req.path = std::move(*path);
-  if (q != std::string_view::npos) req.query = std::string(target.substr(q + 1));
-  req.headers.reserve(count);
-  for (const auto& f : msg)
-    req.headers.push_back({std::string(f.name_string()), std::string(f.value())});
-  // As message::keep_alive() decides it (RFC 9112 section 9.3), from the header alone.
-  bool close = false, keep = false;
-  for (const auto& token : bhttp::token_list(msg[bhttp::field::connection])) {
-    if (IEquals(token, "close")) close = true;
-    if (IEquals(token, "keep-alive")) keep = true;
+  std::string_view raw_path = target.substr(0, q);
+  if (raw_path.find('%') == std::string_view::npos) {
+    req.path.assign(raw_path);
+  } else {
+    auto path = PercentDecode(raw_path, false);
+    if (!path)
+      return MakeError(Errc::kBadInput, "bad_target", "malformed percent-encoding in path");
+    req.path = std::move(*path);
   }
-  req.keep_alive = msg.version() == 11 ? !close : (keep && !close);
+  req.method.assign(method);
+  req.target.assign(target);
+  if (q != std::string_view::npos) {
+    req.query.assign(target.substr(q + 1));
+  } else {
+    req.query.clear();
+  }
+  req.headers.resize(count);
+  for (size_t i = 0; i < count; ++i) {
+    req.headers[i].name.assign(fields[i].name);
+    req.headers[i].value.assign(fields[i].value);
+  }
+  req.keep_alive = version == 11 ? !close : (keep && !close);
+  req.body.clear();
+  req.body_stream.reset();
+  req.body_length.reset();
+  req.route.clear();
+  req.params.clear();
+  if (!rid.empty() && GoodRequestId(rid)) {
+    req.request_id.assign(rid);
+  } else {
+    RandomHexInto(req.request_id, 16);
+  }
+  std::string_view trace = TraceIdFrom(traceparent);
+  if (!trace.empty()) {
+    req.trace_id.assign(trace);
+  } else {
+    RandomHexInto(req.trace_id, 16);
+  }
+  return Ok();
+}
+
+Result<Request> ConvertRequest(const bhttp::request_header<>& msg, std::string body,
+                               const Limits& limits) {
+  std::vector<HeadField> fields;
+  for (const auto& f : msg) fields.push_back({f.name_string(), f.value()});
+  Request req;
+  Status st = FillRequest(msg.method_string(), msg.target(), static_cast<int>(msg.version()),
+                          fields.data(), fields.size(), limits, req);
+  if (!st.ok()) return st.error();
   req.body = std::move(body);
-  auto rid = req.header("x-request-id");
-  req.request_id = rid && GoodRequestId(*rid) ? std::string(*rid) : NewRequestId();
-  auto tp = req.header("traceparent");
-  if (tp) req.trace_id = TraceIdFrom(*tp);
-  if (req.trace_id.empty()) req.trace_id = RandomHex(16);
   return req;
 }
 
@@ -198,14 +243,26 @@ Result<Request> ParseRequest(std::string_view bytes, const Limits& limits) {
   return ConvertRequest(msg, std::move(msg.body()), limits);
 }
 
-std::string ResponseHead(const Response& resp, std::string_view request_id, bool keep_alive,
-                         std::optional<uint64_t> content_length) {
-  std::string out;
-  size_t need = 64 + request_id.size() + resp.raw_headers.size();
+void AppendResponseHead(std::string& out, const Response& resp, std::string_view request_id,
+                        bool keep_alive, std::optional<uint64_t> content_length,
+                        std::string_view extra) {
+  size_t need = out.size() + 80 + request_id.size() + resp.raw_headers.size() + extra.size() +
+                resp.content_type.size();
   for (const auto& h : resp.headers) need += h.name.size() + h.value.size() + 4;
   out.reserve(need);
-  out.append("HTTP/1.1 ").append(std::to_string(resp.status)).push_back(' ');
+  char num[24];
+  auto digits = [&num](uint64_t v) {
+    char* end = num + sizeof num;
+    char* p = end;
+    do {
+      *--p = static_cast<char>('0' + v % 10);
+      v /= 10;
+    } while (v);
+    return std::string_view(p, static_cast<size_t>(end - p));
+  };
+  out.append("HTTP/1.1 ").append(digits(static_cast<uint64_t>(resp.status))).push_back(' ');
   out.append(ReasonPhrase(resp.status)).append("\r\n");
+  if (!resp.content_type.empty()) out.append("Content-Type: ").append(resp.content_type).append("\r\n");
   for (const auto& h : resp.headers) {
     // Framing is ours to write: a handler's (or a backend's) framing headers never pass.
     if (IEquals(h.name, "content-length") || IEquals(h.name, "transfer-encoding") ||
@@ -215,14 +272,21 @@ std::string ResponseHead(const Response& resp, std::string_view request_id, bool
     out.append(h.name).append(": ").append(h.value).append("\r\n");
   }
   out.append(resp.raw_headers);
+  out.append(extra);
   if (!request_id.empty()) out.append("X-Request-Id: ").append(request_id).append("\r\n");
   if (content_length) {
-    out.append("Content-Length: ").append(std::to_string(*content_length)).append("\r\n");
+    out.append("Content-Length: ").append(digits(*content_length)).append("\r\n");
   } else if (resp.status >= 200 && resp.status != 204 && resp.status != 304) {
     out.append("Transfer-Encoding: chunked\r\n");
   }
   if (!keep_alive) out.append("Connection: close\r\n");
   out.append("\r\n");
+}
+
+std::string ResponseHead(const Response& resp, std::string_view request_id, bool keep_alive,
+                         std::optional<uint64_t> content_length) {
+  std::string out;
+  AppendResponseHead(out, resp, request_id, keep_alive, content_length);
   return out;
 }
 

@@ -31,6 +31,9 @@ struct ServerOptions {
   uint64_t stream_bodies_over = 0;
   // The io_context runs on one thread: connections skip their strands (a lock per handler).
   bool one_thread = false;
+  // Header lines written into every response ("Name: value\r\n" each), such as the web tier's
+  // X-Content-Type-Options: set once here, they cost no header object per response.
+  std::string extra_headers;
 };
 
 class HttpServer {

@@ -9,6 +9,7 @@
 #include <cstdio>
 
 #include "core/http_convert.h"
+#include "core/http_head.h"
 #include "core/http_server_impl.h"
 #include "core/log.h"
 
@@ -137,11 +138,24 @@ awaitable<void> WriteAll(Stream& s, const Buffers& bufs) {
   }
 }
 
+// One read of whatever has arrived. On plain TCP straight from the socket: these reads are
+// timed by the connection's own deadline and the idle sweeper, so the stream's per-operation
+// timer bookkeeping would be wasted work on every request.
+// Not a coroutine itself: it returns the operation's awaitable, so no frame is added.
+template <class Stream>
+awaitable<size_t> ReadSome(Stream& s, asio::mutable_buffer b, beast::error_code& ec) {
+  if constexpr (std::is_same_v<Stream, beast::tcp_stream>) {
+    return s.socket().async_read_some(b, asio::redirect_error(use_awaitable, ec));
+  } else {
+    return s.async_read_some(b, asio::redirect_error(use_awaitable, ec));
+  }
+}
+
 }  // namespace
 
 template <class Stream>
 awaitable<void> HttpServer::Impl::WriteResponse(Stream& s, Response& resp, const Request* req,
-                                                bool keep_alive) {
+                                                bool keep_alive, std::string& h) {
   // Written by hand (ResponseHead) and sent with gather writes: one syscall for a whole small
   // response, the body never copied.
   auto& tcp = beast::get_lowest_layer(s);
@@ -150,8 +164,9 @@ awaitable<void> HttpServer::Impl::WriteResponse(Stream& s, Response& resp, const
   bool no_body =
       resp.status == 204 || resp.status == 304 || (resp.status >= 100 && resp.status < 200);
   std::string_view id = req ? std::string_view(req->request_id) : std::string_view();
+  h.clear();
   if (resp.body_stream && !no_body) {
-    std::string h = ResponseHead(resp, id, keep_alive, resp.body_length);
+    AppendResponseHead(h, resp, id, keep_alive, resp.body_length, opt.extra_headers);
     co_await asio::async_write(s, asio::buffer(h), use_awaitable);
     if (head) co_return;
     const bool chunked = !resp.body_length;
@@ -186,7 +201,7 @@ awaitable<void> HttpServer::Impl::WriteResponse(Stream& s, Response& resp, const
   std::string_view body = !resp.static_body.empty() ? resp.static_body : resp.body;
   std::optional<uint64_t> length;
   if (!no_body) length = body.size();
-  std::string h = ResponseHead(resp, id, keep_alive, length);
+  AppendResponseHead(h, resp, id, keep_alive, length, opt.extra_headers);
   if (head || no_body || body.empty()) {
     co_await WriteAll(s, asio::const_buffer(h.data(), h.size()));
   } else {
@@ -226,6 +241,10 @@ awaitable<void> HttpServer::Impl::Serve(Stream& s, std::shared_ptr<ServerConn> c
     beast::error_code ec;
     remote = tcp.socket().remote_endpoint(ec).address().to_string();  // once, not per request
   }
+  // Reused from request to request on this connection: their storage is allocated once.
+  Request req;
+  std::string head_buf;
+  RequestHeadView fast;
   try {
     for (;;) {
       c->idle = true;
@@ -235,8 +254,7 @@ awaitable<void> HttpServer::Impl::Serve(Stream& s, std::shared_ptr<ServerConn> c
         tcp.expires_never();  // the sweeper times this wait out
         c->idle_deadline_ms.store(SteadyMillis() + lim.idle_timeout.count(),
                                   std::memory_order_relaxed);
-        size_t n =
-            co_await s.async_read_some(buf.prepare(8192), asio::redirect_error(use_awaitable, ec));
+        size_t n = co_await ReadSome(s, buf.prepare(8192), ec);
         c->idle_deadline_ms.store(0, std::memory_order_relaxed);
         if (ec) break;  // idle timeout or the client closed: nothing to answer
         buf.commit(n);
@@ -263,11 +281,12 @@ awaitable<void> HttpServer::Impl::Serve(Stream& s, std::shared_ptr<ServerConn> c
           break;
         }
         if (!armed) arm(lim.header_timeout);
-        size_t n =
-            co_await s.async_read_some(buf.prepare(8192), asio::redirect_error(use_awaitable, ec));
+        size_t n = co_await ReadSome(s, buf.prepare(8192), ec);
         if (ec) break;
         buf.commit(n);
       }
+      // The block may have arrived whole in one read past the bound: the bound still holds.
+      if (!ec && early == 0 && end > lim.max_header_bytes) early = 431;
       if (!ec && early == 0) {
         Status raw =
             CheckRawHeader(std::string_view(static_cast<const char*>(buf.data().data()), end));
@@ -279,17 +298,58 @@ awaitable<void> HttpServer::Impl::Serve(Stream& s, std::shared_ptr<ServerConn> c
                                  early == 431 ? "headers too large" : "malformed header");
         Request r;
         r.request_id = NewRequestId();
-        co_await WriteResponse(s, err, &r, false);
+        co_await WriteResponse(s, err, &r, false, head_buf);
         Record(r, early, 0);
         break;
       }
-      if (!ec) {
+      bool fast_ok = false;
+      Status fast_st = Ok();
+      if (!ec && ParseRequestHead(std::string_view(static_cast<const char*>(buf.data().data()),
+                                                   end),
+                                  fast) == FastHead::kOk) {
+        // The common request (no body, plain fields): read in place without Beast's parser;
+        // the views are used before the buffer is consumed.
+        fast_st = FillRequest(fast.method, fast.target, fast.version, fast.fields, fast.count,
+                              lim, req);
+        buf.consume(end);
+        fast_ok = true;
+      }
+      if (!ec && !fast_ok) {
         // The whole header block is in the buffer: parse it in place, no read operation.
         size_t used = parser.put(buf.data(), ec);
         buf.consume(used);
         if (!ec && !parser.is_header_done()) ec = bhttp::error::partial_message;
       }
       auto t0 = std::chrono::steady_clock::now();
+      if (fast_ok) {
+        if (armed) c->deadline.cancel();
+        if (!fast_st.ok()) {
+          Response err =
+              JsonError(fast_st.error().status(), fast_st.error().code, fast_st.error().message);
+          Request r;
+          r.request_id = NewRequestId();
+          co_await WriteResponse(s, err, &r, false, head_buf);
+          Record(r, err.status, 0);
+          break;
+        }
+        req.remote_addr = remote;
+        req.tls = kTls;
+        Response resp;
+        try {
+          resp = co_await handler(req);
+        } catch (const std::exception& e) {
+          log::Write(log::Level::kError, {req.request_id, req.trace_id}, "handler threw",
+                     {{"error", e.what()}, {"route", req.route}});
+          resp = JsonError(500, "internal", "internal error");
+        }
+        bool keep = req.keep_alive && !draining;
+        int status = resp.status;
+        co_await WriteResponse(s, resp, &req, keep, head_buf);
+        Record(req, status,
+               std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+        if (!keep) break;
+        continue;
+      }
       // A large (or chunked) body is handed to the handler as a stream when the server is
       // set up for it (the balancer): it is never held whole.
       bool stream =
@@ -321,13 +381,14 @@ awaitable<void> HttpServer::Impl::Serve(Stream& s, std::shared_ptr<ServerConn> c
           Response err = JsonError(status, CodeFor(status), ec.message());
           Request r;
           r.request_id = NewRequestId();
-          co_await WriteResponse(s, err, &r, false);
+          co_await WriteResponse(s, err, &r, false, head_buf);
           Record(r, status, 0);
         }
         break;
       }
       std::shared_ptr<StreamedBody<Stream>> body;
       Result<Request> parsed = MakeError(Errc::kInternal, "internal", "unset");
+      // (the full parser's path: a request with a body, or one the fast reader left to it)
       if (stream) {
         parsed = ConvertRequest(parser.get(), {}, lim);
       } else {
@@ -339,11 +400,11 @@ awaitable<void> HttpServer::Impl::Serve(Stream& s, std::shared_ptr<ServerConn> c
             JsonError(parsed.error().status(), parsed.error().code, parsed.error().message);
         Request r;
         r.request_id = NewRequestId();
-        co_await WriteResponse(s, err, &r, false);
+        co_await WriteResponse(s, err, &r, false, head_buf);
         Record(r, err.status, 0);
         break;
       }
-      Request& req = parsed.value();
+      req = std::move(parsed.value());
       req.remote_addr = remote;
       req.tls = kTls;
       if (stream) {
@@ -363,7 +424,7 @@ awaitable<void> HttpServer::Impl::Serve(Stream& s, std::shared_ptr<ServerConn> c
       if (body && !body->Finish()) req.keep_alive = false;
       bool keep = req.keep_alive && !draining;
       int status = resp.status;
-      co_await WriteResponse(s, resp, &req, keep);
+      co_await WriteResponse(s, resp, &req, keep, head_buf);
       Record(req, status,
              std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
       if (!keep) break;

@@ -89,7 +89,7 @@ struct HttpServer::Impl : std::enable_shared_from_this<Impl> {
   boost::asio::awaitable<void> Serve(Stream& s, std::shared_ptr<ServerConn> c);
   template <class Stream>
   boost::asio::awaitable<void> WriteResponse(Stream& s, Response& resp, const Request* req,
-                                             bool keep_alive);
+                                             bool keep_alive, std::string& head_buf);
   std::unique_ptr<boost::asio::ssl::context> ssl;
   void Record(const Request& req, int status, double seconds);
   void Forget(uint64_t id);

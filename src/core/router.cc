@@ -1,10 +1,15 @@
 #include "core/router.h"
 
+#include <boost/container/small_vector.hpp>
+
 namespace millions::http {
 namespace {
 
-std::vector<std::string_view> Split(std::string_view path) {
-  std::vector<std::string_view> out;
+// A path's segments; most paths have a handful, kept on the stack.
+using Parts = boost::container::small_vector<std::string_view, 12>;
+
+Parts Split(std::string_view path) {
+  Parts out;
   if (!path.empty() && path.front() == '/') path.remove_prefix(1);
   while (true) {
     size_t slash = path.find('/');
@@ -21,29 +26,43 @@ bool IsParam(std::string_view seg) {
 
 bool IsRest(std::string_view seg) { return IsParam(seg) && seg.ends_with("...}"); }
 
-// Matches one route; fills params on success.
-bool MatchSegments(const std::vector<std::string>& pattern,
-                   const std::vector<std::string_view>& parts, std::string_view path,
-                   std::vector<std::pair<std::string, std::string>>* params) {
-  params->clear();
-  for (size_t i = 0; i < pattern.size(); ++i) {
+// Whether `parts` match a route's segments; when they do and `params` is set, fills it,
+// reusing its elements' storage (a connection's Request keeps them from request to request).
+bool MatchSegments(const std::vector<std::string>& pattern, const Parts& parts,
+                   std::string_view path, std::vector<std::pair<std::string, std::string>>* params) {
+  size_t k = 0;
+  auto put = [&](std::string_view name, std::string_view value) {
+    if (!params) return;
+    if (k == params->size()) params->emplace_back();
+    (*params)[k].first.assign(name);
+    (*params)[k].second.assign(value);
+    ++k;
+  };
+  bool ok = false;
+  for (size_t i = 0;; ++i) {
+    if (i == pattern.size()) {
+      ok = pattern.size() == parts.size();
+      break;
+    }
     const std::string& seg = pattern[i];
     if (IsRest(seg)) {
-      if (i >= parts.size() || parts[i].empty()) return false;
+      if (i >= parts.size() || parts[i].empty()) break;
       // The rest of the path from this segment on, slashes included.
       size_t offset = static_cast<size_t>(parts[i].data() - path.data());
-      params->emplace_back(seg.substr(1, seg.size() - 5), std::string(path.substr(offset)));
-      return true;
+      put(std::string_view(seg).substr(1, seg.size() - 5), path.substr(offset));
+      ok = true;
+      break;
     }
-    if (i >= parts.size()) return false;
+    if (i >= parts.size()) break;
     if (IsParam(seg)) {
-      if (parts[i].empty()) return false;
-      params->emplace_back(seg.substr(1, seg.size() - 2), std::string(parts[i]));
+      if (parts[i].empty()) break;
+      put(std::string_view(seg).substr(1, seg.size() - 2), parts[i]);
     } else if (seg != parts[i]) {
-      return false;
+      break;
     }
   }
-  return pattern.size() == parts.size();
+  if (ok && params) params->resize(k);
+  return ok;
 }
 
 }  // namespace
@@ -55,22 +74,31 @@ void Router::Add(std::string method, std::string pattern, Handler handler) {
 }
 
 Router::Match Router::Find(std::string_view method, std::string_view path) const {
+  std::vector<std::pair<std::string, std::string>> params;
+  Match m = Find(method, path, &params);
+  m.params = std::move(params);
+  return m;
+}
+
+Router::Match Router::Find(std::string_view method, std::string_view path,
+                           std::vector<std::pair<std::string, std::string>>* params) const {
   Match m;
   auto parts = Split(path);
-  std::vector<std::pair<std::string, std::string>> params;
   for (const auto& r : routes_) {
-    if (!MatchSegments(r.segments, parts, path, &params)) continue;
+    // Checked without filling params: only the route that matches fills them.
+    if (!MatchSegments(r.segments, parts, path, nullptr)) continue;
     // HEAD is served by GET routes.
     if (r.method == method || (method == "HEAD" && r.method == "GET")) {
+      MatchSegments(r.segments, parts, path, params);
       m.outcome = Outcome::kMatched;
       m.handler = &r.handler;
       m.route = r.pattern;
-      m.params = std::move(params);
       return m;
     }
     m.outcome = Outcome::kMethodNotAllowed;
     m.route = r.pattern;
   }
+  params->clear();
   return m;
 }
 

@@ -25,6 +25,10 @@ class Router {
     std::vector<std::pair<std::string, std::string>> params;
   };
   Match Find(std::string_view method, std::string_view path) const;
+  // The same, with the parameters of a matched route written into `params` (its storage
+  // reused; cleared when nothing matched) instead of Match::params.
+  Match Find(std::string_view method, std::string_view path,
+             std::vector<std::pair<std::string, std::string>>* params) const;
 
  private:
   struct Route {

@@ -18,6 +18,8 @@
 #include <vector>
 
 #include "core/config.h"
+#include "core/http_convert.h"
+#include "core/http_head.h"
 
 namespace millions::upstream {
 namespace asio = boost::asio;
@@ -39,6 +41,16 @@ bool ShouldRetry(const Outcome& out, std::string_view method, int attempt) {
 }
 
 namespace {
+
+// Past this many bytes without the end of the header block, the full parser takes over (and
+// applies its own limit).
+constexpr size_t kFastHeadBytes = 16 * 1024;
+
+// One per thread: filled and read between two suspensions, never across one.
+http::ResponseHeadView& FastView() {
+  thread_local http::ResponseHeadView v;
+  return v;
+}
 
 // True when a pooled connection's peer has closed it (readable with nothing to read), so it is
 // never reused for a request the backend would not see.
@@ -238,6 +250,55 @@ awaitable<Outcome> Client::Forward(const std::string& backend, std::string_view 
     // A write that fails on a fresh connection never reached the backend either.
     out.failure = reused ? Failure::kReset : Failure::kConnect;
     co_return out;
+  }
+  // The common response (Content-Length framed, plain fields, small) is read without Beast's
+  // parser: its header block is gathered in the connection's buffer and read in place
+  // (http_head.h); anything else goes to the full parser over the same buffered bytes.
+  if (req.method != "HEAD") {
+    size_t end;
+    while ((end = http::HeaderEnd(std::string_view(static_cast<const char*>(up->buf.data().data()),
+                                                   up->buf.size()))) == std::string_view::npos &&
+           up->buf.size() < kFastHeadBytes) {
+      size_t n = co_await up->stream.async_read_some(up->buf.prepare(16 * 1024),
+                                                     asio::redirect_error(use_awaitable, ec));
+      if (ec) {
+        out.failure = ec == beast::error::timeout ? Failure::kTimeout : Failure::kReset;
+        co_return out;
+      }
+      up->buf.commit(n);
+    }
+    http::ResponseHeadView& v = FastView();
+    std::string_view block;
+    if (end != std::string_view::npos)
+      block = std::string_view(static_cast<const char*>(up->buf.data().data()), end);
+    if (!block.empty() && http::ParseResponseHead(block, v) == http::FastHead::kOk &&
+        v.content_length <= opt_.stream_over) {
+      out.response.status = v.status;
+      size_t need = 0;
+      for (size_t i = 0; i < v.count; ++i) need += v.fields[i].name.size() + v.fields[i].value.size() + 4;
+      out.response.raw_headers.reserve(need);
+      for (size_t i = 0; i < v.count; ++i) {
+        std::string_view name = v.fields[i].name;
+        if (HopByHop(name) || http::IEquals(name, "x-request-id")) continue;
+        out.response.raw_headers.append(name).append(": ").append(v.fields[i].value).append("\r\n");
+      }
+      const bool close = v.close;
+      const size_t length = static_cast<size_t>(v.content_length);
+      up->buf.consume(end);  // `v` is not used past here
+      while (up->buf.size() < length) {
+        size_t n = co_await up->stream.async_read_some(up->buf.prepare(length - up->buf.size()),
+                                                       asio::redirect_error(use_awaitable, ec));
+        if (ec) {
+          out.failure = ec == beast::error::timeout ? Failure::kTimeout : Failure::kReset;
+          co_return out;
+        }
+        up->buf.commit(n);
+      }
+      out.response.body.assign(static_cast<const char*>(up->buf.data().data()), length);
+      up->buf.consume(length);
+      if (!close && up->buf.size() == 0) pool_->GiveBack(backend, std::move(up));
+      co_return out;
+    }
   }
   bhttp::response_parser<bhttp::string_body> parser;
   parser.body_limit(boost::none);  // only bodies up to stream_over are read whole, below

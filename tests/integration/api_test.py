@@ -15,6 +15,7 @@ try:
     s, h, body = srv.request("GET", "/livez", headers={"X-Request-Id": "req-123"})
     c.eq(h.get("x-request-id"), "req-123", "request id echoed")
     c.check(len(srv.request("GET", "/livez")[1].get("x-request-id", "")) == 32, "request id made")
+    c.eq(h.get("x-content-type-options"), "nosniff", "every response says nosniff")
 
     # --- sign up
     s, _, alice = srv.json("POST", "/api/users",

@@ -1,5 +1,10 @@
 #include "roles/lb/forward.h"
 
+#include <algorithm>
+#include <array>
+#include <cstring>
+#include <initializer_list>
+
 #include "core/upstream.h"
 
 namespace millions::lb {
@@ -19,18 +24,33 @@ bool HopByHop(std::string_view name) { return upstream::HopByHop(name); }
 
 namespace {
 
+// Joins pieces into `buf` (the values below are short and bounded: an address, fixed text, ids
+// of at most 128 bytes); the header values are composed without a string per request.
+template <size_t N>
+std::string_view Join(std::array<char, N>& buf, std::initializer_list<std::string_view> parts) {
+  size_t n = 0;
+  for (std::string_view p : parts) {
+    size_t k = std::min(p.size(), N - n);
+    std::memcpy(buf.data() + n, p.data(), k);
+    n += k;
+  }
+  return std::string_view(buf.data(), n);
+}
+
 // The one place that decides which headers a backend sees; both forms below use it.
 template <class F>
 void ForEachUpstreamHeader(const http::Request& req, F&& f) {
   for (const auto& h : req.headers)
     if (!HopByHop(h.name) && !Untrusted(h.name)) f(h.name, h.value);
   f("X-Forwarded-For", req.remote_addr);
-  const char* proto = req.tls ? "https" : "http";
+  const std::string_view proto = req.tls ? "https" : "http";
   f("X-Forwarded-Proto", proto);
-  f("Forwarded", "for=\"" + req.remote_addr + "\";proto=" + proto);
+  std::array<char, 256> buf;
+  f("Forwarded", Join(buf, {"for=\"", req.remote_addr, "\";proto=", proto}));
   f("X-Request-Id", req.request_id);
   if (!req.header("traceparent"))
-    f("traceparent", "00-" + req.trace_id + "-" + req.request_id.substr(0, 16) + "-01");
+    f("traceparent", Join(buf, {"00-", req.trace_id, "-",
+                                std::string_view(req.request_id).substr(0, 16), "-01"}));
 }
 
 }  // namespace

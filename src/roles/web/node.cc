@@ -41,6 +41,7 @@ int RunWebNode(const WebNodeConfig& cfg, data::Store& store, queue::JobQueue& qu
   so.role = cfg.role;
   so.limits = cfg.limits;
   so.one_thread = cfg.threads == 1;
+  so.extra_headers = std::string(app::WebApp::kExtraHeaders);
   http::HttpServer server(
       harness.io(), so, [&web](http::Request& req) { return web.Handle(req); }, &registry);
   server.Start();
