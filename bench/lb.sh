@@ -169,7 +169,7 @@ PY
 
 # --- Set-up "web": the default topology's own web nodes, its policy.
 setup_web() {
-  local threads n a uid user_path m0 m1 h0 h1 d0 d1 t0 t1 lv0 lv1 policy l1_ttl
+  local threads n a r uid user_path m0 m1 h0 h1 d0 d1 t0 t1 lv0 lv1 policy l1_ttl
   local -a webs addrs
   echo
   echo "== set-up web: starting the default topology (${UP_TOPOLOGY:-topologies/local.toml}) under millions up"
@@ -293,6 +293,9 @@ PY
       bench_ratio ours_livez nginx_livez "ours/nginx   GET /livez       "
       bench_ratio ours_user haproxy_user "ours/haproxy whole path, user "
       bench_ratio ours_user nginx_user "ours/nginx   whole path, user "
+      r=$(ratio_median ours_user haproxy_user 3)
+      echo "issue 14 target, whole path balancer -> web -> L1 hit >= 1.2x HAProxy's throughput: ${r}x: $(
+        awk -v r="$r" 'BEGIN {print (r + 0 >= 1.2) ? "met" : "MISSED"}')"
     } >"$work/summary-web-$threads.txt"
     cat "$work/summary-web-$threads.txt"
     summary+=("$work/summary-web-$threads.txt")

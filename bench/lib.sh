@@ -510,3 +510,11 @@ l1_check() {
   [ "$misses" -le "$bound" ] ||
     bench_die "the user GET missed the L1 cache $misses times in $secs s (more than L1 refreshes: $bound)"
 }
+
+# ratio_median A B COL: the median over rounds of A/B in column COL of results.tsv (3 requests/s,
+# 6 CPU per request), as bench_ratio computes it; "n/a" when there is none.
+ratio_median() {
+  paste <(_col "$1" "$3") <(_col "$2" "$3") | awk '$2 > 0 {print $1 / $2}' | sort -g |
+    awk '{a[NR] = $1} END { if (NR == 0) { print "n/a"; exit }
+      printf "%.2f\n", (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
+}
