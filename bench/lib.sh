@@ -15,6 +15,13 @@
 #   workers_of PIDFILE        the children of the master named in a pid file (nginx's workers)
 #   median N... / spread N... the median; the spread as (max-min)/median in percent
 #   resp_bytes URL            "status header_bytes body_bytes" of one GET (curl)
+#   bench_up_default DIR      `millions up --detach` of the default topology (UP_TOPOLOGY, default
+#                             topologies/local.toml) rewritten to free loopback ports and run dir
+#                             DIR/run; `millions down` and the run dir's removal on exit.
+#                             Sets UP_TOPO (the file); see up_node_field, up_node_addr.
+#   l1_count BASE KIND RESULT the L1 cache lookups of KIND with RESULT (hit|miss), from /metrics
+#   bench_user BASE HANDLE    creates a user through the API (POST /api/users); prints its id
+#   l1_warm BASE PATH KIND    GETs PATH until one counts an L1 hit (hot keys only go to L1)
 #
 # Settings (environment): DURATION seconds per measured run (10), ROUNDS (3), WARMUP seconds per
 # contender before round 1, not counted (2), CONNS wrk connections (64), WRK_THREADS (1),
@@ -33,9 +40,11 @@ CLK_TCK=$(getconf CLK_TCK)
 BENCH_WORK=
 BENCH_PIDS=()
 BENCH_PIDFILES=()
+BENCH_UPS=()
 C_NAMES=()
 C_URLS=()
 C_PIDFN=()
+C_PIDFN2=()
 C_LABELS=()
 
 bench_die() {
@@ -94,6 +103,7 @@ bench_cleanup() {
   for f in "${BENCH_PIDFILES[@]}"; do
     if [ -s "$f" ]; then _bench_stop "$(cat "$f")"; fi
   done
+  for f in "${BENCH_UPS[@]}"; do _bench_down "$f"; done
   if [ -n "$BENCH_WORK" ]; then
     if [ "${BENCH_KEEP:-0}" = 1 ]; then echo "bench: kept $BENCH_WORK" >&2; else rm -rf "$BENCH_WORK"; fi
   fi
@@ -192,9 +202,10 @@ resp_bytes() {
   echo "$code $(wc -c <"$BENCH_WORK/resp.head") $(wc -c <"$BENCH_WORK/resp.body")"
 }
 
-# bench_contender NAME URL PIDS_FN LABEL: PIDS_FN is a function printing the pids whose CPU
-# counts for this contender. Prints what one GET of URL returns (status, header and body bytes)
-# and fails unless it is 2xx.
+# bench_contender NAME URL PIDS_FN LABEL [PIDS_FN2]: PIDS_FN is a function printing the pids whose
+# CPU counts for this contender; PIDS_FN2, when given, the pids whose CPU is printed beside it
+# (e.g. the web nodes behind a proxy: column "+cpu_us/req"). Prints what one GET of URL returns
+# (status, header and body bytes) and fails unless it is 2xx.
 bench_contender() {
   local res st hb bb
   res=$(resp_bytes "$2")
@@ -204,6 +215,7 @@ bench_contender() {
   C_NAMES+=("$1")
   C_URLS+=("$2")
   C_PIDFN+=("$3")
+  C_PIDFN2+=("${5:-}")
   C_LABELS+=("$4")
 }
 
@@ -211,6 +223,7 @@ bench_reset() {
   C_NAMES=()
   C_URLS=()
   C_PIDFN=()
+  C_PIDFN2=()
   C_LABELS=()
   : >"$BENCH_WORK/results.tsv"
 }
@@ -222,20 +235,35 @@ _pids_of() {
   echo "$pids"
 }
 
+_pids2_of() { # the pids of PIDS_FN2, or nothing
+  local pids
+  [ -n "${C_PIDFN2[$1]:-}" ] || return 0
+  pids=$("${C_PIDFN2[$1]}")
+  [ -n "$pids" ] || bench_die "${C_NAMES[$1]}: no process to measure beside it"
+  echo "$pids"
+}
+
 _bench_measure() { # index round
-  local i=$1 r=$2 pids t0 t1 cpu
+  local i=$1 r=$2 pids pids2 t0 t1 u0=0 u1=0 cpu cpu2=
   pids=$(_pids_of "$i")
+  pids2=$(_pids2_of "$i")
   # shellcheck disable=SC2086 # a list of pids
   t0=$(cpu_ticks $pids)
+  # shellcheck disable=SC2086
+  [ -z "$pids2" ] || u0=$(cpu_ticks $pids2)
   wrk_run "${C_NAMES[$i]}" "${C_URLS[$i]}"
   # shellcheck disable=SC2086
   t1=$(cpu_ticks $pids)
+  # shellcheck disable=SC2086
+  [ -z "$pids2" ] || u1=$(cpu_ticks $pids2)
   cpu=$(awk -v d=$((t1 - t0)) -v hz="$CLK_TCK" -v n="$WRK_REQUESTS" \
     'BEGIN {printf "%.2f", d * 1e6 / hz / n}')
-  printf '%s\t%s\t%s\t%s\t%s\t%s\n' "${C_NAMES[$i]}" "$r" "$WRK_RPS" "$WRK_P99_MS" \
-    "$WRK_REQUESTS" "$cpu" >>"$BENCH_WORK/results.tsv"
-  printf '    round %s %-26s %10s req/s  p99 %8s ms  %8s cpu_us/req\n' "$r" "${C_NAMES[$i]}" \
-    "$WRK_RPS" "$WRK_P99_MS" "$cpu" >&2
+  [ -z "$pids2" ] || cpu2=$(awk -v d=$((u1 - u0)) -v hz="$CLK_TCK" -v n="$WRK_REQUESTS" \
+    'BEGIN {printf "%.2f", d * 1e6 / hz / n}')
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "${C_NAMES[$i]}" "$r" "$WRK_RPS" "$WRK_P99_MS" \
+    "$WRK_REQUESTS" "$cpu" "$cpu2" >>"$BENCH_WORK/results.tsv"
+  printf '    round %s %-26s %10s req/s  p99 %8s ms  %8s cpu_us/req%s\n' "$r" "${C_NAMES[$i]}" \
+    "$WRK_RPS" "$WRK_P99_MS" "$cpu" "${cpu2:+  +$cpu2 behind}" >&2
 }
 
 # A warm-up run per contender (WARMUP s, checked like the others, not counted), then ROUNDS
@@ -265,11 +293,15 @@ bench_settings() {
   printf 'medians over rounds, spread = (max-min)/median; cpu_us/req = utime+stime of the processes under test / requests\n'
 }
 
+# One line per contender: medians and spreads of requests/s, p99 and CPU per request; when some
+# contender has a PIDS_FN2, a last column "+cpu_us/req" (median) of those processes ("-" if none).
 bench_report() {
-  local i name
+  local i name extra=0
   local -a v
-  printf '%-34s %11s %6s %9s %6s %11s %6s\n' contender requests/s spread p99_ms spread \
+  for ((i = 0; i < ${#C_NAMES[@]}; i++)); do [ -z "${C_PIDFN2[$i]:-}" ] || extra=1; done
+  printf '%-34s %11s %6s %9s %6s %11s %6s' contender requests/s spread p99_ms spread \
     cpu_us/req spread
+  if [ "$extra" = 1 ]; then printf ' %12s\n' +cpu_us/req; else printf '\n'; fi
   for ((i = 0; i < ${#C_NAMES[@]}; i++)); do
     name=${C_NAMES[$i]}
     mapfile -t v < <(_col "$name" 3)
@@ -277,7 +309,15 @@ bench_report() {
     mapfile -t v < <(_col "$name" 4)
     printf ' %9.2f %6s' "$(median "${v[@]}")" "$(spread "${v[@]}")"
     mapfile -t v < <(_col "$name" 6)
-    printf ' %11.1f %6s\n' "$(median "${v[@]}")" "$(spread "${v[@]}")"
+    printf ' %11.1f %6s' "$(median "${v[@]}")" "$(spread "${v[@]}")"
+    if [ "$extra" = 0 ]; then
+      printf '\n'
+    elif [ -n "${C_PIDFN2[$i]:-}" ]; then
+      mapfile -t v < <(_col "$name" 7)
+      printf ' %12.1f\n' "$(median "${v[@]}")"
+    else
+      printf ' %12s\n' -
+    fi
   done
 }
 
@@ -326,4 +366,155 @@ NGINX
   nginx -c "$work/backends.conf"
   wait_http "http://127.0.0.1:$p1/"
   wait_http "http://127.0.0.1:$p2/"
+}
+
+# --- The default topology under `millions up` (bench/lb.sh, bench/single.sh, bench/rss.sh).
+
+# bench_up_default DIR: writes DIR/topology.toml, the default topology (UP_TOPOLOGY, default
+# topologies/local.toml) with every address on a free loopback port, [runner] run_dir DIR/run and
+# the TLS pair under it; everything else (node counts, threads, policies, cache) as in the file.
+# Then `millions up --detach` (from DIR, at most 300 s). The exit trap runs `millions down` for it
+# (or stops its runner when down fails) and removes DIR/run. Sets UP_TOPO and UP_SECS (start time).
+bench_up_default() {
+  local dir=$1 t0
+  mkdir -p "$dir"
+  chmod 755 "$dir" # PostgreSQL runs as another user
+  UP_TOPO=$dir/topology.toml
+  python3 - "${UP_TOPOLOGY:-topologies/local.toml}" "$UP_TOPO" "$dir/run" <<'PY' ||
+import sys, tomllib
+sys.path.insert(0, "tests/integration")
+from harness import free_port, topology
+src, out, run = sys.argv[1:4]
+ADDR = ("listen", "admin", "rest", "peer_listen", "tls_listen")
+def fix(v):
+    if isinstance(v, dict):
+        return {k: f"127.0.0.1:{free_port()}" if k in ADDR and isinstance(x, str) else fix(x)
+                for k, x in v.items()}
+    return [fix(x) for x in v] if isinstance(v, list) else v
+with open(src, "rb") as f:
+    t = fix(tomllib.load(f))
+t.pop("deployment", None)  # name= below writes [deployment] name = "bench" and [[dc]] dc1
+if [d.get("name") for d in t.pop("dc", [{"name": "dc1"}])] != ["dc1"]:
+    sys.exit(f"{src}: bench_up_default handles one data centre, dc1")
+t.setdefault("runner", {})["run_dir"] = run
+if "lb" in t:
+    for k in ("tls_cert", "tls_key"):
+        if k in t["lb"]:
+            t["lb"][k] = f"{run}/tls/{t['lb'][k].rsplit('/', 1)[-1]}"
+topology(out, name="bench", **t)
+PY
+    bench_die "could not write the bench topology from ${UP_TOPOLOGY:-topologies/local.toml}"
+  BENCH_UPS+=("$UP_TOPO")
+  t0=$(date +%s)
+  if ! (cd "$dir" && timeout 300 "$BENCH_BIN" up "$UP_TOPO" --detach) >"$dir/up.log" 2>&1; then
+    tail -30 "$dir/up.log" >&2
+    bench_die "millions up failed (${UP_TOPOLOGY:-topologies/local.toml}, log above)"
+  fi
+  # shellcheck disable=SC2034 # read by the bench that sources this file
+  UP_SECS=$(($(date +%s) - t0))
+}
+
+_bench_down() { # topology: `millions down`; if it fails, SIGTERM to the runner; remove run dir
+  local topo=$1 dir p
+  dir=$(dirname "$topo")
+  if ! timeout 120 "$BENCH_BIN" down --topology "$topo" >>"$dir/down.log" 2>&1; then
+    p=$(python3 -c 'import json,sys;print(json.load(open(sys.argv[1]))["pid"])' \
+      "$dir/run/runner.json" 2>/dev/null) || p=
+    if [ -n "$p" ]; then
+      echo "bench: millions down failed; stopping the runner (pid $p)" >&2
+      _bench_stop "$p" 120
+    fi
+  fi
+  [ "${BENCH_KEEP:-0}" = 1 ] || rm -rf "$dir/run"
+}
+
+# up_node_field TOPO NAME FIELD: FIELD (address, pid, ...) of node NAME from `millions status
+# --json`, or nothing unless it is running.
+up_node_field() {
+  "$BENCH_BIN" status --json --topology "$1" | python3 -c '
+import json, sys
+n = [n for n in json.load(sys.stdin)["nodes"] if n["name"] == sys.argv[1]]
+print(n[0][sys.argv[2]] if n and n[0]["state"] == "running" else "")' "$2" "$3"
+}
+
+# up_nodes TOPO ROLE: the names of the nodes of ROLE in `millions status --json`, in order.
+up_nodes() {
+  "$BENCH_BIN" status --json --topology "$1" | python3 -c '
+import json, sys
+print(" ".join(n["name"] for n in json.load(sys.stdin)["nodes"] if n["role"] == sys.argv[1]))' "$2"
+}
+
+# l1_count BASE KIND RESULT: millions_cache_requests_total{kind=KIND,level="l1",result=RESULT}.
+l1_count() {
+  local m
+  m=$(curl -fsS "$1/metrics") || bench_die "no /metrics at $1"
+  awk -v k="$2" -v r="$3" '/^millions_cache_requests_total\{/ && /level="l1"/ &&
+    index($0, "kind=\"" k "\"") && index($0, "result=\"" r "\"") {s += $NF; n++}
+    END {if (!n) exit 1; printf "%d\n", s}' <<<"$m" ||
+    bench_die "$1/metrics has no millions_cache_requests_total{kind=\"$2\",level=\"l1\",result=\"$3\"}"
+}
+
+# metric_sum BASE NAME [LABEL]: the sum of the series of NAME in BASE/metrics (those whose labels
+# hold the text LABEL, e.g. 'kind="user"'); nothing if there is none.
+metric_sum() {
+  curl -fsS "$1/metrics" | awk -v n="$2" -v l="${3:-}" '
+    ($1 == n || index($1, n "{") == 1) && index($1, l) {s += $NF; k++}
+    END {if (k) printf "%.0f\n", s}'
+}
+
+# bench_user BASE HANDLE: POST /api/users {"handle","password"}; prints the new user's id.
+bench_user() {
+  local out
+  out=$(curl -fsS -H 'Content-Type: application/json' \
+    -d "{\"handle\":\"$2\",\"password\":\"password123\"}" "$1/api/users") ||
+    bench_die "POST $1/api/users ($2) failed"
+  python3 -c 'import json,sys;print(json.loads(sys.argv[1])["id"])' "$out" ||
+    bench_die "POST /api/users answered no id: $out"
+}
+
+# l1_warm BASE PATH KIND: bursts of 100 GETs of BASE PATH on one connection (at most 20) until a
+# GET after a burst counts an L1 hit of KIND: with cache nodes a key only goes to L1 once read
+# often enough (cache.hot_key_reads_per_s).
+l1_warm() {
+  local i h0 h1
+  local -a burst=()
+  for i in $(seq 100); do burst+=(-o /dev/null "$1$2"); done
+  for i in $(seq 20); do
+    curl -fsS "${burst[@]}" || bench_die "GET $1$2 failed"
+    h0=$(l1_count "$1" "$3" hit)
+    curl -fsS -o /dev/null "$1$2" || bench_die "GET $1$2 failed"
+    h1=$(l1_count "$1" "$3" hit)
+    [ "$h1" -le "$h0" ] || return 0
+  done
+  bench_die "GET $1$2 never hit the L1 cache"
+}
+
+# rss_kb PID: VmRSS of PID in kB (from /proc/PID/status).
+rss_kb() {
+  awk '$1 == "VmRSS:" {print $2; f = 1} END {exit !f}' "/proc/$1/status" 2>/dev/null ||
+    bench_die "no VmRSS for process $1"
+}
+
+# l1_check HITS MISSES DB_LOADS SECS NODES L1_TTL_MS: the "L1 hit" check of a cached GET on web
+# nodes with cache nodes, where an L1 entry lives cache.l1_ttl_ms and is then read again from L2
+# (an L1 miss and an L2 hit). Fails on any database read of it, and on more L1 misses than
+# NODES x (SECS / l1_ttl + 1) refreshes, each of which the CONNS requests in flight may all see.
+# Sets L1_LINE, the counts for the summary.
+l1_check() {
+  local hits=$1 misses=$2 loads=$3 secs=$4 nodes=$5 ttl=$6 bound
+  bound=$((nodes * (secs * 1000 / ttl + 1) * CONNS))
+  L1_LINE="$hits hits, $misses misses ($(awk -v h="$hits" -v m="$misses" \
+    'BEGIN {printf "%.3f%%", (h + m) ? 100 * h / (h + m) : 0}') hits; L1 entries live $ttl ms, then are read again from L2; at most $bound allowed), $loads database reads"
+  [ "$hits" -gt 0 ] || bench_die "the user GET counted no L1 hit during the runs"
+  [ "$loads" -eq 0 ] || bench_die "the user GET went to the database $loads times during the runs"
+  [ "$misses" -le "$bound" ] ||
+    bench_die "the user GET missed the L1 cache $misses times in $secs s (more than L1 refreshes: $bound)"
+}
+
+# ratio_median A B COL: the median over rounds of A/B in column COL of results.tsv (3 requests/s,
+# 6 CPU per request), as bench_ratio computes it; "n/a" when there is none.
+ratio_median() {
+  paste <(_col "$1" "$3") <(_col "$2" "$3") | awk '$2 > 0 {print $1 / $2}' | sort -g |
+    awk '{a[NR] = $1} END { if (NR == 0) { print "n/a"; exit }
+      printf "%.2f\n", (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
 }
