@@ -30,6 +30,7 @@ void Arm(const std::shared_ptr<ServerConn>& c, std::chrono::milliseconds d) {
   c->deadline.async_wait([c](beast::error_code ec) {
     if (ec) return;
     c->timed_out = true;
+    c->ready.Cancel();
     c->tcp().socket().cancel(ec);
   });
 }
@@ -143,8 +144,10 @@ awaitable<void> WriteAll(Stream& s, const Buffers& bufs) {
 // timer bookkeeping would be wasted work on every request.
 // Not a coroutine itself: it returns the operation's awaitable, so no frame is added.
 template <class Stream>
-awaitable<size_t> ReadSome(Stream& s, asio::mutable_buffer b, beast::error_code& ec) {
+awaitable<size_t> ReadSome(Stream& s, net::ReadyFd& ready, asio::mutable_buffer b,
+                           beast::error_code& ec) {
   if constexpr (std::is_same_v<Stream, beast::tcp_stream>) {
+    if (ready.attached()) return ready.Read(b, ec);
     return s.socket().async_read_some(b, asio::redirect_error(use_awaitable, ec));
   } else {
     return s.async_read_some(b, asio::redirect_error(use_awaitable, ec));
@@ -218,6 +221,7 @@ awaitable<void> HttpServer::Impl::Session(std::shared_ptr<ServerConn> c, uint64_
     co_await Serve(c->stream, c);
   }
   beast::error_code ec;
+  c->ready.Detach();
   c->tcp().socket().shutdown(tcp::socket::shutdown_send, ec);
   c->tcp().socket().close(ec);
   Forget(id);
@@ -241,6 +245,14 @@ awaitable<void> HttpServer::Impl::Serve(Stream& s, std::shared_ptr<ServerConn> c
     beast::error_code ec;
     remote = tcp.socket().remote_endpoint(ec).address().to_string();  // once, not per request
   }
+  if constexpr (!kTls) {
+    // One thread runs this server: reads wait for the kernel's word (readiness.h).
+    if (opt.one_thread) {
+      beast::error_code ec;
+      tcp.socket().non_blocking(true, ec);
+      if (!ec) c->ready.Attach(ioc, tcp.socket().native_handle());
+    }
+  }
   // Reused from request to request on this connection: their storage is allocated once.
   Request req;
   std::string head_buf;
@@ -254,7 +266,7 @@ awaitable<void> HttpServer::Impl::Serve(Stream& s, std::shared_ptr<ServerConn> c
         tcp.expires_never();  // the sweeper times this wait out
         c->idle_deadline_ms.store(SteadyMillis() + lim.idle_timeout.count(),
                                   std::memory_order_relaxed);
-        size_t n = co_await ReadSome(s, buf.prepare(8192), ec);
+        size_t n = co_await ReadSome(s, c->ready, buf.prepare(8192), ec);
         c->idle_deadline_ms.store(0, std::memory_order_relaxed);
         if (ec) break;  // idle timeout or the client closed: nothing to answer
         buf.commit(n);
@@ -281,7 +293,7 @@ awaitable<void> HttpServer::Impl::Serve(Stream& s, std::shared_ptr<ServerConn> c
           break;
         }
         if (!armed) arm(lim.header_timeout);
-        size_t n = co_await ReadSome(s, buf.prepare(8192), ec);
+        size_t n = co_await ReadSome(s, c->ready, buf.prepare(8192), ec);
         if (ec) break;
         buf.commit(n);
       }

@@ -21,6 +21,7 @@
 
 #include "core/http_server.h"
 #include "core/metrics_http.h"
+#include "core/readiness.h"
 
 namespace millions::http {
 
@@ -45,6 +46,9 @@ struct ServerConn {
   // While waiting for the next request: when the idle timeout closes the connection (steady
   // clock, ms; 0 when not waiting). The sweeper reads it: a timer per request cost more.
   std::atomic<int64_t> idle_deadline_ms{0};
+  // On a one-thread server with plain TCP: request reads wait for the poller's word instead
+  // of trying recv first (readiness.h). Detached before the socket closes.
+  net::ReadyFd ready;
 };
 
 inline int64_t SteadyMillis() {

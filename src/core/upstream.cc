@@ -20,6 +20,7 @@
 #include "core/config.h"
 #include "core/http_convert.h"
 #include "core/http_head.h"
+#include "core/readiness.h"
 
 namespace millions::upstream {
 namespace asio = boost::asio;
@@ -69,7 +70,20 @@ struct PooledConn {
   beast::tcp_stream stream;
   beast::flat_buffer buf;
   Clock::time_point idle_since;
+  net::ReadyFd ready;  // after `stream`: detached before the socket closes
 };
+
+namespace {
+
+// One read of what the backend sent: through the poller when the connection is attached to
+// it, else through the stream (whose expiry, set per request, times it). Not a coroutine.
+awaitable<size_t> ReadSome(PooledConn& up, asio::mutable_buffer b, beast::error_code& ec,
+                           Clock::time_point deadline) {
+  if (up.ready.attached()) return up.ready.Read(b, ec, deadline);
+  return up.stream.async_read_some(b, asio::redirect_error(use_awaitable, ec));
+}
+
+}  // namespace
 
 class ConnectionPool {
  public:
@@ -220,6 +234,11 @@ awaitable<Outcome> Client::Forward(const std::string& backend, std::string_view 
       co_return out;
     }
     up->stream.socket().set_option(asio::ip::tcp::no_delay(true), ec);
+    if (opt_.one_thread) {
+      up->stream.socket().non_blocking(true, ec);
+      if (!ec) up->ready.Attach(ioc_, up->stream.socket().native_handle());
+      ec = {};
+    }
   }
   // The request as one gather write: the caller's header block, then the client's body
   // untouched.
@@ -255,14 +274,15 @@ awaitable<Outcome> Client::Forward(const std::string& backend, std::string_view 
   // parser: its header block is gathered in the connection's buffer and read in place
   // (http_head.h); anything else goes to the full parser over the same buffered bytes.
   if (req.method != "HEAD") {
+    const auto deadline = Clock::now() + opt_.backend_timeout;
     size_t end;
     while ((end = http::HeaderEnd(std::string_view(static_cast<const char*>(up->buf.data().data()),
                                                    up->buf.size()))) == std::string_view::npos &&
            up->buf.size() < kFastHeadBytes) {
-      size_t n = co_await up->stream.async_read_some(up->buf.prepare(16 * 1024),
-                                                     asio::redirect_error(use_awaitable, ec));
+      size_t n = co_await ReadSome(*up, up->buf.prepare(16 * 1024), ec, deadline);
       if (ec) {
-        out.failure = ec == beast::error::timeout ? Failure::kTimeout : Failure::kReset;
+        out.failure = ec == beast::error::timeout || ec == asio::error::timed_out ? Failure::kTimeout
+                                                                                : Failure::kReset;
         co_return out;
       }
       up->buf.commit(n);
@@ -286,10 +306,10 @@ awaitable<Outcome> Client::Forward(const std::string& backend, std::string_view 
       const size_t length = static_cast<size_t>(v.content_length);
       up->buf.consume(end);  // `v` is not used past here
       while (up->buf.size() < length) {
-        size_t n = co_await up->stream.async_read_some(up->buf.prepare(length - up->buf.size()),
-                                                       asio::redirect_error(use_awaitable, ec));
+        size_t n = co_await ReadSome(*up, up->buf.prepare(length - up->buf.size()), ec, deadline);
         if (ec) {
-          out.failure = ec == beast::error::timeout ? Failure::kTimeout : Failure::kReset;
+          out.failure = ec == beast::error::timeout || ec == asio::error::timed_out ? Failure::kTimeout
+                                                                                : Failure::kReset;
           co_return out;
         }
         up->buf.commit(n);
@@ -306,7 +326,8 @@ awaitable<Outcome> Client::Forward(const std::string& backend, std::string_view 
   co_await bhttp::async_read_header(up->stream, up->buf, parser,
                                     asio::redirect_error(use_awaitable, ec));
   if (ec) {
-    out.failure = ec == beast::error::timeout ? Failure::kTimeout : Failure::kReset;
+    out.failure = ec == beast::error::timeout || ec == asio::error::timed_out ? Failure::kTimeout
+                                                                                : Failure::kReset;
     co_return out;
   }
   const auto& res = parser.get();
@@ -335,7 +356,8 @@ awaitable<Outcome> Client::Forward(const std::string& backend, std::string_view 
     co_await bhttp::async_read(up->stream, up->buf, parser,
                                asio::redirect_error(use_awaitable, ec));
   if (ec) {
-    out.failure = ec == beast::error::timeout ? Failure::kTimeout : Failure::kReset;
+    out.failure = ec == beast::error::timeout || ec == asio::error::timed_out ? Failure::kTimeout
+                                                                                : Failure::kReset;
     co_return out;
   }
   bool keep = parser.keep_alive();

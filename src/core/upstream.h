@@ -34,6 +34,9 @@ struct Options {
   // reach the caller as Response::body_stream, read as they arrive.
   uint64_t stream_over = 256 * 1024;
   size_t max_idle_per_backend = 256;
+  // The io_context runs on one thread: backend answers are read when the poller says they
+  // came, without a failed recv first (readiness.h).
+  bool one_thread = false;
 };
 
 enum class Failure {

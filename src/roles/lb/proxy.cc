@@ -19,6 +19,7 @@ upstream::Options UpstreamOptions(const LbConfig& cfg) {
   o.connect_timeout = std::chrono::milliseconds(cfg.connect_timeout_ms);
   o.backend_timeout = std::chrono::milliseconds(cfg.backend_timeout_ms);
   o.stream_over = kStreamOver;
+  o.one_thread = cfg.settings.threads == 1;  // as the server's reads (run.cc)
   return o;
 }
 

@@ -1,0 +1,61 @@
+// ReadyFd: reads from a TCP socket only when the kernel has said that data came, as nginx and
+// HAProxy do. Asio tries every read at once (a "speculative" recv) and pays a failed recv
+// (EAGAIN) each time the peer has not answered yet: on the balancer that is two syscalls of the
+// six a proxied request costs (the client's next request, the backend's answer), on a web node
+// one of three (docs/performance.md). Here each io_context has one edge-triggered epoll set of
+// its own (a service on the context) watched through Asio's reactor; a socket's "ready" flag is
+// set by that set's events and cleared by a short read, and a read waits without a syscall when
+// the flag is clear.
+// Thread-safety: only for an io_context run by one thread (the poller and every ReadyFd of the
+// context run on that thread, unlocked); the caller knows its threading and attaches only then.
+// Ownership: a ReadyFd borrows the socket's descriptor, which must stay open until the ReadyFd
+// is destroyed or detached; the poller belongs to the io_context.
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/buffer.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/system/error_code.hpp>
+#include <chrono>
+#include <memory>
+
+namespace millions::net {
+
+class Poller;
+
+class ReadyFd {
+ public:
+  using Clock = std::chrono::steady_clock;
+  ReadyFd() = default;
+  ReadyFd(const ReadyFd&) = delete;
+  ReadyFd& operator=(const ReadyFd&) = delete;
+  ~ReadyFd();
+
+  // Watches `fd` (a connected, non-blocking TCP socket) with `ioc`'s poller. False when it
+  // cannot (the caller then reads through Asio as before).
+  bool Attach(boost::asio::io_context& ioc, int fd);
+  // Stops watching; call before the descriptor is closed. A waiting Read ends with
+  // operation_aborted.
+  void Detach();
+  bool attached() const { return poller_ != nullptr; }
+
+  // Reads what has arrived into `b` (at least one byte), waiting for the poller first when
+  // the last read drained the socket. Returns the byte count; 0 with `ec` set on end of stream
+  // (asio::error::eof), on an error, on Cancel (operation_aborted) or past `deadline`
+  // (asio::error::timed_out).
+  boost::asio::awaitable<size_t> Read(boost::asio::mutable_buffer b, boost::system::error_code& ec,
+                                      Clock::time_point deadline = Clock::time_point::max());
+  // Ends a waiting Read with operation_aborted (a request deadline, a drain). No-op otherwise.
+  void Cancel();
+
+  struct Waiter;  // a waiting Read's state (readiness.cc)
+
+ private:
+  friend class Poller;
+  Poller* poller_ = nullptr;
+  int fd_ = -1;
+  bool ready_ = true;  // unknown at first: try the read
+  Waiter* waiter_ = nullptr;
+};
+
+}  // namespace millions::net
