@@ -130,7 +130,10 @@ awaitable<void> HttpServer::Impl::AcceptLoop() {
   auto self = shared_from_this();
   for (;;) {
     beast::error_code ec;
-    tcp::socket sock = co_await acceptor.async_accept(asio::redirect_error(use_awaitable, ec));
+    // The socket is made on the context that will run the connection.
+    asio::io_context& io =
+        opt.contexts.empty() ? ioc : *opt.contexts[next_context++ % opt.contexts.size()];
+    tcp::socket sock = co_await acceptor.async_accept(io, asio::redirect_error(use_awaitable, ec));
     if (ec) {
       if (draining || ec == asio::error::operation_aborted) co_return;
       // EMFILE and friends: back off briefly instead of spinning.
@@ -151,9 +154,10 @@ awaitable<void> HttpServer::Impl::AcceptLoop() {
         continue;
       }
       id = next_id++;
-      asio::any_io_executor ex = opt.one_thread ? asio::any_io_executor(ioc.get_executor())
-                                                : asio::any_io_executor(asio::make_strand(ioc));
-      c = std::make_shared<ServerConn>(ex, std::move(sock), ssl.get());
+      asio::any_io_executor ex = opt.one_thread || !opt.contexts.empty()
+                                     ? asio::any_io_executor(io.get_executor())
+                                     : asio::any_io_executor(asio::make_strand(io));
+      c = std::make_shared<ServerConn>(io, ex, std::move(sock), ssl.get());
       conns.emplace(id, c);
     }
     open_conns->Add(1);

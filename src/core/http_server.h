@@ -11,6 +11,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "core/http.h"
 #include "core/http_limits.h"
@@ -31,6 +32,10 @@ struct ServerOptions {
   uint64_t stream_bodies_over = 0;
   // The io_context runs on one thread: connections skip their strands (a lock per handler).
   bool one_thread = false;
+  // Contexts, each run by one thread (NodeHarness::contexts), over which accepted connections
+  // are spread in turn; each connection then runs on its context alone, as with one_thread.
+  // Empty: every connection on the server's own io_context.
+  std::vector<boost::asio::io_context*> contexts;
   // Header lines written into every response ("Name: value\r\n" each), such as the web tier's
   // X-Content-Type-Options: set once here, they cost no header object per response.
   std::string extra_headers;

@@ -247,10 +247,10 @@ awaitable<void> HttpServer::Impl::Serve(Stream& s, std::shared_ptr<ServerConn> c
   }
   if constexpr (!kTls) {
     // One thread runs this server: reads wait for the kernel's word (readiness.h).
-    if (opt.one_thread) {
+    if (opt.one_thread || !opt.contexts.empty()) {
       beast::error_code ec;
       tcp.socket().non_blocking(true, ec);
-      if (!ec) c->ready.Attach(ioc, tcp.socket().native_handle());
+      if (!ec) c->ready.Attach(c->io, tcp.socket().native_handle());
     }
   }
   // Reused from request to request on this connection: their storage is allocated once.

@@ -27,14 +27,15 @@ namespace millions::http {
 
 struct ServerConn {
   // With a TLS context the socket goes into `tls` and `stream` stays empty.
-  ServerConn(boost::asio::any_io_executor s, boost::asio::ip::tcp::socket sock,
-             boost::asio::ssl::context* ctx)
-      : strand(s), stream(ctx ? boost::asio::ip::tcp::socket(s) : std::move(sock)), deadline(s) {
+  ServerConn(boost::asio::io_context& io, boost::asio::any_io_executor s,
+             boost::asio::ip::tcp::socket sock, boost::asio::ssl::context* ctx)
+      : io(io), strand(s), stream(ctx ? boost::asio::ip::tcp::socket(s) : std::move(sock)), deadline(s) {
     if (ctx)
       tls = std::make_unique<boost::beast::ssl_stream<boost::beast::tcp_stream>>(std::move(sock),
                                                                                  *ctx);
   }
   boost::beast::tcp_stream& tcp() { return tls ? boost::beast::get_lowest_layer(*tls) : stream; }
+  boost::asio::io_context& io;  // the context the connection's socket belongs to
   boost::asio::any_io_executor strand;  // a strand, or the io_context itself when it has one thread
   boost::beast::tcp_stream stream;
   std::unique_ptr<boost::beast::ssl_stream<boost::beast::tcp_stream>> tls;
@@ -84,6 +85,7 @@ struct HttpServer::Impl : std::enable_shared_from_this<Impl> {
   std::mutex mu;
   std::unordered_map<uint64_t, std::shared_ptr<ServerConn>> conns;
   uint64_t next_id = 0;
+  size_t next_context = 0;  // AcceptLoop only
   std::function<void()> drain_done;
 
   boost::asio::awaitable<void> AcceptLoop();

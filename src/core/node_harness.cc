@@ -1,6 +1,7 @@
 #include "core/node_harness.h"
 
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <csignal>
 #include <thread>
@@ -32,12 +33,24 @@ void AddOpsRoutes(http::Router& r, const std::atomic<bool>& ready,
 namespace {
 
 int ConcurrencyHint(const HarnessOptions& o) {
-  return o.threads == 1 && o.unsafe_one_thread ? BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO : o.threads;
+  if (o.threads == 1 && o.unsafe_one_thread) return BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO;
+  // Each context of a context-per-thread node is run by one thread, but other threads post to
+  // it and register sockets with it (the acceptor): locked, with one-thread scheduling.
+  return o.context_per_thread ? 1 : o.threads;
 }
 
 }  // namespace
 
-NodeHarness::NodeHarness(HarnessOptions options) : opt_(options), ioc_(ConcurrencyHint(opt_)) {}
+NodeHarness::NodeHarness(HarnessOptions options) : opt_(options), ioc_(ConcurrencyHint(opt_)) {
+  if (opt_.context_per_thread)
+    for (int i = 1; i < opt_.threads; ++i) extra_.push_back(std::make_unique<boost::asio::io_context>(1));
+}
+
+std::vector<boost::asio::io_context*> NodeHarness::contexts() {
+  std::vector<boost::asio::io_context*> out{&ioc_};
+  for (auto& c : extra_) out.push_back(c.get());
+  return out;
+}
 
 void NodeHarness::Run(std::function<void()> withdraw,
                       std::function<void(std::function<void()> done)> drain) {
@@ -52,12 +65,23 @@ void NodeHarness::Run(std::function<void()> withdraw,
     timer.expires_after(opt_.withdraw);
     timer.async_wait([&](const boost::system::error_code&) {
       log::Info("draining");
-      drain([this] { ioc_.stop(); });
+      drain([this] {
+        ioc_.stop();
+        for (auto& c : extra_) c->stop();
+      });
     });
   });
   std::vector<std::thread> threads;
-  for (int i = 1; i < opt_.threads; ++i) threads.emplace_back([this] { ioc_.run(); });
+  // The further contexts have no work of their own until a connection lands on them.
+  std::vector<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> guards;
+  for (auto& c : extra_) {
+    guards.push_back(boost::asio::make_work_guard(*c));
+    threads.emplace_back([&c] { c->run(); });
+  }
+  if (extra_.empty())
+    for (int i = 1; i < opt_.threads; ++i) threads.emplace_back([this] { ioc_.run(); });
   ioc_.run();
+  for (auto& c : extra_) c->stop();
   for (auto& t : threads) t.join();
 }
 

@@ -12,6 +12,8 @@
 #include <boost/asio/io_context.hpp>
 #include <chrono>
 #include <functional>
+#include <memory>
+#include <vector>
 
 #include "core/metrics.h"
 #include "core/router.h"
@@ -30,6 +32,11 @@ struct HarnessOptions {
   // the reactor takes no lock per operation. Only for a node whose other threads never touch
   // io() (no posts from a blocking pool); the balancer's checker has its own client.
   bool unsafe_one_thread = false;
+  // With threads > 1: one io_context per thread (each run by its one thread) instead of one
+  // context shared by all: a connection lives on one thread, with no strand, no lock per
+  // operation and no handoff between threads (docs/performance.md). io() is the first;
+  // contexts() lists them all for a server to spread its connections over.
+  bool context_per_thread = false;
 };
 
 class NodeHarness {
@@ -39,6 +46,9 @@ class NodeHarness {
   NodeHarness& operator=(const NodeHarness&) = delete;
 
   boost::asio::io_context& io() { return ioc_; }
+  // Every context the node runs: io() first, then one per further thread when
+  // context_per_thread is set.
+  std::vector<boost::asio::io_context*> contexts();
 
   // Runs the io threads until the node has drained. On the first SIGINT or SIGTERM `withdraw`
   // runs (the node turns /readyz 503 but still serves, so balancers stop sending to it), then
@@ -49,6 +59,7 @@ class NodeHarness {
  private:
   HarnessOptions opt_;
   boost::asio::io_context ioc_;
+  std::vector<std::unique_ptr<boost::asio::io_context>> extra_;
 };
 
 }  // namespace millions::node

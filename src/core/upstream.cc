@@ -6,6 +6,7 @@
 #include <array>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/redirect_error.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
@@ -66,7 +67,8 @@ bool PeerClosed(beast::tcp_stream& s) {
 
 // A pooled connection to a backend, with its read buffer (kept: no allocation per request).
 struct PooledConn {
-  explicit PooledConn(asio::io_context& ioc) : stream(ioc) {}
+  explicit PooledConn(asio::io_context& ioc) : ctx(&ioc), stream(ioc) {}
+  asio::io_context* ctx;  // a connection is used only on its own context
   beast::tcp_stream stream;
   beast::flat_buffer buf;
   Clock::time_point idle_since;
@@ -88,18 +90,22 @@ awaitable<size_t> ReadSome(PooledConn& up, asio::mutable_buffer b, beast::error_
 class ConnectionPool {
  public:
   explicit ConnectionPool(Options o) : opt(o) {}
-  std::unique_ptr<PooledConn> TakeIdle(const std::string& name);
+  std::unique_ptr<PooledConn> TakeIdle(const std::string& name, asio::io_context* ctx);
   void GiveBack(const std::string& name, std::unique_ptr<PooledConn> c);
 
   const Options opt;
   mutable std::mutex mu;
-  std::unordered_map<std::string, std::vector<std::unique_ptr<PooledConn>>> idle;
+  // Per context (a node may run one per thread), per backend.
+  std::unordered_map<asio::io_context*,
+                     std::unordered_map<std::string, std::vector<std::unique_ptr<PooledConn>>>>
+      idle;
 };
 
-std::unique_ptr<PooledConn> ConnectionPool::TakeIdle(const std::string& name) {
+std::unique_ptr<PooledConn> ConnectionPool::TakeIdle(const std::string& name,
+                                                     asio::io_context* ctx) {
   auto now = Clock::now();
   std::lock_guard lock(mu);
-  auto& v = idle[name];
+  auto& v = idle[ctx][name];
   while (!v.empty()) {
     auto u = std::move(v.back());
     v.pop_back();
@@ -113,7 +119,7 @@ std::unique_ptr<PooledConn> ConnectionPool::TakeIdle(const std::string& name) {
 void ConnectionPool::GiveBack(const std::string& name, std::unique_ptr<PooledConn> u) {
   u->idle_since = Clock::now();
   std::lock_guard lock(mu);
-  auto& v = idle[name];
+  auto& v = idle[u->ctx][name];
   if (v.size() < opt.max_idle_per_backend) v.push_back(std::move(u));
 }
 
@@ -209,8 +215,12 @@ Client::~Client() = default;
 
 size_t Client::IdleCount(const std::string& backend) const {
   std::lock_guard lock(pool_->mu);
-  auto it = pool_->idle.find(backend);
-  return it == pool_->idle.end() ? 0 : it->second.size();
+  size_t n = 0;
+  for (const auto& [ctx, backends] : pool_->idle) {
+    auto it = backends.find(backend);
+    if (it != backends.end()) n += it->second.size();
+  }
+  return n;
 }
 
 // GCC 12 pairs Asio's frame allocator (aligned_new, inlined) with the frame's own operator
@@ -220,11 +230,15 @@ size_t Client::IdleCount(const std::string& backend) const {
 awaitable<Outcome> Client::Forward(const std::string& backend, std::string_view address,
                                    std::string_view head, const http::Request& req) {
   Outcome out;
-  auto up = pool_->TakeIdle(backend);
+  // The context this request runs on (one of several when the node runs one per thread): its
+  // backend connections are made and pooled there.
+  auto ex = co_await asio::this_coro::executor;
+  auto& ctx = static_cast<asio::io_context&>(asio::query(ex, asio::execution::context));
+  auto up = pool_->TakeIdle(backend, &ctx);
   bool reused = up != nullptr;
   beast::error_code ec;
   if (!up) {
-    up = std::make_unique<PooledConn>(ioc_);
+    up = std::make_unique<PooledConn>(ctx);
     auto hp = config::ParseHostPort(std::string(address));
     up->stream.expires_after(opt_.connect_timeout);
     asio::ip::tcp::endpoint ep(asio::ip::make_address(hp.host, ec), static_cast<uint16_t>(hp.port));
@@ -236,7 +250,7 @@ awaitable<Outcome> Client::Forward(const std::string& backend, std::string_view 
     up->stream.socket().set_option(asio::ip::tcp::no_delay(true), ec);
     if (opt_.one_thread) {
       up->stream.socket().non_blocking(true, ec);
-      if (!ec) up->ready.Attach(ioc_, up->stream.socket().native_handle());
+      if (!ec) up->ready.Attach(ctx, up->stream.socket().native_handle());
       ec = {};
     }
   }

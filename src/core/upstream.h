@@ -5,8 +5,9 @@
 // ShouldRetry says whether the caller may pick another and call Forward again.
 // Beast stays out of this header (as in http.h): a body too large to hold is an
 // http::BodyStream, and the connection type lives in upstream.cc.
-// Thread-safety: Forward may run on many io_context threads at once; the pool takes a lock
-// only to take or give back a connection.
+// Thread-safety: Forward may run on many io_context threads at once, and on several contexts
+// (a connection is made and reused on the context of the request that made it); the pool
+// takes a lock only to take or give back a connection.
 // Ownership: borrows the io_context, which must outlive the client; a streamed response body
 // shares the pool, so it may outlive the client.
 #pragma once
@@ -34,8 +35,9 @@ struct Options {
   // reach the caller as Response::body_stream, read as they arrive.
   uint64_t stream_over = 256 * 1024;
   size_t max_idle_per_backend = 256;
-  // The io_context runs on one thread: backend answers are read when the poller says they
-  // came, without a failed recv first (readiness.h).
+  // Every io_context Forward runs on is run by one thread (one thread, or a context per
+  // thread): backend answers are read when the poller says they came, without a failed recv
+  // first (readiness.h).
   bool one_thread = false;
 };
 

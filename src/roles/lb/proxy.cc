@@ -19,7 +19,9 @@ upstream::Options UpstreamOptions(const LbConfig& cfg) {
   o.connect_timeout = std::chrono::milliseconds(cfg.connect_timeout_ms);
   o.backend_timeout = std::chrono::milliseconds(cfg.backend_timeout_ms);
   o.stream_over = kStreamOver;
-  o.one_thread = cfg.settings.threads == 1;  // as the server's reads (run.cc)
+  // Every context of the balancer is run by one thread (run.cc: one thread, or a context per
+  // thread): backend answers are read through the poller.
+  o.one_thread = true;
   return o;
 }
 

@@ -20,7 +20,9 @@ int Run(const LbConfig& cfg) {
   log::Init(cfg.name, "lb", log::ParseLevel(s.log_level));
   // One event-loop thread: the reactor needs no locks per operation (nothing else touches this
   // io_context from another thread: the checker thread has its own client and context).
-  node::NodeHarness harness({.threads = s.threads, .unsafe_one_thread = true});
+  // More threads: a context each, connections spread over them (node_harness.h).
+  node::NodeHarness harness(
+      {.threads = s.threads, .unsafe_one_thread = true, .context_per_thread = true});
   asio::io_context& ioc = harness.io();
   Proxy balancer(cfg, ioc);
   auto& reg = balancer.registry();
@@ -33,6 +35,7 @@ int Run(const LbConfig& cfg) {
   so.limits = s.limits;
   so.stream_bodies_over = kStreamOver;  // large uploads pass through, never held whole
   so.one_thread = s.threads == 1;
+  if (s.threads > 1) so.contexts = harness.contexts();
   http::HttpServer server(
       ioc, so, [&balancer](http::Request& req) { return balancer.Handle(req); }, &reg);
 

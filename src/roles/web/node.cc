@@ -33,7 +33,8 @@ int RunWebNode(const WebNodeConfig& cfg, data::Store& store, queue::JobQueue& qu
 
   BlockingPool pool(static_cast<size_t>(cfg.blocking_threads));
   app::WebApp web(service, pool, registry, cfg.web);
-  node::NodeHarness harness({.threads = cfg.threads, .withdraw = cfg.limits.withdraw});
+  node::NodeHarness harness(
+      {.threads = cfg.threads, .withdraw = cfg.limits.withdraw, .context_per_thread = true});
   auto hp = config::ParseHostPort(cfg.listen);
   http::ServerOptions so;
   so.host = hp.host;
@@ -41,6 +42,7 @@ int RunWebNode(const WebNodeConfig& cfg, data::Store& store, queue::JobQueue& qu
   so.role = cfg.role;
   so.limits = cfg.limits;
   so.one_thread = cfg.threads == 1;
+  if (cfg.threads > 1) so.contexts = harness.contexts();
   so.extra_headers = std::string(app::WebApp::kExtraHeaders);
   http::HttpServer server(
       harness.io(), so, [&web](http::Request& req) { return web.Handle(req); }, &registry);
