@@ -21,6 +21,21 @@ bool Tchar(char c) { return kTchar[static_cast<unsigned char>(c)]; }
 // Visible ASCII and the spaces a field value may hold; obs-text (>= 0x80) falls back.
 bool ValueChar(char c) { return (c >= 0x20 && c < 0x7f) || c == '\t'; }
 
+// RFC 9110 5.6.1: elements separated by commas with optional spaces around them; each is a
+// token or empty.
+bool TokenList(std::string_view v) {
+  for (;;) {
+    size_t comma = v.find(',');
+    std::string_view e = v.substr(0, comma);
+    while (!e.empty() && (e.front() == ' ' || e.front() == '\t')) e.remove_prefix(1);
+    while (!e.empty() && (e.back() == ' ' || e.back() == '\t')) e.remove_suffix(1);
+    for (char c : e)
+      if (!Tchar(c)) return false;
+    if (comma == std::string_view::npos) return true;
+    v.remove_prefix(comma + 1);
+  }
+}
+
 bool Lower(std::string_view a, std::string_view lower) {
   if (a.size() != lower.size()) return false;
   for (size_t i = 0; i < a.size(); ++i) {
@@ -91,6 +106,10 @@ FastHead ParseRequestHead(std::string_view block, RequestHeadView& out) {
     if (Lower(name, "content-length") || Lower(name, "transfer-encoding") ||
         Lower(name, "expect"))
       return FastHead::kFallback;
+    // Beast refuses a Connection that is not a token list; so must we, by handing it over.
+    if ((Lower(name, "connection") || Lower(name, "proxy-connection")) &&
+        !TokenList(out.fields[i].value))
+      return FastHead::kFallback;
   }
   return FastHead::kOk;
 }
@@ -104,10 +123,10 @@ FastHead ParseResponseHead(std::string_view block, ResponseHeadView& out) {
     if (block[i] < '0' || block[i] > '9') return FastHead::kFallback;
     status = status * 10 + (block[i] - '0');
   }
-  if (status < 200 || status > 599 || (block[12] != ' ' && block[12] != '\r'))
-    return FastHead::kFallback;
+  // RFC 9112 4: the SP after the status code is there even when the reason phrase is empty.
+  if (status < 200 || status > 599 || block[12] != ' ') return FastHead::kFallback;
   out.status = status;
-  size_t eol = block.find("\r\n", 12);
+  size_t eol = block.find("\r\n", 13);
   if (eol == std::string_view::npos) return FastHead::kFallback;
   for (size_t i = 13; i < eol; ++i)  // the reason phrase
     if (!ValueChar(block[i])) return FastHead::kFallback;
