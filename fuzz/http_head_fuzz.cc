@@ -2,8 +2,8 @@
 // parser, on the same bytes. Whatever the fast reader accepts, the full parser must accept
 // too, reading the same method, target, fields and framing; otherwise a request or response
 // could mean one thing on the fast path and another on the full one.
-#include <boost/beast/http.hpp>
 #include <algorithm>
+#include <boost/beast/http.hpp>
 #include <cstddef>
 #include <cstdint>
 #include <string>

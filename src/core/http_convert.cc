@@ -83,8 +83,10 @@ void ConnectionTokens(std::string_view connection, bool& close, bool& keep) {
   while (!connection.empty()) {
     size_t comma = connection.find(',');
     std::string_view token = connection.substr(0, comma);
-    connection = comma == std::string_view::npos ? std::string_view() : connection.substr(comma + 1);
-    while (!token.empty() && (token.front() == ' ' || token.front() == '\t')) token.remove_prefix(1);
+    connection =
+        comma == std::string_view::npos ? std::string_view() : connection.substr(comma + 1);
+    while (!token.empty() && (token.front() == ' ' || token.front() == '\t'))
+      token.remove_prefix(1);
     while (!token.empty() && (token.back() == ' ' || token.back() == '\t')) token.remove_suffix(1);
     if (IEquals(token, "close")) close = true;
     if (IEquals(token, "keep-alive")) keep = true;
@@ -262,7 +264,8 @@ void AppendResponseHead(std::string& out, const Response& resp, std::string_view
   };
   out.append("HTTP/1.1 ").append(digits(static_cast<uint64_t>(resp.status))).push_back(' ');
   out.append(ReasonPhrase(resp.status)).append("\r\n");
-  if (!resp.content_type.empty()) out.append("Content-Type: ").append(resp.content_type).append("\r\n");
+  if (!resp.content_type.empty())
+    out.append("Content-Type: ").append(resp.content_type).append("\r\n");
   for (const auto& h : resp.headers) {
     // Framing is ours to write: a handler's (or a backend's) framing headers never pass.
     if (IEquals(h.name, "content-length") || IEquals(h.name, "transfer-encoding") ||

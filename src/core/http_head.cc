@@ -103,8 +103,7 @@ FastHead ParseRequestHead(std::string_view block, RequestHeadView& out) {
   if (!Fields(block, eol + 2, out.fields, out.count)) return FastHead::kFallback;
   for (size_t i = 0; i < out.count; ++i) {
     std::string_view name = out.fields[i].name;
-    if (Lower(name, "content-length") || Lower(name, "transfer-encoding") ||
-        Lower(name, "expect"))
+    if (Lower(name, "content-length") || Lower(name, "transfer-encoding") || Lower(name, "expect"))
       return FastHead::kFallback;
     // Beast refuses a Connection that is not a token list; so must we, by handing it over.
     if ((Lower(name, "connection") || Lower(name, "proxy-connection")) &&

@@ -72,8 +72,9 @@ TEST(RequestHead, SameRequestAsTheFullParser) {
     EXPECT_EQ(full->headers.size(), fast.headers.size());
   }
   // The same checks refuse the same requests: two Hosts, no Host on 1.1, a bad target.
-  for (std::string in : {"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", "GET / HTTP/1.1\r\n\r\n",
-                         "GET x HTTP/1.1\r\nHost: a\r\n\r\n", "GET /%zz HTTP/1.1\r\nHost: a\r\n\r\n"}) {
+  for (std::string in :
+       {"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", "GET / HTTP/1.1\r\n\r\n",
+        "GET x HTTP/1.1\r\nHost: a\r\n\r\n", "GET /%zz HTTP/1.1\r\nHost: a\r\n\r\n"}) {
     RequestHeadView v;
     ASSERT_EQ(ParseRequestHead(in, v), FastHead::kOk) << in;
     Request fast;
@@ -108,8 +109,7 @@ TEST(ResponseHead, LeavesTheRestToTheFullParser) {
            "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
            "HTTP/1.1 200 OK\r\n\r\n",  // read to the close
            "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\n",
-           "HTTP/1.1 200 OK\r\nContent-Length: +1\r\n\r\n",
-           "HTTP/1.1 100 Continue\r\n\r\n",
+           "HTTP/1.1 200 OK\r\nContent-Length: +1\r\n\r\n", "HTTP/1.1 100 Continue\r\n\r\n",
            "HTTP/1.1 200 OK\r\nConnection: close, x\r\nContent-Length: 0\r\n\r\n",
            "HTTP/1.1 304 Not Modified\r\nContent-Length: 5\r\n\r\n",
            "HTTP/1.1 20 OK\r\nContent-Length: 0\r\n\r\n",

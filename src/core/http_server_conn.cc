@@ -316,13 +316,13 @@ awaitable<void> HttpServer::Impl::Serve(Stream& s, std::shared_ptr<ServerConn> c
       }
       bool fast_ok = false;
       Status fast_st = Ok();
-      if (!ec && ParseRequestHead(std::string_view(static_cast<const char*>(buf.data().data()),
-                                                   end),
-                                  fast) == FastHead::kOk) {
+      if (!ec &&
+          ParseRequestHead(std::string_view(static_cast<const char*>(buf.data().data()), end),
+                           fast) == FastHead::kOk) {
         // The common request (no body, plain fields): read in place without Beast's parser;
         // the views are used before the buffer is consumed.
-        fast_st = FillRequest(fast.method, fast.target, fast.version, fast.fields, fast.count,
-                              lim, req);
+        fast_st =
+            FillRequest(fast.method, fast.target, fast.version, fast.fields, fast.count, lim, req);
         buf.consume(end);
         fast_ok = true;
       }

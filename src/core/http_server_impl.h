@@ -29,13 +29,16 @@ struct ServerConn {
   // With a TLS context the socket goes into `tls` and `stream` stays empty.
   ServerConn(boost::asio::io_context& io, boost::asio::any_io_executor s,
              boost::asio::ip::tcp::socket sock, boost::asio::ssl::context* ctx)
-      : io(io), strand(s), stream(ctx ? boost::asio::ip::tcp::socket(s) : std::move(sock)), deadline(s) {
+      : io(io),
+        strand(s),
+        stream(ctx ? boost::asio::ip::tcp::socket(s) : std::move(sock)),
+        deadline(s) {
     if (ctx)
       tls = std::make_unique<boost::beast::ssl_stream<boost::beast::tcp_stream>>(std::move(sock),
                                                                                  *ctx);
   }
   boost::beast::tcp_stream& tcp() { return tls ? boost::beast::get_lowest_layer(*tls) : stream; }
-  boost::asio::io_context& io;  // the context the connection's socket belongs to
+  boost::asio::io_context& io;          // the context the connection's socket belongs to
   boost::asio::any_io_executor strand;  // a strand, or the io_context itself when it has one thread
   boost::beast::tcp_stream stream;
   std::unique_ptr<boost::beast::ssl_stream<boost::beast::tcp_stream>> tls;

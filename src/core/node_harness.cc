@@ -1,7 +1,7 @@
 #include "core/node_harness.h"
 
-#include <boost/asio/signal_set.hpp>
 #include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <csignal>
 #include <thread>
@@ -43,7 +43,8 @@ int ConcurrencyHint(const HarnessOptions& o) {
 
 NodeHarness::NodeHarness(HarnessOptions options) : opt_(options), ioc_(ConcurrencyHint(opt_)) {
   if (opt_.context_per_thread)
-    for (int i = 1; i < opt_.threads; ++i) extra_.push_back(std::make_unique<boost::asio::io_context>(1));
+    for (int i = 1; i < opt_.threads; ++i)
+      extra_.push_back(std::make_unique<boost::asio::io_context>(1));
 }
 
 std::vector<boost::asio::io_context*> NodeHarness::contexts() {

@@ -254,7 +254,7 @@ asio::awaitable<size_t> ReadyFd::Read(asio::mutable_buffer b, error_code& ec,
     error_code wec;
     auto token = asio::redirect_error(asio::use_awaitable, wec);
     co_await asio::async_initiate<decltype(token), void(error_code)>(WaitInit{poller_, this, &w},
-                                                                      token);
+                                                                     token);
     if (wec) {
       ec = wec;
       co_return 0;

@@ -29,7 +29,8 @@ bool IsRest(std::string_view seg) { return IsParam(seg) && seg.ends_with("...}")
 // Whether `parts` match a route's segments; when they do and `params` is set, fills it,
 // reusing its elements' storage (a connection's Request keeps them from request to request).
 bool MatchSegments(const std::vector<std::string>& pattern, const Parts& parts,
-                   std::string_view path, std::vector<std::pair<std::string, std::string>>* params) {
+                   std::string_view path,
+                   std::vector<std::pair<std::string, std::string>>* params) {
   size_t k = 0;
   auto put = [&](std::string_view name, std::string_view value) {
     if (!params) return;

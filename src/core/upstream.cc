@@ -295,8 +295,9 @@ awaitable<Outcome> Client::Forward(const std::string& backend, std::string_view 
            up->buf.size() < kFastHeadBytes) {
       size_t n = co_await ReadSome(*up, up->buf.prepare(16 * 1024), ec, deadline);
       if (ec) {
-        out.failure = ec == beast::error::timeout || ec == asio::error::timed_out ? Failure::kTimeout
-                                                                                : Failure::kReset;
+        out.failure = ec == beast::error::timeout || ec == asio::error::timed_out
+                          ? Failure::kTimeout
+                          : Failure::kReset;
         co_return out;
       }
       up->buf.commit(n);
@@ -309,7 +310,8 @@ awaitable<Outcome> Client::Forward(const std::string& backend, std::string_view 
         v.content_length <= opt_.stream_over) {
       out.response.status = v.status;
       size_t need = 0;
-      for (size_t i = 0; i < v.count; ++i) need += v.fields[i].name.size() + v.fields[i].value.size() + 4;
+      for (size_t i = 0; i < v.count; ++i)
+        need += v.fields[i].name.size() + v.fields[i].value.size() + 4;
       out.response.raw_headers.reserve(need);
       for (size_t i = 0; i < v.count; ++i) {
         std::string_view name = v.fields[i].name;
@@ -322,8 +324,9 @@ awaitable<Outcome> Client::Forward(const std::string& backend, std::string_view 
       while (up->buf.size() < length) {
         size_t n = co_await ReadSome(*up, up->buf.prepare(length - up->buf.size()), ec, deadline);
         if (ec) {
-          out.failure = ec == beast::error::timeout || ec == asio::error::timed_out ? Failure::kTimeout
-                                                                                : Failure::kReset;
+          out.failure = ec == beast::error::timeout || ec == asio::error::timed_out
+                            ? Failure::kTimeout
+                            : Failure::kReset;
           co_return out;
         }
         up->buf.commit(n);
@@ -341,7 +344,7 @@ awaitable<Outcome> Client::Forward(const std::string& backend, std::string_view 
                                     asio::redirect_error(use_awaitable, ec));
   if (ec) {
     out.failure = ec == beast::error::timeout || ec == asio::error::timed_out ? Failure::kTimeout
-                                                                                : Failure::kReset;
+                                                                              : Failure::kReset;
     co_return out;
   }
   const auto& res = parser.get();
@@ -371,7 +374,7 @@ awaitable<Outcome> Client::Forward(const std::string& backend, std::string_view 
                                asio::redirect_error(use_awaitable, ec));
   if (ec) {
     out.failure = ec == beast::error::timeout || ec == asio::error::timed_out ? Failure::kTimeout
-                                                                                : Failure::kReset;
+                                                                              : Failure::kReset;
     co_return out;
   }
   bool keep = parser.keep_alive();

@@ -49,8 +49,8 @@ void ForEachUpstreamHeader(const http::Request& req, F&& f) {
   f("Forwarded", Join(buf, {"for=\"", req.remote_addr, "\";proto=", proto}));
   f("X-Request-Id", req.request_id);
   if (!req.header("traceparent"))
-    f("traceparent", Join(buf, {"00-", req.trace_id, "-",
-                                std::string_view(req.request_id).substr(0, 16), "-01"}));
+    f("traceparent",
+      Join(buf, {"00-", req.trace_id, "-", std::string_view(req.request_id).substr(0, 16), "-01"}));
 }
 
 }  // namespace
