@@ -495,18 +495,22 @@ rss_kb() {
     bench_die "no VmRSS for process $1"
 }
 
-# l1_check HITS MISSES DB_LOADS SECS NODES L1_TTL_MS: the "L1 hit" check of a cached GET on web
-# nodes with cache nodes, where an L1 entry lives cache.l1_ttl_ms and is then read again from L2
-# (an L1 miss and an L2 hit). Fails on any database read of it, and on more L1 misses than
-# NODES x (SECS / l1_ttl + 1) refreshes, each of which the CONNS requests in flight may all see.
-# Sets L1_LINE, the counts for the summary.
+# l1_check HITS MISSES DB_LOADS SECS NODES L1_TTL_MS [L2_TTL_MS]: the "L1 hit" check of a cached
+# GET on web nodes with cache nodes, where an L1 entry lives cache.l1_ttl_ms and is then read
+# again from L2 (an L1 miss and an L2 hit), and the L2 entry lives cache.ttl.user_ms (300000 in
+# the default topology, less 10% jitter) and is then read once from the database. Fails on more
+# database reads than NODES x (SECS / (0.9 x l2_ttl) + 1) such expiries, and on more L1 misses
+# than NODES x (SECS / l1_ttl + 1) refreshes, each of which the CONNS requests in flight may all
+# see. Sets L1_LINE, the counts for the summary.
 l1_check() {
-  local hits=$1 misses=$2 loads=$3 secs=$4 nodes=$5 ttl=$6 bound
+  local hits=$1 misses=$2 loads=$3 secs=$4 nodes=$5 ttl=$6 l2ttl=${7:-300000} bound load_bound
   bound=$((nodes * (secs * 1000 / ttl + 1) * CONNS))
+  load_bound=$((nodes * (secs * 1000 * 10 / (l2ttl * 9) + 1)))
   L1_LINE="$hits hits, $misses misses ($(awk -v h="$hits" -v m="$misses" \
-    'BEGIN {printf "%.3f%%", (h + m) ? 100 * h / (h + m) : 0}') hits; L1 entries live $ttl ms, then are read again from L2; at most $bound allowed), $loads database reads"
+    'BEGIN {printf "%.3f%%", (h + m) ? 100 * h / (h + m) : 0}') hits; L1 entries live $ttl ms, then are read again from L2; at most $bound allowed), $loads database reads (L2 expiries allow $load_bound)"
   [ "$hits" -gt 0 ] || bench_die "the user GET counted no L1 hit during the runs"
-  [ "$loads" -eq 0 ] || bench_die "the user GET went to the database $loads times during the runs"
+  [ "$loads" -le "$load_bound" ] ||
+    bench_die "the user GET went to the database $loads times during the runs (L2 expiries allow $load_bound)"
   [ "$misses" -le "$bound" ] ||
     bench_die "the user GET missed the L1 cache $misses times in $secs s (more than L1 refreshes: $bound)"
 }
