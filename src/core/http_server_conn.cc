@@ -213,6 +213,16 @@ awaitable<void> HttpServer::Impl::WriteResponse(Stream& s, Response& resp, const
   }
 }
 
+template <class Stream>
+awaitable<void> HttpServer::Impl::Refuse(Stream& s, int status, std::string_view code,
+                                         std::string_view message, std::string& head_buf) {
+  Response err = JsonError(status, code, message);
+  Request r;
+  r.request_id = NewRequestId();
+  co_await WriteResponse(s, err, &r, false, head_buf);
+  Record(r, err.status, 0);
+}
+
 awaitable<void> HttpServer::Impl::Session(std::shared_ptr<ServerConn> c, uint64_t id) {
   auto self = shared_from_this();
   if (c->tls) {
@@ -306,12 +316,8 @@ awaitable<void> HttpServer::Impl::Serve(Stream& s, std::shared_ptr<ServerConn> c
       }
       if (early != 0) {
         if (armed) c->deadline.cancel();
-        Response err = JsonError(early, CodeFor(early),
-                                 early == 431 ? "headers too large" : "malformed header");
-        Request r;
-        r.request_id = NewRequestId();
-        co_await WriteResponse(s, err, &r, false, head_buf);
-        Record(r, early, 0);
+        co_await Refuse(s, early, CodeFor(early),
+                        early == 431 ? "headers too large" : "malformed header", head_buf);
         break;
       }
       bool fast_ok = false;
@@ -333,97 +339,69 @@ awaitable<void> HttpServer::Impl::Serve(Stream& s, std::shared_ptr<ServerConn> c
         if (!ec && !parser.is_header_done()) ec = bhttp::error::partial_message;
       }
       auto t0 = std::chrono::steady_clock::now();
+      std::shared_ptr<StreamedBody<Stream>> body;
+      Status converted = fast_st;
       if (fast_ok) {
         if (armed) c->deadline.cancel();
-        if (!fast_st.ok()) {
-          Response err =
-              JsonError(fast_st.error().status(), fast_st.error().code, fast_st.error().message);
-          Request r;
-          r.request_id = NewRequestId();
-          co_await WriteResponse(s, err, &r, false, head_buf);
-          Record(r, err.status, 0);
+      } else {
+        // The full parser's path: a request with a body, or one the fast reader left to it.
+        // A large (or chunked) body is handed to the handler as a stream when the server is
+        // set up for it (the balancer): it is never held whole.
+        bool stream =
+            !ec && opt.stream_bodies_over > 0 &&
+            (parser.chunked() || parser.content_length().value_or(0) > opt.stream_bodies_over);
+        if (!ec) {
+          auto expect = parser.get()[bhttp::field::expect];
+          if (IEquals(expect, "100-continue")) {
+            static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+            co_await asio::async_write(s, asio::buffer(kContinue.data(), kContinue.size()),
+                                       use_awaitable);
+          }
+          if (!stream && !parser.is_done() && buf.size() > 0) {
+            // The part of the body that came with the header, parsed in place.
+            parser.eager(true);
+            size_t used = parser.put(buf.data(), ec);
+            buf.consume(used);
+            if (ec == bhttp::error::need_more) ec = {};
+          }
+          if (!ec && !stream && !parser.is_done()) {
+            arm(lim.request_timeout);
+            co_await bhttp::async_read(s, buf, parser, asio::redirect_error(use_awaitable, ec));
+          }
+        }
+        if (armed) c->deadline.cancel();
+        if (ec) {
+          int status = c->timed_out ? 408 : StatusForReadError(ec, true);
+          // Named, not a temporary of the co_await expression (GCC 12 destroys those twice).
+          std::string why = ec.message();
+          if (status != 0) co_await Refuse(s, status, CodeFor(status), why, head_buf);
           break;
         }
-        req.remote_addr = remote;
-        req.tls = kTls;
-        Response resp;
-        try {
-          resp = co_await handler(req);
-        } catch (const std::exception& e) {
-          log::Write(log::Level::kError, {req.request_id, req.trace_id}, "handler threw",
-                     {{"error", e.what()}, {"route", req.route}});
-          resp = JsonError(500, "internal", "internal error");
+        Result<Request> parsed = MakeError(Errc::kInternal, "internal", "unset");
+        if (stream) {
+          parsed = ConvertRequest(parser.get(), {}, lim);
+        } else {
+          auto msg = parser.release();
+          parsed = ConvertRequest(msg, std::move(msg.body()), lim);
         }
-        bool keep = req.keep_alive && !draining;
-        int status = resp.status;
-        co_await WriteResponse(s, resp, &req, keep, head_buf);
-        Record(req, status,
-               std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-        if (!keep) break;
-        continue;
-      }
-      // A large (or chunked) body is handed to the handler as a stream when the server is
-      // set up for it (the balancer): it is never held whole.
-      bool stream =
-          !ec && opt.stream_bodies_over > 0 &&
-          (parser.chunked() || parser.content_length().value_or(0) > opt.stream_bodies_over);
-      if (!ec) {
-        auto expect = parser.get()[bhttp::field::expect];
-        if (IEquals(expect, "100-continue")) {
-          static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
-          co_await asio::async_write(s, asio::buffer(kContinue.data(), kContinue.size()),
-                                     use_awaitable);
-        }
-        if (!stream && !parser.is_done() && buf.size() > 0) {
-          // The part of the body that came with the header, parsed in place.
-          parser.eager(true);
-          size_t used = parser.put(buf.data(), ec);
-          buf.consume(used);
-          if (ec == bhttp::error::need_more) ec = {};
-        }
-        if (!ec && !stream && !parser.is_done()) {
-          arm(lim.request_timeout);
-          co_await bhttp::async_read(s, buf, parser, asio::redirect_error(use_awaitable, ec));
+        if (parsed.ok()) {
+          req = std::move(parsed.value());
+          if (stream) {
+            if (auto n = parser.content_length()) req.body_length = *n;
+            body = std::make_shared<StreamedBody<Stream>>(s, buf, std::move(parser), lim);
+            req.body_stream = body;
+          }
+        } else {
+          converted = parsed.error();
         }
       }
-      if (armed) c->deadline.cancel();
-      if (ec) {
-        int status = c->timed_out ? 408 : StatusForReadError(ec, true);
-        if (status != 0) {
-          Response err = JsonError(status, CodeFor(status), ec.message());
-          Request r;
-          r.request_id = NewRequestId();
-          co_await WriteResponse(s, err, &r, false, head_buf);
-          Record(r, status, 0);
-        }
+      if (!converted.ok()) {
+        co_await Refuse(s, converted.error().status(), converted.error().code,
+                        converted.error().message, head_buf);
         break;
       }
-      std::shared_ptr<StreamedBody<Stream>> body;
-      Result<Request> parsed = MakeError(Errc::kInternal, "internal", "unset");
-      // (the full parser's path: a request with a body, or one the fast reader left to it)
-      if (stream) {
-        parsed = ConvertRequest(parser.get(), {}, lim);
-      } else {
-        auto msg = parser.release();
-        parsed = ConvertRequest(msg, std::move(msg.body()), lim);
-      }
-      if (!parsed.ok()) {
-        Response err =
-            JsonError(parsed.error().status(), parsed.error().code, parsed.error().message);
-        Request r;
-        r.request_id = NewRequestId();
-        co_await WriteResponse(s, err, &r, false, head_buf);
-        Record(r, err.status, 0);
-        break;
-      }
-      req = std::move(parsed.value());
       req.remote_addr = remote;
       req.tls = kTls;
-      if (stream) {
-        if (auto n = parser.content_length()) req.body_length = *n;
-        body = std::make_shared<StreamedBody<Stream>>(s, buf, std::move(parser), lim);
-        req.body_stream = body;
-      }
       Response resp;
       try {
         resp = co_await handler(req);

@@ -99,6 +99,11 @@ struct HttpServer::Impl : std::enable_shared_from_this<Impl> {
   template <class Stream>
   boost::asio::awaitable<void> WriteResponse(Stream& s, Response& resp, const Request* req,
                                              bool keep_alive, std::string& head_buf);
+  // Answers a request that cannot be served (bad input, too large, too slow) with `status`
+  // and the contract's error body; the caller then closes the connection.
+  template <class Stream>
+  boost::asio::awaitable<void> Refuse(Stream& s, int status, std::string_view code,
+                                      std::string_view message, std::string& head_buf);
   std::unique_ptr<boost::asio::ssl::context> ssl;
   void Record(const Request& req, int status, double seconds);
   void Forget(uint64_t id);
