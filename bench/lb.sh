@@ -68,6 +68,15 @@ defaults
   http-reuse always
 frontend fe
   bind 127.0.0.1:$hap
+  # The headers our balancer adds to every request it forwards (bench rule 4: the backends
+  # get the same bytes from every proxy): X-Forwarded-For, -Proto, Forwarded, a request id and
+  # a traceparent.
+  option forwardfor
+  unique-id-format %[rand,hex]%[rand,hex]
+  http-request set-header X-Forwarded-Proto http
+  http-request set-header Forwarded "for=\\"%[src]\\";proto=http"
+  http-request set-header X-Request-Id %[unique-id]
+  http-request set-header traceparent "00-%[unique-id,lower]-%[rand,hex,lower]-01"
   default_backend be
 backend be
   balance $hpol
@@ -93,7 +102,14 @@ $nservers
   }
   server {
     listen 127.0.0.1:$ngx;
-    location / { proxy_pass http://be; proxy_http_version 1.1; proxy_set_header Connection ""; }
+    location / {
+      proxy_pass http://be; proxy_http_version 1.1; proxy_set_header Connection "";
+      proxy_set_header X-Forwarded-For \$remote_addr;
+      proxy_set_header X-Forwarded-Proto \$scheme;
+      proxy_set_header Forwarded "for=\\"\$remote_addr\\";proto=\$scheme";
+      proxy_set_header X-Request-Id \$request_id;
+      proxy_set_header traceparent "00-\$request_id-b7ad6b7169203331-01";
+    }
   }
 }
 NGINX
