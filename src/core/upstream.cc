@@ -54,6 +54,13 @@ http::ResponseHeadView& FastView() {
   return v;
 }
 
+// What a failed read of the backend's answer means: past the backend timeout (the stream's
+// expiry, or the poller's deadline), or a cut connection.
+Failure ReadFailure(const beast::error_code& ec) {
+  return ec == beast::error::timeout || ec == asio::error::timed_out ? Failure::kTimeout
+                                                                     : Failure::kReset;
+}
+
 // True when a pooled connection's peer has closed it (readable with nothing to read), so it is
 // never reused for a request the backend would not see.
 bool PeerClosed(beast::tcp_stream& s) {
@@ -208,8 +215,7 @@ awaitable<beast::error_code> SendBody(PooledConn& up, const http::Request& req, 
 
 }  // namespace
 
-Client::Client(asio::io_context& ioc, Options options)
-    : pool_(std::make_shared<ConnectionPool>(options)), ioc_(ioc), opt_(options) {}
+Client::Client(Options options) : pool_(std::make_shared<ConnectionPool>(options)), opt_(options) {}
 
 Client::~Client() = default;
 
@@ -295,9 +301,7 @@ awaitable<Outcome> Client::Forward(const std::string& backend, std::string_view 
            up->buf.size() < kFastHeadBytes) {
       size_t n = co_await ReadSome(*up, up->buf.prepare(16 * 1024), ec, deadline);
       if (ec) {
-        out.failure = ec == beast::error::timeout || ec == asio::error::timed_out
-                          ? Failure::kTimeout
-                          : Failure::kReset;
+        out.failure = ReadFailure(ec);
         co_return out;
       }
       up->buf.commit(n);
@@ -324,9 +328,7 @@ awaitable<Outcome> Client::Forward(const std::string& backend, std::string_view 
       while (up->buf.size() < length) {
         size_t n = co_await ReadSome(*up, up->buf.prepare(length - up->buf.size()), ec, deadline);
         if (ec) {
-          out.failure = ec == beast::error::timeout || ec == asio::error::timed_out
-                            ? Failure::kTimeout
-                            : Failure::kReset;
+          out.failure = ReadFailure(ec);
           co_return out;
         }
         up->buf.commit(n);
@@ -343,8 +345,7 @@ awaitable<Outcome> Client::Forward(const std::string& backend, std::string_view 
   co_await bhttp::async_read_header(up->stream, up->buf, parser,
                                     asio::redirect_error(use_awaitable, ec));
   if (ec) {
-    out.failure = ec == beast::error::timeout || ec == asio::error::timed_out ? Failure::kTimeout
-                                                                              : Failure::kReset;
+    out.failure = ReadFailure(ec);
     co_return out;
   }
   const auto& res = parser.get();
@@ -373,8 +374,7 @@ awaitable<Outcome> Client::Forward(const std::string& backend, std::string_view 
     co_await bhttp::async_read(up->stream, up->buf, parser,
                                asio::redirect_error(use_awaitable, ec));
   if (ec) {
-    out.failure = ec == beast::error::timeout || ec == asio::error::timed_out ? Failure::kTimeout
-                                                                              : Failure::kReset;
+    out.failure = ReadFailure(ec);
     co_return out;
   }
   bool keep = parser.keep_alive();

@@ -8,8 +8,8 @@
 // Thread-safety: Forward may run on many io_context threads at once, and on several contexts
 // (a connection is made and reused on the context of the request that made it); the pool
 // takes a lock only to take or give back a connection.
-// Ownership: borrows the io_context, which must outlive the client; a streamed response body
-// shares the pool, so it may outlive the client.
+// Ownership: a connection belongs to the io_context of the request that made it, which must
+// outlive the client; a streamed response body shares the pool, so it may outlive the client.
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
@@ -86,7 +86,7 @@ class ConnectionPool;  // upstream.cc: idle connections per backend
 
 class Client {
  public:
-  Client(boost::asio::io_context& ioc, Options options);
+  explicit Client(Options options);
   ~Client();
   Client(const Client&) = delete;
   Client& operator=(const Client&) = delete;
@@ -105,7 +105,6 @@ class Client {
 
  private:
   std::shared_ptr<ConnectionPool> pool_;
-  boost::asio::io_context& ioc_;
   Options opt_;
 };
 

@@ -90,7 +90,7 @@ http::Request Get(std::string path) {
 }
 
 TEST_F(UpstreamClient, ForwardsAndPoolsTheConnection) {
-  Client client(ioc_, Options{});
+  Client client(Options{});
   Run([&]() -> asio::awaitable<void> {
     for (int i = 0; i < 3; ++i) {
       http::Request req = Get("/x");
@@ -107,7 +107,7 @@ TEST_F(UpstreamClient, ForwardsAndPoolsTheConnection) {
 }
 
 TEST_F(UpstreamClient, StreamsALargeResponseAndThenPoolsTheConnection) {
-  Client client(ioc_, Options{});
+  Client client(Options{});
   Run([&]() -> asio::awaitable<void> {
     http::Request req = Get("/big");
     Outcome out =
@@ -133,7 +133,7 @@ TEST_F(UpstreamClient, ARefusedConnectionIsAConnectFailure) {
   asio::ip::tcp::acceptor closed(ioc_, {asio::ip::make_address("127.0.0.1"), 0});
   std::string address = "127.0.0.1:" + std::to_string(closed.local_endpoint().port());
   closed.close();
-  Client client(ioc_, Options{});
+  Client client(Options{});
   Run([&]() -> asio::awaitable<void> {
     http::Request req = Get("/x");
     Outcome out = co_await client.Forward(b1_, address, "GET /x HTTP/1.1\r\n\r\n", req);

@@ -233,12 +233,11 @@ TEST(Settings, HealthOptionsComeFromTheSettings) {
 }
 
 TEST(Metrics, BackendGaugesAreCollectedFromThePool) {
-  boost::asio::io_context ioc;
   LbConfig cfg;
   cfg.settings.consecutive_failures = 2;
   for (std::string name : {"good", "bad"})
     cfg.backends.push_back({name, "127.0.0.1:1", 1, std::make_shared<BackendStats>()});
-  Proxy proxy(cfg, ioc);
+  Proxy proxy(cfg);
   auto bad = cfg.backends[1].stats;  // the pool keeps the stats it was given
   bad->health->OnRequest(true);
   bad->health->OnRequest(true);  // ejected

@@ -55,12 +55,12 @@ std::vector<Backend> ToBackends(const membership::Members& members) {
   return out;
 }
 
-Proxy::Proxy(const LbConfig& cfg, boost::asio::io_context& ioc)
+Proxy::Proxy(const LbConfig& cfg)
     : cfg_(cfg),
       policy_(std::shared_ptr<Policy>(MakePolicy(cfg.settings.policy))),
       health_options_(ToHealthOptions(cfg.settings)),
       limiter_(cfg.settings.rate_limit_rps, cfg.settings.rate_limit_burst),
-      upstream_(ioc, UpstreamOptions(cfg)) {
+      upstream_(UpstreamOptions(cfg)) {
   if (cfg.runner_admin.empty()) {
     auto s = std::make_unique<membership::StaticMembership>(ToMembers(cfg.backends));
     static_members_ = s.get();

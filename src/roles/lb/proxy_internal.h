@@ -4,8 +4,8 @@
 // SIGHUP in reconfigure.cc, metrics in lb_metrics.cc, the process in run.cc.
 // Thread-safety: Handle runs on many io_context threads at once; CheckAll on the checker
 // thread; Reconfigure on an io_context thread. The pool and policy are atomic snapshots.
-// Ownership: owns its pools, health trackers, membership source and metrics registry; borrows
-// the io_context, which must outlive it.
+// Ownership: owns its pools, health trackers, membership source and metrics registry; the
+// backend connections belong to the io_contexts of the requests that made them.
 #pragma once
 
 #include <array>
@@ -38,7 +38,7 @@ inline constexpr uint64_t kStreamOver = 256 * 1024;
 
 class Proxy {
  public:
-  Proxy(const LbConfig& cfg, boost::asio::io_context& ioc);
+  explicit Proxy(const LbConfig& cfg);
   // SIGHUP: a new policy, pool, health settings and rate limits; connections are untouched.
   void Reconfigure(const LbConfig& next);
 

@@ -24,7 +24,7 @@ int Run(const LbConfig& cfg) {
   node::NodeHarness harness(
       {.threads = s.threads, .unsafe_one_thread = true, .context_per_thread = true});
   asio::io_context& ioc = harness.io();
-  Proxy balancer(cfg, ioc);
+  Proxy balancer(cfg);
   auto& reg = balancer.registry();
 
   auto pub = config::ParseHostPort(cfg.listen);
