@@ -14,6 +14,7 @@ BUILD_PKGS=(
 )
 TEST_PKGS=(
   curl wrk nginx haproxy linux-perf chromium python3 postgresql postgresql-client patroni etcd-server redis-server redis-tools
+  nats-server
 )
 
 want=("${BUILD_PKGS[@]}")

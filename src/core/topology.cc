@@ -7,8 +7,8 @@ namespace millions::topo {
 namespace {
 
 // The shared tables: every process reads and checks them.
-const std::vector<std::string> kShared = {"deployment", "dc",       "runner",
-                                          "etcd",       "postgres", "redis"};
+const std::vector<std::string> kShared = {"deployment", "dc",    "runner", "etcd",
+                                          "postgres",   "redis", "nats"};
 
 // Which roles have [[<role>.node]] tables, and the addresses beyond listen that their nodes
 // carry. A new role adds one line here.
@@ -22,6 +22,8 @@ const NodeKeys kRoles[] = {
     {"lb", [](Topology& t) { return &t.lb; }},
     {"redis", [](Topology& t) { return &t.redis; }},
     {"etcd", [](Topology& t) { return &t.runner.etcd; }},
+    {"nats", [](Topology& t) { return &t.nats; }},
+    {"worker", [](Topology& t) { return &t.worker; }},
 };
 
 void ReadAddress(config::Section& n, const char* key, std::string* out) {
@@ -52,6 +54,14 @@ std::vector<NodeEntry> ReadNodes(config::Section role, const std::string& what,
         throw config::ConfigError(file + ": [[lb.node]] '" + e.name +
                                   "' needs admin = \"host:port\" (status and metrics)");
       ReadAddress(n, "tls_listen", &e.tls_listen);
+    }
+    if (what == "nats") {
+      // The monitor is how `up` knows a server is ready (/healthz) and what status shows (/jsz).
+      ReadAddress(n, "admin", &e.admin);
+      if (e.admin.empty())
+        throw config::ConfigError(file + ": [[nats.node]] '" + e.name +
+                                  "' needs admin = \"host:port\" (nats-server's monitor)");
+      ReadAddress(n, "peer_listen", &e.peer);  // required of clusters only: ReadNats
     }
     if (e.name.empty() || e.listen.empty())
       throw config::ConfigError(file + ": every [[" + what +
@@ -119,6 +129,24 @@ void ReadRedis(config::ConfigFile& file, Topology* t) {
                    "noeviction"});
 }
 
+void ReadNats(config::ConfigFile& file, Topology* t) {
+  auto nats = file.Table("nats");
+  nats.Get("stream_replicas", &t->nats_stream_replicas, 1, 5);
+  if (t->nats.size() > 1)
+    for (const auto& n : t->nats)
+      if (n.peer.empty())
+        throw config::ConfigError(t->path + ": [[nats.node]] '" + n.name +
+                                  "' needs peer_listen = \"host:port\" (the cluster's routes): " +
+                                  "there is more than one nats node");
+  if (!t->nats.empty() && t->nats_stream_replicas > static_cast<int>(t->nats.size()))
+    throw config::ConfigError(t->path + ": [nats] stream_replicas = " +
+                              std::to_string(t->nats_stream_replicas) + " needs as many " +
+                              "[[nats.node]], and there are " + std::to_string(t->nats.size()));
+  if (!t->worker.empty() && t->nats.empty())
+    throw config::ConfigError(t->path +
+                              ": workers take jobs from NATS: the topology has no [[nats.node]]");
+}
+
 }  // namespace
 
 Topology Topology::Load(const std::string& path) {
@@ -141,6 +169,7 @@ Topology Topology::Load(const std::string& path) {
   ReadEtcd(file, &t);
   ReadPostgres(file, &t);
   ReadRedis(file, &t);
+  ReadNats(file, &t);
   auto runner = file.Table("runner");
   runner.Get("run_dir", &t.runner.run_dir);
   runner.Get("admin", &t.runner.admin);

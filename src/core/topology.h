@@ -1,6 +1,6 @@
 // Topology: the shared part of the file that describes a whole deployment (../shared/CONTRACT.md
 // section 4): its data centres, the nodes of every role with their addresses, the engines' shared
-// settings ([postgres], [redis], [etcd], Patroni's) and the runner. Each role reads its own
+// settings ([postgres], [redis], [etcd], [nats], Patroni's) and the runner. Each role reads its own
 // tables from the same file with its own reader (roles/lb/settings.h, roles/web/settings.h), so a
 // process sees only the settings of what it runs. Sections a topology does not use are optional.
 // Every node of a deployment reads the same file and picks its own entry by name; `millions up`
@@ -25,9 +25,11 @@ struct NodeEntry {
   std::string dc;
   std::string listen;      // host:port
   std::string rest;        // postgres nodes: Patroni's REST API, host:port
-  std::string admin;       // lb nodes: the admin listener (status, metrics), host:port
+  std::string admin;       // lb nodes: the admin listener (status, metrics); nats nodes: the
+                           // monitor (/healthz, /jsz); host:port
   std::string tls_listen;  // lb nodes: the HTTPS listener, host:port (optional)
-  std::string peer;        // etcd nodes: the peer (raft) listener, host:port
+  std::string peer;        // etcd nodes: the peer (raft) listener; nats nodes: the cluster's
+                           // route listener (with more than one nats node); host:port
 };
 
 // [redis]: how `millions up` runs each cache node.
@@ -71,6 +73,13 @@ struct Topology {
   std::vector<NodeEntry> lb;
   std::vector<NodeEntry> redis;  // cache nodes (L2); none: every web node caches in L1 only
   RedisSettings redis_settings;
+  // NATS JetStream servers (the job queue); with more than one, they form one cluster.
+  std::vector<NodeEntry> nats;
+  // Photo workers: processes that take edit jobs from NATS. Needs nats nodes.
+  std::vector<NodeEntry> worker;
+  // [nats] stream_replicas: copies of the jobs stream, on that many nats nodes (1..5, at most
+  // the number of nats nodes).
+  int nats_stream_replicas = 1;
   // [postgres]: the database every web node uses, and how.
   std::string pg_database = "millions";
   std::string pg_user = "millions";

@@ -11,7 +11,9 @@ std::vector<std::unique_ptr<Recipe>> MakeRecipes() {
   table.push_back(NewEtcdRecipe());
   table.push_back(NewPatroniRecipe());
   table.push_back(NewRedisRecipe());
+  table.push_back(NewNatsRecipe());
   table.push_back(NewWebRecipe());
+  table.push_back(NewWorkerRecipe());
   table.push_back(NewLbRecipe());
   // Stage order, whatever the order of the lines above.
   std::stable_sort(table.begin(), table.end(),

@@ -12,7 +12,9 @@ namespace millions::ctl {
 std::unique_ptr<Recipe> NewEtcdRecipe();
 std::unique_ptr<Recipe> NewPatroniRecipe();
 std::unique_ptr<Recipe> NewRedisRecipe();
+std::unique_ptr<Recipe> NewNatsRecipe();
 std::unique_ptr<Recipe> NewWebRecipe();
+std::unique_ptr<Recipe> NewWorkerRecipe();
 std::unique_ptr<Recipe> NewLbRecipe();
 
 }  // namespace millions::ctl

@@ -4,8 +4,11 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <fstream>
 #include <set>
+#include <sstream>
 
+#include "core/config.h"
 #include "ctl/recipe.h"
 
 namespace millions::ctl {
@@ -34,6 +37,10 @@ struct Fixture : ::testing::Test {
     auto lb = Entry("lb1", "127.0.0.1:8000");
     lb.admin = "127.0.0.1:8001";
     t.lb = {lb};
+    auto nats = Entry("nats1", "127.0.0.1:24222");
+    nats.admin = "127.0.0.1:28222";
+    t.nats = {nats};
+    t.worker = {Entry("worker1", "127.0.2.1:8090")};
     t.redis_settings.maxmemory = "32mb";
     ctx = {&t, dir.string(), "/bin/millions", dir.string() + "/topology.toml", ""};
   }
@@ -58,7 +65,8 @@ struct Fixture : ::testing::Test {
 TEST_F(Fixture, TableListsEveryKindOnceInStageOrder) {
   std::vector<std::string> kinds;
   for (const auto& r : table) kinds.push_back(r->Kind());
-  EXPECT_EQ(kinds, (std::vector<std::string>{"etcd", "patroni", "redis", "web", "lb"}));
+  EXPECT_EQ(kinds, (std::vector<std::string>{"etcd", "patroni", "redis", "nats", "web", "worker",
+                                              "lb"}));
   EXPECT_TRUE(std::is_sorted(table.begin(), table.end(),
                              [](auto& a, auto& b) { return a->Stage() < b->Stage(); }));
   std::set<int> stages;
@@ -118,8 +126,78 @@ TEST_F(Fixture, WebScalesAndLbFacesClients) {
   EXPECT_EQ(lb.spawn.env, (std::vector<std::string>{"MILLIONS_RUNNER_ADMIN=127.0.0.1:7070"}));
   EXPECT_EQ(Of("lb").PublicUrl(t), "http://127.0.0.1:8000/");
   EXPECT_TRUE(Of("web").Scraped() && Of("lb").Scraped() && !Of("redis").Scraped());
+  EXPECT_TRUE(Of("worker").Scraped() && !Of("nats").Scraped()) << "nats-server has no /metrics";
   for (const auto& r : table)
     EXPECT_TRUE(r->Parts().empty() || std::string(r->Kind()) == "patroni");
+}
+
+std::string Slurp(const std::filesystem::path& p) {
+  std::stringstream s;
+  s << std::ifstream(p).rdbuf();
+  return s.str();
+}
+
+// Web nodes queue jobs on NATS and workers take them from it: both start once it is ready (a
+// lower stage), and stop before it.
+TEST_F(Fixture, NatsIsReadyBeforeWebNodesAndWorkers) {
+  EXPECT_LT(Of("patroni").Stage(), Of("nats").Stage());
+  EXPECT_LT(Of("nats").Stage(), Of("web").Stage());
+  EXPECT_LT(Of("nats").Stage(), Of("worker").Stage());
+  EXPECT_LT(Of("worker").Stage(), Of("lb").Stage());
+}
+
+TEST_F(Fixture, NatsRunsFromAConfigFileWithItsMonitorOnTheAdminAddress) {
+  ctx.engine_user = "postgres";  // as under a root runner: an engine, run as the engine user
+  Node n = Make("nats");
+  const auto conf = dir / "nats1" / "nats.conf";
+  EXPECT_EQ(n.spawn.argv, (std::vector<std::string>{"nats-server", "-c", conf.string()}));
+  EXPECT_EQ(n.spawn.user, "postgres");
+  EXPECT_EQ(n.spawn.log_path, dir.string() + "/logs/nats1.log");
+  EXPECT_EQ(n.address, "127.0.0.1:24222");
+  EXPECT_EQ(n.check_port, 28222) << "readiness and status at the monitor";
+  EXPECT_TRUE(Of("nats").StartTogether());
+  std::string c = Slurp(conf);
+  EXPECT_NE(c.find("server_name: \"nats1\"\n"), std::string::npos) << c;
+  EXPECT_NE(c.find("listen: \"127.0.0.1:24222\"\n"), std::string::npos) << c;
+  EXPECT_NE(c.find("http: \"127.0.0.1:28222\"\n"), std::string::npos) << c;
+  EXPECT_NE(c.find("jetstream {\n  store_dir: \"" + (dir / "nats1").string() + "\"\n}"),
+            std::string::npos)
+      << c;
+  EXPECT_EQ(c.find("cluster"), std::string::npos) << "one server is no cluster: " << c;
+}
+
+TEST_F(Fixture, NatsClusterMembersRouteToEveryOtherPeer) {
+  t.nats.clear();
+  for (int i = 1; i <= 3; ++i) {
+    auto e = Entry("nats" + std::to_string(i), "127.0.0.1:2422" + std::to_string(i));
+    e.admin = "127.0.0.1:2822" + std::to_string(i);
+    e.peer = "127.0.0.1:2624" + std::to_string(i);
+    t.nats.push_back(e);
+  }
+  const Recipe& r = Of("nats");
+  r.Make(t.nats[1], ctx);
+  std::string c = Slurp(dir / "nats2" / "nats.conf");
+  EXPECT_NE(c.find("cluster {\n  name: \"millions\"\n  listen: \"127.0.0.1:26242\"\n"
+                   "  routes: [\n    \"nats://127.0.0.1:26241\"\n    \"nats://127.0.0.1:26243\"\n"
+                   "  ]\n}\n"),
+            std::string::npos)
+      << c;
+  EXPECT_EQ(c.find("nats://127.0.0.1:26242"), std::string::npos) << "no route to itself: " << c;
+}
+
+TEST_F(Fixture, WorkersRunOurBinaryAndScale) {
+  Node n = Make("worker");
+  EXPECT_EQ(n.spawn.argv,
+            (std::vector<std::string>{"/bin/millions", "serve", "worker", "--config",
+                                      dir.string() + "/topology.toml", "--node", "worker1"}));
+  EXPECT_EQ(n.spawn.user, "") << "our own binary runs as the runner";
+  EXPECT_EQ(n.check_host, "127.0.2.1");
+  EXPECT_EQ(n.check_port, 8090);
+  EXPECT_EQ(Of("worker").ScaleTable(), "worker.node");
+  EXPECT_EQ(Of("worker").PublicUrl(t), "") << "workers face no client";
+  t.postgres.clear();
+  EXPECT_THROW(Of("worker").Check(t, "x.toml"), config::ConfigError)
+      << "a job's photo lives in the database";
 }
 
 }  // namespace
