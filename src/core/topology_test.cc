@@ -99,8 +99,7 @@ TEST(TopologyQueue, ANatsNodeNeedsItsMonitor) {
 
 TEST(TopologyQueue, StreamReplicasAreBoundedByTheServers) {
   std::string err = LoadError(std::string(kOneNats) + "[nats]\nstream_replicas = 3\n");
-  EXPECT_NE(err.find("stream_replicas = 3 needs as many [[nats.node]]"), std::string::npos)
-      << err;
+  EXPECT_NE(err.find("stream_replicas = 3 needs as many [[nats.node]]"), std::string::npos) << err;
   err = LoadError(Cluster("127.0.0.1:26243") + "[nats]\nstream_replicas = 6\n");
   EXPECT_NE(err.find("stream_replicas"), std::string::npos) << err;
   EXPECT_NE(LoadError(std::string(kOneNats) + "[nats]\nstream_replicas = 0\n"), "");

@@ -1,6 +1,6 @@
 // Runner recipes: one per kind of node `millions up` runs (etcd, patroni, redis, nats, web,
-// worker, lb; later edge, dns, prometheus). A recipe says how to build the nodes of its kind from the
-// topology (argv, env, dirs, user), when one is ready, what it adds to status and metrics, what
+// worker, lb; later edge, dns, prometheus). A recipe says how to build the nodes of its kind from
+// the topology (argv, env, dirs, user), when one is ready, what it adds to status and metrics, what
 // `chaos` strikes in it, and when it starts (its stage). The supervisor (runner*.cc) starts,
 // restarts, stops, adopts and scales nodes knowing nothing role-specific: it calls recipes only
 // through this interface. The table of recipes is recipes.cc.

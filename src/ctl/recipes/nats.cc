@@ -73,7 +73,8 @@ class NatsRecipe : public Recipe {
     std::string dir = ctx.run_dir + "/" + e.name;
     MakeDir(dir, ctx.engine_user);
     std::ofstream(dir + "/nats.conf") << NatsConfig(*ctx.topology, e, dir);
-    n.spawn = {{"nats-server", "-c", dir + "/nats.conf"}, LogPath(ctx, e.name), ctx.engine_user, {}};
+    n.spawn = {
+        {"nats-server", "-c", dir + "/nats.conf"}, LogPath(ctx, e.name), ctx.engine_user, {}};
     return n;
   }
 

@@ -13,9 +13,7 @@ class WorkerRecipe : public Recipe {
   const char* Kind() const override { return "worker"; }
   // After the web nodes (jobs come from them), before the balancer: a worker faces no client.
   int Stage() const override { return 5; }
-  std::vector<topo::NodeEntry> Entries(const topo::Topology& t) const override {
-    return t.worker;
-  }
+  std::vector<topo::NodeEntry> Entries(const topo::Topology& t) const override { return t.worker; }
   std::string ScaleTable() const override { return "worker.node"; }
   bool Scraped() const override { return true; }
 
