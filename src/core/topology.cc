@@ -141,7 +141,7 @@ void ReadNats(config::ConfigFile& file, Topology* t) {
   if (!t->nats.empty() && t->nats_stream_replicas > static_cast<int>(t->nats.size()))
     throw config::ConfigError(
         t->path + ": [nats] stream_replicas = " + std::to_string(t->nats_stream_replicas) +
-        " needs as many " + "[[nats.node]], and there are " + std::to_string(t->nats.size()));
+        " needs as many [[nats.node]], and there are " + std::to_string(t->nats.size()));
   if (!t->worker.empty() && t->nats.empty())
     throw config::ConfigError(t->path +
                               ": workers take jobs from NATS: the topology has no [[nats.node]]");

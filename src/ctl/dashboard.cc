@@ -80,6 +80,10 @@ function renderNodes(status) {
           card.append(el('div', `${mib(n.used_memory_bytes)}${cap} MiB · ${n.keys} keys · ` +
                                 `${n.evicted_keys} evicted`));
         }
+        if (n.role === 'nats' && n.streams !== undefined)
+          card.append(el('div', `${n.streams} streams · ${n.messages} msgs · ` +
+                                `${(n.stored_bytes / 1024).toFixed(1)} KiB` +
+                                (n.meta_leader ? ` · leader ${n.meta_leader}` : '')));
         if (n.role !== 'postgres') {
           for (const a of ['kill', 'stop', 'cont', 'restart']) {
             const b = el('button', a);
