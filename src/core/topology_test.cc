@@ -51,15 +51,15 @@ name = "worker2"
 listen = "127.0.2.2:8090"
 )";
 
-// Three servers, each with its route listener.
-std::string Cluster(const std::string& third_peer) {
+// `size` servers, each with its route listener but the last, which has `last_peer`.
+std::string Cluster(const std::string& last_peer, int size = 3) {
   std::string s = "[[dc]]\nname = \"dc1\"\n";
-  for (int i = 1; i <= 3; ++i) {
+  for (int i = 1; i <= size; ++i) {
     std::string n = std::to_string(i);
     s += "[[nats.node]]\nname = \"nats" + n + "\"\nlisten = \"127.0.0.1:2422" + n +
          "\"\nadmin = \"127.0.0.1:2822" + n + "\"\n";
-    if (i < 3 || !third_peer.empty())
-      s += "peer_listen = \"" + (i < 3 ? "127.0.0.1:2624" + n : third_peer) + "\"\n";
+    if (i < size || !last_peer.empty())
+      s += "peer_listen = \"" + (i < size ? "127.0.0.1:2624" + n : last_peer) + "\"\n";
   }
   return s;
 }
@@ -100,8 +100,10 @@ TEST(TopologyQueue, ANatsNodeNeedsItsMonitor) {
 TEST(TopologyQueue, StreamReplicasAreBoundedByTheServers) {
   std::string err = LoadError(std::string(kOneNats) + "[nats]\nstream_replicas = 3\n");
   EXPECT_NE(err.find("stream_replicas = 3 needs as many [[nats.node]]"), std::string::npos) << err;
-  err = LoadError(Cluster("127.0.0.1:26243") + "[nats]\nstream_replicas = 6\n");
-  EXPECT_NE(err.find("stream_replicas"), std::string::npos) << err;
+  // JetStream keeps at most five replicas of a stream, however many servers there are.
+  err = LoadError(Cluster("127.0.0.1:26246", 6) + "[nats]\nstream_replicas = 6\n");
+  EXPECT_NE(err.find("stream_replicas' must be between 1 and 5"), std::string::npos) << err;
+  EXPECT_EQ(LoadError(Cluster("127.0.0.1:26246", 6) + "[nats]\nstream_replicas = 5\n"), "");
   EXPECT_NE(LoadError(std::string(kOneNats) + "[nats]\nstream_replicas = 0\n"), "");
   EXPECT_EQ(LoadError(std::string(kOneNats) + "[nats]\nstream_replicas = 1\n"), "");
 }
