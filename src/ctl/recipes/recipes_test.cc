@@ -200,5 +200,21 @@ TEST_F(Fixture, WorkersRunOurBinaryAndScale) {
       << "a job's photo lives in the database";
 }
 
+// The shipped default: every recipe accepts it, the queue is in it, and no two listeners of any
+// node (of any kind) share an address.
+TEST(LocalTopology, LoadsWithTheQueueAndNoAddressTwice) {
+  auto t = topo::Topology::Load(MILLIONS_TOPOLOGIES "/local.toml");
+  for (const auto& r : MakeRecipes()) EXPECT_NO_THROW(r->Check(t, "local.toml")) << r->Kind();
+  ASSERT_EQ(t.nats.size(), 1u);
+  EXPECT_EQ(t.nats[0].listen, "127.0.0.1:24222");
+  EXPECT_EQ(t.nats[0].admin, "127.0.0.1:28222");
+  ASSERT_EQ(t.worker.size(), 2u);
+  std::set<std::string> seen{t.runner.admin};
+  for (const auto& r : MakeRecipes())
+    for (const auto& e : r->Entries(t))
+      for (const auto& a : {e.listen, e.rest, e.admin, e.tls_listen, e.peer})
+        if (!a.empty()) EXPECT_TRUE(seen.insert(a).second) << a << " twice (" << e.name << ")";
+}
+
 }  // namespace
 }  // namespace millions::ctl
