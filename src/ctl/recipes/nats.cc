@@ -6,6 +6,7 @@
 // started together and then awaited. Ready when the monitor's /healthz answers 200 (JetStream
 // on and, in a cluster, a meta leader known); status adds the stream totals from /jsz.
 // Blocking I/O with short timeouts: the runner's own threads call these, never an event loop.
+#include <filesystem>
 #include <fstream>
 
 #include "core/http_client.h"
@@ -21,7 +22,8 @@ std::string Quoted(const std::string& s) { return "\"" + s + "\""; }
 
 // nats-server's configuration for node `e`, its JetStream data under `dir`.
 std::string NatsConfig(const topo::Topology& t, const topo::NodeEntry& e, const std::string& dir) {
-  std::string s = "# Written by `millions up` from " + t.path + " at every start.\n";
+  std::string from = t.path.empty() ? "the topology" : std::filesystem::absolute(t.path).string();
+  std::string s = "# Written by `millions up` from " + from + " at every start.\n";
   s += "server_name: " + Quoted(e.name) + "\n";
   s += "listen: " + Quoted(e.listen) + "\n";
   s += "http: " + Quoted(e.admin) + "\n";
