@@ -280,8 +280,13 @@ Result<std::string> Service::RequestEdit(int64_t user_id, int64_t photo_id, std:
   job.ops_json = std::move(canonical);
   job.created_ms = env_.WallMillis();
   if (Status st = store_.CreateJob(job); !st.ok()) return st.error();
-  // If this enqueue is lost to a crash, RecoverJobs finds the queued row at the next start.
-  if (Status st = queue_.Enqueue(job.id); !st.ok()) return st.error();
+  // If this enqueue is lost to a crash, the row is found queued: by RecoverJobs at the next
+  // start, or by the workers' reconciler (ReconcileJobs). A publish that fails is answered 503,
+  // and the job is marked failed so that it never runs after the client was told it did not.
+  if (Status st = queue_.Enqueue(job.id); !st.ok()) {
+    (void)store_.FailJob(job.id, "not queued: " + st.error().message, env_.WallMillis());
+    return st.error();
+  }
   return RenderJob(job);
 }
 
@@ -302,16 +307,48 @@ Status Service::RecoverJobs() {
   return Ok();
 }
 
-Service::JobOutcome Service::ProcessJob(const queue::Delivery& d) {
+Result<int> Service::ReconcileJobs(std::chrono::milliseconds age) {
+  auto ids = store_.UnfinishedJobs();
+  if (!ids.ok()) return ids.error();
+  int republished = 0;
+  int64_t before = env_.WallMillis() - age.count();
+  for (int64_t id : *ids) {
+    // Young jobs are still on their way into the queue; the ID carries the time of acceptance.
+    if (data::MillisOf(id) > before) continue;
+    std::optional<bool> held = queue_.Holds(id);
+    if (!held) return MakeError(Errc::kUnavailable, "queue_unavailable", "the queue cannot tell");
+    if (*held) continue;
+    if (Status st = queue_.Enqueue(id); !st.ok()) return st.error();
+    ++republished;
+  }
+  if (republished > 0)
+    log::Warn("published again jobs the queue had lost", {{"jobs", int64_t(republished)}});
+  return republished;
+}
+
+Service::JobOutcome Service::ProcessJob(const queue::Delivery& d, std::string* error) {
   auto job = store_.GetJob(d.job_id, Consistency::kPrimary);
-  if (!job.ok()) return job.error().status() == 404 ? JobOutcome::kFailed : JobOutcome::kRetry;
-  if (job->status == "done" || job->status == "failed") return JobOutcome::kDone;  // redelivery
-  auto fail = [&](const Error& e) {
-    // Bad input cannot get better by retrying; infrastructure errors can.
-    bool permanent = e.status() < 500 || d.attempt >= opt_.max_job_attempts;
-    if (!permanent) return JobOutcome::kRetry;
-    (void)store_.FailJob(d.job_id, e.message, env_.WallMillis());
+  if (!job.ok()) {
+    if (job.error().status() != 404) return JobOutcome::kRetry;
+    if (error) *error = "no such job";
     return JobOutcome::kFailed;
+  }
+  if (job->status == "done" || job->status == "failed") return JobOutcome::kDone;  // redelivery
+  auto give_up = [&](std::string why) {
+    (void)store_.FailJob(d.job_id, why, env_.WallMillis());
+    if (error) *error = std::move(why);
+    return JobOutcome::kFailed;
+  };
+  // Every attempt that began was counted in the row: a job that stopped its worker (killed it,
+  // or ran past every lease) that often is a poison job, however the queue counts deliveries.
+  if (job->attempts >= opt_.max_job_attempts)
+    return give_up("gave up after " + std::to_string(job->attempts) +
+                   " attempts that never finished (the image stops the worker)");
+  auto fail = [&](const Error& e) {
+    // Bad input cannot get better by retrying; infrastructure errors can, until the last try.
+    bool permanent = e.status() < 500 || d.last || d.attempt >= opt_.max_job_attempts;
+    if (!permanent) return JobOutcome::kRetry;
+    return give_up(e.message);
   };
   if (Status st = store_.MarkJobRunning(d.job_id); !st.ok()) return fail(st.error());
   auto photo = store_.GetPhoto(job->photo_id, Consistency::kPrimary);

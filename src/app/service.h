@@ -79,10 +79,16 @@ class Service {
   Result<std::string> RequestEdit(int64_t user_id, int64_t photo_id, std::string_view body);
   Result<std::string> Job(int64_t user_id, int64_t job_id);
 
-  // Worker side. Re-queues jobs accepted before a crash; call once at start-up.
+  // Worker side. Re-queues jobs accepted before a crash; call once at start-up (a queue that
+  // can say what it holds is reconciled instead: ReconcileJobs).
   Status RecoverJobs();
+  // Publishes again every unfinished job accepted more than `age` ago that the queue no longer
+  // holds: its publish was lost between the row and the queue. Returns how many.
+  Result<int> ReconcileJobs(std::chrono::milliseconds age);
   enum class JobOutcome { kDone, kFailed, kRetry };
-  JobOutcome ProcessJob(const queue::Delivery& d);
+  // kFailed: the job is marked failed (bad input, or it failed or stopped its worker too many
+  // times); `error` says why, for the queue's dead-letter record.
+  JobOutcome ProcessJob(const queue::Delivery& d, std::string* error = nullptr);
 
  private:
   // The keys of the feeds that show `owner_id`'s photos: its followers' (from the cached list).

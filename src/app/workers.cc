@@ -1,26 +1,65 @@
 #include "app/workers.h"
 
-#include <chrono>
-
 #include "core/log.h"
 
 namespace millions::app {
 
-Workers::Workers(Service& service, queue::JobQueue& queue, metrics::Registry& metrics, int threads)
-    : svc_(service), queue_(queue), metrics_(metrics), count_(threads) {}
+using std::chrono::milliseconds;
+
+Workers::Workers(Service& service, queue::JobQueue& queue, metrics::Registry& metrics,
+                 WorkerOptions options)
+    : svc_(service), queue_(queue), metrics_(metrics), opt_(options) {}
 
 Workers::~Workers() { Stop(); }
 
 void Workers::Start() {
-  for (int i = 0; i < count_; ++i) threads_.emplace_back([this] { Loop(); });
+  for (int i = 0; i < opt_.threads; ++i) threads_.emplace_back([this] { Loop(); });
+  if (opt_.threads > 0 && opt_.progress_every.count() > 0)
+    threads_.emplace_back([this] { Heartbeat(); });
+  if (opt_.threads > 0 && opt_.reconcile_every.count() > 0)
+    threads_.emplace_back([this] { Reconcile(); });
 }
 
 void Workers::Stop() {
-  stop_ = true;
+  {
+    std::lock_guard lock(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
   queue_.Close();
   for (auto& t : threads_)
     if (t.joinable()) t.join();
   threads_.clear();
+}
+
+bool Workers::Sleep(milliseconds d) {
+  std::unique_lock lock(mu_);
+  cv_.wait_for(lock, d, [this] { return stop_.load(); });
+  return !stop_;
+}
+
+void Workers::Heartbeat() {
+  while (Sleep(opt_.progress_every)) {
+    std::vector<int64_t> ids;
+    {
+      std::lock_guard lock(mu_);
+      ids.assign(in_hand_.begin(), in_hand_.end());
+    }
+    for (int64_t id : ids) (void)queue_.Progress(id);
+  }
+}
+
+void Workers::Reconcile() {
+  auto& lost = metrics_.GetCounter("millions_jobs_republished_total",
+                                   "Accepted jobs the queue had lost, published again.", {});
+  // Spread over the period so that several worker processes do not check at once.
+  while (Sleep(opt_.reconcile_every)) {
+    auto n = svc_.ReconcileJobs(opt_.reconcile_age);
+    if (n.ok())
+      lost.Inc(*n);
+    else
+      log::Warn("could not reconcile jobs with the queue", {{"error", n.error().message}});
+  }
 }
 
 void Workers::Loop() {
@@ -31,30 +70,45 @@ void Workers::Loop() {
   auto& duration =
       metrics_.GetHistogram("millions_job_duration_seconds", "Time to run one edit job.", {});
   while (!stop_) {
-    auto d = queue_.Dequeue(std::chrono::milliseconds(1000));
+    auto d = queue_.Dequeue(milliseconds(1000));
     if (!d) continue;
+    {
+      std::lock_guard lock(mu_);
+      in_hand_.insert(d->job_id);
+    }
+    ++busy_;
     auto t0 = std::chrono::steady_clock::now();
-    Service::JobOutcome out = svc_.ProcessJob(*d);
+    std::string error;
+    Service::JobOutcome out = svc_.ProcessJob(*d, &error);
     double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     duration.Observe(secs);
+    {
+      std::lock_guard lock(mu_);
+      in_hand_.erase(in_hand_.find(d->job_id));
+    }
+    --busy_;
     switch (out) {
       case Service::JobOutcome::kDone:
-      case Service::JobOutcome::kFailed: {
-        const char* status = out == Service::JobOutcome::kDone ? "done" : "failed";
-        counter(status).Inc();
+        counter("done").Inc();
         log::Info("job finished", {{"job_id", d->job_id},
-                                   {"status", status},
+                                   {"status", "done"},
                                    {"attempt", d->attempt},
                                    {"duration_ms", secs * 1000}});
         (void)queue_.Ack(d->job_id);
         break;
-      }
+      case Service::JobOutcome::kFailed:
+        counter("failed").Inc();
+        log::Warn("job failed", {{"job_id", d->job_id},
+                                 {"attempt", d->attempt},
+                                 {"error", error},
+                                 {"duration_ms", secs * 1000}});
+        (void)queue_.DeadLetter(d->job_id, error);
+        break;
       case Service::JobOutcome::kRetry: {
         counter("retried").Inc();
-        auto delay = std::chrono::milliseconds(200 << std::min(d->attempt, 6));
-        log::Warn(
-            "job will be retried",
-            {{"job_id", d->job_id}, {"attempt", d->attempt}, {"delay_ms", int64_t(delay.count())}});
+        auto delay = milliseconds(200 << std::min(d->attempt, 6));
+        log::Warn("job will be retried",
+                  {{"job_id", d->job_id}, {"attempt", d->attempt}, {"delay_ms", delay.count()}});
         (void)queue_.Retry(d->job_id, delay);
         break;
       }

@@ -15,6 +15,7 @@
 #include "roles/web/serve.h"
 #include "roles/web/settings.h"
 #include "roles/web/single.h"
+#include "roles/worker/serve.h"
 
 namespace {
 
@@ -73,11 +74,12 @@ int main(int argc, char** argv) {
   auto* serve = app.add_subcommand(
       "serve",
       "Run one node of a topology (what `millions up` starts for each node). Roles: web (the API\n"
-      "and UI on PostgreSQL, with photo workers). lb, edge, worker and dns arrive with their "
-      "tiers.");
+      "and UI on PostgreSQL; with photo workers of its own when the topology has no NATS), lb\n"
+      "(the load balancer), worker (photo edits from the NATS queue). edge and dns arrive with\n"
+      "their tiers.");
   serve->add_option("role", role, "The node's role")
       ->required()
-      ->check(CLI::IsMember({"web", "lb"}));
+      ->check(CLI::IsMember({"web", "lb", "worker"}));
   serve->add_option("--config", config_path, "Topology file")->required();
   serve->add_option("--node", node, "This node's name in the topology")->required();
 
@@ -205,6 +207,7 @@ int main(int argc, char** argv) {
       return millions::web::RunSingle(single);
     }
     if (*serve && role == "lb") return millions::lb::Serve(config_path, node);
+    if (*serve && role == "worker") return millions::worker::Serve(config_path, node);
     if (*serve) return millions::web::ServeWeb(config_path, node);
     if (*up) {
       CheckTopology(up_flags.topology);

@@ -364,6 +364,64 @@ class WebNode(Server):
         return self.wait_ready(self.name)
 
 
+class WorkerNode(WebNode):
+    """`millions serve worker --config TOPOLOGY --node NAME`: ready when its listener's /readyz
+    answers 200."""
+
+    def start(self):
+        self.port = self.fixed_port
+        self.log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen([binary(), "serve", "worker", "--config", self.topology,
+                                      "--node", self.name], stdout=subprocess.DEVNULL,
+                                     stderr=self.log)
+        return self.wait_ready(self.name)
+
+
+class NatsServer:
+    """A throwaway nats-server with JetStream (file storage in its own directory) on free
+    loopback ports; `restart` keeps the ports and the store."""
+
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="millions-nats-")
+        self.port = free_port()
+        self.monitor = free_port()
+        self.proc = None
+
+    def start(self):
+        self.proc = subprocess.Popen(
+            ["nats-server", "-js", "-sd", os.path.join(self.dir, "store"), "-a", "127.0.0.1",
+             "-p", str(self.port), "-m", str(self.monitor), "-l", os.path.join(self.dir, "log")],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            try:
+                if http_request("127.0.0.1", self.monitor, "GET", "/healthz", timeout=2)[0] == 200:
+                    return self
+            except OSError:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError("nats-server did not start: " + open(os.path.join(self.dir, "log")).read())
+
+    def jsz(self):
+        """JetStream's view: {stream name: messages} from the monitor's /jsz."""
+        s, _, data = http_request("127.0.0.1", self.monitor, "GET", "/jsz?streams=true", timeout=5)
+        out = {}
+        for acc in parse_json(data).get("account_details", []) or []:
+            for st in acc.get("stream_detail", []) or []:
+                out[st["name"]] = st["state"]["messages"]
+        return out
+
+    def kill(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+        if self.proc:
+            self.proc.wait()
+
+    def restart(self):
+        self.kill()
+        return self.start()
+
+
 def web_topology(path, pg_port, web_ports, web=None, name="test", extra=None):
     """A topology for `serve web` nodes web1.. on one PostgreSQL (no runner): `web` the keys of
     [web], `extra` the further tables (instead of the default [queue] and [cache])."""

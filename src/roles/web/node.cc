@@ -11,7 +11,7 @@
 namespace millions::web {
 
 int RunWebNode(const WebNodeConfig& cfg, data::Store& store, queue::JobQueue& queue) {
-  media::Init();
+  media::Init();  // uploads are probed here even when the edits run on worker nodes
   Env& env = Env::Default();
   metrics::Registry registry;
   store.RegisterMetrics(registry);  // queries by member role, replica lag
@@ -48,9 +48,12 @@ int RunWebNode(const WebNodeConfig& cfg, data::Store& store, queue::JobQueue& qu
       harness.io(), so, [&web](http::Request& req) { return web.Handle(req); }, &registry);
   server.Start();
 
-  if (Status st = service.RecoverJobs(); !st.ok())
-    log::Warn("could not re-queue unfinished jobs", {{"error", st.error().message}});
-  app::Workers workers(service, queue, registry, cfg.worker_threads);
+  // A node that runs no workers leaves lost jobs to the workers' reconciler.
+  if (cfg.worker_threads > 0) {
+    if (Status st = service.RecoverJobs(); !st.ok())
+      log::Warn("could not re-queue unfinished jobs", {{"error", st.error().message}});
+  }
+  app::Workers workers(service, queue, registry, {.threads = cfg.worker_threads});
   workers.Start();
   web.SetReady(true);
   log::Info("listening", {{"address", hp.host + ":" + std::to_string(server.port())},

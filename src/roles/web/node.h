@@ -35,6 +35,11 @@ struct WebNodeConfig {
   int worker_threads = 2;
   int shard = 0;                // the shard bits of the IDs this node makes
   int queue_lease_ms = 60'000;  // [queue] lease_ms: a claimed job returns after this
+  // The queue on NATS ([[nats.node]] and [queue]); no servers: the PostgreSQL queue, and this
+  // node runs worker threads itself.
+  queue::NatsOptions nats;
+  int reconcile_ms = 10'000;      // [queue] reconcile_ms: how often workers look for lost jobs
+  int reconcile_age_ms = 30'000;  // [queue] reconcile_age_ms: how old a job must be to be lost
 };
 
 // Returns the exit code (0 after a drain).

@@ -24,11 +24,18 @@ int ServeWeb(const std::string& path, const std::string& node) {
   for (size_t i = 0; i < t.web.size(); ++i)
     if (t.web[i].name == node) cfg.shard = static_cast<int>(i);
   log::Init(cfg.name, "web", log::ParseLevel(cfg.log_level));
-  pg::Options pg = PgOptions(t);
   auto store = data::OpenPgStore(ClusterOptions(t));
-  pg.pool_size = 2;  // the queue needs few connections: one claim at a time per worker
-  auto queue =
-      queue::OpenPgQueue(pg, Env::Default(), std::chrono::milliseconds(cfg.queue_lease_ms));
+  std::unique_ptr<queue::JobQueue> queue;
+  if (!cfg.nats.servers.empty()) {
+    // Jobs go to NATS and the worker nodes run them: this node only publishes.
+    cfg.nats.name = cfg.name;
+    cfg.worker_threads = 0;
+    queue = queue::OpenNatsQueue(cfg.nats);
+  } else {
+    pg::Options pg = PgOptions(t);
+    pg.pool_size = 2;  // the queue needs few connections: one claim at a time per worker
+    queue = queue::OpenPgQueue(pg, Env::Default(), std::chrono::milliseconds(cfg.queue_lease_ms));
+  }
   return RunWebNode(cfg, *store, *queue);
 }
 

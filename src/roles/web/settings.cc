@@ -61,7 +61,15 @@ void ReadSettings(config::ConfigFile& file, WebNodeConfig* c) {
   c->service.session_ttl_ms = hours * 3'600'000;
   // The body limit must let the largest upload through; the upload check answers 413 itself.
   c->limits.max_body_bytes = std::max(c->limits.max_body_bytes, c->web.max_upload_bytes);
-  file.Table("queue").Get("lease_ms", &c->queue_lease_ms, 1000, 3'600'000);
+  auto queue = file.Table("queue");
+  queue.Get("lease_ms", &c->queue_lease_ms, 1000, 3'600'000);
+  GetMs(queue, "ack_wait_ms", &c->nats.ack_wait, 300, 3'600'000);
+  GetMs(queue, "duplicate_window_ms", &c->nats.duplicate_window, 1000, 86'400'000);
+  queue.Get("reconcile_ms", &c->reconcile_ms, 100, 3'600'000);
+  queue.Get("reconcile_age_ms", &c->reconcile_age_ms, 100, 86'400'000);
+  // One delivery more than the attempts: a job whose every attempt stopped its worker is
+  // delivered once more, to be marked failed (app/service.cc).
+  c->nats.max_deliver = c->service.max_job_attempts + 1;
 }
 
 WebNodeConfig ReadSettings(const topo::Topology& t) {
@@ -75,6 +83,8 @@ WebNodeConfig ReadSettings(const topo::Topology& t) {
     auto hp = config::ParseHostPort(n.listen);
     w.l2.nodes.push_back({n.name, hp.host, hp.port});
   }
+  for (const auto& n : t.nats) w.nats.servers.push_back("nats://" + n.listen);
+  w.nats.replicas = t.nats_stream_replicas;
   return w;
 }
 

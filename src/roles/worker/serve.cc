@@ -1,0 +1,108 @@
+#include "roles/worker/serve.h"
+
+#include <boost/asio/awaitable.hpp>
+
+#include "app/service.h"
+#include "app/workers.h"
+#include "cache/l2.h"
+#include "cache/tiered.h"
+#include "core/http_server.h"
+#include "core/log.h"
+#include "core/node_harness.h"
+#include "core/router.h"
+#include "core/topology.h"
+#include "data/ids.h"
+#include "data/store.h"
+#include "media/media.h"
+#include "queue/job_queue.h"
+#include "roles/web/settings.h"
+
+namespace millions::worker {
+
+using boost::asio::awaitable;
+
+int Serve(const std::string& path, const std::string& node) {
+  topo::Topology t = topo::Topology::Load(path);
+  web::WebNodeConfig cfg = web::ReadSettings(t);
+  t.Check(web::kTables);
+  const topo::NodeEntry* me = topo::FindNode(t.worker, node);
+  if (!me) throw config::ConfigError(path + ": no [[worker.node]] is named '" + node + "'");
+  if (t.nats.empty())
+    throw config::ConfigError(path + ": a worker takes jobs from NATS: the topology has no " +
+                              "[[nats.node]]");
+  if (t.postgres.empty())
+    throw config::ConfigError(path + ": a worker needs the database: the topology has no " +
+                              "[[postgres.node]]");
+  log::Init(me->name, "worker", log::ParseLevel(cfg.log_level));
+  // libvips before any thread starts: its cache bounded and untrusted loaders blocked.
+  media::Init();
+
+  Env& env = Env::Default();
+  metrics::Registry registry;
+  data::ClusterOptions co = web::ClusterOptions(t);
+  // One connection per job thread and one for the reconciler is all a worker uses.
+  co.pool_size = std::max(2, cfg.worker_threads + 1);
+  auto store = data::OpenPgStore(co);
+  store->RegisterMetrics(registry);
+  cfg.nats.name = me->name;
+  auto queue = queue::OpenNatsQueue(cfg.nats);
+  // The cache only for invalidation: a finished job changes the photo's pages in every web
+  // node's L1 (through the cache nodes' broadcast) and in the cache nodes.
+  cache::Tiered cache(cfg.cache, nullptr, env, registry);
+  if (!cfg.l2.nodes.empty()) cache.AttachL2(cache::OpenRedisL2(cfg.l2, env));
+  // Workers mint no IDs; the generator is the Service's, with shard bits no web node uses.
+  data::IdGenerator ids(env, (1 << data::kShardBits) - 1);
+  app::Service service(*store, cache, *queue, ids, env, registry, cfg.service);
+
+  app::WorkerOptions wo;
+  wo.threads = std::max(1, cfg.worker_threads);
+  wo.progress_every = cfg.nats.ack_wait / 3;
+  wo.reconcile_every = std::chrono::milliseconds(cfg.reconcile_ms);
+  wo.reconcile_age = std::chrono::milliseconds(cfg.reconcile_age_ms);
+  app::Workers workers(service, *queue, registry, wo);
+  registry.AddCollector([&queue, &workers](metrics::Families* out) {
+    metrics::AddGauge(out, "millions_queue_backlog", "Edit jobs waiting to run or running.")
+        .Add({}, double(queue->Backlog()));
+    metrics::AddGauge(out, "millions_worker_busy", "Job threads running a job now.")
+        .Add({}, double(workers.Busy()));
+  });
+
+  std::atomic<bool> ready{false};
+  http::Router routes;
+  node::AddOpsRoutes(routes, ready, registry);
+  node::NodeHarness harness({.threads = 1, .withdraw = cfg.limits.withdraw});
+  auto hp = config::ParseHostPort(me->listen);
+  http::ServerOptions so;
+  so.host = hp.host;
+  so.port = hp.port;
+  so.role = "worker";
+  so.limits = cfg.limits;
+  http::HttpServer server(
+      harness.io(), so,
+      [&routes](http::Request& req) -> awaitable<http::Response> {
+        auto m = routes.Find(req.method, req.path);
+        if (m.outcome != http::Router::Outcome::kMatched)
+          co_return http::JsonError(404, "not_found", "a worker serves /livez, /readyz, /metrics");
+        req.route = std::string(m.route);
+        co_return co_await (*m.handler)(req);
+      },
+      &registry);
+  server.Start();
+  workers.Start();
+  ready = true;
+  log::Info("taking jobs", {{"address", me->listen},
+                            {"threads", int64_t{wo.threads}},
+                            {"nats", cfg.nats.servers.front()}});
+
+  // SIGTERM: not ready at once; after the withdraw period the jobs in hand finish (Stop waits
+  // for them) and the listener drains.
+  harness.Run([&ready] { ready = false; },
+              [&server, &workers](std::function<void()> done) {
+                workers.Stop();
+                server.Drain(std::move(done));
+              });
+  log::Info("stopped");
+  return 0;
+}
+
+}  // namespace millions::worker
