@@ -124,8 +124,12 @@ int main(int argc, char** argv) {
   std::string scale_role;
   int scale_count = 0;
   auto* scale =
-      app.add_subcommand("scale", "Add or remove web nodes at run time (removed ones drain)");
-  scale->add_option("role", scale_role, "Tier to scale")->required()->check(CLI::IsMember({"web"}));
+      app.add_subcommand("scale",
+                         "Add or remove web or worker nodes at run time (removed web nodes drain;\n"
+                         "removed workers finish the jobs in hand)");
+  scale->add_option("role", scale_role, "Tier to scale: web or worker")
+      ->required()
+      ->check(CLI::IsMember({"web", "worker"}));
   scale->add_option("count", scale_count, "Number of nodes")->required()->check(CLI::Range(1, 32));
   scale->add_option("--topology", topo, "Topology file (default topologies/local.toml)");
 
