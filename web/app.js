@@ -497,9 +497,15 @@ $('edit-submit').addEventListener('click', async () => {
     setJobStatus(job.status, `Job ${job.status}`);
     const deadline = Date.now() + 5 * 60 * 1000;
     while ((job.status === 'queued' || job.status === 'running') && Date.now() < deadline) {
-      await sleep(500);
+      // A long poll: the server answers when the job finishes (or after 20 s), so a browser
+      // waiting on a job costs one request per job, not two a second.
+      const asked = Date.now();
+      job = await api('GET', '/api/jobs/' + enc(job.id) + '?wait_ms=20000');
       if (token !== state.pollToken) return;
-      job = await api('GET', '/api/jobs/' + enc(job.id));
+      if (Date.now() - asked < 200 && (job.status === 'queued' || job.status === 'running')) {
+        await sleep(500);  // answered at once without finishing (a busy server): no hot loop
+        if (token !== state.pollToken) return;
+      }
       if (token !== state.pollToken) return;
       setJobStatus(job.status, `Job ${job.status}`);
     }

@@ -290,11 +290,12 @@ Result<std::string> Service::RequestEdit(int64_t user_id, int64_t photo_id, std:
   return RenderJob(job);
 }
 
-Result<std::string> Service::Job(int64_t user_id, int64_t job_id) {
+Result<std::string> Service::Job(int64_t user_id, int64_t job_id, bool* finished) {
   auto j = store_.GetJob(job_id, Consistency::kPrimary);
   if (!j.ok()) return j.error();
   if (j->owner_id != user_id)
     return MakeError(Errc::kForbidden, "not_owner", "only the photo's owner can see its jobs");
+  if (finished) *finished = j->status == "done" || j->status == "failed";
   return RenderJob(*j);
 }
 

@@ -77,7 +77,8 @@ class Service {
 
   // Accepts an edit: validates ops against the photo, stores the job, queues it (202).
   Result<std::string> RequestEdit(int64_t user_id, int64_t photo_id, std::string_view body);
-  Result<std::string> Job(int64_t user_id, int64_t job_id);
+  // `finished` (optional) is set when the job is done or failed.
+  Result<std::string> Job(int64_t user_id, int64_t job_id, bool* finished = nullptr);
 
   // Worker side. Re-queues jobs accepted before a crash; call once at start-up (a queue that
   // can say what it holds is reconciled instead: ReconcileJobs).

@@ -1,10 +1,14 @@
 #include "app/web.h"
 
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <chrono>
 #include <map>
 
 #include "app/assets.h"
 #include "app/auth.h"
+#include "app/job_waiters.h"
 #include "core/log.h"
 #include "core/node_harness.h"
 #include "data/ids.h"
@@ -132,7 +136,8 @@ WebApp::WebApp(Service& service, BlockingPool& pool, metrics::Registry& metrics,
       pool_(pool),
       metrics_(metrics),
       opt_(std::move(options)),
-      assets_(std::make_unique<Assets>()) {
+      assets_(std::make_unique<Assets>()),
+      waiters_(std::make_unique<JobWaiters>()) {
   const EmbeddedFile* index = nullptr;
   std::map<std::string, std::string> renames;
   for (size_t i = 0; i < kEmbeddedFileCount; ++i) {
@@ -158,6 +163,47 @@ WebApp::WebApp(Service& service, BlockingPool& pool, metrics::Registry& metrics,
 }
 
 WebApp::~WebApp() = default;
+
+void WebApp::JobFinished(int64_t job_id) { waiters_->Notify(job_id); }
+
+void WebApp::SetReady(bool ready) {
+  ready_ = ready;
+  if (!ready) waiters_->NotifyAll();
+}
+
+// The long poll: answers at once when the job has finished (or no wait is asked), else parks on
+// a timer that the job's announcement cancels, and answers the job as it then is. The job is
+// read again after the timer is registered: a job that finished between the first read and the
+// registration would otherwise keep the request waiting for nothing.
+awaitable<Response> WebApp::GetJob(Request& req, int64_t user, int64_t job) {
+  int64_t wait_ms = 0;
+  if (auto w = req.query_param("wait_ms")) {
+    auto v = data::ParseId(*w);
+    if (*w != "0" && (!v || *v > kMaxJobWaitMs))
+      co_return ErrorResponse(
+          MakeError(Errc::kBadInput, "bad_query",
+                    "wait_ms must be an integer in 0.." + std::to_string(kMaxJobWaitMs)));
+    wait_ms = v ? *v : 0;
+  }
+  bool finished = false;
+  auto read = [&] {
+    return pool_.Run(Ctx(req),
+                     [this, user, job, &finished] { return svc_.Job(user, job, &finished); });
+  };
+  auto out = co_await read();
+  if (!out.ok() || finished || wait_ms == 0 || !ready_) co_return Answer(200, std::move(out));
+  auto timer = std::make_shared<JobWaiters::Timer>(co_await boost::asio::this_coro::executor,
+                                                   std::chrono::milliseconds(wait_ms));
+  if (!waiters_->Add(job, timer)) co_return Answer(200, std::move(out));  // too many wait
+  out = co_await read();
+  if (out.ok() && !finished) {
+    boost::system::error_code ec;  // operation_aborted: the job finished; else the deadline
+    co_await timer->async_wait(boost::asio::redirect_error(boost::asio::use_awaitable, ec));
+    out = co_await read();
+  }
+  waiters_->Remove(job, timer.get());
+  co_return Answer(200, std::move(out));
+}
 
 awaitable<Response> WebApp::Handle(Request& req) {
   // The clock is read only for the debug line: at the default level the hot path reads none.
@@ -453,8 +499,7 @@ void WebApp::AddRoutes() {
     if (!uid.ok()) co_return ErrorResponse(uid.error());
     auto id = PathId(req);
     if (!id.ok()) co_return ErrorResponse(id.error());
-    auto work = [this, me = *uid, id = *id] { return svc_.Job(me, id); };
-    co_return Answer(200, co_await pool_.Run(Ctx(req), std::move(work)));
+    co_return co_await GetJob(req, *uid, *id);
   });
 }
 

@@ -32,11 +32,18 @@ class WebApp {
   // extra_headers): browsers must not guess a type other than the one we send.
   static constexpr std::string_view kExtraHeaders = "X-Content-Type-Options: nosniff\r\n";
   // Makes /readyz answer 503 (set while starting and draining).
-  void SetReady(bool ready) { ready_ = ready; }
+  // A node that is not ready answers long polls at once, and turning not-ready wakes those that
+  // wait: a draining node holds no request for a job.
+  void SetReady(bool ready);
+  // A job finished (announced by the queue, on any thread): its long polls answer now.
+  void JobFinished(int64_t job_id);
+  // The longest GET /api/jobs/{id}?wait_ms= a client may ask for.
+  static constexpr int64_t kMaxJobWaitMs = 25'000;
 
  private:
   struct Assets;
   void AddRoutes();
+  boost::asio::awaitable<http::Response> GetJob(http::Request& req, int64_t user, int64_t job);
   // Runs a POST that carries an Idempotency-Key once per key and credential: a repeat gets
   // the first answer (Idempotent-Replayed: true), 409 while the first still runs, 422 when
   // the key is reused for a different request.
@@ -49,6 +56,7 @@ class WebApp {
   WebOptions opt_;
   http::Router router_;
   std::unique_ptr<Assets> assets_;
+  std::unique_ptr<class JobWaiters> waiters_;
   std::atomic<bool> ready_{false};
 };
 

@@ -95,6 +95,7 @@ void Workers::Loop() {
                                    {"attempt", d->attempt},
                                    {"duration_ms", secs * 1000}});
         (void)queue_.Ack(d->job_id);
+        queue_.Announce(d->job_id);
         break;
       case Service::JobOutcome::kFailed:
         counter("failed").Inc();
@@ -103,6 +104,7 @@ void Workers::Loop() {
                                  {"error", error},
                                  {"duration_ms", secs * 1000}});
         (void)queue_.DeadLetter(d->job_id, error);
+        queue_.Announce(d->job_id);
         break;
       case Service::JobOutcome::kRetry: {
         counter("retried").Inc();

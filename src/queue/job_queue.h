@@ -9,7 +9,9 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -49,10 +51,26 @@ class JobQueue {
   // that the queue does not hold was lost on its way in, and is published again. nullopt: the
   // queue cannot tell now.
   virtual std::optional<bool> Holds(int64_t /*job_id*/) { return std::nullopt; }
+  // Tells the nodes waiting on the job (GET /api/jobs/{id}?wait_ms=) that it finished. Best
+  // effort: a waiter that misses it answers at its own deadline. Default: this process' listener.
+  virtual void Announce(int64_t job_id) {
+    std::lock_guard lock(listen_mu_);
+    if (listener_) listener_(job_id);
+  }
+  // Sets what is called (on any thread, quickly) when a job announced by any node finishes.
+  // Once Listen(nullptr) has returned, the previous listener is not running and will not run.
+  virtual void Listen(std::function<void(int64_t)> on_finished) {
+    std::lock_guard lock(listen_mu_);
+    listener_ = std::move(on_finished);
+  }
   // Jobs queued or leased. Never blocks for long (a remote queue answers from a recent count).
   virtual int64_t Backlog() = 0;
   // Wakes every waiting Dequeue; later calls return nullopt at once.
   virtual void Close() = 0;
+
+ private:
+  std::mutex listen_mu_;
+  std::function<void(int64_t)> listener_;
 };
 
 // Throws std::runtime_error at start-up when the file cannot be used.
@@ -75,6 +93,7 @@ struct NatsOptions {
   std::string subject_prefix = "millions.jobs.edit";  // a job's subject: <prefix>.<job id>
   std::string dead_stream = "MILLIONS_DEAD";
   std::string dead_prefix = "millions.dead.edit";
+  std::string done_prefix = "millions.jobs.done";  // core NATS: "job N finished" (Announce)
   std::string consumer = "workers";
   int replicas = 1;                            // stream replicas (a 3-node cluster: 3)
   std::chrono::milliseconds ack_wait{30'000};  // a job in hand without an ack or progress

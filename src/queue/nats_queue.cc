@@ -217,6 +217,27 @@ class NatsQueue : public JobQueue {
     return std::nullopt;
   }
 
+  void Announce(int64_t job_id) override {
+    // Core NATS, not JetStream: a missed announcement costs a waiter its wait, nothing more.
+    std::string subject = o_.done_prefix + "." + std::to_string(job_id);
+    natsConnection_Publish(nc_, subject.c_str(), nullptr, 0);
+  }
+
+  void Listen(std::function<void(int64_t)> on_finished) override {
+    {
+      std::lock_guard lock(mu_);
+      on_finished_ = std::move(on_finished);
+      if (done_sub_) return;
+    }
+    std::string subject = o_.done_prefix + ".>";
+    natsSubscription* sub = nullptr;
+    // Subscriptions survive reconnects (libnats subscribes again).
+    if (natsConnection_Subscribe(&sub, nc_, subject.c_str(), &OnDone, this) == NATS_OK) {
+      std::lock_guard lock(mu_);
+      done_sub_ = sub;
+    }
+  }
+
   int64_t Backlog() override {
     want_backlog_ = true;
     refresh_cv_.notify_all();
@@ -235,6 +256,17 @@ class NatsQueue : public JobQueue {
   static void OnDisconnected(natsConnection*, void* self) {
     log::Warn("disconnected from NATS, reconnecting",
               {{"queue", static_cast<NatsQueue*>(self)->o_.stream}});
+  }
+
+  static void OnDone(natsConnection*, natsSubscription*, natsMsg* m, void* self) {
+    auto* q = static_cast<NatsQueue*>(self);
+    std::string_view subject = natsMsg_GetSubject(m);
+    std::string_view id = subject.substr(subject.rfind('.') + 1);
+    int64_t job = ParseId(id.data(), static_cast<int>(id.size()));
+    natsMsg_Destroy(m);
+    // Called under the lock, so that once Listen(nullptr) returns no call is still running.
+    std::lock_guard lock(q->mu_);
+    if (job > 0 && q->on_finished_) q->on_finished_(job);
   }
 
   std::string Subject(int64_t id) const { return o_.subject_prefix + "." + std::to_string(id); }
@@ -388,6 +420,19 @@ class NatsQueue : public JobQueue {
   }
 
   void Cleanup() {
+    natsSubscription* done = nullptr;
+    {
+      std::lock_guard lock(mu_);
+      std::swap(done, done_sub_);
+      on_finished_ = nullptr;
+    }
+    if (done) {
+      // Drained, so that no callback still runs on libnats' thread once this object is gone
+      // (the callback takes mu_: never wait for it while holding mu_).
+      if (natsSubscription_Drain(done) == NATS_OK)
+        natsSubscription_WaitForDrainCompletion(done, 2000);
+      natsSubscription_Destroy(done);
+    }
     std::lock_guard lock(mu_);
     for (auto& [id, m] : in_hand_) natsMsg_Destroy(m);  // unacked: redelivered after AckWait
     in_hand_.clear();
@@ -407,6 +452,8 @@ class NatsQueue : public JobQueue {
   std::mutex setup_mu_, fetch_mu_, mu_;
   bool streams_ready_ = false, consumer_ready_ = false;  // setup_mu_
   std::map<int64_t, natsMsg*> in_hand_;                  // mu_
+  natsSubscription* done_sub_ = nullptr;                 // mu_
+  std::function<void(int64_t)> on_finished_;             // mu_
   std::atomic<bool> closed_{false}, want_backlog_{false};
   std::atomic<int64_t> backlog_{0};
   std::mutex refresh_mu_;

@@ -85,6 +85,17 @@ try:
     c.check(b'"job finished"' in open(w1.log_path, "rb").read(), "worker1 logged it")
     c.check(b'"job finished"' not in open(web.log_path, "rb").read(), "the web node ran none")
 
+    # 1b. The browser's long poll: one request that answers when the job finishes (announced
+    # by the worker over NATS), well before its 20 s bound; a bad wait is a 400.
+    s, _, job = edit(token, pid, SLOW)
+    t0 = time.time()
+    s, _, polled = web.json("GET", f"/api/jobs/{job['id']}?wait_ms=20000", headers=bearer(token))
+    took = time.time() - t0
+    c.eq((s, polled and polled["status"]), (200, "done"), "one long poll answered with the job done")
+    c.check(took < 15, f"at the job's end, not at the poll's bound ({took:.1f} s)")
+    c.eq(web.json("GET", f"/api/jobs/{job['id']}?wait_ms=99999", headers=bearer(token))[0], 400,
+         "a wait past 25 s is refused")
+
     # 2. kill -9 a worker mid-job: the job finishes on another, with one result.
     before = versions(pid)
     s, _, job = edit(token, pid, SLOW)

@@ -33,6 +33,8 @@ int RunWebNode(const WebNodeConfig& cfg, data::Store& store, queue::JobQueue& qu
 
   BlockingPool pool(static_cast<size_t>(cfg.blocking_threads));
   app::WebApp web(service, pool, registry, cfg.web);
+  // Long polls on a job wake when any node's worker announces it finished.
+  queue.Listen([&web](int64_t job) { web.JobFinished(job); });
   node::NodeHarness harness(
       {.threads = cfg.threads, .withdraw = cfg.limits.withdraw, .context_per_thread = true});
   auto hp = config::ParseHostPort(cfg.listen);
@@ -63,6 +65,7 @@ int RunWebNode(const WebNodeConfig& cfg, data::Store& store, queue::JobQueue& qu
   harness.Run([&web] { web.SetReady(false); },
               [&server](std::function<void()> done) { server.Drain(std::move(done)); });
   workers.Stop();
+  queue.Listen(nullptr);
   pool.Stop();
   log::Info("stopped");
   return 0;
