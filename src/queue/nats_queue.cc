@@ -53,9 +53,9 @@ class NatsQueue : public JobQueue {
     // A worker may start before nats-server: the connection keeps trying in the background.
     // (With no callback, libnats would instead retry inside Connect, MaxReconnect times:
     // forever.)
-    if (s == NATS_OK) s = natsOptions_SetRetryOnFailedConnect(opts, true, &OnConnected, this);
-    if (s == NATS_OK) s = natsOptions_SetDisconnectedCB(opts, &OnDisconnected, this);
-    if (s == NATS_OK) s = natsOptions_SetReconnectedCB(opts, &OnConnected, this);
+    if (s == NATS_OK) s = natsOptions_SetRetryOnFailedConnect(opts, true, &OnConnected, nullptr);
+    if (s == NATS_OK) s = natsOptions_SetDisconnectedCB(opts, &OnDisconnected, nullptr);
+    if (s == NATS_OK) s = natsOptions_SetReconnectedCB(opts, &OnConnected, nullptr);
     if (s == NATS_OK) {
       s = natsConnection_Connect(&nc_, opts);
       if (s == NATS_NOT_YET_CONNECTED) s = NATS_OK;
@@ -250,12 +250,12 @@ class NatsQueue : public JobQueue {
   }
 
  private:
-  static void OnConnected(natsConnection*, void* self) {
-    log::Info("connected to NATS", {{"queue", static_cast<NatsQueue*>(self)->o_.stream}});
-  }
-  static void OnDisconnected(natsConnection*, void* self) {
-    log::Warn("disconnected from NATS, reconnecting",
-              {{"queue", static_cast<NatsQueue*>(self)->o_.stream}});
+  // Connection events, logged. They take no closure: libnats may call them on its own thread
+  // while (or after) the queue is destroyed.
+  static void OnConnected(natsConnection*, void*) { log::Info("connected to NATS", {}); }
+  static void OnDisconnected(natsConnection* nc, void*) {
+    if (natsConnection_Status(nc) != NATS_CONN_STATUS_CLOSED)
+      log::Warn("disconnected from NATS, reconnecting", {});
   }
 
   static void OnDone(natsConnection*, natsSubscription*, natsMsg* m, void* self) {

@@ -2,8 +2,8 @@
 
 #include <netinet/in.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdlib.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -15,8 +15,6 @@
 #include <vector>
 
 #include "pg_instance.h"
-
-extern char** environ;
 
 namespace millions::testing {
 namespace {
@@ -55,8 +53,15 @@ void NatsInstance::Start() {
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
-  if (posix_spawnp(&pid_, "nats-server", nullptr, nullptr, argv.data(), environ) != 0)
-    throw std::runtime_error("cannot run nats-server (is Debian's nats-server installed?)");
+  // fork+exec rather than posix_spawn: the server must die with the test even when the test
+  // dies without running destructors (a sanitizer abort), or it keeps ctest's output pipe open.
+  pid_ = fork();
+  if (pid_ < 0) throw std::runtime_error("fork failed");
+  if (pid_ == 0) {
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    execvp("nats-server", argv.data());
+    _exit(127);
+  }
   for (int i = 0; i < 200; ++i) {
     if (Accepts(port_)) return;
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
