@@ -18,8 +18,9 @@ PostgreSQL, a second web node `web2` with `[workers] threads` = that many (web1 
    with tiny images, what the queue itself costs per job.
 2. End-to-end latency by op on a SIZE x SIZE PNG (1 MP by default): rotate 90, grayscale, blur
    sigma 2, resize to half, LAT_JOBS each, interleaved (after one of each not counted), one job
-   at a time on an otherwise idle system, LAT_WORKERS worker threads. Latency is the job row's finished_ms - created_ms
-   (server clocks, 1 ms): from acceptance (the row, then the publish) to `done`. NATS: posted to
+   at a time on an otherwise idle system, LAT_WORKERS worker threads. Latency is the job row's
+   finished_ms - created_ms (server clocks, 1 ms): from acceptance (the row, then the publish)
+   to `done`. NATS: posted to
    web1, run by the worker processes; PostgreSQL: posted to web2, whose own threads are woken at
    once (jobs of another web node would wait up to its 200 ms poll).
 3. Jobs/s drained with each worker count in DRAIN_WORKERS (1 2 4; rotated each round): the
@@ -607,26 +608,24 @@ def report(res):
             print(f"  {w} worker(s) {NAMES[d]:<17} {fmt([y['per_s'] for y in x], 1):<24} "
                   f"workers {fmt([y['worker_us'] for y in x])} us/job, back end "
                   f"{statistics.median([y['back_us'] for y in x]):.0f}, web1 "
-                  f"{statistics.median([y['web_us'] for y in x]):.0f}; cores: workers {wc:.2f}, all "
-                  f"of ours {oc:.2f}, machine {mc:.2f}: limited by {limit}")
+                  f"{statistics.median([y['web_us'] for y in x]):.0f}; cores: workers {wc:.2f}, "
+                  f"all of ours {oc:.2f}, machine {mc:.2f}: limited by {limit}")
     if "nats" in ds and "pg" in ds:
-        n, p = res["nats"], res["pg"]
+        def r(get):
+            return ratio([get(o) for o in res["nats"]], [get(o) for o in res["pg"]])
         print("\nNATS / PostgreSQL (median of the per-round ratios [min-max]; a range covering "
               "1.00 is 'about equal'):")
-        print(f"  accepted jobs/s {ratio([o['accept']['per_s'] for o in n], [o['accept']['per_s'] for o in p])}"
-              f", web CPU per accepted job {ratio([o['accept']['web_us'] for o in n], [o['accept']['web_us'] for o in p])}"
-              f", back-end CPU per accepted job {ratio([o['accept']['back_us'] for o in n], [o['accept']['back_us'] for o in p])}")
-        print(f"  small jobs drained/s {ratio([o['small']['per_s'] for o in n], [o['small']['per_s'] for o in p])}"
-              f", worker CPU per small job {ratio([o['small']['worker_us'] for o in n], [o['small']['worker_us'] for o in p])}")
+        print(f"  accepted jobs/s {r(lambda o: o['accept']['per_s'])}, web CPU per accepted job "
+              f"{r(lambda o: o['accept']['web_us'])}, back-end CPU per accepted job "
+              f"{r(lambda o: o['accept']['back_us'])}")
+        print(f"  small jobs drained/s {r(lambda o: o['small']['per_s'])}, worker CPU per small "
+              f"job {r(lambda o: o['small']['worker_us'])}")
         for op in OP_NAMES:
-            print(f"  latency {op:<12} p50 "
-                  f"{ratio([statistics.median(o['lat'][op]) for o in n], [statistics.median(o['lat'][op]) for o in p])}"
-                  f", p99 {ratio([pct(o['lat'][op], 99) for o in n], [pct(o['lat'][op], 99) for o in p])}")
+            print(f"  latency {op:<12} p50 {r(lambda o: statistics.median(o['lat'][op]))}, p99 "
+                  f"{r(lambda o: pct(o['lat'][op], 99))}")
         for w in DRAIN_WORKERS:
-            print(f"  drain jobs/s, {w} worker(s) "
-                  f"{ratio([o['drain'][w]['per_s'] for o in n], [o['drain'][w]['per_s'] for o in p])}"
-                  f", worker CPU per job "
-                  f"{ratio([o['drain'][w]['worker_us'] for o in n], [o['drain'][w]['worker_us'] for o in p])}")
+            print(f"  drain jobs/s, {w} worker(s) {r(lambda o: o['drain'][w]['per_s'])}, worker "
+                  f"CPU per job {r(lambda o: o['drain'][w]['worker_us'])}")
 
 
 def main():
