@@ -1,6 +1,8 @@
 """What the Python benches share: reading `millions load`'s JSON summary for errors of any kind,
-defensively (its fields grow: errors by kind, by call)."""
+defensively (its fields grow: errors by kind, by call), and the CPU time of processes under test
+(bench/README.md, rule 9)."""
 import json
+import os
 import re
 
 ERROR_KEY = re.compile(r"^(errors?|failures?|failed)(_by_[a-z_]+|_total|_count)?$")
@@ -42,3 +44,44 @@ def check_load_summary(returncode, out_path, tail, what, failed):
     if not isinstance(rps, (int, float)) or not isinstance(p99, (int, float)):
         raise failed(f"{what}: no successes/s or p99 in millions load's summary: {sorted(r)}")
     return rps, p99
+
+
+def cpu_seconds(pid):
+    """utime + stime of a process, from /proc/PID/stat."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_of(pids):
+    """{pid: utime+stime seconds}; processes gone or not readable are left out."""
+    out = {}
+    for p in pids:
+        try:
+            out[p] = cpu_seconds(p)
+        except (OSError, IndexError, ValueError):
+            pass
+    return out
+
+
+def cpu_delta(before, after):
+    """CPU used between two cpu_of snapshots; a process that appeared in between counts from 0."""
+    return sum(v - before.get(p, 0.0) for p, v in after.items())
+
+
+def postgres_pids(pg, skip=()):
+    """The postmaster of a PgServer and its children (backends, background workers), but for
+    the pids in `skip` (the bench's own session)."""
+    try:
+        pm = int(open(os.path.join(pg.dir, "data", "postmaster.pid")).readline())
+    except (OSError, ValueError):
+        return []
+    pids = [pm]
+    for d in os.listdir("/proc"):
+        if d.isdigit() and int(d) not in skip:
+            try:
+                if int(open(f"/proc/{d}/stat").read().rsplit(")", 1)[1].split()[1]) == pm:
+                    pids.append(int(d))
+            except (OSError, IndexError, ValueError):
+                pass
+    return pids

@@ -46,7 +46,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests",
                                 "integration"))
-from benchlib import check_load_summary  # noqa: E402
+from benchlib import check_load_summary, cpu_delta, cpu_of, cpu_seconds, postgres_pids  # noqa: E402,E501
 from harness import (PgServer, WebNode, binary, free_port, http_request, node,  # noqa: E402
                      web_topology)
 
@@ -181,13 +181,6 @@ def flush_all(ports):
             raise Failed(f"redis on {p} holds {n} keys after FLUSHALL")
 
 
-def cpu_seconds(pid):
-    """utime + stime of a process, from /proc/PID/stat."""
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def children_cpu():
     ru = resource.getrusage(resource.RUSAGE_CHILDREN)
     return ru.ru_utime + ru.ru_stime
@@ -203,39 +196,6 @@ def spread(values):
 def fmt(values, digits=0):
     m, lo, hi, sp = spread(values)
     return f"{m:.{digits}f} [{lo:.{digits}f}-{hi:.{digits}f}] {sp:.0f}%"
-
-
-def postgres_pids(pg):
-    """The postmaster of a PgServer and its children (backends, background workers)."""
-    try:
-        pm = int(open(os.path.join(pg.dir, "data", "postmaster.pid")).readline())
-    except (OSError, ValueError):
-        return []
-    pids = [pm]
-    for d in os.listdir("/proc"):
-        if d.isdigit():
-            try:
-                if int(open(f"/proc/{d}/stat").read().rsplit(")", 1)[1].split()[1]) == pm:
-                    pids.append(int(d))
-            except (OSError, IndexError, ValueError):
-                pass
-    return pids
-
-
-def cpu_of(pids):
-    """{pid: utime+stime seconds}; processes gone or not readable are left out."""
-    out = {}
-    for p in pids:
-        try:
-            out[p] = cpu_seconds(p)
-        except (OSError, IndexError, ValueError):
-            pass
-    return out
-
-
-def cpu_delta(before, after):
-    """CPU used between two cpu_of snapshots; a process that appeared in between counts from 0."""
-    return sum(v - before.get(p, 0.0) for p, v in after.items())
 
 
 # --- part 1: the four cache modes under the same load ----------------------------------------

@@ -57,7 +57,11 @@ import signal  # noqa: E402
 import statistics  # noqa: E402
 import subprocess  # noqa: E402
 import tempfile  # noqa: E402
+import queue as _stdlib_queue  # noqa: E402,F401  (cached before the bench dir joins the path)
 import time  # noqa: E402
+
+sys.path.append(_here)  # after the standard library: for benchlib
+from benchlib import cpu_delta, cpu_of, postgres_pids  # noqa: E402
 
 sys.path.insert(0, os.path.join(_here, "..", "tests", "integration"))
 from harness import (NatsServer, PgServer, WebNode, WorkerNode, bearer, binary,  # noqa: E402
@@ -78,7 +82,6 @@ DESIGNS = os.environ.get("DESIGNS", "nats pg").split()
 SELFTEST = os.environ.get("BENCH_SELFTEST") == "1"
 KEEP = os.environ.get("BENCH_KEEP") == "1"
 CORES = os.cpu_count() or 1
-TICK = os.sysconf("SC_CLK_TCK")
 NAMES = {"nats": "NATS JetStream", "pg": "PostgreSQL queue"}
 OP_NAMES = ["rotate90", "grayscale", "blur2", "resize_half"]
 WEB = {"threads": 2, "blocking_threads": 4}
@@ -105,50 +108,12 @@ os.environ["MILLIONS_BIN"] = _bin
 
 # --- CPU accounting -----------------------------------------------------------------------------
 
-def cpu_seconds(pid):
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICK
-
-
-def cpu_of(pids):
-    out = {}
-    for p in pids:
-        try:
-            out[p] = cpu_seconds(p)
-        except (OSError, IndexError, ValueError):
-            pass
-    return out
-
-
-def cpu_delta(before, after):
-    """CPU used between two cpu_of snapshots; a process that appeared in between counts from 0."""
-    return sum(v - before.get(p, 0.0) for p, v in after.items())
-
-
 def machine_ticks():
     """(busy, total) jiffies of the whole machine, from /proc/stat."""
     with open("/proc/stat") as f:
         v = [int(x) for x in f.readline().split()[1:]]
     idle = v[3] + (v[4] if len(v) > 4 else 0)
     return sum(v) - idle, sum(v)
-
-
-def postgres_pids(pg, skip=()):
-    """The postmaster of a PgServer and its children, but for `skip` (our own session)."""
-    try:
-        pm = int(open(os.path.join(pg.dir, "data", "postmaster.pid")).readline())
-    except (OSError, ValueError):
-        return []
-    pids = [pm]
-    for d in os.listdir("/proc"):
-        if d.isdigit() and int(d) not in skip:
-            try:
-                if int(open(f"/proc/{d}/stat").read().rsplit(")", 1)[1].split()[1]) == pm:
-                    pids.append(int(d))
-            except (OSError, IndexError, ValueError):
-                pass
-    return pids
 
 
 # --- statistics ---------------------------------------------------------------------------------
