@@ -5,6 +5,7 @@ while no worker runs all finish once workers start; nats-server killed and resta
 loses no accepted job; a job that kills its worker every time ends `failed` after its attempts,
 with a dead letter; a job whose publish was lost is found and run by the reconciler."""
 import os
+import signal
 import subprocess
 import tempfile
 import time
@@ -107,6 +108,22 @@ try:
     c.eq(done and done["status"], "done", "the killed worker's job finished on worker2")
     c.eq(versions(pid, before + 1), before + 1, "one result for a job delivered twice")
     w1.start()
+
+    # 2b. A worker paused (SIGSTOP) mid-job past its ack deadline: the job goes to the other
+    # worker and finishes; the paused one, resumed, finishes it too, and still one version.
+    w2.stop()
+    before = versions(pid)
+    s, _, job = edit(token, pid, SLOW)
+    running = wait_status(token, job["id"], ("running", "done"))
+    c.eq(running and running["status"], "running", "caught the slow job running on worker1")
+    w1.proc.send_signal(signal.SIGSTOP)
+    w2.start()
+    done = wait_job(web, token, job["id"], timeout=60)
+    c.eq(done and done["status"], "done", "the paused worker's job finished on worker2")
+    w1.proc.send_signal(signal.SIGCONT)
+    time.sleep(6)  # the resumed worker ends its copy of the job
+    c.eq(versions(pid, before + 1), before + 1, "one version after the paused worker resumed")
+    c.check(w1.proc.poll() is None, "the resumed worker runs on")
 
     # 3. No worker runs: 300 jobs are accepted (durable) and all finish once workers start.
     w1.stop()
