@@ -198,6 +198,25 @@ json::object PhotoObject(const data::PhotoRow& p) {
 
 }  // namespace
 
+const char* OpName(media::EditOp::Kind kind) {
+  using K = media::EditOp::Kind;
+  switch (kind) {
+    case K::kCrop:
+      return "crop";
+    case K::kResize:
+      return "resize";
+    case K::kSharpen:
+      return "sharpen";
+    case K::kBlur:
+      return "blur";
+    case K::kRotate:
+      return "rotate";
+    case K::kGrayscale:
+      break;
+  }
+  return "grayscale";
+}
+
 bool ValidHandle(std::string_view h) {
   if (h.size() < 3 || h.size() > 30) return false;
   for (char c : h)

@@ -38,6 +38,8 @@ Result<ProfilePatch> ParseProfilePatch(std::string_view body);
 Result<std::vector<media::EditOp>> ParseEditOps(std::string_view body, std::string* canonical);
 // Parses ops stored by ParseEditOps (the "ops" array alone).
 Result<std::vector<media::EditOp>> ParseStoredOps(std::string_view ops_json);
+// "crop", "resize", "sharpen", "blur", "rotate" or "grayscale".
+const char* OpName(media::EditOp::Kind kind);
 
 bool ValidHandle(std::string_view handle);
 

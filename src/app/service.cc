@@ -174,6 +174,7 @@ Status Service::Follow(int64_t user_id, int64_t target) {
   Status st = store_.Follow(user_id, target, env_.WallMillis());
   if (!st.ok()) return st;
   cache_.Invalidate(FollowKeys(user_id, target));
+  TimelineChanged(user_id, false);
   return Ok();
 }
 
@@ -202,6 +203,7 @@ Status Service::Unfollow(int64_t user_id, int64_t target) {
   Status st = store_.Unfollow(user_id, target);
   if (!st.ok()) return st;
   cache_.Invalidate(FollowKeys(user_id, target));
+  TimelineChanged(user_id, true);
   return Ok();
 }
 
@@ -224,6 +226,7 @@ Result<std::string> Service::Upload(int64_t user_id, std::string_view content_ty
                                        {Kind::kPhotos, PhotosKey(user_id)}};
   AddFollowerFeeds(user_id, &keys);
   cache_.Invalidate(keys);
+  PublishPost(p);
   return RenderPhoto(p);
 }
 
@@ -251,6 +254,11 @@ Result<std::string> Service::UserPhotos(int64_t owner_id, int64_t before, int li
 }
 
 Result<std::string> Service::Feed(int64_t user_id, int64_t before, int limit) {
+  if (timelines_) return TimelineFeed(user_id, before, limit);
+  return DatabaseFeed(user_id, before, limit);
+}
+
+Result<std::string> Service::DatabaseFeed(int64_t user_id, int64_t before, int limit) {
   auto load = [&](bool primary) -> Result<std::string> {
     auto rows = store_.Feed(user_id, before, limit, From(primary));
     if (!rows.ok()) return rows.error();
@@ -287,6 +295,10 @@ Result<std::string> Service::RequestEdit(int64_t user_id, int64_t photo_id, std:
     (void)store_.FailJob(job.id, "not queued: " + st.error().message, env_.WallMillis());
     return st.error();
   }
+  metrics_
+      .GetCounter("millions_jobs_published_total", "Jobs published to the queue.",
+                  {{"kind", "edit"}})
+      .Inc();
   return RenderJob(job);
 }
 
@@ -327,7 +339,8 @@ Result<int> Service::ReconcileJobs(std::chrono::milliseconds age) {
   return republished;
 }
 
-Service::JobOutcome Service::ProcessJob(const queue::Delivery& d, std::string* error) {
+Service::JobOutcome Service::ProcessJob(const queue::Delivery& d, std::string* error,
+                                        std::string* op) {
   auto job = store_.GetJob(d.job_id, Consistency::kPrimary);
   if (!job.ok()) {
     if (job.error().status() != 404) return JobOutcome::kRetry;
@@ -358,6 +371,7 @@ Service::JobOutcome Service::ProcessJob(const queue::Delivery& d, std::string* e
   if (!blob.ok()) return fail(blob.error());
   auto ops = ParseStoredOps(job->ops_json);
   if (!ops.ok()) return fail(ops.error());
+  if (op) *op = ops->size() == 1 ? OpName(ops->front().kind) : "multi";
   media::ImageInfo info{photo->width, photo->height, photo->content_type};
   auto out = media::ApplyOps(blob->bytes, info, *ops, opt_.media);
   if (!out.ok()) return fail(out.error());

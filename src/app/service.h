@@ -8,12 +8,14 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 
 #include "app/requests.h"
 #include "cache/tiered.h"
+#include "cache/timeline.h"
 #include "core/env.h"
 #include "core/metrics.h"
 #include "core/result.h"
@@ -30,6 +32,12 @@ struct ServiceOptions {
   int max_job_attempts = 3;
 };
 
+// Feed fan-out (docs/queue.md): with a timeline store, a post is fanned out into its followers'
+// timelines, unless its owner has more followers than this; such posts are merged in at read.
+struct FeedOptions {
+  int celebrity_followers = 1000;
+};
+
 struct NewSession {
   int64_t user_id;
   std::string token;
@@ -40,6 +48,7 @@ class Service {
  public:
   Service(data::Store& store, cache::Tiered& cache, queue::JobQueue& queue, data::IdGenerator& ids,
           Env& env, metrics::Registry& metrics, ServiceOptions options);
+  ~Service();
 
   Result<std::string> SignUp(const app::SignUp& in);  // user JSON
   Result<NewSession> LogIn(const app::LogIn& in);
@@ -88,13 +97,31 @@ class Service {
   Result<int> ReconcileJobs(std::chrono::milliseconds age);
   enum class JobOutcome { kDone, kFailed, kRetry };
   // kFailed: the job is marked failed (bad input, or it failed or stopped its worker too many
-  // times); `error` says why, for the queue's dead-letter record.
-  JobOutcome ProcessJob(const queue::Delivery& d, std::string* error = nullptr);
+  // times); `error` says why, for the queue's dead-letter record. `op` (optional) is set to the
+  // job's operation ("crop"...; "multi" for several), for metrics.
+  JobOutcome ProcessJob(const queue::Delivery& d, std::string* error = nullptr,
+                        std::string* op = nullptr);
+
+  // Feed fan-out (service_feed.cc). Call before serving: from then on the feed is read from
+  // `timelines` (the database when they are down), and posts and follows are published on
+  // `fanout` (nullptr: fanned out at once by the node that takes the post). Borrowed.
+  void AttachTimelines(cache::TimelineStore* timelines, queue::JobQueue* fanout, FeedOptions o);
+  // A fan-out job names a photo (push it into its owner's followers' timelines, or record the
+  // owner as a celebrity) or a user (whose follows changed: rebuild their timeline). IDs are
+  // unique across kinds, so the name is enough.
+  JobOutcome ProcessFanout(const queue::Delivery& d, std::string* error = nullptr);
 
  private:
   // The keys of the feeds that show `owner_id`'s photos: its followers' (from the cached list).
   void AddFollowerFeeds(int64_t owner_id, std::vector<cache::CacheKey>* keys);
   Result<std::string> FollowList(cache::Kind kind, int64_t user_id);
+  Result<std::string> DatabaseFeed(int64_t user_id, int64_t before, int limit);
+  Result<std::string> TimelineFeed(int64_t user_id, int64_t before, int limit);
+  // After a post's commit: publish its fan-out (or fan it out now when there is no queue).
+  void PublishPost(const data::PhotoRow& p);
+  // After a follow (forget = false) or an unfollow (true).
+  void TimelineChanged(int64_t user_id, bool forget);
+  Status FanOut(const data::PhotoRow& p);
 
   data::Store& store_;
   cache::Tiered& cache_;
@@ -103,6 +130,11 @@ class Service {
   Env& env_;
   metrics::Registry& metrics_;
   ServiceOptions opt_;
+  cache::TimelineStore* timelines_ = nullptr;
+  queue::JobQueue* fanout_ = nullptr;
+  FeedOptions feed_;
+  struct FeedMetrics;
+  std::shared_ptr<FeedMetrics> feed_metrics_;  // shared_ptr: the type is private to service_feed.cc
 };
 
 // Lists of follows are served (and cached) up to this many ids.

@@ -63,25 +63,44 @@ void Workers::Reconcile() {
 }
 
 void Workers::Loop() {
+  const std::string kind = opt_.fanout ? "fanout" : "edit";
+  const std::string jobs = opt_.fanout ? "millions_fanout_jobs_total" : "millions_jobs_total";
   auto counter = [&](const char* status) -> metrics::Counter& {
-    return metrics_.GetCounter("millions_jobs_total", "Edit jobs by outcome.",
-                               {{"status", status}});
+    return metrics_.GetCounter(jobs, kind + " jobs by outcome.", {{"status", status}});
   };
-  auto& duration =
-      metrics_.GetHistogram("millions_job_duration_seconds", "Time to run one edit job.", {});
+  auto queue_counter = [&](const char* name, const char* help) -> metrics::Counter& {
+    return metrics_.GetCounter(name, help, {{"kind", kind}});
+  };
+  auto& delivered = queue_counter("millions_jobs_delivered_total", "Deliveries taken.");
+  auto& redelivered =
+      queue_counter("millions_jobs_redelivered_total", "Deliveries after the first of a job.");
+  auto& acked = queue_counter("millions_jobs_acked_total", "Jobs acknowledged as finished.");
+  auto& dead = queue_counter("millions_jobs_dead_lettered_total",
+                             "Jobs that will never succeed, moved to the dead letters.");
+  auto duration = [&](const std::string& op) -> metrics::Histogram& {
+    if (opt_.fanout)
+      return metrics_.GetHistogram("millions_fanout_job_duration_seconds",
+                                   "Time to run one fan-out job.", {});
+    return metrics_.GetHistogram("millions_job_duration_seconds",
+                                 "Time to run one edit job, by operation (multi: several).",
+                                 {{"op", op.empty() ? "unknown" : op}});
+  };
   while (!stop_) {
     auto d = queue_.Dequeue(milliseconds(1000));
     if (!d) continue;
+    delivered.Inc();
+    if (d->attempt > 1) redelivered.Inc();
     {
       std::lock_guard lock(mu_);
       in_hand_.insert(d->job_id);
     }
     ++busy_;
     auto t0 = std::chrono::steady_clock::now();
-    std::string error;
-    Service::JobOutcome out = svc_.ProcessJob(*d, &error);
+    std::string error, op;
+    Service::JobOutcome out =
+        opt_.fanout ? svc_.ProcessFanout(*d, &error) : svc_.ProcessJob(*d, &error, &op);
     double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    duration.Observe(secs);
+    duration(op).Observe(secs);
     {
       std::lock_guard lock(mu_);
       in_hand_.erase(in_hand_.find(d->job_id));
@@ -91,26 +110,30 @@ void Workers::Loop() {
       case Service::JobOutcome::kDone:
         counter("done").Inc();
         log::Info("job finished", {{"job_id", d->job_id},
+                                   {"kind", kind},
                                    {"status", "done"},
                                    {"attempt", d->attempt},
                                    {"duration_ms", secs * 1000}});
-        (void)queue_.Ack(d->job_id);
-        queue_.Announce(d->job_id);
+        if (queue_.Ack(d->job_id).ok()) acked.Inc();
+        if (!opt_.fanout) queue_.Announce(d->job_id);
         break;
       case Service::JobOutcome::kFailed:
         counter("failed").Inc();
         log::Warn("job failed", {{"job_id", d->job_id},
+                                 {"kind", kind},
                                  {"attempt", d->attempt},
                                  {"error", error},
                                  {"duration_ms", secs * 1000}});
-        (void)queue_.DeadLetter(d->job_id, error);
-        queue_.Announce(d->job_id);
+        if (queue_.DeadLetter(d->job_id, error).ok()) dead.Inc();
+        if (!opt_.fanout) queue_.Announce(d->job_id);
         break;
       case Service::JobOutcome::kRetry: {
         counter("retried").Inc();
         auto delay = milliseconds(200 << std::min(d->attempt, 6));
-        log::Warn("job will be retried",
-                  {{"job_id", d->job_id}, {"attempt", d->attempt}, {"delay_ms", delay.count()}});
+        log::Warn("job will be retried", {{"job_id", d->job_id},
+                                          {"kind", kind},
+                                          {"attempt", d->attempt},
+                                          {"delay_ms", delay.count()}});
         (void)queue_.Retry(d->job_id, delay);
         break;
       }

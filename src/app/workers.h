@@ -1,4 +1,5 @@
-// Workers: threads that take edit jobs from the queue and run them through the Service.
+// Workers: threads that take edit jobs (or feed fan-out jobs) from a queue and run them through
+// the Service.
 // Retries back off exponentially; a job that keeps failing is marked failed and dead-lettered,
 // never dropped. While a job runs, a heartbeat tells the queue it is in progress (a long image
 // is not handed to a second worker), and a reconciler publishes again any accepted job the
@@ -22,6 +23,9 @@ namespace millions::app {
 
 struct WorkerOptions {
   int threads = 2;
+  // Runs feed fan-out jobs (Service::ProcessFanout) instead of edit jobs; its metrics are
+  // millions_fanout_jobs_total and millions_fanout_job_duration_seconds.
+  bool fanout = false;
   // How often a job in hand is reported in progress; 0: never (the queue's lease is long).
   std::chrono::milliseconds progress_every{0};
   // How often unfinished jobs are checked against the queue, and how old one must be to count

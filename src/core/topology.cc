@@ -24,6 +24,7 @@ const NodeKeys kRoles[] = {
     {"etcd", [](Topology& t) { return &t.runner.etcd; }},
     {"nats", [](Topology& t) { return &t.nats; }},
     {"worker", [](Topology& t) { return &t.worker; }},
+    {"timeline", [](Topology& t) { return &t.timeline; }},
 };
 
 void ReadAddress(config::Section& n, const char* key, std::string* out) {

@@ -24,6 +24,19 @@ int RunWebNode(const WebNodeConfig& cfg, data::Store& store, queue::JobQueue& qu
   }
   data::IdGenerator ids(env, cfg.shard);
   app::Service service(store, cache, queue, ids, env, registry, cfg.service);
+  // Feed fan-out: timelines read here; posts published as fan-out jobs for the workers (or,
+  // without NATS, fanned out here).
+  std::unique_ptr<cache::TimelineStore> timelines;
+  std::unique_ptr<queue::JobQueue> fanout;
+  if (!cfg.timelines.nodes.empty()) {
+    timelines = cache::OpenRedisTimelines(cfg.timelines);
+    if (!cfg.fanout_nats.servers.empty()) {
+      queue::NatsOptions fo = cfg.fanout_nats;
+      fo.name = cfg.name + "-fanout";
+      fanout = queue::OpenNatsQueue(fo);
+    }
+    service.AttachTimelines(timelines.get(), fanout.get(), cfg.feed);
+  }
   // Read at scrape time: the cache's size and nodes, the queue's depth.
   registry.AddCollector([&cache, &queue](metrics::Families* out) {
     cache.CollectMetrics(out);

@@ -12,6 +12,7 @@
 #include "app/web.h"
 #include "cache/l2.h"
 #include "cache/tiered.h"
+#include "cache/timeline.h"
 #include "core/config.h"
 #include "core/http_limits.h"
 #include "data/store.h"
@@ -40,7 +41,16 @@ struct WebNodeConfig {
   queue::NatsOptions nats;
   int reconcile_ms = 10'000;      // [queue] reconcile_ms: how often workers look for lost jobs
   int reconcile_age_ms = 30'000;  // [queue] reconcile_age_ms: how old a job must be to be lost
+  // Feed fan-out: the timeline store ([[timeline.node]], [timeline]); no nodes: the feed is
+  // read from the database.
+  cache::TimelineOptions timelines;
+  app::FeedOptions feed;
+  int fanout_threads = 1;          // [timeline] fanout_threads: fan-out job threads per worker
+  queue::NatsOptions fanout_nats;  // the fan-out jobs' stream, from `nats` (FanoutNatsOptions)
 };
+
+// The fan-out jobs' stream and consumer on the same servers as the edit jobs.
+queue::NatsOptions FanoutNatsOptions(const queue::NatsOptions& edits);
 
 // Returns the exit code (0 after a drain).
 int RunWebNode(const WebNodeConfig& cfg, data::Store& store, queue::JobQueue& queue);

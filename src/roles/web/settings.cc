@@ -6,7 +6,7 @@
 namespace millions::web {
 
 const std::vector<std::string> kTables = {"web",     "http",     "cache", "media",
-                                          "workers", "sessions", "queue"};
+                                          "workers", "sessions", "queue", "timeline"};
 
 namespace {
 
@@ -67,6 +67,11 @@ void ReadSettings(config::ConfigFile& file, WebNodeConfig* c) {
   GetMs(queue, "duplicate_window_ms", &c->nats.duplicate_window, 1000, 86'400'000);
   queue.Get("reconcile_ms", &c->reconcile_ms, 100, 3'600'000);
   queue.Get("reconcile_age_ms", &c->reconcile_age_ms, 100, 86'400'000);
+  auto timeline = file.Table("timeline");
+  timeline.Get("cap", &c->timelines.cap, 10, 100'000);
+  timeline.Get("celebrity_followers", &c->feed.celebrity_followers, 0, 10'000'000);
+  timeline.Get("fanout_threads", &c->fanout_threads, 0, 64);
+  GetMs(timeline, "timeout_ms", &c->timelines.timeout, 1, 10'000);
   // One delivery more than the attempts: a job whose every attempt stopped its worker is
   // delivered once more, to be marked failed (app/service.cc).
   c->nats.max_deliver = c->service.max_job_attempts + 1;
@@ -85,7 +90,27 @@ WebNodeConfig ReadSettings(const topo::Topology& t) {
   }
   for (const auto& n : t.nats) w.nats.servers.push_back("nats://" + n.listen);
   w.nats.replicas = t.nats_stream_replicas;
+  w.fanout_nats = FanoutNatsOptions(w.nats);
+  for (const auto& n : t.timeline) {
+    auto hp = config::ParseHostPort(n.listen);
+    w.timelines.nodes.push_back({n.name, hp.host, hp.port});
+  }
   return w;
+}
+
+queue::NatsOptions FanoutNatsOptions(const queue::NatsOptions& edits) {
+  queue::NatsOptions f = edits;
+  f.stream = "MILLIONS_FANOUT";
+  f.subject_prefix = "millions.fanout.job";
+  f.dead_stream = "MILLIONS_FANOUT_DEAD";
+  f.dead_prefix = "millions.dead.fanout";
+  f.done_prefix = "millions.fanout.done";
+  f.consumer = "fanout";
+  f.ack_wait = std::chrono::milliseconds(10'000);
+  // A fan-out fails only while the timeline store or the database is down: it is retried
+  // (with back-off up to 12.8 s) for about ten minutes before it is dead-lettered.
+  f.max_deliver = 50;
+  return f;
 }
 
 data::ClusterOptions ClusterOptions(const topo::Topology& t) {

@@ -6,6 +6,7 @@
 #include "app/workers.h"
 #include "cache/l2.h"
 #include "cache/tiered.h"
+#include "cache/timeline.h"
 #include "core/http_server.h"
 #include "core/log.h"
 #include "core/node_harness.h"
@@ -41,7 +42,7 @@ int Serve(const std::string& path, const std::string& node) {
   metrics::Registry registry;
   data::ClusterOptions co = web::ClusterOptions(t);
   // One connection per job thread and one for the reconciler is all a worker uses.
-  co.pool_size = std::max(2, cfg.worker_threads + 1);
+  co.pool_size = std::max(2, cfg.worker_threads + 1) + cfg.fanout_threads;
   auto store = data::OpenPgStore(co);
   store->RegisterMetrics(registry);
   cfg.nats.name = me->name;
@@ -60,11 +61,32 @@ int Serve(const std::string& path, const std::string& node) {
   wo.reconcile_every = std::chrono::milliseconds(cfg.reconcile_ms);
   wo.reconcile_age = std::chrono::milliseconds(cfg.reconcile_age_ms);
   app::Workers workers(service, *queue, registry, wo);
-  registry.AddCollector([&queue, &workers](metrics::Families* out) {
+
+  // Feed fan-out: its own stream and consumer, its own threads (a burst of edits does not hold
+  // up the feed, nor a celebrity's followers the edits).
+  std::unique_ptr<cache::TimelineStore> timelines;
+  std::unique_ptr<queue::JobQueue> fanout;
+  std::unique_ptr<app::Workers> fanout_workers;
+  if (!cfg.timelines.nodes.empty() && cfg.fanout_threads > 0) {
+    timelines = cache::OpenRedisTimelines(cfg.timelines);
+    queue::NatsOptions fo = cfg.fanout_nats;
+    fo.name = me->name + "-fanout";
+    fanout = queue::OpenNatsQueue(fo);
+    service.AttachTimelines(timelines.get(), fanout.get(), cfg.feed);
+    app::WorkerOptions fw;
+    fw.threads = cfg.fanout_threads;
+    fw.fanout = true;
+    fw.progress_every = fo.ack_wait / 3;
+    fanout_workers = std::make_unique<app::Workers>(service, *fanout, registry, fw);
+  }
+  registry.AddCollector([&queue, &workers, &fanout](metrics::Families* out) {
     metrics::AddGauge(out, "millions_queue_backlog", "Edit jobs waiting to run or running.")
         .Add({}, double(queue->Backlog()));
     metrics::AddGauge(out, "millions_worker_busy", "Job threads running a job now.")
         .Add({}, double(workers.Busy()));
+    if (fanout)
+      metrics::AddGauge(out, "millions_fanout_backlog", "Fan-out jobs waiting or running.")
+          .Add({}, double(fanout->Backlog()));
   });
 
   std::atomic<bool> ready{false};
@@ -89,6 +111,7 @@ int Serve(const std::string& path, const std::string& node) {
       &registry);
   server.Start();
   workers.Start();
+  if (fanout_workers) fanout_workers->Start();
   ready = true;
   log::Info("taking jobs", {{"address", me->listen},
                             {"threads", int64_t{wo.threads}},
@@ -97,8 +120,9 @@ int Serve(const std::string& path, const std::string& node) {
   // SIGTERM: not ready at once; after the withdraw period the jobs in hand finish (Stop waits
   // for them) and the listener drains.
   harness.Run([&ready] { ready = false; },
-              [&server, &workers](std::function<void()> done) {
+              [&server, &workers, &fanout_workers](std::function<void()> done) {
                 workers.Stop();
+                if (fanout_workers) fanout_workers->Stop();
                 server.Drain(std::move(done));
               });
   log::Info("stopped");
