@@ -18,7 +18,9 @@ import time
 from harness import (Checks, Worker, bearer, binary, free_port, http_request, node, parse_json,
                      png, topology, wait_for, worker_faults)
 
-HOLD_S = 6  # how long the killed nats-server stays down
+# How long the killed nats-server stays down: past the new leader's election (nats-server 2.9
+# elects within 4 to 9 s of losing the leader), with time to accept jobs after it.
+HOLD_S = 14
 
 tmp = tempfile.mkdtemp(prefix="millions-natscluster-")
 os.chmod(tmp, 0o755)  # engines run as another user under a root runner
@@ -142,13 +144,13 @@ try:
     c.check(all(v is not None for v in views), "every server holds the jobs stream")
     c.eq([(v or {}).get("config", {}).get("num_replicas") for v in views], [3, 3, 3],
          "three replicas configured")
-    cluster = (views[0] or {}).get("cluster", {})
+    cluster = next((v for v in views if v), {}).get("cluster", {})
     c.eq(1 + len(cluster.get("replicas", []) or []), 3, f"a leader and two replicas: {cluster}")
     leader = cluster.get("leader") or "nats1"
 
     # 2. The stream's leader killed and held down while three clients post edits.
     accepted, refused = [], []  # (job id, time accepted), status
-    stop_posting = time.time() + HOLD_S + 6
+    stop_posting = time.time() + HOLD_S + 4
 
     def post():
         while time.time() < stop_posting:
@@ -174,10 +176,15 @@ try:
     c.eq(worker_faults(posters, HOLD_S + 40), [], "the posters ran to the end")
     c.check(all(s == 503 for s in refused), f"a job not accepted was refused with 503: "
             f"{refused[:5]}")
-    # While the leader is down (past a new leader's election), the other two keep the queue.
-    down = [j for j, at in accepted if killed_at + 3 < at < killed_at + HOLD_S]
-    c.check(len(down) >= 3, f"jobs accepted while {leader} was down: {len(down)} "
-            f"({len(accepted)} accepted, {len(refused)} refused in all)")
+    # While the leader is down (once the others have elected a new one), the queue takes jobs.
+    down = [j for j, at in accepted if killed_at + 1 < at < killed_at + HOLD_S]
+    times = sorted(at for _, at in accepted)
+    gap = max((b - a for a, b in zip(times, times[1:])), default=0)
+    print(f"{leader} killed: {len(accepted)} jobs accepted ({len(down)} while it was down), "
+          f"{len(refused)} refused; the longest time without an accepted job {gap:.1f} s",
+          flush=True)
+    c.check(len(down) >= 3, f"jobs accepted while {leader} was down: {len(down)} (accepted at "
+            f"{[round(at - killed_at, 1) for at in times][-40:]} s from the kill)")
     left = [j for j, _ in accepted]
     deadline = time.time() + 45
     while left and time.time() < deadline:
@@ -224,5 +231,8 @@ finally:
 
     wait_for(lambda: not left_running(), 5)
     c.eq(left_running(), [], "nothing left running")
+    # redis-server renames its process ("redis-server 127.0.0.1:PORT"): ask its port instead.
+    c.eq([t["name"] for t in timelines if try_redis(port_of(t["listen"]), "PING") is not None],
+         [], "no timeline node left running")
     shutil.rmtree(tmp, ignore_errors=True)
 c.finish()

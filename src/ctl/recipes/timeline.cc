@@ -72,7 +72,9 @@ class TimelineRecipe : public Recipe {
         {"--appendonly", "yes"},
         {"--appendfsync", "everysec"},
         {"--maxmemory", t.timeline_settings.maxmemory},
-        {"--maxmemory-policy", "noeviction"}};
+        {"--maxmemory-policy", "noeviction"},
+        // One replica: a sync starts at once (Redis waits 5 s for more replicas to share it).
+        {"--repl-diskless-sync-delay", "0"}};
     std::vector<std::string> argv = {"redis-server"};
     for (auto& [flag, value] : flags) argv.insert(argv.end(), {flag, value});
     if (extra->replica) {  // host and port: two arguments (redis-server quotes each one)
