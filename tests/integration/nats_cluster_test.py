@@ -1,12 +1,13 @@
 """`millions up` with a three-server NATS JetStream cluster (stream_replicas = 3) under the whole
 job path (etcd, PostgreSQL under Patroni, a web node, a worker), and the timeline store (a Redis
 primary with an AOF and its replica).
-What it shows: the jobs stream is kept on three servers; the server leading it killed (kill -9)
+What it shows: the jobs stream is kept on three servers. The server leading it killed (kill -9)
 and held down while three clients post edits: the queue keeps accepting jobs while it is down,
 every accepted (202) job ends `done`, a job not accepted was refused with 503, and the server
-comes back holding the stream. The timeline primary killed (kill -9) and restarted by the
-supervisor: a key written before the kill is there again (its append-only file), and on its
-replica."""
+comes back holding the stream. The first server of the topology killed and the web node
+restarted while it is down: the web node starts on another (it is given every server) and jobs
+are accepted. The timeline primary killed (kill -9) and restarted by the supervisor: a key
+written before the kill is there again (its append-only file), and on its replica."""
 import json
 import os
 import shutil
@@ -73,6 +74,21 @@ def jobs_stream(server):
             if st["name"] == "MILLIONS_JOBS":
                 return st
     return None
+
+
+def connected(name):
+    """The servers a NATS client named `name` (a web node or a worker) is connected to."""
+    out = []
+    for server in servers:
+        try:
+            s, _, data = http_request("127.0.0.1", port_of(server["admin"]), "GET",
+                                      "/connz?limit=1024", timeout=3)
+        except OSError:
+            continue
+        conns = (parse_json(data) or {}).get("connections", []) or []
+        if any(cn.get("name") == name for cn in conns):
+            out.append(server["name"])
+    return out
 
 
 def redis(port, *argv):
@@ -148,63 +164,83 @@ try:
     c.eq(1 + len(cluster.get("replicas", []) or []), 3, f"a leader and two replicas: {cluster}")
     leader = cluster.get("leader") or "nats1"
 
-    # 2. The stream's leader killed and held down while three clients post edits.
-    accepted, refused = [], []  # (job id, time accepted), status
-    stop_posting = time.time() + HOLD_S + 4
+    def kill_under_posts(victim, hold_s, why, restart=None):
+        """`victim` killed (kill -9) and held down hold_s while three clients post edits (and
+        the node `restart` killed too, so that it starts while `victim` is down): jobs are
+        accepted while it is down, a job not accepted was refused with 503, every accepted job
+        ends done, and it comes back holding the stream."""
+        accepted, refused, unreachable = [], [], []  # (job id, time accepted), status, error
+        stop_posting = time.time() + hold_s + 4
 
-    def post():
-        while time.time() < stop_posting:
-            try:
-                s, j = web("POST", f"/api/photos/{pid}/edits", edit, bearer(token), timeout=15)
-            except OSError as e:
-                refused.append(str(e))
-                continue
-            if s == 202:
-                accepted.append((j["id"], time.time()))
-            else:
-                refused.append(s)
-            time.sleep(0.05)
+        def post():
+            while time.time() < stop_posting:
+                try:
+                    s, j = web("POST", f"/api/photos/{pid}/edits", edit, bearer(token),
+                               timeout=15)
+                except OSError as e:
+                    unreachable.append(str(e))
+                    time.sleep(0.05)
+                    continue
+                if s == 202:
+                    accepted.append((j["id"], time.time()))
+                else:
+                    refused.append(s)
+                time.sleep(0.05)
 
-    posters = [Worker(post, name=f"poster{i}") for i in range(3)]
-    for p in posters:
-        p.start()
-    time.sleep(1.5)
-    old_pid = row(leader)["pid"]
-    r = run("chaos", "kill", leader, "--hold", str(HOLD_S), "--topology", topo, timeout=30)
-    c.eq(r.returncode, 0, f"chaos kill {leader}: " + r.stderr)
-    killed_at = time.time()
-    c.eq(worker_faults(posters, HOLD_S + 40), [], "the posters ran to the end")
-    c.check(all(s == 503 for s in refused), f"a job not accepted was refused with 503: "
-            f"{refused[:5]}")
-    # While the leader is down (once the others have elected a new one), the queue takes jobs.
-    down = [j for j, at in accepted if killed_at + 1 < at < killed_at + HOLD_S]
-    times = sorted(at for _, at in accepted)
-    gap = max((b - a for a, b in zip(times, times[1:])), default=0)
-    print(f"{leader} killed: {len(accepted)} jobs accepted ({len(down)} while it was down), "
-          f"{len(refused)} refused; the longest time without an accepted job {gap:.1f} s",
-          flush=True)
-    c.check(len(down) >= 3, f"jobs accepted while {leader} was down: {len(down)} (accepted at "
-            f"{[round(at - killed_at, 1) for at in times][-40:]} s from the kill)")
-    left = [j for j, _ in accepted]
-    deadline = time.time() + 45
-    while left and time.time() < deadline:
-        left = [j for j in left if (finished(j, 2) or {}).get("status") != "done"]
-    c.eq(len(left), 0, f"every accepted job done ({len(accepted)} accepted, "
-         f"{len(refused)} refused, {len(left)} not done)")
+        posters = [Worker(post, name=f"poster{i}") for i in range(3)]
+        for p in posters:
+            p.start()
+        time.sleep(1.5)
+        old_pid = row(victim)["pid"]
+        r = run("chaos", "kill", victim, "--hold", str(hold_s), "--topology", topo, timeout=30)
+        c.eq(r.returncode, 0, f"chaos kill {victim}: " + r.stderr)
+        killed_at = time.time()
+        if restart:
+            old_web = row(restart)["pid"]
+            r = run("chaos", "kill", restart, "--topology", topo, timeout=30)
+            c.eq(r.returncode, 0, f"chaos kill {restart}: " + r.stderr)
+            c.check(wait_for(lambda: (lambda n: n and n["state"] == "running" and
+                                      n["pid"] not in (0, old_web))(row(restart)), hold_s, 0.2),
+                    f"{restart} restarted while {victim} is down")
+        c.eq(worker_faults(posters, hold_s + 40), [], "the posters ran to the end")
+        c.check(restart or not unreachable, f"the web node answered every post: {unreachable[:3]}")
+        c.check(all(s == 503 for s in refused), f"a job not accepted was refused with 503: "
+                f"{refused[:5]}")
+        down = [j for j, at in accepted if killed_at + 1 < at < killed_at + hold_s]
+        times = sorted(at for _, at in accepted)
+        gap = max((b - a for a, b in zip(times, times[1:])), default=0)
+        print(f"{victim} ({why}) killed: {len(accepted)} jobs accepted ({len(down)} while it "
+              f"was down), {len(refused)} refused, {len(unreachable)} unanswered; the longest "
+              f"time without an accepted job {gap:.1f} s", flush=True)
+        c.check(len(down) >= 3, f"jobs accepted while {victim} ({why}) was down: {len(down)} "
+                f"(accepted at {[round(at - killed_at, 1) for at in times][-40:]} s from the kill)")
+        left = [j for j, _ in accepted]
+        deadline = time.time() + 45
+        while left and time.time() < deadline:
+            left = [j for j in left if (finished(j, 2) or {}).get("status") != "done"]
+        c.eq(len(left), 0, f"every accepted job done ({len(accepted)} accepted, "
+             f"{len(refused)} refused, {len(left)} not done)")
+        # It comes back: restarted by the supervisor, and holding the stream again.
+        back = wait_for(lambda: (lambda n: n if n and n["state"] == "running" and
+                                 n["pid"] not in (0, old_pid) else None)(row(victim)), 40, 0.3)
+        c.check(back is not None, f"{victim} restarted and ready")
 
-    # 3. It comes back: restarted by the supervisor, and holding the stream again.
-    back = wait_for(lambda: (lambda n: n if n and n["state"] == "running" and
-                             n["pid"] not in (0, old_pid) else None)(row(leader)), 40, 0.3)
-    c.check(back is not None, f"{leader} restarted and ready")
-    killed = next(s for s in servers if s["name"] == leader)
+        def caught_up():
+            seqs = [((jobs_stream(s) or {}).get("state") or {}).get("last_seq") for s in servers]
+            return seqs if None not in seqs and len(set(seqs)) == 1 else None
 
-    def caught_up():
-        seqs = [((jobs_stream(s) or {}).get("state") or {}).get("last_seq") for s in servers]
-        return seqs if None not in seqs and len(set(seqs)) == 1 else None
+        c.check(wait_for(caught_up, 20, 0.3), f"{victim} holds the stream up to the others' "
+                f"last message: {[(jobs_stream(s) or {}).get('state') for s in servers]}")
 
-    c.check(wait_for(caught_up, 20, 0.3),
-            f"{leader} holds the stream up to the others' last message: "
-            f"{(jobs_stream(killed) or {}).get('state')}")
+    # 2. The stream's leader killed and held down past a new leader's election.
+    kill_under_posts(leader, HOLD_S, "the stream's leader")
+
+    # 3. The first server of the topology killed, and the web node restarted while it is down:
+    # it was given every server, so it starts on another. (A client given the first server
+    # alone would learn the others from it once connected: only a start shows the list.)
+    c.eq(len(connected("web1")), 1, f"web1 has one NATS connection: {connected('web1')}")
+    kill_under_posts(servers[0]["name"], 12, "the first server", restart="web1")
+    c.check(wait_for(lambda: connected("web1"), 10, 0.3), "web1 connected again")
 
     # 4. The timeline store: a key written before its primary is killed survives (the AOF).
     p1, p2 = port_of(timelines[0]["listen"]), port_of(timelines[1]["listen"])
