@@ -119,12 +119,19 @@ void ReadPostgres(config::ConfigFile& file, Topology* t) {
                               "than ttl_s, or the lease expires before the fence");
 }
 
+// A Redis memory size ("64mb") from `table`.maxmemory into *out, or an error naming the table.
+void ReadMaxmemory(config::Section& table, const std::string& name, const std::string& path,
+                   std::string* out) {
+  table.Get("maxmemory", out);
+  if (!std::regex_match(*out, std::regex("[0-9]+(b|kb|mb|gb)?")))
+    throw config::ConfigError(path + ": [" + name +
+                              "] maxmemory must be a size such as \"64mb\", " + "not '" + *out +
+                              "'");
+}
+
 void ReadRedis(config::ConfigFile& file, Topology* t) {
   auto redis = file.Table("redis");
-  redis.Get("maxmemory", &t->redis_settings.maxmemory);
-  if (!std::regex_match(t->redis_settings.maxmemory, std::regex("[0-9]+(b|kb|mb|gb)?")))
-    throw config::ConfigError(t->path + ": [redis] maxmemory must be a size such as \"64mb\", " +
-                              "not '" + t->redis_settings.maxmemory + "'");
+  ReadMaxmemory(redis, "redis", t->path, &t->redis_settings.maxmemory);
   redis.GetChoice("eviction_policy", &t->redis_settings.eviction_policy,
                   {"allkeys-lru", "allkeys-lfu", "volatile-lru", "volatile-lfu", "allkeys-random",
                    "noeviction"});
@@ -146,6 +153,14 @@ void ReadNats(config::ConfigFile& file, Topology* t) {
   if (!t->worker.empty() && t->nats.empty())
     throw config::ConfigError(t->path +
                               ": workers take jobs from NATS: the topology has no [[nats.node]]");
+}
+
+// [timeline]: maxmemory only. The table's other keys (cap, celebrity_followers) are the web
+// role's (roles/web/settings.cc): the table is not shared (kShared), so a balancer does not
+// refuse them, and `up`'s Check({"*"}) sees them read by the web role's reader.
+void ReadTimeline(config::ConfigFile& file, Topology* t) {
+  auto timeline = file.Table("timeline");
+  ReadMaxmemory(timeline, "timeline", t->path, &t->timeline_settings.maxmemory);
 }
 
 }  // namespace
@@ -171,6 +186,7 @@ Topology Topology::Load(const std::string& path) {
   ReadPostgres(file, &t);
   ReadRedis(file, &t);
   ReadNats(file, &t);
+  ReadTimeline(file, &t);
   auto runner = file.Table("runner");
   runner.Get("run_dir", &t.runner.run_dir);
   runner.Get("admin", &t.runner.admin);

@@ -38,6 +38,12 @@ struct RedisSettings {
   std::string eviction_policy = "allkeys-lru";
 };
 
+// [timeline]: how `millions up` runs each timeline node (the store of home timelines). Only
+// maxmemory is shared; the web role reads the table's other keys (cap, celebrity_followers).
+struct TimelineSettings {
+  std::string maxmemory = "256mb";  // per node, Redis' own units; full: writes fail, none evicted
+};
+
 // What `millions up` needs beyond the nodes: where it keeps state and its admin listener.
 struct RunnerConfig {
   std::string run_dir = "run";
@@ -73,6 +79,10 @@ struct Topology {
   std::vector<NodeEntry> lb;
   std::vector<NodeEntry> redis;  // cache nodes (L2); none: every web node caches in L1 only
   RedisSettings redis_settings;
+  // The timeline store: Redis with an AOF, never evicted or flushed. The first node is the
+  // primary, every other one its replica. None: feeds are read from the database.
+  std::vector<NodeEntry> timeline;
+  TimelineSettings timeline_settings;
   // NATS JetStream servers (the job queue); with more than one, they form one cluster.
   std::vector<NodeEntry> nats;
   // Photo workers: processes that take edit jobs from NATS. Needs nats nodes.

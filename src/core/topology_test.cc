@@ -1,5 +1,6 @@
 // The shared part of a topology (core/topology.h) as files write it: the queue's nodes (NATS
-// servers, photo workers) and [nats], with the errors that name what is missing. The web role's
+// servers, photo workers) and [nats], the timeline store's nodes and [timeline], with the errors
+// that name what is missing. The web role's
 // tables are tested with their reader (roles/web/settings_test.cc).
 #include "core/topology.h"
 
@@ -120,6 +121,80 @@ TEST(TopologyQueue, UnknownKeysInTheQueueTablesAreRefused) {
   EXPECT_NE(err.find("nats.stream_replica"), std::string::npos) << err;
   err = LoadError(std::string(kOneNats) + kWorkers + "admin = \"127.0.0.1:1\"\n");
   EXPECT_NE(err.find("admin"), std::string::npos) << "workers have no admin listener: " << err;
+}
+
+constexpr const char* kTimeline = R"([[dc]]
+name = "dc1"
+[[timeline.node]]
+name = "timeline1"
+listen = "127.0.0.1:26479"
+[[timeline.node]]
+name = "timeline2"
+listen = "127.0.0.1:26480"
+)";
+
+TEST(TopologyTimeline, NodesAreReadInOrderTheFirstIsThePrimary) {
+  Topology t;
+  ASSERT_EQ(LoadError(kTimeline, &t), "");
+  ASSERT_EQ(t.timeline.size(), 2u);
+  EXPECT_EQ(t.timeline[0].name, "timeline1") << "the primary: the runner starts it first";
+  EXPECT_EQ(t.timeline[1].name, "timeline2");
+  EXPECT_EQ(t.timeline[1].listen, "127.0.0.1:26480");
+  EXPECT_EQ(t.timeline[1].dc, "dc1");
+  EXPECT_EQ(t.timeline_settings.maxmemory, "256mb") << "the default";
+  ASSERT_EQ(LoadError(std::string(kTimeline) + "[timeline]\nmaxmemory = \"1gb\"\n", &t), "");
+  EXPECT_EQ(t.timeline_settings.maxmemory, "1gb");
+  ASSERT_EQ(LoadError("[[dc]]\nname = \"dc1\"\n", &t), "");
+  EXPECT_TRUE(t.timeline.empty()) << "optional: without it, feeds come from the database";
+}
+
+TEST(TopologyTimeline, BadNodesAndSizesAreNamed) {
+  std::string err = LoadError(std::string(kTimeline) + "[timeline]\nmaxmemory = \"lots\"\n");
+  EXPECT_NE(err.find("[timeline] maxmemory must be a size"), std::string::npos) << err;
+  err = LoadError("[[timeline.node]]\nname = \"t1\"\n");
+  EXPECT_NE(err.find("every [[timeline.node]] needs a name and a listen address"),
+            std::string::npos)
+      << err;
+  err = LoadError(std::string(kTimeline) + "[[redis.node]]\nname = \"timeline1\"\n" +
+                  "listen = \"127.0.0.1:26379\"\n");
+  EXPECT_NE(err.find("two nodes are named 'timeline1'"), std::string::npos) << err;
+  err = LoadError(std::string(kTimeline) + "[[timeline.node]]\nname = \"t3\"\n" +
+                  "listen = \"127.0.0.1:26481\"\nadmin = \"127.0.0.1:1\"\n");
+  EXPECT_NE(err.find("timeline.node[2].admin"), std::string::npos) << err;
+}
+
+// [timeline] is read by two readers: maxmemory here, cap and celebrity_followers by the web
+// role's. So the table is not shared: a balancer (Check with its own tables) does not refuse the
+// web role's keys, `up` (Check({"*"})) refuses them only when no reader read them, and a typo
+// is refused wherever the table is checked.
+TEST(TopologyTimeline, TheWebRolesKeysPassOnceItsReaderReadsThem) {
+  std::string text = std::string(kTimeline) +
+                     "[timeline]\nmaxmemory = \"256mb\"\ncap = 800\ncelebrity_followers = 10000\n";
+  std::string path = Write(text);
+  Topology t = Topology::Load(path);
+  EXPECT_NO_THROW(t.Check({})) << "a role that does not read [timeline] (the balancer)";
+  EXPECT_THROW(t.Check({"*"}), config::ConfigError) << "nobody read cap yet";
+  EXPECT_THROW(t.Check({"timeline"}), config::ConfigError);
+  auto table = t.file().Table("timeline");  // what the web role's reader does
+  int64_t cap = 0, celebrity = 0;
+  table.Get("cap", &cap, 1, 1'000'000);
+  table.Get("celebrity_followers", &celebrity, 1, int64_t{1} << 40);
+  EXPECT_EQ(cap, 800);
+  EXPECT_NO_THROW(t.Check({"timeline"}));
+  EXPECT_NO_THROW(t.Check({"*"}));
+  unlink(path.c_str());
+  path = Write(text + "maxmemroy = \"1mb\"\n");
+  t = Topology::Load(path);
+  t.file().Table("timeline").Get("cap", &cap, 1, 1'000'000);
+  t.file().Table("timeline").Get("celebrity_followers", &celebrity, 1, int64_t{1} << 40);
+  try {
+    t.Check({"*"});
+    ADD_FAILURE() << "a misspelt key passed";
+  } catch (const config::ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("unknown key 'timeline.maxmemroy'"), std::string::npos)
+        << e.what();
+  }
+  unlink(path.c_str());
 }
 
 }  // namespace

@@ -74,12 +74,13 @@ function renderNodes(status) {
         if (n.role === 'postgres' && n.timeline !== undefined)
           card.append(el('div', `timeline ${n.timeline}` +
                                 (n.db_role === 'replica' ? ` · lag ${n.lag_bytes ?? '?'} B` : '')));
-        if (n.role === 'redis' && n.used_memory_bytes !== undefined) {
+        if ((n.role === 'redis' || n.role === 'timeline') && n.used_memory_bytes !== undefined) {
           const mib = (b) => (b / 1048576).toFixed(1);
           const cap = n.maxmemory_bytes > 0 ? ` / ${mib(n.maxmemory_bytes)}` : '';
           card.append(el('div', `${mib(n.used_memory_bytes)}${cap} MiB · ${n.keys} keys · ` +
                                 `${n.evicted_keys} evicted`));
         }
+        if (n.role === 'timeline' && n.link !== undefined) card.append(el('div', `link ${n.link}`));
         if (n.role === 'nats' && n.streams !== undefined)
           card.append(el('div', `${n.streams} streams · ${n.messages} msgs · ` +
                                 `${(n.stored_bytes / 1024).toFixed(1)} KiB` +

@@ -1,6 +1,6 @@
 // The runner's dashboard in Chromium: `millions up` on a small test topology; the page shows
-// every node, a kill from its button is reflected (the node is restarted with a new pid and the
-// event is listed), and there are no console errors.
+// every node (the timeline store's with their roles), a kill from its button is reflected (the
+// node is restarted with a new pid and the event is listed), and there are no console errors.
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -40,6 +40,12 @@ rest = "127.0.0.1:${await freePort()}"
 [[redis.node]]
 name = "redis1"
 listen = "127.0.0.1:${await freePort()}"
+[[timeline.node]]
+name = "timeline1"
+listen = "127.0.0.1:${await freePort()}"
+[[timeline.node]]
+name = "timeline2"
+listen = "127.0.0.1:${await freePort()}"
 [workers]
 threads = 1
 `);
@@ -58,6 +64,10 @@ try {
   }
   await page.waitForSelector('.node[data-node="pg1-pg"]:has-text("postgres/primary")');
   c.check(true, 'the primary is marked');
+  await page.waitForSelector('.node[data-node="timeline1"]:has-text("timeline/primary")');
+  await page.waitForSelector('.node[data-node="timeline2"]:has-text("timeline/replica")');
+  await page.waitForSelector('.node[data-node="timeline2"]:has-text("link up")');
+  c.check(true, "the timeline store's primary and its linked replica are marked");
   await page.waitForSelector('#tiers td:has-text("web")');
   c.check(true, 'the web tier has a metrics row');
   // Reads of one user for a few seconds: the cache table shows a hit ratio.

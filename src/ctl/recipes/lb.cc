@@ -30,7 +30,7 @@ Status EnsureCertificate(const std::string& cert, const std::string& key) {
 class LbRecipe : public Recipe {
  public:
   const char* Kind() const override { return "lb"; }
-  int Stage() const override { return 6; }  // last: its backends are up when clients come
+  int Stage() const override { return 7; }  // last: its backends are up when clients come
   std::vector<topo::NodeEntry> Entries(const topo::Topology& t) const override { return t.lb; }
   bool Scraped() const override { return true; }
 

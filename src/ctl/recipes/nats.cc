@@ -66,7 +66,7 @@ class NatsRecipe : public Recipe {
  public:
   const char* Kind() const override { return "nats"; }
   // After the data and cache tiers, before the web nodes and workers that connect to it.
-  int Stage() const override { return 3; }
+  int Stage() const override { return 4; }
   std::vector<topo::NodeEntry> Entries(const topo::Topology& t) const override { return t.nats; }
   bool StartTogether() const override { return true; }
 

@@ -11,6 +11,7 @@ std::vector<std::unique_ptr<Recipe>> MakeRecipes() {
   table.push_back(NewEtcdRecipe());
   table.push_back(NewPatroniRecipe());
   table.push_back(NewRedisRecipe());
+  table.push_back(NewTimelineRecipe());
   table.push_back(NewNatsRecipe());
   table.push_back(NewWebRecipe());
   table.push_back(NewWorkerRecipe());

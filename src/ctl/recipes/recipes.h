@@ -3,8 +3,14 @@
 // Thread-safety and ownership: see ctl/recipe.h.
 #pragma once
 
+#include <boost/json.hpp>
+#include <chrono>
 #include <memory>
+#include <optional>
+#include <string>
+#include <vector>
 
+#include "cache/resp.h"
 #include "ctl/recipe.h"
 
 namespace millions::ctl {
@@ -16,5 +22,15 @@ std::unique_ptr<Recipe> NewNatsRecipe();
 std::unique_ptr<Recipe> NewWebRecipe();
 std::unique_ptr<Recipe> NewWorkerRecipe();
 std::unique_ptr<Recipe> NewLbRecipe();
+std::unique_ptr<Recipe> NewTimelineRecipe();
+
+// ---- Redis helpers the redis and timeline recipes share (redis.cc) ----------------------------
+// One command to a Redis node on a fresh blocking connection, within `timeout` in all; the
+// reply, or nothing.
+std::optional<cache::RedisReply> RedisCommand(const std::string& host, int port,
+                                              const std::vector<std::string>& argv,
+                                              std::chrono::milliseconds timeout);
+// Memory, keys, evictions and hits from the node's INFO, into its status row.
+void AddRedisInfo(const Node& n, boost::json::object* o);
 
 }  // namespace millions::ctl

@@ -65,8 +65,8 @@ struct Fixture : ::testing::Test {
 TEST_F(Fixture, TableListsEveryKindOnceInStageOrder) {
   std::vector<std::string> kinds;
   for (const auto& r : table) kinds.push_back(r->Kind());
-  EXPECT_EQ(kinds,
-            (std::vector<std::string>{"etcd", "patroni", "redis", "nats", "web", "worker", "lb"}));
+  EXPECT_EQ(kinds, (std::vector<std::string>{"etcd", "patroni", "redis", "timeline", "nats", "web",
+                                             "worker", "lb"}));
   EXPECT_TRUE(std::is_sorted(table.begin(), table.end(),
                              [](auto& a, auto& b) { return a->Stage() < b->Stage(); }));
   std::set<int> stages;
@@ -185,6 +185,54 @@ TEST_F(Fixture, NatsClusterMembersRouteToEveryOtherPeer) {
   EXPECT_EQ(c.find("nats://127.0.0.1:26242"), std::string::npos) << "no route to itself: " << c;
 }
 
+// The timeline store: data, not a cache. Its primary starts first and every other node replicates
+// it; web nodes and workers start once it is ready.
+TEST_F(Fixture, TimelineNodesKeepAnAofNeverEvictAndReplicateTheFirst) {
+  t.timeline = {Entry("timeline1", "127.0.0.1:26479"), Entry("timeline2", "127.0.0.1:26480")};
+  t.timeline_settings.maxmemory = "128mb";
+  ctx.engine_user = "postgres";
+  const Recipe& r = Of("timeline");
+  EXPECT_LT(Of("redis").Stage(), r.Stage());
+  EXPECT_LT(r.Stage(), Of("web").Stage());
+  EXPECT_LT(r.Stage(), Of("worker").Stage());
+  EXPECT_FALSE(r.StartTogether()) << "the primary is ready before its replica starts";
+  ASSERT_EQ(r.Entries(t).size(), 2u);
+  EXPECT_EQ(r.Entries(t).front().name, "timeline1");
+  auto value = [](const std::vector<std::string>& a, const std::string& flag) -> std::string {
+    auto at = std::find(a.begin(), a.end(), flag);
+    return at == a.end() || at + 1 == a.end() ? "<absent>" : *(at + 1);
+  };
+  Node primary = r.Make(t.timeline[0], ctx);
+  const auto& a = primary.spawn.argv;
+  EXPECT_EQ(a.front(), "redis-server");
+  EXPECT_EQ(value(a, "--port"), "26479");
+  EXPECT_EQ(value(a, "--appendonly"), "yes");
+  EXPECT_EQ(value(a, "--appendfsync"), "everysec");
+  EXPECT_EQ(value(a, "--save"), "") << "no RDB snapshots: the AOF is the durability";
+  EXPECT_EQ(value(a, "--maxmemory"), "128mb");
+  EXPECT_EQ(value(a, "--maxmemory-policy"), "noeviction") << "a store never evicts";
+  EXPECT_EQ(value(a, "--dir"), (dir / "timeline1").string());
+  EXPECT_TRUE(std::filesystem::is_directory(dir / "timeline1"));
+  EXPECT_EQ(value(a, "--replicaof"), "<absent>") << "the first node is the primary";
+  EXPECT_EQ(primary.spawn.user, "postgres");
+  EXPECT_EQ(primary.spawn.log_path, dir.string() + "/logs/timeline1.log");
+  Node replica = r.Make(t.timeline[1], ctx);
+  const auto& b = replica.spawn.argv;
+  auto of = std::find(b.begin(), b.end(), "--replicaof");
+  ASSERT_NE(of, b.end());
+  ASSERT_LE(of + 2, b.end() - 1);
+  EXPECT_EQ(*(of + 1), "127.0.0.1");
+  EXPECT_EQ(*(of + 2), "26479");
+  EXPECT_EQ(value(b, "--dir"), (dir / "timeline2").string()) << "each node its own dir";
+  EXPECT_EQ(value(b, "--appendonly"), "yes") << "a replica keeps its own AOF";
+  EXPECT_EQ(replica.check_port, 26480);
+  EXPECT_TRUE(r.Parts().empty()) << "chaos strikes its process group, like a cache node's";
+  EXPECT_EQ(r.ScaleTable(), "");
+  // Nothing listens there: neither is ready.
+  EXPECT_FALSE(r.Ready(primary, std::chrono::milliseconds(200)));
+  EXPECT_FALSE(r.Ready(replica, std::chrono::milliseconds(200)));
+}
+
 TEST_F(Fixture, WorkersRunOurBinaryAndScale) {
   Node n = Make("worker");
   EXPECT_EQ(n.spawn.argv,
@@ -200,8 +248,8 @@ TEST_F(Fixture, WorkersRunOurBinaryAndScale) {
       << "a job's photo lives in the database";
 }
 
-// The shipped default: every recipe accepts it, the queue is in it, and no two listeners of any
-// node (of any kind) share an address.
+// The shipped default: every recipe accepts it, the queue and the timeline store are in it, and
+// no two listeners of any node (of any kind) share an address.
 TEST(LocalTopology, LoadsWithTheQueueAndNoAddressTwice) {
   auto t = topo::Topology::Load(MILLIONS_TOPOLOGIES "/local.toml");
   for (const auto& r : MakeRecipes()) EXPECT_NO_THROW(r->Check(t, "local.toml")) << r->Kind();
@@ -209,11 +257,32 @@ TEST(LocalTopology, LoadsWithTheQueueAndNoAddressTwice) {
   EXPECT_EQ(t.nats[0].listen, "127.0.0.1:24222");
   EXPECT_EQ(t.nats[0].admin, "127.0.0.1:28222");
   ASSERT_EQ(t.worker.size(), 2u);
+  ASSERT_EQ(t.timeline.size(), 2u);
+  EXPECT_EQ(t.timeline[0].name, "timeline1") << "the primary";
+  EXPECT_EQ(t.timeline[0].listen, "127.0.0.1:26479");
+  EXPECT_EQ(t.timeline[1].listen, "127.0.0.1:26480");
+  EXPECT_EQ(t.timeline_settings.maxmemory, "256mb");
   std::set<std::string> seen{t.runner.admin};
   for (const auto& r : MakeRecipes())
     for (const auto& e : r->Entries(t))
       for (const auto& a : {e.listen, e.rest, e.admin, e.tls_listen, e.peer})
         if (!a.empty()) EXPECT_TRUE(seen.insert(a).second) << a << " twice (" << e.name << ")";
+}
+
+// local.toml with three NATS servers keeping the stream on all three, under a run dir of its own.
+TEST(Nats3Topology, FormsAClusterOfThreeWithReplicasThree) {
+  auto t = topo::Topology::Load(MILLIONS_TOPOLOGIES "/nats3.toml");
+  for (const auto& r : MakeRecipes()) EXPECT_NO_THROW(r->Check(t, "nats3.toml")) << r->Kind();
+  ASSERT_EQ(t.nats.size(), 3u);
+  EXPECT_EQ(t.nats_stream_replicas, 3);
+  std::set<std::string> seen{t.runner.admin};
+  for (const auto& r : MakeRecipes())
+    for (const auto& e : r->Entries(t))
+      for (const auto& a : {e.listen, e.rest, e.admin, e.tls_listen, e.peer})
+        if (!a.empty()) EXPECT_TRUE(seen.insert(a).second) << a << " twice (" << e.name << ")";
+  EXPECT_NE(t.runner.run_dir,
+            topo::Topology::Load(MILLIONS_TOPOLOGIES "/local.toml").runner.run_dir)
+      << "a one-server stream is not moved onto three: state of its own";
 }
 
 }  // namespace

@@ -19,6 +19,8 @@ namespace json = boost::json;
 using std::chrono::milliseconds;
 using Clock = RunnerClock;
 
+}  // namespace
+
 // One command to a Redis node on a blocking socket (the runner's threads may block), bounded by
 // `timeout` per socket operation; the reply, or nothing.
 // One command on a fresh connection, within `timeout` in all: a paused Redis accepts the
@@ -83,12 +85,6 @@ std::optional<cache::RedisReply> RedisCommand(const std::string& host, int port,
   return std::nullopt;
 }
 
-// A Redis node is ready when it answers PING.
-bool RedisReady(const std::string& host, int port, milliseconds timeout) {
-  auto r = RedisCommand(host, port, {"PING"}, timeout);
-  return r && r->str == "PONG";
-}
-
 void AddRedisInfo(const Node& n, json::object* o) {
   auto r = RedisCommand(n.check_host, n.check_port, {"INFO"}, milliseconds(300));
   if (!r || r->type != cache::RedisReply::Type::kString) return;
@@ -104,6 +100,14 @@ void AddRedisInfo(const Node& n, json::object* o) {
   (*o)["keyspace_misses"] = field("keyspace_misses");
   size_t db0 = r->str.find("\ndb0:keys=");
   (*o)["keys"] = db0 == std::string::npos ? 0 : std::atoll(r->str.c_str() + db0 + 10);
+}
+
+namespace {
+
+// A Redis node is ready when it answers PING.
+bool RedisReady(const std::string& host, int port, milliseconds timeout) {
+  auto r = RedisCommand(host, port, {"PING"}, timeout);
+  return r && r->str == "PONG";
 }
 
 class RedisRecipe : public Recipe {

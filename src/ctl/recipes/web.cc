@@ -9,7 +9,7 @@ namespace {
 class WebRecipe : public Recipe {
  public:
   const char* Kind() const override { return "web"; }
-  int Stage() const override { return 4; }  // after nats: web nodes queue jobs there
+  int Stage() const override { return 5; }  // after nats: web nodes queue jobs there
   std::vector<topo::NodeEntry> Entries(const topo::Topology& t) const override { return t.web; }
   std::string ScaleTable() const override { return "web.node"; }
   bool Scraped() const override { return true; }

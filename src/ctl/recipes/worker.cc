@@ -12,7 +12,7 @@ class WorkerRecipe : public Recipe {
  public:
   const char* Kind() const override { return "worker"; }
   // After the web nodes (jobs come from them), before the balancer: a worker faces no client.
-  int Stage() const override { return 5; }
+  int Stage() const override { return 6; }
   std::vector<topo::NodeEntry> Entries(const topo::Topology& t) const override { return t.worker; }
   std::string ScaleTable() const override { return "worker.node"; }
   bool Scraped() const override { return true; }
