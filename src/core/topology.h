@@ -87,9 +87,6 @@ struct Topology {
   std::vector<NodeEntry> nats;
   // Photo workers: processes that take edit jobs from NATS. Needs nats nodes.
   std::vector<NodeEntry> worker;
-  // The timeline store ([[timeline.node]]): Redis nodes apart from the cache, the first the
-  // primary and the others its replicas. None: the feed is read from the database.
-  std::vector<NodeEntry> timeline;
   // [nats] stream_replicas: copies of the jobs stream, on that many nats nodes (1..5, at most
   // the number of nats nodes).
   int nats_stream_replicas = 1;
