@@ -7,6 +7,7 @@
 
 #include "core/config.h"
 #include "core/topology.h"
+#include "ctl/autoscale.h"
 #include "ctl/chaos_matrix.h"
 #include "ctl/load.h"
 #include "ctl/runner.h"
@@ -25,6 +26,7 @@ void CheckTopology(const std::string& path) {
   auto t = millions::topo::Topology::Load(path);
   millions::lb::ReadSettings(t);
   millions::web::ReadSettings(t);
+  millions::ctl::ReadAutoscale(t);
   t.Check({"*"});
   if (!t.web.empty() && t.postgres.empty())
     throw millions::config::ConfigError(path + ": the web nodes need a database: the topology " +

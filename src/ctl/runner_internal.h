@@ -10,6 +10,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <boost/asio/io_context.hpp>
 #include <boost/json.hpp>
 #include <chrono>
@@ -24,6 +25,7 @@
 #include "core/http_client.h"
 #include "core/result.h"
 #include "core/topology.h"
+#include "ctl/autoscale.h"
 #include "ctl/process.h"
 #include "ctl/recipe.h"
 
@@ -71,8 +73,17 @@ class Runner : private RecipeHost {
   // part: one of the node's recipe's chaos parts; empty: the recipe's default for the action.
   std::string Act(const std::string& node, const std::string& action, int hold_ms = 0,
                   const std::string& part = "");
-  // Scales the nodes of a scalable kind (Recipe::ScaleTable) to `count`.
-  std::string Scale(const Recipe& recipe, int count);
+  // Scales the nodes of a scalable kind (Recipe::ScaleTable) to `count`. Scaling down removes
+  // `remove` first when it names one of them (the autoscaler: an idle worker), else the last.
+  std::string Scale(const Recipe& recipe, int count, const std::string& remove = "");
+  // The autoscaler (runner_autoscale.cc): its own thread while the runner supervises, stopped
+  // by g_stop or autoscale_stop_. Samples each tier every interval, decides (autoscale.h) and
+  // scales; AutoscaleJson is the latest samples and decisions, for the dashboard.
+  struct AutoscaleMemory;
+  void AutoscaleLoop();
+  TierSample SampleWorkers(AutoscaleMemory& mem, json::object* view);
+  TierSample SampleWeb(AutoscaleMemory& mem, json::object* view);
+  std::string AutoscaleJson();
   void WriteEffectiveTopology();
   Node* Find(const std::string& name);
   const Recipe* RecipeOf(const std::string& kind) const;
@@ -105,6 +116,11 @@ class Runner : private RecipeHost {
   json::array previous_;    // run/nodes.json as found at start
   std::string last_saved_;  // SaveNodes' last text
   boost::asio::io_context admin_ioc_;
+  AutoscaleConfig autoscale_;  // read by Run
+  DecisionLog decisions_;
+  std::atomic<bool> autoscale_stop_{false};
+  std::mutex autoscale_mu_;
+  json::object autoscale_view_;  // per tier ("worker", "web"): the latest sample; autoscale_mu_
 };
 
 }  // namespace millions::ctl::detail

@@ -139,6 +139,9 @@ void Runner::ServeAdmin() {
   router->Add("GET", "/api/metrics", [this](http::Request&) -> awaitable<http::Response> {
     co_return http::Json(200, MetricsJson());
   });
+  router->Add("GET", "/api/autoscale", [this](http::Request&) -> awaitable<http::Response> {
+    co_return http::Json(200, AutoscaleJson());
+  });
   router->Add("POST", "/api/nodes/{name}/{action}",
               [this](http::Request& req) -> awaitable<http::Response> {
                 auto hold = req.query_param("hold_ms");
