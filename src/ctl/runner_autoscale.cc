@@ -117,8 +117,8 @@ std::optional<StreamState> JobsStream(const Node& nats, const std::string& strea
     auto* streams = a.is_object() ? a.as_object().if_contains("stream_detail") : nullptr;
     if (!streams || !streams->is_array()) continue;
     for (const auto& s : streams->as_array()) {
-      if (!s.is_object() || json::value_to<std::string>(s.as_object().at("name")) != stream)
-        continue;
+      const auto* name = s.is_object() ? s.as_object().if_contains("name") : nullptr;
+      if (!name || !name->is_string() || name->as_string() != stream) continue;
       const auto* state = s.as_object().if_contains("state");
       if (!state || !state->is_object()) continue;
       const auto& st = state->as_object();
