@@ -57,9 +57,10 @@ std::map<double, double> Buckets(const std::string& body) {
         line.find("route=\"/readyz\"") != std::string::npos ||
         line.find("route=\"/livez\"") != std::string::npos)
       continue;
-    size_t le = line.find("le=\"");
+    // `,le="`: a bare `le="` is also the end of `role="`.
+    size_t le = line.find(",le=\"");
     if (le == std::string::npos) continue;
-    std::string bound = line.substr(le + 4, line.find('"', le + 4) - le - 4);
+    std::string bound = line.substr(le + 5, line.find('"', le + 5) - le - 5);
     out[bound == "+Inf" ? 1e300 : std::atof(bound.c_str())] +=
         std::atof(line.c_str() + line.rfind(' ') + 1);
   }
