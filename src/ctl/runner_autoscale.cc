@@ -13,7 +13,6 @@
 #include <thread>
 
 #include "core/env.h"
-#include "core/log.h"
 #include "ctl/runner_internal.h"
 
 namespace millions::ctl::detail {
