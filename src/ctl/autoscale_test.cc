@@ -248,5 +248,17 @@ TEST(AutoscaleConfigTest, ReadsBothTablesAndRejectsUnknownKeysAndBadRanges) {
   EXPECT_FALSE(ReadAutoscale(none).web.enabled);
 }
 
+TEST(AutoscaleConfigTest, LocalTopologyScalesBothTiersFromTwoToFour) {
+  auto t = topo::Topology::Load(MILLIONS_TOPOLOGIES "/local.toml");
+  AutoscaleConfig c = ReadAutoscale(t);
+  for (const AutoscaleTier* tier : {&c.worker, &c.web}) {
+    EXPECT_TRUE(tier->enabled);
+    EXPECT_EQ(tier->min, 2);
+    EXPECT_EQ(tier->max, 4);
+  }
+  EXPECT_EQ(t.worker.size(), 2u);
+  EXPECT_FALSE(t.nats.empty());
+}
+
 }  // namespace
 }  // namespace millions::ctl
