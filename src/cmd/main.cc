@@ -7,6 +7,7 @@
 
 #include "core/config.h"
 #include "core/topology.h"
+#include "ctl/autoscale.h"
 #include "ctl/chaos_matrix.h"
 #include "ctl/load.h"
 #include "ctl/runner.h"
@@ -25,6 +26,7 @@ void CheckTopology(const std::string& path) {
   auto t = millions::topo::Topology::Load(path);
   millions::lb::ReadSettings(t);
   millions::web::ReadSettings(t);
+  millions::ctl::ReadAutoscale(t);
   t.Check({"*"});
   if (!t.web.empty() && t.postgres.empty())
     throw millions::config::ConfigError(path + ": the web nodes need a database: the topology " +
@@ -88,8 +90,9 @@ int main(int argc, char** argv) {
       "up",
       "Start every node of a topology on this machine (etcd, PostgreSQL under Patroni, Redis\n"
       "cache nodes, web nodes, balancers) and supervise them: a node that dies is restarted\n"
-      "with backoff. Prints the URLs when ready. Ctrl-C (or `millions down`) stops everything in "
-      "reverse order.");
+      "with backoff; with [autoscale.worker] / [autoscale.web], adds and removes workers and web\n"
+      "nodes with the load (docs/autoscale.md). Prints the URLs when ready. Ctrl-C (or\n"
+      "`millions down`) stops everything in reverse order.");
   up->add_option("topology", up_flags.topology, "Topology file (default topologies/local.toml)");
   up->add_flag("--detach", up_flags.detach, "Run in the background; return once every node runs");
 

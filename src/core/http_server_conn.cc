@@ -403,6 +403,12 @@ awaitable<void> HttpServer::Impl::Serve(Stream& s, std::shared_ptr<ServerConn> c
       req.remote_addr = remote;
       req.tls = kTls;
       Response resp;
+      // In flight from the handler's start to the answer's last byte (or the write's failure).
+      struct InFlight {
+        metrics::Gauge* g;
+        explicit InFlight(metrics::Gauge* gauge) : g(gauge) { g->Add(1); }
+        ~InFlight() { g->Add(-1); }
+      } counted(in_flight);
       try {
         resp = co_await handler(req);
       } catch (const std::exception& e) {

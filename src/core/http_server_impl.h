@@ -73,6 +73,9 @@ struct HttpServer::Impl : std::enable_shared_from_this<Impl> {
         sweep_timer(io) {
     open_conns = &reg->GetGauge("millions_http_open_connections", "Open client connections.",
                                 {{"role", opt.role}});
+    // Requests a handler holds now (the autoscaler's load signal for web nodes).
+    in_flight = &reg->GetGauge("millions_http_requests_in_flight",
+                               "Requests being handled or answered now.", {{"role", opt.role}});
   }
 
   boost::asio::io_context& ioc;
@@ -84,6 +87,7 @@ struct HttpServer::Impl : std::enable_shared_from_this<Impl> {
   boost::asio::steady_timer drain_timer;
   boost::asio::steady_timer sweep_timer;  // closes connections idle past limits.idle_timeout
   metrics::Gauge* open_conns;
+  metrics::Gauge* in_flight;
   std::atomic<bool> draining{false};
   std::mutex mu;
   std::unordered_map<uint64_t, std::shared_ptr<ServerConn>> conns;

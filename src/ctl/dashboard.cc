@@ -29,6 +29,19 @@ table{border-collapse:collapse}td,th{padding:.2rem .6rem;text-align:right;border
 <th>requests/s</th><th>p99 ms</th><th>errors/s</th><th>db connections</th></tr></thead><tbody></tbody></table></section>
 <section class="dc"><h3>Cache</h3><table id="cache"><thead><tr><th>hit ratio</th><th>L1 hits/s</th>
 <th>L2 hits/s</th><th>loads/s</th><th>database reads/s</th></tr></thead><tbody><tr><td>–</td><td></td><td></td><td></td><td></td></tr></tbody></table></section>
+<section class="dc"><h3>Queue and autoscaling</h3>
+<table id="autoscale"><tbody>
+<tr data-k="backlog"><th style="text-align:left">backlog (jobs waiting or running)</th><td>–</td></tr>
+<tr data-k="oldest"><th style="text-align:left">oldest job's age s</th><td>–</td></tr>
+<tr data-k="jobs"><th style="text-align:left">jobs/s</th><td>–</td></tr>
+<tr data-k="workers"><th style="text-align:left">workers</th><td>–</td></tr>
+<tr data-k="web"><th style="text-align:left">web nodes</th><td>–</td></tr>
+<tr data-k="webload"><th style="text-align:left">web in flight · CPU/node · p99 ms</th><td>–</td></tr>
+<tr data-k="lag"><th style="text-align:left">fan-out lag s</th><td>–</td></tr>
+</tbody></table>
+<div id="autonow" style="font-size:12px;color:#556;margin:.4rem 0"></div>
+<table id="decisions"><thead><tr><th style="text-align:left">time</th><th style="text-align:left">tier</th>
+<th>from → to</th><th style="text-align:left">reason</th></tr></thead><tbody><tr><td colspan="4" style="text-align:left">no scaling yet</td></tr></tbody></table></section>
 <section class="dc"><h3>Last chaos matrix <span id="matrixat" style="font-weight:normal;color:#889"></span></h3>
 <table id="matrix"><thead><tr><th style="text-align:left">fault</th><th style="text-align:left">target</th>
 <th>write gap s</th><th>failed writes</th><th>failed reads</th><th>lost</th><th>duplicated</th>
@@ -159,6 +172,30 @@ function renderMatrix(x) {
     return tr;
   }));
 }
+// The autoscaler's latest samples (a dash when a measure is absent) and its decisions.
+function renderAutoscale(a) {
+  const w = a.worker || {}, h = a.web || {};
+  const num = (v, d) => (v === null || v === undefined) ? '–' : Number(v).toFixed(d);
+  const bounds = (t) => t.nodes === undefined ? '–' :
+    `${t.nodes}` + (t.enabled ? ` (autoscaled ${t.min}..${t.max})` : '');
+  const cells = {
+    backlog: num(w.backlog, 0), oldest: num(w.oldest_age_ms == null ? null : w.oldest_age_ms / 1000, 1),
+    jobs: num(w.jobs_per_s, 1), workers: bounds(w), web: bounds(h),
+    webload: h.nodes === undefined ? '–' : `${num(h.in_flight, 0)} · ${num(h.cpu, 2)} · ${num(h.p99_ms, 0)}`,
+    lag: num(w.fanout_lag_s, 2),
+  };
+  for (const tr of $('autoscale').tBodies[0].rows) tr.cells[1].textContent = cells[tr.dataset.k];
+  $('autonow').textContent = ['worker', 'web'].filter((k) => a[k] && a[k].reason)
+    .map((k) => `${k}: ${a[k].reason}`).join(' · ');
+  if (!a.decisions || !a.decisions.length) return;
+  $('decisions').tBodies[0].replaceChildren(...a.decisions.slice().reverse().map((d) => {
+    const tr = el('tr');
+    tr.append(el('td', d.ts), el('td', d.tier), el('td', `${d.from} → ${d.to}`),
+              el('td', d.reason + (d.error ? ` (failed: ${d.error})` : ''), d.error ? 'bad' : ''));
+    tr.children[0].style.textAlign = tr.children[1].style.textAlign = tr.children[3].style.textAlign = 'left';
+    return tr;
+  }));
+}
 async function refresh() {
   try {
     const s = await (await fetch('/api/status')).json();
@@ -168,6 +205,7 @@ async function refresh() {
     m.at = Date.now();
     renderTiers(m);
     renderMatrix(await (await fetch('/api/chaos-matrix')).json());
+    renderAutoscale(await (await fetch('/api/autoscale')).json());
   } catch (e) { $('summary').textContent = 'runner unreachable'; }
 }
 refresh();

@@ -224,6 +224,7 @@ void Runner::Supervise() {
 }
 
 int Runner::Run() {
+  autoscale_ = ReadAutoscale(t_);  // checked by `up` before it got here
   run_ = Abs(t_.runner.run_dir);
   MakeDir(run_, EngineUser());
   MakeDir(run_ + "/logs", EngineUser());
@@ -310,7 +311,10 @@ int Runner::Run() {
     printf("  status     build/millions status   (down: Ctrl-C or build/millions down)\n\n");
     fflush(stdout);
     std::thread watchdog([this] { WatchdogLoop(); });
+    std::thread autoscaler([this] { AutoscaleLoop(); });
     Supervise();
+    autoscale_stop_ = true;
+    autoscaler.join();
     watchdog.join();
   }
   fprintf(stderr, "  stopping...\n");

@@ -1,7 +1,8 @@
 // Runner: `millions up`. Starts every node of a topology on this machine as its own process,
 // in dependency order (etcd, PostgreSQL under Patroni, web nodes), waits for each to be ready,
-// supervises them (a node that dies is restarted with backoff, and the event is logged), and
-// serves a loopback-only admin API and dashboard that `status`, `down`, `chaos` and `scale` use.
+// supervises them (a node that dies is restarted with backoff, and the event is logged), scales
+// workers and web nodes with the load when the topology asks (docs/autoscale.md), and serves a
+// loopback-only admin API and dashboard that `status`, `down`, `chaos` and `scale` use.
 // Thread-safety: the admin API and the supervision loop share state under one mutex.
 // Ownership: owns the processes it starts; `down` (or SIGINT/SIGTERM) stops them in reverse.
 #pragma once

@@ -79,7 +79,7 @@ std::string Runner::Act(const std::string& name, const std::string& action, int 
   return "";
 }
 
-std::string Runner::Scale(const Recipe& recipe, int count) {
+std::string Runner::Scale(const Recipe& recipe, int count, const std::string& remove) {
   std::lock_guard serial(scale_mu_);  // one scaling at a time
   const std::string kind = recipe.Kind();
   std::vector<Node*> nodes;
@@ -89,6 +89,11 @@ std::string Runner::Scale(const Recipe& recipe, int count) {
       if (n->recipe == &recipe && n->wanted) nodes.push_back(n.get());
   }
   if (count < 1 || count > 32) return kind + " nodes must be 1..32";
+  // The node asked to go goes first: it is moved last.
+  if (auto it =
+          std::find_if(nodes.begin(), nodes.end(), [&](Node* n) { return n->name == remove; });
+      it != nodes.end())
+    std::rotate(it, it + 1, nodes.end());
   while (static_cast<int>(nodes.size()) > count) {
     Node* last = nodes.back();
     nodes.pop_back();

@@ -1,7 +1,8 @@
 // The runner's insides, shared by its files (runner.cc: building, starting and supervising
 // nodes; runner_status.cc: the admin API, status and metrics; runner_actions.cc: chaos and
-// scaling; runner_adopt.cc: adoption after a runner death and the watchdog thread; runner_cli.cc:
-// the commands that talk to a running runner). Everything role-specific is in a recipe
+// scaling; runner_adopt.cc: adoption after a runner death and the watchdog thread;
+// runner_autoscale.cc: the autoscaler's thread; runner_cli.cc: the commands that talk to a
+// running runner). Everything role-specific is in a recipe
 // (ctl/recipe.h, recipes/): the supervisor calls recipes only through that interface. Not a
 // public header.
 // Thread-safety and ownership: see runner.h.
@@ -10,6 +11,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <boost/asio/io_context.hpp>
 #include <boost/json.hpp>
 #include <chrono>
@@ -24,6 +26,7 @@
 #include "core/http_client.h"
 #include "core/result.h"
 #include "core/topology.h"
+#include "ctl/autoscale.h"
 #include "ctl/process.h"
 #include "ctl/recipe.h"
 
@@ -71,8 +74,17 @@ class Runner : private RecipeHost {
   // part: one of the node's recipe's chaos parts; empty: the recipe's default for the action.
   std::string Act(const std::string& node, const std::string& action, int hold_ms = 0,
                   const std::string& part = "");
-  // Scales the nodes of a scalable kind (Recipe::ScaleTable) to `count`.
-  std::string Scale(const Recipe& recipe, int count);
+  // Scales the nodes of a scalable kind (Recipe::ScaleTable) to `count`. Scaling down removes
+  // `remove` first when it names one of them (the autoscaler: an idle worker), else the last.
+  std::string Scale(const Recipe& recipe, int count, const std::string& remove = "");
+  // The autoscaler (runner_autoscale.cc): its own thread while the runner supervises, stopped
+  // by g_stop or autoscale_stop_. Samples each tier every interval, decides (autoscale.h) and
+  // scales; AutoscaleJson is the latest samples and decisions, for the dashboard.
+  struct AutoscaleMemory;
+  void AutoscaleLoop();
+  TierSample SampleWorkers(AutoscaleMemory& mem, json::object* view);
+  TierSample SampleWeb(AutoscaleMemory& mem, json::object* view);
+  std::string AutoscaleJson();
   void WriteEffectiveTopology();
   Node* Find(const std::string& name);
   const Recipe* RecipeOf(const std::string& kind) const;
@@ -105,6 +117,11 @@ class Runner : private RecipeHost {
   json::array previous_;    // run/nodes.json as found at start
   std::string last_saved_;  // SaveNodes' last text
   boost::asio::io_context admin_ioc_;
+  AutoscaleConfig autoscale_;  // read by Run
+  DecisionLog decisions_;
+  std::atomic<bool> autoscale_stop_{false};
+  std::mutex autoscale_mu_;
+  json::object autoscale_view_;  // per tier ("worker", "web"): the latest sample; autoscale_mu_
 };
 
 }  // namespace millions::ctl::detail

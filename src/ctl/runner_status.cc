@@ -91,8 +91,10 @@ std::string Runner::MetricsJson() {
         t.requests += v;
         if (line.find("code=\"5") != std::string::npos) t.errors += v;
       } else if (line.rfind("millions_http_request_duration_seconds_bucket{", 0) == 0) {
-        size_t le = line.find("le=\"");
-        std::string bound = line.substr(le + 4, line.find('"', le + 4) - le - 4);
+        // `,le="`: a bare `le="` is also the end of `role="` (every bound read as 0).
+        size_t le = line.find(",le=\"");
+        if (le == std::string::npos) continue;
+        std::string bound = line.substr(le + 5, line.find('"', le + 5) - le - 5);
         t.buckets[bound == "+Inf" ? 1e300 : std::atof(bound.c_str())] += v;
       } else if (line.rfind("millions_cache_requests_total{", 0) == 0 &&
                  line.find("result=\"hit\"") != std::string::npos) {
@@ -138,6 +140,9 @@ void Runner::ServeAdmin() {
   });
   router->Add("GET", "/api/metrics", [this](http::Request&) -> awaitable<http::Response> {
     co_return http::Json(200, MetricsJson());
+  });
+  router->Add("GET", "/api/autoscale", [this](http::Request&) -> awaitable<http::Response> {
+    co_return http::Json(200, AutoscaleJson());
   });
   router->Add("POST", "/api/nodes/{name}/{action}",
               [this](http::Request& req) -> awaitable<http::Response> {

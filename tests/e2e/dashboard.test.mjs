@@ -70,6 +70,11 @@ try {
   c.check(true, "the timeline store's primary and its linked replica are marked");
   await page.waitForSelector('#tiers td:has-text("web")');
   c.check(true, 'the web tier has a metrics row');
+  // The autoscaler's table: both web nodes counted; no worker exports a fan-out lag, so a dash.
+  await page.waitForSelector('#autoscale tr[data-k="web"] td:text-is("2")');
+  c.check(true, 'the autoscaling table counts the web nodes');
+  const lag = await page.textContent('#autoscale tr[data-k="lag"] td');
+  c.check(lag === '–', `fan-out lag with no worker metric is a dash: ${lag}`);
   // Reads of one user for a few seconds: the cache table shows a hit ratio.
   const web = `http://127.0.0.1:${web1Port}`;
   const made = await fetch(`${web}/api/users`, {
