@@ -206,6 +206,7 @@ json::object RowJson(const MatrixRow& r) {
                       {"jobs_lost", r.jobs_lost},
                       {"jobs_duplicated", r.jobs_duplicated},
                       {"jobs_ambiguous", r.jobs_ambiguous},
+                      {"jobs_ran_after_503", r.jobs_ran_after_503},
                       {"job_p99_s", r.job_p99_s},
                       {"note", r.note}};
 }

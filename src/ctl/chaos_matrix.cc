@@ -420,6 +420,7 @@ class Matrix {
     row.jobs_lost = jv.lost;
     row.jobs_duplicated = jv.duplicated;
     row.jobs_ambiguous = jv.ambiguous;
+    row.jobs_ran_after_503 = jv.ran_after_5xx;
     row.job_p99_s = jv.p99_s;
     for (size_t w = 0; w < obs.listed_ok.size(); ++w)
       if (!obs.listed_ok[w]) row.note += "writer " + std::to_string(w) + "'s list unread; ";
@@ -429,6 +430,8 @@ class Matrix {
     if (!jv.lost_jobs.empty()) row.note += "job lost e.g. " + jv.lost_jobs.front() + "; ";
     if (!jv.duplicated_jobs.empty())
       row.note += "job duplicated e.g. " + jv.duplicated_jobs.front() + "; ";
+    if (jv.ran_after_5xx > 0)
+      row.note += std::to_string(jv.ran_after_5xx) + " job(s) answered 503 ran all the same; ";
     while (!row.note.empty() && (row.note.back() == ' ' || row.note.back() == ';'))
       row.note.pop_back();
     ledger_.reset();

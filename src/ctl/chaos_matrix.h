@@ -90,7 +90,8 @@ struct MatrixRow {
   double read_p50_ms = 0, read_p99_ms = 0, read_max_ms = 0;
   uint64_t job_requests = 0, failed_job_requests = 0;
   int jobs_accepted = 0, jobs_lost = 0, jobs_duplicated = 0, jobs_ambiguous = 0;
-  double job_p99_s = 0;  // the accepted request sent -> finished_at, over the jobs done
+  int jobs_ran_after_503 = 0;  // job requests answered 5xx whose job ran (shown, not failing)
+  double job_p99_s = 0;        // the accepted request sent -> finished_at, over the jobs done
 };
 
 boost::json::object RowJson(const MatrixRow& row);

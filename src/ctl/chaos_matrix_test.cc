@@ -148,8 +148,24 @@ TEST(TallyJobs, TwoVersionsOfOneJobAreADuplicate) {
 
 TEST(TallyJobs, ARefusedJobMayNotRunAnUnansweredOneAtMostOnce) {
   LedgerObserved o = JobsDone();
-  o.versions["12"] = {{"777", 1}};  // refused with 503, yet it ran
+  o.versions["12"] = {{"777", 1}};  // refused with a 4xx, yet it ran
   EXPECT_EQ(TallyJobs(WithJobs(), o).duplicated, 1);
+  // Answered 503 (a publish whose acknowledgement was lost may still run): once is counted
+  // apart, twice is a duplicate.
+  LedgerRecord r = WithJobs();
+  r.unavailable_job_photos = {"14"};
+  o = JobsDone();
+  o.versions["14"] = {};
+  JobVerdict v = TallyJobs(r, o);
+  EXPECT_EQ(v.ran_after_5xx + v.duplicated, 0);
+  o.versions["14"] = {{"779", 1}};
+  v = TallyJobs(r, o);
+  EXPECT_EQ(v.ran_after_5xx, 1);
+  EXPECT_EQ(v.duplicated, 0);
+  o.versions["14"] = {{"779", 2}};
+  v = TallyJobs(r, o);
+  EXPECT_EQ(v.ran_after_5xx, 1);
+  EXPECT_EQ(v.duplicated, 1);
   o = JobsDone();
   o.versions["13"] = {{"778", 1}};  // unanswered: it may have been accepted
   EXPECT_EQ(TallyJobs(WithJobs(), o).duplicated, 0);

@@ -223,15 +223,19 @@ JobVerdict TallyJobs(const LedgerRecord& record, const LedgerObserved& observed)
       latency.push_back(std::max<int64_t>(0, js.finished_wall_ms - j.wall_ms) / 1000.0);
   }
   // Versions made by jobs the ledger was never told were accepted: none may exist on a photo
-  // whose request was refused, one may on a photo whose request went unanswered.
+  // whose request was refused (4xx), one may on a photo whose request went unanswered or was
+  // answered 5xx (counted apart: the service says such a job never runs).
   std::set<std::string> ambiguous(record.ambiguous_job_photos.begin(),
                                   record.ambiguous_job_photos.end());
+  std::set<std::string> unavailable(record.unavailable_job_photos.begin(),
+                                    record.unavailable_job_photos.end());
   for (const auto& [photo, by_job] : observed.versions) {
     auto acc = accepted_on.find(photo);
     int extra = 0;
     for (const auto& [job, n] : by_job)
       if (acc == accepted_on.end() || !acc->second.count(job)) extra += n;
-    int allowed = ambiguous.count(photo) ? 1 : 0;
+    int allowed = ambiguous.count(photo) || unavailable.count(photo) ? 1 : 0;
+    if (extra > 0 && unavailable.count(photo)) ++v.ran_after_5xx;
     if (extra > allowed) {
       v.duplicated += extra - allowed;
       note(&v.duplicated_jobs,
@@ -401,7 +405,7 @@ void Ledger::RequestJob(int w, const std::string& photo_id, const std::string& c
          "application/json",
          {{"Authorization", "Bearer " + me.token}, {"Idempotency-Key", "job-" + caption}},
          o_.job_timeout};
-  enum { kAccepted, kRefused, kAmbiguous } outcome = kAmbiguous;
+  enum { kRefused, kUnavailable, kAmbiguous } outcome = kAmbiguous;
   milliseconds backoff(200);
   for (int tries = 0;; ++tries) {
     // The job's latency runs from the request that was accepted, as its user waits for it.
@@ -426,9 +430,13 @@ void Ledger::RequestJob(int w, const std::string& photo_id, const std::string& c
       return;
     }
     ++failed_jobs_;
-    // 503 (the queue or the database refused it: the job must never run) and other definite
-    // refusals end the request; no answer, 408, 409 (the first try still running) and 429 are
-    // tried again with the same key.
+    // A 5xx (503: the queue or the database unavailable) and a definite refusal (4xx) end the
+    // request; no answer, 408, 409 (the first try still running) and 429 are tried again with
+    // the same key.
+    if (a.status >= 500) {
+      outcome = kUnavailable;
+      break;
+    }
     if (a.status != 0 && a.status != 408 && a.status != 409 && a.status != 429) {
       outcome = kRefused;
       break;
@@ -439,7 +447,9 @@ void Ledger::RequestJob(int w, const std::string& photo_id, const std::string& c
   }
   std::lock_guard lock(mu_);
   ++record_.job_requests;
-  (outcome == kRefused ? record_.refused_job_photos : record_.ambiguous_job_photos)
+  (outcome == kRefused       ? record_.refused_job_photos
+   : outcome == kUnavailable ? record_.unavailable_job_photos
+                             : record_.ambiguous_job_photos)
       .push_back(photo_id);
 }
 
@@ -582,7 +592,8 @@ LedgerObserved Ledger::Observe() const {
 
 void Ledger::ObserveJobs(Clock::time_point deadline, LedgerObserved* out) const {
   LedgerRecord rec = Record();
-  if (rec.jobs.empty() && rec.refused_job_photos.empty() && rec.ambiguous_job_photos.empty())
+  if (rec.jobs.empty() && rec.refused_job_photos.empty() && rec.unavailable_job_photos.empty() &&
+      rec.ambiguous_job_photos.empty())
     return;
   // 1. Every accepted job until it ends (done or failed), by long polls of a few seconds. A job
   // the service does not know (404) is given 10 s, for a replica's lag; another 4xx is final;
@@ -639,6 +650,7 @@ void Ledger::ObserveJobs(Clock::time_point deadline, LedgerObserved* out) const 
   // (a page cached by a web node may lag the job by its TTL) or the settle time is over.
   std::set<std::string> photos(rec.refused_job_photos.begin(), rec.refused_job_photos.end());
   photos.insert(rec.ambiguous_job_photos.begin(), rec.ambiguous_job_photos.end());
+  photos.insert(rec.unavailable_job_photos.begin(), rec.unavailable_job_photos.end());
   std::map<std::string, std::set<std::string>> want;  // photo -> its done jobs
   for (const JobAck& j : rec.jobs) {
     photos.insert(j.photo_id);

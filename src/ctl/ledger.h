@@ -12,7 +12,8 @@
 // uploaded, with an Idempotency-Key of their own, and record each job accepted (202). Observe
 // waits (long poll, within the settle time) for every accepted job to end and reads its photo's
 // versions; TallyJobs counts a job that never ended `done` (or ended without its version) as
-// lost, and a version beyond one per accepted job as duplicated. A 503 is a failed job request.
+// lost, and a version beyond one per accepted job as duplicated. A 503 is a failed job request;
+// one whose job ran all the same is counted apart (ran_after_5xx).
 // Test-only: MILLIONS_LEDGER_TEST_FAULT=phantom_ack,duplicate,phantom_job makes the ledger record
 // an acknowledgement for a photo never written (one lost write), send each writer's first upload
 // twice without its Idempotency-Key (one duplicate per writer), and record an accepted job that
@@ -84,9 +85,10 @@ struct LedgerRecord {
   std::vector<JobAck> jobs;          // accepted edit jobs
   uint64_t job_requests = 0;         // distinct job requests (one per photo)
   uint64_t failed_job_requests = 0;  // requests that failed (each try counts; 503 included)
-  // Photos whose job request was refused (a 503 or another definite no: no job may run) or
-  // never answered (a job may exist, at most one).
-  std::vector<std::string> refused_job_photos, ambiguous_job_photos;
+  // Photos whose job request was refused (a 4xx: no job may run), answered 5xx (a failed
+  // request; the outcome of a 503 may be unknown, e.g. a publish whose acknowledgement was lost,
+  // so at most one job may have run) or never answered (at most one job may exist).
+  std::vector<std::string> refused_job_photos, unavailable_job_photos, ambiguous_job_photos;
 };
 
 // A job as Observe last saw it: status "" when it could not be read at all.
@@ -118,10 +120,11 @@ LedgerVerdict Tally(const LedgerRecord& record, const LedgerObserved& observed);
 
 struct JobVerdict {
   int accepted = 0;
-  int lost = 0;        // accepted, then never `done`, or done with no version on its photo
-  int duplicated = 0;  // versions beyond one per accepted job (and none for a refused request)
-  int ambiguous = 0;   // job requests never answered
-  double p99_s = 0;    // the accepted request sent -> finished_at, over the jobs done
+  int lost = 0;           // accepted, then never `done`, or done with no version on its photo
+  int duplicated = 0;     // versions beyond one per accepted job, none for a 4xx, one for a 5xx
+  int ran_after_5xx = 0;  // job requests answered 5xx whose job ran all the same
+  int ambiguous = 0;      // job requests never answered
+  double p99_s = 0;       // the accepted request sent -> finished_at, over the jobs done
   std::vector<std::string> lost_jobs, duplicated_jobs;  // the first few: "job id (why)"
 };
 
