@@ -172,13 +172,16 @@ int main(int argc, char** argv) {
         "writes and reads through the public URL: warm-up 3 s, the fault (kill -9 held down S\n"
         "seconds, SIGSTOP for S seconds then SIGCONT, or a restart), recovery, full health, then\n"
         "every acknowledged write checked. One table: fault, target, write gap (RTO), failed\n"
-        "writes and reads, lost, duplicated, time to full health. Also written to\n"
-        "RUN_DIR/chaos_matrix.json. Exit 1 when a row lost or duplicated a write.",
+        "writes and reads, lost, duplicated, time to full health, and the edit jobs --jobs\n"
+        "writers asked for: accepted, lost (never done), duplicated (two versions), p99 accept\n"
+        "to done. Also written to RUN_DIR/chaos_matrix.json. Exit 1 when a row lost or\n"
+        "duplicated a write or a job.",
         "millions chaos matrix"};
     matrix.add_option("--faults", mf.faults,
                       "Comma-separated ACTION:ROLE (ACTION kill, pause, restart; ROLE lb, web, "
                       "redis, patroni-leader, patroni-replica, postgres-primary, db-host, "
-                      "etcd-member, etcd-all, runner), none (a baseline), or all (default)");
+                      "etcd-member, etcd-all, nats, worker, runner), none (a baseline), or all "
+                      "(default; roles the topology lacks are skipped)");
     matrix.add_option("--seconds", mf.seconds, "How long each fault is kept (default 25)")
         ->check(CLI::Range(1, 3600));
     matrix.add_option("--json", mf.json_out, "Also write {\"rows\":[...]} to this file");
@@ -187,6 +190,16 @@ int main(int argc, char** argv) {
         ->check(CLI::Range(1, 64));
     matrix.add_option("--readers", mf.readers, "Ledger readers (default 2)")
         ->check(CLI::Range(0, 64));
+    matrix
+        .add_option("--jobs", mf.jobs,
+                    "Ledger writers that also ask for an edit job on each upload (default 1; "
+                    "0: no jobs; at most --writers)")
+        ->check(CLI::Range(0, 64));
+    matrix
+        .add_option("--settle", mf.settle,
+                    "Seconds the verification may wait for writes to read back and accepted "
+                    "jobs to finish (default 60; above the queue's ack_wait_ms or lease_ms)")
+        ->check(CLI::Range(1, 3600));
     try {
       matrix.parse(argc - 2, argv + 2);
     } catch (const CLI::ParseError& e) {

@@ -17,7 +17,7 @@ namespace json = boost::json;
 const std::vector<std::string>& FaultRoles() {
   static const std::vector<std::string> roles{
       "lb",      "web",         "redis",    "patroni-leader", "patroni-replica", "postgres-primary",
-      "db-host", "etcd-member", "etcd-all", "runner"};
+      "db-host", "etcd-member", "etcd-all", "nats",           "worker",          "runner"};
   return roles;
 }
 
@@ -49,8 +49,8 @@ Result<std::vector<Fault>> ParseFaults(const std::string& list) {
                          "unknown fault '" + item +
                              "': use ACTION:ROLE with ACTION kill, pause or restart and ROLE one "
                              "of lb, web, redis, patroni-leader, patroni-replica, "
-                             "postgres-primary, db-host, etcd-member, etcd-all, runner; or all, "
-                             "none");
+                             "postgres-primary, db-host, etcd-member, etcd-all, nats, worker, "
+                             "runner; or all, none");
       add.push_back({action, role});
     }
     for (auto& f : add)
@@ -151,7 +151,8 @@ Result<FaultTarget> ResolveTarget(const Fault& fault, const json::value& status)
     return out;
   };
   const std::string& r = fault.role;
-  if (r == "lb" || r == "web" || r == "redis" || r == "etcd-member") {
+  if (r == "lb" || r == "web" || r == "redis" || r == "etcd-member" || r == "nats" ||
+      r == "worker") {
     auto found = by_role(r == "etcd-member" ? "etcd" : r);
     if (found.empty()) return missing(r + " node");
     t.nodes.push_back(S(*found.front(), "name"));
@@ -199,39 +200,52 @@ json::object RowJson(const MatrixRow& r) {
                       {"lost", r.lost},
                       {"duplicated", r.duplicated},
                       {"health_s", r.health_s < 0 ? json::value(nullptr) : json::value(r.health_s)},
+                      {"job_requests", r.job_requests},
+                      {"failed_job_requests", r.failed_job_requests},
+                      {"jobs_accepted", r.jobs_accepted},
+                      {"jobs_lost", r.jobs_lost},
+                      {"jobs_duplicated", r.jobs_duplicated},
+                      {"jobs_ambiguous", r.jobs_ambiguous},
+                      {"jobs_ran_after_503", r.jobs_ran_after_503},
+                      {"job_p99_s", r.job_p99_s},
                       {"note", r.note}};
 }
 
+// The job columns: JOBS accepted, JLOST, JDUP and JOB_P99 (seconds from accept to done).
 std::string TableHeader() {
   char buf[256];
-  snprintf(buf, sizeof buf, "%-24s %-17s %7s %7s %7s %7s %7s %6s %6s %6s %8s  %s", "FAULT",
-           "TARGET", "GAP_S", "MAXGAP", "ACKED", "FAIL_W", "FAIL_R", "LOST", "DUP", "AMBIG",
-           "HEALTH_S", "NOTE");
+  snprintf(buf, sizeof buf, "%-24s %-17s %7s %7s %7s %7s %7s %6s %6s %6s %8s %6s %6s %5s %7s  %s",
+           "FAULT", "TARGET", "GAP_S", "MAXGAP", "ACKED", "FAIL_W", "FAIL_R", "LOST", "DUP",
+           "AMBIG", "HEALTH_S", "JOBS", "JLOST", "JDUP", "JOB_P99", "NOTE");
   return buf;
 }
 
 std::string TableLine(const MatrixRow& r) {
-  char buf[512];
+  char buf[1024];
   if (r.skipped || (r.failed && r.acknowledged == 0)) {
-    snprintf(buf, sizeof buf, "%-24s %-17s %7s %7s %7s %7s %7s %6s %6s %6s %8s  %s",
-             r.fault.c_str(), r.target.c_str(), "-", "-", "-", "-", "-", "-", "-", "-", "-",
-             r.note.c_str());
+    snprintf(buf, sizeof buf, "%-24s %-17s %7s %7s %7s %7s %7s %6s %6s %6s %8s %6s %6s %5s %7s  %s",
+             r.fault.c_str(), r.target.c_str(), "-", "-", "-", "-", "-", "-", "-", "-", "-", "-",
+             "-", "-", "-", r.note.c_str());
     return buf;
   }
   char health[32] = "never";
   if (r.health_s >= 0) snprintf(health, sizeof health, "%.1f", r.health_s);
-  snprintf(buf, sizeof buf, "%-24s %-17s %7.2f %7.2f %7llu %7llu %7llu %6d %6d %6d %8s  %s",
+  char p99[32] = "-";
+  if (r.jobs_accepted > 0) snprintf(p99, sizeof p99, "%.2f", r.job_p99_s);
+  snprintf(buf, sizeof buf,
+           "%-24s %-17s %7.2f %7.2f %7llu %7llu %7llu %6d %6d %6d %8s %6d %6d %5d %7s  %s",
            r.fault.c_str(), r.target.c_str(), r.write_gap_s, r.max_write_gap_s,
            static_cast<unsigned long long>(r.acknowledged),
            static_cast<unsigned long long>(r.failed_writes),
            static_cast<unsigned long long>(r.failed_reads), r.lost, r.duplicated, r.ambiguous,
-           health, r.note.c_str());
+           health, r.jobs_accepted, r.jobs_lost, r.jobs_duplicated, p99, r.note.c_str());
   return buf;
 }
 
 int MatrixExitCode(const std::vector<MatrixRow>& rows) {
   for (const auto& r : rows)
-    if (r.lost > 0 || r.duplicated > 0 || r.failed) return 1;
+    if (r.lost > 0 || r.duplicated > 0 || r.jobs_lost > 0 || r.jobs_duplicated > 0 || r.failed)
+      return 1;
   return 0;
 }
 

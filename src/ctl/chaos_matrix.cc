@@ -164,10 +164,11 @@ class Matrix {
     if (ledger_) {
       auto p = ledger_->Snapshot();
       char buf[160];
-      snprintf(buf, sizeof buf, "  [%.0fs] acked %llu  failed writes %llu  failed reads %llu",
-               ledger_->Now(), static_cast<unsigned long long>(p.acked),
-               static_cast<unsigned long long>(p.failed_writes),
-               static_cast<unsigned long long>(p.failed_reads));
+      snprintf(
+          buf, sizeof buf, "  [%.0fs] acked %llu  failed writes %llu  failed reads %llu  jobs %llu",
+          ledger_->Now(), static_cast<unsigned long long>(p.acked),
+          static_cast<unsigned long long>(p.failed_writes),
+          static_cast<unsigned long long>(p.failed_reads), static_cast<unsigned long long>(p.jobs));
       line += buf;
     }
     if (!tty_) {
@@ -349,6 +350,8 @@ class Matrix {
     lo.url = PublicUrl(*st);
     lo.writers = f_.writers;
     lo.readers = f_.readers;
+    lo.job_writers = f_.jobs;
+    lo.settle = milliseconds(f_.settle * 1000);
     auto ledger = Ledger::Start(lo);
     if (!ledger.ok()) {
       row.failed = true;
@@ -387,10 +390,11 @@ class Matrix {
     }
     Progress("stopping the ledger");
     ledger_->Stop();
-    Progress("verifying every acknowledged write");
+    Progress("verifying every acknowledged write and accepted job");
     LedgerRecord rec = ledger_->Record();
     LedgerObserved obs = ledger_->Observe();
     LedgerVerdict v = Tally(rec, obs);
+    JobVerdict jv = TallyJobs(rec, obs);
     std::vector<double> times;
     for (const auto& a : rec.acks) times.push_back(a.t);
     WriteGaps g = ComputeGaps(times, fault_at, healthy_at, rec.stopped_at);
@@ -410,11 +414,24 @@ class Matrix {
     row.duplicated = v.duplicated;
     row.ambiguous = v.ambiguous;
     row.ambiguous_written = v.ambiguous_written;
+    row.job_requests = rec.job_requests;
+    row.failed_job_requests = rec.failed_job_requests;
+    row.jobs_accepted = jv.accepted;
+    row.jobs_lost = jv.lost;
+    row.jobs_duplicated = jv.duplicated;
+    row.jobs_ambiguous = jv.ambiguous;
+    row.jobs_ran_after_503 = jv.ran_after_5xx;
+    row.job_p99_s = jv.p99_s;
     for (size_t w = 0; w < obs.listed_ok.size(); ++w)
       if (!obs.listed_ok[w]) row.note += "writer " + std::to_string(w) + "'s list unread; ";
     if (!v.lost_captions.empty()) row.note += "lost e.g. " + v.lost_captions.front() + "; ";
     if (!v.duplicated_captions.empty())
       row.note += "duplicated e.g. " + v.duplicated_captions.front() + "; ";
+    if (!jv.lost_jobs.empty()) row.note += "job lost e.g. " + jv.lost_jobs.front() + "; ";
+    if (!jv.duplicated_jobs.empty())
+      row.note += "job duplicated e.g. " + jv.duplicated_jobs.front() + "; ";
+    if (jv.ran_after_5xx > 0)
+      row.note += std::to_string(jv.ran_after_5xx) + " job(s) answered 503 ran all the same; ";
     while (!row.note.empty() && (row.note.back() == ' ' || row.note.back() == ';'))
       row.note.pop_back();
     ledger_.reset();
@@ -459,6 +476,15 @@ int RunChaosMatrix(const MatrixFlags& flags) {
   }
   if (flags.seconds < 1 || flags.writers < 1 || flags.readers < 0) {
     fprintf(stderr, "millions chaos matrix: --seconds and --writers must be positive\n");
+    return 2;
+  }
+  if (flags.jobs < 0 || flags.jobs > flags.writers) {
+    fprintf(stderr, "millions chaos matrix: --jobs must be between 0 and --writers (%d)\n",
+            flags.writers);
+    return 2;
+  }
+  if (flags.settle < 1) {
+    fprintf(stderr, "millions chaos matrix: --settle must be positive\n");
     return 2;
   }
   Matrix m(flags);

@@ -3,12 +3,15 @@
 // (kill -9 held down S seconds like a machine, SIGSTOP for S seconds then SIGCONT, or a
 // restart), recovery, a wait for full health (every node running, one PostgreSQL primary and a
 // write acknowledged after recovery), then the ledger's verification: write gap (RTO), failed
-// writes and reads, lost and duplicated writes, time to full health. One table on stdout (a row
-// as each ends), a progress line on stderr, --json for scripts, and RUN_DIR/chaos_matrix.json
-// for the dashboard. Exit 1 when a row lost or duplicated a write (or could not be measured).
+// writes and reads, lost and duplicated writes, time to full health, and the edit jobs some
+// writers asked for: accepted, lost (never done), duplicated (two versions), p99 accept -> done.
+// One table on stdout (a row as each ends), a progress line on stderr, --json for scripts, and
+// RUN_DIR/chaos_matrix.json for the dashboard. Exit 1 when a row lost or duplicated a write or a
+// job (or could not be measured).
 // Fault names are ACTION:ROLE, ACTION one of kill, pause, restart and ROLE one of lb, web, redis,
-// patroni-leader, patroni-replica, postgres-primary, db-host, etcd-member, etcd-all, runner;
-// "none" is a baseline row with no fault.
+// patroni-leader, patroni-replica, postgres-primary, db-host, etcd-member, etcd-all, nats,
+// worker, runner; "none" is a baseline row with no fault. A role the topology lacks is a row
+// skipped with a note.
 // Thread-safety: RunChaosMatrix blocks its caller; the pure functions are reentrant.
 // Ownership: values only; the matrix owns the ledger of the row it runs and the `up` it starts
 // after killing the runner (which then supervises on its own).
@@ -32,6 +35,8 @@ struct MatrixFlags {
   std::string json_out;        // also write {"rows":[...]} here
   int writers = 4;
   int readers = 2;
+  int jobs = 1;     // writers that also ask for an edit job on each upload (0: none)
+  int settle = 60;  // seconds the verification may wait for writes to read back, jobs to end
 };
 
 int RunChaosMatrix(const MatrixFlags& flags);
@@ -83,12 +88,16 @@ struct MatrixRow {
   uint64_t reads = 0, failed_reads = 0;
   int lost = 0, duplicated = 0, ambiguous = 0, ambiguous_written = 0;
   double read_p50_ms = 0, read_p99_ms = 0, read_max_ms = 0;
+  uint64_t job_requests = 0, failed_job_requests = 0;
+  int jobs_accepted = 0, jobs_lost = 0, jobs_duplicated = 0, jobs_ambiguous = 0;
+  int jobs_ran_after_503 = 0;  // job requests answered 5xx whose job ran (shown, not failing)
+  double job_p99_s = 0;        // the accepted request sent -> finished_at, over the jobs done
 };
 
 boost::json::object RowJson(const MatrixRow& row);
 std::string TableHeader();
 std::string TableLine(const MatrixRow& row);
-// 1 when any row lost or duplicated a write or could not be measured, else 0.
+// 1 when any row lost or duplicated a write or a job, or could not be measured, else 0.
 int MatrixExitCode(const std::vector<MatrixRow>& rows);
 
 }  // namespace millions::ctl

@@ -6,6 +6,7 @@
 
 #include <boost/json.hpp>
 
+#include "core/env.h"
 #include "ctl/ledger.h"
 
 namespace millions::ctl {
@@ -79,6 +80,126 @@ TEST(Tally, NoListAtAllLosesEverything) {
   EXPECT_EQ(Tally(TwoWriters(), o).lost, 3);
 }
 
+// Two jobs accepted on two photos, a third photo's request refused (503), a fourth unanswered.
+LedgerRecord WithJobs() {
+  LedgerRecord r = TwoWriters();
+  r.jobs = {{0, "11", "101", 1.0, 1'800'000'000'000}, {1, "21", "201", 1.2, 1'800'000'000'200}};
+  r.refused_job_photos = {"12"};
+  r.ambiguous_job_photos = {"13"};
+  return r;
+}
+
+LedgerObserved JobsDone() {
+  LedgerObserved o = AllThere();
+  o.jobs["101"] = {"done", "", 1'800'000'000'500};  // 0.5 s
+  o.jobs["201"] = {"done", "", 1'800'000'002'200};  // 2.0 s
+  o.versions["11"] = {{"101", 1}};
+  o.versions["21"] = {{"201", 1}};
+  o.versions["12"] = {};
+  o.versions["13"] = {};
+  return o;
+}
+
+TEST(TallyJobs, EveryAcceptedJobDoneOnceIsClean) {
+  JobVerdict v = TallyJobs(WithJobs(), JobsDone());
+  EXPECT_EQ(v.accepted, 2);
+  EXPECT_EQ(v.lost, 0);
+  EXPECT_EQ(v.duplicated, 0);
+  EXPECT_EQ(v.ambiguous, 1);
+  EXPECT_NEAR(v.p99_s, 2.0, 1e-9);
+  // No jobs at all: nothing to say.
+  JobVerdict none = TallyJobs(TwoWriters(), AllThere());
+  EXPECT_EQ(none.accepted + none.lost + none.duplicated, 0);
+  EXPECT_EQ(none.p99_s, 0);
+}
+
+TEST(TallyJobs, NeverDoneIsLost) {
+  for (std::string status : {"queued", "running", "failed", ""}) {
+    LedgerObserved o = JobsDone();
+    o.jobs["201"] = {status, status == "failed" ? "boom" : "", -1};
+    JobVerdict v = TallyJobs(WithJobs(), o);
+    EXPECT_EQ(v.lost, 1) << status;
+    ASSERT_EQ(v.lost_jobs.size(), 1u);
+    EXPECT_EQ(v.lost_jobs[0].rfind("201 (", 0), 0u) << v.lost_jobs[0];
+  }
+  // Never read at all (a phantom job the service does not know).
+  LedgerObserved o = JobsDone();
+  o.jobs.erase("101");
+  EXPECT_EQ(TallyJobs(WithJobs(), o).lost, 1);
+}
+
+TEST(TallyJobs, DoneWithoutItsVersionIsLost) {
+  LedgerObserved o = JobsDone();
+  o.versions["21"] = {};
+  EXPECT_EQ(TallyJobs(WithJobs(), o).lost, 1);
+  o.versions.erase("21");
+  EXPECT_EQ(TallyJobs(WithJobs(), o).lost, 1);
+}
+
+TEST(TallyJobs, TwoVersionsOfOneJobAreADuplicate) {
+  LedgerObserved o = JobsDone();
+  o.versions["11"]["101"] = 2;
+  JobVerdict v = TallyJobs(WithJobs(), o);
+  EXPECT_EQ(v.duplicated, 1);
+  EXPECT_EQ(v.lost, 0);
+  ASSERT_EQ(v.duplicated_jobs.size(), 1u);
+  EXPECT_EQ(v.duplicated_jobs[0], "101 (2 versions)");
+}
+
+TEST(TallyJobs, ARefusedJobMayNotRunAnUnansweredOneAtMostOnce) {
+  LedgerObserved o = JobsDone();
+  o.versions["12"] = {{"777", 1}};  // refused with a 4xx, yet it ran
+  EXPECT_EQ(TallyJobs(WithJobs(), o).duplicated, 1);
+  // Answered 503 (a publish whose acknowledgement was lost may still run): once is counted
+  // apart, twice is a duplicate.
+  LedgerRecord r = WithJobs();
+  r.unavailable_job_photos = {"14"};
+  o = JobsDone();
+  o.versions["14"] = {};
+  JobVerdict v = TallyJobs(r, o);
+  EXPECT_EQ(v.ran_after_5xx + v.duplicated, 0);
+  o.versions["14"] = {{"779", 1}};
+  v = TallyJobs(r, o);
+  EXPECT_EQ(v.ran_after_5xx, 1);
+  EXPECT_EQ(v.duplicated, 0);
+  o.versions["14"] = {{"779", 2}};
+  v = TallyJobs(r, o);
+  EXPECT_EQ(v.ran_after_5xx, 1);
+  EXPECT_EQ(v.duplicated, 1);
+  o = JobsDone();
+  o.versions["13"] = {{"778", 1}};  // unanswered: it may have been accepted
+  EXPECT_EQ(TallyJobs(WithJobs(), o).duplicated, 0);
+  o.versions["13"] = {{"778", 2}};
+  EXPECT_EQ(TallyJobs(WithJobs(), o).duplicated, 1);
+  // A version of some other job on a photo with an accepted one.
+  o = JobsDone();
+  o.versions["11"]["999"] = 1;
+  EXPECT_EQ(TallyJobs(WithJobs(), o).duplicated, 1);
+}
+
+TEST(TallyJobs, P99OverTheJobsDone) {
+  LedgerRecord r;
+  LedgerObserved o;
+  for (int i = 0; i < 100; ++i) {
+    std::string id = std::to_string(1000 + i), photo = std::to_string(i);
+    r.jobs.push_back({0, photo, id, 0, 1'000'000});
+    o.jobs[id] = {"done", "", 1'000'000 + (i + 1) * 10};  // 10 ms .. 1000 ms
+    o.versions[photo] = {{id, 1}};
+  }
+  EXPECT_NEAR(TallyJobs(r, o).p99_s, 1.0, 1e-9);
+  // A finished_at before the accept (clocks): zero, not negative.
+  o.jobs["1000"].finished_wall_ms = 0;
+  EXPECT_GE(TallyJobs(r, o).p99_s, 0);
+}
+
+TEST(Rfc3339, AsTheServiceWritesIt) {
+  EXPECT_EQ(ParseRfc3339Ms(FormatRfc3339(1'800'000'000'123)), 1'800'000'000'123);
+  EXPECT_EQ(ParseRfc3339Ms("1970-01-01T00:00:01.002Z"), 1002);
+  EXPECT_EQ(ParseRfc3339Ms(""), -1);
+  EXPECT_EQ(ParseRfc3339Ms("2026-01-02T03:04:05Z"), -1);
+  EXPECT_EQ(ParseRfc3339Ms("2026-01-02T03:04:05.678+01"), -1);
+}
+
 TEST(Gaps, TheGapSpanningTheFault) {
   // Acks every 0.1 s, none between 5.05 and 9.0; the fault at 5.1, healthy at 9.5.
   std::vector<double> t;
@@ -139,6 +260,14 @@ TEST(Faults, NamesAndAll) {
   EXPECT_EQ(all->size(), FaultRoles().size() * 3);
   EXPECT_EQ(ParseFaults("stop:db-host")->front().Name(), "pause:db-host");
   EXPECT_EQ(ParseFaults("none")->front().Name(), "none");
+  // The queue's roles.
+  auto q = ParseFaults("kill:nats,pause:nats,restart:nats,kill:worker,pause:worker");
+  ASSERT_TRUE(q.ok());
+  EXPECT_EQ(q->size(), 5u);
+  EXPECT_EQ((*q)[4].Name(), "pause:worker");
+  int queue_rows = 0;
+  for (const auto& f : *all) queue_rows += f.role == "nats" || f.role == "worker";
+  EXPECT_EQ(queue_rows, 6);
 }
 
 TEST(Faults, BadNamesAreRefused) {
@@ -226,6 +355,18 @@ TEST(Targets, FromTheStatus) {
   EXPECT_FALSE(ResolveTarget({"kill", "db-host"}, StatusWith("replica", "replica")).ok());
   json::value no_lb = json::parse(R"({"nodes":[{"name":"web1","role":"web"}]})");
   EXPECT_FALSE(ResolveTarget({"kill", "lb"}, no_lb).ok());
+  // No queue in this topology: the rows are skipped with a note.
+  auto no_nats = ResolveTarget({"kill", "nats"}, st);
+  ASSERT_FALSE(no_nats.ok());
+  EXPECT_EQ(no_nats.error().message, "no nats node in this topology");
+  EXPECT_FALSE(ResolveTarget({"pause", "worker"}, st).ok());
+  json::value queue = json::parse(R"({"nodes":[
+    {"name":"nats1","role":"nats"},{"name":"worker1","role":"worker"},
+    {"name":"worker2","role":"worker"}]})");
+  EXPECT_EQ(ResolveTarget({"restart", "nats"}, queue)->nodes, std::vector<std::string>{"nats1"});
+  EXPECT_EQ(ResolveTarget({"kill", "worker"}, queue)->nodes, std::vector<std::string>{"worker1"});
+  EXPECT_EQ(RestartedNodes({"kill", "worker"}, *ResolveTarget({"kill", "worker"}, queue)),
+            std::vector<std::string>{"worker1"});
 }
 
 TEST(Rows, ExitCodeAndJson) {
@@ -245,6 +386,24 @@ TEST(Rows, ExitCodeAndJson) {
   MatrixRow failed;
   failed.failed = true;
   EXPECT_EQ(MatrixExitCode({failed}), 1);
+  MatrixRow job_lost = ok;
+  job_lost.jobs_accepted = 5;
+  job_lost.jobs_lost = 1;
+  EXPECT_EQ(MatrixExitCode({job_lost}), 1);
+  MatrixRow job_dup = ok;
+  job_dup.jobs_duplicated = 1;
+  EXPECT_EQ(MatrixExitCode({job_dup}), 1);
+  MatrixRow jobs_fine = ok;
+  jobs_fine.jobs_accepted = 7;
+  jobs_fine.job_p99_s = 0.25;
+  EXPECT_EQ(MatrixExitCode({jobs_fine}), 0);
+  json::object jo = RowJson(job_lost);
+  EXPECT_EQ(jo.at("jobs_accepted").as_int64(), 5);
+  EXPECT_EQ(jo.at("jobs_lost").as_int64(), 1);
+  EXPECT_EQ(jo.at("jobs_duplicated").as_int64(), 0);
+  EXPECT_TRUE(jo.contains("job_p99_s"));
+  EXPECT_NE(TableHeader().find("JLOST"), std::string::npos);
+  EXPECT_NE(TableLine(jobs_fine).find("0.25"), std::string::npos);
   json::object o = RowJson(ok);
   EXPECT_EQ(o.at("fault").as_string(), "kill:web");
   EXPECT_DOUBLE_EQ(o.at("health_s").as_double(), 2.5);

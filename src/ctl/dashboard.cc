@@ -45,7 +45,7 @@ table{border-collapse:collapse}td,th{padding:.2rem .6rem;text-align:right;border
 <section class="dc"><h3>Last chaos matrix <span id="matrixat" style="font-weight:normal;color:#889"></span></h3>
 <table id="matrix"><thead><tr><th style="text-align:left">fault</th><th style="text-align:left">target</th>
 <th>write gap s</th><th>failed writes</th><th>failed reads</th><th>lost</th><th>duplicated</th>
-<th>healthy after s</th></tr></thead><tbody><tr><td colspan="8" style="text-align:left">none run yet: <code>millions chaos matrix</code></td></tr></tbody></table></section>
+<th>healthy after s</th><th>jobs</th><th>jobs lost</th><th>jobs dup</th><th>job p99 s</th></tr></thead><tbody><tr><td colspan="12" style="text-align:left">none run yet: <code>millions chaos matrix</code></td></tr></tbody></table></section>
 <section><h3>Events</h3><div id="events"></div></section>
 </main>
 <script>
@@ -167,7 +167,10 @@ function renderMatrix(x) {
     tr.append(el('td', r.fault), el('td', r.target), el('td', num(r.write_gap_s, 1)),
               el('td', num(r.failed_writes, 0)), el('td', num(r.failed_reads, 0)),
               el('td', num(r.lost, 0), bad ? 'bad' : ''), el('td', num(r.duplicated, 0), bad ? 'bad' : ''),
-              el('td', num(r.health_s, 1)));
+              el('td', num(r.health_s, 1)), el('td', num(r.jobs_accepted, 0)),
+              el('td', num(r.jobs_lost, 0), r.jobs_lost > 0 ? 'bad' : ''),
+              el('td', num(r.jobs_duplicated, 0), r.jobs_duplicated > 0 ? 'bad' : ''),
+              el('td', num(r.job_p99_s, 2)));
     tr.children[0].style.textAlign = tr.children[1].style.textAlign = 'left';
     return tr;
   }));

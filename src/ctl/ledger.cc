@@ -11,10 +11,13 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/json.hpp>
+#include <cstdio>
 #include <cstdlib>
+#include <ctime>
 #include <optional>
 #include <random>
 
+#include "core/env.h"
 #include "ctl/png.h"
 
 namespace millions::ctl {
@@ -181,6 +184,85 @@ double Percentile(const std::vector<double>& sorted, double p) {
   return sorted[std::min(sorted.size() - 1, static_cast<size_t>(sorted.size() * p))];
 }
 
+JobVerdict TallyJobs(const LedgerRecord& record, const LedgerObserved& observed) {
+  JobVerdict v;
+  v.accepted = static_cast<int>(record.jobs.size());
+  v.ambiguous = static_cast<int>(record.ambiguous_job_photos.size());
+  auto note = [](std::vector<std::string>* to, std::string why) {
+    if (to->size() < 10) to->push_back(std::move(why));
+  };
+  auto made = [&](const std::string& photo, const std::string& job) {
+    auto p = observed.versions.find(photo);
+    if (p == observed.versions.end()) return 0;
+    auto j = p->second.find(job);
+    return j == p->second.end() ? 0 : j->second;
+  };
+  std::map<std::string, std::set<std::string>> accepted_on;  // photo -> its accepted jobs
+  for (const JobAck& j : record.jobs) accepted_on[j.photo_id].insert(j.job_id);
+  std::vector<double> latency;
+  for (const JobAck& j : record.jobs) {
+    auto seen = observed.jobs.find(j.job_id);
+    JobSeen js = seen == observed.jobs.end() ? JobSeen{} : seen->second;
+    if (js.status != "done") {
+      ++v.lost;
+      note(&v.lost_jobs, j.job_id + " (" + (js.status.empty() ? "unreadable" : js.status) +
+                             (js.error.empty() ? "" : ": " + js.error) + ")");
+      continue;
+    }
+    int n = made(j.photo_id, j.job_id);
+    if (n == 0) {
+      ++v.lost;
+      note(&v.lost_jobs, j.job_id + " (done, no version on photo " + j.photo_id + ")");
+      continue;
+    }
+    if (n > 1) {
+      v.duplicated += n - 1;
+      note(&v.duplicated_jobs, j.job_id + " (" + std::to_string(n) + " versions)");
+    }
+    if (js.finished_wall_ms >= 0)
+      latency.push_back(std::max<int64_t>(0, js.finished_wall_ms - j.wall_ms) / 1000.0);
+  }
+  // Versions made by jobs the ledger was never told were accepted: none may exist on a photo
+  // whose request was refused (4xx), one may on a photo whose request went unanswered or was
+  // answered 5xx (counted apart: the service says such a job never runs).
+  std::set<std::string> ambiguous(record.ambiguous_job_photos.begin(),
+                                  record.ambiguous_job_photos.end());
+  std::set<std::string> unavailable(record.unavailable_job_photos.begin(),
+                                    record.unavailable_job_photos.end());
+  for (const auto& [photo, by_job] : observed.versions) {
+    auto acc = accepted_on.find(photo);
+    int extra = 0;
+    for (const auto& [job, n] : by_job)
+      if (acc == accepted_on.end() || !acc->second.count(job)) extra += n;
+    int allowed = ambiguous.count(photo) || unavailable.count(photo) ? 1 : 0;
+    if (extra > 0 && unavailable.count(photo)) ++v.ran_after_5xx;
+    if (extra > allowed) {
+      v.duplicated += extra - allowed;
+      note(&v.duplicated_jobs,
+           "photo " + photo + " (" + std::to_string(extra) + " versions of jobs not accepted)");
+    }
+  }
+  std::sort(latency.begin(), latency.end());
+  v.p99_s = Percentile(latency, 0.99);
+  return v;
+}
+
+int64_t ParseRfc3339Ms(const std::string& text) {
+  struct tm tm {};
+  int ms = 0;
+  char z = 0;
+  // Exactly YYYY-MM-DDTHH:MM:SS.mmmZ, as FormatRfc3339 writes it.
+  if (text.size() != 24 ||
+      sscanf(text.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d.%3d%c", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+             &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &ms, &z) != 8 ||
+      z != 'Z')
+    return -1;
+  tm.tm_year -= 1900;
+  tm.tm_mon -= 1;
+  time_t secs = timegm(&tm);
+  return secs < 0 ? -1 : static_cast<int64_t>(secs) * 1000 + ms;
+}
+
 // ---- the ledger ------------------------------------------------------------------------------
 
 Ledger::Ledger(LedgerOptions o) : o_(std::move(o)), start_(Clock::now()) {
@@ -191,6 +273,7 @@ Ledger::Ledger(LedgerOptions o) : o_(std::move(o)), start_(Clock::now()) {
     std::string faults = f;
     phantom_ack_ = faults.find("phantom_ack") != std::string::npos;
     duplicate_ = faults.find("duplicate") != std::string::npos;
+    phantom_job_ = faults.find("phantom_job") != std::string::npos;
   }
 }
 
@@ -201,6 +284,9 @@ Result<std::unique_ptr<Ledger>> Ledger::Start(const LedgerOptions& options) {
   if (!hp.ok()) return hp.error();
   if (options.writers < 1 || options.readers < 0)
     return MakeError(Errc::kBadInput, "bad_options", "the ledger needs at least one writer");
+  if (options.job_writers < 0 || options.job_writers > options.writers)
+    return MakeError(Errc::kBadInput, "bad_options",
+                     "job writers must be between 0 and the number of writers");
   std::unique_ptr<Ledger> l(new Ledger(options));
   l->host_ = hp->first;
   l->port_ = hp->second;
@@ -267,6 +353,7 @@ void Ledger::WriteLoop(int w) {
       c = bare;
     }
     bool acked = false, refused = false;
+    std::string photo_id;
     milliseconds backoff(200);
     for (int tries = 0;; ++tries) {
       Answer a = Send(host_, port_, c);
@@ -283,6 +370,7 @@ void Ledger::WriteLoop(int w) {
         acked_ = record_.acks.size();
         last_ack_ = ack.t;
         acked = true;
+        photo_id = ack.id;
         break;
       }
       ++failed_writes_;
@@ -303,8 +391,66 @@ void Ledger::WriteLoop(int w) {
       if (refused) ++record_.rejected;
       if (!acked && !refused) record_.ambiguous.emplace_back(w, caption);
     }
+    if (acked && w < o_.job_writers && !photo_id.empty() && !stop_)
+      RequestJob(w, photo_id, caption);
     Nap(o_.write_interval, &stop_);
   }
+}
+
+void Ledger::RequestJob(int w, const std::string& photo_id, const std::string& caption) {
+  const Writer& me = writers_[w];
+  Call c{"POST",
+         "/api/photos/" + photo_id + "/edits",
+         R"({"ops":[{"op":"grayscale"}]})",
+         "application/json",
+         {{"Authorization", "Bearer " + me.token}, {"Idempotency-Key", "job-" + caption}},
+         o_.job_timeout};
+  enum { kRefused, kUnavailable, kAmbiguous } outcome = kAmbiguous;
+  milliseconds backoff(200);
+  for (int tries = 0;; ++tries) {
+    // The job's latency runs from the request that was accepted, as its user waits for it.
+    int64_t sent_wall = Env::Default().WallMillis();
+    Answer a = Send(host_, port_, c);
+    if (a.status == 202) {
+      auto o = JsonObject(a.body);
+      std::string id = o ? Str(*o, "id") : "";
+      std::lock_guard lock(mu_);
+      ++record_.job_requests;
+      if (id.empty()) {  // accepted, but no id to follow: counted as unanswered
+        record_.ambiguous_job_photos.push_back(photo_id);
+        return;
+      }
+      record_.jobs.push_back(JobAck{w, photo_id, id, Now(), sent_wall});
+      if (phantom_job_ && !phantom_job_done_) {
+        // Test-only: a job recorded as accepted that was never requested.
+        phantom_job_done_ = true;
+        record_.jobs.push_back(JobAck{w, photo_id, "1", Now(), sent_wall});
+      }
+      jobs_accepted_ = record_.jobs.size();
+      return;
+    }
+    ++failed_jobs_;
+    // A 5xx (503: the queue or the database unavailable) and a definite refusal (4xx) end the
+    // request; no answer, 408, 409 (the first try still running) and 429 are tried again with
+    // the same key.
+    if (a.status >= 500) {
+      outcome = kUnavailable;
+      break;
+    }
+    if (a.status != 0 && a.status != 408 && a.status != 409 && a.status != 429) {
+      outcome = kRefused;
+      break;
+    }
+    if (tries >= 5 || stop_) break;
+    Nap(backoff, &stop_);
+    backoff = std::min(backoff * 2, milliseconds(1000));
+  }
+  std::lock_guard lock(mu_);
+  ++record_.job_requests;
+  (outcome == kRefused       ? record_.refused_job_photos
+   : outcome == kUnavailable ? record_.unavailable_job_photos
+                             : record_.ambiguous_job_photos)
+      .push_back(photo_id);
 }
 
 void Ledger::ReadLoop(int r) {
@@ -348,6 +494,7 @@ Ledger::Progress Ledger::Snapshot() const {
   p.reads = reads_;
   p.failed_reads = failed_reads_;
   p.last_ack = last_ack_;
+  p.jobs = jobs_accepted_;
   return p;
 }
 
@@ -357,6 +504,7 @@ void Ledger::Stop() {
     threads_.clear();
     std::lock_guard lock(mu_);
     record_.failed_writes = failed_writes_;
+    record_.failed_job_requests = failed_jobs_;
     record_.stopped_at = Now();
   }
 }
@@ -438,7 +586,111 @@ LedgerObserved Ledger::Observe() const {
       Nap(milliseconds(1000));
     }
   }
+  ObserveJobs(deadline, &out);
   return out;
+}
+
+void Ledger::ObserveJobs(Clock::time_point deadline, LedgerObserved* out) const {
+  LedgerRecord rec = Record();
+  if (rec.jobs.empty() && rec.refused_job_photos.empty() && rec.unavailable_job_photos.empty() &&
+      rec.ambiguous_job_photos.empty())
+    return;
+  // 1. Every accepted job until it ends (done or failed), by long polls of a few seconds. A job
+  // the service does not know (404) is given 10 s, for a replica's lag; another 4xx is final;
+  // no answer and 5xx are asked again until the settle time is over.
+  std::vector<const JobAck*> pending;
+  for (const JobAck& j : rec.jobs) pending.push_back(&j);
+  std::map<std::string, Clock::time_point> unknown_since;
+  std::mutex mu;
+  while (!pending.empty()) {
+    std::atomic<size_t> next{0};
+    std::vector<const JobAck*> still;
+    std::vector<std::thread> pool;
+    for (int i = 0; i < 4; ++i)
+      pool.emplace_back([&] {
+        for (size_t k; (k = next++) < pending.size();) {
+          const JobAck* j = pending[k];
+          auto left = std::chrono::duration_cast<milliseconds>(deadline - Clock::now());
+          long wait = std::clamp<long>(left.count() - 1000, 0, 5000);
+          Answer r = Send(host_, port_,
+                          Call{"GET",
+                               "/api/jobs/" + j->job_id + "?wait_ms=" + std::to_string(wait),
+                               "",
+                               "",
+                               {{"Authorization", "Bearer " + writers_[j->writer].token}},
+                               milliseconds(wait + 5000)});
+          JobSeen seen;
+          auto o = r.status == 200 ? JsonObject(r.body) : std::nullopt;
+          if (o) {
+            seen.status = Str(*o, "status");
+            seen.error = Str(*o, "error");
+            seen.finished_wall_ms = ParseRfc3339Ms(Str(*o, "finished_at"));
+          }
+          bool ended = seen.status == "done" || seen.status == "failed";
+          std::lock_guard lock(mu);
+          bool refused = r.status >= 400 && r.status < 500 && r.status != 408 && r.status != 429;
+          if (r.status == 404) {
+            auto first = unknown_since.emplace(j->job_id, Clock::now()).first->second;
+            seen.error = "the service does not know it";
+            ended = Clock::now() - first >= milliseconds(10000);
+          } else if (refused) {  // a definite answer that will not change
+            seen.error = "GET answered " + std::to_string(r.status);
+            ended = true;
+          }
+          if (o || refused || !out->jobs.count(j->job_id)) out->jobs[j->job_id] = seen;
+          if (!ended) still.push_back(j);
+        }
+      });
+    for (auto& t : pool) t.join();
+    pending = std::move(still);
+    if (pending.empty() || Clock::now() + milliseconds(1000) >= deadline) break;
+    Nap(milliseconds(200));
+  }
+  // 2. The versions of every photo a job was asked for, until each done job shows its version
+  // (a page cached by a web node may lag the job by its TTL) or the settle time is over.
+  std::set<std::string> photos(rec.refused_job_photos.begin(), rec.refused_job_photos.end());
+  photos.insert(rec.ambiguous_job_photos.begin(), rec.ambiguous_job_photos.end());
+  photos.insert(rec.unavailable_job_photos.begin(), rec.unavailable_job_photos.end());
+  std::map<std::string, std::set<std::string>> want;  // photo -> its done jobs
+  for (const JobAck& j : rec.jobs) {
+    photos.insert(j.photo_id);
+    if (out->jobs[j.job_id].status == "done") want[j.photo_id].insert(j.job_id);
+  }
+  std::vector<std::string> todo(photos.begin(), photos.end());
+  while (!todo.empty()) {
+    std::atomic<size_t> next{0};
+    std::vector<std::string> still;
+    std::vector<std::thread> pool;
+    for (int i = 0; i < 4; ++i)
+      pool.emplace_back([&] {
+        for (size_t k; (k = next++) < todo.size();) {
+          const std::string& photo = todo[k];
+          Answer r =
+              Send(host_, port_, Call{"GET", "/api/photos/" + photo, "", "", {}, o_.read_timeout});
+          auto o = r.status == 200 ? JsonObject(r.body) : std::nullopt;
+          std::map<std::string, int> by_job;
+          bool read = o && o->contains("versions") && o->at("versions").is_array();
+          if (read)
+            for (const auto& v : o->at("versions").as_array()) {
+              const auto* id = v.is_object() ? v.as_object().if_contains("job_id") : nullptr;
+              if (!id) continue;
+              ++by_job[id->is_string()   ? std::string(id->as_string())
+                       : id->is_number() ? std::to_string(id->to_number<int64_t>())
+                                         : ""];
+            }
+          bool complete = read;
+          if (auto it = want.find(photo); read && it != want.end())
+            for (const auto& job : it->second) complete = complete && by_job.count(job);
+          std::lock_guard lock(mu);
+          if (read) out->versions[photo] = std::move(by_job);
+          if (!complete) still.push_back(photo);
+        }
+      });
+    for (auto& t : pool) t.join();
+    todo = std::move(still);
+    if (todo.empty() || Clock::now() + milliseconds(1000) >= deadline) break;
+    Nap(milliseconds(1000));
+  }
 }
 
 }  // namespace millions::ctl

@@ -8,9 +8,16 @@
 // photos; Tally turns the record and the observation into lost and duplicated writes, and
 // ComputeGaps the acknowledgement times into write gaps. Used by `millions chaos matrix` and by
 // tests. Traffic goes only to the given loopback (127.x) URL; every wait is bounded.
-// Test-only: MILLIONS_LEDGER_TEST_FAULT=phantom_ack,duplicate makes the ledger record an
-// acknowledgement for a photo never written (one lost write) and send each writer's first upload
-// twice without its Idempotency-Key (one duplicate per writer), to prove the checks can fail.
+// Jobs: the first `job_writers` writers also ask for an edit job (grayscale) on each photo they
+// uploaded, with an Idempotency-Key of their own, and record each job accepted (202). Observe
+// waits (long poll, within the settle time) for every accepted job to end and reads its photo's
+// versions; TallyJobs counts a job that never ended `done` (or ended without its version) as
+// lost, and a version beyond one per accepted job as duplicated. A 503 is a failed job request;
+// one whose job ran all the same is counted apart (ran_after_5xx).
+// Test-only: MILLIONS_LEDGER_TEST_FAULT=phantom_ack,duplicate,phantom_job makes the ledger record
+// an acknowledgement for a photo never written (one lost write), send each writer's first upload
+// twice without its Idempotency-Key (one duplicate per writer), and record an accepted job that
+// was never requested (one lost job), to prove the checks can fail.
 // Thread-safety: Start, Snapshot, Now and Stop may be called from any one thread while the
 // ledger's own threads run; Record and Observe after Stop. The pure functions are reentrant.
 // Ownership: a Ledger owns its threads (Stop, or the destructor, joins them).
@@ -42,6 +49,10 @@ struct LedgerOptions {
   std::chrono::milliseconds read_interval{25};     // pause between a reader's reads
   std::chrono::milliseconds setup_timeout{30000};  // signing up and logging in the writers
   std::chrono::milliseconds settle{60000};         // Observe: how long read-backs may take
+  int job_writers = 0;  // the first N writers also ask for an edit job on each upload
+  // A job request waits out the service's publish timeout (5 s) so a queue that is down answers
+  // 503 (a failed request) rather than nothing (an ambiguous one).
+  std::chrono::milliseconds job_timeout{10000};
 };
 
 // One acknowledged write: the photo id the 201 carried, its caption, and when (seconds since
@@ -52,6 +63,15 @@ struct Ack {
   double t = 0;
 };
 
+// One edit job accepted (202): its photo, its id, when (ledger seconds), and the wall-clock ms
+// at which the accepted request was sent, to compare with the job's finished_at.
+struct JobAck {
+  int writer = 0;
+  std::string photo_id, job_id;
+  double t = 0;
+  int64_t wall_ms = 0;
+};
+
 // What the ledger saw while it ran.
 struct LedgerRecord {
   std::vector<Ack> acks;
@@ -60,8 +80,21 @@ struct LedgerRecord {
   uint64_t failed_writes = 0;  // requests that failed (each try of an attempt counts)
   uint64_t rejected = 0;       // attempts refused for good (a 4xx other than 408/409/429)
   uint64_t reads = 0, failed_reads = 0;
-  std::vector<double> read_ms;  // latency of every read
-  double stopped_at = 0;        // seconds since start
+  std::vector<double> read_ms;       // latency of every read
+  double stopped_at = 0;             // seconds since start
+  std::vector<JobAck> jobs;          // accepted edit jobs
+  uint64_t job_requests = 0;         // distinct job requests (one per photo)
+  uint64_t failed_job_requests = 0;  // requests that failed (each try counts; 503 included)
+  // Photos whose job request was refused (a 4xx: no job may run), answered 5xx (a failed
+  // request; the outcome of a 503 may be unknown, e.g. a publish whose acknowledgement was lost,
+  // so at most one job may have run) or never answered (at most one job may exist).
+  std::vector<std::string> refused_job_photos, unavailable_job_photos, ambiguous_job_photos;
+};
+
+// A job as Observe last saw it: status "" when it could not be read at all.
+struct JobSeen {
+  std::string status, error;
+  int64_t finished_wall_ms = -1;
 };
 
 // What verification found in the service afterwards.
@@ -69,6 +102,9 @@ struct LedgerObserved {
   std::set<std::string> readable;                  // acknowledged captions read back (200)
   std::vector<std::map<std::string, int>> listed;  // per writer: caption -> times listed
   std::vector<bool> listed_ok;                     // per writer: every page was read
+  std::map<std::string, JobSeen> jobs;             // job id -> as last seen
+  // photo id -> job id -> versions of the photo made by that job (photos with a job request)
+  std::map<std::string, std::map<std::string, int>> versions;
 };
 
 struct LedgerVerdict {
@@ -81,6 +117,22 @@ struct LedgerVerdict {
 };
 
 LedgerVerdict Tally(const LedgerRecord& record, const LedgerObserved& observed);
+
+struct JobVerdict {
+  int accepted = 0;
+  int lost = 0;           // accepted, then never `done`, or done with no version on its photo
+  int duplicated = 0;     // versions beyond one per accepted job, none for a 4xx, one for a 5xx
+  int ran_after_5xx = 0;  // job requests answered 5xx whose job ran all the same
+  int ambiguous = 0;      // job requests never answered
+  double p99_s = 0;       // the accepted request sent -> finished_at, over the jobs done
+  std::vector<std::string> lost_jobs, duplicated_jobs;  // the first few: "job id (why)"
+};
+
+JobVerdict TallyJobs(const LedgerRecord& record, const LedgerObserved& observed);
+
+// Milliseconds since the epoch of an RFC 3339 UTC time as the service writes it
+// (2026-01-02T03:04:05.678Z); -1 when it is not one.
+int64_t ParseRfc3339Ms(const std::string& text);
 
 struct WriteGaps {
   double fault_gap_s = 0;  // longest interval between acknowledgements across the fault
@@ -109,7 +161,7 @@ class Ledger {
 
   double Now() const;  // seconds since the ledger started
   struct Progress {
-    uint64_t acked = 0, failed_writes = 0, reads = 0, failed_reads = 0;
+    uint64_t acked = 0, failed_writes = 0, reads = 0, failed_reads = 0, jobs = 0;
     double last_ack = -1;  // seconds since start; -1 before the first
   };
   Progress Snapshot() const;
@@ -125,21 +177,25 @@ class Ledger {
   Status SignUp();
   void WriteLoop(int w);
   void ReadLoop(int r);
+  // Asks for an edit job on `photo_id` (retried with its key while unanswered) and records it.
+  void RequestJob(int w, const std::string& photo_id, const std::string& caption);
+  void ObserveJobs(std::chrono::steady_clock::time_point deadline, LedgerObserved* out) const;
 
   LedgerOptions o_;
   std::string host_;
   int port_ = 0;
   std::string tag_;  // unique to this ledger: prefix of handles and captions
-  bool phantom_ack_ = false, duplicate_ = false;
+  bool phantom_ack_ = false, duplicate_ = false, phantom_job_ = false;
   std::chrono::steady_clock::time_point start_;
   std::vector<Writer> writers_;
   std::vector<std::thread> threads_;
   std::atomic<bool> stop_{false};
   std::atomic<uint64_t> acked_{0}, failed_writes_{0}, reads_{0}, failed_reads_{0};
   std::atomic<double> last_ack_{-1};
-  mutable std::mutex mu_;  // guards record_ and phantom_done_
+  std::atomic<uint64_t> jobs_accepted_{0}, failed_jobs_{0};
+  mutable std::mutex mu_;  // guards record_, phantom_done_ and phantom_job_done_
   LedgerRecord record_;
-  bool phantom_done_ = false;
+  bool phantom_done_ = false, phantom_job_done_ = false;
 };
 
 }  // namespace millions::ctl
