@@ -422,6 +422,53 @@ class NatsServer:
         return self.start()
 
 
+class RedisServer:
+    """A throwaway redis-server on a free loopback port with its own directory. `aof=True` runs
+    it as the timeline store does under `up` (appendonly, everysec, noeviction, no snapshots);
+    `replica_of` (a RedisServer) makes it that one's replica. `kill` is SIGKILL; `start` again
+    keeps the port and the directory, so an AOF is reloaded."""
+
+    def __init__(self, name="redis", aof=False, replica_of=None):
+        self.name = name
+        self.port = free_port()
+        self.dir = tempfile.mkdtemp(prefix=f"millions-{name}-")
+        self.aof = aof
+        self.replica_of = replica_of
+        self.proc = None
+
+    def start(self, timeout=15):
+        args = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+                "--dir", self.dir, "--protected-mode", "no"]
+        if self.aof:
+            args += ["--appendonly", "yes", "--appendfsync", "everysec",
+                     "--maxmemory-policy", "noeviction"]
+        else:
+            args += ["--appendonly", "no", "--maxmemory", "16mb",
+                     "--maxmemory-policy", "allkeys-lru"]
+        if self.replica_of:
+            args += ["--replicaof", "127.0.0.1", str(self.replica_of.port),
+                     "--repl-diskless-sync-delay", "0"]
+        self.proc = subprocess.Popen(args, stdout=open(os.path.join(self.dir, "log"), "ab"),
+                                     stderr=subprocess.STDOUT)
+        if wait_for(lambda: self.cli("PING").strip() == "PONG", timeout, 0.05):
+            return self
+        raise RuntimeError(f"{self.name} did not start: " + open(os.path.join(self.dir, "log")).read())
+
+    def cli(self, *args):
+        try:
+            r = subprocess.run(["redis-cli", "-p", str(self.port), *args], capture_output=True,
+                               text=True, timeout=30)
+        except subprocess.TimeoutExpired:
+            return ""
+        return r.stdout
+
+    def kill(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+        if self.proc:
+            self.proc.wait()
+
+
 def web_topology(path, pg_port, web_ports, web=None, name="test", extra=None):
     """A topology for `serve web` nodes web1.. on one PostgreSQL (no runner): `web` the keys of
     [web], `extra` the further tables (instead of the default [queue] and [cache])."""
