@@ -109,7 +109,8 @@ std::string RenderItems(std::vector<Item> items, int limit) {
 Result<std::string> Service::TimelineFeed(int64_t user_id, int64_t before, int limit) {
   FeedMetrics& m = *feed_metrics_;
   auto page = timelines_->Read(user_id, before, limit);
-  if (!page.ok()) {
+  // A replica's page lacks the posts whose fan-out waits for the primary: the database has them.
+  if (!page.ok() || page->from_replica) {
     m.unavailable.Inc();
     return DatabaseFeed(user_id, before, limit);
   }
@@ -118,7 +119,9 @@ Result<std::string> Service::TimelineFeed(int64_t user_id, int64_t before, int l
   if (!page->built) {
     // Never built (a new reader, a follow since, a lost store): from the database, then kept.
     // What fan-out pushed meanwhile stays in the timeline, so nothing committed is missed.
-    auto rows = store_.Feed(user_id, 0, timelines_->cap(), Consistency::kReplica);
+    // From the primary: a replica may not show yet the follow that dropped the timeline, and a
+    // timeline built without a followee's photos would keep missing them.
+    auto rows = store_.Feed(user_id, 0, timelines_->cap(), Consistency::kPrimary);
     if (!rows.ok()) return rows.error();
     std::vector<cache::TimelineEntry> all;
     for (const auto& r : *rows) all.push_back({r.id, r.owner_id});

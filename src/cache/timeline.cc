@@ -105,9 +105,11 @@ class RedisTimelines final : public TimelineStore {
         {"ZSCORE", key, kBuilt},
         {"ZREVRANGEBYLEX", key, max, "[0", "LIMIT", "0", std::to_string(limit)},
         {"ZCARD", key}};
-    // The primary, or when it does not answer a replica (a little behind, never wrong).
+    // The primary, or when it does not answer a replica (behind by what failed to be written
+    // since: the page says so).
     Error last = Unavailable("no timeline node");
-    for (auto& c : clients_) {
+    for (size_t i = 0; i < clients_.size(); ++i) {
+      auto& c = clients_[i];
       auto r = c->CallMany(cmds);
       if (!r.ok()) {
         last = r.error();
@@ -118,6 +120,7 @@ class RedisTimelines final : public TimelineStore {
         return Unavailable("unexpected reply to a timeline read");
       TimelinePage page;
       page.built = !rs[0].is_nil();
+      page.from_replica = i > 0;
       page.full = rs[2].integer - (page.built ? 1 : 0) >= opt_.cap;
       for (const auto& m : rs[1].elements) {
         TimelineEntry e;

@@ -46,6 +46,9 @@ struct TimelineEntry {
 struct TimelinePage {
   bool built = false;  // false: rebuild it from the database before trusting it
   bool full = false;   // it holds `cap` entries: pages older than its last come from the database
+  // Read from a replica because the primary did not answer: fan-out writes since the primary
+  // went down are missing from it (they are retried until the primary is back).
+  bool from_replica = false;
   std::vector<TimelineEntry> entries;  // newest first
 };
 

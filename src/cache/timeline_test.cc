@@ -125,11 +125,14 @@ TEST_F(TimelineTest, ReadsFromTheReplicaWhileThePrimaryIsDownAndKeepsItsDataAfte
     if (!synced) std::this_thread::sleep_for(10ms);
   }
   ASSERT_TRUE(synced);
+  auto before_kill = store_->Read(1, 0, 10);
+  ASSERT_TRUE(before_kill.ok());
+  EXPECT_FALSE(before_kill->from_replica) << "the primary answers while it is up";
   primary_->Kill();
   bool from_replica = false;
   for (int i = 0; i < 300 && !from_replica; ++i) {
     auto p = store_->Read(1, 0, 10);
-    from_replica = p.ok() && p->built && Ids(*p) == std::vector<int64_t>{4, 3};
+    from_replica = p.ok() && p->built && p->from_replica && Ids(*p) == std::vector<int64_t>{4, 3};
     if (!from_replica) std::this_thread::sleep_for(10ms);
   }
   EXPECT_TRUE(from_replica) << "reads fall back to the replica";
