@@ -1,0 +1,1 @@
+// Placeholder: written on its own branch (issue 17).
