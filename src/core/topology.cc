@@ -25,6 +25,7 @@ const NodeKeys kRoles[] = {
     {"nats", [](Topology& t) { return &t.nats; }},
     {"worker", [](Topology& t) { return &t.worker; }},
     {"timeline", [](Topology& t) { return &t.timeline; }},
+    {"edge", [](Topology& t) { return &t.edge; }},
 };
 
 void ReadAddress(config::Section& n, const char* key, std::string* out) {
@@ -49,10 +50,10 @@ std::vector<NodeEntry> ReadNodes(config::Section role, const std::string& what,
         throw config::ConfigError(file + ": [[etcd.node]] '" + e.name +
                                   "' needs peer_listen = \"host:port\" (the members' raft)");
     }
-    if (what == "lb") {
+    if (what == "lb" || what == "edge") {
       ReadAddress(n, "admin", &e.admin);
       if (e.admin.empty())
-        throw config::ConfigError(file + ": [[lb.node]] '" + e.name +
+        throw config::ConfigError(file + ": [[" + what + ".node]] '" + e.name +
                                   "' needs admin = \"host:port\" (status and metrics)");
       ReadAddress(n, "tls_listen", &e.tls_listen);
     }

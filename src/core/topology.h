@@ -25,7 +25,8 @@ struct NodeEntry {
   std::string dc;
   std::string listen;      // host:port
   std::string rest;        // postgres nodes: Patroni's REST API, host:port
-  std::string admin;       // lb nodes: the admin listener (status, metrics); nats nodes: the
+  std::string admin;       // lb and edge nodes: the admin listener (status, metrics, an edge's
+                           // purges); nats nodes: the
                            // monitor (/healthz, /jsz); host:port
   std::string tls_listen;  // lb nodes: the HTTPS listener, host:port (optional)
   std::string peer;        // etcd nodes: the peer (raft) listener; nats nodes: the cluster's
@@ -83,6 +84,9 @@ struct Topology {
   // primary, every other one its replica. None: feeds are read from the database.
   std::vector<NodeEntry> timeline;
   TimelineSettings timeline_settings;
+  // CDN edges ([[edge.node]]): caching proxies in front of the balancers (or, without any, the
+  // web nodes), each with an admin listener for purges, status and metrics.
+  std::vector<NodeEntry> edge;
   // NATS JetStream servers (the job queue); with more than one, they form one cluster.
   std::vector<NodeEntry> nats;
   // Photo workers: processes that take edit jobs from NATS. Needs nats nodes.
