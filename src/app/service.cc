@@ -347,7 +347,8 @@ Service::JobOutcome Service::ProcessJob(const queue::Delivery& d, std::string* e
     if (error) *error = "no such job";
     return JobOutcome::kFailed;
   }
-  if (job->status == "done" || job->status == "failed") return JobOutcome::kDone;  // redelivery
+  // A redelivery of a finished job, or a job the web node failed because its publish failed.
+  if (job->status == "done" || job->status == "failed") return JobOutcome::kSkipped;
   auto give_up = [&](std::string why) {
     (void)store_.FailJob(d.job_id, why, env_.WallMillis());
     if (error) *error = std::move(why);
@@ -364,7 +365,11 @@ Service::JobOutcome Service::ProcessJob(const queue::Delivery& d, std::string* e
     if (!permanent) return JobOutcome::kRetry;
     return give_up(e.message);
   };
-  if (Status st = store_.MarkJobRunning(d.job_id); !st.ok()) return fail(st.error());
+  // The claim is conditional: a job that finished since it was read above (the web node whose
+  // publish timed out failed it first, and told its client 503) is not run.
+  auto claimed = store_.MarkJobRunning(d.job_id);
+  if (!claimed.ok()) return fail(claimed.error());
+  if (!*claimed) return JobOutcome::kSkipped;
   auto photo = store_.GetPhoto(job->photo_id, Consistency::kPrimary);
   if (!photo.ok()) return fail(photo.error());
   auto blob = store_.GetBlob(photo->media_key);

@@ -95,10 +95,12 @@ class Service {
   // Publishes again every unfinished job accepted more than `age` ago that the queue no longer
   // holds: its publish was lost between the row and the queue. Returns how many.
   Result<int> ReconcileJobs(std::chrono::milliseconds age);
-  enum class JobOutcome { kDone, kFailed, kRetry };
+  enum class JobOutcome { kDone, kFailed, kRetry, kSkipped };
   // kFailed: the job is marked failed (bad input, or it failed or stopped its worker too many
-  // times); `error` says why, for the queue's dead-letter record. `op` (optional) is set to the
-  // job's operation ("crop"...; "multi" for several), for metrics.
+  // times); `error` says why, for the queue's dead-letter record. kSkipped: the job was already
+  // finished (done, or failed: by the web node whose publish failed) and was not run; the
+  // delivery is acked. `op` (optional) is set to the job's operation ("crop"...; "multi" for
+  // several), for metrics.
   JobOutcome ProcessJob(const queue::Delivery& d, std::string* error = nullptr,
                         std::string* op = nullptr);
 
