@@ -84,7 +84,9 @@ class Service {
                               std::string_view body);
   Status ReleaseIdempotencyKey(std::string_view scope, std::string_view key);
 
-  // Accepts an edit: validates ops against the photo, stores the job, queues it (202).
+  // Accepts an edit: validates ops against the photo, stores the job, queues it (202). A publish
+  // that fails is the queue's 503 and the job never runs, unless a worker got it all the same
+  // and claimed it first: then it is accepted (docs/queue.md).
   Result<std::string> RequestEdit(int64_t user_id, int64_t photo_id, std::string_view body);
   // `finished` (optional) is set when the job is done or failed.
   Result<std::string> Job(int64_t user_id, int64_t job_id, bool* finished = nullptr);
@@ -124,6 +126,9 @@ class Service {
   // After a follow (forget = false) or an unfollow (true).
   void TimelineChanged(int64_t user_id, bool forget);
   Status FanOut(const data::PhotoRow& p);
+  // After `job`'s publish failed: its 503, unless a worker had the job already (then the job is
+  // accepted after all, and `job` is re-read).
+  Status RefuseUnqueuedJob(data::JobRow& job, const Error& publish_error);
 
   data::Store& store_;
   cache::Tiered& cache_;
