@@ -87,6 +87,27 @@ TEST(RequestEditTest, PublishedJobIsAcceptedQueued) {
   EXPECT_EQ(h.store->GetJob(h.queue.enqueued()[0], Consistency::kPrimary)->status, "queued");
 }
 
+// The reconciler publishes again an accepted job the queue lost, never one the web node failed
+// after its publish failed (the client was told 503).
+TEST(ReconcileJobsTest, RepublishesLostJobsButNotFailedOnes) {
+  ServiceHarness h;
+  std::vector<int64_t> ids;
+  h.queue.on_enqueue = [&](int64_t id) -> Status {
+    ids.push_back(id);
+    if (ids.size() == 1) return PublishTimedOut();
+    return Ok();
+  };
+  ASSERT_FALSE(h.service->RequestEdit(ServiceHarness::kOwner, ServiceHarness::kPhoto, kEdit).ok());
+  ASSERT_TRUE(h.service->RequestEdit(ServiceHarness::kOwner, ServiceHarness::kPhoto, kEdit).ok());
+  ASSERT_EQ(ids.size(), 2u);
+  h.env.Advance(std::chrono::minutes(1));
+  auto n = h.service->ReconcileJobs(std::chrono::seconds(30));
+  ASSERT_TRUE(n.ok()) << n.error().message;
+  EXPECT_EQ(*n, 1);
+  EXPECT_EQ(h.queue.enqueued(), (std::vector<int64_t>{ids[0], ids[1], ids[1]}));
+  EXPECT_EQ(h.store->GetJob(ids[0], Consistency::kPrimary)->status, "failed");
+}
+
 // A job facet that runs `after_get` once, right after a GetJob: the moment between a worker's
 // read of the job and its claim.
 class SteppedJobs final : public data::JobStore {

@@ -14,6 +14,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -56,6 +57,9 @@ class FakeQueue : public queue::JobQueue {
     return Settle(&retried_, job_id);
   }
   Status DeadLetter(int64_t job_id, std::string_view) override { return Settle(&dead_, job_id); }
+  // What Holds answers; default: the queue holds nothing (every publish was lost).
+  std::function<std::optional<bool>(int64_t job_id)> holds;
+  std::optional<bool> Holds(int64_t job_id) override { return holds ? holds(job_id) : false; }
   int64_t Backlog() override { return 0; }
   void Close() override {
     {
