@@ -289,17 +289,29 @@ Result<std::string> Service::RequestEdit(int64_t user_id, int64_t photo_id, std:
   job.created_ms = env_.WallMillis();
   if (Status st = store_.CreateJob(job); !st.ok()) return st.error();
   // If this enqueue is lost to a crash, the row is found queued: by RecoverJobs at the next
-  // start, or by the workers' reconciler (ReconcileJobs). A publish that fails is answered 503,
-  // and the job is marked failed so that it never runs after the client was told it did not.
-  if (Status st = queue_.Enqueue(job.id); !st.ok()) {
-    (void)store_.FailJob(job.id, "not queued: " + st.error().message, env_.WallMillis());
-    return st.error();
-  }
+  // start, or by the workers' reconciler (ReconcileJobs).
+  Status published = queue_.Enqueue(job.id);
+  if (!published.ok()) published = RefuseUnqueuedJob(job, published.error());
+  if (!published.ok()) return published.error();
   metrics_
       .GetCounter("millions_jobs_published_total", "Jobs published to the queue.",
                   {{"kind", "edit"}})
       .Inc();
   return RenderJob(job);
+}
+
+Status Service::RefuseUnqueuedJob(data::JobRow& job, const Error& publish_error) {
+  // A publish that failed may still have reached the queue (its acknowledgement was lost), and
+  // a worker may hold the job already. The job is failed only while it is still queued, so a
+  // worker that gets it later skips it and the 503 is true; when a worker claimed it first, the
+  // job was accepted after all: it is answered 202 like any other (docs/queue.md).
+  auto failed =
+      store_.FailQueuedJob(job.id, "not queued: " + publish_error.message, env_.WallMillis());
+  if (!failed.ok() || *failed) return publish_error;
+  log::Warn("publish failed but a worker had the job already: accepted",
+            {{"job_id", job.id}, {"error", publish_error.message}});
+  if (auto now = store_.GetJob(job.id, Consistency::kPrimary); now.ok()) job = std::move(*now);
+  return Ok();
 }
 
 Result<std::string> Service::Job(int64_t user_id, int64_t job_id, bool* finished) {
@@ -347,7 +359,8 @@ Service::JobOutcome Service::ProcessJob(const queue::Delivery& d, std::string* e
     if (error) *error = "no such job";
     return JobOutcome::kFailed;
   }
-  if (job->status == "done" || job->status == "failed") return JobOutcome::kDone;  // redelivery
+  // A redelivery of a finished job, or a job the web node failed because its publish failed.
+  if (job->status == "done" || job->status == "failed") return JobOutcome::kSkipped;
   auto give_up = [&](std::string why) {
     (void)store_.FailJob(d.job_id, why, env_.WallMillis());
     if (error) *error = std::move(why);
@@ -364,7 +377,11 @@ Service::JobOutcome Service::ProcessJob(const queue::Delivery& d, std::string* e
     if (!permanent) return JobOutcome::kRetry;
     return give_up(e.message);
   };
-  if (Status st = store_.MarkJobRunning(d.job_id); !st.ok()) return fail(st.error());
+  // The claim is conditional: a job that finished since it was read above (the web node whose
+  // publish timed out failed it first, and told its client 503) is not run.
+  auto claimed = store_.MarkJobRunning(d.job_id);
+  if (!claimed.ok()) return fail(claimed.error());
+  if (!*claimed) return JobOutcome::kSkipped;
   auto photo = store_.GetPhoto(job->photo_id, Consistency::kPrimary);
   if (!photo.ok()) return fail(photo.error());
   auto blob = store_.GetBlob(photo->media_key);

@@ -84,7 +84,9 @@ class Service {
                               std::string_view body);
   Status ReleaseIdempotencyKey(std::string_view scope, std::string_view key);
 
-  // Accepts an edit: validates ops against the photo, stores the job, queues it (202).
+  // Accepts an edit: validates ops against the photo, stores the job, queues it (202). A publish
+  // that fails is the queue's 503 and the job never runs, unless a worker got it all the same
+  // and claimed it first: then it is accepted (docs/queue.md).
   Result<std::string> RequestEdit(int64_t user_id, int64_t photo_id, std::string_view body);
   // `finished` (optional) is set when the job is done or failed.
   Result<std::string> Job(int64_t user_id, int64_t job_id, bool* finished = nullptr);
@@ -95,10 +97,12 @@ class Service {
   // Publishes again every unfinished job accepted more than `age` ago that the queue no longer
   // holds: its publish was lost between the row and the queue. Returns how many.
   Result<int> ReconcileJobs(std::chrono::milliseconds age);
-  enum class JobOutcome { kDone, kFailed, kRetry };
+  enum class JobOutcome { kDone, kFailed, kRetry, kSkipped };
   // kFailed: the job is marked failed (bad input, or it failed or stopped its worker too many
-  // times); `error` says why, for the queue's dead-letter record. `op` (optional) is set to the
-  // job's operation ("crop"...; "multi" for several), for metrics.
+  // times); `error` says why, for the queue's dead-letter record. kSkipped: the job was already
+  // finished (done, or failed: by the web node whose publish failed) and was not run; the
+  // delivery is acked. `op` (optional) is set to the job's operation ("crop"...; "multi" for
+  // several), for metrics.
   JobOutcome ProcessJob(const queue::Delivery& d, std::string* error = nullptr,
                         std::string* op = nullptr);
 
@@ -122,6 +126,9 @@ class Service {
   // After a follow (forget = false) or an unfollow (true).
   void TimelineChanged(int64_t user_id, bool forget);
   Status FanOut(const data::PhotoRow& p);
+  // After `job`'s publish failed: its 503, unless a worker had the job already (then the job is
+  // accepted after all, and `job` is re-read).
+  Status RefuseUnqueuedJob(data::JobRow& job, const Error& publish_error);
 
   data::Store& store_;
   cache::Tiered& cache_;

@@ -77,6 +77,8 @@ void Workers::Loop() {
   auto& acked = queue_counter("millions_jobs_acked_total", "Jobs acknowledged as finished.");
   auto& dead = queue_counter("millions_jobs_dead_lettered_total",
                              "Jobs that will never succeed, moved to the dead letters.");
+  auto& skipped = queue_counter("millions_jobs_skipped_total",
+                                "Deliveries of jobs already finished, acked without running.");
   auto duration = [&](const std::string& op) -> metrics::Histogram& {
     if (opt_.fanout)
       return metrics_.GetHistogram("millions_fanout_job_duration_seconds",
@@ -115,6 +117,14 @@ void Workers::Loop() {
                                    {"attempt", d->attempt},
                                    {"duration_ms", secs * 1000}});
         if (queue_.Ack(d->job_id).ok()) acked.Inc();
+        if (!opt_.fanout) queue_.Announce(d->job_id);
+        break;
+      case Service::JobOutcome::kSkipped:
+        log::Info("job skipped: already finished",
+                  {{"job_id", d->job_id}, {"kind", kind}, {"attempt", d->attempt}});
+        skipped.Inc();
+        if (queue_.Ack(d->job_id).ok()) acked.Inc();
+        // A run that finished the job may have stopped before it told the waiters.
         if (!opt_.fanout) queue_.Announce(d->job_id);
         break;
       case Service::JobOutcome::kFailed:

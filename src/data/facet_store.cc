@@ -99,7 +99,7 @@ class FacetStore final : public Store {
   Result<std::vector<int64_t>> UnfinishedJobs() override {
     return Traced("unfinished_jobs", [&] { return f_.jobs->UnfinishedJobs(); });
   }
-  Status MarkJobRunning(int64_t id) override {
+  Result<bool> MarkJobRunning(int64_t id) override {
     return Traced("mark_job_running", [&] { return f_.jobs->MarkJobRunning(id); });
   }
   Status FinishJob(int64_t job_id, const PhotoVersion& v, int64_t now_ms) override {
@@ -107,6 +107,9 @@ class FacetStore final : public Store {
   }
   Status FailJob(int64_t job_id, std::string_view error, int64_t now_ms) override {
     return Traced("fail_job", [&] { return f_.jobs->FailJob(job_id, error, now_ms); });
+  }
+  Result<bool> FailQueuedJob(int64_t job_id, std::string_view error, int64_t now_ms) override {
+    return Traced("fail_queued_job", [&] { return f_.jobs->FailQueuedJob(job_id, error, now_ms); });
   }
 
   Status CreateSession(const SessionRow& s) override {

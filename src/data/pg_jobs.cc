@@ -53,10 +53,11 @@ class PgJobs final : public JobStore {
         });
   }
 
-  Status MarkJobRunning(int64_t id) override {
-    return ex_->Run("job_running",
-                    "UPDATE jobs SET status = 'running', attempts = attempts + 1 WHERE id = $1",
-                    {P(id)});
+  Result<bool> MarkJobRunning(int64_t id) override {
+    return Changed("job_running",
+                   "UPDATE jobs SET status = 'running', attempts = attempts + 1"
+                   " WHERE id = $1 AND status IN ('queued', 'running')",
+                   {P(id)});
   }
 
   Status FinishJob(int64_t job_id, const PhotoVersion& v, int64_t now_ms) override {
@@ -80,11 +81,28 @@ class PgJobs final : public JobStore {
 
   Status FailJob(int64_t job_id, std::string_view error, int64_t now_ms) override {
     return ex_->Run("fail_job",
-                    "UPDATE jobs SET status = 'failed', error = $2, finished_ms = $3 WHERE id = $1",
+                    "UPDATE jobs SET status = 'failed', error = $2, finished_ms = $3"
+                    " WHERE id = $1 AND status <> 'done'",
                     {P(job_id), P(error), P(now_ms)});
   }
 
+  Result<bool> FailQueuedJob(int64_t job_id, std::string_view error, int64_t now_ms) override {
+    return Changed("fail_queued_job",
+                   "UPDATE jobs SET status = 'failed', error = $2, finished_ms = $3"
+                   " WHERE id = $1 AND status = 'queued'",
+                   {P(job_id), P(error), P(now_ms)});
+  }
+
  private:
+  // A conditional write: whether it changed a row.
+  Result<bool> Changed(const char* name, const char* sql, std::initializer_list<pg::Param> params) {
+    return ex_->Write<bool>([&](Conn& c) -> Result<bool> {
+      auto r = c.Exec(name, sql, params);
+      if (!r.ok()) return r.error();
+      return r->affected() > 0;
+    });
+  }
+
   std::shared_ptr<PgExecutor> ex_;
 };
 

@@ -62,9 +62,11 @@ class SqliteJobs final : public JobStore {
     });
   }
 
-  Status MarkJobRunning(int64_t id) override {
-    return ex_->Run("UPDATE jobs SET status = 'running', attempts = attempts + 1 WHERE id = ?",
-                    [&](Stmt& s) { s.Bind(1, id); });
+  Result<bool> MarkJobRunning(int64_t id) override {
+    return Changed(
+        "UPDATE jobs SET status = 'running', attempts = attempts + 1"
+        " WHERE id = ? AND status IN ('queued', 'running') RETURNING 1",
+        [&](Stmt& s) { s.Bind(1, id); });
   }
 
   Status FinishJob(int64_t job_id, const PhotoVersion& v, int64_t now_ms) override {
@@ -92,11 +94,31 @@ class SqliteJobs final : public JobStore {
   }
 
   Status FailJob(int64_t job_id, std::string_view error, int64_t now_ms) override {
-    return ex_->Run("UPDATE jobs SET status = 'failed', error = ?, finished_ms = ? WHERE id = ?",
-                    [&](Stmt& s) { s.Bind(1, error).Bind(2, now_ms).Bind(3, job_id); });
+    return ex_->Run(
+        "UPDATE jobs SET status = 'failed', error = ?, finished_ms = ?"
+        " WHERE id = ? AND status <> 'done'",
+        [&](Stmt& s) { s.Bind(1, error).Bind(2, now_ms).Bind(3, job_id); });
+  }
+
+  Result<bool> FailQueuedJob(int64_t job_id, std::string_view error, int64_t now_ms) override {
+    return Changed(
+        "UPDATE jobs SET status = 'failed', error = ?, finished_ms = ?"
+        " WHERE id = ? AND status = 'queued' RETURNING 1",
+        [&](Stmt& s) { s.Bind(1, error).Bind(2, now_ms).Bind(3, job_id); });
   }
 
  private:
+  // A conditional write (its SQL ends in RETURNING): whether it changed a row.
+  Result<bool> Changed(const char* sql, const std::function<void(Stmt&)>& bind) {
+    return ex_->Write<bool>([&](Conn& c) -> Result<bool> {
+      Stmt s = c.Prepare(sql);
+      bind(s);
+      auto row = s.Step();
+      if (!row.ok()) return row.error();
+      return *row;
+    });
+  }
+
   std::shared_ptr<SqliteExecutor> ex_;
 };
 

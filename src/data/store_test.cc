@@ -59,6 +59,7 @@ class StoreTest : public ::testing::TestWithParam<Backend> {
     u.created_ms = 1;
     return u;
   }
+  static JobRow QueuedJob(int64_t id) { return {id, 10, 1, "queued", "[]", "", "", 1, 0, 0}; }
   std::filesystem::path dir_;
   pg::Options pg_options_;
   std::unique_ptr<Store> store_;
@@ -127,7 +128,7 @@ TEST_P(StoreTest, JobsFinishOnceAndSurviveReopen) {
   ASSERT_TRUE(store_->CreatePhoto(p).ok());
   ASSERT_TRUE(store_->CreateJob({20, 10, 1, "queued", "[]", "", "", 1, 0, 0}).ok());
   ASSERT_TRUE(store_->CreateJob({21, 10, 1, "queued", "[]", "", "", 1, 0, 0}).ok());
-  ASSERT_TRUE(store_->MarkJobRunning(20).ok());
+  ASSERT_TRUE(*store_->MarkJobRunning(20));
   store_ = Open();  // reopen: nothing lost, migrations not applied twice
   EXPECT_EQ(*store_->UnfinishedJobs(), (std::vector<int64_t>{20, 21}));
   ASSERT_TRUE(store_->FinishJob(20, {20, "v1", 5, 6}, 9).ok());
@@ -139,6 +140,78 @@ TEST_P(StoreTest, JobsFinishOnceAndSurviveReopen) {
   EXPECT_EQ(store_->GetJob(20, Consistency::kPrimary)->status, "done");
   EXPECT_EQ(store_->GetJob(21, Consistency::kPrimary)->error, "boom");
   EXPECT_TRUE(store_->UnfinishedJobs()->empty());
+}
+
+// The race of a failed publish (docs/queue.md): the web node fails the job only while it is
+// queued; a worker claims it only while it is not finished. Whichever writes first wins.
+TEST_P(StoreTest, FailQueuedJobOnlyFailsAQueuedJob) {
+  for (int64_t id : {30, 31, 32}) ASSERT_TRUE(store_->CreateJob(QueuedJob(id)).ok());
+  ASSERT_TRUE(*store_->MarkJobRunning(31));
+  ASSERT_TRUE(*store_->MarkJobRunning(32));
+  ASSERT_TRUE(store_->FinishJob(32, {32, "v32", 5, 6}, 9).ok());
+  auto queued = store_->FailQueuedJob(30, "not queued: timeout", 9);
+  ASSERT_TRUE(queued.ok());
+  EXPECT_TRUE(*queued);
+  auto running = store_->FailQueuedJob(31, "not queued: timeout", 9);
+  ASSERT_TRUE(running.ok());
+  EXPECT_FALSE(*running);
+  auto done = store_->FailQueuedJob(32, "not queued: timeout", 9);
+  ASSERT_TRUE(done.ok());
+  EXPECT_FALSE(*done);
+  EXPECT_FALSE(*store_->FailQueuedJob(39, "not queued: timeout", 9));  // unknown
+  auto j30 = store_->GetJob(30, Consistency::kPrimary);
+  EXPECT_EQ(j30->status, "failed");
+  EXPECT_EQ(j30->error, "not queued: timeout");
+  EXPECT_EQ(j30->finished_ms, 9);
+  auto j31 = store_->GetJob(31, Consistency::kPrimary);
+  EXPECT_EQ(j31->status, "running");
+  EXPECT_EQ(j31->error, "");
+  auto j32 = store_->GetJob(32, Consistency::kPrimary);
+  EXPECT_EQ(j32->status, "done");
+  EXPECT_EQ(j32->result_key, "v32");
+}
+
+TEST_P(StoreTest, MarkJobRunningRefusesAFinishedJob) {
+  for (int64_t id : {40, 41, 42}) ASSERT_TRUE(store_->CreateJob(QueuedJob(id)).ok());
+  ASSERT_TRUE(*store_->FailQueuedJob(40, "not queued: timeout", 9));
+  ASSERT_TRUE(*store_->MarkJobRunning(41));
+  ASSERT_TRUE(store_->FinishJob(41, {41, "v41", 5, 6}, 9).ok());
+  auto failed = store_->MarkJobRunning(40);
+  ASSERT_TRUE(failed.ok());
+  EXPECT_FALSE(*failed);
+  auto done = store_->MarkJobRunning(41);
+  ASSERT_TRUE(done.ok());
+  EXPECT_FALSE(*done);
+  EXPECT_FALSE(*store_->MarkJobRunning(49));  // unknown
+  // Claimed from queued, and again from running (a redelivery): each attempt counted.
+  EXPECT_TRUE(*store_->MarkJobRunning(42));
+  EXPECT_TRUE(*store_->MarkJobRunning(42));
+  auto j40 = store_->GetJob(40, Consistency::kPrimary);
+  EXPECT_EQ(j40->status, "failed");
+  EXPECT_EQ(j40->attempts, 0);
+  auto j41 = store_->GetJob(41, Consistency::kPrimary);
+  EXPECT_EQ(j41->status, "done");
+  EXPECT_EQ(j41->attempts, 1);
+  auto j42 = store_->GetJob(42, Consistency::kPrimary);
+  EXPECT_EQ(j42->status, "running");
+  EXPECT_EQ(j42->attempts, 2);
+}
+
+// A worker's give-up (dead letter, poison image) fails a queued or running job; a job already
+// done keeps its result.
+TEST_P(StoreTest, FailJobFailsUnlessDone) {
+  for (int64_t id : {50, 51, 52}) ASSERT_TRUE(store_->CreateJob(QueuedJob(id)).ok());
+  ASSERT_TRUE(*store_->MarkJobRunning(51));
+  ASSERT_TRUE(*store_->MarkJobRunning(52));
+  ASSERT_TRUE(store_->FinishJob(52, {52, "v52", 5, 6}, 9).ok());
+  for (int64_t id : {50, 51, 52}) ASSERT_TRUE(store_->FailJob(id, "gave up", 11).ok());
+  EXPECT_EQ(store_->GetJob(50, Consistency::kPrimary)->status, "failed");
+  EXPECT_EQ(store_->GetJob(51, Consistency::kPrimary)->status, "failed");
+  EXPECT_EQ(store_->GetJob(51, Consistency::kPrimary)->error, "gave up");
+  auto j52 = store_->GetJob(52, Consistency::kPrimary);
+  EXPECT_EQ(j52->status, "done");
+  EXPECT_EQ(j52->error, "");
+  EXPECT_EQ(j52->finished_ms, 9);
 }
 
 TEST_P(StoreTest, BlobsAreContentAddressed) {
