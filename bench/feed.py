@@ -387,7 +387,10 @@ METRIC = re.compile(r"^([a-z_]+)(\{[^}]*\})? ([0-9.eE+-]+|NaN|[+-]Inf)$")
 
 def scrape(port):
     """{name: {labels: value}} of a node's /metrics."""
-    s, _, data = http_request("127.0.0.1", port, "GET", "/metrics", timeout=10)
+    try:
+        s, _, data = http_request("127.0.0.1", port, "GET", "/metrics", timeout=10)
+    except OSError as e:
+        raise Failed(f"GET /metrics on port {port}: {e!r}")
     if s != 200:
         raise Failed(f"GET /metrics on {port} answered {s}")
     out = {}
@@ -466,7 +469,9 @@ class Run:
                                                                   "millions_db_queries_total")
         wq = msum(s1["worker"], "millions_db_queries_total") - msum(
             s0["worker"], "millions_db_queries_total")
-        d["db_per_feed"] = q / max(feeds, 1)
+        reads = msum(s1["web"], "millions_db_queries_total", 'kind="read"') - msum(
+            s0["web"], "millions_db_queries_total", 'kind="read"')
+        d["db_per_feed"], d["db_reads_per_feed"] = q / max(feeds, 1), reads / max(feeds, 1)
         d["db_queries"], d["worker_db_queries"] = q, wq
         d["tl"] = {r: msum(s1["web"], "millions_timeline_reads_total", f'"{r}"')
                    - msum(s0["web"], "millions_timeline_reads_total", f'"{r}"')
@@ -484,6 +489,7 @@ class Run:
                                                             1) * CORES
         ours = sum(cpu_delta(s0["cpu"][g], s1["cpu"][g]) for g in GROUPS)
         d["machine_cores"], d["ours_cores"] = busy, ours / max(secs, 1e-9)
+        d["client_cores"], d["other_cores"] = 0.0, busy - d["ours_cores"]
         return d
 
     def one(self, conn, u):
@@ -608,12 +614,22 @@ class Run:
         with multiprocessing.get_context("fork").Pool(n) as pool:
             s0 = self.snapshot()
             res = pool.map(client, args)
-            s1 = self.snapshot()
+            try:
+                s1, scrape_error = self.snapshot(), None
+            except Failed as e:
+                s1, scrape_error = None, e
         bad = [r["bad"] for r in res if r["bad"]]
         if bad:
+            try:
+                self.check_alive(part)
+                dead = ""
+            except Failed as e:
+                dead = f"; {str(e).split(': ', 1)[1]}"
             raise Failed(f"{self.what(part)}: {bad[0]} ({len(bad)} of {n} clients stopped on "
-                         "one)")
+                         f"one){dead}")
         self.check_alive(part)
+        if scrape_error:
+            raise scrape_error
         reads = sum(r["reads"] for r in res)
         posts = [p for r in res for p in r["posts"]]
         if not reads:
@@ -624,11 +640,13 @@ class Run:
         lat = [x for r in res for x in r["lat"]]
         plat = [x for r in res for x in r["post_lat"]]
         d = self.delta(s0, s1, reads + len(posts), reads, part)
+        d["other_cores"] -= sum(r["cpu"] for r in res) / (s1["t"] - s0["t"])
         d.update({"reads": reads, "posts": len(posts), "per_s": reads / secs,
                   "posts_per_s": len(posts) / secs, "secs": secs,
                   "p50_ms": pct(lat, 50) * 1e3, "p99_ms": pct(lat, 99) * 1e3,
                   "post_p50_ms": pct(plat, 50) * 1e3, "post_p99_ms": pct(plat, 99) * 1e3,
                   "client_us": sum(r["cpu"] for r in res) * 1e6 / (reads + len(posts)),
+                  "client_cores": sum(r["cpu"] for r in res) / (s1["t"] - s0["t"]),
                   "bytes": sum(r["bytes"] for r in res) / reads})
         return d
 
@@ -683,6 +701,10 @@ def run_design(design, rnd, graph, template, reference):
         r.check_alive("end")
         ok = True
         return out
+    except (OSError, RuntimeError) as e:  # a refused or reset connection, a node not ready
+        if r.web and r.worker and r.web.proc and r.worker.proc:
+            r.check_alive("a request")  # names the process that exited, if one did
+        raise Failed(f"{r.what('a request')}: {e!r}")
     finally:
         rcs = r.close()
         bad = [(name, rc) for name, rc in rcs if rc != 0]
@@ -692,87 +714,93 @@ def run_design(design, rnd, graph, template, reference):
 
 # --- output -------------------------------------------------------------------------------------
 
-def cpu_line(d):
-    c = d["cpu_us"]
-    return ("web {web:.0f}, PG {pg:.0f}, redis {redis:.0f}, worker {worker:.0f}, nats {nats:.0f}"
-            .format(**c))
-
-
 def show_round(design, rnd, o):
-    p, c, r, m = o["posts"], o["cold"], o["reads"], o["mixed"]
+    p, c = o["posts"], o["cold"]
     print(f"  round {rnd + 1} {NAMES[design]:<13} posts {p['per_s']:.0f}/s (web DB queries "
-          f"{p['db_per_feed']:.1f}/post, fan-out settled {p['settle_s']:.2f} s after); first "
-          f"reads {c['db_per_feed']:.2f} DB queries/feed", flush=True)
-    for name, d in (("reads", r), ("mixed", m)):
+          f"{p['db_per_feed']:.1f}/post, fan-out done {p['settle_s']:.2f} s after the last); "
+          f"first reads {c['db_per_feed']:.2f} DB queries/feed", flush=True)
+    for name in ("reads", "mixed"):
+        d = o[name]
         extra = f", {d['posts']} posts" if d["posts"] else ""
+        c = d["cpu_us"]
         print(f"      {name}: {d['per_s']:,.0f} feeds/s (p50 {d['p50_ms']:.2f} p99 "
-              f"{d['p99_ms']:.2f} ms{extra}), {d['db_per_feed']:.3f} DB queries/feed, CPU us/req "
-              f"{cpu_line(d)}, clients {d['client_us']:.0f}; machine {d['machine_cores']:.2f} "
-              f"cores busy", flush=True)
+              f"{d['p99_ms']:.2f} ms{extra}), {d['db_per_feed']:.3f} DB queries/feed; CPU us/req "
+              f"web {c['web']:.0f}, PG {c['pg']:.0f}, redis {c['redis']:.0f}, worker "
+              f"{c['worker']:.0f}, nats {c['nats']:.0f}, clients {d['client_us']:.0f}; cores "
+              f"busy: machine {d['machine_cores']:.2f}, others {d['other_cores']:.2f}",
+              flush=True)
+
+
+def med(xs, key, digits=0):
+    return f"{statistics.median([key(x) for x in xs]):,.{digits}f}"
 
 
 def report(res, graph):
     ds = [d for d in DESIGNS if res[d]]
     print(f"\nbench/feed: {ROUNDS} round(s), designs {', '.join(NAMES[d] for d in ds)} in "
-          f"rotated order, each from a copy of the same template database (users, sessions, "
-          f"follows) with fresh nats-server, redis-server, web node and worker; {CORES} cores "
-          "shared by every process (clients, web node, worker, PostgreSQL, nats-server, "
-          "redis-server). median [min-max] spread ((max-min)/median) over rounds.")
-    print(f"Workload: {USERS} users, each following {FOLLOWS} others and the {len(graph.celebs)} "
-          f"celebrities (followed by all; celebrity_followers = {graph.threshold}); {POSTS} posts "
-          f"before measuring; {READS} feed reads (GET /api/feed, {PAGE} items) by {CLIENTS} "
-          f"client processes on keep-alive connections, random users; mixed: a post after every "
-          f"{WRITE_EVERY} reads per client. One web node ([web] threads = {WEB['threads']}, "
-          f"blocking_threads = {WEB['blocking_threads']}), one worker (fanout_threads = "
-          f"{FANOUT_THREADS}), default cache TTLs, timeline store: one redis-server with AOF"
+          "rotated order, each from a copy of the same template database (users, sessions, "
+          "follows) with fresh nats-server, redis-server, web node and worker; "
+          f"{CORES} cores shared by every process (clients, web node, worker, PostgreSQL, "
+          "nats-server, redis-server). median [min-max] spread ((max-min)/median) over rounds.")
+    print(f"Workload: {USERS} users, each following {FOLLOWS} others and the "
+          f"{len(graph.celebs)} celebrities (followed by all; celebrity_followers = "
+          f"{graph.threshold}); {POSTS} posts before measuring; {READS} feed reads (GET "
+          f"/api/feed, {PAGE} items) by {CLIENTS} client processes on keep-alive connections, "
+          f"of random users; mixed: a post after every {WRITE_EVERY} reads per client. One web "
+          f"node ([web] threads = {WEB['threads']}, blocking_threads = "
+          f"{WEB['blocking_threads']}), one worker (fanout_threads = {FANOUT_THREADS}), default "
+          "cache TTLs; timeline store: one redis-server with AOF"
           f"{' and a replica' if REPLICA else ''}.")
-    avg = {d: statistics.median([o["cold"]["bytes"] for o in res[d]]) for d in ds}
-    print("Answers: every user's feed after the posts held the model's photo ids on every run, "
-          "and the same bytes (ids as captions) on both designs; mean feed answer "
-          + ", ".join(f"{NAMES[d]} {avg[d]:,.0f} bytes" for d in ds) + ".")
+    size = {d: statistics.median([o["cold"]["bytes"] for o in res[d]]) for d in ds}
+    print("Answers: every user's feed held the model's photo ids after the posts and after the "
+          "mixed phase, on every run; after the posts, the same bytes on both designs (ids as "
+          "captions); mean feed answer " + ", ".join(f"{NAMES[d]} {size[d]:,.0f} bytes"
+                                                    for d in ds) + ".")
     for phase, title in (("reads", "feed reads, no writes"),
-                         ("mixed", f"feed reads with a post every {WRITE_EVERY} reads")):
-        print(f"\n({phase}) {title}: feed reads/s; p50 / p99 ms; web node's DB queries per feed"
-              f"{' (uploads included)' if phase == 'mixed' else ''}; CPU us per request "
-              f"({'feed read or post' if phase == 'mixed' else 'feed read'}):")
+                         ("mixed", f"feed reads, a post after every {WRITE_EVERY} per client")):
+        own, req = (" (the uploads' own included)", "feed read or post") \
+            if phase == "mixed" else ("", "feed read")
+        print(f"\n({phase}) {title}. DB queries: the web node's per feed read{own}, and of them "
+              f"reads; CPU us per request ({req}) by process:")
         for d in ds:
             x = [o[phase] for o in res[d]]
-            med = {g: statistics.median([y["cpu_us"][g] for y in x]) for g in GROUPS}
             total = [sum(y["cpu_us"][g] for g in GROUPS) for y in x]
-            print(f"  {NAMES[d]:<13} {fmt([y['per_s'] for y in x]):<26} p50 "
-                  f"{statistics.median([y['p50_ms'] for y in x]):.2f} p99 "
-                  f"{statistics.median([y['p99_ms'] for y in x]):.2f}; DB "
-                  f"{fmt([y['db_per_feed'] for y in x], 3)}; CPU web {fmt([y['cpu_us']['web'] for y in x])}, "
-                  f"PG {med['pg']:.0f}, redis {med['redis']:.0f}, worker {med['worker']:.0f}, nats "
-                  f"{med['nats']:.0f}, all servers {fmt(total)}; clients "
-                  f"{statistics.median([y['client_us'] for y in x]):.0f}")
+            print(f"  {NAMES[d]:<13} feeds/s {fmt([y['per_s'] for y in x])}; p50 "
+                  f"{med(x, lambda y: y['p50_ms'], 2)} ms, p99 {fmt([y['p99_ms'] for y in x], 2)}"
+                  f" ms; DB queries/feed {fmt([y['db_per_feed'] for y in x], 3)} (reads "
+                  f"{med(x, lambda y: y['db_reads_per_feed'], 3)})")
+            print(f"  {'':<13} CPU us/req: web {fmt([y['cpu_us']['web'] for y in x])}, PG "
+                  f"{med(x, lambda y: y['cpu_us']['pg'])}, redis "
+                  f"{med(x, lambda y: y['cpu_us']['redis'])}, worker "
+                  f"{med(x, lambda y: y['cpu_us']['worker'])}, nats "
+                  f"{med(x, lambda y: y['cpu_us']['nats'])}; all servers {fmt(total)}; clients "
+                  f"{med(x, lambda y: y['client_us'])}")
             if phase == "mixed":
-                print(f"  {'':<13} posts {statistics.median([y['posts'] for y in x]):.0f} "
-                      f"({statistics.median([y['posts_per_s'] for y in x]):.1f}/s, p50 "
-                      f"{statistics.median([y['post_p50_ms'] for y in x]):.1f} p99 "
-                      f"{statistics.median([y['post_p99_ms'] for y in x]):.1f} ms); worker DB "
-                      f"queries {statistics.median([y['worker_db_queries'] for y in x]):.0f} "
-                      f"({statistics.median([y['worker_db_queries'] / max(y['posts'], 1) for y in x]):.1f}"
-                      f"/post); fan-out settled "
-                      f"{statistics.median([y['settle_s'] for y in x]):.2f} s after the phase")
+                print(f"  {'':<13} posts {med(x, lambda y: y['posts'])} "
+                      f"({med(x, lambda y: y['posts_per_s'], 1)}/s, p50 "
+                      f"{med(x, lambda y: y['post_p50_ms'], 1)} p99 "
+                      f"{med(x, lambda y: y['post_p99_ms'], 1)} ms); the worker's DB queries "
+                      f"{med(x, lambda y: y['worker_db_queries'] / max(y['posts'], 1), 1)}/post;"
+                      f" fan-out done {med(x, lambda y: y['settle_s'], 2)} s after the phase")
             if d == "timeline":
                 tl = {k: sum(y["tl"][k] for y in x) for k in ("hit", "rebuilt", "deep")}
-                print(f"  {'':<13} timeline reads over the rounds: {tl['hit']:.0f} hits, "
+                print(f"  {'':<13} timeline reads, all rounds: {tl['hit']:.0f} hits, "
                       f"{tl['rebuilt']:.0f} rebuilt, {tl['deep']:.0f} deep, 0 unavailable")
-            mc = statistics.median([y["machine_cores"] for y in x])
-            oc = statistics.median([y["ours_cores"] for y in x])
-            print(f"  {'':<13} cores busy: servers {oc:.2f}, whole machine {mc:.2f} of {CORES}")
-    print("\nset-up per run (not measured as above): posts one at a time, and the first read of "
-          "every feed after them:")
+            print(f"  {'':<13} cores busy: servers {med(x, lambda y: y['ours_cores'], 2)}, "
+                  f"clients {med(x, lambda y: y['client_cores'], 2)}, other processes "
+                  f"{med(x, lambda y: y['other_cores'], 2)}, machine "
+                  f"{med(x, lambda y: y['machine_cores'], 2)} of {CORES}")
+    print("\nSet-up of each run (not measured as above): the posts, one at a time, and the first "
+          "read of every feed after them:")
     for d in ds:
         p = [o["posts"] for o in res[d]]
         c = [o["cold"] for o in res[d]]
-        print(f"  {NAMES[d]:<13} posts {fmt([y['per_s'] for y in p])}/s, web DB queries "
-              f"{statistics.median([y['db_per_feed'] for y in p]):.1f}/post, web CPU "
-              f"{statistics.median([y['cpu_us']['web'] for y in p]):.0f} us/post; fan-out "
-              f"settled {statistics.median([y['settle_s'] for y in p]):.2f} s after the last "
-              f"post; first reads: {statistics.median([y['db_per_feed'] for y in c]):.2f} DB "
-              f"queries/feed, p50 {statistics.median([y['p50_ms'] for y in c]):.2f} ms")
+        print(f"  {NAMES[d]:<13} posts/s {fmt([y['per_s'] for y in p])}, web DB queries "
+              f"{med(p, lambda y: y['db_per_feed'], 1)}/post, web CPU "
+              f"{med(p, lambda y: y['cpu_us']['web'])} us/post; fan-out done "
+              f"{med(p, lambda y: y['settle_s'], 2)} s after the last post; first reads "
+              f"{med(c, lambda y: y['db_per_feed'], 2)} DB queries/feed, p50 "
+              f"{med(c, lambda y: y['p50_ms'], 2)} ms")
     if "db" in ds and "timeline" in ds:
         def r(get):
             return ratio([get(o) for o in res["timeline"]], [get(o) for o in res["db"]])
@@ -781,14 +809,14 @@ def report(res, graph):
             return sum(o[phase]["cpu_us"][g] for g in GROUPS)
         print("\ntimeline / db (median of the per-round ratios [min-max]; a range covering 1.00 "
               "is 'about equal'):")
-        for phase in ("reads", "mixed"):
-            print(f"  {phase}: feed reads/s {r(lambda o: o[phase]['per_s'])}, p99 "
-                  f"{r(lambda o: o[phase]['p99_ms'])}, web CPU per request "
-                  f"{r(lambda o: o[phase]['cpu_us']['web'])}, PG CPU per request "
-                  f"{r(lambda o: o[phase]['cpu_us']['pg'])}, all servers' CPU per request "
-                  f"{r(lambda o: total(o, phase))}; DB queries per feed "
-                  f"{statistics.median([o[phase]['db_per_feed'] for o in res['timeline']]):.3f}"
-                  f" against {statistics.median([o[phase]['db_per_feed'] for o in res['db']]):.3f}")
+        for ph in ("reads", "mixed"):
+            q = {d: statistics.median([o[ph]["db_per_feed"] for o in res[d]]) for d in ds}
+            print(f"  {ph}: feeds/s {r(lambda o: o[ph]['per_s'])}, p50 "
+                  f"{r(lambda o: o[ph]['p50_ms'])}, p99 {r(lambda o: o[ph]['p99_ms'])}; CPU per "
+                  f"request: web {r(lambda o: o[ph]['cpu_us']['web'])}, PG "
+                  f"{r(lambda o: o[ph]['cpu_us']['pg'])}, all servers "
+                  f"{r(lambda o: total(o, ph))}; DB queries per feed {q['timeline']:.3f} "
+                  f"against {q['db']:.3f}")
 
 
 def main():
@@ -798,7 +826,10 @@ def main():
     print(f"bench/feed: load average {' '.join(load)} on {CORES} cores; making the template "
           f"({USERS} users, {sum(len(f) for f in graph.following)} follows)", flush=True)
     t = time.time()
-    data, ids, tokens, tdir = make_template(graph)
+    try:
+        data, ids, tokens, tdir = make_template(graph)
+    except (OSError, RuntimeError) as e:
+        raise Failed(f"template: {e!r}")
     print(f"  template made in {time.time() - t:.1f} s", flush=True)
     template = (data, ids, tokens)
     res = {d: [] for d in DESIGNS}
