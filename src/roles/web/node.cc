@@ -30,7 +30,8 @@ int RunWebNode(const WebNodeConfig& cfg, data::Store& store, queue::JobQueue& qu
   std::unique_ptr<queue::JobQueue> fanout;
   if (!cfg.timelines.nodes.empty()) {
     timelines = cache::OpenRedisTimelines(cfg.timelines);
-    if (!cfg.fanout_nats.servers.empty()) {
+    // fanout_threads = 0: no worker takes fan-out jobs, so this node fans out each post itself.
+    if (!cfg.fanout_nats.servers.empty() && cfg.fanout_threads > 0) {
       queue::NatsOptions fo = cfg.fanout_nats;
       fo.name = cfg.name + "-fanout";
       fanout = queue::OpenNatsQueue(fo);

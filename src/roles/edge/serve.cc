@@ -1,0 +1,105 @@
+// The process around the edge, on the node harness (io threads, SIGINT/SIGTERM withdraw then
+// drain, /livez /readyz /metrics): the public listener, the admin listener and the checker
+// thread that tests the origins.
+#include "roles/edge/serve.h"
+
+#include <atomic>
+#include <thread>
+
+#include "core/config.h"
+#include "core/http_server.h"
+#include "core/log.h"
+#include "core/node_harness.h"
+#include "core/router.h"
+#include "core/topology.h"
+#include "roles/edge/edge.h"
+
+namespace millions::edge {
+namespace asio = boost::asio;
+using asio::awaitable;
+
+namespace {
+
+int Run(const EdgeConfig& cfg) {
+  const Settings& s = cfg.settings;
+  log::Init(cfg.name, "edge", log::ParseLevel(s.log_level));
+  // A context per thread, connections spread over them; not the unsafe single-thread reactor:
+  // coalesced waiters are woken from other threads, and disk reads come back from a pool.
+  node::NodeHarness harness({.threads = s.threads, .context_per_thread = true});
+  asio::io_context& ioc = harness.io();
+  metrics::Registry reg;
+  Edge edge(cfg, reg, Env::Default());
+
+  auto pub = config::ParseHostPort(cfg.listen);
+  http::ServerOptions so;
+  so.host = pub.host;
+  so.port = pub.port;
+  so.role = "edge";
+  so.limits = s.limits;
+  so.stream_bodies_over = 256 * 1024;  // uploads passed to the origin are streamed, not held
+  so.one_thread = s.threads == 1;
+  if (s.threads > 1) so.contexts = harness.contexts();
+  http::HttpServer server(
+      ioc, so, [&edge](http::Request& req) { return edge.Handle(req); }, &reg);
+
+  std::atomic<bool> ready{false};
+  http::Router admin_routes;
+  node::AddOpsRoutes(admin_routes, ready, reg);
+  admin_routes.Add("GET", "/status", [&edge](http::Request&) -> awaitable<http::Response> {
+    co_return http::Json(200, edge.StatusJson());
+  });
+  admin_routes.Add("POST", "/purge", [&edge](http::Request& req) -> awaitable<http::Response> {
+    co_return edge.Purge(req);
+  });
+  auto adm = config::ParseHostPort(cfg.admin);
+  http::ServerOptions ao;
+  ao.host = adm.host;
+  ao.port = adm.port;
+  ao.role = "edge_admin";
+  metrics::Registry admin_reg;
+  http::HttpServer admin(
+      ioc, ao,
+      [&admin_routes](http::Request& req) -> awaitable<http::Response> {
+        auto m = admin_routes.Find(req.method, req.path);
+        if (m.outcome != http::Router::Outcome::kMatched)
+          co_return http::JsonError(404, "not_found", "no such admin route");
+        req.route = std::string(m.route);
+        co_return co_await (*m.handler)(req);
+      },
+      &admin_reg);
+  server.Start();
+  admin.Start();
+
+  std::atomic<bool> stop{false};
+  std::thread checker([&] {
+    while (!stop) {
+      edge.CheckOrigins();
+      for (int i = 0; i < s.check_interval_ms / 50 && !stop; ++i)
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+  });
+  ready = true;
+  log::Info("listening", {{"address", cfg.listen},
+                          {"admin", cfg.admin},
+                          {"origins", int64_t(cfg.origins.size())},
+                          {"memory_bytes", uint64_t(s.store.memory_bytes)},
+                          {"disk_dir", s.store.disk_dir}});
+  harness.Run([&] { ready = false; },
+              [&](std::function<void()> done) {
+                server.Drain([&admin, done = std::move(done)] { admin.Drain(done); });
+              });
+  stop = true;
+  checker.join();
+  return 0;
+}
+
+}  // namespace
+
+int Serve(const std::string& path, const std::string& node) {
+  topo::Topology t = topo::Topology::Load(path);
+  EdgeConfig c = ReadConfig(t, node);
+  t.Check(kTables);
+  return Run(c);
+}
+
+}  // namespace millions::edge
