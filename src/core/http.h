@@ -78,6 +78,9 @@ struct Response {
   // Instead of `body`, for bytes that outlive the response (embedded assets): written without
   // a copy.
   std::string_view static_body;
+  // Keeps the bytes static_body points into alive until the response is written (a cached
+  // object the edge serves without copying it).
+  std::shared_ptr<const void> body_owner;
   // Instead of both: a body the server writes as it is read, with Content-Length when
   // `body_length` is set, else chunked.
   std::shared_ptr<BodyStream> body_stream;

@@ -70,8 +70,9 @@ http::Response Edge::Impl::Purge(const http::Request& req) {
   } else {
     return http::JsonError(400, "bad_purge", "purge by \"url\", \"prefix\" or \"tag\"");
   }
-  log::Info("purged", {{"by", std::string(name)}, {"value", std::string(what)},
-                       {"objects", int64_t(purged)}});
+  log::Info(
+      "purged",
+      {{"by", std::string(name)}, {"value", std::string(what)}, {"objects", int64_t(purged)}});
   return http::Json(200, "{\"purged\":" + std::to_string(purged) + "}");
 }
 

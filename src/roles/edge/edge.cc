@@ -46,9 +46,7 @@ http::Response OriginError(const FetchResult& f) {
                    : http::JsonError(502, "origin_unavailable", "the origin cannot be reached");
 }
 
-std::string_view RawPath(std::string_view target) {
-  return target.substr(0, target.find('?'));
-}
+std::string_view RawPath(std::string_view target) { return target.substr(0, target.find('?')); }
 
 }  // namespace
 
@@ -100,8 +98,8 @@ awaitable<http::Response> Edge::Impl::Miss(http::Request& req, const std::string
     ObjectPtr o = co_await Wait(flight);
     if (o && VaryKey(o->meta.info.vary, LookupIn(req)) == o->vary_key) {
       m.hit.Inc();
-      co_return Serve(o, req, "HIT", CurrentAge(o->meta.info, o->meta.request_time,
-                                                o->meta.response_time, Now()));
+      co_return Serve(o, req, "HIT",
+                      CurrentAge(o->meta.info, o->meta.request_time, o->meta.response_time, Now()));
     }
     flight = nullptr;  // the leader stored nothing this request can use: fetch alone
   }
@@ -116,9 +114,9 @@ awaitable<http::Response> Edge::Impl::Miss(http::Request& req, const std::string
     if (stale && StaleIfError(stale->meta, rcc, Now(), cfg.settings.policy)) {
       m.stale.Inc();
       m.stale_if_error.Inc();
-      co_return Serve(stale, req, "STALE",
-                      CurrentAge(stale->meta.info, stale->meta.request_time,
-                                 stale->meta.response_time, Now()));
+      co_return Serve(
+          stale, req, "STALE",
+          CurrentAge(stale->meta.info, stale->meta.request_time, stale->meta.response_time, Now()));
     }
     m.miss.Inc();
     if (!f.ok) co_return OriginError(f);
@@ -136,8 +134,8 @@ awaitable<http::Response> Edge::Impl::Miss(http::Request& req, const std::string
     finish(o);
     m.revalidated.Inc();
     m.hit.Inc();
-    co_return Serve(o, req, "HIT", CurrentAge(o->meta.info, f.request_time, f.response_time,
-                                             Now()));
+    co_return Serve(o, req, "HIT",
+                    CurrentAge(o->meta.info, f.request_time, f.response_time, Now()));
   }
   if (stale) m.revalidated_changed.Inc();
   m.miss.Inc();
@@ -149,18 +147,18 @@ awaitable<http::Response> Edge::Impl::Miss(http::Request& req, const std::string
         *f.response.body_length <= cfg.settings.store.max_object_bytes) {
       auto self = shared_from_this();
       std::shared_ptr<Flight> fl = flight;
-      f.response.body_stream = MakeTee(
-          std::move(f.response.body_stream), *f.response.body_length,
-          [self, key, fl, probe](std::string* body) {
-            ObjectPtr stored;
-            if (body) {
-              auto o = std::make_shared<Object>(*probe);
-              o->body = std::make_shared<const std::string>(std::move(*body));
-              self->store->Put(o);
-              stored = o;
-            }
-            if (fl) self->Finish(key, fl, stored);
-          });
+      f.response.body_stream =
+          MakeTee(std::move(f.response.body_stream), *f.response.body_length,
+                  [self, key, fl, probe](std::string* body) {
+                    ObjectPtr stored;
+                    if (body) {
+                      auto o = std::make_shared<Object>(*probe);
+                      o->body = std::make_shared<const std::string>(std::move(*body));
+                      self->store->Put(o);
+                      stored = o;
+                    }
+                    if (fl) self->Finish(key, fl, stored);
+                  });
       m.bytes_origin.Inc(double(*f.response.body_length));
       co_return Answer(f, "MISS");
     }
@@ -172,8 +170,7 @@ awaitable<http::Response> Edge::Impl::Miss(http::Request& req, const std::string
   finish(o);
   if (!o) co_return Answer(f, "MISS");
   store->Put(o);
-  co_return Serve(o, req, "MISS", CurrentAge(o->meta.info, f.request_time, f.response_time,
-                                            Now()));
+  co_return Serve(o, req, "MISS", CurrentAge(o->meta.info, f.request_time, f.response_time, Now()));
 }
 
 awaitable<void> Edge::Impl::RevalidateTask(std::shared_ptr<Impl> self, std::string key,
@@ -188,8 +185,7 @@ awaitable<void> Edge::Impl::RevalidateTask(std::shared_ptr<Impl> self, std::stri
     o->meta.info = ReadResponse(stale->status, LookupIn(o->headers));
     o->meta.request_time = f.request_time;
     o->meta.response_time = f.response_time;
-    o->meta.lifetime =
-        FreshnessLifetime(o->meta.info, f.response_time, self->cfg.settings.policy);
+    o->meta.lifetime = FreshnessLifetime(o->meta.info, f.response_time, self->cfg.settings.policy);
     stored = o;
     self->m.revalidated.Inc();
   } else if (f.ok && !OriginFailed(f.response.status) && !f.response.body_stream) {
@@ -269,8 +265,8 @@ http::Response Edge::Impl::Serve(const ObjectPtr& o, const http::Request& req,
   const std::string& body = *o->body;
   if (o->status == 200 && NotModified(LookupIn(req), o->meta.info)) {
     r.status = 304;
-    r.raw_headers = DropHeaders(r.raw_headers, {"content-type", "content-encoding",
-                                                "content-language", "content-range"});
+    r.raw_headers = DropHeaders(
+        r.raw_headers, {"content-type", "content-encoding", "content-language", "content-range"});
     return r;
   }
   if (o->status == 200) {
@@ -278,8 +274,7 @@ http::Response Edge::Impl::Serve(const ObjectPtr& o, const http::Request& req,
     auto range = RequestHeader(req, "range");
     auto if_range = RequestHeader(req, "if-range");
     // If-Range with a validator that no longer matches: the whole body (RFC 9110 §13.1.5).
-    bool range_ok = !if_range || (*if_range == o->meta.info.etag &&
-                                  if_range->rfind("W/", 0) != 0);
+    bool range_ok = !if_range || (*if_range == o->meta.info.etag && if_range->rfind("W/", 0) != 0);
     if (range && range_ok) {
       ByteRange br = ParseRange(*range, body.size());
       if (br.kind == ByteRange::kUnsatisfiable) {

@@ -53,7 +53,7 @@ struct OriginState {
 };
 
 struct FetchResult {
-  bool ok = false;      // an answer came (any status)
+  bool ok = false;       // an answer came (any status)
   bool timeout = false;  // no answer within origin_timeout (else: could not connect, or cut)
   http::Response response;
   Seconds request_time = 0, response_time = 0;

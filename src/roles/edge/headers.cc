@@ -18,7 +18,8 @@ void ForEachLine(std::string_view raw, F&& f) {
       std::string_view value = line.substr(colon + 1);
       while (!value.empty() && (value.front() == ' ' || value.front() == '\t'))
         value.remove_prefix(1);
-      while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
+      while (!value.empty() && (value.back() == ' ' || value.back() == '\t'))
+        value.remove_suffix(1);
       f(line.substr(0, colon), value,
         raw.substr(0, end == std::string_view::npos ? raw.size() : end + 2));
     }
@@ -97,11 +98,10 @@ std::string MergeHeaders(std::string_view stored, std::string_view fresh) {
 }
 
 bool Unforwarded(std::string_view name) {
-  return In(name, {"x-forwarded-host", "x-forwarded-server", "x-forwarded-for",
-                   "x-forwarded-proto", "x-forwarded-port", "x-forwarded-prefix", "forwarded",
-                   "x-host", "x-original-url", "x-rewrite-url", "x-original-host",
-                   "x-http-method-override", "x-http-method", "x-method-override", "x-real-ip",
-                   "x-request-id"});
+  return In(name, {"x-forwarded-host", "x-forwarded-server", "x-forwarded-for", "x-forwarded-proto",
+                   "x-forwarded-port", "x-forwarded-prefix", "forwarded", "x-host",
+                   "x-original-url", "x-rewrite-url", "x-original-host", "x-http-method-override",
+                   "x-http-method", "x-method-override", "x-real-ip", "x-request-id"});
 }
 
 }  // namespace millions::edge

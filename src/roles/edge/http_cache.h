@@ -110,8 +110,7 @@ Seconds FreshnessLifetime(const ResponseInfo& r, Seconds response_time, const Po
 // corrected_age_value = age_value + (response_time - request_time);
 // corrected_initial_age = max(apparent_age, corrected_age_value);
 // resident_time = now - response_time; current_age = corrected_initial_age + resident_time.
-Seconds CurrentAge(const ResponseInfo& r, Seconds request_time, Seconds response_time,
-                   Seconds now);
+Seconds CurrentAge(const ResponseInfo& r, Seconds request_time, Seconds response_time, Seconds now);
 
 // A stored response, as the cache needs to decide with it.
 struct Stored {
@@ -122,11 +121,11 @@ struct Stored {
 };
 
 enum class Use {
-  kFresh,           // answer from the cache
-  kStaleRevalidate, // answer from the cache (stale, within stale-while-revalidate) and
-                    // revalidate in the background
-  kRevalidate,      // ask the origin first (a conditional request when there is a validator);
-                    // if the origin fails, StaleIfError says whether the stored one may answer
+  kFresh,            // answer from the cache
+  kStaleRevalidate,  // answer from the cache (stale, within stale-while-revalidate) and
+                     // revalidate in the background
+  kRevalidate,       // ask the origin first (a conditional request when there is a validator);
+                     // if the origin fails, StaleIfError says whether the stored one may answer
 };
 struct Decision {
   Use use = Use::kRevalidate;

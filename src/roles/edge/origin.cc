@@ -90,11 +90,10 @@ asio::awaitable<FetchResult> Edge::Impl::Fetch(const http::Request& req, std::st
     if (upstream::HopByHop(h.name) || Unforwarded(h.name)) continue;
     // A fill asks for the whole object: the client's conditionals and range are answered from
     // what is stored, not passed on.
-    if (fill && (http::IEquals(h.name, "range") || http::IEquals(h.name, "if-range") ||
-                 http::IEquals(h.name, "if-none-match") ||
-                 http::IEquals(h.name, "if-modified-since") ||
-                 http::IEquals(h.name, "if-match") ||
-                 http::IEquals(h.name, "if-unmodified-since")))
+    if (fill &&
+        (http::IEquals(h.name, "range") || http::IEquals(h.name, "if-range") ||
+         http::IEquals(h.name, "if-none-match") || http::IEquals(h.name, "if-modified-since") ||
+         http::IEquals(h.name, "if-match") || http::IEquals(h.name, "if-unmodified-since")))
       continue;
     if (http::IEquals(h.name, "host")) has_host = true;
     head.append(h.name).append(": ").append(h.value).append("\r\n");
@@ -137,9 +136,8 @@ asio::awaitable<FetchResult> Edge::Impl::Fetch(const http::Request& req, std::st
     if (origins[i]->up.load(std::memory_order_relaxed)) order.push_back(origins[i].get());
   for (size_t i = 0; i < n; ++i)
     if (!origins[i]->up.load(std::memory_order_relaxed)) order.push_back(origins[i].get());
-  for (int attempt = 0; attempt < static_cast<int>(order.size()) &&
-                        attempt < upstream::kMaxAttempts;
-       ++attempt) {
+  for (int attempt = 0;
+       attempt < static_cast<int>(order.size()) && attempt < upstream::kMaxAttempts; ++attempt) {
     OriginState* o = order[static_cast<size_t>(attempt)];
     std::string h = head;
     if (!has_host) h.insert(host_at, "Host: " + o->origin.address + "\r\n");
@@ -153,8 +151,8 @@ asio::awaitable<FetchResult> Edge::Impl::Fetch(const http::Request& req, std::st
     }
     out.timeout = r.failure == upstream::Failure::kTimeout;
     if (r.client_error) {
-      out.response = http::JsonError(r.client_error->status(), r.client_error->code,
-                                     r.client_error->message);
+      out.response =
+          http::JsonError(r.client_error->status(), r.client_error->code, r.client_error->message);
       out.ok = true;
       co_return out;
     }

@@ -90,7 +90,7 @@ EdgeConfig ReadConfig(const topo::Topology& t, const std::string& node) {
   const auto& origins = t.lb.empty() ? t.web : t.lb;
   for (int pass = 0; pass < 2; ++pass)
     for (const auto& o : origins)
-      if ((o.dc == c.dc) == (pass == 0)) c.origins.push_back({o.name, o.listen});
+      if ((o.dc == c.dc) == (pass == 0)) c.origins.push_back({o.name, o.listen, o.dc});
   if (c.origins.empty())
     throw config::ConfigError(t.path + ": the edge needs an origin: the topology has no " +
                               "[[lb.node]] and no [[web.node]]");

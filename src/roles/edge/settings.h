@@ -33,6 +33,7 @@ struct Settings {
 struct Origin {
   std::string name;
   std::string address;  // host:port
+  std::string dc;
 };
 
 struct EdgeConfig {

@@ -47,8 +47,7 @@ class Tee : public http::BodyStream {
 
 }  // namespace
 
-std::shared_ptr<http::BodyStream> MakeTee(std::shared_ptr<http::BodyStream> from,
-                                          uint64_t length,
+std::shared_ptr<http::BodyStream> MakeTee(std::shared_ptr<http::BodyStream> from, uint64_t length,
                                           std::function<void(std::string* body)> done) {
   return std::make_shared<Tee>(std::move(from), length, std::move(done));
 }

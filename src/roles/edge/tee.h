@@ -14,8 +14,7 @@
 
 namespace millions::edge {
 
-std::shared_ptr<http::BodyStream> MakeTee(std::shared_ptr<http::BodyStream> from,
-                                          uint64_t length,
+std::shared_ptr<http::BodyStream> MakeTee(std::shared_ptr<http::BodyStream> from, uint64_t length,
                                           std::function<void(std::string* body)> done);
 
 }  // namespace millions::edge
