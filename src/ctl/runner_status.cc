@@ -46,9 +46,10 @@ std::string Runner::StatusJson() {
   json::array events;
   for (const auto& [ts, text] : events_copy)
     events.push_back(json::object{{"ts", ts}, {"text", text}});
+  json::object endpoints{{"public", PublicUrl()}, {"dashboard", "http://" + t_.runner.admin + "/"}};
+  if (!t_.edge.empty()) endpoints["edge"] = "http://" + t_.edge.front().listen + "/";
   json::object root{{"nodes", std::move(arr)},
-                    {"endpoints", json::object{{"public", PublicUrl()},
-                                               {"dashboard", "http://" + t_.runner.admin + "/"}}},
+                    {"endpoints", std::move(endpoints)},
                     {"events", std::move(events)}};
   return json::serialize(root);
 }

@@ -16,6 +16,7 @@ std::vector<std::unique_ptr<Recipe>> MakeRecipes() {
   table.push_back(NewWebRecipe());
   table.push_back(NewWorkerRecipe());
   table.push_back(NewLbRecipe());
+  table.push_back(NewEdgeRecipe());
   // Stage order, whatever the order of the lines above.
   std::stable_sort(table.begin(), table.end(),
                    [](const auto& a, const auto& b) { return a->Stage() < b->Stage(); });

@@ -66,7 +66,7 @@ TEST_F(Fixture, TableListsEveryKindOnceInStageOrder) {
   std::vector<std::string> kinds;
   for (const auto& r : table) kinds.push_back(r->Kind());
   EXPECT_EQ(kinds, (std::vector<std::string>{"etcd", "patroni", "redis", "timeline", "nats", "web",
-                                             "worker", "lb"}));
+                                             "worker", "lb", "edge"}));
   EXPECT_TRUE(std::is_sorted(table.begin(), table.end(),
                              [](auto& a, auto& b) { return a->Stage() < b->Stage(); }));
   std::set<int> stages;
