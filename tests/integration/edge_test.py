@@ -1,0 +1,275 @@
+"""The CDN edge (`millions serve edge`) in front of a test origin whose answers and request
+counts the test controls. What it shows: a second request is a hit that never reaches the
+origin; 100 concurrent misses of one object make one origin fetch; a 2 MB object streams to its
+first client and is a hit after; a client's conditional request and range are answered from
+the cache; private and Set-Cookie answers are never shared; Vary keeps variants apart; a purge
+(by URL, prefix or tag, with the token; refused without it) takes effect at once; an unsafe
+method invalidates its URL; X-Forwarded-Host never reaches the origin, so it cannot poison a
+cached body; with the origin down a fresh object is a hit, a stale one within stale-if-error is
+served STALE, and an object never cached answers 502 quickly; the disk tier keeps objects
+across a restart of the edge."""
+import hashlib
+import http.server
+import json
+import os
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from harness import (Checks, RecordingHTTPServer, binary, free_port, http_request, node, topology,
+                     wait_for)
+import subprocess
+
+c = Checks()
+tmp = tempfile.mkdtemp(prefix="millions-edge-")
+BIG = bytes(range(256)) * (8 * 1024)  # 2 MiB
+counts = {}
+counts_mu = threading.Lock()
+seen_headers = []
+
+
+class Origin(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *a):
+        pass
+
+    def answer(self, status, body, headers):
+        self.send_response(status)
+        for k, v in headers.items():
+            self.send_header(k, v)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def do_POST(self):
+        n = int(self.headers.get("Content-Length") or 0)
+        self.rfile.read(n)
+        self.count()
+        self.answer(204, b"", {})
+
+    def count(self):
+        with counts_mu:
+            counts[self.path] = counts.get(self.path, 0) + 1
+            seen_headers.append({k.lower(): v for k, v in self.headers.items()})
+
+    def do_GET(self):
+        p = self.path
+        if p == "/readyz":
+            return self.answer(200, b"ok", {})
+        self.count()
+        n = counts[p]
+        cc = {"Cache-Control": "public, max-age=60"}
+        if p.startswith("/obj/small"):
+            return self.answer(200, b"small object " + p.encode(),
+                               {**cc, "ETag": '"v1"', "Content-Type": "text/plain"})
+        if p == "/obj/slow":
+            time.sleep(0.5)
+            return self.answer(200, b"slow object", cc)
+        if p == "/obj/big":
+            return self.answer(200, BIG, {**cc, "Content-Type": "application/octet-stream"})
+        if p == "/obj/short":
+            return self.answer(200, b"short v%d" % n,
+                               {"Cache-Control": "public, max-age=1, stale-if-error=60"})
+        if p == "/obj/never":
+            return self.answer(200, b"never cached", {"Cache-Control": "no-store"})
+        if p == "/obj/private":
+            return self.answer(200, b"mine %d" % n, {"Cache-Control": "private, max-age=60"})
+        if p == "/obj/cookie":
+            return self.answer(200, b"cookie %d" % n, {**cc, "Set-Cookie": "s=%d" % n})
+        if p == "/obj/vary":
+            enc = self.headers.get("Accept-Encoding", "none")
+            return self.answer(200, b"variant " + enc.encode(), {**cc, "Vary": "Accept-Encoding"})
+        if p.startswith("/obj/tagged"):
+            return self.answer(200, b"tagged %d" % n, {**cc, "Surrogate-Key": "t1 photos"})
+        if p == "/obj/reflect":
+            host = self.headers.get("X-Forwarded-Host", "origin.example")
+            return self.answer(200, b'<script src="//' + host.encode() + b'/app.js">', cc)
+        return self.answer(404, b"no", {})
+
+
+origin = RecordingHTTPServer(Origin).serve()
+origin_port = origin.server_address[1]
+edge_port, admin_port = free_port(), free_port()
+token_file = os.path.join(tmp, "token")
+with open(token_file, "w") as f:
+    f.write("s3cret-purge-token-0123456789\n")
+TOKEN = "s3cret-purge-token-0123456789"
+topo = topology(os.path.join(tmp, "topology.toml"), name="edge",
+                web=[node("web1", origin_port)],
+                edge={"threads": 2, "memory": "32mb", "disk_dir": os.path.join(tmp, "disk"),
+                      "grace_s": 0, "check_interval_ms": 200, "fall": 1,
+                      "origin_timeout_ms": 3000, "purge_token_file": token_file,
+                      "node": [node("edge1", edge_port, admin=admin_port)]})
+
+
+class Edge:
+    def __init__(self):
+        self.proc = None
+        self.log = os.path.join(tmp, "edge.log")
+
+    def start(self):
+        self.proc = subprocess.Popen([binary(), "serve", "edge", "--config", topo, "--node",
+                                      "edge1"], stdout=subprocess.DEVNULL,
+                                     stderr=open(self.log, "ab"))
+        ok = wait_for(lambda: self.ready(), 20, 0.05)
+        if not ok:
+            raise RuntimeError("edge not ready: " + open(self.log).read()[-2000:])
+        return self
+
+    def ready(self):
+        if self.proc.poll() is not None:
+            raise RuntimeError("edge exited: " + open(self.log).read()[-2000:])
+        try:
+            return http_request("127.0.0.1", admin_port, "GET", "/readyz", timeout=2)[0] == 200
+        except OSError:
+            return False
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                return self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        return self.proc.wait() if self.proc else None
+
+
+def get(path, headers=None, method="GET", body=None, timeout=10):
+    s, h, data = http_request("127.0.0.1", edge_port, method, path, body, headers, timeout)
+    h = {k.lower(): v for k, v in (h.items() if hasattr(h, "items") else h)}
+    return s, h, data
+
+
+def origin_hits(path):
+    with counts_mu:
+        return counts.get(path, 0)
+
+
+def purge(body, token=TOKEN):
+    hdrs = {"Content-Type": "application/json"}
+    if token:
+        hdrs["Authorization"] = "Bearer " + token
+    s, _, data = http_request("127.0.0.1", admin_port, "POST", "/purge", json.dumps(body).encode(),
+                              hdrs, 10)
+    return s, (json.loads(data) if data else None)
+
+
+edge = Edge().start()
+try:
+    # --- a hit never reaches the origin
+    s1, h1, b1 = get("/obj/small")
+    s2, h2, b2 = get("/obj/small")
+    c.eq((s1, h1.get("x-cache"), s2, h2.get("x-cache")), (200, "MISS", 200, "HIT"),
+         "first request MISS, second HIT")
+    c.eq(b1, b2, "the hit has the same body")
+    c.eq(origin_hits("/obj/small"), 1, "one origin request for two client requests")
+    c.check("age" in h2 and h2["age"].isdigit(), f"a hit carries Age ({h2.get('age')})")
+    c.eq(get("/obj/small?")[1].get("x-cache"), "HIT", "an empty query is the same object")
+
+    # --- 100 concurrent misses make one origin fetch
+    with ThreadPoolExecutor(max_workers=100) as pool:
+        results = list(pool.map(lambda _: get("/obj/slow"), range(100)))
+    c.eq(sorted(set(r[0] for r in results)), [200], "100 concurrent requests all answered 200")
+    c.eq(set(r[2] for r in results), {b"slow object"}, "each with the object")
+    c.eq(origin_hits("/obj/slow"), 1, "100 concurrent misses made one origin fetch")
+
+    # --- a large object streams to its first client, then is a hit
+    s, h, b = get("/obj/big")
+    c.eq((s, len(b), hashlib.sha256(b).digest() == hashlib.sha256(BIG).digest()),
+         (200, len(BIG), True), "the 2 MiB object arrives whole on its first fetch")
+    s, h, b = get("/obj/big")
+    c.eq((h.get("x-cache"), b == BIG, origin_hits("/obj/big")), ("HIT", True, 1),
+         "then it is a hit, from one origin fetch")
+    s, h, b = get("/obj/big", {"Range": "bytes=1000-1999"})
+    c.eq((s, h.get("content-range"), b == BIG[1000:2000]), (206, f"bytes 1000-1999/{len(BIG)}", True),
+         "a range of it is answered from the cache (206)")
+    c.eq(get("/obj/big", {"Range": f"bytes={len(BIG)}-"})[0], 416, "an unsatisfiable range: 416")
+
+    # --- conditionals from the cache
+    s, h, b = get("/obj/small", {"If-None-Match": '"v1"'})
+    c.eq((s, b), (304, b""), "If-None-Match with the stored ETag: 304 from the cache")
+    c.eq(origin_hits("/obj/small"), 1, "without asking the origin")
+
+    # --- never shared: no-store, private, Set-Cookie
+    for path in ("/obj/never", "/obj/private", "/obj/cookie"):
+        a, b = get(path), get(path)
+        c.check(a[2] != b[2] and b[1].get("x-cache") == "MISS",
+                f"{path}: each request goes to the origin ({a[2]!r}, {b[2]!r})")
+
+    # --- Vary keeps variants apart
+    g = get("/obj/vary", {"Accept-Encoding": "gzip"})
+    i = get("/obj/vary", {"Accept-Encoding": "identity"})
+    g2 = get("/obj/vary", {"Accept-Encoding": "gzip"})
+    c.eq((g[2], i[2], g2[2], g2[1].get("x-cache")),
+         (b"variant gzip", b"variant identity", b"variant gzip", "HIT"),
+         "Vary: Accept-Encoding stores one variant per value")
+
+    # --- poisoning: X-Forwarded-Host never reaches the origin
+    s, h, b = get("/obj/reflect", {"X-Forwarded-Host": "evil.example"})
+    c.check(b"evil" not in b, f"the origin never saw X-Forwarded-Host ({b!r})")
+    s, h, b2 = get("/obj/reflect")
+    c.eq((b2, h.get("x-cache")), (b'<script src="//origin.example/app.js">', "HIT"),
+         "the cached body is the clean one")
+    c.check(all("x-forwarded-host" not in hs for hs in seen_headers),
+            "no request to the origin carried X-Forwarded-Host")
+
+    # --- purges: by URL, prefix, tag; with the token only
+    c.eq(purge({"url": "/obj/small"}, token=None)[0], 401, "a purge without a token: 401")
+    c.eq(purge({"url": "/obj/small"}, token="wrong-token-wrong-token")[0], 403,
+         "a purge with a wrong token: 403")
+    c.eq(get("/obj/small")[1].get("x-cache"), "HIT", "still cached after refused purges")
+    s, out = purge({"url": "/obj/small"})
+    c.eq((s, out and out.get("purged", 0) >= 1), (200, True), f"purge by URL ({out})")
+    c.eq(get("/obj/small")[1].get("x-cache"), "MISS", "the next request after a purge is a miss")
+    get("/obj/small/a"), get("/obj/small/b")
+    c.eq(purge({"prefix": "/obj/small/"})[0], 200, "purge by prefix")
+    c.eq([get(p)[1].get("x-cache") for p in ("/obj/small/a", "/obj/small/b", "/obj/small")],
+         ["MISS", "MISS", "HIT"], "a prefix purge takes what is under it, nothing else")
+    get("/obj/tagged/1"), get("/obj/tagged/2")
+    s, out = purge({"tag": "photos"})
+    c.eq((s, out and out.get("purged")), (200, 2), "purge by Surrogate-Key tag: two objects")
+    c.eq([get(p)[1].get("x-cache") for p in ("/obj/tagged/1", "/obj/tagged/2")], ["MISS", "MISS"],
+         "both refetched")
+    c.check("surrogate-key" not in get("/obj/tagged/1")[1], "Surrogate-Key is not shown to clients")
+    c.eq(purge({"nonsense": "x"})[0], 400, "a bad purge body: 400")
+
+    # --- an unsafe method invalidates its URL
+    get("/obj/small/c")
+    c.eq(get("/obj/small/c")[1].get("x-cache"), "HIT", "cached before the POST")
+    c.eq(get("/obj/small/c", method="POST", body=b"x")[0], 204, "a POST passes through")
+    c.eq(get("/obj/small/c")[1].get("x-cache"), "MISS", "the POST invalidated the URL")
+
+    # --- the origin down
+    get("/obj/short")
+    time.sleep(1.2)  # past max-age=1
+    origin.shutdown()
+    origin.server_close()
+    c.check(wait_for(lambda: json.loads(http_request("127.0.0.1", admin_port, "GET", "/status")[2])
+                     ["origins"][0]["up"] is False, 5), "the edge's checks see the origin down")
+    c.eq(get("/obj/big")[1].get("x-cache"), "HIT", "origin down: a fresh object is a hit")
+    s, h, b = get("/obj/short")
+    c.eq((s, h.get("x-cache"), b), (200, "STALE", b"short v1"),
+         "origin down: a stale object within stale-if-error is served STALE")
+    t0 = time.time()
+    s, h, b = get("/obj/uncached")
+    took = time.time() - t0
+    c.check(s in (502, 504) and took < 1.5, f"origin down: an uncached object answers {s} "
+            f"in {took:.2f} s")
+
+    # --- the disk tier keeps objects across a restart
+    c.eq(edge.stop(), 0, "the edge drains and exits 0")
+    edge.start()
+    s, h, b = get("/obj/big")
+    c.eq((s, h.get("x-cache"), b == BIG), (200, "HIT", True),
+         "after a restart, with the origin still down, the object comes from the disk tier")
+finally:
+    edge.stop()
+    try:
+        origin.shutdown()
+    except Exception:
+        pass
+
+c.finish()
