@@ -281,7 +281,15 @@ Result<std::vector<media::EditOp>> ParseStoredOps(std::string_view ops_json) {
   return ParseOpsArray(v);
 }
 
-std::string MediaUrl(const std::string& key) { return "/media/" + key; }
+namespace {
+std::string& MediaOrigin() {
+  static std::string origin;
+  return origin;
+}
+}  // namespace
+
+std::string MediaUrl(const std::string& key) { return MediaOrigin() + "/media/" + key; }
+void SetMediaOrigin(std::string origin) { MediaOrigin() = std::move(origin); }
 
 std::string RenderUser(const data::UserRow& u) {
   json::object o{{"id", IdString(u.id)},

@@ -52,6 +52,10 @@ std::string RenderIdList(const std::vector<int64_t>& ids);
 std::vector<int64_t> ParseIdList(std::string_view json);
 std::string RenderSession(int64_t user_id, const std::string& token, int64_t expires_ms);
 
+// "/media/KEY", or on the edge's origin ("http://host:port/media/KEY") once SetMediaOrigin
+// named one: a web node of a topology with an edge calls it once at start-up, before any
+// request, and never again (the rendered JSON of photos and jobs carries it).
 std::string MediaUrl(const std::string& key);
+void SetMediaOrigin(std::string origin);
 
 }  // namespace millions::app

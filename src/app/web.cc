@@ -22,6 +22,7 @@ using http::Response;
 struct WebApp::Assets {
   std::map<std::string, const EmbeddedFile*, std::less<>> by_path;  // fingerprinted name
   std::string index_html;
+  std::string csp;  // the page's Content-Security-Policy (names the edge when there is one)
 };
 
 namespace {
@@ -152,6 +153,18 @@ WebApp::WebApp(Service& service, BlockingPool& pool, metrics::Registry& metrics,
   }
   if (index) {
     std::string html(index->bytes);
+    if (!opt_.edge_origin.empty()) {
+      // The stylesheet and the script from the edge, each falling back to this origin's copy
+      // when the edge fails (web/loader.js: a page served here can always load it).
+      const std::string tags =
+          "<link rel=\"stylesheet\" href=\"{{asset:app.css}}\">\n"
+          "<script src=\"{{asset:app.js}}\" defer></script>";
+      if (auto pos = html.find(tags); pos != std::string::npos)
+        html.replace(pos, tags.size(),
+                     "<script src=\"{{asset:loader.js}}\" data-edge=\"" + opt_.edge_origin +
+                         "\" data-css=\"{{asset:app.css}}\" data-js=\"{{asset:app.js}}\">"
+                         "</script>");
+    }
     for (const auto& [name, path] : renames) {
       std::string ph = "{{asset:" + name + "}}";
       for (size_t pos; (pos = html.find(ph)) != std::string::npos;)
@@ -159,6 +172,10 @@ WebApp::WebApp(Service& service, BlockingPool& pool, metrics::Registry& metrics,
     }
     assets_->index_html = std::move(html);
   }
+  std::string edge = opt_.edge_origin.empty() ? "" : " " + opt_.edge_origin;
+  assets_->csp = "default-src 'self'; img-src 'self' data: blob:" + edge + "; style-src 'self'" +
+                 edge + "; script-src 'self'" + edge +
+                 "; connect-src 'self'; frame-ancestors 'none'";
   AddRoutes();
 }
 
@@ -315,9 +332,7 @@ void WebApp::AddRoutes() {
     resp.static_body = assets_->index_html;  // lives as long as the WebApp
     resp.set("Content-Type", "text/html; charset=utf-8");
     resp.set("Cache-Control", "no-cache");
-    resp.set("Content-Security-Policy",
-             "default-src 'self'; img-src 'self' data: blob:; style-src 'self'; "
-             "script-src 'self'; connect-src 'self'; frame-ancestors 'none'");
+    resp.set("Content-Security-Policy", assets_->csp);
     co_return resp;
   });
   r.Add("GET", "/assets/{name}", [this](Request& req) -> awaitable<Response> {

@@ -21,6 +21,10 @@ namespace millions::app {
 struct WebOptions {
   size_t max_upload_bytes = 20 * 1024 * 1024;
   bool secure_cookies = false;  // set when served over TLS
+  // The CDN edge's origin ("http://host:port") when the topology has one: the page loads its
+  // stylesheet and script from there (falling back to this origin's copies), and the content
+  // policy lets images, styles and scripts come from it.
+  std::string edge_origin;
 };
 
 class WebApp {

@@ -1,5 +1,6 @@
 #include "roles/web/serve.h"
 
+#include "app/requests.h"
 #include "core/log.h"
 #include "core/topology.h"
 #include "roles/web/settings.h"
@@ -19,6 +20,9 @@ int ServeWeb(const std::string& path, const std::string& node) {
   cfg.dc = me->dc;
   cfg.listen = me->listen;
   cfg.role = "web";
+  // With an edge, clients get media and the UI's files from it (docs/edge.md).
+  cfg.web.edge_origin = EdgeOrigin(t, cfg.dc);
+  app::SetMediaOrigin(cfg.web.edge_origin);
   // Each web node makes IDs with its own shard bits until sharding assigns them, so two nodes
   // never mint the same ID in the same millisecond.
   for (size_t i = 0; i < t.web.size(); ++i)

@@ -113,6 +113,17 @@ queue::NatsOptions FanoutNatsOptions(const queue::NatsOptions& edits) {
   return f;
 }
 
+std::string EdgeOrigin(const topo::Topology& t, const std::string& dc) {
+  if (t.edge.empty()) return "";
+  const topo::NodeEntry* pick = &t.edge.front();
+  for (const auto& e : t.edge)
+    if (e.dc == dc) {
+      pick = &e;
+      break;
+    }
+  return "http://" + pick->listen;
+}
+
 data::ClusterOptions ClusterOptions(const topo::Topology& t) {
   data::ClusterOptions o;
   for (const auto& n : t.postgres) {

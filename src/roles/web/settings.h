@@ -28,6 +28,10 @@ void ReadSettings(config::ConfigFile& file, WebNodeConfig* cfg);
 WebNodeConfig ReadSettings(const topo::Topology& t);
 
 // The data layer's view of [[postgres.node]]: members, pools, lag bound, failover wait.
+// The CDN edge a node of data centre `dc` hands its clients ("http://host:port"): the first
+// [[edge.node]] of that dc, else the first of any; empty without edges.
+std::string EdgeOrigin(const topo::Topology& t, const std::string& dc);
+
 data::ClusterOptions ClusterOptions(const topo::Topology& t);
 // libpq conninfo naming every PostgreSQL node, asking for the writable one.
 pg::Options PgOptions(const topo::Topology& t);

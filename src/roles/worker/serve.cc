@@ -2,6 +2,7 @@
 
 #include <boost/asio/awaitable.hpp>
 
+#include "app/requests.h"
 #include "app/service.h"
 #include "app/workers.h"
 #include "cache/l2.h"
@@ -35,6 +36,8 @@ int Serve(const std::string& path, const std::string& node) {
     throw config::ConfigError(path + ": a worker needs the database: the topology has no " +
                               "[[postgres.node]]");
   log::Init(me->name, "worker", log::ParseLevel(cfg.log_level));
+  // What a worker renders into the cache names media as the web nodes do (docs/edge.md).
+  app::SetMediaOrigin(web::EdgeOrigin(t, me->dc));
   // libvips before any thread starts: its cache bounded and untrusted loaders blocked.
   media::Init();
 
