@@ -486,6 +486,7 @@ TEST(EdgePolicy, GraceWhenTheResponseIsSilent) {
   EXPECT_FALSE(ErrorAfter(90, {{"Cache-Control", "max-age=60, stale-if-error=10"}}, "", p));
   EXPECT_TRUE(ErrorAfter(70, {{"Cache-Control", "max-age=60, stale-if-error=10"}}, "", p));
   p.grace = 0;
+  EXPECT_FALSE(ErrorAfter(60, f, "", p));  // stale by 0 s is still stale
   EXPECT_FALSE(ErrorAfter(61, f, "", p));
   EXPECT_TRUE(ErrorAfter(59, f, "", p));
 }
