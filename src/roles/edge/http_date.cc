@@ -50,6 +50,11 @@ Civil CivilFromDays(int64_t z) {
 
 int64_t FloorDiv(int64_t a, int64_t b) { return a / b - ((a % b != 0) && ((a < 0) != (b < 0))); }
 
+// 0000-01-01T00:00:00 to 9999-12-31T23:59:59: what IMF-fixdate's four digits hold.
+Seconds ClampToFourDigitYears(Seconds t) {
+  return internal::Clamp(t, DaysFromCivil(0, 1, 1) * kDay, DaysFromCivil(10000, 1, 1) * kDay - 1);
+}
+
 bool IsLeap(int64_t y) { return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0; }
 int DaysInMonth(int64_t y, int m) {
   static constexpr int kLen[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
@@ -108,7 +113,9 @@ bool DayName(std::string_view w) {
 // digits") and not 50 or more before it.
 int64_t FullYear(int yy, std::optional<Seconds> now) {
   if (!now) return yy < 70 ? 2000 + yy : 1900 + yy;
-  const int64_t this_year = CivilFromDays(FloorDiv(*now, kDay)).y;
+  // A clock far outside years 0000-9999 (the caller's, not the origin's) must not carry the
+  // year, and then the seconds, past int64 (found by fuzz_http_cache).
+  const int64_t this_year = CivilFromDays(FloorDiv(ClampToFourDigitYears(*now), kDay)).y;
   int64_t y = this_year - ((this_year % 100) + 100) % 100 + yy;
   if (y > this_year + 50) y -= 100;
   if (y <= this_year - 50) y += 100;
@@ -154,8 +161,7 @@ std::optional<Seconds> ParseHttpDate(std::string_view value, std::optional<Secon
 }
 
 std::string FormatHttpDate(Seconds t) {
-  // Years 0000-9999: what IMF-fixdate's four digits hold.
-  t = internal::Clamp(t, DaysFromCivil(0, 1, 1) * kDay, DaysFromCivil(10000, 1, 1) * kDay - 1);
+  t = ClampToFourDigitYears(t);
   const int64_t days = FloorDiv(t, kDay);
   const int64_t secs = t - days * kDay;
   const Civil c = CivilFromDays(days);

@@ -239,6 +239,18 @@ TEST(Rfc9110, Sec5_6_7_Rfc850TwoDigitYearWithin50Years) {
             ParseHttpDate("Wed, 01 Jan 2031 00:00:00 GMT"));
 }
 
+// §5.6.7's 50-year rule against any clock the caller passes (found by fuzz_http_cache: a clock
+// near the end of int64 overflowed): the clock counts as a year within 0000-9999, and the year
+// read is within 50 years of it ("24" in 9999 is 10024: 25 years ahead, 36525 days after 9924).
+TEST(Rfc9110, Sec5_6_7_Rfc850YearAgainstAFarClock) {
+  const auto late =
+      ParseHttpDate("Monday, 01-Jan-24 00:00:00 GMT", std::numeric_limits<Seconds>::max());
+  ASSERT_TRUE(late);
+  EXPECT_EQ(*late - *ParseHttpDate("Mon, 01 Jan 9924 00:00:00 GMT"), Seconds{36525} * 86400);
+  EXPECT_EQ(ParseHttpDate("Monday, 01-Jan-24 00:00:00 GMT", std::numeric_limits<Seconds>::min()),
+            ParseHttpDate("Mon, 01 Jan 0024 00:00:00 GMT"));
+}
+
 // §5.6.7: "When a sender generates a field that contains one or more timestamps defined as
 // HTTP-date, the sender MUST generate those timestamps in the IMF-fixdate format."
 TEST(Rfc9110, Sec5_6_7_GeneratesImfFixdate) {
