@@ -1,6 +1,6 @@
 // Helpers for the RFC 9111 conformance suite (http_cache_test.cc, http_freshness_test.cc,
-// http_validation_test.cc):
-// messages from header lines as a server would hand them over, and stored responses at a time.
+// http_validation_test.cc): messages from header lines as a server would hand them over, and
+// stored responses at a time.
 #pragma once
 
 #include <cctype>
