@@ -68,6 +68,9 @@ awaitable<http::Response> Edge::Impl::Handle(http::Request& req) {
   }
   if (obj) {
     Decision d = Decide(obj->meta, rcc, Now());
+    if (d.use == Use::kGatewayTimeout)
+      co_return http::JsonError(504, "not_cached",
+                                "only-if-cached and the stored copy needs the origin");
     if (d.use == Use::kFresh) {
       m.hit.Inc();
       co_return Serve(obj, req, "HIT", d.age);
@@ -219,11 +222,11 @@ awaitable<http::Response> Edge::Impl::Pass(http::Request& req, std::string key) 
 ObjectPtr Edge::Impl::ToObject(const std::string& key, const http::Request& req,
                                const FetchResult& f, const std::string& body) {
   const std::string& raw = f.response.raw_headers;
-  ResponseInfo info = ReadResponse(f.response.status, LookupIn(raw));
+  ResponseInfo info = ReadResponse(f.response.status, LookupIn(raw), f.response_time);
   CacheControl rcc = ParseCacheControl(RequestHeader(req, "cache-control").value_or(""));
   bool auth = RequestHeader(req, "authorization").has_value();
   if (CanStore("GET", rcc, auth, info, cfg.settings.policy) != Storable::kStore) return nullptr;
-  if (RawHeader(raw, "set-cookie")) return nullptr;  // one client's cookie, never everyone's
+  if (info.set_cookie) return nullptr;  // one client's cookie, never everyone's
   if (body.size() > cfg.settings.store.max_object_bytes) return nullptr;
   auto o = std::make_shared<Object>();
   o->key = key;
@@ -263,7 +266,7 @@ http::Response Edge::Impl::Serve(const ObjectPtr& o, const http::Request& req,
   r.raw_headers.append("Age: ").append(std::to_string(age)).append("\r\n");
   r.raw_headers.append("X-Cache: ").append(x_cache).append("\r\n");
   const std::string& body = *o->body;
-  if (o->status == 200 && NotModified(LookupIn(req), o->meta.info)) {
+  if (NotModified(LookupIn(req), o->meta.info, Now())) {
     r.status = 304;
     r.raw_headers = DropHeaders(
         r.raw_headers, {"content-type", "content-encoding", "content-language", "content-range"});
