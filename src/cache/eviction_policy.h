@@ -1,4 +1,5 @@
-// EvictionPolicy: decides which entry leaves a full cache. Private to the cache module.
+// EvictionPolicy: decides which entry leaves a full cache. Private to the cache module and the
+// edge's object store (roles/edge/store.cc), which keeps one instance per memory shard.
 // Each policy is one file under policies/, registered by name in MakePolicy (eviction_policy.cc).
 // Thread-safety: none; the cache calls it under its own lock. Ownership: keys are pointers to
 // strings the cache owns, valid from OnInsert until OnErase.

@@ -1,0 +1,421 @@
+// The object store's disk tier: a restart finds objects again, byte for byte and field for
+// field; purges take effect at once even before the writer thread has caught up; torn, corrupt
+// and foreign files are detected and never served; the byte bound removes the oldest written.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <condition_variable>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "roles/edge/object_file.h"
+#include "roles/edge/store.h"
+#include "roles/edge/store_test_util.h"
+
+namespace millions::edge {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::BodyOf;
+using testing::ExpectSameObject;
+using testing::Headers;
+using testing::MakeObject;
+using testing::Obj;
+
+class EdgeDisk : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() /
+           ("edge_disk_" + std::to_string(::getpid()) + "_" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  StoreOptions Options() const {
+    StoreOptions o;
+    o.disk_dir = dir_.string();
+    return o;
+  }
+  std::unique_ptr<ObjectStore> Open() const { return OpenObjectStore(Options()); }
+  fs::path FileOf(const Object& o) const {
+    return dir_ / (ObjectFileName(o.key, o.vary_key) + ".obj");
+  }
+  size_t Files() const {
+    return std::distance(fs::directory_iterator(dir_), fs::directory_iterator());
+  }
+
+  fs::path dir_;
+};
+
+// An object with every field set to something other than its default.
+std::shared_ptr<Object> Full() {
+  auto o = MakeObject({CacheKey("GET", "edge.example", "/media/abc.jpg", "w=100"),
+                       std::string("\0binary\xff body\r\n", 17),
+                       {"accept-encoding", "accept"},
+                       Headers({{"Accept-Encoding", "gzip, br"}}),
+                       {"user-1", "photo-2"}});
+  o->status = 203;
+  o->headers = "Content-Type: image/jpeg\r\nETag: W/\"x\"\r\n";
+  Stored& m = o->meta;
+  m.request_time = 1700000000;
+  m.response_time = 1700000002;
+  m.lifetime = 31536000;
+  ResponseInfo& r = m.info;
+  r.status = 203;
+  r.date = 1700000001;
+  r.expires = 1800000000;
+  r.expires_present = true;
+  r.age = 5;
+  r.last_modified = 1600000000;
+  r.etag = "W/\"x\"";
+  r.pragma_no_cache = true;
+  CacheControl& c = r.cc;
+  c.max_age = 31536000;
+  c.s_maxage = 600;
+  c.min_fresh = 1;
+  c.max_stale = 2;
+  c.max_stale_any = true;
+  c.stale_while_revalidate = 30;
+  c.stale_if_error = 86400;
+  c.no_store = c.no_cache = c.private_ = c.public_ = c.must_revalidate = c.proxy_revalidate =
+      c.immutable = c.only_if_cached = c.no_transform = c.must_understand = true;
+  return o;
+}
+
+HeaderLookup FullRequest() { return Headers({{"Accept-Encoding", "gzip,br"}}); }
+
+TEST_F(EdgeDisk, RestartFindsObjectsWithIdenticalBytesAndMeta) {
+  auto full = Full();
+  {
+    auto s = Open();
+    s->Put(full);
+    s->Put(Obj("GET /plain h", "plain"));
+    s->FlushDisk();
+    EXPECT_EQ(s->Stats().disk_objects, 2u);
+  }
+  auto s = Open();
+  StoreStats st = s->Stats();
+  EXPECT_EQ(st.disk_objects, 2u);
+  EXPECT_EQ(st.memory_objects, 0u);  // the index only, not the objects
+  EXPECT_EQ(st.disk_errors, 0u);
+  EXPECT_EQ(s->Lookup(full->key, FullRequest()), nullptr);
+  ObjectPtr loaded = s->LoadFromDisk(full->key, FullRequest());
+  ASSERT_TRUE(loaded);
+  ExpectSameObject(*loaded, *full);
+  // Promoted: memory answers now.
+  EXPECT_EQ(s->Lookup(full->key, FullRequest()), loaded);
+  EXPECT_EQ(s->Stats().memory_objects, 1u);
+  EXPECT_EQ(BodyOf(s->LoadFromDisk("GET /plain h", Headers())), "plain");
+  // The Vary selection applies on disk too.
+  EXPECT_EQ(s->LoadFromDisk(full->key, Headers({{"Accept-Encoding", "gzip"}})), nullptr);
+}
+
+TEST_F(EdgeDisk, ReplacedVariantSurvivesRestartAsTheNewest) {
+  {
+    auto s = Open();
+    s->Put(Obj("GET /r h", "first"));
+    s->FlushDisk();
+    s->Put(Obj("GET /r h", "second"));
+  }  // the destructor finishes the queue
+  auto s = Open();
+  EXPECT_EQ(BodyOf(s->LoadFromDisk("GET /r h", Headers())), "second");
+  EXPECT_EQ(s->Stats().disk_objects, 1u);
+}
+
+// Blocks the writer thread before each file it writes until Release; Wait returns once the
+// writer is blocked.
+class WriterGate {
+ public:
+  std::function<void()> Hook() {
+    return [this] {
+      std::unique_lock lock(mu_);
+      ++arrived_;
+      cv_.notify_all();
+      cv_.wait(lock, [&] { return open_; });
+    };
+  }
+  void WaitBlocked(int n) {
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [&] { return arrived_ >= n; });
+  }
+  void Release() {
+    std::lock_guard lock(mu_);
+    open_ = true;
+    cv_.notify_all();
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  int arrived_ = 0;
+  bool open_ = false;
+};
+
+// The file holds an older response than memory (the newer one's write is still queued):
+// LoadFromDisk answers with the newer, and does not replace it.
+TEST_F(EdgeDisk, LoadFromDiskKeepsANewerObjectInMemory) {
+  {
+    auto s = Open();
+    s->Put(Obj("GET /n h", "old"));
+  }
+  WriterGate gate;
+  StoreOptions o = Options();
+  o.before_disk_write = gate.Hook();
+  auto s = OpenObjectStore(o);
+  s->Put(Obj("GET /n h", "new"));
+  gate.WaitBlocked(1);
+  EXPECT_EQ(BodyOf(s->LoadFromDisk("GET /n h", Headers())), "new");
+  EXPECT_EQ(BodyOf(s->Lookup("GET /n h", Headers())), "new");
+  gate.Release();
+}
+
+enum class PurgeBy { kKey, kPrefix, kTag };
+
+size_t Purge(ObjectStore& s, PurgeBy by, const Object& o) {
+  switch (by) {
+    case PurgeBy::kKey:
+      return s.PurgeKey(o.key);
+    case PurgeBy::kPrefix:
+      return s.PurgePrefix(CacheKeyPathPrefix("/media/"));
+    case PurgeBy::kTag:
+      return s.PurgeTag("user-1");
+  }
+  return 0;
+}
+
+class EdgeDiskPurge : public EdgeDisk, public ::testing::WithParamInterface<PurgeBy> {};
+
+// The file is on disk and indexed; the writer is stuck on another object, so the removal waits
+// in its queue: the purge must still be effective at once, and the file gone once it runs.
+TEST_P(EdgeDiskPurge, EffectiveBeforeTheWriterRemovesTheFile) {
+  auto full = Full();
+  WriterGate gate;
+  {
+    auto s = Open();
+    s->Put(full);
+    s->FlushDisk();
+  }
+  StoreOptions o = Options();
+  o.before_disk_write = gate.Hook();
+  auto s = OpenObjectStore(o);
+  ASSERT_TRUE(s->LoadFromDisk(full->key, FullRequest()));  // in memory and on disk
+  s->Put(Obj("GET /other h", "blocks the writer"));
+  gate.WaitBlocked(1);
+  EXPECT_EQ(Purge(*s, GetParam(), *full), 1u);  // memory and disk count once
+  EXPECT_TRUE(fs::exists(FileOf(*full)));       // the writer has not run
+  EXPECT_EQ(s->Lookup(full->key, FullRequest()), nullptr);
+  EXPECT_EQ(s->LoadFromDisk(full->key, FullRequest()), nullptr);
+  EXPECT_EQ(s->Stats().disk_objects, 0u);
+  gate.Release();
+  s->FlushDisk();
+  EXPECT_FALSE(fs::exists(FileOf(*full)));
+  EXPECT_EQ(s->Stats().disk_errors, 0u);
+  s.reset();
+  EXPECT_EQ(Open()->LoadFromDisk(full->key, FullRequest()), nullptr);  // not after a restart
+}
+
+// The Put is queued (or being written) when the purge comes: the write must not land.
+TEST_P(EdgeDiskPurge, CancelsQueuedAndInFlightWrites) {
+  auto full = Full();
+  WriterGate gate;
+  StoreOptions o = Options();
+  o.before_disk_write = gate.Hook();
+  auto s = OpenObjectStore(o);
+  s->Put(full);  // in flight: the writer is blocked before writing it
+  auto queued = MakeObject(
+      {CacheKey("GET", "edge.example", "/media/q.jpg", ""), "q", {}, Headers(), {"user-1"}});
+  s->Put(queued);  // queued behind it
+  gate.WaitBlocked(1);
+  size_t expected = GetParam() == PurgeBy::kKey ? 1 : 2;
+  EXPECT_EQ(Purge(*s, GetParam(), *full), expected);
+  EXPECT_EQ(s->Lookup(full->key, FullRequest()), nullptr);
+  gate.Release();
+  s->FlushDisk();
+  EXPECT_EQ(s->LoadFromDisk(full->key, FullRequest()), nullptr);
+  EXPECT_FALSE(fs::exists(FileOf(*full)));
+  if (GetParam() != PurgeBy::kKey) {
+    EXPECT_FALSE(fs::exists(FileOf(*queued)));
+  }
+  EXPECT_EQ(Files(), GetParam() == PurgeBy::kKey ? 1u : 0u);
+  // A Put after the purge returned is kept.
+  s->Put(full);
+  s->FlushDisk();
+  s.reset();
+  EXPECT_TRUE(Open()->LoadFromDisk(full->key, FullRequest()));
+}
+
+INSTANTIATE_TEST_SUITE_P(By, EdgeDiskPurge,
+                         ::testing::Values(PurgeBy::kKey, PurgeBy::kPrefix, PurgeBy::kTag));
+
+void FlipByte(const fs::path& p, uintmax_t offset) {
+  std::fstream f(p, std::ios::in | std::ios::out | std::ios::binary);
+  f.seekg(static_cast<std::streamoff>(offset));
+  char c = 0;
+  f.get(c);
+  f.seekp(static_cast<std::streamoff>(offset));
+  f.put(static_cast<char>(c ^ 0x20));
+}
+
+TEST_F(EdgeDisk, CorruptBodyDetectedAtLoadNotServed) {
+  auto full = Full();
+  {
+    auto s = Open();
+    s->Put(full);
+    s->FlushDisk();
+  }
+  fs::path file = FileOf(*full);
+  FlipByte(file, fs::file_size(file) - 40);  // in the body
+  auto s = Open();
+  EXPECT_EQ(s->Stats().disk_objects, 1u);  // the head is sound: indexed
+  EXPECT_EQ(s->LoadFromDisk(full->key, FullRequest()), nullptr);
+  EXPECT_EQ(s->Stats().disk_errors, 1u);
+  EXPECT_EQ(s->Stats().disk_objects, 0u);
+  EXPECT_EQ(s->Lookup(full->key, FullRequest()), nullptr);
+  s->FlushDisk();
+  EXPECT_FALSE(fs::exists(file));
+}
+
+TEST_F(EdgeDisk, CorruptHeadDetectedAtOpen) {
+  auto full = Full();
+  {
+    auto s = Open();
+    s->Put(full);
+    s->FlushDisk();
+  }
+  fs::path file = FileOf(*full);
+  FlipByte(file, 40);  // in the key
+  auto s = Open();
+  EXPECT_EQ(s->Stats().disk_objects, 0u);
+  EXPECT_EQ(s->Stats().disk_errors, 1u);
+  EXPECT_FALSE(fs::exists(file));
+  EXPECT_EQ(s->LoadFromDisk(full->key, FullRequest()), nullptr);
+}
+
+TEST_F(EdgeDisk, TruncatedFileDetectedAtOpen) {
+  auto full = Full();
+  {
+    auto s = Open();
+    s->Put(full);
+    s->Put(Obj("GET /x h", "x"));
+    s->FlushDisk();
+  }
+  fs::path file = FileOf(*full);
+  fs::resize_file(file, fs::file_size(file) - 10);  // a torn write: the tail is missing
+  auto s = Open();
+  EXPECT_EQ(s->Stats().disk_objects, 1u);
+  EXPECT_EQ(s->Stats().disk_errors, 1u);
+  EXPECT_FALSE(fs::exists(file));
+  EXPECT_EQ(s->LoadFromDisk(full->key, FullRequest()), nullptr);
+  EXPECT_EQ(BodyOf(s->LoadFromDisk("GET /x h", Headers())), "x");
+}
+
+// Open indexed the file; it is torn, or gone, by the time it is read.
+TEST_F(EdgeDisk, FileDamagedWhileIndexedDetectedAtLoad) {
+  auto full = Full();
+  {
+    auto s = Open();
+    s->Put(full);
+    s->Put(Obj("GET /gone h", "gone"));
+  }
+  auto s = Open();
+  ASSERT_EQ(s->Stats().disk_objects, 2u);
+  fs::path file = FileOf(*full);
+  fs::resize_file(file, fs::file_size(file) - 1);
+  EXPECT_EQ(s->LoadFromDisk(full->key, FullRequest()), nullptr);
+  EXPECT_EQ(s->Stats().disk_errors, 1u);
+  EXPECT_EQ(s->Stats().disk_objects, 1u);  // no longer indexed
+  fs::remove(FileOf(*Obj("GET /gone h", "")));
+  EXPECT_EQ(s->LoadFromDisk("GET /gone h", Headers()), nullptr);
+  EXPECT_EQ(s->Stats().disk_errors, 2u);
+  EXPECT_EQ(s->Stats().disk_objects, 0u);
+}
+
+TEST_F(EdgeDisk, ForeignAndLeftoverFilesAtOpen) {
+  fs::create_directories(dir_);
+  std::ofstream(dir_ / "0123456789abcdef0123456789abcdef.obj") << "not an object";
+  std::ofstream(dir_ / "0123456789abcdef0123456789abcdef.tmp") << "half a write";
+  std::ofstream(dir_ / "README") << "someone else's";
+  auto s = Open();
+  EXPECT_EQ(s->Stats().disk_errors, 1u);
+  EXPECT_EQ(s->Stats().disk_objects, 0u);
+  EXPECT_EQ(Files(), 1u);  // only the README, which is not ours
+}
+
+TEST_F(EdgeDisk, FileNamedForAnotherObjectIsNotServed) {
+  auto a = Obj("GET /a h", "a");
+  auto b = Obj("GET /b h", "b");
+  {
+    auto s = Open();
+    s->Put(a);
+    s->FlushDisk();
+  }
+  fs::rename(FileOf(*a), FileOf(*b));  // b's name, a's content
+  auto s = Open();
+  EXPECT_EQ(s->Stats().disk_errors, 1u);
+  EXPECT_EQ(s->LoadFromDisk("GET /b h", Headers()), nullptr);
+}
+
+TEST_F(EdgeDisk, BoundRemovesOldestWrittenFirst) {
+  StoreOptions o = Options();
+  uint64_t file_bytes = 0;
+  {
+    auto s = OpenObjectStore(o);
+    s->Put(Obj("GET /00 h", std::string(1000, 'x')));
+    s->FlushDisk();
+    file_bytes = s->Stats().disk_bytes;
+  }
+  fs::remove_all(dir_);
+  o.disk_bytes = 5 * file_bytes;
+  {
+    auto s = OpenObjectStore(o);
+    for (int i = 0; i < 20; ++i) {
+      char key[16];
+      snprintf(key, sizeof key, "GET /%02d h", i);
+      s->Put(Obj(key, std::string(1000, 'x')));
+      if (i % 3 == 0) s->FlushDisk();
+    }
+    s->FlushDisk();
+    StoreStats st = s->Stats();
+    EXPECT_EQ(st.disk_objects, 5u);
+    EXPECT_LE(st.disk_bytes, o.disk_bytes);
+    EXPECT_EQ(Files(), 5u);
+    EXPECT_EQ(s->LoadFromDisk("GET /14 h", Headers()), nullptr);
+    EXPECT_TRUE(s->LoadFromDisk("GET /15 h", Headers()));
+  }
+  // A smaller bound at the next start keeps the newest.
+  o.disk_bytes = 2 * file_bytes;
+  auto s = OpenObjectStore(o);
+  EXPECT_EQ(s->Stats().disk_objects, 2u);
+  EXPECT_EQ(s->LoadFromDisk("GET /17 h", Headers()), nullptr);
+  EXPECT_TRUE(s->LoadFromDisk("GET /18 h", Headers()));
+  EXPECT_TRUE(s->LoadFromDisk("GET /19 h", Headers()));
+}
+
+TEST_F(EdgeDisk, OversizeReplacementRemovesTheFile) {
+  StoreOptions o = Options();
+  o.max_object_bytes = 4096;
+  auto s = OpenObjectStore(o);
+  s->Put(Obj("GET /g h", "small"));
+  s->FlushDisk();
+  s->Put(Obj("GET /g h", std::string(5000, 'x')));
+  EXPECT_EQ(s->LoadFromDisk("GET /g h", Headers()), nullptr);
+  s->FlushDisk();
+  EXPECT_EQ(Files(), 0u);
+}
+
+TEST_F(EdgeDisk, UnmakeableDirThrows) {
+  fs::create_directories(dir_);
+  std::ofstream(dir_ / "file") << "x";
+  StoreOptions o;
+  o.disk_dir = (dir_ / "file" / "sub").string();
+  EXPECT_THROW(OpenObjectStore(o), std::runtime_error);
+}
+
+}  // namespace
+}  // namespace millions::edge
