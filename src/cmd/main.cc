@@ -11,6 +11,7 @@
 #include "ctl/chaos_matrix.h"
 #include "ctl/load.h"
 #include "ctl/runner.h"
+#include "roles/edge/serve.h"
 #include "roles/lb/serve.h"
 #include "roles/lb/settings.h"
 #include "roles/web/serve.h"
@@ -77,11 +78,12 @@ int main(int argc, char** argv) {
       "serve",
       "Run one node of a topology (what `millions up` starts for each node). Roles: web (the API\n"
       "and UI on PostgreSQL; with photo workers of its own when the topology has no NATS), lb\n"
-      "(the load balancer), worker (photo edits from the NATS queue). edge and dns arrive with\n"
-      "their tiers.");
+      "(the load balancer), worker (photo edits and feed fan-out from the NATS queue), edge (the\n"
+      "CDN edge: a caching proxy in front of the balancers, docs/edge.md). dns arrives with its\n"
+      "tier.");
   serve->add_option("role", role, "The node's role")
       ->required()
-      ->check(CLI::IsMember({"web", "lb", "worker"}));
+      ->check(CLI::IsMember({"web", "lb", "worker", "edge"}));
   serve->add_option("--config", config_path, "Topology file")->required();
   serve->add_option("--node", node, "This node's name in the topology")->required();
 
@@ -228,6 +230,7 @@ int main(int argc, char** argv) {
     }
     if (*serve && role == "lb") return millions::lb::Serve(config_path, node);
     if (*serve && role == "worker") return millions::worker::Serve(config_path, node);
+    if (*serve && role == "edge") return millions::edge::Serve(config_path, node);
     if (*serve) return millions::web::ServeWeb(config_path, node);
     if (*up) {
       CheckTopology(up_flags.topology);

@@ -46,24 +46,18 @@ http::Response Edge::Impl::Purge(const http::Request& req) {
   if (!value.is_string() || value.as_string().empty() || value.as_string().size() > 4096)
     return http::JsonError(400, "bad_purge", "the value must be a string of 1 to 4096 bytes");
   std::string_view what(value.as_string().data(), value.as_string().size());
-  std::vector<std::string> hosts_now;
-  {
-    std::lock_guard lock(hosts_mu);
-    hosts_now.assign(hosts.begin(), hosts.end());
-  }
   size_t purged = 0;
   if (name == "url" || name == "prefix") {
     if (what.front() != '/')
       return http::JsonError(400, "bad_purge", "a url or prefix starts with '/'");
-    auto [path, query] = SplitQuery(what);
-    for (const auto& h : hosts_now) {
-      if (name == "url") {
-        purged += store->PurgeKey(CacheKey("GET", h, path, query));
-      } else {
-        purged += store->PurgePrefix(CacheKey("GET", h, what, ""));
-      }
+    if (name == "url") {
+      auto [path, query] = SplitQuery(what);
+      purged = store->PurgePrefix(CacheKeyAnyHost(path, query));  // every host's copy
+      m.purge_url.Inc();
+    } else {
+      purged = store->PurgePrefix(CacheKeyPathPrefix(what));
+      m.purge_prefix.Inc();
     }
-    (name == "url" ? m.purge_url : m.purge_prefix).Inc();
   } else if (name == "tag") {
     purged = store->PurgeTag(what);
     m.purge_tag.Inc();

@@ -54,7 +54,7 @@ awaitable<http::Response> Edge::Impl::Handle(http::Request& req) {
   const bool get = req.method == "GET", head = req.method == "HEAD";
   std::string host = RequestHeader(req, "host").value_or("");
   std::string key = CacheKey("GET", host, RawPath(req.target), req.query);
-  if ((!get && !head) || !KnownHost(host)) co_return co_await Pass(req, std::move(key));
+  if ((!get && !head) || !KnownHost(host)) co_return co_await Pass(req);
   CacheControl rcc = ParseCacheControl(RequestHeader(req, "cache-control").value_or(""));
   ObjectPtr obj = store->Lookup(key, LookupIn(req));
   if (!obj && !cfg.settings.store.disk_dir.empty()) {
@@ -201,21 +201,13 @@ awaitable<void> Edge::Impl::RevalidateTask(std::shared_ptr<Impl> self, std::stri
   self->Finish(key, flight, stored);
 }
 
-awaitable<http::Response> Edge::Impl::Pass(http::Request& req, std::string key) {
+awaitable<http::Response> Edge::Impl::Pass(http::Request& req) {
   m.pass.Inc();
   FetchResult f = co_await Fetch(req, req.method, false, nullptr);
   if (!f.ok) co_return OriginError(f);
   // RFC 9111 §4.4: an unsafe method that succeeded invalidates the stored copies of its URL.
-  if (Unsafe(req.method) && f.response.status < 400) {
-    std::vector<std::string> hosts_now;
-    {
-      std::lock_guard lock(hosts_mu);
-      hosts_now.assign(hosts.begin(), hosts.end());
-    }
-    for (const auto& h : hosts_now)
-      store->PurgeKey(CacheKey("GET", h, RawPath(req.target), req.query));
-    store->PurgeKey(key);
-  }
+  if (Unsafe(req.method) && f.response.status < 400)
+    store->PurgePrefix(CacheKeyAnyHost(RawPath(req.target), req.query));
   co_return std::move(f.response);
 }
 

@@ -71,8 +71,8 @@ struct Edge::Impl : std::enable_shared_from_this<Edge::Impl> {
   std::atomic<uint64_t> next_origin{0};
   size_t local_origins = 0;  // origins[0, local_origins) are in this edge's dc
 
-  // Hosts objects are stored under (the cache key has the host): purges by path walk them.
-  // Bounded: past kMaxHosts a request for a new host is passed, not cached.
+  // Hosts objects are stored under (the cache key has the host). Bounded: past kMaxHosts a
+  // request for a new host is passed, not cached, so made-up Host headers cannot fill the store.
   static constexpr size_t kMaxHosts = 64;
   mutable std::mutex hosts_mu;
   std::set<std::string> hosts;
@@ -94,7 +94,7 @@ struct Edge::Impl : std::enable_shared_from_this<Edge::Impl> {
 
   // edge.cc
   boost::asio::awaitable<http::Response> Handle(http::Request& req);
-  boost::asio::awaitable<http::Response> Pass(http::Request& req, std::string key);
+  boost::asio::awaitable<http::Response> Pass(http::Request& req);
   http::Response Serve(const ObjectPtr& o, const http::Request& req, std::string_view x_cache,
                        Seconds age);
   // Makes the object a fetched response would be stored as, or nullptr when it may not be.
