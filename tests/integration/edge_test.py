@@ -5,8 +5,9 @@ first client and is a hit after; a client's conditional request and range are an
 the cache; private and Set-Cookie answers are never shared; Vary keeps variants apart; a purge
 (by URL, prefix or tag, with the token; refused without it) takes effect at once; an unsafe
 method invalidates its URL; X-Forwarded-Host never reaches the origin, so it cannot poison a
-cached body; with the origin down a fresh object is a hit, a stale one within stale-if-error is
-served STALE, and an object never cached answers 502 quickly; the disk tier keeps objects
+cached body; with the origin down a fresh object is a hit, a stale one within stale-if-error or
+the topology's grace is served STALE (never one with must-revalidate), and an object never
+cached answers 502 quickly; the disk tier keeps objects
 across a restart of the edge."""
 import hashlib
 import http.server
@@ -85,6 +86,11 @@ class Origin(http.server.BaseHTTPRequestHandler):
         if p == "/obj/short":
             return self.answer(200, b"short v%d" % n,
                                {"Cache-Control": "public, max-age=1, stale-if-error=60"})
+        if p == "/obj/graceful":
+            return self.answer(200, b"graceful v%d" % n, {"Cache-Control": "public, max-age=1"})
+        if p == "/obj/strict":
+            return self.answer(200, b"strict v%d" % n,
+                               {"Cache-Control": "public, max-age=1, must-revalidate"})
         if p == "/obj/never":
             return self.answer(200, b"never cached", {"Cache-Control": "no-store"})
         if p == "/obj/private":
@@ -112,7 +118,7 @@ TOKEN = "s3cret-purge-token-0123456789"
 topo = topology(os.path.join(tmp, "topology.toml"), name="edge",
                 web=[node("web1", origin_port)],
                 edge={"threads": 2, "memory": "32mb", "disk_dir": os.path.join(tmp, "disk"),
-                      "grace_s": 0, "check_interval_ms": 200, "fall": 1,
+                      "grace_s": 30, "check_interval_ms": 200, "fall": 1,
                       "origin_timeout_ms": 3000, "purge_token_file": token_file,
                       "node": [node("edge1", edge_port, admin=admin_port)]})
 
@@ -256,7 +262,7 @@ try:
     c.eq(get("/obj/small/c")[1].get("x-cache"), "MISS", "the POST invalidated the URL")
 
     # --- the origin down
-    get("/obj/short")
+    get("/obj/short"), get("/obj/graceful"), get("/obj/strict")
     time.sleep(1.2)  # past max-age=1
     origin_down.set()
     origin.shutdown()
@@ -267,6 +273,11 @@ try:
     s, h, b = get("/obj/short")
     c.eq((s, h.get("x-cache"), b), (200, "STALE", b"short v1"),
          "origin down: a stale object within stale-if-error is served STALE")
+    s, h, b = get("/obj/graceful")
+    c.eq((s, h.get("x-cache"), b), (200, "STALE", b"graceful v1"),
+         "origin down: a stale object without stale-if-error is served within [edge] grace_s")
+    s, h, b = get("/obj/strict")
+    c.check(s in (502, 504), f"origin down: a stale must-revalidate object is never served ({s})")
     t0 = time.time()
     s, h, b = get("/obj/uncached")
     took = time.time() - t0
