@@ -73,11 +73,21 @@ Edge::Impl::Impl(const EdgeConfig& c, metrics::Registry& reg, Env& e)
 }
 
 bool Edge::Impl::KnownHost(const std::string& host) {
+  // Each thread remembers the hosts it saw admitted, so a hit takes no lock shared by threads.
+  thread_local const Impl* owner = nullptr;
+  thread_local std::set<std::string> seen;
+  if (owner != this) {
+    owner = this;
+    seen.clear();
+  }
+  if (seen.count(host)) return true;
   std::lock_guard lock(hosts_mu);
-  if (hosts.count(host)) return true;
-  if (hosts.size() >= kMaxHosts) return false;
-  hosts.insert(host);
-  return true;
+  if (hosts.count(host) || hosts.size() < kMaxHosts) {
+    hosts.insert(host);
+    seen.insert(host);
+    return true;
+  }
+  return false;
 }
 
 asio::awaitable<FetchResult> Edge::Impl::Fetch(const http::Request& req, std::string_view method,
