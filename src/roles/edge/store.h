@@ -62,9 +62,10 @@ struct StoreOptions {
   // Disk tier: empty dir, none. Bounded by disk_bytes (oldest written removed first).
   std::string disk_dir;
   size_t disk_bytes = 1ull << 30;
-  // Tests only: called on the writer thread before it writes each file; may block, to hold
-  // writes back while a test purges.
-  std::function<void()> before_disk_write;
+  // Tests only: called at a few points where a race can be arranged; may block. "disk_write":
+  // on the writer thread before it writes each file. "promote": in LoadFromDisk, after the
+  // file was read and checked, before it is promoted into memory.
+  std::function<void(std::string_view point)> test_hook;
 };
 
 struct StoreStats {
