@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <condition_variable>
 #include <filesystem>
 #include <fstream>
@@ -31,9 +32,9 @@ using testing::Obj;
 class EdgeDisk : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("edge_disk_" + std::to_string(::getpid()) + "_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::string name = ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    std::replace(name.begin(), name.end(), '/', '_');  // parameterized: "Name/0"
+    dir_ = fs::temp_directory_path() / ("edge_disk_" + std::to_string(::getpid()) + "_" + name);
     fs::remove_all(dir_);
   }
   void TearDown() override { fs::remove_all(dir_); }
