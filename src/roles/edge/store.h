@@ -84,7 +84,8 @@ class ObjectStore {
   // The stored response for `key` whose Vary selection matches this request, from memory;
   // nullptr if none (a hit counts as an access for the eviction policy).
   virtual ObjectPtr Lookup(std::string_view key, const HeaderLookup& request) = 0;
-  // The same from the disk tier (blocking); a found object is promoted into memory.
+  // The same from the disk tier (blocking); a found object is promoted into memory. nullptr
+  // too when a purge (or a newer write of that variant) came while the file was being read.
   virtual ObjectPtr LoadFromDisk(std::string_view key, const HeaderLookup& request) = 0;
   // Stores (replacing the variant with the same vary_key; with kMaxVariants already, the oldest
   // variant leaves), evicting to the bound. An object over max_object_bytes is not stored, and
