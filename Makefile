@@ -40,8 +40,9 @@ asan-test: deps
 	@ctest --test-dir build/asan --output-on-failure -j 2 --timeout 600 -LE "browser|fuzz|slow"
 
 # The unit tests whose code runs on several threads (thread pools, io threads, the pipelined Redis
-# client, queues, the balancer's health state, lock-free snapshots) under ThreadSanitizer.
-TSAN_TESTS := core_test cache_test redis_client_test queue_test lb_test data_test
+# client, queues, the balancer's health state, lock-free snapshots, the edge's object store and
+# its disk writer) under ThreadSanitizer.
+TSAN_TESTS := core_test cache_test redis_client_test queue_test lb_test data_test edge_store_test
 tsan-test: deps
 	@cmake --preset tsan >/dev/null
 	@cmake --build --preset tsan -j $(JOBS) --target $(TSAN_TESTS)

@@ -4,6 +4,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <type_traits>
 
 #include "roles/edge/store.h"
 
@@ -91,9 +92,13 @@ TEST(CacheKey, PrefixesSpanHosts) {
       Key("a.example", "/media/x.jpg", "a=1").starts_with(CacheKeyAnyHost("/media/x.jpg", "")));
 }
 
-// CacheKey's signature has no headers but Host, so a forwarded or override header cannot reach
-// the key. This pins that down: the only way for them to matter would be for the server to
-// pass one as the host, which the two keys below show to differ.
+// CacheKey takes no headers but Host, so X-Forwarded-Host and the like cannot reach the key;
+// a signature that grew a header lookup fails to compile here. (That the server passes Host,
+// not X-Forwarded-Host, is the edge server's integration test.)
+static_assert(
+    std::is_same_v<decltype(&CacheKey), std::string (*)(std::string_view, std::string_view,
+                                                        std::string_view, std::string_view)>);
+
 TEST(CacheKey, OnlyHostNamesTheSite) {
   std::string key = Key("edge.example", "/media/a.jpg");
   EXPECT_EQ(key.find("evil"), std::string::npos);

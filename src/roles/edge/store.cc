@@ -64,7 +64,8 @@ using KeyMap = decltype(Shard::keys);
 
 class Store : public ObjectStore {
  public:
-  explicit Store(const StoreOptions& o) : max_object_bytes_(o.max_object_bytes) {
+  explicit Store(const StoreOptions& o)
+      : max_object_bytes_(o.max_object_bytes), test_hook_(o.test_hook) {
     int n = o.shards;
     if (n <= 0) {
       size_t per = std::max<size_t>(1, 2 * o.max_object_bytes);
@@ -79,7 +80,7 @@ class Store : public ObjectStore {
       shards_[i].budget = o.memory_bytes / n + (static_cast<size_t>(i) < o.memory_bytes % n);
     }
     if (!o.disk_dir.empty())
-      disk_ = std::make_unique<DiskTier>(o.disk_dir, o.disk_bytes, o.before_disk_write);
+      disk_ = std::make_unique<DiskTier>(o.disk_dir, o.disk_bytes, Hook("disk_write"));
   }
 
   ObjectPtr Lookup(std::string_view key, const HeaderLookup& request) override {
@@ -103,6 +104,7 @@ class Store : public ObjectStore {
     if (!c) return nullptr;
     std::shared_ptr<Object> loaded = disk_->Read(*c);
     if (!loaded) return nullptr;
+    if (test_hook_) test_hook_("promote");
     ObjectPtr object = std::move(loaded);
     Shard& s = ShardFor(key);
     std::lock_guard lock(s.mu);
@@ -199,6 +201,11 @@ class Store : public ObjectStore {
   }
 
  private:
+  std::function<void()> Hook(std::string_view point) const {
+    if (!test_hook_) return nullptr;
+    return [hook = test_hook_, point] { hook(point); };
+  }
+
   Shard& ShardFor(std::string_view key) { return shards_[StringHash{}(key) % shards_.size()]; }
 
   // The rest run under s.mu.
@@ -264,6 +271,7 @@ class Store : public ObjectStore {
   }
 
   const size_t max_object_bytes_;
+  const std::function<void(std::string_view)> test_hook_;
   std::vector<Shard> shards_;
   std::unique_ptr<DiskTier> disk_;  // null without a disk tier
   std::atomic<uint64_t> memory_objects_{0}, memory_bytes_{0}, evictions_{0};

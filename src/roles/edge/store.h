@@ -62,9 +62,10 @@ struct StoreOptions {
   // Disk tier: empty dir, none. Bounded by disk_bytes (oldest written removed first).
   std::string disk_dir;
   size_t disk_bytes = 1ull << 30;
-  // Tests only: called on the writer thread before it writes each file; may block, to hold
-  // writes back while a test purges.
-  std::function<void()> before_disk_write;
+  // Tests only: called at a few points where a race can be arranged; may block. "disk_write":
+  // on the writer thread before it writes each file. "promote": in LoadFromDisk, after the
+  // file was read and checked, before it is promoted into memory.
+  std::function<void(std::string_view point)> test_hook;
 };
 
 struct StoreStats {
@@ -83,7 +84,8 @@ class ObjectStore {
   // The stored response for `key` whose Vary selection matches this request, from memory;
   // nullptr if none (a hit counts as an access for the eviction policy).
   virtual ObjectPtr Lookup(std::string_view key, const HeaderLookup& request) = 0;
-  // The same from the disk tier (blocking); a found object is promoted into memory.
+  // The same from the disk tier (blocking); a found object is promoted into memory. nullptr
+  // too when a purge (or a newer write of that variant) came while the file was being read.
   virtual ObjectPtr LoadFromDisk(std::string_view key, const HeaderLookup& request) = 0;
   // Stores (replacing the variant with the same vary_key; with kMaxVariants already, the oldest
   // variant leaves), evicting to the bound. An object over max_object_bytes is not stored, and

@@ -4,10 +4,12 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <condition_variable>
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <iterator>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -30,9 +32,9 @@ using testing::Obj;
 class EdgeDisk : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("edge_disk_" + std::to_string(::getpid()) + "_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::string name = ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    std::replace(name.begin(), name.end(), '/', '_');  // parameterized: "Name/0"
+    dir_ = fs::temp_directory_path() / ("edge_disk_" + std::to_string(::getpid()) + "_" + name);
     fs::remove_all(dir_);
   }
   void TearDown() override { fs::remove_all(dir_); }
@@ -128,21 +130,28 @@ TEST_F(EdgeDisk, ReplacedVariantSurvivesRestartAsTheNewest) {
   EXPECT_EQ(s->Stats().disk_objects, 1u);
 }
 
-// Blocks the writer thread before each file it writes until Release; Wait returns once the
-// writer is blocked.
+// Blocks the store's thread that reaches a test point (StoreOptions::test_hook) until Release;
+// WaitBlocked returns once n threads have arrived.
 class WriterGate {
  public:
-  std::function<void()> Hook() {
-    return [this] {
+  // Blocks at `point` only.
+  std::function<void(std::string_view)> Hook(std::string where) {
+    return [this, where](std::string_view point) {
+      if (point != where) return;
       std::unique_lock lock(mu_);
       ++arrived_;
       cv_.notify_all();
       cv_.wait(lock, [&] { return open_; });
     };
   }
-  void WaitBlocked(int n) {
+  // false after 10 s without them; the gate is then open, so that the test fails instead of
+  // hanging on a thread that arrives later.
+  bool WaitBlocked(int n) {
     std::unique_lock lock(mu_);
-    cv_.wait(lock, [&] { return arrived_ >= n; });
+    if (cv_.wait_for(lock, std::chrono::seconds(10), [&] { return arrived_ >= n; })) return true;
+    open_ = true;
+    cv_.notify_all();
+    return false;
   }
   void Release() {
     std::lock_guard lock(mu_);
@@ -166,10 +175,10 @@ TEST_F(EdgeDisk, LoadFromDiskKeepsANewerObjectInMemory) {
   }
   WriterGate gate;
   StoreOptions o = Options();
-  o.before_disk_write = gate.Hook();
+  o.test_hook = gate.Hook("disk_write");
   auto s = OpenObjectStore(o);
   s->Put(Obj("GET /n h", "new"));
-  gate.WaitBlocked(1);
+  ASSERT_TRUE(gate.WaitBlocked(1));
   EXPECT_EQ(BodyOf(s->LoadFromDisk("GET /n h", Headers())), "new");
   EXPECT_EQ(BodyOf(s->Lookup("GET /n h", Headers())), "new");
   gate.Release();
@@ -202,11 +211,11 @@ TEST_P(EdgeDiskPurge, EffectiveBeforeTheWriterRemovesTheFile) {
     s->FlushDisk();
   }
   StoreOptions o = Options();
-  o.before_disk_write = gate.Hook();
+  o.test_hook = gate.Hook("disk_write");
   auto s = OpenObjectStore(o);
   ASSERT_TRUE(s->LoadFromDisk(full->key, FullRequest()));  // in memory and on disk
   s->Put(Obj("GET /other h", "blocks the writer"));
-  gate.WaitBlocked(1);
+  ASSERT_TRUE(gate.WaitBlocked(1));
   EXPECT_EQ(Purge(*s, GetParam(), *full), 1u);  // memory and disk count once
   EXPECT_TRUE(fs::exists(FileOf(*full)));       // the writer has not run
   EXPECT_EQ(s->Lookup(full->key, FullRequest()), nullptr);
@@ -225,13 +234,13 @@ TEST_P(EdgeDiskPurge, CancelsQueuedAndInFlightWrites) {
   auto full = Full();
   WriterGate gate;
   StoreOptions o = Options();
-  o.before_disk_write = gate.Hook();
+  o.test_hook = gate.Hook("disk_write");
   auto s = OpenObjectStore(o);
   s->Put(full);  // in flight: the writer is blocked before writing it
   auto queued = MakeObject(
       {CacheKey("GET", "edge.example", "/media/q.jpg", ""), "q", {}, Headers(), {"user-1"}});
   s->Put(queued);  // queued behind it
-  gate.WaitBlocked(1);
+  ASSERT_TRUE(gate.WaitBlocked(1));
   size_t expected = GetParam() == PurgeBy::kKey ? 1 : 2;
   EXPECT_EQ(Purge(*s, GetParam(), *full), expected);
   EXPECT_EQ(s->Lookup(full->key, FullRequest()), nullptr);
@@ -252,6 +261,54 @@ TEST_P(EdgeDiskPurge, CancelsQueuedAndInFlightWrites) {
 
 INSTANTIATE_TEST_SUITE_P(By, EdgeDiskPurge,
                          ::testing::Values(PurgeBy::kKey, PurgeBy::kPrefix, PurgeBy::kTag));
+
+// A LoadFromDisk that read its file before a purge and promotes it after: the purge wins.
+TEST_P(EdgeDiskPurge, LoadRacingThePurgeDoesNotPromote) {
+  auto full = Full();
+  {
+    auto s = Open();
+    s->Put(full);
+  }
+  WriterGate gate;
+  StoreOptions o = Options();
+  o.test_hook = gate.Hook("promote");
+  auto s = OpenObjectStore(o);
+  ObjectPtr loaded = Obj("x", "not set");
+  std::thread load([&] { loaded = s->LoadFromDisk(full->key, FullRequest()); });
+  if (!gate.WaitBlocked(1)) {  // the file is read and checked
+    load.join();
+    FAIL() << "LoadFromDisk did not reach the promotion";
+  }
+  EXPECT_EQ(Purge(*s, GetParam(), *full), 1u);
+  gate.Release();
+  load.join();
+  EXPECT_EQ(loaded, nullptr);
+  EXPECT_EQ(s->Lookup(full->key, FullRequest()), nullptr);
+  EXPECT_EQ(s->Stats().memory_objects, 0u);
+}
+
+// A tag purge queues the removal of the tagged file while a newer, untagged response for the
+// same variant is being written: the newer file (same name) must survive the removal.
+TEST_F(EdgeDisk, PurgeDoesNotRemoveANewerFileWrittenMeanwhile) {
+  auto tagged = Obj("GET /t h", "tagged", {"t"});
+  {
+    auto s = Open();
+    s->Put(tagged);
+  }
+  WriterGate gate;
+  StoreOptions o = Options();
+  o.test_hook = gate.Hook("disk_write");
+  auto s = OpenObjectStore(o);
+  s->Put(Obj("GET /t h", "untagged"));  // in flight
+  ASSERT_TRUE(gate.WaitBlocked(1));
+  EXPECT_EQ(s->PurgeTag("t"), 1u);  // the old file only: memory holds the untagged one
+  gate.Release();
+  s->FlushDisk();
+  s.reset();
+  s = Open();
+  EXPECT_EQ(BodyOf(s->LoadFromDisk("GET /t h", Headers())), "untagged");
+  EXPECT_EQ(s->Stats().disk_errors, 0u);
+}
 
 void FlipByte(const fs::path& p, uintmax_t offset) {
   std::fstream f(p, std::ios::in | std::ios::out | std::ios::binary);
@@ -289,7 +346,13 @@ TEST_F(EdgeDisk, CorruptHeadDetectedAtOpen) {
     s->FlushDisk();
   }
   fs::path file = FileOf(*full);
-  FlipByte(file, 40);  // in the key
+  // In the header lines: the key and the body would still check out, so only the head's own
+  // checksum can tell.
+  std::ifstream in(file, std::ios::binary);
+  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  size_t at = bytes.find("image/jpeg");
+  ASSERT_NE(at, std::string::npos);
+  FlipByte(file, at);
   auto s = Open();
   EXPECT_EQ(s->Stats().disk_objects, 0u);
   EXPECT_EQ(s->Stats().disk_errors, 1u);
