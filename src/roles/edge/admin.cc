@@ -47,6 +47,7 @@ http::Response Edge::Impl::Purge(const http::Request& req) {
     return http::JsonError(400, "bad_purge", "the value must be a string of 1 to 4096 bytes");
   std::string_view what(value.as_string().data(), value.as_string().size());
   size_t purged = 0;
+  ++purge_epoch;  // before the store's purge: a fill that began earlier is not stored
   if (name == "url" || name == "prefix") {
     if (what.front() != '/')
       return http::JsonError(400, "bad_purge", "a url or prefix starts with '/'");

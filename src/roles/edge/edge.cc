@@ -109,6 +109,7 @@ awaitable<http::Response> Edge::Impl::Miss(http::Request& req, const std::string
   auto finish = [&](ObjectPtr o) {
     if (flight) Finish(key, flight, std::move(o));
   };
+  const uint64_t epoch = purge_epoch.load();
   FetchResult f = co_await Fetch(req, "GET", true, stale);
   CacheControl rcc = ParseCacheControl(RequestHeader(req, "cache-control").value_or(""));
   if (!f.ok || OriginFailed(f.response.status)) {
@@ -133,7 +134,7 @@ awaitable<http::Response> Edge::Impl::Miss(http::Request& req, const std::string
     o->meta.request_time = f.request_time;
     o->meta.response_time = f.response_time;
     o->meta.lifetime = FreshnessLifetime(o->meta.info, f.response_time, cfg.settings.policy);
-    store->Put(o);
+    PutUnlessPurged(o, epoch);
     finish(o);
     m.revalidated.Inc();
     m.hit.Inc();
@@ -152,12 +153,12 @@ awaitable<http::Response> Edge::Impl::Miss(http::Request& req, const std::string
       std::shared_ptr<Flight> fl = flight;
       f.response.body_stream =
           MakeTee(std::move(f.response.body_stream), *f.response.body_length,
-                  [self, key, fl, probe](std::string* body) {
+                  [self, key, fl, probe, epoch](std::string* body) {
                     ObjectPtr stored;
                     if (body) {
                       auto o = std::make_shared<Object>(*probe);
                       o->body = std::make_shared<const std::string>(std::move(*body));
-                      self->store->Put(o);
+                      self->PutUnlessPurged(o, epoch);
                       stored = o;
                     }
                     if (fl) self->Finish(key, fl, stored);
@@ -172,7 +173,7 @@ awaitable<http::Response> Edge::Impl::Miss(http::Request& req, const std::string
   ObjectPtr o = ToObject(key, req, f, f.response.body);
   finish(o);
   if (!o) co_return Answer(f, "MISS");
-  store->Put(o);
+  PutUnlessPurged(o, epoch);
   co_return Serve(o, req, "MISS", CurrentAge(o->meta.info, f.request_time, f.response_time, Now()));
 }
 
@@ -180,6 +181,7 @@ awaitable<void> Edge::Impl::RevalidateTask(std::shared_ptr<Impl> self, std::stri
                                            http::Request req, ObjectPtr stale) {
   auto [flight, lead] = self->Join(key);
   if (!lead) co_return;  // a fetch of it is under way already
+  const uint64_t epoch = self->purge_epoch.load();
   FetchResult f = co_await self->Fetch(req, "GET", true, stale);
   ObjectPtr stored;
   if (f.ok && f.response.status == 304) {
@@ -197,7 +199,7 @@ awaitable<void> Edge::Impl::RevalidateTask(std::shared_ptr<Impl> self, std::stri
   } else {
     self->m.origin_errors.Inc();
   }
-  if (stored) self->store->Put(stored);
+  if (stored) self->PutUnlessPurged(stored, epoch);
   self->Finish(key, flight, stored);
 }
 
@@ -206,9 +208,16 @@ awaitable<http::Response> Edge::Impl::Pass(http::Request& req) {
   FetchResult f = co_await Fetch(req, req.method, false, nullptr);
   if (!f.ok) co_return OriginError(f);
   // RFC 9111 §4.4: an unsafe method that succeeded invalidates the stored copies of its URL.
-  if (Unsafe(req.method) && f.response.status < 400)
+  if (Unsafe(req.method) && f.response.status < 400) {
+    ++purge_epoch;
     store->PurgePrefix(CacheKeyAnyHost(RawPath(req.target), req.query));
+  }
   co_return std::move(f.response);
+}
+
+void Edge::Impl::PutUnlessPurged(const ObjectPtr& o, uint64_t epoch) {
+  // A fetch that began before a purge may carry what the purge was for: serve it, keep nothing.
+  if (purge_epoch.load() == epoch) store->Put(o);
 }
 
 ObjectPtr Edge::Impl::ToObject(const std::string& key, const http::Request& req,

@@ -78,6 +78,12 @@ struct Edge::Impl : std::enable_shared_from_this<Edge::Impl> {
   std::set<std::string> hosts;
   bool KnownHost(const std::string& host);  // adds it when there is room
 
+  // Counts purges (and invalidations by unsafe methods). A fetch stores its answer only if no
+  // purge began since the fetch did: otherwise an answer fetched before the purge could put back
+  // what the purge removed (store.h leaves that choice to the server).
+  std::atomic<uint64_t> purge_epoch{0};
+  void PutUnlessPurged(const ObjectPtr& o, uint64_t epoch);
+
   std::mutex flights_mu;
   std::unordered_map<std::string, std::shared_ptr<Flight>> flights;
 
