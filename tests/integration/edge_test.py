@@ -3,7 +3,8 @@ counts the test controls. What it shows: a second request is a hit that never re
 origin; 100 concurrent misses of one object make one origin fetch; a 2 MB object streams to its
 first client and is a hit after; a client's conditional request and range are answered from
 the cache; private and Set-Cookie answers are never shared; Vary keeps variants apart; a purge
-(by URL, prefix or tag, with the token; refused without it) takes effect at once; an unsafe
+(by URL, prefix or tag, with the token; refused without it) takes effect at once, and a fill
+in flight during a purge is not stored; an unsafe
 method invalidates its URL; X-Forwarded-Host never reaches the origin, so it cannot poison a
 cached body; with the origin down a fresh object is a hit, a stale one within stale-if-error or
 the topology's grace is served STALE (never one with must-revalidate), and an object never
@@ -81,6 +82,9 @@ class Origin(http.server.BaseHTTPRequestHandler):
         if p == "/obj/slow":
             time.sleep(0.5)
             return self.answer(200, b"slow object", cc)
+        if p == "/obj/slowpurge":
+            time.sleep(0.8)
+            return self.answer(200, b"slowpurge v%d" % n, cc)
         if p == "/obj/big":
             return self.answer(200, BIG, {**cc, "Content-Type": "application/octet-stream"})
         if p == "/obj/short":
@@ -254,6 +258,16 @@ try:
          "both refetched")
     c.check("surrogate-key" not in get("/obj/tagged/1")[1], "Surrogate-Key is not shown to clients")
     c.eq(purge({"nonsense": "x"})[0], 400, "a bad purge body: 400")
+    inflight = []
+    t = threading.Thread(target=lambda: inflight.append(get("/obj/slowpurge")))
+    t.start()
+    time.sleep(0.3)  # the fill is at the origin
+    purge({"url": "/obj/slowpurge"})
+    t.join()
+    c.eq(inflight[0][1].get("x-cache"), "MISS", "the request whose fill spanned a purge is answered")
+    s, h, b = get("/obj/slowpurge")
+    c.eq((h.get("x-cache"), b), ("MISS", b"slowpurge v2"),
+         "but what it fetched before the purge was not stored")
 
     # --- an unsafe method invalidates its URL
     get("/obj/small/c")
