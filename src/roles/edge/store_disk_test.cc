@@ -58,7 +58,7 @@ class EdgeDisk : public ::testing::Test {
 // An object with every field set to something other than its default.
 std::shared_ptr<Object> Full() {
   auto o = MakeObject({CacheKey("GET", "edge.example", "/media/abc.jpg", "w=100"),
-                       std::string("\0binary\xff body\r\n", 17),
+                       std::string("\0binary\xff body\r\n", sizeof("\0binary\xff body\r\n") - 1),
                        {"accept-encoding", "accept"},
                        Headers({{"Accept-Encoding", "gzip, br"}}),
                        {"user-1", "photo-2"}});
