@@ -82,6 +82,7 @@ awaitable<http::Response> Edge::Impl::Handle(http::Request& req) {
       copy.target = req.target;
       copy.query = req.query;
       copy.headers = req.headers;
+      copy.request_id = req.request_id;  // the origin's logs tie the refresh to its cause
       auto ex = co_await asio::this_coro::executor;
       asio::co_spawn(ex, RevalidateTask(shared_from_this(), key, std::move(copy), obj),
                      asio::detached);
