@@ -373,8 +373,9 @@ NGINX
 # bench_up_default DIR: writes DIR/topology.toml, the default topology (UP_TOPOLOGY, default
 # topologies/local.toml) with every address on a free loopback port, [runner] run_dir DIR/run and
 # the TLS pair and the edge's files under it; everything else (node counts, threads, policies,
-# cache) as in the file. Then `millions up --detach` (from DIR, at most 300 s). The exit trap runs `millions down` for it
-# (or stops its runner when down fails) and removes DIR/run. Sets UP_TOPO and UP_SECS (start time).
+# cache) as in the file. Then `millions up --detach` (from DIR, at most 300 s). The exit trap
+# runs `millions down` for it (or stops its runner when down fails) and removes DIR/run. Sets
+# UP_TOPO and UP_SECS (start time).
 bench_up_default() {
   local dir=$1 t0
   mkdir -p "$dir"
