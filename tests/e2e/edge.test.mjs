@@ -1,11 +1,12 @@
 // The CDN edge in Chromium: `millions up` on a small topology (etcd, one PostgreSQL, one web node,
 // one balancer, one edge). Through the public URL (the balancer) a user signs up and uploads a
-// photo: the page's app.css and app.js and the photo's <img> come from the edge's origin, and a
+// photo: the page's app.css and app.js and the photo's <img> come from the edge's origin; a
 // second load (a fresh browser cache) is answered by the edge from its cache (X-Cache: HIT, and
-// the edge's hit counter). Then the edge is killed and held down: the page still works, each of
-// those three falling back to the public origin (web/loader.js, setImage in web/app.js). The
-// only console errors allowed are the failed edge fetches of that last load; any other console
-// error or warning, or page error, fails the test.
+// the edge's hit counter); the runner's dashboard shows the edge's hit ratio and origin offload.
+// Then the edge is killed and held down: the page still works, each of those three falling back
+// to the public origin (web/loader.js, setImage in web/app.js). The only console errors allowed
+// are the failed edge fetches of that last load; any other console error or warning, or page
+// error, fails the test.
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -19,6 +20,7 @@ fs.chmodSync(tmp, 0o755); // PostgreSQL runs as another user
 const lbPort = await freePort();
 const edgePort = await freePort();
 const edgeAdmin = await freePort();
+const runnerAdmin = await freePort();
 const topo = path.join(tmp, 'topology.toml');
 fs.writeFileSync(topo, `[deployment]
 name = "edge"
@@ -26,7 +28,7 @@ name = "edge"
 name = "dc1"
 [runner]
 run_dir = "${tmp}/run"
-admin = "127.0.0.1:${await freePort()}"
+admin = "127.0.0.1:${runnerAdmin}"
 [etcd]
 listen = "127.0.0.1:${await freePort()}"
 peer_listen = "127.0.0.1:${await freePort()}"
@@ -118,11 +120,13 @@ const styled = (page) => page.evaluate(() => getComputedStyle(document.body).fon
 
 const fetched = (seen, re) => seen.responses.filter((r) => re.test(new URL(r.url()).pathname));
 
-async function edgeHits() {
+// A sample of the edge's own /metrics, e.g. edgeMetric('requests_total{result="hit"}').
+async function edgeMetric(name) {
   const text = await (await fetch(`http://127.0.0.1:${edgeAdmin}/metrics`)).text();
-  const m = text.match(/^millions_edge_requests_total\{result="hit"\} (\d+)/m);
-  return m ? Number(m[1]) : NaN;
+  const line = text.split('\n').find((l) => l.startsWith(`millions_edge_${name} `));
+  return line ? Number(line.split(' ')[1]) : NaN;
 }
+const edgeHits = () => edgeMetric('requests_total{result="hit"}');
 
 async function logIn(page) {
   await page.goto(publicUrl);
@@ -189,6 +193,27 @@ try {
     await page.context().close();
     return hit(/^\/assets\/app\.[0-9a-f]+\.css$/) && hit(/^\/assets\/app\.[0-9a-f]+\.js$/) &&
       hit(/^\/media\//) && after - before >= 3;
+  });
+
+  await step("the dashboard shows the edge's hit ratio and origin offload", async () => {
+    const n = {};
+    for (const k of ['requests_total{result="hit"}', 'requests_total{result="miss"}',
+      'requests_total{result="stale"}', 'bytes_total{source="cache"}', 'bytes_total{source="origin"}']) {
+      n[k] = await edgeMetric(k);
+    }
+    const hits = n['requests_total{result="hit"}'];
+    const ratio = hits / (hits + n['requests_total{result="miss"}'] + n['requests_total{result="stale"}']);
+    const cache = n['bytes_total{source="cache"}'];
+    const offload = cache / (cache + n['bytes_total{source="origin"}']);
+    const pct = (v) => (100 * v).toFixed(1) + '%';
+    const { page } = await newPage(false);
+    await page.goto(`http://127.0.0.1:${runnerAdmin}/`);
+    await page.waitForSelector('#tiers td:text-is("edge")');
+    await page.waitForSelector(`#edge td:text-is("${pct(ratio)}")`);
+    const cells = await page.locator('#edge tbody td').allTextContents();
+    await page.context().close();
+    if (cells[1] !== pct(offload)) console.error('edge row:', cells, 'offload', pct(offload));
+    return ratio > 0 && ratio < 1 && offload > 0 && cells[1] === pct(offload);
   });
 
   await step('the edge is killed and held down', async () => {
