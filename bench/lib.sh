@@ -372,9 +372,10 @@ NGINX
 
 # bench_up_default DIR: writes DIR/topology.toml, the default topology (UP_TOPOLOGY, default
 # topologies/local.toml) with every address on a free loopback port, [runner] run_dir DIR/run and
-# the TLS pair under it; everything else (node counts, threads, policies, cache) as in the file.
-# Then `millions up --detach` (from DIR, at most 300 s). The exit trap runs `millions down` for it
-# (or stops its runner when down fails) and removes DIR/run. Sets UP_TOPO and UP_SECS (start time).
+# the TLS pair and the edge's files under it; everything else (node counts, threads, policies,
+# cache) as in the file. Then `millions up --detach` (from DIR, at most 300 s). The exit trap
+# runs `millions down` for it (or stops its runner when down fails) and removes DIR/run. Sets
+# UP_TOPO and UP_SECS (start time).
 bench_up_default() {
   local dir=$1 t0
   mkdir -p "$dir"
@@ -401,6 +402,10 @@ if "lb" in t:
     for k in ("tls_cert", "tls_key"):
         if k in t["lb"]:
             t["lb"][k] = f"{run}/tls/{t['lb'][k].rsplit('/', 1)[-1]}"
+if "edge" in t:  # the edge's disk tier and purge token: this run's, not the repository's run/
+    for k in ("disk_dir", "purge_token_file"):
+        if k in t["edge"]:
+            t["edge"][k] = f"{run}/{t['edge'][k].rsplit('/', 1)[-1]}"
 topology(out, name="bench", **t)
 PY
     bench_die "could not write the bench topology from ${UP_TOPOLOGY:-topologies/local.toml}"

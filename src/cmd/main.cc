@@ -12,6 +12,7 @@
 #include "ctl/load.h"
 #include "ctl/runner.h"
 #include "roles/edge/serve.h"
+#include "roles/edge/settings.h"
 #include "roles/lb/serve.h"
 #include "roles/lb/settings.h"
 #include "roles/web/serve.h"
@@ -26,6 +27,7 @@ namespace {
 void CheckTopology(const std::string& path) {
   auto t = millions::topo::Topology::Load(path);
   millions::lb::ReadSettings(t);
+  millions::edge::ReadSettings(t);
   millions::web::ReadSettings(t);
   millions::ctl::ReadAutoscale(t);
   t.Check({"*"});

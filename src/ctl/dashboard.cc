@@ -29,6 +29,10 @@ table{border-collapse:collapse}td,th{padding:.2rem .6rem;text-align:right;border
 <th>requests/s</th><th>p99 ms</th><th>errors/s</th><th>db connections</th></tr></thead><tbody></tbody></table></section>
 <section class="dc"><h3>Cache</h3><table id="cache"><thead><tr><th>hit ratio</th><th>L1 hits/s</th>
 <th>L2 hits/s</th><th>loads/s</th><th>database reads/s</th></tr></thead><tbody><tr><td>–</td><td></td><td></td><td></td><td></td></tr></tbody></table></section>
+<section class="dc" id="edgebox" hidden><h3>CDN edge <span style="font-weight:normal;color:#889">ratios since the edges started</span></h3>
+<table id="edge"><thead><tr><th>hit ratio</th><th>origin offload</th><th>hits/s</th><th>misses/s</th>
+<th>stale/s</th><th>passed/s</th><th>KiB/s from cache</th><th>KiB/s from origin</th></tr></thead>
+<tbody><tr><td>–</td><td>–</td><td></td><td></td><td></td><td></td><td></td><td></td></tr></tbody></table></section>
 <section class="dc"><h3>Queue and autoscaling</h3>
 <table id="autoscale"><tbody>
 <tr data-k="backlog"><th style="text-align:left">backlog (jobs waiting or running)</th><td>–</td></tr>
@@ -157,6 +161,21 @@ function renderTiers(m) {
   }
   prev = m;
 }
+// The edges' hit ratio (hit / (hit + miss + stale)) and origin offload (bytes from the cache
+// over all bytes) as the runner sums them, and rates from the last two scrapes. Before `prev`
+// moves on (renderTiers).
+function renderEdge(m) {
+  $('edgebox').hidden = !m.edge;
+  if (!m.edge) return;
+  const e = m.edge, o = prev && prev.edge, dt = prev ? (m.at - prev.at) / 1000 : 0;
+  const pct = (v) => v === null ? '–' : (100 * v).toFixed(1) + '%';
+  const r = (k, d) => o && dt > 0 ? (Math.max(0, e[k] - o[k]) / d / dt).toFixed(1) : '–';
+  const tr = el('tr');
+  tr.append(el('td', pct(e.hit_ratio)), el('td', pct(e.offload)), el('td', r('hit', 1)),
+            el('td', r('miss', 1)), el('td', r('stale', 1)), el('td', r('pass', 1)),
+            el('td', r('bytes_cache', 1024)), el('td', r('bytes_origin', 1024)));
+  $('edge').tBodies[0].replaceChildren(tr);
+}
 function renderMatrix(x) {
   if (!x || !x.rows || !x.rows.length) return;
   $('matrixat').textContent = (x.finished ? 'finished ' : 'running, ') + (x.updated_at || '');
@@ -206,6 +225,7 @@ async function refresh() {
     const m = await (await fetch('/api/metrics')).json();
     for (const t of Object.values(m.tiers)) t.buckets = t.buckets.map(([le, c]) => [le === '+Inf' ? Infinity : Number(le), c]);
     m.at = Date.now();
+    renderEdge(m);
     renderTiers(m);
     renderMatrix(await (await fetch('/api/chaos-matrix')).json());
     renderAutoscale(await (await fetch('/api/autoscale')).json());

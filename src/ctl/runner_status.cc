@@ -11,6 +11,7 @@
 #include "core/log.h"
 #include "core/router.h"
 #include "ctl/dashboard.h"
+#include "ctl/edge_metrics.h"
 #include "ctl/runner_internal.h"
 
 namespace millions::ctl::detail {
@@ -56,7 +57,7 @@ std::string Runner::StatusJson() {
 
 // Scrapes every running node of a scraped kind (web nodes, balancers) and sums them per tier:
 // requests, 5xx, the latency histogram (the dashboard turns successive scrapes into rates and a
-// p99), and the database's connection count.
+// p99), and the database's connection count; with edges, their hits and bytes (edge_metrics.h).
 std::string Runner::MetricsJson() {
   struct Tier {
     double requests = 0, errors = 0;
@@ -66,6 +67,7 @@ std::string Runner::MetricsJson() {
   // The cache's effect, from the web nodes: reads served by L1 and by L2, reads that went to
   // the database after a miss, and every database read.
   double l1_hits = 0, l2_hits = 0, loads = 0, db_reads = 0;
+  EdgeTotals edge;  // the edges' hits and bytes: hit ratio and origin offload
   std::vector<std::pair<std::string, std::pair<std::string, int>>> targets;
   {
     std::lock_guard lock(mu_);
@@ -88,6 +90,7 @@ std::string Runner::MetricsJson() {
       if (line.empty() || line[0] == '#') continue;
       size_t sp = line.rfind(' ');
       double v = std::atof(line.c_str() + sp + 1);
+      if (role == "edge") edge.Add(line, v);
       if (line.rfind("millions_http_requests_total{", 0) == 0) {
         t.requests += v;
         if (line.find("code=\"5") != std::string::npos) t.errors += v;
@@ -123,7 +126,9 @@ std::string Runner::MetricsJson() {
   }
   json::object cache{
       {"l1_hits", l1_hits}, {"l2_hits", l2_hits}, {"loads", loads}, {"db_reads", db_reads}};
-  return json::serialize(json::object{{"tiers", out}, {"cache", cache}});
+  json::object root{{"tiers", out}, {"cache", cache}};
+  if (!t_.edge.empty()) root["edge"] = edge.Json();
+  return json::serialize(root);
 }
 
 void Runner::ServeAdmin() {

@@ -70,6 +70,8 @@ try {
   c.check(true, "the timeline store's primary and its linked replica are marked");
   await page.waitForSelector('#tiers td:has-text("web")');
   c.check(true, 'the web tier has a metrics row');
+  // No [[edge.node]] here: no edge section (edge.test.mjs checks it with one).
+  c.check(await page.isHidden('#edgebox'), 'no CDN edge section without an edge');
   // The autoscaler's table: both web nodes counted; no worker exports a fan-out lag, so a dash.
   await page.waitForSelector('#autoscale tr[data-k="web"] td:text-is("2")');
   c.check(true, 'the autoscaling table counts the web nodes');

@@ -10,6 +10,7 @@
 
 #include "core/config.h"
 #include "ctl/recipe.h"
+#include "roles/edge/settings.h"
 
 namespace millions::ctl {
 namespace {
@@ -262,6 +263,15 @@ TEST(LocalTopology, LoadsWithTheQueueAndNoAddressTwice) {
   EXPECT_EQ(t.timeline[0].listen, "127.0.0.1:26479");
   EXPECT_EQ(t.timeline[1].listen, "127.0.0.1:26480");
   EXPECT_EQ(t.timeline_settings.maxmemory, "256mb");
+  // One edge in front of the balancer, its files under the run dir (`down && rm -rf run` clears
+  // them with the rest).
+  ASSERT_EQ(t.edge.size(), 1u);
+  EXPECT_EQ(t.edge[0].listen, "127.0.0.1:8090");
+  EXPECT_EQ(t.edge[0].admin, "127.0.0.1:9091");
+  auto edge = edge::ReadSettings(t);
+  EXPECT_EQ(edge.store.disk_dir.rfind(t.runner.run_dir + "/", 0), 0u) << edge.store.disk_dir;
+  EXPECT_EQ(edge.purge_token_file.rfind(t.runner.run_dir + "/", 0), 0u) << edge.purge_token_file;
+  EXPECT_GT(edge.policy.grace, 0) << "the origin down: cached photos are still served";
   std::set<std::string> seen{t.runner.admin};
   for (const auto& r : MakeRecipes())
     for (const auto& e : r->Entries(t))
@@ -283,6 +293,9 @@ TEST(Nats3Topology, FormsAClusterOfThreeWithReplicasThree) {
   EXPECT_NE(t.runner.run_dir,
             topo::Topology::Load(MILLIONS_TOPOLOGIES "/local.toml").runner.run_dir)
       << "a one-server stream is not moved onto three: state of its own";
+  auto edge = edge::ReadSettings(t);
+  EXPECT_EQ(edge.store.disk_dir.rfind(t.runner.run_dir + "/", 0), 0u) << "its own edge cache too";
+  EXPECT_EQ(edge.purge_token_file.rfind(t.runner.run_dir + "/", 0), 0u);
 }
 
 }  // namespace
