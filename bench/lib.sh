@@ -5,7 +5,8 @@
 #
 #   free_port                 a free loopback TCP port
 #   bench_binary              BENCH_BIN: a copy of build/millions, safe from a rebuild mid-run
-#   wrk_run NAME URL [SECS]   one wrk run with --latency; sets WRK_RPS, WRK_P99_MS, WRK_REQUESTS.
+#   wrk_run NAME URL [SECS]   one wrk run with --latency; sets WRK_RPS, WRK_P99_MS, WRK_REQUESTS,
+#                             WRK_MBPS (Transfer/sec in MB/s, 2^20 bytes).
 #                             The bench fails (exit 1, a "bench: FAIL" line) when wrk exits
 #                             non-zero, prints "Non-2xx or 3xx responses" or "Socket errors",
 #                             or prints no Requests/sec or no completed request. It sets globals
@@ -157,6 +158,11 @@ wrk_run() {
     bench_die "$name: wrk printed no Requests/sec, no latency or no completed request ($url)"
   fi
   WRK_P99_MS=$(_to_ms "$p99")
+  WRK_MBPS=$(awk '/^Transfer\/sec:/ {
+    v = $2; n = v + 0; u = v; sub(/^[0-9.]+/, "", u)
+    if (u == "B") n /= 1048576; else if (u == "KB") n /= 1024; else if (u == "GB") n *= 1024
+    else if (u == "TB") n *= 1048576
+    printf "%.2f\n", n }' "$out")
   if [ "$BENCH_SELFTEST" = 1 ]; then
     echo "bench: BENCH_SELFTEST=1 but $url answered only 2xx: the check was not exercised" >&2
     exit 3
@@ -243,8 +249,16 @@ _pids2_of() { # the pids of PIDS_FN2, or nothing
   echo "$pids"
 }
 
+# A bench may define bench_check_before NAME ROUND and bench_check_after NAME ROUND (ROUND is
+# "warm-up" for the warm-up run): called around each wrk run of contender NAME, outside the CPU
+# window, e.g. to read cache hit counters and fail the run on a miss.
+_bench_hook() { # before|after index round
+  if declare -F "bench_check_$1" >/dev/null; then "bench_check_$1" "${C_NAMES[$2]}" "$3"; fi
+}
+
 _bench_measure() { # index round
   local i=$1 r=$2 pids pids2 t0 t1 u0=0 u1=0 cpu cpu2=
+  _bench_hook before "$i" "$r"
   pids=$(_pids_of "$i")
   pids2=$(_pids2_of "$i")
   # shellcheck disable=SC2086 # a list of pids
@@ -260,8 +274,9 @@ _bench_measure() { # index round
     'BEGIN {printf "%.2f", d * 1e6 / hz / n}')
   [ -z "$pids2" ] || cpu2=$(awk -v d=$((u1 - u0)) -v hz="$CLK_TCK" -v n="$WRK_REQUESTS" \
     'BEGIN {printf "%.2f", d * 1e6 / hz / n}')
-  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "${C_NAMES[$i]}" "$r" "$WRK_RPS" "$WRK_P99_MS" \
-    "$WRK_REQUESTS" "$cpu" "$cpu2" >>"$BENCH_WORK/results.tsv"
+  _bench_hook after "$i" "$r"
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "${C_NAMES[$i]}" "$r" "$WRK_RPS" "$WRK_P99_MS" \
+    "$WRK_REQUESTS" "$cpu" "$cpu2" "$WRK_MBPS" >>"$BENCH_WORK/results.tsv"
   printf '    round %s %-26s %10s req/s  p99 %8s ms  %8s cpu_us/req%s\n' "$r" "${C_NAMES[$i]}" \
     "$WRK_RPS" "$WRK_P99_MS" "$cpu" "${cpu2:+  +$cpu2 behind}" >&2
 }
@@ -274,7 +289,9 @@ bench_rounds() {
   [ "$n" -gt 0 ] || bench_die "no contender"
   for ((i = 0; i < n; i++)); do
     _pids_of "$i" >/dev/null
+    _bench_hook before "$i" warm-up
     wrk_run "${C_NAMES[$i]}-warmup" "${C_URLS[$i]}" "$WARMUP"
+    _bench_hook after "$i" warm-up
   done
   for ((r = 1; r <= ROUNDS; r++)); do
     for ((k = 0; k < n; k++)); do

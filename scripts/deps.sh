@@ -14,7 +14,7 @@ BUILD_PKGS=(
 )
 TEST_PKGS=(
   curl wrk nginx haproxy linux-perf chromium python3 postgresql postgresql-client patroni etcd-server redis-server redis-tools
-  nats-server
+  nats-server varnish
 )
 
 want=("${BUILD_PKGS[@]}")
@@ -39,3 +39,8 @@ $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 # Debian's nginx and redis-server packages start servers (ports 80 and 6379) where systemd runs;
 # benchmarks, tests and `up` start their own on other ports.
+# Debian's varnish package starts varnishd (port 6081) and varnishncsa where systemd runs; only
+# bench/edge.sh uses Varnish, with a varnishd of its own: the service is stopped and disabled.
+if [[ " ${missing[*]} " == *" varnish "* ]] && command -v systemctl >/dev/null; then
+  $SUDO systemctl disable --now varnish varnishncsa >/dev/null 2>&1 || true
+fi

@@ -11,6 +11,7 @@ the topology's grace is served STALE (never one with must-revalidate), and an ob
 cached answers 502 quickly; the disk tier keeps objects
 across a restart of the edge."""
 import hashlib
+import http.client
 import http.server
 import json
 import os
@@ -78,7 +79,8 @@ class Origin(http.server.BaseHTTPRequestHandler):
         cc = {"Cache-Control": "public, max-age=60"}
         if p.startswith("/obj/small"):
             return self.answer(200, b"small object " + p.encode(),
-                               {**cc, "ETag": '"v1"', "Content-Type": "text/plain"})
+                               {**cc, "ETag": '"v1"', "Content-Type": "text/plain",
+                                "Accept-Ranges": "bytes"})
         if p == "/obj/slow":
             time.sleep(0.5)
             return self.answer(200, b"slow object", cc)
@@ -189,6 +191,11 @@ try:
     c.eq(b1, b2, "the hit has the same body")
     c.eq(origin_hits("/obj/small"), 1, "one origin request for two client requests")
     c.check("age" in h2 and h2["age"].isdigit(), f"a hit carries Age ({h2.get('age')})")
+    conn = http.client.HTTPConnection("127.0.0.1", edge_port, timeout=10)
+    conn.request("GET", "/obj/small")
+    names = [k.lower() for k, _ in conn.getresponse().getheaders()]
+    conn.close()
+    c.eq(names.count("accept-ranges"), 1, "a hit carries one Accept-Ranges (the origin's is not repeated)")
     c.eq(get("/obj/small?")[1].get("x-cache"), "HIT", "an empty query is the same object")
 
     # --- 100 concurrent misses make one origin fetch

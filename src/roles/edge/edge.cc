@@ -234,7 +234,9 @@ ObjectPtr Edge::Impl::ToObject(const std::string& key, const http::Request& req,
   o->key = key;
   o->vary_key = VaryKey(info.vary, LookupIn(req));
   o->status = f.response.status;
-  o->headers = DropHeaders(raw, {"age", "x-cache", "surrogate-key", "x-request-id", "via"});
+  // Accept-Ranges too: Serve writes its own (the edge answers ranges of a stored 200 itself).
+  o->headers =
+      DropHeaders(raw, {"age", "x-cache", "surrogate-key", "x-request-id", "via", "accept-ranges"});
   o->body = std::make_shared<const std::string>(body);
   if (auto tags = RawHeader(raw, "surrogate-key")) {
     std::string_view t = *tags;
