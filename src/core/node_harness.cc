@@ -7,6 +7,8 @@
 #include <thread>
 #include <vector>
 
+#include "core/config.h"
+#include "core/http_server.h"
 #include "core/log.h"
 
 namespace millions::node {
@@ -29,6 +31,29 @@ void AddOpsRoutes(http::Router& r, const std::atomic<bool>& ready,
     co_return resp;
   });
 }
+
+AdminServer::AdminServer(boost::asio::io_context& ioc, const std::string& address, std::string role,
+                         http::Router& routes) {
+  auto hp = config::ParseHostPort(address);
+  http::ServerOptions o;
+  o.host = hp.host;
+  o.port = hp.port;
+  o.role = std::move(role);
+  server_ = std::make_unique<http::HttpServer>(
+      ioc, o,
+      [&routes](http::Request& req) -> awaitable<http::Response> {
+        auto m = routes.Find(req.method, req.path);
+        if (m.outcome != http::Router::Outcome::kMatched)
+          co_return http::JsonError(404, "not_found", "no such admin route");
+        req.route = std::string(m.route);
+        co_return co_await (*m.handler)(req);
+      },
+      &registry_);
+}
+
+AdminServer::~AdminServer() = default;
+void AdminServer::Start() { server_->Start(); }
+void AdminServer::Drain(std::function<void()> done) { server_->Drain(std::move(done)); }
 
 namespace {
 

@@ -13,10 +13,15 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "core/metrics.h"
 #include "core/router.h"
+
+namespace millions::http {
+class HttpServer;
+}
 
 namespace millions::node {
 
@@ -24,6 +29,23 @@ namespace millions::node {
 // draining). GET /metrics: the registry in Prometheus text.
 void AddOpsRoutes(http::Router& r, const std::atomic<bool>& ready,
                   const metrics::Registry& registry);
+
+// The admin listener of a node whose public listener is all proxying (the balancer, the edge):
+// `routes` (AddOpsRoutes' and the node's own, e.g. /status) served on `address` ("host:port"),
+// anything else a 404 JSON error, its request metrics in a registry of its own so that admin
+// traffic never shows in the node's. Ownership: borrows `routes`, which must outlive it.
+class AdminServer {
+ public:
+  AdminServer(boost::asio::io_context& ioc, const std::string& address, std::string role,
+              http::Router& routes);
+  ~AdminServer();
+  void Start();
+  void Drain(std::function<void()> done);
+
+ private:
+  metrics::Registry registry_;
+  std::unique_ptr<http::HttpServer> server_;
+};
 
 struct HarnessOptions {
   int threads = 1;                        // io threads, Run's own included

@@ -51,22 +51,7 @@ int Run(const EdgeConfig& cfg) {
   admin_routes.Add("POST", "/purge", [&edge](http::Request& req) -> awaitable<http::Response> {
     co_return edge.Purge(req);
   });
-  auto adm = config::ParseHostPort(cfg.admin);
-  http::ServerOptions ao;
-  ao.host = adm.host;
-  ao.port = adm.port;
-  ao.role = "edge_admin";
-  metrics::Registry admin_reg;
-  http::HttpServer admin(
-      ioc, ao,
-      [&admin_routes](http::Request& req) -> awaitable<http::Response> {
-        auto m = admin_routes.Find(req.method, req.path);
-        if (m.outcome != http::Router::Outcome::kMatched)
-          co_return http::JsonError(404, "not_found", "no such admin route");
-        req.route = std::string(m.route);
-        co_return co_await (*m.handler)(req);
-      },
-      &admin_reg);
+  node::AdminServer admin(ioc, cfg.admin, "edge_admin", admin_routes);
   server.Start();
   admin.Start();
 

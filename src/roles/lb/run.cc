@@ -46,22 +46,7 @@ int Run(const LbConfig& cfg) {
   admin_routes.Add("GET", "/status", [&balancer](http::Request&) -> awaitable<http::Response> {
     co_return http::Json(200, balancer.StatusJson());
   });
-  auto adm = config::ParseHostPort(cfg.admin);
-  http::ServerOptions ao;
-  ao.host = adm.host;
-  ao.port = adm.port;
-  ao.role = "lb_admin";
-  metrics::Registry admin_reg;
-  http::HttpServer admin(
-      ioc, ao,
-      [&admin_routes](http::Request& req) -> awaitable<http::Response> {
-        auto m = admin_routes.Find(req.method, req.path);
-        if (m.outcome != http::Router::Outcome::kMatched)
-          co_return http::JsonError(404, "not_found", "no such admin route");
-        req.route = std::string(m.route);
-        co_return co_await (*m.handler)(req);
-      },
-      &admin_reg);
+  node::AdminServer admin(ioc, cfg.admin, "lb_admin", admin_routes);
   std::unique_ptr<http::HttpServer> tls_server;
   if (!cfg.tls_listen.empty()) {
     auto tl = config::ParseHostPort(cfg.tls_listen);
