@@ -25,7 +25,8 @@
 # printed. Interleaved rounds with a warm-up (bench/lib.sh), medians and spread, MB/s from wrk's
 # Transfer/sec, p99 from wrk --latency, CPU microseconds per request (/proc/PID/stat): ours the one
 # process, Varnish every varnishd process (manager and cache child), nginx the workers and the
-# cache manager. Ratios ours/Varnish and ours/nginx: the median of per-round ratios with their
+# cache manager; the cores each kept busy, and wrk's (near 1: the load generator is the limit).
+# Ratios ours/Varnish and ours/nginx: the median of per-round ratios with their
 # range, for requests/s, CPU per request and p99. Loopback only; bounded in time (about 4 minutes
 # with the defaults); the exit trap stops everything it started.
 # Settings: EDGE_THREADS ("1 2"), OBJECTS ("20k 1m"), ORIGIN_WORKERS (1), PIN (1: pin to N cores
@@ -264,25 +265,36 @@ bench_check_after() { # NAME ROUND
   REQS_ALL=$((REQS_ALL + WRK_REQUESTS))
 }
 
-# edge_report: per contender median [min-max] spread of requests/s, MB/s, p99, CPU per request.
+# edge_report: per contender median [min-max] spread of requests/s, MB/s, p99, CPU per request,
+# and the cores busy (median over rounds): the contender's (CPU per request x requests/s) and
+# wrk's (near 1 with wrk -t1: the load generator is the limit, not the contender).
+mmm() { # FORMAT VALUE...: "median [min-max]", each number printed with FORMAT (e.g. %.2f)
+  local fmt=$1
+  shift
+  # shellcheck disable=SC2059 # the format is the caller's
+  printf "$fmt [$fmt-$fmt]" "$(median "$@")" "$(printf '%s\n' "$@" | sort -g | head -1)" \
+    "$(printf '%s\n' "$@" | sort -g | tail -1)"
+}
 edge_report() {
   local i name
   local -a v
-  printf '%-30s %26s %9s %20s %20s\n' contender "requests/s [min-max] spread" MB/s "p99 ms [min-max]" "cpu_us/req (spread)"
+  printf '%-26s %27s %7s %20s %18s %6s %5s\n' contender "requests/s [min-max] spread" MB/s \
+    "p99 ms [min-max]" "cpu_us/req (spr.)" cores wrk
   for ((i = 0; i < ${#C_NAMES[@]}; i++)); do
     name=${C_NAMES[$i]}
-    printf '%-30s' "${C_LABELS[$i]}"
+    printf '%-26s' "${C_LABELS[$i]}"
     mapfile -t v < <(_col "$name" 3)
-    printf ' %26s' "$(printf '%.0f [%.0f-%.0f] %s' "$(median "${v[@]}")" \
-      "$(printf '%s\n' "${v[@]}" | sort -g | head -1)" "$(printf '%s\n' "${v[@]}" | sort -g | tail -1)" \
-      "$(spread "${v[@]}")")"
+    printf ' %27s' "$(mmm %.0f "${v[@]}") $(spread "${v[@]}")"
     mapfile -t v < <(_col "$name" 8)
-    printf ' %9.1f' "$(median "${v[@]}")"
+    printf ' %7.0f' "$(median "${v[@]}")"
     mapfile -t v < <(_col "$name" 4)
-    printf ' %20s' "$(printf '%.2f [%.2f-%.2f]' "$(median "${v[@]}")" \
-      "$(printf '%s\n' "${v[@]}" | sort -g | head -1)" "$(printf '%s\n' "${v[@]}" | sort -g | tail -1)")"
+    printf ' %20s' "$(mmm %.2f "${v[@]}")"
     mapfile -t v < <(_col "$name" 6)
-    printf ' %20s\n' "$(printf '%.1f (%s)' "$(median "${v[@]}")" "$(spread "${v[@]}")")"
+    printf ' %18s' "$(printf '%.1f (%s)' "$(median "${v[@]}")" "$(spread "${v[@]}")")"
+    mapfile -t v < <(awk -F'\t' -v n="$name" '$1 == n {print $3 * $6 / 1e6}' "$BENCH_WORK/results.tsv")
+    printf ' %6.2f' "$(median "${v[@]}")"
+    mapfile -t v < <(_col "$name" 9)
+    printf ' %5.2f\n' "$(median "${v[@]}")"
   done
 }
 

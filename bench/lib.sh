@@ -6,7 +6,8 @@
 #   free_port                 a free loopback TCP port
 #   bench_binary              BENCH_BIN: a copy of build/millions, safe from a rebuild mid-run
 #   wrk_run NAME URL [SECS]   one wrk run with --latency; sets WRK_RPS, WRK_P99_MS, WRK_REQUESTS,
-#                             WRK_MBPS (Transfer/sec in MB/s, 2^20 bytes).
+#                             WRK_MBPS (Transfer/sec in MB/s, 2^20 bytes), WRK_CORES (wrk's
+#                             CPU time / SECS: near WRK_THREADS, the load generator limits).
 #                             The bench fails (exit 1, a "bench: FAIL" line) when wrk exits
 #                             non-zero, prints "Non-2xx or 3xx responses" or "Socket errors",
 #                             or prints no Requests/sec or no completed request. It sets globals
@@ -136,8 +137,15 @@ wrk_run() {
     url="$(sed -E 's#^(https?://[^/]+).*#\1#' <<<"$url")/__bench_selftest_404"
     echo "bench: BENCH_SELFTEST=1: $name runs against $url, which must fail the bench" >&2
   fi
+  local -a st0 st1
+  read -r -a st0 </proc/$$/stat # no fork: cutime+cstime (fields 16, 17) of this shell
   timeout $((secs + 30)) wrk -t"$WRK_THREADS" -c"$CONNS" -d"${secs}s" --latency "$url" \
     >"$out" 2>&1 || rc=$?
+  read -r -a st1 </proc/$$/stat
+  # The load generator's busy cores over the run (wrk, reaped: its CPU is in this shell's
+  # children's time), to tell a run limited by wrk from one limited by the server.
+  WRK_CORES=$(awk -v d=$((st1[15] + st1[16] - st0[15] - st0[16])) -v hz="$CLK_TCK" -v s="$secs" \
+    'BEGIN {printf "%.2f", d / hz / s}')
   if [ "$rc" -ne 0 ]; then
     cat "$out" >&2
     bench_die "$name: wrk exited $rc ($url)"
@@ -275,8 +283,8 @@ _bench_measure() { # index round
   [ -z "$pids2" ] || cpu2=$(awk -v d=$((u1 - u0)) -v hz="$CLK_TCK" -v n="$WRK_REQUESTS" \
     'BEGIN {printf "%.2f", d * 1e6 / hz / n}')
   _bench_hook after "$i" "$r"
-  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "${C_NAMES[$i]}" "$r" "$WRK_RPS" "$WRK_P99_MS" \
-    "$WRK_REQUESTS" "$cpu" "$cpu2" "$WRK_MBPS" >>"$BENCH_WORK/results.tsv"
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "${C_NAMES[$i]}" "$r" "$WRK_RPS" "$WRK_P99_MS" \
+    "$WRK_REQUESTS" "$cpu" "$cpu2" "$WRK_MBPS" "$WRK_CORES" >>"$BENCH_WORK/results.tsv"
   printf '    round %s %-26s %10s req/s  p99 %8s ms  %8s cpu_us/req%s\n' "$r" "${C_NAMES[$i]}" \
     "$WRK_RPS" "$WRK_P99_MS" "$cpu" "${cpu2:+  +$cpu2 behind}" >&2
 }
