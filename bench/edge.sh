@@ -27,7 +27,7 @@
 # process, Varnish every varnishd process (manager and cache child), nginx the workers and the
 # cache manager; the cores each kept busy, and wrk's (near 1: the load generator is the limit).
 # Ratios ours/Varnish and ours/nginx: the median of per-round ratios with their
-# range, for requests/s, CPU per request and p99. Loopback only; bounded in time (about 4 minutes
+# range, for requests/s, CPU per request and p99. Loopback only; bounded in time (4-5 minutes
 # with the defaults); the exit trap stops everything it started.
 # Settings: EDGE_THREADS ("1 2"), OBJECTS ("20k 1m"), ORIGIN_WORKERS (1), PIN (1: pin to N cores
 # when N < cores), DURATION (5 here), ROUNDS (3), WARMUP (2), CONNS (64), WRK_THREADS (1),
