@@ -85,3 +85,27 @@ def postgres_pids(pg, skip=()):
             except (OSError, IndexError, ValueError):
                 pass
     return pids
+
+
+def run_main(main, failed, selftest, not_exercised, cleanup):
+    """Runs a Python bench's main() and exits as every bench does: a `failed` exception prints
+    `bench: FAIL: ...` and exits 1; exit code 3 under BENCH_SELFTEST prints why the check was not
+    exercised (`not_exercised`); `cleanup()` runs in every case."""
+    import sys
+    status = 0
+    try:
+        main()
+    except failed as e:
+        print(f"bench: FAIL: {e}", file=sys.stderr, flush=True)
+        status = 1
+    except SystemExit as e:
+        if selftest and e.code == 3:
+            print(f"bench: selftest: {not_exercised}: the failure check was not exercised",
+                  file=sys.stderr, flush=True)
+        status = e.code if isinstance(e.code, int) else 1
+    except BaseException:
+        status = 1
+        raise
+    finally:
+        cleanup()
+    sys.exit(status)

@@ -84,7 +84,7 @@ import threading  # noqa: E402
 import time  # noqa: E402
 
 sys.path.append(_here)  # after the standard library: for benchlib
-from benchlib import cpu_delta, cpu_of, postgres_pids  # noqa: E402
+from benchlib import cpu_delta, cpu_of, postgres_pids, run_main  # noqa: E402
 
 sys.path.insert(0, os.path.join(_here, "..", "tests", "integration"))
 from harness import (NatsServer, PgServer, RedisServer, WebNode, WorkerNode,  # noqa: E402
@@ -847,21 +847,5 @@ def main():
     report(res, graph)
 
 
-status = 0
-try:
-    main()
-except Failed as e:
-    print(f"bench: FAIL: {e}", file=sys.stderr, flush=True)
-    status = 1
-except SystemExit as e:
-    if SELFTEST and e.code == 3:
-        print("bench: selftest: the feed reads with a bad token were answered 200: the failure "
-              "check was not exercised", file=sys.stderr, flush=True)
-    status = e.code if isinstance(e.code, int) else 1
-except BaseException:
-    status = 1
-    raise
-finally:
-    if not KEEP:
-        shutil.rmtree(tmp, ignore_errors=True)
-sys.exit(status)
+run_main(main, Failed, SELFTEST, "the feed reads with a bad token were answered 200",
+         lambda: None if KEEP else shutil.rmtree(tmp, ignore_errors=True))

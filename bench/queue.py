@@ -61,7 +61,7 @@ import queue as _stdlib_queue  # noqa: E402,F401  (cached before the bench dir j
 import time  # noqa: E402
 
 sys.path.append(_here)  # after the standard library: for benchlib
-from benchlib import cpu_delta, cpu_of, postgres_pids  # noqa: E402
+from benchlib import cpu_delta, cpu_of, postgres_pids, run_main  # noqa: E402
 
 sys.path.insert(0, os.path.join(_here, "..", "tests", "integration"))
 from harness import (NatsServer, PgServer, WebNode, WorkerNode, bearer, binary,  # noqa: E402
@@ -608,21 +608,5 @@ def main():
     report(res)
 
 
-status = 0
-try:
-    main()
-except Failed as e:
-    print(f"bench: FAIL: {e}", file=sys.stderr, flush=True)
-    status = 1
-except SystemExit as e:
-    if SELFTEST and e.code == 3:
-        print("bench: selftest: the edits of a missing photo were accepted: the non-202 check "
-              "was not exercised", file=sys.stderr, flush=True)
-    status = e.code if isinstance(e.code, int) else 1
-except BaseException:
-    status = 1
-    raise
-finally:
-    if not KEEP:
-        shutil.rmtree(tmp, ignore_errors=True)
-sys.exit(status)
+run_main(main, Failed, SELFTEST, "the edits of a missing photo were accepted",
+         lambda: None if KEEP else shutil.rmtree(tmp, ignore_errors=True))
