@@ -91,7 +91,8 @@ std::string MergeHeaders(std::string_view stored, std::string_view fresh) {
     if (!is_replaced(n)) out.append(line);
   });
   ForEachLine(fresh, [&](std::string_view n, std::string_view, std::string_view line) {
-    if (!keep_stored(n) && !In(n, {"age", "x-cache", "x-request-id", "via", "surrogate-key"}))
+    if (!keep_stored(n) &&
+        !In(n, {"age", "x-cache", "x-request-id", "via", "surrogate-key", "accept-ranges"}))
       out.append(line);
   });
   return out;
