@@ -2,6 +2,7 @@
 defensively (its fields grow: errors by kind, by call), and the CPU time of processes under test
 (bench/README.md, rule 9)."""
 import json
+import statistics
 import os
 import re
 
@@ -109,3 +110,18 @@ def run_main(main, failed, selftest, not_exercised, cleanup):
     finally:
         cleanup()
     sys.exit(status)
+
+
+# Medians with their spread, and per-round ratios, as bench/README.md's rule prints them.
+def fmt(values, digits=0):
+    """median [min-max] spread%, the spread being (max - min) / median."""
+    m = statistics.median(values)
+    sp = (max(values) - min(values)) / m * 100 if m else 0.0
+    return f"{m:,.{digits}f} [{min(values):,.{digits}f}-{max(values):,.{digits}f}] {sp:.0f}%"
+
+
+def ratio(a, b, digits=2):
+    rs = [x / y for x, y in zip(a, b) if y]
+    if not rs:
+        return "n/a"
+    return f"x{statistics.median(rs):.{digits}f} [{min(rs):.{digits}f}-{max(rs):.{digits}f}]"

@@ -61,7 +61,7 @@ import queue as _stdlib_queue  # noqa: E402,F401  (cached before the bench dir j
 import time  # noqa: E402
 
 sys.path.append(_here)  # after the standard library: for benchlib
-from benchlib import cpu_delta, cpu_of, postgres_pids, run_main  # noqa: E402
+from benchlib import cpu_delta, cpu_of, fmt, postgres_pids, ratio, run_main  # noqa: E402
 
 sys.path.insert(0, os.path.join(_here, "..", "tests", "integration"))
 from harness import (NatsServer, PgServer, WebNode, WorkerNode, bearer, binary,  # noqa: E402
@@ -121,20 +121,6 @@ def machine_ticks():
 def pct(values, q):
     s = sorted(values)
     return s[min(len(s) - 1, max(0, int(round(q / 100 * len(s) + 0.5)) - 1))]
-
-
-def fmt(values, digits=0):
-    """median [min-max] spread%, the spread being (max - min) / median."""
-    m = statistics.median(values)
-    sp = (max(values) - min(values)) / m * 100 if m else 0.0
-    return f"{m:,.{digits}f} [{min(values):,.{digits}f}-{max(values):,.{digits}f}] {sp:.0f}%"
-
-
-def ratio(a, b, digits=2):
-    rs = [x / y for x, y in zip(a, b) if y]
-    if not rs:
-        return "n/a"
-    return f"x{statistics.median(rs):.{digits}f} [{min(rs):.{digits}f}-{max(rs):.{digits}f}]"
 
 
 # --- a psql session kept open (one backend; its CPU is left out of PostgreSQL's) ---------------
