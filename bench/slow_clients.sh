@@ -160,7 +160,7 @@ attack_args() { # mode port
   case $1 in
     slowloris) echo "-H -i 5 -u http://127.0.0.1:$2/" ;;
     slowbody) echo "-B -i 5 -s 8192 -u http://127.0.0.1:$2/" ;;
-    slowread) echo "-X -k 20 -n 2 -w 1 -y 16 -z 8 -u http://127.0.0.1:$2/big" ;;
+    slowread) echo "-X -k 10 -n 2 -w 1 -y 16 -z 8 -u http://127.0.0.1:$2/big" ;;
   esac
 }
 
@@ -178,7 +178,7 @@ measure() { # mode index round
     sleep "$RAMP"
     h0=$(held "$port")
     kill -0 "$atk" 2>/dev/null ||
-      bench_die "$mode against $name: slowhttptest ended early: $(tail -5 "$work/atk-$mode-$name-$round.log")"
+      bench_die "$mode against $name: slowhttptest ended early: $(tail -5 "$work/atk-$mode-$name-$round.log" | tr -d "\\0")"
   fi
   read -r -a pp <<<"$(pids_of "$name")"
   t0=$(cpu_ticks "${pp[@]}")
@@ -203,7 +203,7 @@ measure() { # mode index round
     bench_die "no attack, yet $name failed legitimate requests: $out"
   fi
   if [ "$mode" != none ] && [ "$h0" -lt $((ATTACK_CONNS / 4)) ]; then
-    bench_die "$mode against $name held only $h0 connections after ${RAMP}s: the attack did not take ($(tail -3 "$work/atk-$mode-$name-$round.log"))"
+    bench_die "$mode against $name held only $h0 connections after ${RAMP}s: the attack did not take ($(tail -3 "$work/atk-$mode-$name-$round.log" | tr -d "\\0"))"
   fi
   echo "$mode $name $round $rps $((${non2xx:-0} + ${sockerr:-0})) $h0 $h1 $cpu" >>"$work/results"
   printf '  %-9s %-8s round %d: %9s ok/s  %6d failed  held %5d -> %5d  %7s cpu_us/ok\n' \
