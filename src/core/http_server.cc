@@ -145,6 +145,8 @@ awaitable<void> HttpServer::Impl::AcceptLoop() {
     // Responses go out in as few writes as we can make, so Nagle only ever delays (streamed
     // bodies, 100 Continue); every proxy we compare with turns it off too.
     sock.set_option(tcp::no_delay(true), ec);
+    if (opt.limits.send_buffer_bytes > 0)
+      sock.set_option(asio::socket_base::send_buffer_size(int(opt.limits.send_buffer_bytes)), ec);
     uint64_t id;
     std::shared_ptr<ServerConn> c;
     {

@@ -238,6 +238,18 @@ try:
     out, closed = raw(b"GET /x HTTP/1.1\r\nHost: x\r\nX-Slow: ", timeout=5)
     c.check(out.startswith(b"HTTP/1.1 408") and closed, f"slow headers: 408 and closed: {out[:30]!r}")
     c.eq(Recorder.paths, [], "no backend saw any malformed request")
+    # Slow readers: each client connection's kernel send buffer is bounded (the balancer's
+    # default [http] send_buffer_bytes, 128 KiB, which the kernel doubles), not autotuned to MBs.
+    s = socket.create_connection(("127.0.0.1", fport), timeout=5)
+    port = s.getsockname()[1]
+    for _ in range(20):  # the accept may lag the client's connect by a moment
+        ss = subprocess.run(["ss", "-tmnH", "state", "established", f"( dport = :{port} )"],
+                            capture_output=True, text=True).stdout
+        if "tb262144," in ss:
+            break
+        time.sleep(0.05)
+    s.close()
+    c.check("tb262144," in ss, f"the balancer's side of a client connection has SO_SNDBUF 2x128 KiB: {ss!r}")
 finally:
     lbc.terminate()
     lbc.wait(timeout=20)

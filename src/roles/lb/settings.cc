@@ -30,6 +30,9 @@ Settings ReadSettings(const topo::Topology& t) {
     if (!n.tls_listen.empty() && (l.tls_cert.empty() || l.tls_key.empty()))
       throw config::ConfigError(t.path + ": [[lb.node]] '" + n.name +
                                 "' has tls_listen but [lb] has no tls_cert and tls_key");
+  // The balancer holds every client's connection: bound what each may queue in the kernel, so
+  // a slow-read attack cannot take the machine's TCP memory (docs/security.md).
+  l.limits.send_buffer_bytes = 128 * 1024;
   http::ReadLimits(file.Table("http"), &l.limits);
   // The web nodes raise their body limit to the largest upload ([media] max_upload_bytes, the
   // web's default when absent); the balancer in front must let the same bodies through.
