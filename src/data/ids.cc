@@ -20,7 +20,8 @@ int64_t IdGenerator::Next(int shard) {
     seq_ = 0;
   }
   last_ms_ = ms;
-  return (ms << (kShardBits + kSeqBits)) | (static_cast<int64_t>(shard & ((1 << kShardBits) - 1)) << kSeqBits) | seq_;
+  return (ms << (kShardBits + kSeqBits)) |
+         (static_cast<int64_t>(shard & ((1 << kShardBits) - 1)) << kSeqBits) | seq_;
 }
 
 std::optional<int64_t> ParseId(std::string_view text) {

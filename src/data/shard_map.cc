@@ -24,8 +24,8 @@ std::unique_ptr<ShardFunction> MakeShardFunction(std::string_view name) {
   return nullptr;
 }
 
-ShardMap NextShardMap(const ShardFunction& f, const std::vector<std::string>& clusters,
-                      int logical, const ShardMap* previous) {
+ShardMap NextShardMap(const ShardFunction& f, const std::vector<std::string>& clusters, int logical,
+                      const ShardMap* previous) {
   ShardMap m;
   m.version = previous ? previous->version + 1 : 1;
   m.clusters = clusters;
@@ -70,8 +70,7 @@ Result<ShardMap> ShardMapFromJson(std::string_view json) {
     return bad("\"version\" must be a positive integer");
   if (!clusters || !clusters->is_array() || clusters->as_array().empty())
     return bad("\"clusters\" must be a non-empty array of names");
-  if (!owner || !owner->is_array() || owner->as_array().empty() ||
-      owner->as_array().size() > 8192)
+  if (!owner || !owner->is_array() || owner->as_array().empty() || owner->as_array().size() > 8192)
     return bad("\"owner\" must be an array of 1..8192 cluster indexes");
   ShardMap m;
   m.version = version->as_int64();

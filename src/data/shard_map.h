@@ -54,8 +54,8 @@ std::unique_ptr<ShardFunction> MakeBalancedShardFunction();
 std::unique_ptr<ShardFunction> MakeShardFunction(std::string_view name);
 
 // The next map: `clusters` assigned by `f`, version previous.version + 1 (1 without previous).
-ShardMap NextShardMap(const ShardFunction& f, const std::vector<std::string>& clusters,
-                      int logical, const ShardMap* previous);
+ShardMap NextShardMap(const ShardFunction& f, const std::vector<std::string>& clusters, int logical,
+                      const ShardMap* previous);
 
 // Logical shards whose cluster differs between two maps (compared by cluster name).
 std::vector<int> MovedShards(const ShardMap& from, const ShardMap& to);

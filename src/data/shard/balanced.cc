@@ -32,8 +32,7 @@ class Balanced final : public ShardFunction {
     // The L mod N clusters that keep one shard more are those that hold the most already.
     std::vector<int> order(n);
     for (int c = 0; c < n; ++c) order[c] = c;
-    std::stable_sort(order.begin(), order.end(),
-                     [&](int a, int b) { return count[a] > count[b]; });
+    std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return count[a] > count[b]; });
     std::vector<int> target(n, logical / n);
     for (int i = 0; i < logical % n; ++i) ++target[order[i]];
     // Release the surplus (highest shard numbers first) and the orphans into a pool...
@@ -61,8 +60,6 @@ class Balanced final : public ShardFunction {
 
 }  // namespace
 
-std::unique_ptr<ShardFunction> MakeBalancedShardFunction() {
-  return std::make_unique<Balanced>();
-}
+std::unique_ptr<ShardFunction> MakeBalancedShardFunction() { return std::make_unique<Balanced>(); }
 
 }  // namespace millions::data
