@@ -42,6 +42,10 @@ class FacetStore final : public Store {
     if (f_.register_metrics) f_.register_metrics(registry);
   }
 
+  Result<int64_t> NewId(int logical_shard) override {
+    return Traced("new_id", [&] { return f_.new_id(logical_shard); });
+  }
+
   Result<UserRow> CreateUser(const UserRow& u) override {
     return Traced("create_user", [&] { return f_.users->CreateUser(u); });
   }

@@ -5,7 +5,6 @@
 #include "core/http_server.h"
 #include "core/log.h"
 #include "core/node_harness.h"
-#include "data/ids.h"
 #include "media/media.h"
 
 namespace millions::web {
@@ -22,8 +21,7 @@ int RunWebNode(const WebNodeConfig& cfg, data::Store& store, queue::JobQueue& qu
     l2.on_invalidate = [&cache](const std::vector<std::string>& keys) { cache.OnBroadcast(keys); };
     cache.AttachL2(cache::OpenRedisL2(std::move(l2), env));
   }
-  data::IdGenerator ids(env, cfg.shard);
-  app::Service service(store, cache, queue, ids, env, registry, cfg.service);
+  app::Service service(store, cache, queue, env, registry, cfg.service);
   // Feed fan-out: timelines read here; posts published as fan-out jobs for the workers (or,
   // without NATS, fanned out here).
   std::unique_ptr<cache::TimelineStore> timelines;
