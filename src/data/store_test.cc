@@ -137,6 +137,16 @@ TEST_P(StoreTest, FollowsCountsAndFeed) {
   EXPECT_TRUE(store_->Feed(2, 0, 10, Consistency::kReplica)->empty());
 }
 
+// The sharded store's copy of an edge: no user need exist here; twice is once; Unfollow drops it.
+TEST_P(StoreTest, PutFollowEdgeNeedsNoUsersAndIsIdempotent) {
+  ASSERT_TRUE(store_->PutFollowEdge(70, 80, 1).ok());
+  ASSERT_TRUE(store_->PutFollowEdge(70, 80, 2).ok());
+  EXPECT_EQ(*store_->FollowerIds(80, 10, Consistency::kPrimary), std::vector<int64_t>{70});
+  EXPECT_EQ(*store_->FollowingIds(70, 10, Consistency::kPrimary), std::vector<int64_t>{80});
+  ASSERT_TRUE(store_->Unfollow(70, 80).ok());
+  EXPECT_TRUE(store_->FollowerIds(80, 10, Consistency::kPrimary)->empty());
+}
+
 TEST_P(StoreTest, SessionsExpire) {
   ASSERT_TRUE(store_->CreateSession({"th", 1, 100}).ok());
   EXPECT_TRUE(store_->GetSession("th", 50, Consistency::kPrimary).ok());
