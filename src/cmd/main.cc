@@ -11,6 +11,7 @@
 #include "ctl/chaos_matrix.h"
 #include "ctl/load.h"
 #include "ctl/logs.h"
+#include "ctl/prometheus.h"
 #include "ctl/runner.h"
 #include "roles/edge/serve.h"
 #include "roles/edge/settings.h"
@@ -31,6 +32,7 @@ void CheckTopology(const std::string& path) {
   millions::edge::ReadSettings(t);
   millions::web::ReadSettings(t);
   millions::ctl::ReadAutoscale(t);
+  millions::ctl::ReadPrometheus(t);
   t.Check({"*"});
   if (!t.web.empty() && t.postgres.empty())
     throw millions::config::ConfigError(path + ": the web nodes need a database: the topology " +

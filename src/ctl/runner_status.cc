@@ -49,6 +49,8 @@ std::string Runner::StatusJson() {
     events.push_back(json::object{{"ts", ts}, {"text", text}});
   json::object endpoints{{"public", PublicUrl()}, {"dashboard", "http://" + t_.runner.admin + "/"}};
   if (!t_.edge.empty()) endpoints["edge"] = "http://" + t_.edge.front().listen + "/";
+  for (const Node& n : nodes)  // (the config file is not read here: other threads read it)
+    if (n.role == "prometheus") endpoints["prometheus"] = "http://" + n.address + "/";
   json::object root{{"nodes", std::move(arr)},
                     {"endpoints", std::move(endpoints)},
                     {"events", std::move(events)}};
