@@ -7,6 +7,7 @@
 #include <fstream>
 
 #include "core/config.h"
+#include "core/http_client.h"
 
 namespace millions::ctl {
 namespace {
@@ -165,6 +166,56 @@ std::string RulesYaml(const PrometheusConfig& c, const topo::Topology&) {
              "the edge of {{ $labels.dc }} hits {{ $value | humanizePercentage }} (objective " +
                  Num(c.edge_hit_ratio * 100) + "%)");
   return s;
+}
+
+json::object SummarizeAlerts(std::string_view body) {
+  boost::system::error_code ec;
+  json::value v = json::parse(body, ec);
+  const json::value* list = nullptr;
+  if (!ec && v.is_object())
+    if (auto* data = v.as_object().if_contains("data"); data && data->is_object())
+      list = data->as_object().if_contains("alerts");
+  if (!list || !list->is_array())
+    return json::object{{"alerts", json::array{}}, {"error", "not an answer of Prometheus"}};
+  auto str = [](const json::object& o, const char* k) -> std::string {
+    if (auto* f = o.if_contains(k); f && f->is_string()) return std::string(f->as_string());
+    return "";
+  };
+  json::array out;
+  for (const auto& a : list->as_array()) {
+    if (!a.is_object()) continue;
+    const auto& o = a.as_object();
+    json::object labels, notes;
+    if (auto* l = o.if_contains("labels"); l && l->is_object()) labels = l->as_object();
+    if (auto* n = o.if_contains("annotations"); n && n->is_object()) notes = n->as_object();
+    out.push_back(json::object{{"name", str(labels, "alertname")},
+                               {"state", str(o, "state")},
+                               {"severity", str(labels, "severity")},
+                               {"node", str(labels, "node")},
+                               {"tier", str(labels, "tier")},
+                               {"dc", str(labels, "dc")},
+                               {"summary", str(notes, "summary")},
+                               {"since", str(o, "activeAt")}});
+  }
+  std::stable_sort(out.begin(), out.end(), [](const json::value& a, const json::value& b) {
+    return a.at("state").as_string() == "firing" && b.at("state").as_string() != "firing";
+  });
+  return json::object{{"alerts", std::move(out)}};
+}
+
+std::string AlertsJson(const std::string& host, int port) {
+  http::FetchRequest r;
+  r.host = host;
+  r.port = port;
+  r.target = "/api/v1/alerts";
+  r.timeout = std::chrono::milliseconds(800);
+  auto res = http::Fetch(r);
+  json::object o = res.ok() && res->status == 200
+                       ? SummarizeAlerts(res->body)
+                       : json::object{{"alerts", json::array{}},
+                                      {"error", "Prometheus does not answer"}};
+  o["prometheus"] = "http://" + host + ":" + std::to_string(port) + "/";
+  return json::serialize(o);
 }
 
 bool WriteAtomically(const std::string& path, const std::string& text) {

@@ -47,6 +47,13 @@ std::string PrometheusYaml(const PrometheusConfig& c, const std::string& deploym
                            const std::string& targets_glob, const std::string& rules_file);
 // The recording and alerting rules.
 std::string RulesYaml(const PrometheusConfig& c, const topo::Topology& t);
+// The dashboard's view of Prometheus' /api/v1/alerts answer `body`: {"alerts":[{"name",
+// "state" (pending | firing), "severity", "node", "tier", "dc", "summary", "since"}]}, firing
+// first; {"alerts":[],"error":..} when the answer is not Prometheus'.
+boost::json::object SummarizeAlerts(std::string_view body);
+// Asks the Prometheus at host:port for its alerts (a short timeout: the admin thread waits) and
+// summarizes them, with "prometheus" (its URL).
+std::string AlertsJson(const std::string& host, int port);
 // Writes `text` to `path` through a temporary file and a rename: a reader sees the old file or
 // the new one, never half. False when it could not.
 bool WriteAtomically(const std::string& path, const std::string& text);

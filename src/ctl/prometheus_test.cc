@@ -88,5 +88,22 @@ TEST(Prometheus, RulesCarryTheThresholdsAndPassPromtool) {
   fs::remove_all(dir);
 }
 
+TEST(Prometheus, AlertsForTheDashboardFiringFirst) {
+  auto o = SummarizeAlerts(R"({"status":"success","data":{"alerts":[
+    {"labels":{"alertname":"HighLatencyP99","tier":"web","dc":"dc1","severity":"warning"},
+     "annotations":{"summary":"web in dc1: p99 1s"},"state":"pending","activeAt":"t1"},
+    {"labels":{"alertname":"NodeDown","node":"lb1","tier":"lb","dc":"dc1","severity":"critical"},
+     "annotations":{"summary":"lb node lb1"},"state":"firing","activeAt":"t0"}]}})");
+  auto& a = o.at("alerts").as_array();
+  ASSERT_EQ(a.size(), 2u);
+  EXPECT_EQ(a[0].at("name").as_string(), "NodeDown");
+  EXPECT_EQ(a[0].at("node").as_string(), "lb1");
+  EXPECT_EQ(a[0].at("since").as_string(), "t0");
+  EXPECT_EQ(a[1].at("state").as_string(), "pending");
+  EXPECT_EQ(a[1].at("summary").as_string(), "web in dc1: p99 1s");
+  EXPECT_TRUE(SummarizeAlerts("<html>").contains("error"));
+  EXPECT_TRUE(SummarizeAlerts("{\"data\":{}}").at("alerts").as_array().empty());
+}
+
 }  // namespace
 }  // namespace millions::ctl

@@ -12,6 +12,7 @@
 #include "core/router.h"
 #include "ctl/dashboard.h"
 #include "ctl/edge_metrics.h"
+#include "ctl/prometheus.h"
 #include "ctl/runner_internal.h"
 
 namespace millions::ctl::detail {
@@ -183,6 +184,12 @@ void Runner::ServeAdmin() {
     boost::system::error_code ec;
     json::parse(text, ec);
     co_return http::Json(200, ec ? std::string("{\"rows\":[]}") : text);
+  });
+  // Prometheus' active alerts, for the dashboard; {"prometheus":null} when the topology has none.
+  router->Add("GET", "/api/alerts", [this](http::Request&) -> awaitable<http::Response> {
+    std::vector<Node> prom = Nodes("prometheus");
+    if (prom.empty()) co_return http::Json(200, "{\"prometheus\":null,\"alerts\":[]}");
+    co_return http::Json(200, AlertsJson(prom[0].check_host, prom[0].check_port));
   });
   router->Add("POST", "/api/down", [](http::Request&) -> awaitable<http::Response> {
     g_stop = 1;

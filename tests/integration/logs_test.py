@@ -62,6 +62,11 @@ c.eq(rc, 2, f"a bad --since: exit 2 ({err.strip()})")
 try:
     r = run("up", topo, "--detach", timeout=180)
     c.eq(r.returncode, 0, "up --detach: " + (r.stdout + r.stderr)[-500:])
+    st = json.loads(run("status", "--json", "--topology", topo).stdout)
+    c.check("prometheus" not in st["endpoints"], "no [prometheus]: no Prometheus endpoint")
+    dash = st["endpoints"]["dashboard"].split("/")[2].rsplit(":", 1)
+    alerts = parse_json(http_request(dash[0], int(dash[1]), "GET", "/api/alerts")[2])
+    c.eq(alerts, {"prometheus": None, "alerts": []}, "no [prometheus]: the dashboard shows none")
     s, _, _ = api("POST", "/api/users", {"handle": "lena", "password": "password123"})
     s, _, sess = api("POST", "/api/sessions", {"handle": "lena", "password": "password123"})
     token = sess["token"]

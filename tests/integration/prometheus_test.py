@@ -93,6 +93,13 @@ try:
         c.eq((alert[0]["labels"].get("tier"), alert[0]["labels"].get("dc")), ("lb", "dc1"),
              "the alert names the tier and the DC")
     c.check(not firing("NodeDown", "web1"), "no alert for a node that answers")
+    # The dashboard's alerts, through the runner.
+    dash = st["endpoints"]["dashboard"].split("/")[2].rsplit(":", 1)
+    s, _, data = http_request(dash[0], int(dash[1]), "GET", "/api/alerts")
+    shown = parse_json(data)
+    c.eq(shown.get("prometheus"), f"http://127.0.0.1:{prom_port}/", "the runner links Prometheus")
+    c.check(any(a["name"] == "NodeDown" and a["node"] == "lb1" and a["state"] == "firing"
+                for a in shown.get("alerts", [])), f"the runner shows the alert: {shown}")
 finally:
     c.eq(run("down", "--topology", topo, timeout=120).returncode, 0, "down")
 
