@@ -181,9 +181,10 @@ int main(int argc, char** argv) {
       "Exit 1 when no run is found. See docs/observability.md.");
   logs_cmd->add_option("--node", logs_flags.filter.nodes, "Only these nodes (repeat or a,b)")
       ->delimiter(',');
-  logs_cmd->add_option("--role", logs_flags.filter.roles,
-                       "Only these roles: web, lb, worker, edge, runner, patroni, etcd, redis, "
-                       "timeline, nats (repeat or a,b)")
+  logs_cmd
+      ->add_option("--role", logs_flags.filter.roles,
+                   "Only these roles: web, lb, worker, edge, runner, patroni, etcd, redis, "
+                   "timeline, nats (repeat or a,b)")
       ->delimiter(',');
   logs_cmd->add_option("--level", logs_flags.filter.level, "The lowest level shown")
       ->check(CLI::IsMember({"debug", "info", "warn", "error"}));

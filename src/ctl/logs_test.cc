@@ -50,10 +50,10 @@ TEST_F(LogsTest, MergesFilesInTimeOrder) {
                      Line("2026-12-03T08:00:00.400Z", "web1", "web", "info", "d"));
   Append("lb1", Line("2026-12-03T08:00:00.050Z", "lb1", "lb", "debug", "start") +
                     Line("2026-12-03T08:00:00.200Z", "lb1", "lb", "debug", "b"));
-  Append("worker1", Line("2026-12-03T08:00:00.300Z", "worker1", "worker", "info", "c") +
-                        "not json at all\n");
-  EXPECT_EQ(Msgs({}), (std::vector<std::string>{"lb1:start", "web1:a", "lb1:b", "worker1:c",
-                                                "web1:d"}));
+  Append("worker1",
+         Line("2026-12-03T08:00:00.300Z", "worker1", "worker", "info", "c") + "not json at all\n");
+  EXPECT_EQ(Msgs({}),
+            (std::vector<std::string>{"lb1:start", "web1:a", "lb1:b", "worker1:c", "web1:d"}));
 }
 
 TEST_F(LogsTest, FiltersCombineWithAnd) {
@@ -64,8 +64,8 @@ TEST_F(LogsTest, FiltersCombineWithAnd) {
   Append("worker1", Line("2026-12-03T08:00:01.000Z", "worker1", "worker", "info", "job", "r1"));
   Filter by_rid;
   by_rid.request_id = "r1";
-  EXPECT_EQ(Msgs(by_rid), (std::vector<std::string>{"web1:req", "lb1:proxied", "web1:boom",
-                                                    "worker1:job"}));
+  EXPECT_EQ(Msgs(by_rid),
+            (std::vector<std::string>{"web1:req", "lb1:proxied", "web1:boom", "worker1:job"}));
   Filter by_trace;
   by_trace.trace_id = "t-r2";
   EXPECT_EQ(Msgs(by_trace), (std::vector<std::string>{"web1:slow"}));

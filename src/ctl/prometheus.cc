@@ -35,8 +35,9 @@ std::string Num(double v) {
 // fills them.
 std::string Alert(const std::string& name, const std::string& expr, int for_s,
                   const std::string& severity, const std::string& what) {
-  return "      - alert: " + name + "\n        expr: " + expr + "\n        for: " +
-         std::to_string(for_s) + "s\n        labels:\n          severity: " + severity +
+  return "      - alert: " + name + "\n        expr: " + expr +
+         "\n        for: " + std::to_string(for_s) +
+         "s\n        labels:\n          severity: " + severity +
          "\n        annotations:\n          summary: '" + what + "'\n";
 }
 
@@ -68,8 +69,7 @@ std::optional<PrometheusConfig> ReadPrometheus(const topo::Topology& t) {
 }
 
 const std::vector<std::string>& ScrapedKinds() {
-  static const std::vector<std::string> kinds = {"web",    "lb",      "edge",
-                                                 "worker", "patroni", "etcd"};
+  static const std::vector<std::string> kinds = {"web", "lb", "edge", "worker", "patroni", "etcd"};
   return kinds;
 }
 
@@ -77,9 +77,9 @@ std::string TargetsJson(const std::vector<Node>& nodes) {
   json::array groups;
   for (const Node& n : nodes) {
     if (!n.wanted || n.check_port == 0) continue;
-    groups.push_back(json::object{
-        {"targets", json::array{n.check_host + ":" + std::to_string(n.check_port)}},
-        {"labels", json::object{{"dc", n.dc}, {"tier", n.role}, {"node", n.name}}}});
+    groups.push_back(
+        json::object{{"targets", json::array{n.check_host + ":" + std::to_string(n.check_port)}},
+                     {"labels", json::object{{"dc", n.dc}, {"tier", n.role}, {"node", n.name}}}});
   }
   return json::serialize(groups) + "\n";
 }
@@ -90,8 +90,8 @@ std::string PrometheusYaml(const PrometheusConfig& c, const std::string& deploym
   // A scrape gives up before the next one is due (and never waits past 10 s).
   double timeout = std::min(10.0, std::max(0.1, interval * 0.8));
   std::string s = "# Written by `millions up` from the topology's [prometheus] at every start.\n";
-  s += "global:\n  scrape_interval: " + Seconds(interval) + "\n  scrape_timeout: " +
-       Seconds(timeout) + "\n  evaluation_interval: " + Seconds(interval) +
+  s += "global:\n  scrape_interval: " + Seconds(interval) +
+       "\n  scrape_timeout: " + Seconds(timeout) + "\n  evaluation_interval: " + Seconds(interval) +
        "\n  external_labels:\n    deployment: '" + deployment + "'\n";
   s += "rule_files:\n  - '" + rules_file + "'\n";
   s += "scrape_configs:\n  - job_name: millions\n    file_sd_configs:\n      - files: ['" +
@@ -111,14 +111,14 @@ std::string RulesYaml(const PrometheusConfig& c, const topo::Topology&) {
   s += Record("tier:millions_http_error_ratio:rate",
               "tier:millions_http_errors:rate / tier:millions_http_requests:rate > -1");
   for (const char* q : {"0.5", "0.99"})
-    s += Record(std::string("tier:millions_http_request_duration_seconds:p") +
-                    (q[2] == '5' ? "50" : "99"),
-                std::string("histogram_quantile(") + q +
-                    ", sum by (dc, tier, le) (rate(millions_http_request_duration_seconds_bucket[" +
-                    w + "])))");
-  s += Record("dc:millions_edge_requests:rate",
-              "sum by (dc) (rate(millions_edge_requests_total{result=~\"hit|miss|stale\"}[" + w +
-                  "]))");
+    s += Record(
+        std::string("tier:millions_http_request_duration_seconds:p") + (q[2] == '5' ? "50" : "99"),
+        std::string("histogram_quantile(") + q +
+            ", sum by (dc, tier, le) (rate(millions_http_request_duration_seconds_bucket[" + w +
+            "])))");
+  s += Record(
+      "dc:millions_edge_requests:rate",
+      "sum by (dc) (rate(millions_edge_requests_total{result=~\"hit|miss|stale\"}[" + w + "]))");
   s += Record("dc:millions_edge_hit_ratio:rate",
               "sum by (dc) (rate(millions_edge_requests_total{result=\"hit\"}[" + w +
                   "])) / dc:millions_edge_requests:rate > -1");
@@ -155,8 +155,8 @@ std::string RulesYaml(const PrometheusConfig& c, const topo::Topology&) {
              "replica {{ $labels.member }} is {{ $value | humanize1024 }}B behind (objective " +
                  std::to_string(c.replica_lag_bytes) + " B)");
   s += Alert("QueueBacklogAge",
-             "millions_queue_backlog_age_seconds:estimate > " + std::to_string(c.backlog_age_s),
-             f, "warning",
+             "millions_queue_backlog_age_seconds:estimate > " + std::to_string(c.backlog_age_s), f,
+             "warning",
              "edit jobs wait about {{ $value | humanizeDuration }} (objective " +
                  std::to_string(c.backlog_age_s) + " s)");
   s += Alert("EdgeHitRatioLow",
@@ -210,10 +210,10 @@ std::string AlertsJson(const std::string& host, int port) {
   r.target = "/api/v1/alerts";
   r.timeout = std::chrono::milliseconds(800);
   auto res = http::Fetch(r);
-  json::object o = res.ok() && res->status == 200
-                       ? SummarizeAlerts(res->body)
-                       : json::object{{"alerts", json::array{}},
-                                      {"error", "Prometheus does not answer"}};
+  json::object o =
+      res.ok() && res->status == 200
+          ? SummarizeAlerts(res->body)
+          : json::object{{"alerts", json::array{}}, {"error", "Prometheus does not answer"}};
   o["prometheus"] = "http://" + host + ":" + std::to_string(port) + "/";
   return json::serialize(o);
 }

@@ -17,17 +17,18 @@
 
 namespace millions::ctl {
 
-// [prometheus]; a topology without the section runs no Prometheus. Thresholds: docs/observability.md.
+// [prometheus]; a topology without the section runs no Prometheus. Thresholds:
+// docs/observability.md.
 struct PrometheusConfig {
   std::string listen = "127.0.0.1:9095";
   int scrape_interval_ms = 5000;
-  std::string retention = "1d";  // Prometheus' duration: 12h, 1d, 2w
-  int alert_for_s = 30;          // an objective broken this long fires its alert
-  double error_ratio = 0.05;     // 5xx / requests per tier and dc, over the rate window
-  int p99_ms = 500;              // p99 per tier and dc
+  std::string retention = "1d";    // Prometheus' duration: 12h, 1d, 2w
+  int alert_for_s = 30;            // an objective broken this long fires its alert
+  double error_ratio = 0.05;       // 5xx / requests per tier and dc, over the rate window
+  int p99_ms = 500;                // p99 per tier and dc
   int64_t replica_lag_bytes = -1;  // -1: [postgres] max_replica_lag_bytes
-  int backlog_age_s = 60;        // the queue's backlog over its drain rate
-  double edge_hit_ratio = 0.5;   // hits / (hits + misses + stale) per dc, with traffic
+  int backlog_age_s = 60;          // the queue's backlog over its drain rate
+  double edge_hit_ratio = 0.5;     // hits / (hits + misses + stale) per dc, with traffic
 };
 
 // Reads [prometheus] (marking its keys as known); nothing when the section is absent. Throws

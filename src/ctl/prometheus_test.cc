@@ -25,9 +25,7 @@ topo::Topology Load(const std::string& text) {
   return t;
 }
 
-TEST(Prometheus, AbsentSectionMeansNoPrometheus) {
-  EXPECT_FALSE(ReadPrometheus(Load("")));
-}
+TEST(Prometheus, AbsentSectionMeansNoPrometheus) { EXPECT_FALSE(ReadPrometheus(Load(""))); }
 
 TEST(Prometheus, DefaultsAndBadValues) {
   auto t = Load("[postgres]\nmax_replica_lag_bytes = 4096\n[prometheus]\n");
@@ -36,8 +34,7 @@ TEST(Prometheus, DefaultsAndBadValues) {
   EXPECT_EQ(c->listen, "127.0.0.1:9095");
   EXPECT_EQ(c->scrape_interval_ms, 5000);
   EXPECT_EQ(c->replica_lag_bytes, 4096);  // the web tier's own bound on a replica's lag
-  EXPECT_THROW(ReadPrometheus(Load("[prometheus]\nretention = \"a week\"\n")),
-               config::ConfigError);
+  EXPECT_THROW(ReadPrometheus(Load("[prometheus]\nretention = \"a week\"\n")), config::ConfigError);
   EXPECT_THROW(ReadPrometheus(Load("[prometheus]\nscrape_interval_ms = 10\n")),
                config::ConfigError);
   EXPECT_THROW(ReadPrometheus(Load("[prometheus]\nlisten = \"nowhere\"\n")), config::ConfigError);
@@ -69,9 +66,9 @@ TEST(Prometheus, RulesCarryTheThresholdsAndPassPromtool) {
   auto c = *ReadPrometheus(t);
   std::string rules = RulesYaml(c, t);
   for (const char* want :
-       {"tier:millions_http_error_ratio:rate > 0.02", "p99 > 0.25", "estimate > 30",
-        "rate < 0.6", "up == 0", "max by (dc) (up) == 0", "for: 2s",
-        "millions_db_replica_lag_bytes) > 1048576", "rate(millions_http_requests_total[60s])"})
+       {"tier:millions_http_error_ratio:rate > 0.02", "p99 > 0.25", "estimate > 30", "rate < 0.6",
+        "up == 0", "max by (dc) (up) == 0", "for: 2s", "millions_db_replica_lag_bytes) > 1048576",
+        "rate(millions_http_requests_total[60s])"})
     EXPECT_NE(rules.find(want), std::string::npos) << want << "\n" << rules;
   auto dir = fs::temp_directory_path() / ("prom_files_" + std::to_string(getpid()));
   fs::create_directories(dir / "targets");

@@ -100,8 +100,8 @@ class NatsQueue : public JobQueue {
     jsPubAck* ack = nullptr;
     jsErrCode jerr = jsErrCode(0);
     natsMsg* msg = nullptr;
-    natsStatus s = natsMsg_Create(&msg, subject.c_str(), nullptr, body.data(),
-                                  static_cast<int>(body.size()));
+    natsStatus s =
+        natsMsg_Create(&msg, subject.c_str(), nullptr, body.data(), static_cast<int>(body.size()));
     // The request's ids ride in headers, for the worker's log lines about the job.
     const log::Context& ctx = log::Current();
     std::string rid(ctx.request_id), tid(ctx.trace_id);

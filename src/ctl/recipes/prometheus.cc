@@ -4,12 +4,15 @@
 // `down` (bounded by the retention). The targets file (file-based discovery) is rewritten by the
 // recipe's Tick when the nodes change (scale, autoscale): Prometheus reads it again without a
 // restart. Ready when /-/ready answers 200. What is scraped and the rules: ctl/prometheus.h.
+#include "ctl/prometheus.h"
+
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <mutex>
+#include <stdexcept>
 
 #include "core/config.h"
-#include "ctl/prometheus.h"
 #include "ctl/recipes/recipes.h"
 
 namespace millions::ctl {
@@ -32,7 +35,12 @@ class PrometheusRecipe : public Recipe {
     e.listen = c->listen;
     return {e};
   }
-  void Check(const topo::Topology& t, const std::string&) const override { ReadPrometheus(t); }
+  void Check(const topo::Topology& t, const std::string& source) const override {
+    if (ReadPrometheus(t) && std::system("command -v prometheus >/dev/null 2>&1") != 0)
+      throw std::runtime_error(source +
+                               ": [prometheus] needs Debian's prometheus package (scripts/deps.sh "
+                               "installs it), or leave the section out");
+  }
 
   Node Make(const topo::NodeEntry& e, const RecipeContext& ctx) const override {
     PrometheusConfig c = *ReadPrometheus(*ctx.topology);
@@ -46,13 +54,13 @@ class PrometheusRecipe : public Recipe {
     WriteAtomically(dir + "/rules.yml", RulesYaml(c, *ctx.topology));
     // No targets until AfterReady knows the nodes (a file left by the last run is stale).
     WriteAtomically(TargetsFile(ctx), "[]\n");
-    n.spawn = {{"prometheus", "--config.file=" + dir + "/prometheus.yml",
-                "--storage.tsdb.path=" + dir + "/data",
-                "--storage.tsdb.retention.time=" + c.retention, "--web.listen-address=" + e.listen,
-                "--log.format=json"},
-               LogPath(ctx, e.name),
-               "",
-               {}};
+    n.spawn = {
+        {"prometheus", "--config.file=" + dir + "/prometheus.yml",
+         "--storage.tsdb.path=" + dir + "/data", "--storage.tsdb.retention.time=" + c.retention,
+         "--web.listen-address=" + e.listen, "--log.format=json"},
+        LogPath(ctx, e.name),
+        "",
+        {}};
     return n;
   }
 
