@@ -27,7 +27,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     (void)Matches(*r, f);
     (void)Readable(*r);
   }
-  if (auto t = ParseTime(in); t && *t >= 0 && *t < 253402300800000) {  // before year 10000
+  if (auto t = ParseTime(in)) {
     auto back = ParseTime(FormatTs(*t));
     if (!back || *back != *t) abort();
   }

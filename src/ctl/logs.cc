@@ -132,12 +132,14 @@ class LineReader {
 }  // namespace
 
 std::string FormatTs(int64_t wall_ms) {
-  time_t secs = static_cast<time_t>(wall_ms / 1000);
+  // Floored, so that a time before 1970 (an engine's odd clock) keeps the one form too.
+  int64_t rem = ((wall_ms % 1000) + 1000) % 1000;
+  time_t secs = static_cast<time_t>((wall_ms - rem) / 1000);
   struct tm tm {};
   gmtime_r(&secs, &tm);
-  char buf[40];
-  size_t n = strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
-  snprintf(buf + n, sizeof buf - n, ".%03dZ", static_cast<int>(wall_ms % 1000));
+  char buf[64];  // (strftime's %Y does not pad a year before 1000 to four digits)
+  snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+           tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(rem));
   return buf;
 }
 
@@ -194,6 +196,7 @@ std::optional<std::string> ParseSince(std::string_view s, int64_t now_ms) {
     ms = n * 86400e3;
   else
     return std::nullopt;
+  if (ms > 1e14) return std::nullopt;  // over 3000 years: a typo, not a time
   return FormatTs(now_ms - static_cast<int64_t>(ms));
 }
 
@@ -230,8 +233,10 @@ std::optional<Record> Parse(std::string_view line, const Source& src, const std:
       // Another program's JSON (etcd): its time, level and message where it has them.
       if (auto t = ParseTime(ts))
         r.ts = FormatTs(*t);
-      else if (auto* n = o.if_contains("ts"); n && n->is_number())
-        r.ts = FormatTs(static_cast<int64_t>(n->to_number<double>() * 1000));
+      else if (auto* n = o.if_contains("ts"); n && n->is_number()) {
+        double secs = n->to_number<double>();  // seconds since the epoch (zap's default)
+        if (secs >= 0 && secs < 1e11) r.ts = FormatTs(static_cast<int64_t>(secs * 1000));
+      }
       r.level = Str(o, "level");
       r.msg = Str(o, "msg");
     }

@@ -136,12 +136,15 @@ TEST(LogsParse, TimesAndSince) {
   EXPECT_EQ(FormatTs(*ParseTime("2026-12-03T09:00:00+01:00")), "2026-12-03T08:00:00.000Z");
   EXPECT_EQ(FormatTs(*ParseTime("2026/12/03 08:00:00.5 [INF]")), "2026-12-03T08:00:00.500Z");
   EXPECT_FALSE(ParseTime("2026-13-03T08:00:00Z"));
+  EXPECT_EQ(FormatTs(*ParseTime("1445/12/03 08:00:00.250")), "1445-12-03T08:00:00.250Z");
+  EXPECT_EQ(FormatTs(*ParseTime("0566-12-03T08:00:00Z")), "0566-12-03T08:00:00.000Z");
   EXPECT_FALSE(ParseTime("yesterday"));
   int64_t now = *ParseTime("2026-12-03T08:00:00Z");
   EXPECT_EQ(ParseSince("90s", now), "2026-12-03T07:58:30.000Z");
   EXPECT_EQ(ParseSince("2h", now), "2026-12-03T06:00:00.000Z");
   EXPECT_EQ(ParseSince("2026-12-01T00:00:00Z", now), "2026-12-01T00:00:00.000Z");
   EXPECT_FALSE(ParseSince("10x", now));
+  EXPECT_FALSE(ParseSince(std::string(40, '9') + "d", now));
   EXPECT_FALSE(ParseSince("", now));
   // NATS and Redis lines carry their own time.
   Source nats{"", "nats1", "nats"};
