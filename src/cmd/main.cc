@@ -184,7 +184,7 @@ int main(int argc, char** argv) {
   logs_cmd
       ->add_option("--role", logs_flags.filter.roles,
                    "Only these roles: web, lb, worker, edge, runner, patroni, etcd, redis, "
-                   "timeline, nats (repeat or a,b)")
+                   "timeline, nats, prometheus (repeat or a,b)")
       ->delimiter(',');
   logs_cmd->add_option("--level", logs_flags.filter.level, "The lowest level shown")
       ->check(CLI::IsMember({"debug", "info", "warn", "error"}));
