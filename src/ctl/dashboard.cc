@@ -24,6 +24,9 @@ table{border-collapse:collapse}td,th{padding:.2rem .6rem;text-align:right;border
 <span style="margin-left:auto">web nodes <input id="webcount" type="number" min="1" max="32" style="width:4em">
 <button id="scale">Scale</button></span></header>
 <main>
+<section class="dc" id="alertbox" hidden><h3>Alerts <a id="promlink" style="font-weight:normal;font-size:.85rem" target="_blank">Prometheus</a></h3>
+<table id="alerts"><thead><tr><th style="text-align:left">alert</th><th style="text-align:left">state</th>
+<th style="text-align:left">where</th><th style="text-align:left">since</th><th style="text-align:left">summary</th></tr></thead><tbody></tbody></table></section>
 <section id="dcs"></section>
 <section class="dc"><h3>Tiers</h3><table id="tiers"><thead><tr><th style="text-align:left">tier</th>
 <th>requests/s</th><th>p99 ms</th><th>errors/s</th><th>db connections</th></tr></thead><tbody></tbody></table></section>
@@ -218,6 +221,29 @@ function renderAutoscale(a) {
     return tr;
   }));
 }
+// Prometheus' active alerts (the runner asks it); the box stays hidden without Prometheus.
+function renderAlerts(a) {
+  $('alertbox').hidden = !a.prometheus;
+  if (!a.prometheus) return;
+  $('promlink').href = a.prometheus;
+  const rows = a.alerts.map((x) => {
+    const tr = el('tr', '', x.state === 'firing' ? 'bad' : '');
+    for (const v of [x.name, x.state, [x.tier, x.node, x.dc].filter(Boolean).join(' · '), x.since, x.summary]) {
+      const td = el('td', v || '');
+      td.style.textAlign = 'left';
+      tr.append(td);
+    }
+    return tr;
+  });
+  if (!rows.length) {
+    const td = el('td', a.error || 'none: every objective is met');
+    td.colSpan = 5;
+    td.style.textAlign = 'left';
+    rows.push(el('tr'));
+    rows[0].append(td);
+  }
+  $('alerts').tBodies[0].replaceChildren(...rows);
+}
 async function refresh() {
   try {
     const s = await (await fetch('/api/status')).json();
@@ -229,6 +255,7 @@ async function refresh() {
     renderTiers(m);
     renderMatrix(await (await fetch('/api/chaos-matrix')).json());
     renderAutoscale(await (await fetch('/api/autoscale')).json());
+    renderAlerts(await (await fetch('/api/alerts')).json());
   } catch (e) { $('summary').textContent = 'runner unreachable'; }
 }
 refresh();

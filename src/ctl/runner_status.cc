@@ -12,6 +12,7 @@
 #include "core/router.h"
 #include "ctl/dashboard.h"
 #include "ctl/edge_metrics.h"
+#include "ctl/prometheus.h"
 #include "ctl/runner_internal.h"
 
 namespace millions::ctl::detail {
@@ -49,6 +50,8 @@ std::string Runner::StatusJson() {
     events.push_back(json::object{{"ts", ts}, {"text", text}});
   json::object endpoints{{"public", PublicUrl()}, {"dashboard", "http://" + t_.runner.admin + "/"}};
   if (!t_.edge.empty()) endpoints["edge"] = "http://" + t_.edge.front().listen + "/";
+  for (const Node& n : nodes)  // (the config file is not read here: other threads read it)
+    if (n.role == "prometheus") endpoints["prometheus"] = "http://" + n.address + "/";
   json::object root{{"nodes", std::move(arr)},
                     {"endpoints", std::move(endpoints)},
                     {"events", std::move(events)}};
@@ -181,6 +184,12 @@ void Runner::ServeAdmin() {
     boost::system::error_code ec;
     json::parse(text, ec);
     co_return http::Json(200, ec ? std::string("{\"rows\":[]}") : text);
+  });
+  // Prometheus' active alerts, for the dashboard; {"prometheus":null} when the topology has none.
+  router->Add("GET", "/api/alerts", [this](http::Request&) -> awaitable<http::Response> {
+    std::vector<Node> prom = Nodes("prometheus");
+    if (prom.empty()) co_return http::Json(200, "{\"prometheus\":null,\"alerts\":[]}");
+    co_return http::Json(200, AlertsJson(prom[0].check_host, prom[0].check_port));
   });
   router->Add("POST", "/api/down", [](http::Request&) -> awaitable<http::Response> {
     g_stop = 1;

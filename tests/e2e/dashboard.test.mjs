@@ -1,6 +1,7 @@
 // The runner's dashboard in Chromium: `millions up` on a small test topology; the page shows
-// every node (the timeline store's with their roles), a kill from its button is reflected (the
-// node is restarted with a new pid and the event is listed), and there are no console errors.
+// every node (the timeline store's with their roles), Prometheus' alerts box, a kill from its
+// button is reflected (the node is restarted with a new pid and the event is listed), and there
+// are no console errors.
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -13,6 +14,7 @@ const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'millions-dash-'));
 fs.chmodSync(tmp, 0o755);
 const admin = await freePort();
 const web1Port = await freePort();
+const promPort = await freePort();
 const topo = path.join(tmp, 'topology.toml');
 fs.writeFileSync(topo, `[deployment]
 name = "dash"
@@ -48,6 +50,10 @@ name = "timeline2"
 listen = "127.0.0.1:${await freePort()}"
 [workers]
 threads = 1
+[prometheus]
+listen = "127.0.0.1:${promPort}"
+scrape_interval_ms = 1000
+alert_for_s = 1
 `);
 const timer = setTimeout(() => { console.error('FAIL: global timeout'); process.exit(1); }, 150000);
 execFileSync(bin, ['up', topo, '--detach'], { cwd: tmp, timeout: 120000, stdio: 'ignore' });
@@ -72,6 +78,10 @@ try {
   c.check(true, 'the web tier has a metrics row');
   // No [[edge.node]] here: no edge section (edge.test.mjs checks it with one).
   c.check(await page.isHidden('#edgebox'), 'no CDN edge section without an edge');
+  // Prometheus runs: the alerts box links it and lists its alerts (or says there are none).
+  await page.waitForSelector('#alertbox:not([hidden]) #alerts tbody tr');
+  c.check(await page.getAttribute('#promlink', 'href') === `http://127.0.0.1:${promPort}/`,
+    'the alerts box links Prometheus');
   // The autoscaler's table: both web nodes counted; no worker exports a fan-out lag, so a dash.
   await page.waitForSelector('#autoscale tr[data-k="web"] td:text-is("2")');
   c.check(true, 'the autoscaling table counts the web nodes');

@@ -67,7 +67,7 @@ TEST_F(Fixture, TableListsEveryKindOnceInStageOrder) {
   std::vector<std::string> kinds;
   for (const auto& r : table) kinds.push_back(r->Kind());
   EXPECT_EQ(kinds, (std::vector<std::string>{"etcd", "patroni", "redis", "timeline", "nats", "web",
-                                             "worker", "lb", "edge"}));
+                                             "worker", "lb", "edge", "prometheus"}));
   EXPECT_TRUE(std::is_sorted(table.begin(), table.end(),
                              [](auto& a, auto& b) { return a->Stage() < b->Stage(); }));
   std::set<int> stages;
@@ -272,6 +272,22 @@ TEST(LocalTopology, LoadsWithTheQueueAndNoAddressTwice) {
   EXPECT_EQ(edge.store.disk_dir.rfind(t.runner.run_dir + "/", 0), 0u) << edge.store.disk_dir;
   EXPECT_EQ(edge.purge_token_file.rfind(t.runner.run_dir + "/", 0), 0u) << edge.purge_token_file;
   EXPECT_GT(edge.policy.grace, 0) << "the origin down: cached photos are still served";
+  // Prometheus, started last, its files under the run dir.
+  const auto table = MakeRecipes();
+  const Recipe& prom = *table.back();
+  ASSERT_STREQ(prom.Kind(), "prometheus");
+  ASSERT_EQ(prom.Entries(t).size(), 1u);
+  EXPECT_EQ(prom.Entries(t)[0].listen, "127.0.0.1:9095");
+  auto dir = std::filesystem::temp_directory_path() / ("prom_recipe_" + std::to_string(getpid()));
+  RecipeContext ctx{&t, dir.string(), "/bin/millions", dir.string() + "/topology.toml", ""};
+  Node n = prom.Make(prom.Entries(t)[0], ctx);
+  EXPECT_EQ(n.spawn.argv[0], "prometheus");
+  EXPECT_NE(std::find(n.spawn.argv.begin(), n.spawn.argv.end(),
+                      "--storage.tsdb.path=" + dir.string() + "/prometheus/data"),
+            n.spawn.argv.end());
+  for (const char* f : {"prometheus.yml", "rules.yml", "targets/millions.json"})
+    EXPECT_TRUE(std::filesystem::exists(dir / "prometheus" / f)) << f;
+  std::filesystem::remove_all(dir);
   std::set<std::string> seen{t.runner.admin};
   for (const auto& r : MakeRecipes())
     for (const auto& e : r->Entries(t))
