@@ -19,6 +19,7 @@ struct FetchRequest {
   std::string target = "/";
   std::string body;
   std::string content_type;  // set with a body
+  std::string authorization;  // the Authorization header's value, when set
   std::chrono::milliseconds timeout{5000};
 };
 
