@@ -29,8 +29,8 @@ int64_t CeilSeconds(int64_t ms) { return std::max<int64_t>(1, (ms + 999) / 1000)
 }  // namespace
 
 milliseconds LoginBackoff(const ThrottleOptions& o, int64_t failures, bool under_attack) {
-  int64_t allowed = under_attack ? std::min(o.attack_max_failures, o.login_max_failures)
-                                 : o.login_max_failures;
+  int64_t allowed =
+      under_attack ? std::min(o.attack_max_failures, o.login_max_failures) : o.login_max_failures;
   if (failures < allowed) return milliseconds(0);
   int64_t doublings = std::min<int64_t>(failures - allowed, 30);
   int64_t ms = o.login_backoff.count();
@@ -58,9 +58,9 @@ Throttle::Throttle(ThrottleOptions o, std::shared_ptr<cache::Counters> store,
       throttled_login_(metrics.GetCounter("millions_auth_throttled_total",
                                           "Log-ins and sign-ups refused with 429 by the throttle.",
                                           {{"kind", "login"}})),
-      throttled_signup_(metrics.GetCounter(
-          "millions_auth_throttled_total",
-          "Log-ins and sign-ups refused with 429 by the throttle.", {{"kind", "signup"}})),
+      throttled_signup_(metrics.GetCounter("millions_auth_throttled_total",
+                                           "Log-ins and sign-ups refused with 429 by the throttle.",
+                                           {{"kind", "signup"}})),
       failures_(metrics.GetCounter("millions_auth_login_failures_total",
                                    "Log-ins refused for a wrong handle or password.", {})) {}
 

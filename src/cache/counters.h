@@ -97,7 +97,9 @@ class FallbackCounters final : public Counters {
   // `on_fallback` runs (any thread) each time the shared store fails and the local one answers.
   FallbackCounters(std::unique_ptr<Counters> shared, std::unique_ptr<Counters> local,
                    std::function<void()> on_fallback = {})
-      : shared_(std::move(shared)), local_(std::move(local)), on_fallback_(std::move(on_fallback)) {}
+      : shared_(std::move(shared)),
+        local_(std::move(local)),
+        on_fallback_(std::move(on_fallback)) {}
   Result<int64_t> Increment(const std::string& key, std::chrono::milliseconds ttl,
                             bool sliding) override;
   Result<int64_t> Value(const std::string& key) override;

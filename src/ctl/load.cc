@@ -127,8 +127,8 @@ class Conn {
 // per client address (docs/security.md), and real users do not share one. Elsewhere: none.
 std::string SourceFor(const Target& t, int i) {
   if (t.host.rfind("127.", 0) != 0) return "";
-  return "127." + std::to_string(100 + i / 62'500) + "." + std::to_string(i / 250 % 250 + 1) +
-         "." + std::to_string(i % 250 + 1);
+  return "127." + std::to_string(100 + i / 62'500) + "." + std::to_string(i / 250 % 250 + 1) + "." +
+         std::to_string(i % 250 + 1);
 }
 
 struct User {

@@ -113,8 +113,8 @@ class Runner : private RecipeHost {
   std::vector<std::unique_ptr<Recipe>> recipes_;  // in stage order
   const std::string admin_token_;                 // never logged, never in status
   const bool detached_;
-  RecipeContext ctx_;                             // set by Run before Build
-  std::string run_;                               // absolute run dir
+  RecipeContext ctx_;      // set by Run before Build
+  std::string run_;        // absolute run dir
   std::string effective_;  // run/topology.toml: the source plus nodes added at run time
   std::mutex mu_;
   std::vector<std::unique_ptr<Node>> nodes_;
