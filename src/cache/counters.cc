@@ -129,7 +129,10 @@ Result<int64_t> RedisCounters::Increment(const std::string& key, milliseconds tt
     cmds.push_back({"PEXPIRE", key, Ms(ttl), "NX"});
   auto r = l2_.Run(key, std::move(cmds));
   if (!r.ok()) return r.error();
-  if (r->size() != 2 || (*r)[0].type != RedisReply::Type::kInteger) return BadReply();
+  // An error on PEXPIRE (a server before Redis 7 has no NX) would leave a key that never
+  // expires: not a count to rely on.
+  if (r->size() != 2 || (*r)[0].type != RedisReply::Type::kInteger || (*r)[1].is_error())
+    return BadReply();
   return (*r)[0].integer;
 }
 

@@ -176,8 +176,16 @@ try:
                     if admin_token.encode() in fh.read():
                         leaked.append(path)
     c.eq(leaked, [], "the admin token is in no log")
-    rc, out = up()
+    # This time into a file, as a log would take it: the token's file is named, not the token.
+    out_path = os.path.join(tmp, "up2.out")
+    with open(out_path, "w") as f:
+        rc = subprocess.run([binary(), "up", topo, "--detach"], stdout=f, stderr=subprocess.STDOUT,
+                            cwd=tmp, timeout=180).returncode
+    out = open(out_path).read()
     c.eq(rc, 0, "second up over existing data: " + out[-300:])
+    c.check(admin_token not in out and tok_path in out,
+            f"up's output into a file names the token's file, never the token: {out[-300:]}")
+    c.eq(open(tok_path).read().strip(), admin_token, "the second up reuses the token")
     s, me = _request(*w1, "GET", "/api/me", headers=bearer(token))
     c.eq((s, me and me.get("photos")), (200, 1), "user, session and photo kept across down/up")
     def job_status():
