@@ -305,7 +305,8 @@ awaitable<Response> WebApp::Idempotent(Request& req, const http::Handler& handle
     co_return replay;
   }
   Response resp = co_await handler(req);
-  if (resp.status < 500) {
+  // A 429 (the throttle) had no effect and is worth retrying later: released, like a 5xx below.
+  if (resp.status < 500 && resp.status != 429) {
     auto finish = [this, scope, key, status = resp.status, body = resp.body] {
       return svc_.FinishIdempotencyKey(scope, key, status, body);
     };
