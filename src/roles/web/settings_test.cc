@@ -182,8 +182,7 @@ tls_listen = "127.0.0.3:8443"
   EXPECT_EQ(w.web.throttle.login_backoff, std::chrono::seconds(30));
   EXPECT_EQ(w.web.throttle.login_window, std::chrono::seconds(60)) << "defaults stay";
   EXPECT_EQ(w.web.throttle.signup_per_minute, 0);
-  EXPECT_EQ(w.web.trusted_proxies,
-            (std::vector<std::string>{"10.0.0.9", "127.0.0.2", "127.0.0.3"}))
+  EXPECT_EQ(w.web.trusted_proxies, (std::vector<std::string>{"10.0.0.9", "127.0.0.2", "127.0.0.3"}))
       << "the balancers' own addresses are trusted, each once";
   EXPECT_NE(LoadError("[auth]\nlogin_max_failure = 3\n").find("auth.login_max_failure"),
             std::string::npos);
