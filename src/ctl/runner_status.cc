@@ -10,6 +10,7 @@
 #include "core/http_server.h"
 #include "core/log.h"
 #include "core/router.h"
+#include "ctl/admin_token.h"
 #include "ctl/dashboard.h"
 #include "ctl/edge_metrics.h"
 #include "ctl/prometheus.h"
@@ -138,10 +139,16 @@ void Runner::ServeAdmin() {
   auto hp = config::ParseHostPort(t_.runner.admin);
   auto* router = new http::Router();
   using boost::asio::awaitable;
+  // The page itself holds nothing secret: it asks for the token (from its URL's fragment, or
+  // typed in) and sends it on every API call (dashboard.cc).
   router->Add("GET", "/", [](http::Request&) -> awaitable<http::Response> {
     http::Response r;
     r.body = std::string(DashboardHtml());
     r.set("Content-Type", "text/html; charset=utf-8");
+    r.set("Cache-Control", "no-store");
+    r.set("Content-Security-Policy", "frame-ancestors 'none'");
+    r.set("X-Frame-Options", "DENY");
+    r.set("Referrer-Policy", "no-referrer");
     co_return r;
   });
   router->Add("GET", "/api/status", [this](http::Request&) -> awaitable<http::Response> {
@@ -202,7 +209,16 @@ void Runner::ServeAdmin() {
   so.role = "runner";
   auto* server = new http::HttpServer(
       admin_ioc_, so,
-      [router](http::Request& req) -> awaitable<http::Response> {
+      [router, token = admin_token_](http::Request& req) -> awaitable<http::Response> {
+        // Everything but the page needs the token, and nothing is served cross-site.
+        if (!(req.method == "GET" && req.path == "/")) {
+          std::string code, message;
+          if (int status = CheckAdminRequest(req, token, &code, &message); status != 0) {
+            http::Response r = http::JsonError(status, code, message);
+            if (status == 401) r.set("WWW-Authenticate", "Bearer");
+            co_return r;
+          }
+        }
         auto m = router->Find(req.method, req.path);
         if (m.outcome != http::Router::Outcome::kMatched)
           co_return http::JsonError(404, "not_found", "no such admin route");

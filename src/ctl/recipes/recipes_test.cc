@@ -124,7 +124,10 @@ TEST_F(Fixture, WebScalesAndLbFacesClients) {
   EXPECT_EQ(Of("lb").ScaleTable(), "");
   Node lb = Make("lb");
   EXPECT_EQ(lb.check_port, 8001) << "a balancer is checked on its admin listener";
-  EXPECT_EQ(lb.spawn.env, (std::vector<std::string>{"MILLIONS_RUNNER_ADMIN=127.0.0.1:7070"}));
+  EXPECT_EQ(lb.spawn.env, (std::vector<std::string>{
+                              "MILLIONS_RUNNER_ADMIN=127.0.0.1:7070",
+                              "MILLIONS_RUNNER_TOKEN_FILE=" + ctx.run_dir + "/admin.token"}))
+      << "the balancer is handed the admin token's file, never the token";
   EXPECT_EQ(Of("lb").PublicUrl(t), "http://127.0.0.1:8000/");
   EXPECT_TRUE(Of("web").Scraped() && Of("lb").Scraped() && !Of("redis").Scraped());
   EXPECT_TRUE(Of("worker").Scraped() && !Of("nats").Scraped()) << "nats-server has no /metrics";
