@@ -26,6 +26,7 @@ const NodeKeys kRoles[] = {
     {"worker", [](Topology& t) { return &t.worker; }},
     {"timeline", [](Topology& t) { return &t.timeline; }},
     {"edge", [](Topology& t) { return &t.edge; }},
+    {"dns", [](Topology& t) { return &t.dns; }},
 };
 
 void ReadAddress(config::Section& n, const char* key, std::string* out) {
@@ -56,6 +57,12 @@ std::vector<NodeEntry> ReadNodes(config::Section role, const std::string& what,
         throw config::ConfigError(file + ": [[" + what + ".node]] '" + e.name +
                                   "' needs admin = \"host:port\" (status and metrics)");
       ReadAddress(n, "tls_listen", &e.tls_listen);
+    }
+    if (what == "dns") {
+      ReadAddress(n, "admin", &e.admin);
+      if (e.admin.empty())
+        throw config::ConfigError(file + ": [[dns.node]] '" + e.name +
+                                  "' needs admin = \"host:port\" (readiness and metrics)");
     }
     if (what == "nats") {
       // The monitor is how `up` knows a server is ready (/healthz) and what status shows (/jsz).

@@ -1,0 +1,261 @@
+#include "roles/dns/server.h"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ip/udp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <array>
+#include <atomic>
+#include <chrono>
+
+#include "core/config.h"
+#include "core/log.h"
+
+namespace millions::dns {
+namespace asio = boost::asio;
+using asio::awaitable;
+using asio::ip::tcp;
+using asio::ip::udp;
+
+namespace {
+
+// The bounded label values of millions_dns_queries_total.
+constexpr const char* kTypes[] = {"A", "AAAA", "NS", "SOA", "ANY", "CNAME", "AXFR", "IXFR", "other"};
+constexpr size_t kNumTypes = std::size(kTypes);
+constexpr Rcode kRcodes[] = {Rcode::kNoError, Rcode::kFormErr, Rcode::kServFail, Rcode::kNxDomain,
+                             Rcode::kNotImp,  Rcode::kRefused, Rcode::kBadVers};
+constexpr size_t kNumRcodes = std::size(kRcodes);
+
+size_t TypeIndex(uint16_t t) {
+  std::string_view l = TypeLabel(t);
+  for (size_t i = 0; i < kNumTypes; ++i)
+    if (l == kTypes[i]) return i;
+  return kNumTypes - 1;
+}
+size_t RcodeIndex(Rcode r) {
+  for (size_t i = 0; i < kNumRcodes; ++i)
+    if (kRcodes[i] == r) return i;
+  return 0;
+}
+
+Subnet FromAddress(const asio::ip::address& a) {
+  Subnet s;
+  if (a.is_v6() && a.to_v6().is_v4_mapped()) return FromAddress(asio::ip::make_address_v4(
+      asio::ip::v4_mapped, a.to_v6()));
+  if (a.is_v4()) {
+    auto b = a.to_v4().to_bytes();
+    std::copy(b.begin(), b.end(), s.address.begin());
+    s.family = 1;
+    s.prefix = 32;
+  } else {
+    auto b = a.to_v6().to_bytes();
+    std::copy(b.begin(), b.end(), s.address.begin());
+    s.family = 2;
+    s.prefix = 128;
+  }
+  return s;
+}
+
+}  // namespace
+
+struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
+  std::vector<asio::io_context*> contexts;
+  const DnsConfig& cfg;
+  ZoneSource zone;
+  metrics::Registry& reg;
+  std::vector<std::unique_ptr<udp::socket>> udp;
+  std::unique_ptr<tcp::acceptor> acceptor;
+  std::atomic<int> tcp_open{0};
+  std::atomic<bool> stopped{false};
+  // Series handles, made on first use: [transport][type][rcode].
+  std::array<std::atomic<metrics::Counter*>, 2 * kNumTypes * kNumRcodes> queries{};
+  metrics::Counter* truncated[2] = {};
+  metrics::Counter* dropped = nullptr;
+  metrics::Counter* tcp_refused = nullptr;
+  metrics::Histogram* duration[2] = {};
+
+  Impl(std::vector<asio::io_context*> c, const DnsConfig& d, ZoneSource z, metrics::Registry& r)
+      : contexts(std::move(c)), cfg(d), zone(std::move(z)), reg(r) {
+    const char* tr[2] = {"udp", "tcp"};
+    for (int i = 0; i < 2; ++i) {
+      truncated[i] = &reg.GetCounter("millions_dns_truncated_total",
+                                     "Answers sent with TC=1 (too big for the client's limit)",
+                                     {{"transport", tr[i]}});
+      duration[i] = &reg.GetHistogram("millions_dns_answer_duration_seconds",
+                                      "From a query's bytes read to its answer built",
+                                      {{"transport", tr[i]}});
+    }
+    dropped = &reg.GetCounter("millions_dns_dropped_total",
+                              "Datagrams not answered (responses, fewer than 12 bytes)", {});
+    tcp_refused = &reg.GetCounter("millions_dns_tcp_refused_total",
+                                  "TCP connections closed on accept: tcp_max_connections open", {});
+  }
+
+  void Count(const Outcome& o, int transport, std::chrono::steady_clock::time_point t0) {
+    if (!o.answered) {
+      dropped->Inc();
+      return;
+    }
+    size_t idx = (transport * kNumTypes + TypeIndex(o.qtype)) * kNumRcodes + RcodeIndex(o.rcode);
+    metrics::Counter* c = queries[idx].load(std::memory_order_acquire);
+    if (!c) {
+      c = &reg.GetCounter("millions_dns_queries_total", "DNS queries answered",
+                          {{"qtype", kTypes[TypeIndex(o.qtype)]},
+                           {"rcode", RcodeName(o.rcode)},
+                           {"transport", transport == 0 ? "udp" : "tcp"}});
+      queries[idx].store(c, std::memory_order_release);
+    }
+    c->Inc();
+    if (o.truncated) truncated[transport]->Inc();
+    duration[transport]->Observe(
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  }
+
+  awaitable<void> UdpLoop(udp::socket& s) {
+    auto self = shared_from_this();
+    std::vector<char> buf(65536);
+    std::string out;
+    out.reserve(4096);
+    boost::system::error_code ec;
+    udp::endpoint from;
+    while (!stopped) {
+      // Take what has arrived without a trip through the reactor; wait only when none has.
+      size_t n = s.receive_from(asio::buffer(buf), from, 0, ec);
+      if (ec == asio::error::would_block || ec == asio::error::try_again) {
+        co_await s.async_wait(udp::socket::wait_read, asio::redirect_error(asio::use_awaitable, ec));
+        if (ec == asio::error::operation_aborted || stopped) break;
+        continue;
+      }
+      if (ec == asio::error::operation_aborted || ec == asio::error::bad_descriptor) break;
+      if (ec) continue;  // e.g. an ICMP error from an earlier send: the next datagram
+      auto t0 = std::chrono::steady_clock::now();
+      auto z = zone();
+      Outcome o = z->Respond(std::string_view(buf.data(), n), FromAddress(from.address()), true,
+                             &out);
+      Count(o, 0, t0);
+      if (!o.answered) continue;
+      s.send_to(asio::buffer(out), from, 0, ec);
+      if (ec == asio::error::would_block || ec == asio::error::try_again)
+        co_await s.async_send_to(asio::buffer(out), from,
+                                 asio::redirect_error(asio::use_awaitable, ec));
+    }
+  }
+
+  awaitable<void> TcpConn(tcp::socket sock) {
+    auto self = shared_from_this();
+    struct Open {
+      std::atomic<int>& n;
+      ~Open() { --n; }
+    } open{tcp_open};
+    Subnet source;
+    boost::system::error_code ec;
+    auto remote = sock.remote_endpoint(ec);
+    if (ec) co_return;
+    source = FromAddress(remote.address());
+    boost::beast::tcp_stream stream(std::move(sock));
+    const auto idle = std::chrono::milliseconds(cfg.settings.tcp_idle_timeout_ms);
+    std::vector<char> buf(65535);
+    std::string out;
+    for (int i = 0; i < cfg.settings.tcp_max_queries && !stopped; ++i) {
+      unsigned char len[2];
+      stream.expires_after(idle);
+      co_await asio::async_read(stream, asio::buffer(len, 2),
+                                asio::redirect_error(asio::use_awaitable, ec));
+      if (ec) break;
+      size_t n = (size_t{len[0]} << 8) | len[1];
+      co_await asio::async_read(stream, asio::buffer(buf.data(), n),
+                                asio::redirect_error(asio::use_awaitable, ec));
+      if (ec) break;
+      auto t0 = std::chrono::steady_clock::now();
+      auto z = zone();
+      Outcome o = z->Respond(std::string_view(buf.data(), n), source, false, &out);
+      Count(o, 1, t0);
+      if (!o.answered) break;
+      unsigned char olen[2] = {static_cast<unsigned char>(out.size() >> 8),
+                               static_cast<unsigned char>(out.size() & 0xff)};
+      std::array<asio::const_buffer, 2> bufs{asio::buffer(olen, 2), asio::buffer(out)};
+      co_await asio::async_write(stream, bufs, asio::redirect_error(asio::use_awaitable, ec));
+      if (ec) break;
+    }
+    stream.socket().shutdown(tcp::socket::shutdown_both, ec);
+    stream.close();
+  }
+
+  awaitable<void> Accept() {
+    auto self = shared_from_this();
+    size_t next = 0;
+    for (;;) {
+      boost::system::error_code ec;
+      // Each connection on a context of its own, in turn: no strand needed.
+      asio::io_context& ctx = *contexts[next++ % contexts.size()];
+      tcp::socket sock(ctx);
+      co_await acceptor->async_accept(sock, asio::redirect_error(asio::use_awaitable, ec));
+      if (ec == asio::error::operation_aborted || stopped) break;
+      if (ec) continue;
+      if (tcp_open.load() >= cfg.settings.tcp_max_connections) {
+        tcp_refused->Inc();
+        sock.close(ec);
+        continue;
+      }
+      ++tcp_open;
+      asio::co_spawn(ctx, TcpConn(std::move(sock)), asio::detached);
+    }
+  }
+};
+
+Server::Server(std::vector<asio::io_context*> contexts, const DnsConfig& cfg, ZoneSource zone,
+               metrics::Registry& reg)
+    : impl_(std::make_shared<Impl>(std::move(contexts), cfg, std::move(zone), reg)) {}
+
+Server::~Server() { Stop(); }
+
+void Server::Start() {
+  auto hp = config::ParseHostPort(impl_->cfg.listen);
+  std::string host = hp.host;
+  if (host.size() > 2 && host.front() == '[') host = host.substr(1, host.size() - 2);
+  udp::endpoint uep(asio::ip::make_address(host), static_cast<unsigned short>(hp.port));
+  const bool several = impl_->contexts.size() > 1;
+  for (auto* ctx : impl_->contexts) {
+    auto s = std::make_unique<udp::socket>(*ctx);
+    s->open(uep.protocol());
+    if (several) {
+      int one = 1;
+      ::setsockopt(s->native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+    }
+    s->bind(uep);
+    s->non_blocking(true);
+    impl_->udp.push_back(std::move(s));
+  }
+  tcp::endpoint tep(uep.address(), uep.port());
+  impl_->acceptor = std::make_unique<tcp::acceptor>(*impl_->contexts.front());
+  impl_->acceptor->open(tep.protocol());
+  impl_->acceptor->set_option(tcp::acceptor::reuse_address(true));
+  impl_->acceptor->bind(tep);
+  impl_->acceptor->listen();
+  for (size_t i = 0; i < impl_->udp.size(); ++i)
+    asio::co_spawn(*impl_->contexts[i], impl_->UdpLoop(*impl_->udp[i]), asio::detached);
+  asio::co_spawn(*impl_->contexts.front(), impl_->Accept(), asio::detached);
+}
+
+void Server::Stop() {
+  if (impl_->stopped.exchange(true)) return;
+  auto impl = impl_;
+  for (size_t i = 0; i < impl->udp.size(); ++i)
+    asio::post(*impl->contexts[i], [impl, i] {
+      boost::system::error_code ec;
+      impl->udp[i]->close(ec);
+    });
+  if (impl->acceptor)
+    asio::post(*impl->contexts.front(), [impl] {
+      boost::system::error_code ec;
+      impl->acceptor->close(ec);
+    });
+}
+
+}  // namespace millions::dns
