@@ -69,7 +69,7 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
   const DnsConfig& cfg;
   ZoneSource zone;
   metrics::Registry& reg;
-  std::vector<std::unique_ptr<udp::socket>> udp;
+  std::vector<std::unique_ptr<udp::socket>> sockets;
   std::unique_ptr<tcp::acceptor> acceptor;
   std::atomic<int> tcp_open{0};
   std::atomic<bool> stopped{false};
@@ -230,7 +230,7 @@ void Server::Start() {
     }
     s->bind(uep);
     s->non_blocking(true);
-    impl_->udp.push_back(std::move(s));
+    impl_->sockets.push_back(std::move(s));
   }
   tcp::endpoint tep(uep.address(), uep.port());
   impl_->acceptor = std::make_unique<tcp::acceptor>(*impl_->contexts.front());
@@ -238,18 +238,18 @@ void Server::Start() {
   impl_->acceptor->set_option(tcp::acceptor::reuse_address(true));
   impl_->acceptor->bind(tep);
   impl_->acceptor->listen();
-  for (size_t i = 0; i < impl_->udp.size(); ++i)
-    asio::co_spawn(*impl_->contexts[i], impl_->UdpLoop(*impl_->udp[i]), asio::detached);
+  for (size_t i = 0; i < impl_->sockets.size(); ++i)
+    asio::co_spawn(*impl_->contexts[i], impl_->UdpLoop(*impl_->sockets[i]), asio::detached);
   asio::co_spawn(*impl_->contexts.front(), impl_->Accept(), asio::detached);
 }
 
 void Server::Stop() {
   if (impl_->stopped.exchange(true)) return;
   auto impl = impl_;
-  for (size_t i = 0; i < impl->udp.size(); ++i)
+  for (size_t i = 0; i < impl->sockets.size(); ++i)
     asio::post(*impl->contexts[i], [impl, i] {
       boost::system::error_code ec;
-      impl->udp[i]->close(ec);
+      impl->sockets[i]->close(ec);
     });
   if (impl->acceptor)
     asio::post(*impl->contexts.front(), [impl] {
