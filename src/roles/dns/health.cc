@@ -20,6 +20,15 @@ Probe HttpProbe(std::string path) {
   };
 }
 
+namespace {
+
+std::string Address(const Subnet& ip) {
+  std::string s = FormatSubnet(ip);
+  return s.substr(0, s.find('/'));
+}
+
+}  // namespace
+
 Health::Health(const DnsConfig& cfg, metrics::Registry& reg, Probe probe)
     : cfg_(cfg), probe_(std::move(probe)) {
   const auto& bs = cfg_.settings.zone.balancers;
@@ -105,7 +114,7 @@ std::string Health::StatusJson() const {
     const auto& bs = cfg_.settings.zone.balancers;
     for (size_t i = 0; i < bs.size(); ++i)
       balancers.push_back(boost::json::object{
-          {"name", bs[i].name}, {"dc", bs[i].dc}, {"address", FormatSubnet(bs[i].ip)},
+          {"name", bs[i].name}, {"dc", bs[i].dc}, {"address", Address(bs[i].ip)},
           {"up", bool(up_[i])}});
   }
   const auto& rs = cfg_.settings.zone.regions;
