@@ -13,6 +13,7 @@
 #include "ctl/dashboard.h"
 #include "ctl/edge_metrics.h"
 #include "ctl/runner_internal.h"
+#include "roles/dns/settings.h"
 
 namespace millions::ctl::detail {
 
@@ -49,6 +50,10 @@ std::string Runner::StatusJson() {
     events.push_back(json::object{{"ts", ts}, {"text", text}});
   json::object endpoints{{"public", PublicUrl()}, {"dashboard", "http://" + t_.runner.admin + "/"}};
   if (!t_.edge.empty()) endpoints["edge"] = "http://" + t_.edge.front().listen + "/";
+  if (!t_.dns.empty()) {  // CONTRACT.md section 2: a DNS server's host:port and the zone
+    endpoints["dns"] = t_.dns.front().listen;
+    endpoints["zone"] = dns::ReadSettings(t_).zone.zone;
+  }
   json::object root{{"nodes", std::move(arr)},
                     {"endpoints", std::move(endpoints)},
                     {"events", std::move(events)}};
