@@ -228,6 +228,14 @@ void Server::Start() {
       int one = 1;
       ::setsockopt(s->native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
     }
+    // A burst of queries waits in the socket's buffer while the thread answers: the default
+    // (about 200 KiB, a few hundred small datagrams at their kernel size) drops queries under
+    // a resolver's load. As root the limit (net.core.rmem_max) does not apply.
+    for (auto [force, plain] : {std::pair{SO_RCVBUFFORCE, SO_RCVBUF}, {SO_SNDBUFFORCE, SO_SNDBUF}}) {
+      int bytes = 8 << 20;
+      if (::setsockopt(s->native_handle(), SOL_SOCKET, force, &bytes, sizeof bytes) != 0)
+        ::setsockopt(s->native_handle(), SOL_SOCKET, plain, &bytes, sizeof bytes);
+    }
     s->bind(uep);
     s->non_blocking(true);
     impl_->sockets.push_back(std::move(s));
