@@ -4,10 +4,12 @@ struct: SOA, NS and A at the apex, NXDOMAIN, REFUSED, FORMERR, NOTIMP, BADVERS, 
 Client Subnet answered with its own DC (and the scope echoed), a big answer truncated over UDP
 and whole over TCP, the TCP bounds, then dc1's balancers killed: east moves to dc2 within a
 few health intervals, and back when they return. Balancers front no web node: the DNS servers
-check the balancers' own /readyz."""
+check the balancers' own /readyz. Last, `millions up` with two DNS servers: both run after the
+balancer, answer, and `status --json` names the first and the zone."""
 import json
 import os
 import random
+import shutil
 import socket
 import struct
 import subprocess
@@ -332,4 +334,46 @@ finally:
         if p.poll() is None:
             p.kill()
             p.wait()
+
+# `millions up` runs the DNS servers after the balancers, and `status --json` names the first
+# one and the zone among its endpoints (CONTRACT.md section 2).
+up_dir = os.path.join(tmp, "up")
+os.makedirs(up_dir)
+os.chmod(tmp, 0o755)  # engines (etcd) run as another user when we are root
+os.chmod(up_dir, 0o755)
+up_topo = os.path.join(up_dir, "topology.toml")
+up_dns = free_port()
+with open(up_topo, "w") as f:
+    f.write(topology_text(
+        name="dnsup", up=up_dir,
+        lb={"threads": 1, "node": [dict(name="lb1", listen=f"127.0.3.1:{free_port()}",
+                                        admin=addr(free_port()))]},
+        dns={"zone": "up.test", "check_interval_ms": 200,
+             "node": [node("dns1", up_dns, admin=free_port()), node("dns2", admin=free_port())]}))
+t0 = time.time()
+p = subprocess.run([binary(), "up", up_topo, "--detach"], capture_output=True, timeout=120,
+                   cwd=up_dir)
+try:
+    c.eq(p.returncode, 0, "up --detach: " + (p.stdout + p.stderr).decode()[-800:])
+    st = subprocess.run([binary(), "status", "--json", "--topology", up_topo],
+                        capture_output=True, timeout=30)
+    st = json.loads(st.stdout) if st.returncode == 0 else {"nodes": [], "endpoints": {}}
+    roles = {n["name"]: (n["role"], n["state"]) for n in st["nodes"]}
+    c.eq(roles.get("dns1"), ("dns", "running"), "up: dns1 running")
+    c.eq(roles.get("dns2"), ("dns", "running"), "up: dns2 running")
+    c.eq(st["endpoints"].get("dns"), addr(up_dns), "status endpoints: dns")
+    c.eq(st["endpoints"].get("zone"), "up.test", "status endpoints: zone")
+    runner_log = open(os.path.join(up_dir, "run", "runner.log")).read()
+    c.check("(zone up.test: dig @127.0.0.1" in runner_log, "up's banner names the DNS server")
+    c.check(0 <= runner_log.find("starting lb") < runner_log.find("starting dns"),
+            "the DNS servers start after the balancers")
+    r = ask(up_dns, "www.up.test", A)
+    c.eq(addresses(r), ["127.0.3.1"], "the DNS server under up answers with the balancer")
+    print(f"up with dns took {time.time() - t0:.1f} s")
+finally:
+    d = subprocess.run([binary(), "down", "--topology", up_topo], capture_output=True,
+                       timeout=120)
+    c.eq(d.returncode, 0, "down")
+if not c.failed:
+    shutil.rmtree(tmp, ignore_errors=True)
 c.finish()
