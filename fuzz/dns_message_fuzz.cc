@@ -25,8 +25,8 @@ const Zone& TheZone() {
     c.dcs = {"dc1", "dc2"};
     c.balancers = {{"lb1", "dc1", *ParseAddress("127.0.3.1")},
                    {"lb2", "dc2", *ParseAddress("::1")}};
-    c.regions = {{"east", {*ParseSubnet("198.18.1.0/24"), *ParseSubnet("2001:db8::/32")},
-                  {"dc1", "dc2"}}};
+    c.regions = {
+        {"east", {*ParseSubnet("198.18.1.0/24"), *ParseSubnet("2001:db8::/32")}, {"dc1", "dc2"}}};
     c.name_servers = {{"dns1", *ParseAddress("127.0.0.1")}};
     return new Zone(c, {true, false});
   }();
@@ -61,7 +61,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     }
     Check(size >= 12 && !(static_cast<uint8_t>(in[2]) & 0x80));
     size_t limit = 65535;
-    if (udp) limit = p.query && p.query->edns ? std::min<size_t>(p.query->edns->udp_size, 1232) : 512;
+    if (udp)
+      limit = p.query && p.query->edns ? std::min<size_t>(p.query->edns->udp_size, 1232) : 512;
     Check(out.size() <= limit);
     auto m = ParseMessage(out);
     Check(m.has_value());

@@ -84,8 +84,7 @@ void Health::Check() {
       changed = true;
       const auto& b = s.zone.balancers[i];
       log::Write(verdict ? log::Level::kInfo : log::Level::kWarn, {},
-                 verdict ? "balancer up" : "balancer down",
-                 {{"balancer", b.name}, {"dc", b.dc}});
+                 verdict ? "balancer up" : "balancer down", {{"balancer", b.name}, {"dc", b.dc}});
     }
   }
   first_ = false;
@@ -100,9 +99,9 @@ void Health::Publish() {
   auto z = std::make_shared<const Zone>(cfg_.settings.zone, up_);
   const auto& regions = cfg_.settings.zone.regions;
   for (size_t i = 0; i < regions.size(); ++i)
-    log::Info("region answer", {{"region", regions[i].name},
-                                {"dc", z->chosen_dcs()[i]},
-                                {"fail_open", z->fail_open()}});
+    log::Info(
+        "region answer",
+        {{"region", regions[i].name}, {"dc", z->chosen_dcs()[i]}, {"fail_open", z->fail_open()}});
   zone_.store(std::move(z));
 }
 
@@ -113,9 +112,10 @@ std::string Health::StatusJson() const {
     std::lock_guard lock(mu_);
     const auto& bs = cfg_.settings.zone.balancers;
     for (size_t i = 0; i < bs.size(); ++i)
-      balancers.push_back(boost::json::object{
-          {"name", bs[i].name}, {"dc", bs[i].dc}, {"address", Address(bs[i].ip)},
-          {"up", bool(up_[i])}});
+      balancers.push_back(boost::json::object{{"name", bs[i].name},
+                                              {"dc", bs[i].dc},
+                                              {"address", Address(bs[i].ip)},
+                                              {"up", bool(up_[i])}});
   }
   const auto& rs = cfg_.settings.zone.regions;
   for (size_t i = 0; i < rs.size(); ++i)

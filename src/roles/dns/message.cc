@@ -308,8 +308,8 @@ bool BuildResponse(uint16_t id, uint8_t opcode, bool rd, bool cd, std::string_vi
                    const ResponseSpec& spec, size_t limit, std::string* out) {
   out->clear();
   uint16_t rcode = static_cast<uint16_t>(spec.rcode);
-  uint8_t f1 = static_cast<uint8_t>(0x80 | ((opcode & 0x0f) << 3) | (spec.aa ? 0x04 : 0) |
-                                    (rd ? 0x01 : 0));
+  uint8_t f1 =
+      static_cast<uint8_t>(0x80 | ((opcode & 0x0f) << 3) | (spec.aa ? 0x04 : 0) | (rd ? 0x01 : 0));
   uint8_t f2 = static_cast<uint8_t>((cd ? 0x10 : 0) | (rcode & 0x0f));
   Put16(out, id);
   out->push_back(static_cast<char>(f1));

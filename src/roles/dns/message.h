@@ -18,8 +18,8 @@
 namespace millions::dns {
 
 namespace type {
-inline constexpr uint16_t kA = 1, kNs = 2, kCname = 5, kSoa = 6, kAaaa = 28, kOpt = 41,
-                          kIxfr = 251, kAxfr = 252, kAny = 255;
+inline constexpr uint16_t kA = 1, kNs = 2, kCname = 5, kSoa = 6, kAaaa = 28, kOpt = 41, kIxfr = 251,
+                          kAxfr = 252, kAny = 255;
 }
 inline constexpr uint16_t kClassIn = 1;
 inline constexpr uint16_t kOptionEcs = 8;  // RFC 7871
@@ -71,11 +71,11 @@ struct Query {
 
 // Why a message is not a query we can answer.
 enum class ParseError {
-  kShort,      // fewer than 12 bytes: not even an id to answer; dropped
-  kResponse,   // QR set: never answer a response (reflection loops); dropped
-  kNotImp,     // an opcode other than QUERY: NOTIMP
-  kFormErr,    // malformed: FORMERR (the id and, when readable, the question are echoed)
-  kBadEcs,     // a malformed Client Subnet option: FORMERR (RFC 7871 section 7.1.1)
+  kShort,     // fewer than 12 bytes: not even an id to answer; dropped
+  kResponse,  // QR set: never answer a response (reflection loops); dropped
+  kNotImp,    // an opcode other than QUERY: NOTIMP
+  kFormErr,   // malformed: FORMERR (the id and, when readable, the question are echoed)
+  kBadEcs,    // a malformed Client Subnet option: FORMERR (RFC 7871 section 7.1.1)
 };
 
 struct ParseResult {

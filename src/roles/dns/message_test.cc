@@ -135,7 +135,11 @@ TEST(DnsParse, CompressionPointers) {
   std::string loop = Header(1) + std::string("\x01x\xc0\x0c", 4);  // x, then back to x
   EXPECT_FALSE(ReadName(loop, 12, &name, &len, &next));
   // A good backward pointer: "a" then a pointer to "b.c" earlier in the message.
-  std::string ok = Header(0) + WireName("b.c") + std::string("\x01" "a\xc0\x0c", 4);
+  std::string ok = Header(0) + WireName("b.c") +
+                   std::string(
+                       "\x01"
+                       "a\xc0\x0c",
+                       4);
   size_t at = 12 + WireName("b.c").size();
   ASSERT_TRUE(ReadName(ok, at, &name, &len, &next));
   EXPECT_EQ(std::string_view(name.data(), len), "a.b.c");
@@ -149,9 +153,9 @@ TEST(DnsBuild, ResponseRoundTrip) {
   std::string q = MakeQuery("www.millions.test", type::kA, {.edns = true});
   auto p = ParseQuery(q);
   ASSERT_TRUE(p.query);
-  std::vector<Record> answer = {MakeRecord(std::string("\xc0\x0c", 2), type::kA, 5, "\x7f\0\0\1"),
-                                MakeRecord(std::string("\xc0\x0c", 2), type::kA, 5,
-                                           std::string("\x7f\0\0\2", 4))};
+  std::vector<Record> answer = {
+      MakeRecord(std::string("\xc0\x0c", 2), type::kA, 5, "\x7f\0\0\1"),
+      MakeRecord(std::string("\xc0\x0c", 2), type::kA, 5, std::string("\x7f\0\0\2", 4))};
   ResponseSpec spec;
   spec.answer = answer;
   spec.edns = true;

@@ -35,7 +35,8 @@ int Run(const DnsConfig& cfg) {
   Health health(cfg, reg, HttpProbe(s.check_path));
   // The first round before serving: the first answers already leave out dead balancers.
   health.Check();
-  Server server(harness.contexts(), cfg, [&health] { return health.zone(); }, reg);
+  Server server(
+      harness.contexts(), cfg, [&health] { return health.zone(); }, reg);
 
   std::atomic<bool> ready{false};
   http::Router admin_routes;

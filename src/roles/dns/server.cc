@@ -1,5 +1,10 @@
 #include "roles/dns/server.h"
 
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <array>
+#include <atomic>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -10,13 +15,8 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
-#include <netinet/in.h>
-#include <sys/socket.h>
-
-#include <array>
-#include <cstring>
-#include <atomic>
 #include <chrono>
+#include <cstring>
 
 #include "core/config.h"
 #include "core/log.h"
@@ -30,7 +30,8 @@ using asio::ip::udp;
 namespace {
 
 // The bounded label values of millions_dns_queries_total.
-constexpr const char* kTypes[] = {"A", "AAAA", "NS", "SOA", "ANY", "CNAME", "AXFR", "IXFR", "other"};
+constexpr const char* kTypes[] = {"A",     "AAAA", "NS",   "SOA",  "ANY",
+                                  "CNAME", "AXFR", "IXFR", "other"};
 constexpr size_t kNumTypes = std::size(kTypes);
 constexpr Rcode kRcodes[] = {Rcode::kNoError, Rcode::kFormErr, Rcode::kServFail, Rcode::kNxDomain,
                              Rcode::kNotImp,  Rcode::kRefused, Rcode::kBadVers};
@@ -50,8 +51,8 @@ size_t RcodeIndex(Rcode r) {
 
 Subnet FromAddress(const asio::ip::address& a) {
   Subnet s;
-  if (a.is_v6() && a.to_v6().is_v4_mapped()) return FromAddress(asio::ip::make_address_v4(
-      asio::ip::v4_mapped, a.to_v6()));
+  if (a.is_v6() && a.to_v6().is_v4_mapped())
+    return FromAddress(asio::ip::make_address_v4(asio::ip::v4_mapped, a.to_v6()));
   if (a.is_v4()) {
     auto b = a.to_v4().to_bytes();
     std::copy(b.begin(), b.end(), s.address.begin());
@@ -305,7 +306,8 @@ void Server::Start() {
     // A burst of queries waits in the socket's buffer while the thread answers: the default
     // (about 200 KiB, a few hundred small datagrams at their kernel size) drops queries under
     // a resolver's load. As root the limit (net.core.rmem_max) does not apply.
-    for (auto [force, plain] : {std::pair{SO_RCVBUFFORCE, SO_RCVBUF}, {SO_SNDBUFFORCE, SO_SNDBUF}}) {
+    for (auto [force, plain] :
+         {std::pair{SO_RCVBUFFORCE, SO_RCVBUF}, {SO_SNDBUFFORCE, SO_SNDBUF}}) {
       int bytes = 8 << 20;
       if (::setsockopt(s->native_handle(), SOL_SOCKET, force, &bytes, sizeof bytes) != 0)
         ::setsockopt(s->native_handle(), SOL_SOCKET, plain, &bytes, sizeof bytes);

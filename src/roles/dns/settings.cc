@@ -134,7 +134,8 @@ DnsConfig ReadConfig(const topo::Topology& t, const std::string& node) {
                               "topology has no [[lb.node]]");
   for (const auto& b : t.lb) {
     auto hp = config::ParseHostPort(b.admin.empty() ? b.listen : b.admin);
-    if (hp.host.size() > 2 && hp.host.front() == '[') hp.host = hp.host.substr(1, hp.host.size() - 2);
+    if (hp.host.size() > 2 && hp.host.front() == '[')
+      hp.host = hp.host.substr(1, hp.host.size() - 2);
     c.checks.push_back({hp.host, hp.port});
   }
   return c;

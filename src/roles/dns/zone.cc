@@ -17,8 +17,8 @@ std::string Rdata(const Subnet& ip) {
   return std::string(reinterpret_cast<const char*>(ip.address.data()), ip.family == 1 ? 4 : 16);
 }
 
-void AddAddress(const Subnet& ip, const std::string& owner, uint32_t ttl,
-                std::vector<Record>* a, std::vector<Record>* aaaa) {
+void AddAddress(const Subnet& ip, const std::string& owner, uint32_t ttl, std::vector<Record>* a,
+                std::vector<Record>* aaaa) {
   Record r = MakeRecord(owner, ip.family == 1 ? type::kA : type::kAaaa, ttl, Rdata(ip));
   auto& to = ip.family == 1 ? *a : *aaaa;
   for (const auto& have : to)
@@ -35,9 +35,8 @@ Zone::Zone(const ZoneConfig& cfg, const std::vector<bool>& healthy)
         return s;
       }()) {
   const std::string apex = Wire(cfg_.zone);
-  apex_is_service_ =
-      std::find(cfg_.service_labels.begin(), cfg_.service_labels.end(), "@") !=
-      cfg_.service_labels.end();
+  apex_is_service_ = std::find(cfg_.service_labels.begin(), cfg_.service_labels.end(), "@") !=
+                     cfg_.service_labels.end();
   std::string first_ns =
       cfg_.name_servers.empty() ? cfg_.zone : cfg_.name_servers.front().label + "." + cfg_.zone;
   soa_.push_back(MakeRecord(apex, type::kSoa, cfg_.ns_ttl,

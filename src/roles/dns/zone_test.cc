@@ -80,8 +80,7 @@ TEST(DnsZone, EachRegionGetsItsOwnDc) {
   EXPECT_EQ(east6.authority[0].type, type::kSoa);
   // Without ECS the source address decides: 198.18.2.7 is west.
   f.source = Ip("198.18.2.7");
-  EXPECT_EQ(Addresses(f.Ask("millions.test", type::kA)),
-            (std::vector<std::string>{"127.0.4.1"}));
+  EXPECT_EQ(Addresses(f.Ask("millions.test", type::kA)), (std::vector<std::string>{"127.0.4.1"}));
   // In no region: the DCs in the topology's order.
   f.source = Ip("10.0.0.1");
   EXPECT_EQ(Addresses(f.Ask("www.millions.test", type::kA)),
