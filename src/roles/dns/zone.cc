@@ -155,13 +155,17 @@ Outcome Zone::Respond(std::string_view wire, const Subnet& source, bool udp,
     return finish(Rcode::kBadVers);  // RFC 6891 6.1.3: we speak version 0 only
   }
   // The client: its Client Subnet when it sent one, else the source address.
+  // A source prefix of 0 says the resolver withholds its client's address (RFC 7871 7.1.2):
+  // the resolver's own address decides, and the answer's scope is 0.
   GeoMatch geo;
-  bool use_ecs = q.edns && q.edns->ecs;
+  bool use_ecs = q.edns && q.edns->ecs && q.edns->ecs->source_prefix > 0;
+  if (q.edns && q.edns->ecs) {
+    spec.ecs = *q.edns->ecs;
+    spec.ecs->scope_prefix = 0;  // only answers that depend on the client narrow the scope
+  }
   if (use_ecs) {
     const ClientSubnet& e = *q.edns->ecs;
     geo = geo_.Lookup(e.family, e.address, e.source_prefix);
-    spec.ecs = e;
-    spec.ecs->scope_prefix = 0;  // only answers that depend on the client narrow the scope
   } else {
     geo = geo_.Lookup(source.family, source.address, source.prefix);
   }
@@ -203,7 +207,7 @@ Outcome Zone::Respond(std::string_view wire, const Subnet& source, bool udp,
     size_t idx = geo.region >= 0 ? static_cast<size_t>(geo.region) : choices_.size() - 1;
     const Choice& c = choices_[idx];
     const auto& set = q.qtype == type::kAaaa ? c.aaaa : c.a;
-    if (spec.ecs) spec.ecs->scope_prefix = geo.scope;
+    if (use_ecs) spec.ecs->scope_prefix = geo.scope;
     if (!set.empty()) {
       spec.answer = set;
       return finish(Rcode::kNoError);

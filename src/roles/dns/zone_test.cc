@@ -81,6 +81,11 @@ TEST(DnsZone, EachRegionGetsItsOwnDc) {
   // Without ECS the source address decides: 198.18.2.7 is west.
   f.source = Ip("198.18.2.7");
   EXPECT_EQ(Addresses(f.Ask("millions.test", type::kA)), (std::vector<std::string>{"127.0.4.1"}));
+  // ECS with source prefix 0: the source address decides (west), the scope is 0.
+  auto zero = f.Ask("www.millions.test", type::kA, {.edns = true, .ecs = Ecs4(0, 0, 0, 0, 0)});
+  EXPECT_EQ(Addresses(zero), (std::vector<std::string>{"127.0.4.1"}));
+  ASSERT_TRUE(zero.edns && zero.edns->ecs);
+  EXPECT_EQ(zero.edns->ecs->scope_prefix, 0);
   // In no region: the DCs in the topology's order.
   f.source = Ip("10.0.0.1");
   EXPECT_EQ(Addresses(f.Ask("www.millions.test", type::kA)),
