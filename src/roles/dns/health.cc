@@ -102,7 +102,8 @@ void Health::Publish() {
     log::Info(
         "region answer",
         {{"region", regions[i].name}, {"dc", z->chosen_dcs()[i]}, {"fail_open", z->fail_open()}});
-  zone_.store(std::move(z));
+  std::lock_guard lock(zone_mu_);
+  zone_ = std::move(z);
 }
 
 std::string Health::StatusJson() const {

@@ -73,8 +73,8 @@ TEST(DnsHealth, ReadersWhileTheZoneChanges) {
   std::atomic<bool> stop{false};
   std::atomic<int> answers{0}, bad{0};
   std::vector<std::thread> readers;
-  const std::string q = testing::MakeQuery(
-      "www.millions.test", type::kA, {.edns = true, .ecs = testing::Ecs4(198, 18, 1, 0, 24)});
+  const std::string q = testing::MakeQuery("www.millions.test", type::kA,
+                                           {.edns = true, .ecs = testing::Ecs4(198, 18, 1, 0, 24)});
   Subnet src = *ParseAddress("10.0.0.1");
   for (int i = 0; i < 3; ++i)
     readers.emplace_back([&] {

@@ -5,8 +5,8 @@
 // Fail open: when no balancer anywhere passes its checks, every balancer is answered (the
 // region's preferred DC first): the checks may be what is broken, and an answer that might
 // work beats none.
-// Thread-safety: a Zone is immutable once built and is shared by every io thread through an
-// atomic shared_ptr (server.h). Ownership: owns its records; ZoneConfig is a value.
+// Thread-safety: a Zone is immutable once built and is shared by every io thread through a
+// shared_ptr (health.h publishes it). Ownership: owns its records; ZoneConfig is a value.
 #pragma once
 
 #include <memory>
