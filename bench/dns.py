@@ -17,11 +17,12 @@ ROUNDS rounds; each round runs the four contenders once, the order rotated from 
 DURATION seconds each, after a WARMUP run of each not counted. Printed per contender: queries/s
 (median [min-max] spread), CPU microseconds per answered query (utime+stime of the server
 process over the run / queries completed), dnsperf's average latency, and p99 latency from a
-separate run at a fixed rate (P99_QPS queries/s, or half the contender's median rate when that
-is lower, for P99_SECONDS; every answer's latency from dnsperf -v); then the ratios ours/PowerDNS per round. The run fails (`bench: FAIL`, exit 1) on a
+separate run in each round at a fixed rate (P99_QPS queries/s, or half what the contender
+sustained in its warm-up when that is lower, for P99_SECONDS; every answer's latency from
+dnsperf -v); then the ratios ours/PowerDNS per round. The run fails (`bench: FAIL`, exit 1) on a
 lost query, any rcode but NOERROR, a wrong answer, or a server that exits. BENCH_SELFTEST=1
 sends the static query for a name outside the zone (REFUSED on both): the run must exit 1.
-Loopback only; bounded: about ROUNDS * 4 * DURATION seconds plus set-up. Environment: ROUNDS
+Loopback only; bounded: about ROUNDS * 4 * (DURATION + P99_SECONDS) seconds plus set-up. Environment: ROUNDS
 (3), DURATION (5), WARMUP (2), CLIENTS (dnsperf -c, 8), OUTSTANDING (dnsperf -q, 100), P99_QPS
 (20000), P99_SECONDS (2), TIMEOUT (dnsperf -t, 10 s), BENCH_KEEP=1."""
 import os
@@ -302,10 +303,14 @@ def main():
           f"distributor-threads=1; dnsperf -T 1 -c {CLIENTS} -q {OUTSTANDING}, ECS 198.18.1.0/24; "
           f"{ROUNDS} rounds x {DURATION} s, rotated", flush=True)
     names = list(contenders)
+    # p99 at a fixed offered rate: P99_QPS, or half of what the contender sustained in its
+    # warm-up when that is lower.
+    rates = {}
     for label in names:
         _, port, name = contenders[label]
-        parse_dnsperf(dnsperf(port, name, WARMUP), label + " warm-up")
-    res = {k: {"qps": [], "cpu": [], "avg": []} for k in names}
+        _, qps, _ = parse_dnsperf(dnsperf(port, name, WARMUP), label + " warm-up")
+        rates[label] = int(max(10, min(P99_QPS, qps / 2)))
+    res = {k: {"qps": [], "cpu": [], "avg": [], "p99": []} for k in names}
     for rnd in range(ROUNDS):
         order = names[rnd % len(names):] + names[: rnd % len(names)]
         for label in order:
@@ -320,18 +325,16 @@ def main():
             res[label]["qps"].append(qps)
             res[label]["cpu"].append((c1 - c0) / completed * 1e6)
             res[label]["avg"].append(avg * 1000)
+            res[label]["p99"].append(p99(port, name, rates[label]))
             print(f"  round {rnd + 1} {label:12s} {qps:10,.0f} q/s  "
-                  f"{(c1 - c0) / completed * 1e6:6.2f} cpu_us/q  avg {avg * 1000:.3f} ms",
-                  flush=True)
-    # p99 at a fixed offered rate: P99_QPS, or half of what the contender sustained.
-    rates = {k: int(max(10, min(P99_QPS, statistics.median(res[k]["qps"]) / 2))) for k in names}
-    p99s = {k: p99(contenders[k][1], contenders[k][2], rates[k]) for k in names}
+                  f"{(c1 - c0) / completed * 1e6:6.2f} cpu_us/q  avg {avg * 1000:.3f} ms  "
+                  f"p99 {res[label]['p99'][-1]:.3f} ms at {rates[label]} q/s", flush=True)
     print(f"\n{'contender':12s} {'queries/s median [min-max] spread':40s} "
-          f"{'cpu_us/query':28s} {'avg ms':8s} p99 ms (at q/s)")
+          f"{'cpu_us/query':28s} {'avg ms':8s} p99 ms median [min-max] (at q/s)")
     for label in names:
         r = res[label]
         print(f"{label:12s} {fmt(r['qps']):40s} {fmt(r['cpu'], 2):28s} "
-              f"{statistics.median(r['avg']):<8.3f} {p99s[label]:.3f} ({rates[label]})")
+              f"{statistics.median(r['avg']):<8.3f} {fmt(r['p99'], 2)} ({rates[label]})")
     print("\nratios (median of per-round ratios [min-max]):")
     print(f"  ours-geo / pdns-static  q/s {ratio(res['ours-geo']['qps'], res['pdns-static']['qps'])}"
           f"   (goal >= 1.1: geo answers at PowerDNS's static rate)")
