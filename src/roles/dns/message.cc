@@ -236,6 +236,9 @@ ParseResult ParseQuery(std::string_view m, const ParseLimits& limits) {
   q.cd = (f2 & 0x10) != 0;
   size_t p = 0;
   if (!ReadName(m, 12, &q.name_buf, &q.name_len, &p)) return r;
+  // The question is the first name: a pointer in it could only point into the header, whose
+  // bytes differ in the response that echoes the question. Refused.
+  if (p - 12 != (q.name_len == 0 ? 1u : q.name_len + 2u)) return r;
   if (m.size() - p < 4) return r;
   q.qtype = Get16(m, p);
   q.qclass = Get16(m, p + 2);

@@ -144,6 +144,10 @@ TEST(DnsParse, CompressionPointers) {
   ASSERT_TRUE(ReadName(ok, at, &name, &len, &next));
   EXPECT_EQ(std::string_view(name.data(), len), "a.b.c");
   EXPECT_EQ(next, ok.size());
+  // A question whose name points into the header (the response's header differs): FORMERR.
+  std::string into_header =
+      Header(1) + std::string("\3www\xc0\x02", 6) + std::string("\0\1\0\1", 4);
+  EXPECT_FALSE(ParseQuery(into_header).query);
   // A pointer cut in half.
   std::string half = Header(1) + std::string("\xc0", 1);
   EXPECT_FALSE(ReadName(half, 12, &name, &len, &next));
