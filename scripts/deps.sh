@@ -14,7 +14,7 @@ BUILD_PKGS=(
 )
 TEST_PKGS=(
   curl wrk nginx haproxy linux-perf chromium python3 postgresql postgresql-client patroni etcd-server redis-server redis-tools
-  nats-server varnish dnsperf pdns-server pdns-backend-bind
+  nats-server varnish prometheus dnsperf pdns-server pdns-backend-bind
 )
 
 want=("${BUILD_PKGS[@]}")
@@ -43,6 +43,11 @@ $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 # bench/edge.sh uses Varnish, with a varnishd of its own: the service is stopped and disabled.
 if [[ " ${missing[*]} " == *" varnish "* ]] && command -v systemctl >/dev/null; then
   $SUDO systemctl disable --now varnish varnishncsa >/dev/null 2>&1 || true
+fi
+# Debian's prometheus package starts a server on :9090 scraping itself where systemd runs; `up`
+# runs its own (the topology's [prometheus]) with its data under the run dir.
+if [[ " ${missing[*]} " == *" prometheus "* ]] && command -v systemctl >/dev/null; then
+  $SUDO systemctl disable --now prometheus >/dev/null 2>&1 || true
 fi
 # Debian's pdns-server starts PowerDNS on port 53 where systemd runs; only bench/dns.sh uses it,
 # with a pdns_server of its own on a free port: the service is stopped and disabled.

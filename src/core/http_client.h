@@ -18,7 +18,8 @@ struct FetchRequest {
   int port = 80;
   std::string target = "/";
   std::string body;
-  std::string content_type;  // set with a body
+  std::string content_type;   // set with a body
+  std::string authorization;  // the Authorization header's value, when set
   std::chrono::milliseconds timeout{5000};
 };
 

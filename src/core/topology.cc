@@ -195,6 +195,10 @@ Topology Topology::Load(const std::string& path) {
   ReadRedis(file, &t);
   ReadNats(file, &t);
   ReadTimeline(file, &t);
+  file.Table("dns").Get("zone", &t.dns_zone);
+  for (char& c : t.dns_zone)
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  while (!t.dns_zone.empty() && t.dns_zone.back() == '.') t.dns_zone.pop_back();
   auto runner = file.Table("runner");
   runner.Get("run_dir", &t.runner.run_dir);
   runner.Get("admin", &t.runner.admin);

@@ -90,6 +90,10 @@ struct Topology {
   // Authoritative DNS servers for the service's zone ([[dns.node]]): geo-routed answers with the
   // healthy balancers of each region's nearest DC (roles/dns), each with an admin listener.
   std::vector<NodeEntry> dns;
+  // [dns] zone, lower case without the final dot: read here for `millions status` (its
+  // endpoints name the zone) so that the runner never reads the file after start-up; the DNS
+  // role's reader (roles/dns/settings.h) checks it and reads the rest of [dns].
+  std::string dns_zone = "millions.test";
   // NATS JetStream servers (the job queue); with more than one, they form one cluster.
   std::vector<NodeEntry> nats;
   // Photo workers: processes that take edit jobs from NATS. Needs nats nodes.

@@ -1,8 +1,8 @@
 // The DNS recipe: our own binary's `serve dns`, one per [[dns.node]], after the balancers (the
 // addresses it answers with, whose health it checks from its first second). Readiness is on its
 // admin listener. `up`'s banner names the first server and the zone, with a query to try.
+#include "core/config.h"
 #include "ctl/recipes/recipes.h"
-#include "roles/dns/settings.h"
 
 namespace millions::ctl {
 namespace {
@@ -36,7 +36,7 @@ class DnsRecipe : public Recipe {
               std::vector<std::pair<std::string, std::string>>* lines) const override {
     if (t.dns.empty()) return;
     auto hp = config::ParseHostPort(t.dns.front().listen);
-    std::string zone = dns::ReadSettings(t).zone.zone;
+    const std::string& zone = t.dns_zone;
     lines->push_back({"dns", t.dns.front().listen + "  (zone " + zone + ": dig @" + hp.host +
                                  " -p " + std::to_string(hp.port) + " www." + zone + ")"});
   }

@@ -25,6 +25,7 @@ std::unique_ptr<Recipe> NewEdgeRecipe();
 std::unique_ptr<Recipe> NewDnsRecipe();
 std::unique_ptr<Recipe> NewLbRecipe();
 std::unique_ptr<Recipe> NewTimelineRecipe();
+std::unique_ptr<Recipe> NewPrometheusRecipe();
 
 // ---- Redis helpers the redis and timeline recipes share (redis.cc) ----------------------------
 // One command to a Redis node on a fresh blocking connection, within `timeout` in all; the

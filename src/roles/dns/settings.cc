@@ -34,9 +34,7 @@ Settings ReadSettings(const topo::Topology& t) {
   Settings s;
   ZoneConfig& z = s.zone;
   auto dns = t.file().Table("dns");
-  dns.Get("zone", &z.zone);
-  z.zone = Lower(z.zone);
-  while (!z.zone.empty() && z.zone.back() == '.') z.zone.pop_back();
+  z.zone = t.dns_zone;  // read (lower case, no final dot) with the topology
   std::string probe;
   if (z.zone.empty() || !AppendName(z.zone, &probe))
     throw config::ConfigError(t.path + ": [dns] zone '" + z.zone + "' is not a domain name");
