@@ -69,7 +69,8 @@ std::optional<PrometheusConfig> ReadPrometheus(const topo::Topology& t) {
 }
 
 const std::vector<std::string>& ScrapedKinds() {
-  static const std::vector<std::string> kinds = {"web", "lb", "edge", "worker", "patroni", "etcd"};
+  static const std::vector<std::string> kinds = {"web",     "lb",   "edge", "worker",
+                                                 "patroni", "etcd", "dns"};
   return kinds;
 }
 

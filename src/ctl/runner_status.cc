@@ -53,6 +53,10 @@ std::string Runner::StatusJson() {
   if (!t_.edge.empty()) endpoints["edge"] = "http://" + t_.edge.front().listen + "/";
   for (const Node& n : nodes)  // (the config file is not read here: other threads read it)
     if (n.role == "prometheus") endpoints["prometheus"] = "http://" + n.address + "/";
+  if (!t_.dns.empty()) {  // CONTRACT.md section 2: a DNS server's host:port and the zone
+    endpoints["dns"] = t_.dns.front().listen;
+    endpoints["zone"] = t_.dns_zone;  // read with the topology: no config reading here
+  }
   json::object root{{"nodes", std::move(arr)},
                     {"endpoints", std::move(endpoints)},
                     {"events", std::move(events)}};

@@ -22,6 +22,7 @@ std::unique_ptr<Recipe> NewNatsRecipe();
 std::unique_ptr<Recipe> NewWebRecipe();
 std::unique_ptr<Recipe> NewWorkerRecipe();
 std::unique_ptr<Recipe> NewEdgeRecipe();
+std::unique_ptr<Recipe> NewDnsRecipe();
 std::unique_ptr<Recipe> NewLbRecipe();
 std::unique_ptr<Recipe> NewTimelineRecipe();
 std::unique_ptr<Recipe> NewPrometheusRecipe();

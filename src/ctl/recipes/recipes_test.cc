@@ -10,6 +10,7 @@
 
 #include "core/config.h"
 #include "ctl/recipe.h"
+#include "roles/dns/settings.h"
 #include "roles/edge/settings.h"
 
 namespace millions::ctl {
@@ -67,7 +68,7 @@ TEST_F(Fixture, TableListsEveryKindOnceInStageOrder) {
   std::vector<std::string> kinds;
   for (const auto& r : table) kinds.push_back(r->Kind());
   EXPECT_EQ(kinds, (std::vector<std::string>{"etcd", "patroni", "redis", "timeline", "nats", "web",
-                                             "worker", "lb", "edge", "prometheus"}));
+                                             "worker", "lb", "edge", "dns", "prometheus"}));
   EXPECT_TRUE(std::is_sorted(table.begin(), table.end(),
                              [](auto& a, auto& b) { return a->Stage() < b->Stage(); }));
   std::set<int> stages;
@@ -275,6 +276,14 @@ TEST(LocalTopology, LoadsWithTheQueueAndNoAddressTwice) {
   EXPECT_EQ(edge.store.disk_dir.rfind(t.runner.run_dir + "/", 0), 0u) << edge.store.disk_dir;
   EXPECT_EQ(edge.purge_token_file.rfind(t.runner.run_dir + "/", 0), 0u) << edge.purge_token_file;
   EXPECT_GT(edge.policy.grace, 0) << "the origin down: cached photos are still served";
+  // Two DNS servers for the zone (a zone has two), answering with the balancer.
+  ASSERT_EQ(t.dns.size(), 2u);
+  EXPECT_EQ(t.dns[0].listen, "127.0.0.1:8053");
+  EXPECT_EQ(t.dns[1].listen, "127.0.0.1:8054");
+  auto dns = dns::ReadSettings(t);
+  EXPECT_EQ(dns.zone.zone, "millions.test");
+  EXPECT_EQ(dns.zone.balancers.size(), t.lb.size());
+  EXPECT_EQ(dns.zone.name_servers.size(), 2u);
   // Prometheus, started last, its files under the run dir.
   const auto table = MakeRecipes();
   const Recipe& prom = *table.back();
