@@ -10,7 +10,8 @@ import subprocess
 import tempfile
 import urllib.parse
 
-from harness import Checks, binary, free_port, http_request, node, parse_json, topology, wait_for
+from harness import (Checks, admin_auth, binary, free_port, http_request, node, parse_json, topology,
+                     wait_for)
 
 tmp = tempfile.mkdtemp(prefix="millions-prom-")
 os.chmod(tmp, 0o755)  # engines run as another user under a root runner
@@ -95,7 +96,8 @@ try:
     c.check(not firing("NodeDown", "web1"), "no alert for a node that answers")
     # The dashboard's alerts, through the runner.
     dash = st["endpoints"]["dashboard"].split("/")[2].rsplit(":", 1)
-    s, _, data = http_request(dash[0], int(dash[1]), "GET", "/api/alerts")
+    s, _, data = http_request(dash[0], int(dash[1]), "GET", "/api/alerts",
+                              headers=admin_auth(os.path.join(tmp, "run")))
     shown = parse_json(data)
     c.eq(shown.get("prometheus"), f"http://127.0.0.1:{prom_port}/", "the runner links Prometheus")
     c.check(any(a["name"] == "NodeDown" and a["node"] == "lb1" and a["state"] == "firing"
