@@ -16,7 +16,7 @@ import threading
 import time
 
 from harness import (Checks, Worker, bearer, binary, free_port, http_request, node, parse_json,
-                     png, topology, wait_for, worker_faults)
+                     pg_env, png, topology, wait_for, worker_faults)
 
 tmp = tempfile.mkdtemp(prefix="millions-repl-")
 os.chmod(tmp, 0o755)
@@ -112,7 +112,8 @@ def wait(cond, timeout, step=0.3):
 def psql(name, sql):
     port = pg[name][0]
     return subprocess.run(["psql", "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "-d",
-                           "millions", "-Atc", sql], capture_output=True, text=True, timeout=30)
+                           "millions", "-Atc", sql], capture_output=True, text=True, timeout=30,
+                          env=pg_env(os.path.join(tmp, "run")))
 
 
 up = subprocess.run([binary(), "up", topo, "--detach"], capture_output=True, text=True,

