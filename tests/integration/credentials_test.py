@@ -22,9 +22,15 @@ os.chmod(tmp, 0o755)  # engines run as another user under a root runner
 run_dir = os.path.join(tmp, "run")
 topo = os.path.join(tmp, "topology.toml")
 web_port, pg_port, rest_port = free_port(), free_port(), free_port()
+redis_port, tl_ports = free_port(), (free_port(), free_port())
 topology(topo, name="credstest", up=tmp,
          web={"threads": 1, "blocking_threads": 2, "node": [node("web1", web_port)]},
-         postgres={"pool_size": 4, "node": [node("pg1", pg_port, rest=rest_port)]})
+         postgres={"pool_size": 4, "node": [node("pg1", pg_port, rest=rest_port)]},
+         redis=[node("redis1", redis_port)],
+         timeline={"maxmemory": "32mb",
+                   "node": [node("timeline1", tl_ports[0]), node("timeline2", tl_ports[1])]},
+         nats={"node": [node("nats1", admin=free_port())]},
+         worker=[node("worker1")], workers={"threads": 1})
 c = Checks()
 
 
@@ -37,6 +43,26 @@ def psql(conninfo, sql, env=None):
     return subprocess.run([PSQL, conninfo, "-Atc", sql], capture_output=True, text=True,
                           timeout=30, env=env or {k: v for k, v in os.environ.items()
                                                   if not k.startswith("PG")})
+
+
+def redis_cli(port, *args, user=None, password=None):
+    """redis-cli's answer; the password through REDISCLI_AUTH, never on its command line."""
+    env = {k: v for k, v in os.environ.items() if k != "REDISCLI_AUTH"}
+    argv = ["redis-cli", "-p", str(port)]
+    if user:
+        argv += ["--user", user]
+        env["REDISCLI_AUTH"] = password
+    r = subprocess.run(argv + list(args), capture_output=True, text=True, timeout=10, env=env)
+    return (r.stdout + r.stderr).strip()
+
+
+def status():
+    st = run("status", "--json", "--topology", topo, timeout=30)
+    return json.loads(st.stdout) if st.returncode == 0 else None
+
+
+def row(name):
+    return next((n for n in (status() or {"nodes": []})["nodes"] if n["name"] == name), None)
 
 
 def web(method, path, body=None, headers=None):
@@ -86,6 +112,22 @@ try:
              env=pg_env(run_dir))
     c.eq(p.stdout.split(), ["scram-sha-256"], f"pg_hba asks SCRAM of everyone: {p.stderr}")
 
+    # --- Redis: the default user is off; the cache's user may not administer -----------------
+    for name, port in (("redis1", redis_port), ("timeline1", tl_ports[0])):
+        out = redis_cli(port, "PING")
+        c.check(out.startswith("NOAUTH"), f"{name}: PING without AUTH is refused: {out[:120]}")
+    cache = {"user": "cache", "password": secrets.get("redis_cache", "")}
+    c.eq(redis_cli(redis_port, "PING", **cache), "PONG", "the cache's user answers PING")
+    # (DEBUG is off in Redis 7 for everyone; SHUTDOWN would stop the node were it allowed.)
+    for cmd in (["CONFIG", "GET", "maxmemory"], ["SHUTDOWN", "NOSAVE"], ["ACL", "LIST"]):
+        out = redis_cli(redis_port, *cmd, **cache)
+        c.check(out.startswith("NOPERM"), f"the cache's user may not run {cmd[0]}: {out[:120]}")
+    tl = {"user": "timeline", "password": secrets.get("redis_timeline", "")}
+    out = redis_cli(tl_ports[0], "FLUSHALL", **tl)
+    c.check(out.startswith("NOPERM"), f"the timeline's user may not FLUSHALL: {out[:120]}")
+    c.check(wait_for(lambda: (row("timeline2") or {}).get("link") == "up", 20, 0.3),
+            "the timeline replica authenticates to its primary (link up)")
+
     # --- the service works with its credentials ----------------------------------------------
     s, _ = web("POST", "/api/users", {"handle": "cred_user", "password": "password123"})
     c.eq(s, 201, "sign up through the web node")
@@ -95,6 +137,8 @@ try:
     s, photo = web("POST", "/api/photos?caption=creds", png(40, 30),
                    {**bearer(token), "Content-Type": "image/png"})
     c.eq(s, 201, "upload through the web node")
+    c.check(((row("redis1") or {}).get("keys") or 0) >= 1,
+            "the web node filled the cache through its ACL user")
 
     # --- no secret in any log or in status --------------------------------------------------
     st = run("status", "--json", "--topology", topo, timeout=30)

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <chrono>
 
+#include "core/secret.h"
+
 namespace millions::web {
 
 const std::vector<std::string> kTables = {"web",     "http",     "cache", "media",
@@ -87,6 +89,15 @@ WebNodeConfig ReadSettings(const topo::Topology& t) {
   for (const auto& n : t.redis) {
     auto hp = config::ParseHostPort(n.listen);
     w.l2.nodes.push_back({n.name, hp.host, hp.port});
+  }
+  // Credentials from the run's secrets when `up` started this node (docs/credentials.md).
+  if (std::string pw = secret::FromEnv("redis_cache"); !pw.empty()) {
+    w.l2.user = "cache";
+    w.l2.password = pw;
+  }
+  if (std::string pw = secret::FromEnv("redis_timeline"); !pw.empty()) {
+    w.timelines.user = "timeline";
+    w.timelines.password = pw;
   }
   for (const auto& n : t.nats) w.nats.servers.push_back("nats://" + n.listen);
   w.nats.replicas = t.nats_stream_replicas;
