@@ -6,6 +6,8 @@
 
 #include <chrono>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "core/http.h"
 #include "core/result.h"
@@ -19,6 +21,8 @@ struct FetchRequest {
   std::string target = "/";
   std::string body;
   std::string content_type;  // set with a body
+  // More request headers (e.g. Authorization); their values are never logged here.
+  std::vector<std::pair<std::string, std::string>> headers;
   std::chrono::milliseconds timeout{5000};
 };
 

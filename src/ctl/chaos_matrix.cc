@@ -21,6 +21,7 @@
 #include "core/http_client.h"
 #include "core/topology.h"
 #include "ctl/ledger.h"
+#include "ctl/secrets.h"
 #include "ctl/process.h"
 
 namespace millions::ctl {
@@ -132,6 +133,8 @@ class Matrix {
     r.port = hp.port;
     r.target = "/restart";
     r.body = "{}";
+    if (std::string auth = secrets::PatroniRestAuthorization(run_dir_); !auth.empty())
+      r.headers.emplace_back("Authorization", auth);
     r.content_type = "application/json";
     r.timeout = milliseconds(60000);
     auto res = http::Fetch(r);

@@ -1,6 +1,7 @@
 #include "ctl/secrets.h"
 
 #include <fcntl.h>
+#include <openssl/evp.h>
 #include <pwd.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -121,6 +122,20 @@ void WritePgPassFiles(const std::string& run_dir, const std::string& app_user) {
             PgPassLine("postgres", Get(run_dir, kPgSuperuser)) +
                 PgPassLine("replicator", Get(run_dir, kPgReplication)) + app,
             "");
+}
+
+std::string Base64(const std::string& s) {
+  std::string out(4 * ((s.size() + 2) / 3) + 1, '\0');
+  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                          reinterpret_cast<const unsigned char*>(s.data()),
+                          static_cast<int>(s.size()));
+  out.resize(static_cast<size_t>(n));
+  return out;
+}
+
+std::string PatroniRestAuthorization(const std::string& run_dir) {
+  std::string pw = secret::ReadFile(Path(run_dir, kPatroniRest));
+  return pw.empty() ? "" : "Basic " + Base64("millions:" + pw);
 }
 
 std::vector<std::string> NodeEnv(const std::string& run_dir) {

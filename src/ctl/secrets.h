@@ -17,6 +17,10 @@ namespace millions::ctl::secrets {
 inline constexpr const char* kPgSuperuser = "pg_superuser";      // Patroni's superuser (postgres)
 inline constexpr const char* kPgReplication = "pg_replication";  // Patroni's replicator
 inline constexpr const char* kPgApp = "pg_app";                  // the application's role
+inline constexpr const char* kEtcdRoot = "etcd_root";          // etcd's root user
+inline constexpr const char* kEtcdPatroni = "etcd_patroni";    // Patroni's etcd user
+inline constexpr const char* kEtcdShardMap = "etcd_shardmap";  // the shard map's etcd user
+inline constexpr const char* kPatroniRest = "patroni_rest";    // Patroni's REST API writes
 // libpq passfiles: every role (the runner, an operator's psql) and the application's only (the
 // web nodes and workers, through PGPASSFILE).
 inline constexpr const char* kPgPassAll = "pgpass";
@@ -38,6 +42,12 @@ std::string PgPassLine(const std::string& user, const std::string& password);
 // Writes RUN/secrets/pgpass (superuser, replication and application roles) and pgpass.app (the
 // application's role only) from the secrets, creating those that are missing.
 void WritePgPassFiles(const std::string& run_dir, const std::string& app_user);
+
+// Standard base64 (etcd's keys, HTTP Basic credentials).
+std::string Base64(const std::string& s);
+// The Authorization header for Patroni's REST API writes (user `millions`, the run's
+// patroni_rest secret); empty when the run has no such secret (it is never created here).
+std::string PatroniRestAuthorization(const std::string& run_dir);
 
 // The environment of a node of ours that talks to the engines (web, worker): the directory of
 // secrets (MILLIONS_SECRETS, core/secret.h) and libpq's passfile for the application's role.

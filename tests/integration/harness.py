@@ -31,6 +31,13 @@ def secret(run_dir, name):
         return f.read().strip()
 
 
+def patroni_auth(run_dir):
+    """The Authorization header for Patroni's REST API writes (docs/credentials.md)."""
+    import base64
+    token = base64.b64encode(f"millions:{secret(run_dir, 'patroni_rest')}".encode()).decode()
+    return {"Authorization": "Basic " + token}
+
+
 def pg_env(run_dir):
     """The environment for psql (or any libpq client) against `up`'s PostgreSQL: the run's
     passfile, which holds the superuser's (postgres) and the application role's passwords."""

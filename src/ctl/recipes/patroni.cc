@@ -25,12 +25,14 @@ const Extra& ExtraOf(const Node& n) { return static_cast<const Extra&>(*n.extra)
 
 // The credentials a member's configuration holds (secrets.h).
 struct Credentials {
-  std::string superuser, replication;
+  std::string superuser, replication, etcd, rest;
 };
 
 Credentials ReadCredentials(const RecipeContext& ctx) {
   return {secrets::Get(ctx.run_dir, secrets::kPgSuperuser),
-          secrets::Get(ctx.run_dir, secrets::kPgReplication)};
+          secrets::Get(ctx.run_dir, secrets::kPgReplication),
+          secrets::Get(ctx.run_dir, secrets::kEtcdPatroni),
+          secrets::Get(ctx.run_dir, secrets::kPatroniRest)};
 }
 
 std::string Yaml(const topo::Topology& t, const topo::NodeEntry& n, const std::string& dir,
@@ -39,10 +41,14 @@ std::string Yaml(const topo::Topology& t, const topo::NodeEntry& n, const std::s
   const auto& r = t.runner;
   std::string s;
   s += "scope: millions\nname: " + n.name + "\n";
-  s += "restapi:\n  listen: " + n.rest + "\n  connect_address: " + n.rest + "\n";
+  // Reads (health, /cluster) stay open for checks and the data layer; writes (switchover,
+  // failover, restart, reinitialize, PATCH /config) need Basic authentication.
+  s += "restapi:\n  listen: " + n.rest + "\n  connect_address: " + n.rest +
+       "\n  authentication:\n    username: millions\n    password: '" + cred.rest + "'\n";
   std::string hosts;
   for (const auto& e : r.etcd) hosts += (hosts.empty() ? "" : ",") + e.listen;
-  s += "etcd3:\n  hosts: " + hosts + "\n";
+  // etcd asks every client for a user (etcd.cc turns its authentication on).
+  s += "etcd3:\n  hosts: " + hosts + "\n  username: patroni\n  password: '" + cred.etcd + "'\n";
   s += "bootstrap:\n  dcs:\n    ttl: " + std::to_string(r.patroni_ttl_s) +
        "\n    loop_wait: " + std::to_string(r.patroni_loop_wait_s) +
        "\n    retry_timeout: " + std::to_string(r.patroni_retry_timeout_s) +

@@ -101,6 +101,10 @@ WebNodeConfig ReadSettings(const topo::Topology& t) {
   }
   for (const auto& n : t.nats) w.nats.servers.push_back("nats://" + n.listen);
   w.nats.replicas = t.nats_stream_replicas;
+  if (std::string pw = secret::FromEnv("nats_web"); !pw.empty()) {
+    w.nats.user = "web";  // publishes jobs, hears they are done; a worker overrides it
+    w.nats.password = pw;
+  }
   w.fanout_nats = FanoutNatsOptions(w.nats);
   for (const auto& n : t.timeline) {
     auto hp = config::ParseHostPort(n.listen);
