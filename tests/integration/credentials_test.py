@@ -3,6 +3,7 @@ etcd, a Redis cache node, the timeline store (a primary and its replica), NATS, 
 worker. Each engine refuses a client without credentials (one attempt each), the service works
 with them (sign-up, upload, an edit job done by the worker), the secrets are files 0600, and no
 secret appears in a node's log or in `status --json`."""
+import base64
 import json
 import os
 import shutil
@@ -12,8 +13,8 @@ import subprocess
 import tempfile
 import time
 
-from harness import (Checks, bearer, binary, free_port, http_request, node, parse_json, pg_env,
-                     png, secret, topology, wait_for)
+from harness import (Checks, bearer, binary, free_port, http_request, node, parse_json,
+                     patroni_auth, pg_env, png, secret, topology, wait_for)
 
 PSQL = "/usr/lib/postgresql/15/bin/psql"
 
@@ -23,13 +24,15 @@ run_dir = os.path.join(tmp, "run")
 topo = os.path.join(tmp, "topology.toml")
 web_port, pg_port, rest_port = free_port(), free_port(), free_port()
 redis_port, tl_ports = free_port(), (free_port(), free_port())
+nats_port, etcd_port = free_port(), free_port()
 topology(topo, name="credstest", up=tmp,
+         etcd={"listen": f"127.0.0.1:{etcd_port}", "peer_listen": f"127.0.0.1:{free_port()}"},
          web={"threads": 1, "blocking_threads": 2, "node": [node("web1", web_port)]},
          postgres={"pool_size": 4, "node": [node("pg1", pg_port, rest=rest_port)]},
          redis=[node("redis1", redis_port)],
          timeline={"maxmemory": "32mb",
                    "node": [node("timeline1", tl_ports[0]), node("timeline2", tl_ports[1])]},
-         nats={"node": [node("nats1", admin=free_port())]},
+         nats={"node": [node("nats1", nats_port, admin=free_port())]},
          worker=[node("worker1")], workers={"threads": 1})
 c = Checks()
 
@@ -63,6 +66,36 @@ def status():
 
 def row(name):
     return next((n for n in (status() or {"nodes": []})["nodes"] if n["name"] == name), None)
+
+
+def etcd(path, body, token=None):
+    """POST to etcd's JSON gateway: (status, parsed body)."""
+    s, _, data = http_request("127.0.0.1", etcd_port, "POST", "/v3/" + path, body,
+                              {"Authorization": token} if token else None, timeout=10)
+    return s, parse_json(data) or {}
+
+
+def b64(s):
+    return base64.b64encode(s.encode()).decode()
+
+
+def nats(*lines, user=None, password=None):
+    """A NATS client's session in the text protocol: CONNECT (with a user when given), the
+    lines, then PING; what the server said until PONG or an error closed it."""
+    with socket.create_connection(("127.0.0.1", nats_port), timeout=5) as s:
+        f = s.makefile("rb")
+        f.readline()  # INFO
+        connect = {"verbose": False, "pedantic": False}
+        if user:
+            connect.update(user=user, **{"pass": password})
+        wire = "CONNECT " + json.dumps(connect) + "\r\n" + "".join(l + "\r\n" for l in lines)
+        s.sendall((wire + "PING\r\n").encode())
+        out = []
+        while True:
+            line = f.readline().decode().strip()
+            out.append(line)
+            if not line or line == "PONG" or "Authorization Violation" in line:
+                return "\n".join(out)
 
 
 def web(method, path, body=None, headers=None):
@@ -128,6 +161,43 @@ try:
     c.check(wait_for(lambda: (row("timeline2") or {}).get("link") == "up", 20, 0.3),
             "the timeline replica authenticates to its primary (link up)")
 
+    # --- etcd: no user, no keys; Patroni's user reads its own keys only ---------------------
+    s, body = etcd("kv/range", {"key": b64("/service/"), "range_end": b64("/service0")})
+    c.check(s != 200 and "user name is empty" in json.dumps(body),
+            f"etcd refuses a range without a user: {s} {str(body)[:160]}")
+    s, body = etcd("auth/authenticate", {"name": "patroni", "password": "wrong"})
+    c.check(s != 200, f"etcd refuses a wrong password: {s}")
+    s, body = etcd("auth/authenticate", {"name": "patroni", "password": secrets.get("etcd_patroni")})
+    etcd_token = body.get("token")
+    c.check(s == 200 and etcd_token, f"Patroni's etcd user logs in: {s} {str(body)[:160]}")
+    s, body = etcd("kv/range", {"key": b64("/service/millions/leader")}, etcd_token)
+    c.check(s == 200 and body.get("count") == "1", f"and reads the leader key: {s} {body}")
+    s, body = etcd("kv/range", {"key": b64("/elsewhere")}, etcd_token)
+    c.check(s != 200 and "permission denied" in json.dumps(body),
+            f"but nothing outside its prefix: {s} {str(body)[:160]}")
+
+    # --- NATS: no user, no connection; the web nodes' user cannot take a job ------------------
+    out = nats()
+    c.check("Authorization Violation" in out, f"NATS refuses a client without a user: {out}")
+    out = nats("PUB $JS.API.CONSUMER.MSG.NEXT.MILLIONS_JOBS.workers _INBOX.x 1", "1",
+               user="web", password=secrets.get("nats_web"))
+    c.check("Permissions Violation for Publish" in out and out.endswith("PONG"),
+            f"the web nodes' user may not take a job: {out}")
+
+    # --- Patroni's REST API: writes need its user ---------------------------------------------
+    switchover = {"leader": "pg1"}
+    s, _, _ = http_request("127.0.0.1", rest_port, "POST", "/switchover", switchover, timeout=10)
+    c.eq(s, 401, "Patroni refuses a switchover without credentials")
+    s, _, _ = http_request("127.0.0.1", rest_port, "PATCH", "/config", {"pause": True},
+                           timeout=10)
+    c.eq(s, 401, "and a configuration change")
+    s, _, data = http_request("127.0.0.1", rest_port, "POST", "/switchover", switchover,
+                              patroni_auth(run_dir), timeout=10)
+    c.check(s not in (401, 403, 200),
+            f"with them it is considered (one member: nothing to switch to): {s} {data[:120]}")
+    s, _, _ = http_request("127.0.0.1", rest_port, "GET", "/cluster", timeout=10)
+    c.eq(s, 200, "reads stay open (the data layer and the runner's checks)")
+
     # --- the service works with its credentials ----------------------------------------------
     s, _ = web("POST", "/api/users", {"handle": "cred_user", "password": "password123"})
     c.eq(s, 201, "sign up through the web node")
@@ -139,6 +209,16 @@ try:
     c.eq(s, 201, "upload through the web node")
     c.check(((row("redis1") or {}).get("keys") or 0) >= 1,
             "the web node filled the cache through its ACL user")
+    s, job = web("POST", f"/api/photos/{(photo or {}).get('id')}/edits",
+                 {"ops": [{"op": "grayscale"}]}, bearer(token))
+    c.eq(s, 202, "an edit is queued (NATS, as the web nodes' user)")
+
+    def finished():
+        s, j = web("GET", f"/api/jobs/{(job or {}).get('id')}", headers=bearer(token))
+        return j if s == 200 and j and j.get("status") in ("done", "failed") else None
+
+    done = wait_for(finished, 30, 0.2)
+    c.eq((done or {}).get("status"), "done", "the worker takes it and writes its result")
 
     # --- no secret in any log or in status --------------------------------------------------
     st = run("status", "--json", "--topology", topo, timeout=30)
