@@ -21,8 +21,8 @@
 #include "core/http_client.h"
 #include "core/topology.h"
 #include "ctl/ledger.h"
-#include "ctl/secrets.h"
 #include "ctl/process.h"
+#include "ctl/secrets.h"
 
 namespace millions::ctl {
 

@@ -17,10 +17,10 @@ namespace millions::ctl::secrets {
 inline constexpr const char* kPgSuperuser = "pg_superuser";      // Patroni's superuser (postgres)
 inline constexpr const char* kPgReplication = "pg_replication";  // Patroni's replicator
 inline constexpr const char* kPgApp = "pg_app";                  // the application's role
-inline constexpr const char* kEtcdRoot = "etcd_root";          // etcd's root user
-inline constexpr const char* kEtcdPatroni = "etcd_patroni";    // Patroni's etcd user
-inline constexpr const char* kEtcdShardMap = "etcd_shardmap";  // the shard map's etcd user
-inline constexpr const char* kPatroniRest = "patroni_rest";    // Patroni's REST API writes
+inline constexpr const char* kEtcdRoot = "etcd_root";            // etcd's root user
+inline constexpr const char* kEtcdPatroni = "etcd_patroni";      // Patroni's etcd user
+inline constexpr const char* kEtcdShardMap = "etcd_shardmap";    // the shard map's etcd user
+inline constexpr const char* kPatroniRest = "patroni_rest";      // Patroni's REST API writes
 // libpq passfiles: every role (the runner, an operator's psql) and the application's only (the
 // web nodes and workers, through PGPASSFILE).
 inline constexpr const char* kPgPassAll = "pgpass";

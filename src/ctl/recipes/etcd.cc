@@ -72,7 +72,9 @@ Status EnsureUser(AuthApi& api, const std::string& user, const std::string& pass
   if (Status st = api.Call("auth/role/add", {{"name", user}}); !st.ok()) return st;
   std::string end = prefix;
   end.back() = static_cast<char>(end.back() + 1);  // the range of every key under the prefix
-  json::object perm{{"permType", "READWRITE"}, {"key", secrets::Base64(prefix)}, {"range_end", secrets::Base64(end)}};
+  json::object perm{{"permType", "READWRITE"},
+                    {"key", secrets::Base64(prefix)},
+                    {"range_end", secrets::Base64(end)}};
   if (Status st = api.Call("auth/role/grant", {{"name", user}, {"perm", perm}}); !st.ok())
     return st;
   if (Status st = api.Call("auth/user/add", {{"name", user}, {"password", password}}); !st.ok())

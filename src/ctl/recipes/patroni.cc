@@ -75,8 +75,7 @@ std::string Yaml(const topo::Topology& t, const topo::NodeEntry& n, const std::s
        cred.replication + "'\n    superuser:\n      username: postgres\n      password: '" +
        cred.superuser + "'\n";
   s += "  parameters:\n    unix_socket_directories: '" + dir +
-       "'\n    port: " + std::to_string(pg.port) +
-       "\n    password_encryption: scram-sha-256\n";
+       "'\n    port: " + std::to_string(pg.port) + "\n    password_encryption: scram-sha-256\n";
   return s;
 }
 
@@ -205,8 +204,8 @@ Status CreateDatabase(const RecipeContext& ctx) {
     pg::Pool in_db(o);
     auto d = in_db.Acquire();
     if (!d.ok()) return d.error();
-    return Run(**d, {"ALTER SCHEMA public OWNER TO " + user,
-                     "REVOKE ALL ON SCHEMA public FROM PUBLIC"});
+    return Run(**d,
+               {"ALTER SCHEMA public OWNER TO " + user, "REVOKE ALL ON SCHEMA public FROM PUBLIC"});
   }
   return MakeError(Errc::kUnavailable, "no_primary", "no PostgreSQL member accepts writes");
 }

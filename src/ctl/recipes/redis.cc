@@ -2,8 +2,8 @@
 // bounded memory and the topology's eviction policy; ready when it answers PING; its status adds
 // memory, keys and evictions from INFO. Blocking I/O with short timeouts: the runner's own
 // threads call these, never an event loop.
-#include <poll.h>
 #include <openssl/sha.h>
+#include <poll.h>
 #include <sys/socket.h>
 
 #include <boost/asio/ip/tcp.hpp>
@@ -171,10 +171,9 @@ class RedisRecipe : public Recipe {
     // The web nodes' user: the cache's commands, INFO (the evictions they report) and FLUSHALL
     // (a node that comes back empties itself before serving: it missed invalidations), nothing
     // else of @dangerous (CONFIG, DEBUG, SHUTDOWN, KEYS, REPLICAOF, ACL, ...).
-    std::string users =
-        RedisAclUser("admin", extra->admin.password, "~* &* +@all") +
-        RedisAclUser("cache", secrets::Get(ctx.run_dir, "redis_cache"),
-                     "~* &* +@all -@dangerous +info +flushall");
+    std::string users = RedisAclUser("admin", extra->admin.password, "~* &* +@all") +
+                        RedisAclUser("cache", secrets::Get(ctx.run_dir, "redis_cache"),
+                                     "~* &* +@all -@dangerous +info +flushall");
     std::string conf = WriteRedisFiles(ctx, dir, users, "");
     n.spawn = {{"redis-server", conf, "--port", std::to_string(n.check_port), "--bind",
                 n.check_host, "--save", "", "--appendonly", "no", "--daemonize", "no", "--dir", dir,
@@ -186,9 +185,7 @@ class RedisRecipe : public Recipe {
     return n;
   }
 
-  bool Ready(const Node& n, milliseconds timeout) const override {
-    return RedisReady(n, timeout);
-  }
+  bool Ready(const Node& n, milliseconds timeout) const override { return RedisReady(n, timeout); }
 
   StatusWriter StatusRows(const std::vector<Node>&) const override {
     return [](const Node& n, json::object row, json::array* out) {

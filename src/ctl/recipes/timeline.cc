@@ -92,8 +92,8 @@ class TimelineRecipe : public Recipe {
                         RedisAclUser("timeline", secrets::Get(ctx.run_dir, "redis_timeline"),
                                      "~* &* +@all -@dangerous") +
                         RedisAclUser("replica", replica_pw, "+psync +replconf +ping");
-    std::string conf = WriteRedisFiles(ctx, dir, users,
-                                       "masteruser replica\nmasterauth \"" + replica_pw + "\"\n");
+    std::string conf =
+        WriteRedisFiles(ctx, dir, users, "masteruser replica\nmasterauth \"" + replica_pw + "\"\n");
     argv.insert(argv.begin() + 1, conf);
     n.spawn = {std::move(argv), LogPath(ctx, e.name), ctx.engine_user, {}};
     n.extra = std::move(extra);
