@@ -220,6 +220,18 @@ try:
     done = wait_for(finished, 30, 0.2)
     c.eq((done or {}).get("status"), "done", "the worker takes it and writes its result")
 
+    # --- the runner's own REST write: the chaos matrix restarts PostgreSQL through Patroni -----
+    out = os.path.join(tmp, "matrix.json")
+    p = run("chaos", "matrix", "--faults", "restart:postgres-primary", "--seconds", "3",
+            "--json", out, "--topology", topo, timeout=240)
+    try:
+        rows = json.load(open(out))["rows"]
+    except (OSError, ValueError, KeyError):
+        rows = []
+    c.check(p.returncode == 0 and len(rows) == 1 and not rows[0]["failed"] and
+            rows[0]["lost"] == 0, f"restart:postgres-primary through Patroni's REST API "
+            f"(authenticated): {p.stdout[-400:]} {p.stderr[-400:]}")
+
     # --- no secret in any log or in status --------------------------------------------------
     st = run("status", "--json", "--topology", topo, timeout=30)
     c.eq(st.returncode, 0, "status --json")
