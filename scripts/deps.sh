@@ -14,7 +14,7 @@ BUILD_PKGS=(
 )
 TEST_PKGS=(
   curl wrk nginx haproxy linux-perf chromium python3 postgresql postgresql-client patroni etcd-server redis-server redis-tools
-  nats-server varnish
+  nats-server varnish prometheus
 )
 
 want=("${BUILD_PKGS[@]}")
@@ -43,4 +43,9 @@ $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 # bench/edge.sh uses Varnish, with a varnishd of its own: the service is stopped and disabled.
 if [[ " ${missing[*]} " == *" varnish "* ]] && command -v systemctl >/dev/null; then
   $SUDO systemctl disable --now varnish varnishncsa >/dev/null 2>&1 || true
+fi
+# Debian's prometheus package starts a server on :9090 scraping itself where systemd runs; `up`
+# runs its own (the topology's [prometheus]) with its data under the run dir.
+if [[ " ${missing[*]} " == *" prometheus "* ]] && command -v systemctl >/dev/null; then
+  $SUDO systemctl disable --now prometheus >/dev/null 2>&1 || true
 fi

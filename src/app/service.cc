@@ -5,6 +5,7 @@
 
 #include "app/auth.h"
 #include "core/log.h"
+#include "data/shard_map.h"
 
 namespace millions::app {
 namespace {
@@ -65,13 +66,11 @@ std::string MediaKey(std::string_view bytes, std::string_view content_type) {
 
 }  // namespace
 
-Service::Service(data::Store& store, cache::Tiered& cache, queue::JobQueue& queue,
-                 data::IdGenerator& ids, Env& env, metrics::Registry& metrics,
-                 ServiceOptions options)
+Service::Service(data::Store& store, cache::Tiered& cache, queue::JobQueue& queue, Env& env,
+                 metrics::Registry& metrics, ServiceOptions options)
     : store_(store),
       cache_(cache),
       queue_(queue),
-      ids_(ids),
       env_(env),
       metrics_(metrics),
       opt_(std::move(options)) {}
@@ -87,7 +86,10 @@ Result<std::string> Service::SignUp(const app::SignUp& in) {
   auto hash = HashPassword(in.password);
   if (!hash.ok()) return hash.error();
   data::UserRow u;
-  u.id = ids_.Next();
+  // The user's logical shard for life (docs/sharding.md): log-in by handle finds it again.
+  auto id = store_.NewId(data::LogicalShardOfHandle(in.handle, data::kDefaultLogicalShards));
+  if (!id.ok()) return id.error();
+  u.id = *id;
   u.handle = in.handle;
   u.display_name = in.display_name.value_or(in.handle);
   u.password_hash = std::move(*hash);
@@ -211,8 +213,10 @@ Result<std::string> Service::Upload(int64_t user_id, std::string_view content_ty
                                     std::string_view bytes, std::string caption) {
   auto info = media::Probe(bytes, content_type, opt_.media);
   if (!info.ok()) return info.error();
+  auto id = store_.NewId(data::ShardOf(user_id));  // the owner's shard: found by its id alone
+  if (!id.ok()) return id.error();
   data::PhotoRow p;
-  p.id = ids_.Next();
+  p.id = *id;
   p.owner_id = user_id;
   p.caption = std::move(caption);
   p.content_type = info->content_type;
@@ -280,8 +284,10 @@ Result<std::string> Service::RequestEdit(int64_t user_id, int64_t photo_id, std:
     return MakeError(Errc::kForbidden, "not_owner", "only the photo's owner can edit it");
   media::ImageInfo info{photo->width, photo->height, photo->content_type};
   if (Status st = media::ValidateOps(info, *ops, opt_.media); !st.ok()) return st.error();
+  auto id = store_.NewId(data::ShardOf(user_id));
+  if (!id.ok()) return id.error();
   data::JobRow job;
-  job.id = ids_.Next();
+  job.id = *id;
   job.photo_id = photo_id;
   job.owner_id = user_id;
   job.status = "queued";

@@ -46,8 +46,8 @@ struct NewSession {
 
 class Service {
  public:
-  Service(data::Store& store, cache::Tiered& cache, queue::JobQueue& queue, data::IdGenerator& ids,
-          Env& env, metrics::Registry& metrics, ServiceOptions options);
+  Service(data::Store& store, cache::Tiered& cache, queue::JobQueue& queue, Env& env,
+          metrics::Registry& metrics, ServiceOptions options);
   ~Service();
 
   Result<std::string> SignUp(const app::SignUp& in);  // user JSON
@@ -133,7 +133,6 @@ class Service {
   data::Store& store_;
   cache::Tiered& cache_;
   queue::JobQueue& queue_;
-  data::IdGenerator& ids_;
   Env& env_;
   metrics::Registry& metrics_;
   ServiceOptions opt_;

@@ -123,9 +123,10 @@ class ServiceHarness {
     f.sessions = data::OpenSqliteStore(path, 2);
     f.jobs = data::OpenSqliteStore(path, 2);
     if (wrap_jobs) f.jobs = wrap_jobs(std::move(f.jobs));
+    f.new_id = [this](int shard) -> Result<int64_t> { return ids.Next(shard); };
     store = data::MakeFacetStore(std::move(f));
     cache = std::make_unique<cache::Tiered>(cache::TieredOptions{}, nullptr, env, metrics);
-    service = std::make_unique<Service>(*store, *cache, queue, ids, env, metrics, ServiceOptions{});
+    service = std::make_unique<Service>(*store, *cache, queue, env, metrics, ServiceOptions{});
     data::PhotoRow p;
     p.id = kPhoto;
     p.owner_id = kOwner;

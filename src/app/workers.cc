@@ -97,6 +97,9 @@ void Workers::Loop() {
       in_hand_.insert(d->job_id);
     }
     ++busy_;
+    // The job's lines (and the store's, on this thread) carry the ids of the request that
+    // made it.
+    log::ScopedContext scope({d->request_id, d->trace_id});
     auto t0 = std::chrono::steady_clock::now();
     std::string error, op;
     Service::JobOutcome out =

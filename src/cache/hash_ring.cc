@@ -4,21 +4,6 @@
 
 namespace millions::cache {
 
-uint64_t StableHash(std::string_view data) {
-  uint64_t h = 1469598103934665603ULL;  // FNV-1a
-  for (unsigned char c : data) {
-    h ^= c;
-    h *= 1099511628211ULL;
-  }
-  // FNV's low bits are weak for short keys; a finaliser (splitmix64) spreads them.
-  h ^= h >> 30;
-  h *= 0xbf58476d1ce4e5b9ULL;
-  h ^= h >> 27;
-  h *= 0x94d049bb133111ebULL;
-  h ^= h >> 31;
-  return h;
-}
-
 HashRing::HashRing(const std::vector<std::string>& nodes, int points_per_node) : names_(nodes) {
   points_.reserve(nodes.size() * static_cast<size_t>(points_per_node));
   for (size_t n = 0; n < nodes.size(); ++n)

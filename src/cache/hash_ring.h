@@ -13,9 +13,11 @@
 #include <string_view>
 #include <vector>
 
+#include "core/stable_hash.h"
+
 namespace millions::cache {
 
-uint64_t StableHash(std::string_view data);
+using millions::StableHash;
 
 class HashRing {
  public:

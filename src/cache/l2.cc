@@ -166,6 +166,13 @@ class RedisL2 final : public L2 {
     }
   }
 
+  Result<std::vector<RedisReply>> Run(const std::string& key,
+                                      std::vector<std::vector<std::string>> cmds) override {
+    RedisClient* c = Route(key);
+    if (!c) return MakeError(Errc::kUnavailable, "cache_unavailable", "no cache node is up");
+    return c->CallMany(std::move(cmds));
+  }
+
   std::vector<L2NodeStats> Stats() const override {
     std::vector<L2NodeStats> out;
     for (size_t i = 0; i < clients_.size(); ++i) {

@@ -10,6 +10,8 @@
 #include "ctl/autoscale.h"
 #include "ctl/chaos_matrix.h"
 #include "ctl/load.h"
+#include "ctl/logs.h"
+#include "ctl/prometheus.h"
 #include "ctl/runner.h"
 #include "roles/edge/serve.h"
 #include "roles/edge/settings.h"
@@ -30,6 +32,7 @@ void CheckTopology(const std::string& path) {
   millions::edge::ReadSettings(t);
   millions::web::ReadSettings(t);
   millions::ctl::ReadAutoscale(t);
+  millions::ctl::ReadPrometheus(t);
   t.Check({"*"});
   if (!t.web.empty() && t.postgres.empty())
     throw millions::config::ConfigError(path + ": the web nodes need a database: the topology " +
@@ -166,6 +169,41 @@ int main(int argc, char** argv) {
                    "Exit 1 when more requests than this fail (default -1: no limit; benches use 0)")
       ->check(CLI::Range(-1, 1000000000));
 
+  millions::ctl::LogsFlags logs_flags;
+  auto* logs_cmd = app.add_subcommand(
+      "logs",
+      "Every node's JSON log of the running (or last) run, merged in time order: one line per\n"
+      "record (time, node, level, msg, then the other fields as key=value), or the raw JSON lines\n"
+      "with --json. Filters combine with AND. The engines' own text logs (Patroni/PostgreSQL,\n"
+      "etcd, Redis, NATS) are left out unless --engines, or --node / --role names them; their\n"
+      "lines carry the node's name and a best-effort time. Reads RUN_DIR/logs/*.log (the\n"
+      "topology's [runner] run_dir, relative to the current directory) and RUN_DIR/runner.log.\n"
+      "Exit 1 when no run is found. See docs/observability.md.");
+  logs_cmd->add_option("--node", logs_flags.filter.nodes, "Only these nodes (repeat or a,b)")
+      ->delimiter(',');
+  logs_cmd
+      ->add_option("--role", logs_flags.filter.roles,
+                   "Only these roles: web, lb, worker, edge, runner, patroni, etcd, redis, "
+                   "timeline, nats, prometheus (repeat or a,b)")
+      ->delimiter(',');
+  logs_cmd->add_option("--level", logs_flags.filter.level, "The lowest level shown")
+      ->check(CLI::IsMember({"debug", "info", "warn", "error"}));
+  logs_cmd->add_option("--since", logs_flags.since,
+                       "Only records from this time on: a duration before now (90s, 15m, 2h, 1d) "
+                       "or an RFC 3339 time");
+  logs_cmd->add_option("--request-id", logs_flags.filter.request_id,
+                       "Only one request's lines (its X-Request-Id), on every tier");
+  logs_cmd->add_option("--trace-id", logs_flags.filter.trace_id,
+                       "Only one trace's lines (from the W3C traceparent)");
+  logs_cmd->add_flag("-f,--follow", logs_flags.follow,
+                     "Then follow: new lines of every node (also nodes added meanwhile, and files "
+                     "re-created by a restart) until Ctrl-C");
+  logs_cmd->add_flag("--json", logs_flags.json, "Print the JSON lines as written");
+  logs_cmd->add_flag("--engines", logs_flags.filter.engines,
+                     "Also the engines' own text lines, of every node");
+  logs_cmd->add_option("--topology", logs_flags.topology,
+                       "Topology file (default topologies/local.toml)");
+
   // `millions chaos matrix`: parsed on its own, since `chaos` itself takes positional arguments.
   chaos->footer(
       "\n`millions chaos matrix --help`: every single fault in turn under a write/read ledger.\n");
@@ -239,6 +277,7 @@ int main(int argc, char** argv) {
       return millions::ctl::Up(up_flags);
     }
     if (*load) return millions::ctl::RunLoad(load_flags);
+    if (*logs_cmd) return millions::ctl::RunLogs(logs_flags);
     if (*status) return millions::ctl::PrintStatus(topo, as_json);
     if (*down) return millions::ctl::Down(topo);
     if (*chaos) return millions::ctl::Chaos(topo, chaos_action, chaos_node, chaos_hold, chaos_part);

@@ -19,6 +19,7 @@ void ReadLimits(config::Section s, Limits* out) {
   size("max_headers", &out->max_headers, 8, 1000);
   size("max_body_bytes", &out->max_body_bytes, 1024, int64_t{1} << 32);
   size("max_connections", &out->max_connections, 1, 1'000'000);
+  size("send_buffer_bytes", &out->send_buffer_bytes, 0, 64 << 20);
   ms("header_timeout_ms", &out->header_timeout);
   ms("request_timeout_ms", &out->request_timeout);
   ms("idle_timeout_ms", &out->idle_timeout);

@@ -26,6 +26,12 @@ struct Limits {
   // balancers stop sending to it first (a "withdraw" period; 0 for a node without balancer).
   std::chrono::milliseconds withdraw{0};
   size_t max_connections = 10'000;
+  // SO_SNDBUF of each accepted connection; 0 leaves the kernel's autotuning, which lets one
+  // connection queue megabytes. Against slow readers (a client that reads a byte a second, by
+  // the thousand) a bound keeps the kernel's TCP memory below its pressure mark, where every
+  // connection of the machine stalls, legitimate ones too (bench/slow_clients.sh). The kernel
+  // doubles the value; what does not fit waits in our buffer, one response per connection.
+  size_t send_buffer_bytes = 0;
 };
 
 // Parses exactly one request from `bytes`. Errors carry the status the server answers with:

@@ -21,9 +21,14 @@ table{border-collapse:collapse}td,th{padding:.2rem .6rem;text-align:right;border
 #events{max-height:240px;overflow:auto;font-family:monospace;font-size:12px;background:#fff;padding:.5rem;border-radius:8px}
 </style></head><body>
 <header><strong>millions</strong><span id="summary"></span>
+<form id="login" hidden><input id="token" type="password" placeholder="admin token (RUN_DIR/admin.token)" size="40" autocomplete="off">
+<button>Use</button></form>
 <span style="margin-left:auto">web nodes <input id="webcount" type="number" min="1" max="32" style="width:4em">
 <button id="scale">Scale</button></span></header>
 <main>
+<section class="dc" id="alertbox" hidden><h3>Alerts <a id="promlink" style="font-weight:normal;font-size:.85rem" target="_blank">Prometheus</a></h3>
+<table id="alerts"><thead><tr><th style="text-align:left">alert</th><th style="text-align:left">state</th>
+<th style="text-align:left">where</th><th style="text-align:left">since</th><th style="text-align:left">summary</th></tr></thead><tbody></tbody></table></section>
 <section id="dcs"></section>
 <section class="dc"><h3>Tiers</h3><table id="tiers"><thead><tr><th style="text-align:left">tier</th>
 <th>requests/s</th><th>p99 ms</th><th>errors/s</th><th>db connections</th></tr></thead><tbody></tbody></table></section>
@@ -56,13 +61,37 @@ table{border-collapse:collapse}td,th{padding:.2rem .6rem;text-align:right;border
 'use strict';
 const $ = (id) => document.getElementById(id);
 let prev = null;
+// The admin token (docs/security.md): `up` prints this page's URL with #token=...; the fragment
+// never reaches a server. It is kept for this tab only and sent as a bearer token on every call,
+// which no other site can make a browser do.
+let token = sessionStorage.getItem('millions-admin-token') || '';
+if (location.hash.startsWith('#token=')) {
+  token = decodeURIComponent(location.hash.slice(7));
+  sessionStorage.setItem('millions-admin-token', token);
+  history.replaceState(null, '', location.pathname);
+}
+$('login').addEventListener('submit', (e) => {
+  e.preventDefault();
+  token = $('token').value.trim();
+  sessionStorage.setItem('millions-admin-token', token);
+  $('login').hidden = true;
+  refresh();
+});
+async function api(path, opts = {}) {
+  const r = await fetch(path, {...opts, headers: {Authorization: 'Bearer ' + token}});
+  if (r.status === 401) {
+    $('login').hidden = false;
+    throw new Error('the admin token is missing or wrong');
+  }
+  return r;
+}
 async function act(name, action) {
-  await fetch(`/api/nodes/${encodeURIComponent(name)}/${action}`, {method: 'POST'});
+  await api(`/api/nodes/${encodeURIComponent(name)}/${action}`, {method: 'POST'});
   refresh();
 }
 $('scale').addEventListener('click', async () => {
   $('scale').disabled = true;
-  await fetch('/api/scale/web?n=' + Number($('webcount').value), {method: 'POST'});
+  await api('/api/scale/web?n=' + Number($('webcount').value), {method: 'POST'});
   $('scale').disabled = false;
   refresh();
 });
@@ -218,18 +247,42 @@ function renderAutoscale(a) {
     return tr;
   }));
 }
+// Prometheus' active alerts (the runner asks it); the box stays hidden without Prometheus.
+function renderAlerts(a) {
+  $('alertbox').hidden = !a.prometheus;
+  if (!a.prometheus) return;
+  $('promlink').href = a.prometheus;
+  const rows = a.alerts.map((x) => {
+    const tr = el('tr', '', x.state === 'firing' ? 'bad' : '');
+    for (const v of [x.name, x.state, [x.tier, x.node, x.dc].filter(Boolean).join(' · '), x.since, x.summary]) {
+      const td = el('td', v || '');
+      td.style.textAlign = 'left';
+      tr.append(td);
+    }
+    return tr;
+  });
+  if (!rows.length) {
+    const td = el('td', a.error || 'none: every objective is met');
+    td.colSpan = 5;
+    td.style.textAlign = 'left';
+    rows.push(el('tr'));
+    rows[0].append(td);
+  }
+  $('alerts').tBodies[0].replaceChildren(...rows);
+}
 async function refresh() {
   try {
-    const s = await (await fetch('/api/status')).json();
+    const s = await (await api('/api/status')).json();
     renderNodes(s);
-    const m = await (await fetch('/api/metrics')).json();
+    const m = await (await api('/api/metrics')).json();
     for (const t of Object.values(m.tiers)) t.buckets = t.buckets.map(([le, c]) => [le === '+Inf' ? Infinity : Number(le), c]);
     m.at = Date.now();
     renderEdge(m);
     renderTiers(m);
-    renderMatrix(await (await fetch('/api/chaos-matrix')).json());
-    renderAutoscale(await (await fetch('/api/autoscale')).json());
-  } catch (e) { $('summary').textContent = 'runner unreachable'; }
+    renderMatrix(await (await api('/api/chaos-matrix')).json());
+    renderAutoscale(await (await api('/api/autoscale')).json());
+    renderAlerts(await (await api('/api/alerts')).json());
+  } catch (e) { $('summary').textContent = $('login').hidden ? 'runner unreachable' : 'admin token needed'; }
 }
 refresh();
 setInterval(refresh, 2000);

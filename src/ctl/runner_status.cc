@@ -10,8 +10,10 @@
 #include "core/http_server.h"
 #include "core/log.h"
 #include "core/router.h"
+#include "ctl/admin_token.h"
 #include "ctl/dashboard.h"
 #include "ctl/edge_metrics.h"
+#include "ctl/prometheus.h"
 #include "ctl/runner_internal.h"
 
 namespace millions::ctl::detail {
@@ -49,6 +51,8 @@ std::string Runner::StatusJson() {
     events.push_back(json::object{{"ts", ts}, {"text", text}});
   json::object endpoints{{"public", PublicUrl()}, {"dashboard", "http://" + t_.runner.admin + "/"}};
   if (!t_.edge.empty()) endpoints["edge"] = "http://" + t_.edge.front().listen + "/";
+  for (const Node& n : nodes)  // (the config file is not read here: other threads read it)
+    if (n.role == "prometheus") endpoints["prometheus"] = "http://" + n.address + "/";
   json::object root{{"nodes", std::move(arr)},
                     {"endpoints", std::move(endpoints)},
                     {"events", std::move(events)}};
@@ -135,10 +139,16 @@ void Runner::ServeAdmin() {
   auto hp = config::ParseHostPort(t_.runner.admin);
   auto* router = new http::Router();
   using boost::asio::awaitable;
+  // The page itself holds nothing secret: it asks for the token (from its URL's fragment, or
+  // typed in) and sends it on every API call (dashboard.cc).
   router->Add("GET", "/", [](http::Request&) -> awaitable<http::Response> {
     http::Response r;
     r.body = std::string(DashboardHtml());
     r.set("Content-Type", "text/html; charset=utf-8");
+    r.set("Cache-Control", "no-store");
+    r.set("Content-Security-Policy", "frame-ancestors 'none'");
+    r.set("X-Frame-Options", "DENY");
+    r.set("Referrer-Policy", "no-referrer");
     co_return r;
   });
   router->Add("GET", "/api/status", [this](http::Request&) -> awaitable<http::Response> {
@@ -182,6 +192,12 @@ void Runner::ServeAdmin() {
     json::parse(text, ec);
     co_return http::Json(200, ec ? std::string("{\"rows\":[]}") : text);
   });
+  // Prometheus' active alerts, for the dashboard; {"prometheus":null} when the topology has none.
+  router->Add("GET", "/api/alerts", [this](http::Request&) -> awaitable<http::Response> {
+    std::vector<Node> prom = Nodes("prometheus");
+    if (prom.empty()) co_return http::Json(200, "{\"prometheus\":null,\"alerts\":[]}");
+    co_return http::Json(200, AlertsJson(prom[0].check_host, prom[0].check_port));
+  });
   router->Add("POST", "/api/down", [](http::Request&) -> awaitable<http::Response> {
     g_stop = 1;
     co_return http::Json(202, "{\"stopping\":true}");
@@ -193,7 +209,16 @@ void Runner::ServeAdmin() {
   so.role = "runner";
   auto* server = new http::HttpServer(
       admin_ioc_, so,
-      [router](http::Request& req) -> awaitable<http::Response> {
+      [router, token = admin_token_](http::Request& req) -> awaitable<http::Response> {
+        // Everything but the page needs the token, and nothing is served cross-site.
+        if (!(req.method == "GET" && req.path == "/")) {
+          std::string code, message;
+          if (int status = CheckAdminRequest(req, token, &code, &message); status != 0) {
+            http::Response r = http::JsonError(status, code, message);
+            if (status == 401) r.set("WWW-Authenticate", "Bearer");
+            co_return r;
+          }
+        }
         auto m = router->Find(req.method, req.path);
         if (m.outcome != http::Router::Outcome::kMatched)
           co_return http::JsonError(404, "not_found", "no such admin route");

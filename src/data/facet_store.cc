@@ -42,6 +42,10 @@ class FacetStore final : public Store {
     if (f_.register_metrics) f_.register_metrics(registry);
   }
 
+  Result<int64_t> NewId(int logical_shard) override {
+    return Traced("new_id", [&] { return f_.new_id(logical_shard); });
+  }
+
   Result<UserRow> CreateUser(const UserRow& u) override {
     return Traced("create_user", [&] { return f_.users->CreateUser(u); });
   }
@@ -60,6 +64,10 @@ class FacetStore final : public Store {
   }
   Status Unfollow(int64_t follower, int64_t followee) override {
     return Traced("unfollow", [&] { return f_.users->Unfollow(follower, followee); });
+  }
+  Status PutFollowEdge(int64_t follower, int64_t followee, int64_t now_ms) override {
+    return Traced("put_follow_edge",
+                  [&] { return f_.users->PutFollowEdge(follower, followee, now_ms); });
   }
   Result<std::vector<int64_t>> FollowerIds(int64_t user_id, int limit, Consistency c) override {
     return Traced("follower_ids", [&] { return f_.users->FollowerIds(user_id, limit, c); });

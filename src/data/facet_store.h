@@ -22,10 +22,11 @@ struct Facets {
   std::unique_ptr<PhotoStore> photos;
   std::unique_ptr<JobStore> jobs;
   std::unique_ptr<SessionStore> sessions;
+  std::function<Result<int64_t>(int logical_shard)> new_id;
   std::function<void(metrics::Registry&)> register_metrics;  // may be empty
 };
 
-// All four facets must be set.
+// All four facets and new_id must be set.
 std::unique_ptr<Store> MakeFacetStore(Facets facets);
 
 // Called by an executor with the member that served (or was asked) for the operation running

@@ -5,7 +5,7 @@
 
 namespace millions::data {
 
-int64_t IdGenerator::Next() {
+int64_t IdGenerator::Next(int shard) {
   std::lock_guard lock(mu_);
   int64_t ms = env_.WallMillis() - kIdEpochMs;
   // A clock that steps back must not repeat IDs: keep using the last millisecond.
@@ -20,7 +20,8 @@ int64_t IdGenerator::Next() {
     seq_ = 0;
   }
   last_ms_ = ms;
-  return (ms << (kShardBits + kSeqBits)) | (static_cast<int64_t>(shard_) << kSeqBits) | seq_;
+  return (ms << (kShardBits + kSeqBits)) |
+         (static_cast<int64_t>(shard & ((1 << kShardBits) - 1)) << kSeqBits) | seq_;
 }
 
 std::optional<int64_t> ParseId(std::string_view text) {

@@ -1,6 +1,10 @@
 // 64-bit IDs that sort by time and name their shard, as Instagram's do:
 //   41 bits of milliseconds since 2024-01-01 | 13 bits of shard | 10 bits of sequence.
-// Once data is sharded by user, a photo's or job's shard is read from its ID alone.
+// The shard is the owner's logical shard (shard_map.h): a user's from the handle, a photo's and
+// a job's their owner's, so any of them is routed by its ID alone. Who draws the sequence keeps
+// IDs unique: PostgreSQL draws it from one sequence per cluster (millions_next_id, schema.cc), so
+// every node writing to a cluster gets distinct IDs; the embedded store's one process uses an
+// IdGenerator. Store::NewId hides which.
 // Thread-safety: IdGenerator::Next may be called from any thread. Ownership: borrows the Env.
 #pragma once
 
@@ -21,7 +25,9 @@ inline constexpr int kSeqBits = 10;
 class IdGenerator {
  public:
   IdGenerator(Env& env, int shard) : env_(env), shard_(shard) {}
-  int64_t Next();
+  int64_t Next() { return Next(shard_); }
+  // An ID naming `shard` (0..8191); unique among all this generator makes, whatever the shard.
+  int64_t Next(int shard);
 
  private:
   Env& env_;

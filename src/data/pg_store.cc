@@ -64,6 +64,14 @@ std::unique_ptr<Store> OpenPgStore(const ClusterOptions& options) {
   f.photos = MakePgPhotoStore(ex);
   f.jobs = MakePgJobStore(ex);
   f.sessions = MakePgSessionStore(ex);
+  // On the primary: the sequence is the cluster's, and a replica cannot advance it.
+  f.new_id = [ex](int shard) {
+    return ex->Write<int64_t>([&](pg::Conn& c) -> Result<int64_t> {
+      auto r = c.Exec("new_id", "SELECT millions_next_id($1)", {pg::P(int64_t{shard})});
+      if (!r.ok()) return r.error();
+      return r->Int(0, 0);
+    });
+  };
   f.register_metrics = [ex](metrics::Registry& registry) { ex->RegisterMetrics(registry); };
   return MakeFacetStore(std::move(f));
 }

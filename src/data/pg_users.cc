@@ -82,6 +82,13 @@ class PgUsers final : public UserStore {
     return Ok();
   }
 
+  Status PutFollowEdge(int64_t follower, int64_t followee, int64_t now_ms) override {
+    return ex_->RunFor(followee, "put_follow_edge",
+                       "INSERT INTO follows(follower, followee, created_ms) VALUES($1,$2,$3)"
+                       " ON CONFLICT DO NOTHING",
+                       {P(follower), P(followee), P(now_ms)});
+  }
+
   Status Unfollow(int64_t follower, int64_t followee) override {
     return ex_->RunFor(follower, "unfollow",
                        "DELETE FROM follows WHERE follower = $1 AND followee = $2",

@@ -15,6 +15,9 @@ namespace {
 //   {int32}   a small integer (an HTTP status): INT in PostgreSQL, INTEGER in SQLite.
 //   {bytes}   binary: BYTEA / BLOB.
 //   {no_rowid} SQLite tables keyed by their primary key alone skip the hidden rowid.
+//   {id_function} PostgreSQL makes IDs in the database (ids.h: one sequence per cluster, so
+//             that every node writing to a cluster draws distinct IDs for the same logical
+//             shard); SQLite has one process, whose IdGenerator does it, and runs a no-op.
 struct Spelling {
   std::string_view name, postgres, sqlite;
 };
@@ -23,6 +26,14 @@ constexpr Spelling kSpellings[] = {
     {"{int32}", "INT", "INTEGER"},
     {"{bytes}", "BYTEA", "BLOB"},
     {"{no_rowid}", "", " WITHOUT ROWID"},
+    // The layout of ids.h: 41 bits of ms since 2024-01-01 | 13 bits of shard | 10 of sequence.
+    {"{id_function}",
+     "CREATE SEQUENCE millions_id_seq;\n"
+     "CREATE FUNCTION millions_next_id(shard INT) RETURNS BIGINT LANGUAGE SQL VOLATILE AS $$\n"
+     "  SELECT ((FLOOR(EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::BIGINT - 1704067200000)\n"
+     "          << 23) | ((shard & 8191)::BIGINT << 10) | (nextval('millions_id_seq') % 1024)\n"
+     "$$;",
+     "SELECT 1;"},
 };
 
 const char* const kMigrations[] = {
@@ -56,6 +67,9 @@ CREATE INDEX jobs_unfinished ON jobs(status) WHERE status IN ('queued', 'running
 CREATE TABLE idempotency_keys(
   scope TEXT NOT NULL, key TEXT NOT NULL, fingerprint TEXT NOT NULL, status {int32} NOT NULL,
   body TEXT NOT NULL, created_ms {int} NOT NULL, PRIMARY KEY(scope, key)){no_rowid};
+)sql",
+    R"sql(
+{id_function}
 )sql",
 };
 

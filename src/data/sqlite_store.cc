@@ -4,6 +4,7 @@
 #include <stdexcept>
 
 #include "data/facet_store.h"
+#include "data/ids.h"
 #include "data/schema.h"
 #include "data/sqlite_executor.h"
 #include "data/sqlite_facets.h"
@@ -50,6 +51,9 @@ std::unique_ptr<Store> OpenSqliteStore(const std::string& path, int connections)
   f.photos = MakeSqlitePhotoStore(ex);
   f.jobs = MakeSqliteJobStore(ex);
   f.sessions = MakeSqliteSessionStore(ex);
+  // One process writes the file: its generator alone keeps IDs unique.
+  auto ids = std::make_shared<IdGenerator>(Env::Default(), 0);
+  f.new_id = [ids](int shard) -> Result<int64_t> { return ids->Next(shard); };
   return MakeFacetStore(std::move(f));
 }
 

@@ -97,6 +97,11 @@ class SqliteUsers final : public UserStore {
     });
   }
 
+  Status PutFollowEdge(int64_t follower, int64_t followee, int64_t now_ms) override {
+    return ex_->Run("INSERT OR IGNORE INTO follows(follower, followee, created_ms) VALUES(?,?,?)",
+                    [&](Stmt& s) { s.Bind(1, follower).Bind(2, followee).Bind(3, now_ms); });
+  }
+
   Status Unfollow(int64_t follower, int64_t followee) override {
     return ex_->Run("DELETE FROM follows WHERE follower = ? AND followee = ?",
                     [&](Stmt& s) { s.Bind(1, follower).Bind(2, followee); });

@@ -27,6 +27,10 @@ struct ClusterOptions;
 class Store : public UserStore, public PhotoStore, public JobStore, public SessionStore {
  public:
   ~Store() override = default;
+  // A new ID (ids.h) naming `logical_shard`, unique across every node using this database: for
+  // a new user (the shard of its handle), photo or job (its owner's shard). 503 when the
+  // database that draws it is down.
+  virtual Result<int64_t> NewId(int logical_shard) = 0;
   // Adds the store's own series (queries by member role, replica lag) to a node's registry.
   virtual void RegisterMetrics(metrics::Registry& registry) { (void)registry; }
 };

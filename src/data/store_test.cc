@@ -3,10 +3,15 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <filesystem>
+#include <set>
 #include <sstream>
+#include <thread>
 
+#include "core/env.h"
 #include "core/log.h"
+#include "data/ids.h"
 #include "pg_instance.h"
 
 namespace millions::data {
@@ -71,6 +76,27 @@ INSTANTIATE_TEST_SUITE_P(Backends, StoreTest,
                            return info.param == Backend::kSqlite ? "Sqlite" : "Postgres";
                          });
 
+// IDs name the shard asked for, sort by time and never repeat, also many in one millisecond
+// (the sequence's 1024 values per shard per millisecond; PostgreSQL draws from one sequence).
+TEST_P(StoreTest, NewIdsNameTheirShardAndAreUnique) {
+  std::set<int64_t> seen;
+  for (int shard : {0, 1, 517, 8191}) {
+    for (int i = 0; i < 300; ++i) {
+      auto id = store_->NewId(shard);
+      ASSERT_TRUE(id.ok()) << id.error().message;
+      EXPECT_EQ(ShardOf(*id), shard);
+      EXPECT_GT(*id, 0);
+      EXPECT_TRUE(seen.insert(*id).second) << "repeated id " << *id;
+    }
+  }
+  auto a = store_->NewId(3);
+  std::this_thread::sleep_for(std::chrono::milliseconds(3));
+  auto b = store_->NewId(3);
+  ASSERT_TRUE(a.ok() && b.ok());
+  EXPECT_LT(*a, *b);
+  EXPECT_NEAR(double(MillisOf(*b)), double(Env::Default().WallMillis()), 60'000);
+}
+
 TEST_P(StoreTest, UsersAndHandleConflict) {
   ASSERT_TRUE(store_->CreateUser(User(1, "alice")).ok());
   auto dup = store_->CreateUser(User(2, "alice"));
@@ -109,6 +135,16 @@ TEST_P(StoreTest, FollowsCountsAndFeed) {
   EXPECT_EQ((*next)[0].id, 10);
   ASSERT_TRUE(store_->Unfollow(2, 1).ok());
   EXPECT_TRUE(store_->Feed(2, 0, 10, Consistency::kReplica)->empty());
+}
+
+// The sharded store's copy of an edge: no user need exist here; twice is once; Unfollow drops it.
+TEST_P(StoreTest, PutFollowEdgeNeedsNoUsersAndIsIdempotent) {
+  ASSERT_TRUE(store_->PutFollowEdge(70, 80, 1).ok());
+  ASSERT_TRUE(store_->PutFollowEdge(70, 80, 2).ok());
+  EXPECT_EQ(*store_->FollowerIds(80, 10, Consistency::kPrimary), std::vector<int64_t>{70});
+  EXPECT_EQ(*store_->FollowingIds(70, 10, Consistency::kPrimary), std::vector<int64_t>{80});
+  ASSERT_TRUE(store_->Unfollow(70, 80).ok());
+  EXPECT_TRUE(store_->FollowerIds(80, 10, Consistency::kPrimary)->empty());
 }
 
 TEST_P(StoreTest, SessionsExpire) {

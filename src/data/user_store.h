@@ -32,6 +32,9 @@ class UserStore {
   // Routed by follower. Both idempotent; 404 when the followee does not exist.
   virtual Status Follow(int64_t follower, int64_t followee, int64_t now_ms) = 0;
   virtual Status Unfollow(int64_t follower, int64_t followee) = 0;
+  // The sharded store's copy of a follow edge on the followee's cluster (sharded_store.h): the
+  // edge alone, with no check that either user lives here. Idempotent. Unfollow removes it.
+  virtual Status PutFollowEdge(int64_t follower, int64_t followee, int64_t now_ms) = 0;
   // Routed by user_id. Who follows `user_id` / whom it follows: user ids, ascending, at most
   // `limit`.
   virtual Result<std::vector<int64_t>> FollowerIds(int64_t user_id, int limit, Consistency c) = 0;

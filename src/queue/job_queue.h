@@ -29,12 +29,17 @@ struct Delivery {
   // The queue will not deliver this job again (its delivery bound is reached): finish it or
   // fail it now, never ask for a retry.
   bool last = false;
+  // The ids of the request that made the job (log.h's Context at Enqueue), so that the
+  // worker's lines about it carry them; empty where the queue does not keep them (only the
+  // NATS queue does, in message headers).
+  std::string request_id, trace_id;
 };
 
 class JobQueue {
  public:
   virtual ~JobQueue() = default;
-  // Durable when it returns OK. Enqueueing a job that is already queued is a no-op.
+  // Durable when it returns OK. Enqueueing a job that is already queued is a no-op. The calling
+  // thread's log context (log::Current) goes with the job where the queue can carry it.
   virtual Status Enqueue(int64_t job_id) = 0;
   // Waits up to `wait` for a job; the job stays leased to the caller until Ack or Retry (or a
   // restart, which makes every leased job deliverable again).

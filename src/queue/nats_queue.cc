@@ -24,6 +24,9 @@ namespace {
 
 using std::chrono::milliseconds;
 
+constexpr const char* kRequestIdHeader = "Millions-Request-Id";
+constexpr const char* kTraceIdHeader = "Millions-Trace-Id";
+
 int64_t Nanos(milliseconds d) { return int64_t(d.count()) * 1'000'000; }
 
 Error Unavailable(const std::string& what, natsStatus s, jsErrCode jerr = jsErrCode(0)) {
@@ -98,8 +101,16 @@ class NatsQueue : public JobQueue {
     po.MaxWait = o_.request_timeout.count();
     jsPubAck* ack = nullptr;
     jsErrCode jerr = jsErrCode(0);
-    natsStatus s = js_Publish(&ack, js_, subject.c_str(), body.data(),
-                              static_cast<int>(body.size()), &po, &jerr);
+    natsMsg* msg = nullptr;
+    natsStatus s =
+        natsMsg_Create(&msg, subject.c_str(), nullptr, body.data(), static_cast<int>(body.size()));
+    // The request's ids ride in headers, for the worker's log lines about the job.
+    const log::Context& ctx = log::Current();
+    std::string rid(ctx.request_id), tid(ctx.trace_id);
+    if (s == NATS_OK && !rid.empty()) s = natsMsgHeader_Set(msg, kRequestIdHeader, rid.c_str());
+    if (s == NATS_OK && !tid.empty()) s = natsMsgHeader_Set(msg, kTraceIdHeader, tid.c_str());
+    if (s == NATS_OK) s = js_PublishMsg(&ack, js_, msg, &po, &jerr);
+    natsMsg_Destroy(msg);
     jsPubAck_Destroy(ack);
     if (s != NATS_OK) return Unavailable("publishing job " + std::to_string(job_id), s, jerr);
     return Ok();
@@ -144,6 +155,9 @@ class NatsQueue : public JobQueue {
       jsMsgMetaData_Destroy(meta);
     }
     d.last = d.attempt >= o_.max_deliver;
+    const char* header = nullptr;
+    if (natsMsgHeader_Get(m, kRequestIdHeader, &header) == NATS_OK && header) d.request_id = header;
+    if (natsMsgHeader_Get(m, kTraceIdHeader, &header) == NATS_OK && header) d.trace_id = header;
     if (d.job_id <= 0) {
       // Not ours (a stray publish on our subjects): terminate it so it is never redelivered.
       natsMsg_Term(m, nullptr);

@@ -5,6 +5,7 @@
 #include <set>
 #include <thread>
 
+#include "core/log.h"
 #include "nats_instance.h"
 #include "queue/job_queue.h"
 
@@ -59,6 +60,22 @@ TEST(NatsQueueTest, DeliversEachJobOnceAndDeduplicatesPublishes) {
     backlog = q->Backlog();
   }
   EXPECT_EQ(backlog, 0);
+}
+
+TEST(NatsQueueTest, AJobCarriesTheIdsOfTheRequestThatMadeIt) {
+  testing::NatsInstance nats;
+  auto q = OpenNatsQueue(Options(nats));
+  {
+    log::ScopedContext ctx({"req-1", "0af7651916cd43dd8448eb211c80319c"});
+    ASSERT_TRUE(q->Enqueue(1).ok());
+  }
+  ASSERT_TRUE(q->Enqueue(2).ok());  // no request: no ids
+  auto got = Drain(*q, 2, milliseconds(3000));
+  ASSERT_EQ(got.size(), 2u);
+  for (const auto& d : got) {
+    EXPECT_EQ(d.request_id, d.job_id == 1 ? "req-1" : "") << d.job_id;
+    EXPECT_EQ(d.trace_id, d.job_id == 1 ? "0af7651916cd43dd8448eb211c80319c" : "") << d.job_id;
+  }
 }
 
 TEST(NatsQueueTest, HoldsAJobUntilItIsAcked) {

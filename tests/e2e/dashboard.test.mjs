@@ -1,6 +1,9 @@
 // The runner's dashboard in Chromium: `millions up` on a small test topology; the page shows
-// every node (the timeline store's with their roles), a kill from its button is reflected (the
-// node is restarted with a new pid and the event is listed), and there are no console errors.
+// every node (the timeline store's with their roles), Prometheus' alerts box, a kill from its
+// button is reflected (the node is restarted with a new pid and the event is listed), and there
+// are no console errors.
+// The admin API needs the token `up` printed: without it the page asks for it and the API
+// answers 401; the URL `up` prints (with #token=) opens it.
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -13,6 +16,7 @@ const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'millions-dash-'));
 fs.chmodSync(tmp, 0o755);
 const admin = await freePort();
 const web1Port = await freePort();
+const promPort = await freePort();
 const topo = path.join(tmp, 'topology.toml');
 fs.writeFileSync(topo, `[deployment]
 name = "dash"
@@ -48,16 +52,35 @@ name = "timeline2"
 listen = "127.0.0.1:${await freePort()}"
 [workers]
 threads = 1
+[prometheus]
+listen = "127.0.0.1:${promPort}"
+scrape_interval_ms = 1000
+alert_for_s = 1
 `);
 const timer = setTimeout(() => { console.error('FAIL: global timeout'); process.exit(1); }, 150000);
-execFileSync(bin, ['up', topo, '--detach'], { cwd: tmp, timeout: 120000, stdio: 'ignore' });
+const upOut = execFileSync(bin, ['up', topo, '--detach'], { cwd: tmp, timeout: 120000 }).toString();
+const adminToken = fs.readFileSync(path.join(tmp, 'run', 'admin.token'), 'utf8').trim();
+const dashUrl = upOut.match(/http:\/\/\S+#token=[0-9a-f]{64}/);
+c.check(dashUrl && dashUrl[0] === `http://127.0.0.1:${admin}/#token=${adminToken}`,
+  `up prints the dashboard URL with its token: ${upOut.trim()}`);
+const bare = await fetch(`http://127.0.0.1:${admin}/api/status`);
+c.check(bare.status === 401, `the admin API without the token: ${bare.status}`);
 const browser = await launch();
 const problems = [];
 try {
   const page = await browser.newPage();
   watchConsole(page, problems);
   page.setDefaultTimeout(20000);
-  await page.goto(`http://127.0.0.1:${admin}/`);
+  // Without the token: the page asks for it (its API calls got 401).
+  const plain = await browser.newPage();
+  await plain.goto(`http://127.0.0.1:${admin}/`);
+  await plain.waitForFunction(() => !document.getElementById('login').hidden &&
+    document.getElementById('summary').textContent === 'admin token needed');
+  c.check(true, 'no token: the page asks for it');
+  await plain.close();
+  await page.goto(`http://127.0.0.1:${admin}/#token=${adminToken}`);
+  await page.waitForFunction(() => location.hash === '');
+  c.check(true, 'the token leaves the address bar once read');
   for (const name of ['etcd', 'pg1', 'pg1-pg', 'redis1', 'web1', 'web2']) {
     await page.waitForSelector(`.node[data-node="${name}"]`);
     c.check(true, `dashboard shows ${name}`);
@@ -72,6 +95,10 @@ try {
   c.check(true, 'the web tier has a metrics row');
   // No [[edge.node]] here: no edge section (edge.test.mjs checks it with one).
   c.check(await page.isHidden('#edgebox'), 'no CDN edge section without an edge');
+  // Prometheus runs: the alerts box links it and lists its alerts (or says there are none).
+  await page.waitForSelector('#alertbox:not([hidden]) #alerts tbody tr');
+  c.check(await page.getAttribute('#promlink', 'href') === `http://127.0.0.1:${promPort}/`,
+    'the alerts box links Prometheus');
   // The autoscaler's table: both web nodes counted; no worker exports a fan-out lag, so a dash.
   await page.waitForSelector('#autoscale tr[data-k="web"] td:text-is("2")');
   c.check(true, 'the autoscaling table counts the web nodes');

@@ -154,8 +154,13 @@ def topology_text(name=None, up=None, **sections):
     `web={"threads": 1, "node": [node("web1")]}, lb=[node("lb1", admin=free_port())]`.
     name: the [deployment] and one [[dc]]. up: the directory under which `millions up` keeps its
     state ([runner] run_dir, on a free admin port, and one [etcd] member on free ports unless
-    etcd= says otherwise); runner= and etcd= tables are merged over those."""
+    etcd= says otherwise); runner= and etcd= tables are merged over those.
+    A topology with web nodes (web=, or node= for `single`) gets a generous sign-up throttle
+    ([auth] signup_per_minute) unless auth= is given: tests sign up many users from 127.0.0.1,
+    as no real client does; log-in throttling keeps its defaults."""
     tables = {}
+    if ("web" in sections or "node" in sections) and "auth" not in sections:
+        tables["auth"] = {"signup_per_minute": 100000}
     if name:
         tables["deployment"] = {"name": name}
         tables["dc"] = [{"name": "dc1"}]
@@ -256,9 +261,11 @@ class Server:
         return self.proc.returncode if self.proc else None
 
 
-def http_request(host, port, method, path, body=None, headers=None, timeout=30):
-    """One request on a fresh connection: (status, lower-cased headers, body bytes)."""
-    conn = http.client.HTTPConnection(host, port, timeout=timeout)
+def http_request(host, port, method, path, body=None, headers=None, timeout=30, source=None):
+    """One request on a fresh connection: (status, lower-cased headers, body bytes). source: the
+    local address to connect from (any of 127.0.0.0/8 works on loopback), as another client."""
+    conn = http.client.HTTPConnection(host, port, timeout=timeout,
+                                      source_address=(source, 0) if source else None)
     try:
         hdrs = dict(headers or {})
         if isinstance(body, (dict, list)):
@@ -304,6 +311,12 @@ class Checks:
 
 def bearer(token):
     return {"Authorization": "Bearer " + token}
+
+
+def admin_auth(run_dir):
+    """The header that opens the runner's admin API: its token from RUN_DIR/admin.token."""
+    with open(os.path.join(run_dir, "admin.token")) as f:
+        return bearer(f.read().strip())
 
 
 def signup_login(srv, handle, password="password123"):

@@ -24,6 +24,7 @@ std::unique_ptr<Recipe> NewWorkerRecipe();
 std::unique_ptr<Recipe> NewEdgeRecipe();
 std::unique_ptr<Recipe> NewLbRecipe();
 std::unique_ptr<Recipe> NewTimelineRecipe();
+std::unique_ptr<Recipe> NewPrometheusRecipe();
 
 // ---- Redis helpers the redis and timeline recipes share (redis.cc) ----------------------------
 // An ACL user and its password (AUTH); no password: no AUTH.

@@ -67,8 +67,8 @@ Proxy::Proxy(const LbConfig& cfg)
     membership_ = std::move(s);
   } else {
     // Under a runner, it owns the pool: the topology's list serves until it first answers.
-    membership_ = std::make_unique<membership::RunnerMembership>(cfg.runner_admin, "web",
-                                                                 ToMembers(cfg.backends));
+    membership_ = std::make_unique<membership::RunnerMembership>(
+        cfg.runner_admin, "web", ToMembers(cfg.backends), cfg.runner_token);
   }
   Publish(cfg.backends);
   registry_.AddCollector([this](metrics::Families* out) { CollectMetrics(out); });
@@ -123,10 +123,11 @@ awaitable<http::Response> Proxy::Handle(http::Request& req) {
     }
     ctx.hash_key = key;
   }
-  int exclude = -1;
+  int exclude = -1, attempts = 0;
   for (int attempt = 0; attempt < upstream::kMaxAttempts; ++attempt) {
     int idx = policy->Pick(*pool, ctx, exclude);
     if (idx < 0) break;
+    ++attempts;
     const Backend& b = pool->backends[idx];
     b.stats->outstanding.fetch_add(1);
     auto t0 = Clock::now();
@@ -142,9 +143,11 @@ awaitable<http::Response> Proxy::Handle(http::Request& req) {
     int status = out.failure == upstream::Failure::kNone ? out.response.status : 0;
     double seconds = std::chrono::duration<double>(Clock::now() - t0).count();
     Count(b.name, status, seconds);
-    // At the default level this builds nothing: the fields are made only when it is written.
-    if (log::Enabled(log::Level::kDebug))
-      log::Write(log::Level::kDebug, {req.request_id, req.trace_id}, "proxied",
+    // One line per attempt at debug (the access log); a failed one (5xx, no answer) at warn.
+    // At the default level a success builds nothing: the fields are made only when written.
+    log::Level level = failed ? log::Level::kWarn : log::Level::kDebug;
+    if (log::Enabled(level))
+      log::Write(level, {req.request_id, req.trace_id}, "proxied",
                  {{"backend", b.name},
                   {"status", status},
                   {"duration_ms", seconds * 1000},
@@ -156,6 +159,8 @@ awaitable<http::Response> Proxy::Handle(http::Request& req) {
     CountRetry();
     exclude = idx;
   }
+  log::Write(log::Level::kWarn, {req.request_id, req.trace_id}, "no backend could answer",
+             {{"method", req.method}, {"attempts", attempts}});
   co_return http::JsonError(503, "no_backend", "no web node could answer");
 }
 

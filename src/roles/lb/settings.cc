@@ -25,11 +25,15 @@ Settings ReadSettings(const topo::Topology& t) {
   lb.Get("rate_limit_rps", &l.rate_limit_rps, 0, 1e9);
   lb.Get("rate_limit_burst", &l.rate_limit_burst, 1, 1e9);
   lb.Get("tls_cert", &l.tls_cert);
+  lb.Get("hsts_max_age_s", &l.hsts_max_age_s, 0, 63'072'000);
   lb.Get("tls_key", &l.tls_key);
   for (const auto& n : t.lb)
     if (!n.tls_listen.empty() && (l.tls_cert.empty() || l.tls_key.empty()))
       throw config::ConfigError(t.path + ": [[lb.node]] '" + n.name +
                                 "' has tls_listen but [lb] has no tls_cert and tls_key");
+  // The balancer holds every client's connection: bound what each may queue in the kernel, so
+  // a slow-read attack cannot take the machine's TCP memory (docs/security.md).
+  l.limits.send_buffer_bytes = 128 * 1024;
   http::ReadLimits(file.Table("http"), &l.limits);
   // The web nodes raise their body limit to the largest upload ([media] max_upload_bytes, the
   // web's default when absent); the balancer in front must let the same bodies through.

@@ -34,7 +34,6 @@ struct WebNodeConfig {
   app::WebOptions web;
   app::ServiceOptions service;
   int worker_threads = 2;
-  int shard = 0;                // the shard bits of the IDs this node makes
   int queue_lease_ms = 60'000;  // [queue] lease_ms: a claimed job returns after this
   // The queue on NATS ([[nats.node]] and [queue]); no servers: the PostgreSQL queue, and this
   // node runs worker threads itself.

@@ -23,10 +23,6 @@ int ServeWeb(const std::string& path, const std::string& node) {
   // With an edge, clients get media and the UI's files from it (docs/edge.md).
   cfg.web.edge_origin = EdgeOrigin(t, cfg.dc);
   app::SetMediaOrigin(cfg.web.edge_origin);
-  // Each web node makes IDs with its own shard bits until sharding assigns them, so two nodes
-  // never mint the same ID in the same millisecond.
-  for (size_t i = 0; i < t.web.size(); ++i)
-    if (t.web[i].name == node) cfg.shard = static_cast<int>(i);
   log::Init(cfg.name, "web", log::ParseLevel(cfg.log_level));
   auto store = data::OpenPgStore(ClusterOptions(t));
   std::unique_ptr<queue::JobQueue> queue;

@@ -14,7 +14,6 @@
 #include "core/router.h"
 #include "core/secret.h"
 #include "core/topology.h"
-#include "data/ids.h"
 #include "data/store.h"
 #include "media/media.h"
 #include "queue/job_queue.h"
@@ -63,8 +62,7 @@ int Serve(const std::string& path, const std::string& node) {
   cache::Tiered cache(cfg.cache, nullptr, env, registry);
   if (!cfg.l2.nodes.empty()) cache.AttachL2(cache::OpenRedisL2(cfg.l2, env));
   // Workers mint no IDs; the generator is the Service's, with shard bits no web node uses.
-  data::IdGenerator ids(env, (1 << data::kShardBits) - 1);
-  app::Service service(*store, cache, *queue, ids, env, registry, cfg.service);
+  app::Service service(*store, cache, *queue, env, registry, cfg.service);
 
   app::WorkerOptions wo;
   wo.threads = std::max(1, cfg.worker_threads);

@@ -5,20 +5,10 @@
 #include <algorithm>
 #include <atomic>
 
+#include "core/stable_hash.h"
 #include "roles/lb/balancer.h"
 
 namespace millions::lb {
-
-// FNV-1a, then a 64-bit finaliser: stable across processes, so every balancer maps alike.
-uint64_t StableHash(std::string_view s) {
-  uint64_t h = 1469598103934665603ULL;
-  for (unsigned char c : s) h = (h ^ c) * 1099511628211ULL;
-  h ^= h >> 33;
-  h *= 0xff51afd7ed558ccdULL;
-  h ^= h >> 33;
-  h *= 0xc4ceb9fe1a85ec53ULL;
-  return h ^ (h >> 33);
-}
 
 namespace {
 

@@ -1,0 +1,208 @@
+#include "data/sharded_store.h"
+
+#include <algorithm>
+
+#include "core/stable_hash.h"
+#include "data/ids.h"
+
+namespace millions::data {
+namespace {
+
+class ShardedStore final : public Store {
+ public:
+  ShardedStore(ShardMapSource map, std::map<std::string, std::unique_ptr<Store>> clusters)
+      : map_(std::move(map)), clusters_(std::move(clusters)) {}
+
+  Result<int64_t> NewId(int logical_shard) override {
+    auto s = ByShard(logical_shard);
+    if (!s.ok()) return s.error();
+    return (*s)->NewId(logical_shard);
+  }
+
+  // --- users and follows
+  Result<UserRow> CreateUser(const UserRow& u) override {
+    // The handle's shard must be the id's: log-in by handle looks there, and the handle's
+    // uniqueness is one cluster's UNIQUE constraint.
+    auto m = map_();
+    if (ShardOf(u.id) % m->logical() != LogicalShardOfHandle(u.handle, m->logical()))
+      return MakeError(Errc::kInternal, "id_not_of_handle",
+                       "a new user's id must carry its handle's logical shard");
+    return Route(u.id, [&](Store& s) { return s.CreateUser(u); });
+  }
+  Result<UserRow> GetUser(int64_t id, Consistency c) override {
+    return Route(id, [&](Store& s) { return s.GetUser(id, c); });
+  }
+  Result<UserRow> GetUserByHandle(std::string_view handle, Consistency c) override {
+    auto m = map_();
+    auto s = ByShard(LogicalShardOfHandle(handle, m->logical()), *m);
+    if (!s.ok()) return s.error();
+    return (*s)->GetUserByHandle(handle, c);
+  }
+  Result<UserRow> UpdateProfile(int64_t id, const std::optional<std::string>& display_name,
+                                const std::optional<std::string>& bio) override {
+    return Route(id, [&](Store& s) { return s.UpdateProfile(id, display_name, bio); });
+  }
+  Status Follow(int64_t follower, int64_t followee, int64_t now_ms) override {
+    auto from = ByUser(follower);
+    auto to = ByUser(followee);
+    if (!from.ok()) return from.error();
+    if (!to.ok()) return to.error();
+    if (*from == *to) return (*from)->Follow(follower, followee, now_ms);
+    // The followee must exist (404 otherwise); the follower's side is the source of truth and
+    // goes first; a failure of the copy is the caller's error, and a retry repeats both
+    // (each write is idempotent).
+    if (auto u = (*to)->GetUser(followee, Consistency::kPrimary); !u.ok()) return u.error();
+    if (Status st = (*from)->PutFollowEdge(follower, followee, now_ms); !st.ok()) return st;
+    return (*to)->PutFollowEdge(follower, followee, now_ms);
+  }
+  Status Unfollow(int64_t follower, int64_t followee) override {
+    auto from = ByUser(follower);
+    auto to = ByUser(followee);
+    if (!from.ok()) return from.error();
+    if (!to.ok()) return to.error();
+    if (Status st = (*from)->Unfollow(follower, followee); !st.ok()) return st;
+    if (*from == *to) return Ok();
+    return (*to)->Unfollow(follower, followee);
+  }
+  Status PutFollowEdge(int64_t follower, int64_t followee, int64_t now_ms) override {
+    return Route(followee, [&](Store& s) { return s.PutFollowEdge(follower, followee, now_ms); });
+  }
+  Result<std::vector<int64_t>> FollowerIds(int64_t user_id, int limit, Consistency c) override {
+    return Route(user_id, [&](Store& s) { return s.FollowerIds(user_id, limit, c); });
+  }
+  Result<std::vector<int64_t>> FollowingIds(int64_t user_id, int limit, Consistency c) override {
+    return Route(user_id, [&](Store& s) { return s.FollowingIds(user_id, limit, c); });
+  }
+
+  // --- photos and blobs
+  Status PutBlob(std::string_view key, std::string_view content_type,
+                 std::string_view bytes) override {
+    return RouteHash(key, [&](Store& s) { return s.PutBlob(key, content_type, bytes); });
+  }
+  Result<Blob> GetBlob(std::string_view key) override {
+    return RouteHash(key, [&](Store& s) { return s.GetBlob(key); });
+  }
+  Status CreatePhoto(const PhotoRow& p) override {
+    return Route(p.owner_id, [&](Store& s) { return s.CreatePhoto(p); });
+  }
+  Result<PhotoRow> GetPhoto(int64_t id, Consistency c) override {
+    return Route(id, [&](Store& s) { return s.GetPhoto(id, c); });
+  }
+  Result<std::vector<PhotoRow>> ListPhotos(int64_t owner_id, int64_t before, int limit,
+                                           Consistency c) override {
+    return Route(owner_id, [&](Store& s) { return s.ListPhotos(owner_id, before, limit, c); });
+  }
+  // Each cluster holds the edges from `user_id` towards its own users (the user's own cluster
+  // holds them all, and others' photos are not there), so each cluster's feed query returns
+  // exactly the followees' photos it holds: one query per cluster, merged newest first.
+  Result<std::vector<PhotoRow>> Feed(int64_t user_id, int64_t before, int limit,
+                                     Consistency c) override {
+    std::vector<PhotoRow> all;
+    for (auto& [name, store] : clusters_) {
+      auto part = store->Feed(user_id, before, limit, c);
+      if (!part.ok()) return part.error();
+      for (auto& p : *part) all.push_back(std::move(p));
+    }
+    std::sort(all.begin(), all.end(),
+              [](const PhotoRow& a, const PhotoRow& b) { return a.id > b.id; });
+    if (all.size() > size_t(limit)) all.resize(size_t(limit));
+    return all;
+  }
+
+  // --- jobs: by the job id's shard, which is its owner's
+  Status CreateJob(const JobRow& j) override {
+    return Route(j.id, [&](Store& s) { return s.CreateJob(j); });
+  }
+  Result<JobRow> GetJob(int64_t id, Consistency c) override {
+    return Route(id, [&](Store& s) { return s.GetJob(id, c); });
+  }
+  Result<std::vector<int64_t>> UnfinishedJobs() override {
+    std::vector<int64_t> all;
+    for (auto& [name, store] : clusters_) {
+      auto part = store->UnfinishedJobs();
+      if (!part.ok()) return part.error();
+      all.insert(all.end(), part->begin(), part->end());
+    }
+    std::sort(all.begin(), all.end());
+    return all;
+  }
+  Result<bool> MarkJobRunning(int64_t id) override {
+    return Route(id, [&](Store& s) { return s.MarkJobRunning(id); });
+  }
+  Status FinishJob(int64_t job_id, const PhotoVersion& version, int64_t now_ms) override {
+    return Route(job_id, [&](Store& s) { return s.FinishJob(job_id, version, now_ms); });
+  }
+  Status FailJob(int64_t job_id, std::string_view error, int64_t now_ms) override {
+    return Route(job_id, [&](Store& s) { return s.FailJob(job_id, error, now_ms); });
+  }
+  Result<bool> FailQueuedJob(int64_t job_id, std::string_view error, int64_t now_ms) override {
+    return Route(job_id, [&](Store& s) { return s.FailQueuedJob(job_id, error, now_ms); });
+  }
+
+  // --- sessions and idempotency keys: by their credential's hash
+  Status CreateSession(const SessionRow& session) override {
+    return RouteHash(session.token_hash, [&](Store& s) { return s.CreateSession(session); });
+  }
+  Result<SessionRow> GetSession(std::string_view token_hash, int64_t now_ms,
+                                Consistency c) override {
+    return RouteHash(token_hash, [&](Store& s) { return s.GetSession(token_hash, now_ms, c); });
+  }
+  Status DeleteSession(std::string_view token_hash) override {
+    return RouteHash(token_hash, [&](Store& s) { return s.DeleteSession(token_hash); });
+  }
+  Result<std::optional<IdempotencyRecord>> ClaimIdempotencyKey(std::string_view scope,
+                                                               std::string_view key,
+                                                               std::string_view fingerprint,
+                                                               int64_t now_ms,
+                                                               int64_t stale_ms) override {
+    return RouteHash(scope, [&](Store& s) {
+      return s.ClaimIdempotencyKey(scope, key, fingerprint, now_ms, stale_ms);
+    });
+  }
+  Status FinishIdempotencyKey(std::string_view scope, std::string_view key, int status,
+                              std::string_view body) override {
+    return RouteHash(scope,
+                     [&](Store& s) { return s.FinishIdempotencyKey(scope, key, status, body); });
+  }
+  Status ReleaseIdempotencyKey(std::string_view scope, std::string_view key) override {
+    return RouteHash(scope, [&](Store& s) { return s.ReleaseIdempotencyKey(scope, key); });
+  }
+
+ private:
+  Result<Store*> ByShard(int logical, const ShardMap& m) {
+    auto it = clusters_.find(m.ClusterOf(logical % m.logical()));
+    if (it == clusters_.end())
+      return MakeError(Errc::kUnavailable, "unknown_cluster",
+                       "the shard map names cluster '" + m.ClusterOf(logical % m.logical()) +
+                           "', which this node has no connection to");
+    return it->second.get();
+  }
+  Result<Store*> ByShard(int logical) { return ByShard(logical, *map_()); }
+  Result<Store*> ByUser(int64_t id) { return ByShard(ShardOf(id)); }
+
+  template <class F>
+  auto Route(int64_t id, F&& f) -> decltype(f(std::declval<Store&>())) {
+    auto s = ByUser(id);
+    if (!s.ok()) return s.error();
+    return f(**s);
+  }
+  template <class F>
+  auto RouteHash(std::string_view key, F&& f) -> decltype(f(std::declval<Store&>())) {
+    auto m = map_();
+    auto s = ByShard(static_cast<int>(StableHash(key) % uint64_t(m->logical())), *m);
+    if (!s.ok()) return s.error();
+    return f(**s);
+  }
+
+  ShardMapSource map_;
+  std::map<std::string, std::unique_ptr<Store>> clusters_;
+};
+
+}  // namespace
+
+std::unique_ptr<Store> MakeShardedStore(ShardMapSource map,
+                                        std::map<std::string, std::unique_ptr<Store>> clusters) {
+  return std::make_unique<ShardedStore>(std::move(map), std::move(clusters));
+}
+
+}  // namespace millions::data
