@@ -98,6 +98,8 @@ struct RedisL2Options {
   std::string channel = "millions:l1-invalidate";
   // Runs on the io thread for each broadcast received (this node's own included).
   std::function<void(const std::vector<std::string>& keys)> on_invalidate;
+  // The nodes' ACL user and password (RedisOptions); empty: no AUTH.
+  std::string user, password;
 };
 
 // Starts connecting to every node in the background and returns at once.

@@ -23,6 +23,7 @@
 #include "ctl/admin_token.h"
 #include "ctl/ledger.h"
 #include "ctl/process.h"
+#include "ctl/secrets.h"
 
 namespace millions::ctl {
 
@@ -141,6 +142,8 @@ class Matrix {
     r.port = hp.port;
     r.target = "/restart";
     r.body = "{}";
+    if (std::string auth = secrets::PatroniRestAuthorization(run_dir_); !auth.empty())
+      r.headers.emplace_back("Authorization", auth);
     r.content_type = "application/json";
     r.timeout = milliseconds(60000);
     auto res = http::Fetch(r);

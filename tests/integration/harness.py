@@ -25,6 +25,25 @@ def binary():
 _ports_given = set()
 
 
+def secret(run_dir, name):
+    """A credential `millions up` generated into RUN/secrets (docs/credentials.md)."""
+    with open(os.path.join(run_dir, "secrets", name)) as f:
+        return f.read().strip()
+
+
+def patroni_auth(run_dir):
+    """The Authorization header for Patroni's REST API writes (docs/credentials.md)."""
+    import base64
+    token = base64.b64encode(f"millions:{secret(run_dir, 'patroni_rest')}".encode()).decode()
+    return {"Authorization": "Basic " + token}
+
+
+def pg_env(run_dir):
+    """The environment for psql (or any libpq client) against `up`'s PostgreSQL: the run's
+    passfile, which holds the superuser's (postgres) and the application role's passwords."""
+    return {**os.environ, "PGPASSFILE": os.path.join(run_dir, "secrets", "pgpass")}
+
+
 def free_port():
     """A free loopback port, never one this process was given before: the kernel may hand out
     the same free port twice, and two servers of one test must not collide."""

@@ -10,6 +10,7 @@
 
 #include "core/config.h"
 #include "ctl/recipe.h"
+#include "ctl/secrets.h"
 #include "roles/dns/settings.h"
 #include "roles/edge/settings.h"
 
@@ -182,12 +183,60 @@ TEST_F(Fixture, NatsClusterMembersRouteToEveryOtherPeer) {
   const Recipe& r = Of("nats");
   r.Make(t.nats[1], ctx);
   std::string c = Slurp(dir / "nats2" / "nats.conf");
+  // Routes authenticate with the run's route password (secrets.h).
+  const std::string pw = secrets::Get(ctx.run_dir, "nats_route");
   EXPECT_NE(c.find("cluster {\n  name: \"millions\"\n  listen: \"127.0.0.1:26242\"\n"
-                   "  routes: [\n    \"nats://127.0.0.1:26241\"\n    \"nats://127.0.0.1:26243\"\n"
-                   "  ]\n}\n"),
+                   "  authorization {\n    user: \"route\"\n    password: \"" +
+                   pw + "\"\n  }\n  routes: [\n    \"nats://route:" + pw +
+                   "@127.0.0.1:26241\"\n    \"nats://route:" + pw + "@127.0.0.1:26243\"\n  ]\n}\n"),
             std::string::npos)
       << c;
-  EXPECT_EQ(c.find("nats://127.0.0.1:26242"), std::string::npos) << "no route to itself: " << c;
+  EXPECT_EQ(c.find("@127.0.0.1:26242"), std::string::npos) << "no route to itself: " << c;
+}
+
+// Credentials (docs/credentials.md): generated once into RUN/secrets (0700, files 0600) and
+// reused; the engines' files that hold them are 0600; no secret on any command line or in any
+// environment (the nodes get paths).
+TEST_F(Fixture, SecretsStayInFilesOnlyTheirUsersRead) {
+  t.timeline = {Entry("timeline1", "127.0.0.1:6390"), Entry("timeline2", "127.0.0.1:6391")};
+  ASSERT_TRUE(Of("patroni").Prepare(ctx).ok());
+  std::vector<Node> nodes;
+  // The kinds that hold or hand out credentials.
+  for (const char* kind : {"etcd", "patroni", "redis", "timeline", "nats", "web", "worker"})
+    for (const auto& e : Of(kind).Entries(t)) nodes.push_back(Of(kind).Make(e, ctx));
+  auto mode = [](const std::filesystem::path& p) {
+    return std::filesystem::status(p).permissions() & std::filesystem::perms::all;
+  };
+  using std::filesystem::perms;
+  EXPECT_EQ(mode(dir / "secrets"), perms::owner_all);
+  std::vector<std::string> values;
+  for (const auto& f : std::filesystem::directory_iterator(dir / "secrets")) {
+    EXPECT_EQ(mode(f.path()), perms::owner_read | perms::owner_write) << f.path();
+    if (f.path().filename().string().rfind("pgpass", 0) != 0)
+      values.push_back(secrets::Get(ctx.run_dir, f.path().filename().string()));
+  }
+  EXPECT_GE(values.size(), 12u) << "every engine's users";
+  for (const auto& v : values) EXPECT_EQ(v.size(), 64u);
+  EXPECT_EQ(secrets::Get(ctx.run_dir, "pg_app"), secrets::Get(ctx.run_dir, "pg_app"))
+      << "read back, not made again";
+  for (const char* f : {"pg1/patroni.yml", "redis1/users.acl", "redis1/redis.conf",
+                        "timeline2/redis.conf", "nats1/nats.conf"})
+    EXPECT_EQ(mode(dir / f), perms::owner_read | perms::owner_write) << f;
+  EXPECT_EQ(Slurp(dir / "redis1" / "users.acl").find(secrets::Get(ctx.run_dir, "redis_cache")),
+            std::string::npos)
+      << "the ACL file holds hashes";
+  for (const Node& n : nodes) {
+    for (const auto& v : values) {
+      for (const auto& a : n.spawn.argv) EXPECT_EQ(a.find(v), std::string::npos) << n.name;
+      for (const auto& a : n.spawn.env) EXPECT_EQ(a.find(v), std::string::npos) << n.name;
+    }
+    if (n.name == "web1" || n.name == "worker1")
+      EXPECT_NE(std::find(n.spawn.env.begin(), n.spawn.env.end(),
+                          "PGPASSFILE=" + (dir / "secrets" / "pgpass.app").string()),
+                n.spawn.env.end());
+  }
+  EXPECT_EQ(Slurp(dir / "secrets" / "pgpass.app"),
+            "*:*:*:millions:" + secrets::Get(ctx.run_dir, "pg_app") + "\n");
 }
 
 // The timeline store: data, not a cache. Its primary starts first and every other node replicates

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <chrono>
 
+#include "core/secret.h"
+
 namespace millions::web {
 
 const std::vector<std::string> kTables = {"web",      "http",  "cache",    "media", "workers",
@@ -110,6 +112,15 @@ WebNodeConfig ReadSettings(const topo::Topology& t) {
     auto hp = config::ParseHostPort(n.listen);
     w.l2.nodes.push_back({n.name, hp.host, hp.port});
   }
+  // Credentials from the run's secrets when `up` started this node (docs/credentials.md).
+  if (std::string pw = secret::FromEnv("redis_cache"); !pw.empty()) {
+    w.l2.user = "cache";
+    w.l2.password = pw;
+  }
+  if (std::string pw = secret::FromEnv("redis_timeline"); !pw.empty()) {
+    w.timelines.user = "timeline";
+    w.timelines.password = pw;
+  }
   // The balancers' addresses: their X-Forwarded-For names the client (and no one else's does).
   for (const auto& n : t.lb)
     for (const std::string* a : {&n.listen, &n.tls_listen, &n.admin}) {
@@ -121,6 +132,10 @@ WebNodeConfig ReadSettings(const topo::Topology& t) {
     }
   for (const auto& n : t.nats) w.nats.servers.push_back("nats://" + n.listen);
   w.nats.replicas = t.nats_stream_replicas;
+  if (std::string pw = secret::FromEnv("nats_web"); !pw.empty()) {
+    w.nats.user = "web";  // publishes jobs, hears they are done; a worker overrides it
+    w.nats.password = pw;
+  }
   w.fanout_nats = FanoutNatsOptions(w.nats);
   for (const auto& n : t.timeline) {
     auto hp = config::ParseHostPort(n.listen);
