@@ -24,7 +24,9 @@ TEST(WorkersTest, DeliveryOfAFailedJobIsAckedWithoutRunning) {
   ASSERT_FALSE(r.ok());
   Workers workers(*h.service, h.queue, h.metrics, WorkerOptions{.threads = 1});
   workers.Start();
-  h.queue.Deliver({job_id, 1, false});
+  queue::Delivery d;
+  d.job_id = job_id;
+  h.queue.Deliver(d);
   ASSERT_TRUE(h.queue.WaitSettled(std::chrono::seconds(10)));
   workers.Stop();
   EXPECT_EQ(h.queue.acked(), std::vector<int64_t>{job_id});
