@@ -50,7 +50,8 @@ class PrometheusRecipe : public Recipe {
     std::filesystem::create_directories(dir + "/data");
     std::string name = ctx.topology->name.empty() ? "millions" : ctx.topology->name;
     WriteAtomically(dir + "/prometheus.yml",
-                    PrometheusYaml(c, name, dir + "/targets/*.json", dir + "/rules.yml"));
+                    PrometheusYaml(c, name, dir + "/targets/*.json", dir + "/rules.yml",
+                                   ctx.topology->runner.admin));
     WriteAtomically(dir + "/rules.yml", RulesYaml(c, *ctx.topology));
     // No targets until AfterReady knows the nodes (a file left by the last run is stale).
     WriteAtomically(TargetsFile(ctx), "[]\n");
