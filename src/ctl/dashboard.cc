@@ -20,7 +20,7 @@ table{border-collapse:collapse}td,th{padding:.2rem .6rem;text-align:right;border
 .bad{color:#e03131;font-weight:bold}
 .graphs{display:grid;grid-template-columns:repeat(auto-fill,minmax(340px,1fr));gap:.6rem}
 .graph{border:1px solid #e3e5ee;border-radius:6px;padding:.3rem .5rem}.graph h4{margin:.1rem 0;font-size:.85rem;color:#334}
-.graph svg{width:100%;height:130px}.legend{font-size:11px;color:#556}.legend span{margin-right:.6rem;white-space:nowrap}
+.graph svg{width:100%;height:auto}.legend{font-size:11px;color:#556}.legend span{margin-right:.6rem;white-space:nowrap}
 .legend i{display:inline-block;width:10px;height:3px;margin-right:3px;vertical-align:middle}
 #ranges button.on{background:#1d2330;color:#fff}
 #arch svg{display:block;margin-bottom:.4rem}#arch text{font-size:11px;fill:#1d2330}
@@ -313,13 +313,14 @@ const COLORS = ['#1c7ed6', '#e8590c', '#2f9e44', '#ae3ec9', '#f59f00', '#0ca678'
 const RANGE_S = {'5m': 300, '30m': 1800, '3h': 10800};
 function fmt(v, unit) {
   if (unit === 'ratio') return (100 * v).toFixed(v < 0.1 ? 1 : 0) + '%';
-  if (unit === 's') return v < 1 ? (1000 * v).toFixed(0) + ' ms' : v.toFixed(1) + ' s';
+  if (unit === 's') return v < 1 ? (1000 * v).toFixed(v < 0.01 ? 1 : 0) + ' ms' : v.toFixed(1) + ' s';
   if (unit === 'bytes') {
     const u = ['B', 'KiB', 'MiB', 'GiB']; let i = 0;
     while (v >= 1024 && i < u.length - 1) { v /= 1024; i++; }
     return v.toFixed(v < 10 && i ? 1 : 0) + ' ' + u[i];
   }
-  return (v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2)) + (unit === 'req/s' ? '/s' : '');
+  const n = v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v >= 0.01 || v === 0 ? v.toFixed(2) : v.toPrecision(1);
+  return n + (unit === 'req/s' ? '/s' : '');
 }
 function drawGraph(g, answer) {
   const box = el('div', undefined, 'graph');
@@ -331,8 +332,8 @@ function drawGraph(g, answer) {
   const series = answer.series || [];
   let max = 0;
   for (const s of series) for (const [, v] of s.points) max = Math.max(max, v);
-  if (g.unit === 'ratio') max = Math.max(max, 0.01);
-  max = max > 0 ? max * 1.1 : 1;
+  // Ratios never above 100%; a small one (errors) keeps its own scale.
+  max = max > 0 ? (g.unit === 'ratio' ? Math.min(1, Math.max(max * 1.1, 0.01)) : max * 1.1) : 1;
   const X = (t) => L + (W - L - 4) * (t - start) / (end - start);
   const Y = (v) => 4 + (H - B - 8) * (1 - v / max);
   for (const f of [0, 0.5, 1]) {
