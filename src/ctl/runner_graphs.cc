@@ -60,9 +60,11 @@ void Runner::AddGraphRoutes(http::Router& router) {
     std::vector<Node> prom = Nodes("prometheus");
     if (prom.empty() || !prometheus_)
       co_return http::Json(200, "{\"prometheus\":null,\"series\":[]}");
+    // Rounded up: the newest sample (a rule evaluated a moment ago) is inside the range.
     int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
                       std::chrono::system_clock::now().time_since_epoch())
-                      .count();
+                      .count() +
+                  1;
     http::FetchRequest r;
     r.host = prom[0].check_host;
     r.port = prom[0].check_port;
