@@ -37,8 +37,7 @@ const std::vector<GraphQuery>& GraphQueries() {
        "dc,tier"},
       {"cache_hit_ratio", "Cache hit ratio", "ratio", "dc:millions_cache_hit_ratio:rate", "dc"},
       {"db_reads", "Database reads/s", "req/s", "dc:millions_db_reads:rate", "dc,member_role"},
-      {"replica_lag", "Replica lag", "bytes", "member:millions_db_replica_lag_bytes:max",
-       "member"},
+      {"replica_lag", "Replica lag", "bytes", "member:millions_db_replica_lag_bytes:max", "member"},
       {"queue_backlog", "Edit queue backlog", "jobs", "millions_queue_backlog:max", ""},
       {"workers", "Workers up", "nodes", "dc:millions_workers_up:count", "dc"},
       {"node_cpu", "Node CPU", "cores", "node:millions_node_cpu:rate", "dc,node"},
@@ -61,8 +60,8 @@ std::optional<int> GraphRangeSeconds(std::string_view range) {
   return std::nullopt;
 }
 
-std::optional<std::string> GraphTarget(std::string_view name, std::string_view range,
-                                       int64_t end_s, int scrape_interval_ms) {
+std::optional<std::string> GraphTarget(std::string_view name, std::string_view range, int64_t end_s,
+                                       int scrape_interval_ms) {
   const GraphQuery* q = FindGraph(name);
   auto seconds = GraphRangeSeconds(range);
   if (!q || !seconds) return std::nullopt;
@@ -124,15 +123,19 @@ std::vector<std::string> SeriesNames(std::string_view expr) {
   for (size_t i = 0; i < expr.size();) {
     char c = expr[i];
     if (quoted) {
-      if (c == '\\') ++i;
-      else if (c == '"') quoted = false;
+      if (c == '\\')
+        ++i;
+      else if (c == '"')
+        quoted = false;
       ++i;
       continue;
     }
     if (c == '"') quoted = true;
     if (c == '{') ++braces;
     if (c == '}') --braces;
-    auto ident = [](char ch) { return std::isalnum(static_cast<unsigned char>(ch)) || ch == '_' || ch == ':'; };
+    auto ident = [](char ch) {
+      return std::isalnum(static_cast<unsigned char>(ch)) || ch == '_' || ch == ':';
+    };
     if (!ident(c)) {
       ++i;
       continue;

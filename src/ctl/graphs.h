@@ -32,8 +32,8 @@ std::optional<int> GraphRangeSeconds(std::string_view range);
 // The query_range target for graph `name` over `range` ending at `end_s` (Unix seconds), with
 // a step of about 150 points and never below the scrape interval; nothing when either is not in
 // the tables (the runner answers 400 then).
-std::optional<std::string> GraphTarget(std::string_view name, std::string_view range,
-                                       int64_t end_s, int scrape_interval_ms);
+std::optional<std::string> GraphTarget(std::string_view name, std::string_view range, int64_t end_s,
+                                       int scrape_interval_ms);
 
 // The page's view of Prometheus' query_range answer `body`: {"series":[{"label": "dc1 web",
 // "points":[[t, v], ...]}]} (t in Unix seconds; NaN and infinite samples dropped), at most 50

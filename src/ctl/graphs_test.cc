@@ -62,7 +62,8 @@ TEST(Graphs, RangeAnswerBecomesPoints) {
   EXPECT_DOUBLE_EQ(p[1].at(1).as_double(), 2);
   EXPECT_TRUE(s[1].at("points").as_array().empty());  // +Inf dropped
   EXPECT_TRUE(SummarizeRange("<html>", q).contains("error"));
-  EXPECT_TRUE(SummarizeRange(R"({"data":{"resultType":"vector","result":[]}})", q).contains("error"));
+  EXPECT_TRUE(
+      SummarizeRange(R"({"data":{"resultType":"vector","result":[]}})", q).contains("error"));
 }
 
 TEST(Graphs, SeriesNamesOutsideMatchers) {
@@ -76,13 +77,18 @@ TEST(Graphs, SeriesNamesOutsideMatchers) {
 
 // Every series the rules record (RulesYaml), the contract's fixed names and the runner's.
 std::set<std::string> Known() {
-  std::set<std::string> known = {
-      "millions_http_requests_total", "millions_http_request_duration_seconds_bucket",
-      "millions_db_queries_total",    "millions_cache_requests_total",
-      "millions_lb_backend_up",       "millions_queue_backlog",
-      "millions_jobs_total",          "millions_edge_requests_total",
-      "millions_node_cpu_seconds_total", "millions_node_resident_bytes",
-      "millions_node_open_files",     "millions_node_disk_written_bytes_total"};
+  std::set<std::string> known = {"millions_http_requests_total",
+                                 "millions_http_request_duration_seconds_bucket",
+                                 "millions_db_queries_total",
+                                 "millions_cache_requests_total",
+                                 "millions_lb_backend_up",
+                                 "millions_queue_backlog",
+                                 "millions_jobs_total",
+                                 "millions_edge_requests_total",
+                                 "millions_node_cpu_seconds_total",
+                                 "millions_node_resident_bytes",
+                                 "millions_node_open_files",
+                                 "millions_node_disk_written_bytes_total"};
   auto path = fs::temp_directory_path() / ("graphs_test_" + std::to_string(getpid()) + ".toml");
   std::ofstream(path) << "[deployment]\nname = \"t\"\n[[dc]]\nname = \"dc1\"\n[prometheus]\n";
   auto t = topo::Topology::Load(path.string());

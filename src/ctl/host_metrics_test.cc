@@ -36,8 +36,8 @@ class FakeProc : public ::testing::Test {
                                 << " kB\nThreads:\t1\n";
     for (int i = 0; i < fds; ++i) std::ofstream(d / "fd" / std::to_string(i)) << "";
     if (written >= 0)
-      std::ofstream(d / "io") << "rchar: 10\nwchar: 20\nread_bytes: 4096\nwrite_bytes: "
-                              << written << "\ncancelled_write_bytes: 0\n";
+      std::ofstream(d / "io") << "rchar: 10\nwchar: 20\nread_bytes: 4096\nwrite_bytes: " << written
+                              << "\ncancelled_write_bytes: 0\n";
   }
   std::string root() const { return root_.string(); }
 
@@ -57,7 +57,7 @@ TEST_F(FakeProc, OneProcess) {
 }
 
 TEST_F(FakeProc, TreesSummedPerNode) {
-  Add(100, 1, "patroni", 100, 100, 0, 0, 1000, 5, -1);     // io unreadable
+  Add(100, 1, "patroni", 100, 100, 0, 0, 1000, 5, -1);  // io unreadable
   Add(101, 100, "postgres", 300, 100, 200, 0, 3000, 7, 4096);
   Add(102, 101, "postgres: checkpointer", 0, 100, 0, 0, 500, 2, 1024);
   Add(200, 1, "redis-server", 50, 50, 0, 0, 800, 4, 0);

@@ -138,8 +138,9 @@ std::string RulesYaml(const PrometheusConfig& c, const topo::Topology&) {
               "sum by (dc) (rate(millions_cache_requests_total{result=\"hit\"}[" + w +
                   "])) / (sum by (dc) (rate(millions_cache_requests_total{result=\"hit\"}[" + w +
                   "])) + sum by (dc) (rate(millions_cache_loads_total[" + w + "]))) > -1");
-  s += Record("dc:millions_db_reads:rate",
-              "sum by (dc, member_role) (rate(millions_db_queries_total{kind=\"read\"}[" + w + "]))");
+  s += Record(
+      "dc:millions_db_reads:rate",
+      "sum by (dc, member_role) (rate(millions_db_queries_total{kind=\"read\"}[" + w + "]))");
   s += Record("member:millions_db_replica_lag_bytes:max",
               "max by (member) (millions_db_replica_lag_bytes)");
   s += Record("dc:millions_workers_up:count", "sum by (dc) (up{job=\"millions\",tier=\"worker\"})");

@@ -71,10 +71,10 @@ void Runner::AddGraphRoutes(http::Router& router) {
     r.target = *GraphTarget(name, *range, now, prometheus_->scrape_interval_ms);
     r.timeout = milliseconds(2000);
     auto res = http::Fetch(r);
-    json::object o = res.ok() && res->status == 200
-                         ? SummarizeRange(res->body, *q)
-                         : json::object{{"series", json::array{}},
-                                        {"error", "Prometheus does not answer"}};
+    json::object o =
+        res.ok() && res->status == 200
+            ? SummarizeRange(res->body, *q)
+            : json::object{{"series", json::array{}}, {"error", "Prometheus does not answer"}};
     o["prometheus"] = "http://" + prom[0].address + "/";
     o["unit"] = q->unit;
     co_return http::Json(200, json::serialize(o));

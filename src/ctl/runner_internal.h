@@ -124,7 +124,7 @@ class Runner : private RecipeHost {
   json::array previous_;    // run/nodes.json as found at start
   std::string last_saved_;  // SaveNodes' last text
   boost::asio::io_context admin_ioc_;
-  AutoscaleConfig autoscale_;  // read by Run
+  AutoscaleConfig autoscale_;                   // read by Run
   std::optional<PrometheusConfig> prometheus_;  // read by Run: [prometheus], when present
   DecisionLog decisions_;
   std::atomic<bool> autoscale_stop_{false};
