@@ -317,7 +317,7 @@ function fmt(v, unit) {
   if (unit === 'bytes') {
     const u = ['B', 'KiB', 'MiB', 'GiB']; let i = 0;
     while (v >= 1024 && i < u.length - 1) { v /= 1024; i++; }
-    return v.toFixed(v < 10 && i ? 1 : 0) + ' ' + u[i];
+    return v.toFixed(v < 10 && (i || v % 1) ? 1 : 0) + ' ' + u[i];
   }
   const n = v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v >= 0.01 || v === 0 ? v.toFixed(2) : v.toPrecision(1);
   return n + (unit === 'req/s' ? '/s' : '');

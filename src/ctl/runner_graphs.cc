@@ -21,11 +21,18 @@ void Runner::AddGraphRoutes(http::Router& router) {
   static metrics::Registry host;
   static const bool once = [this] {
     host.AddCollector([this](metrics::Families* out) {
-      std::vector<HostNode> nodes;
+      std::vector<Node> copies;
       {
         std::lock_guard lock(mu_);
         for (auto& n : nodes_)
-          if (n->pid > 0) nodes.push_back({n->name, n->role, n->dc, n->pid});
+          if (n->pid > 0) copies.push_back(*n);
+      }
+      std::vector<HostNode> nodes;
+      for (const Node& n : copies) {
+        nodes.push_back({n.name, n.role, n.dc, n.pid});
+        // PostgreSQL under Patroni: a tree of its own (outside the lock: a file read).
+        if (auto c = n.recipe->Companion(n); c.pid > 0)
+          nodes.push_back({c.name, c.role, n.dc, c.pid});
       }
       AddHostFamilies(out, CollectHostMetrics("/proc", nodes, sysconf(_SC_CLK_TCK)));
     });

@@ -73,14 +73,15 @@ try:
         c.eq((labels.get("dc"), labels.get("tier")), ("dc1", tier), f"{name}'s labels")
 
     # The runner is a target too: its /metrics is every node's host metrics, with their labels
-    # (Patroni's with its PostgreSQL's processes).
+    # (Patroni's PostgreSQL as a node of its own, as status shows it).
     runner = wait_for(lambda: [x for x in targets("millions_runner").values()
                                if x["health"] == "up"], 20, 0.5)
     c.check(runner, f"the runner is a healthy target: {targets('millions_runner')}")
-    q = urllib.parse.quote('node:millions_node_resident_bytes:sum{node="pg1",role="patroni"}')
-    rss = wait_for(lambda: (api(f"/api/v1/query?query={q}") or {}).get("result"), 20, 0.5)
-    c.check(rss and float(rss[0]["value"][1]) > 10e6 and rss[0]["metric"].get("dc") == "dc1",
-            f"pg1's resident memory, through the runner: {rss}")
+    for name, role in (("pg1", "patroni"), ("pg1-pg", "postgres")):
+        q = urllib.parse.quote(f'node:millions_node_resident_bytes:sum{{node="{name}",role="{role}"}}')
+        rss = wait_for(lambda: (api(f"/api/v1/query?query={q}") or {}).get("result"), 20, 0.5)
+        c.check(rss and float(rss[0]["value"][1]) > 1e6 and rss[0]["metric"].get("dc") == "dc1",
+                f"{name}'s resident memory, through the runner: {rss}")
 
     # Traffic through the balancer: the recording rule's request rate for the web tier.
     for _ in range(20):
