@@ -102,7 +102,7 @@ std::string PrometheusYaml(const PrometheusConfig& c, const std::string& deploym
   if (!runner.empty())
     s += "  - job_name: millions_runner\n    honor_labels: true\n    static_configs:\n"
          "      - targets: ['" +
-         runner + "']\n        labels:\n          tier: runner\n";
+         runner + "']\n        labels:\n          tier: runner\n          node: runner\n";
   return s;
 }
 
