@@ -1,17 +1,31 @@
 #include "ctl/host_metrics.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cmath>
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
 #include <map>
 #include <sstream>
 
 namespace millions::ctl {
 namespace {
 
+// One read(2) into a stack buffer: /proc files are generated whole, and an ifstream costs more
+// than the kernel's work for a stat line (a scrape reads every process' stat).
 std::string Slurp(const std::string& path) {
-  std::ifstream in(path);
-  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return "";
+  char buf[4096];
+  std::string out;
+  for (;;) {
+    ssize_t n = read(fd, buf, sizeof buf);
+    if (n <= 0) break;
+    out.append(buf, static_cast<size_t>(n));
+  }
+  close(fd);
+  return out;
 }
 
 // "pid (comm) state ppid ..." where comm may hold spaces and parentheses: fields count from the
@@ -100,18 +114,21 @@ std::vector<NodeHostMetrics> CollectHostMetrics(const std::string& proc_root,
     m.node = n;
     m.total.pid = n.pid;
     m.total.rss_bytes = m.total.open_files = m.total.written_bytes = -1;
+    int64_t ticks = 0;  // summed whole: a sum of fractions of seconds prints as 3.6999...
+    long tps = ticks_per_s > 0 ? ticks_per_s : 100;
     std::vector<pid_t> todo{n.pid};
     for (size_t i = 0; i < todo.size() && i < 4096; ++i) {
       auto s = ReadProc(proc_root, todo[i], ticks_per_s);
       if (!s) continue;
       ++m.processes;
-      m.total.cpu_seconds += s->cpu_seconds;
+      ticks += std::llround(s->cpu_seconds * static_cast<double>(tps));
       AddTo(&m.total.rss_bytes, s->rss_bytes);
       AddTo(&m.total.open_files, s->open_files);
       AddTo(&m.total.written_bytes, s->written_bytes);
       auto [lo, hi] = children.equal_range(todo[i]);
       for (auto it = lo; it != hi; ++it) todo.push_back(it->second);
     }
+    m.total.cpu_seconds = static_cast<double>(ticks) / static_cast<double>(tps);
     if (m.processes > 0) out.push_back(std::move(m));
   }
   return out;
