@@ -87,6 +87,11 @@ try {
   await page.waitForSelector('#arch svg[data-dc="dc1"] g.archnode[data-node="pg1-pg"]:has-text("primary")');
   await page.waitForSelector('#arch g.archnode[data-node="web2"][data-state="running"]');
   c.check(true, 'the architecture drawing shows the nodes and the primary');
+  await page.click('.node[data-node="web2"] button[data-action="stop"]');
+  await page.waitForSelector('#arch g.archnode[data-node="web2"][data-state="stopped"]:has-text("down")');
+  await page.click('.node[data-node="web2"] button[data-action="cont"]');
+  await page.waitForSelector('#arch g.archnode[data-node="web2"][data-state="running"]');
+  c.check(true, 'the drawing shows a paused node down, then up again');
   // Graphs over time from Prometheus through the runner: the nodes' memory (the runner's own
   // /metrics, from /proc) drawn with several points; a name outside the table is refused.
   await page.waitForFunction(() => {
