@@ -20,7 +20,7 @@ fuzz-build: deps
 	@cmake -S . -B build/fuzz -G Ninja -DCMAKE_BUILD_TYPE=Release \
 	  -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_C_COMPILER=clang -DMILLIONS_FUZZ=ON >/dev/null
 	@cmake --build build/fuzz -j $(JOBS) --target fuzz_http_request fuzz_json_bodies fuzz_resp fuzz_http_head \
-	  fuzz_http_cache fuzz_edge_store fuzz_logs fuzz_graphs
+	  fuzz_http_cache fuzz_edge_store fuzz_logs fuzz_dns_message fuzz_graphs
 
 format-check:
 	@scripts/format.sh --check
@@ -41,8 +41,8 @@ asan-test: deps
 
 # The unit tests whose code runs on several threads (thread pools, io threads, the pipelined Redis
 # client, queues, the balancer's health state, lock-free snapshots, the edge's object store and
-# its disk writer) under ThreadSanitizer.
-TSAN_TESTS := core_test cache_test redis_client_test queue_test lb_test data_test edge_store_test
+# its disk writer, the DNS server's published zone) under ThreadSanitizer.
+TSAN_TESTS := core_test cache_test redis_client_test queue_test lb_test data_test edge_store_test dns_test
 tsan-test: deps
 	@cmake --preset tsan >/dev/null
 	@cmake --build --preset tsan -j $(JOBS) --target $(TSAN_TESTS)

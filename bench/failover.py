@@ -419,7 +419,8 @@ def bare():
             for name, (port, _) in members.items():
                 try:
                     c = psycopg2.connect(f"host=127.0.0.1 port={port} dbname=millions "
-                                         "user=millions connect_timeout=2 "
+                                         "user=millions connect_timeout=2 passfile="
+                                         f"{os.path.join(tmp, 'run', 'secrets', 'pgpass')} "
                                          "target_session_attrs=read-write options='-c "
                                          f"statement_timeout={WRITE_TIMEOUT_S * 1000}'")
                     c.autocommit = True

@@ -14,7 +14,7 @@ BUILD_PKGS=(
 )
 TEST_PKGS=(
   curl wrk nginx haproxy linux-perf chromium python3 postgresql postgresql-client patroni etcd-server redis-server redis-tools
-  nats-server varnish prometheus
+  nats-server varnish prometheus dnsperf pdns-server pdns-backend-bind slowhttptest
 )
 
 want=("${BUILD_PKGS[@]}")
@@ -48,4 +48,9 @@ fi
 # runs its own (the topology's [prometheus]) with its data under the run dir.
 if [[ " ${missing[*]} " == *" prometheus "* ]] && command -v systemctl >/dev/null; then
   $SUDO systemctl disable --now prometheus >/dev/null 2>&1 || true
+fi
+# Debian's pdns-server starts PowerDNS on port 53 where systemd runs; only bench/dns.sh uses it,
+# with a pdns_server of its own on a free port: the service is stopped and disabled.
+if [[ " ${missing[*]} " == *" pdns-server "* ]] && command -v systemctl >/dev/null; then
+  $SUDO systemctl disable --now pdns >/dev/null 2>&1 || true
 fi

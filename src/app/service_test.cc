@@ -7,6 +7,12 @@
 namespace millions::app {
 namespace {
 
+queue::Delivery DeliveryOf(int64_t job_id) {
+  queue::Delivery d;
+  d.job_id = job_id;
+  return d;
+}
+
 using data::Consistency;
 using testing::ServiceHarness;
 
@@ -34,7 +40,7 @@ TEST(RequestEditTest, FailedPublishIsA503AndTheJobNeverRuns) {
   EXPECT_EQ(job->status, "failed");
   EXPECT_EQ(job->error, "not queued: publish timed out");
 
-  EXPECT_EQ(h.service->ProcessJob({job_id, 1, false}), Service::JobOutcome::kSkipped);
+  EXPECT_EQ(h.service->ProcessJob(DeliveryOf(job_id)), Service::JobOutcome::kSkipped);
   job = h.store->GetJob(job_id, Consistency::kPrimary);
   EXPECT_EQ(job->status, "failed");
   EXPECT_EQ(job->attempts, 0);
@@ -152,7 +158,7 @@ TEST(ProcessJobTest, JobFailedBetweenReadAndClaimIsNotRun) {
   ASSERT_TRUE(h.service->RequestEdit(ServiceHarness::kOwner, ServiceHarness::kPhoto, kEdit).ok());
   after_get = [&] { EXPECT_TRUE(*h.store->FailQueuedJob(job_id, "not queued: timeout", 5)); };
   std::string error;
-  EXPECT_EQ(h.service->ProcessJob({job_id, 1, false}, &error), Service::JobOutcome::kSkipped)
+  EXPECT_EQ(h.service->ProcessJob(DeliveryOf(job_id), &error), Service::JobOutcome::kSkipped)
       << error;
   auto job = h.store->GetJob(job_id, Consistency::kPrimary);
   EXPECT_EQ(job->status, "failed");

@@ -1,6 +1,7 @@
 #include "app/web.h"
 
 #include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <chrono>
@@ -45,6 +46,9 @@ Response Ok(int status, std::string json) { return http::Json(status, std::move(
 // The request's ids, for the work it hands to the blocking pool: the service's, the store's and
 // the cache's lines written there carry them (log::Current()).
 log::Context Ctx(const Request& req) { return {req.request_id, req.trace_id}; }
+
+// Keys of the throttle's in-process store (when it is the only one, or the fallback).
+constexpr size_t kLocalCounters = 100'000;
 
 Response NoContent() {
   Response r;
@@ -139,6 +143,9 @@ WebApp::WebApp(Service& service, BlockingPool& pool, metrics::Registry& metrics,
       opt_(std::move(options)),
       assets_(std::make_unique<Assets>()),
       waiters_(std::make_unique<JobWaiters>()) {
+  std::shared_ptr<cache::Counters> counters = opt_.counters;
+  if (!counters) counters = std::make_shared<cache::LocalCounters>(Env::Default(), kLocalCounters);
+  throttle_ = std::make_unique<Throttle>(opt_.throttle, std::move(counters), metrics_);
   const EmbeddedFile* index = nullptr;
   std::map<std::string, std::string> renames;
   for (size_t i = 0; i < kEmbeddedFileCount; ++i) {
@@ -298,7 +305,8 @@ awaitable<Response> WebApp::Idempotent(Request& req, const http::Handler& handle
     co_return replay;
   }
   Response resp = co_await handler(req);
-  if (resp.status < 500) {
+  // A 429 (the throttle) had no effect and is worth retrying later: released, like a 5xx below.
+  if (resp.status < 500 && resp.status != 429) {
     auto finish = [this, scope, key, status = resp.status, body = resp.body] {
       return svc_.FinishIdempotencyKey(scope, key, status, body);
     };
@@ -368,17 +376,55 @@ void WebApp::AddRoutes() {
     if (Status st = RequireJson(req); !st.ok()) co_return ErrorResponse(st.error());
     auto in = ParseSignUp(req.body);
     if (!in.ok()) co_return ErrorResponse(in.error());
-    auto work = [this, in = std::move(*in)] { return svc_.SignUp(in); };
-    co_return Answer(201, co_await pool_.Run(Ctx(req), std::move(work)));
+    // Throttled per client address before the password is hashed.
+    int64_t retry_s = 0;
+    auto work = [this, in = std::move(*in), source = ClientAddress(req, opt_.trusted_proxies),
+                 &retry_s]() -> Result<std::string> {
+      if ((retry_s = throttle_->CheckSignUp(source)) > 0)
+        return MakeError(Errc::kRateLimited, "rate_limited",
+                         "too many sign-ups from this address; try again later");
+      return svc_.SignUp(in);
+    };
+    Response resp = Answer(201, co_await pool_.Run(Ctx(req), std::move(work)));
+    if (retry_s > 0) resp.set("Retry-After", std::to_string(retry_s));
+    co_return resp;
   });
   r.Add("POST", "/api/sessions", [this](Request& req) -> awaitable<Response> {
     if (Status st = CheckCsrf(req, {}); !st.ok()) co_return ErrorResponse(st.error());
     if (Status st = RequireJson(req); !st.ok()) co_return ErrorResponse(st.error());
     auto in = ParseLogIn(req.body);
     if (!in.ok()) co_return ErrorResponse(in.error());
-    auto work = [this, in = std::move(*in)] { return svc_.LogIn(in); };
+    // The throttle decides before the password is verified: a blocked (account, address) gets
+    // 429 whether its password is right or not.
+    int64_t retry_s = 0;
+    std::chrono::milliseconds delay{0};
+    auto work = [this, in = std::move(*in), source = ClientAddress(req, opt_.trusted_proxies),
+                 &retry_s, &delay]() -> Result<NewSession> {
+      LoginCheck check = throttle_->CheckLogin(in.handle, source);
+      if (check.retry_after_s > 0) {
+        retry_s = check.retry_after_s;
+        return MakeError(Errc::kRateLimited, "rate_limited",
+                         "too many failed log-ins; try again later");
+      }
+      auto s = svc_.LogIn(in);
+      if (s.ok())
+        throttle_->LoginSucceeded(in.handle, source);
+      else if (s.error().status() == 401)
+        delay = throttle_->LoginFailed(in.handle, source, check.under_attack);
+      return s;
+    };
     auto s = co_await pool_.Run(Ctx(req), std::move(work));
-    if (!s.ok()) co_return ErrorResponse(s.error());
+    if (!s.ok()) {
+      if (delay.count() > 0) {
+        // An account under attack: failed answers come slowly (on a timer, not a thread).
+        boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor, delay);
+        boost::system::error_code ec;
+        co_await timer.async_wait(boost::asio::redirect_error(boost::asio::use_awaitable, ec));
+      }
+      Response resp = ErrorResponse(s.error());
+      if (retry_s > 0) resp.set("Retry-After", std::to_string(retry_s));
+      co_return resp;
+    }
     Response resp = Ok(201, RenderSession(s->user_id, s->token, s->expires_ms));
     int64_t max_age = (s->expires_ms - Env::Default().WallMillis()) / 1000;
     resp.set("Set-Cookie", SessionCookie(s->token, max_age, Secure(req)));

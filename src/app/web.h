@@ -11,6 +11,7 @@
 #include <memory>
 
 #include "app/service.h"
+#include "app/throttle.h"
 #include "core/blocking_pool.h"
 #include "core/http.h"
 #include "core/metrics.h"
@@ -25,6 +26,13 @@ struct WebOptions {
   // stylesheet and script from there (falling back to this origin's copies), and the content
   // policy lets images, styles and scripts come from it.
   std::string edge_origin;
+  // Log-in and sign-up throttling (throttle.h), and whose X-Forwarded-For names the client
+  // (the topology's balancers; empty: the peer's address is the client's).
+  ThrottleOptions throttle;
+  std::vector<std::string> trusted_proxies;
+  // The throttle's counters, shared by every web node (cache/counters.h); null: this process's
+  // memory (`millions single`).
+  std::shared_ptr<cache::Counters> counters;
 };
 
 class WebApp {
@@ -61,6 +69,7 @@ class WebApp {
   http::Router router_;
   std::unique_ptr<Assets> assets_;
   std::unique_ptr<class JobWaiters> waiters_;
+  std::unique_ptr<Throttle> throttle_;
   std::atomic<bool> ready_{false};
 };
 

@@ -54,6 +54,8 @@ class RedisL2 final : public L2 {
       ro.command_timeout = opt_.timeout;
       ro.connect_timeout = std::max(opt_.timeout * 2, std::chrono::milliseconds(200));
       ro.flush_on_reconnect = true;
+      ro.user = opt_.user;
+      ro.password = opt_.password;
       clients_.push_back(RedisClient::Create(ioc_, ro));
       evicted_.push_back(std::make_unique<std::atomic<uint64_t>>(0));
       if (opt_.on_invalidate) {
@@ -162,6 +164,13 @@ class RedisL2 final : public L2 {
       c->Send({"PUBLISH", opt_.channel, JoinKeys(keys)}, [](Result<RedisReply>) {});
       return;
     }
+  }
+
+  Result<std::vector<RedisReply>> Run(const std::string& key,
+                                      std::vector<std::vector<std::string>> cmds) override {
+    RedisClient* c = Route(key);
+    if (!c) return MakeError(Errc::kUnavailable, "cache_unavailable", "no cache node is up");
+    return c->CallMany(std::move(cmds));
   }
 
   std::vector<L2NodeStats> Stats() const override {

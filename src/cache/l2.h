@@ -27,6 +27,9 @@
 #include <string>
 #include <vector>
 
+#include "cache/resp.h"
+#include "core/result.h"
+
 namespace millions {
 class Env;
 }
@@ -71,6 +74,15 @@ class L2 {
   // Asks every web node to drop the keys from its L1. Fire and forget.
   virtual void Publish(const std::vector<std::string>& keys) = 0;
   virtual std::vector<L2NodeStats> Stats() const = 0;
+  // Runs `cmds` together on the node that owns `key` (plain commands: no lease, no marker), for
+  // small shared state kept beside the cache (counters.h: the log-in throttle). An Error when no
+  // node is up or it did not answer in time.
+  virtual Result<std::vector<RedisReply>> Run(const std::string& key,
+                                              std::vector<std::vector<std::string>> cmds) {
+    (void)key;
+    (void)cmds;
+    return MakeError(Errc::kUnavailable, "cache_unavailable", "no shared store");
+  }
 };
 
 struct RedisL2Options {
@@ -86,6 +98,8 @@ struct RedisL2Options {
   std::string channel = "millions:l1-invalidate";
   // Runs on the io thread for each broadcast received (this node's own included).
   std::function<void(const std::vector<std::string>& keys)> on_invalidate;
+  // The nodes' ACL user and password (RedisOptions); empty: no AUTH.
+  std::string user, password;
 };
 
 // Starts connecting to every node in the background and returns at once.

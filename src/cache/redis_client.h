@@ -5,7 +5,8 @@
 // Down and back: while disconnected, calls fail at once (503 `cache_unavailable`); the client
 // reconnects in the background with exponential backoff. When `flush_on_reconnect` is set, a
 // connection made after a lost one first runs FLUSHALL (so a node that comes back serves no entry
-// that missed invalidations while it was away) before any caller's command.
+// that missed invalidations while it was away) before any caller's command. With a password, every
+// connection first authenticates (AUTH user password) and is up only once Redis accepts it.
 // Thread-safety: every method may be called from any thread; Call/CallMany block and must not be
 // called on the io_context's own thread (use Send there). Ownership: borrows the io_context, which
 // must be run by some thread for the client's life and outlive it; Close() before destruction
@@ -37,6 +38,8 @@ struct RedisOptions {
   std::chrono::milliseconds backoff_max{2000};
   size_t max_pending = 100'000;  // queued + in flight; beyond it calls fail at once
   bool flush_on_reconnect = false;
+  // ACL credentials, sent as AUTH on every connection before anything else; no password: none.
+  std::string user, password;
 };
 
 struct RedisClientStats {

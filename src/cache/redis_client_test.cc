@@ -501,6 +501,45 @@ TEST_F(RedisClientTest, SubscriberReceivesAndResubscribesAfterRestart) {
   EXPECT_EQ(got[2], std::make_pair(std::string("c1"), std::string("again")));
 }
 
+// An ACL user: the client authenticates on every connection (a restart included) before any
+// command; a wrong password never makes it Connected, and the subscriber authenticates too.
+TEST_F(RedisClientTest, AuthenticatesAsItsAclUserOnEveryConnection) {
+  auto setup = Raw(server_->port(), {"ACL", "SETUSER", "tester", "reset", "on", ">s3cret", "~*",
+                                     "&*", "+@all", "-flushall"});
+  ASSERT_TRUE(setup && setup->str == "OK");
+  RedisOptions o = Options();
+  o.user = "tester";
+  o.password = "s3cret";
+  auto c = Connect(o);
+  EXPECT_EQ(c->Call({"SET", "k", "v"})->str, "OK");
+  auto who = c->Call({"ACL", "WHOAMI"});
+  ASSERT_TRUE(who.ok());
+  EXPECT_EQ(who->str, "tester");
+  EXPECT_TRUE(c->Call({"FLUSHALL"})->is_error()) << "the user's own rules apply";
+
+  server_->Kill();
+  ASSERT_EQ(server_->Start(), "");  // the user is gone with the process: set it again
+  setup = Raw(server_->port(), {"ACL", "SETUSER", "tester", "on", ">s3cret", "~*", "&*", "+@all"});
+  ASSERT_TRUE(WaitFor([&] { return c->Connected(); }, 3s));
+  EXPECT_EQ(c->Call({"ACL", "WHOAMI"})->str, "tester");
+
+  std::atomic<bool> got{false};
+  auto sub = RedisSubscriber::Create(ioc_, o, {"ch"},
+                                     [&](const std::string&, const std::string&) { got = true; });
+  ASSERT_TRUE(WaitFor([&] { return sub->Subscribed(); }, 3s));
+  EXPECT_EQ(c->Call({"PUBLISH", "ch", "x"})->integer, 1);
+  EXPECT_TRUE(WaitFor([&] { return got.load(); }, 2s));
+
+  o.password = "wrong";
+  auto bad = RedisClient::Create(ioc_, o);
+  EXPECT_FALSE(WaitFor([&] { return bad->Connected(); }, 500ms));
+  ExpectUnavailable(bad->Call({"PING"}));
+  bad->Close();
+  sub->Close();
+  c->Close();
+  Raw(server_->port(), {"ACL", "DELUSER", "tester"});
+}
+
 // RedisL2's lease protocol (l2.cc's scripts) on the real server.
 class RedisL2Test : public RedisClientTest {
  protected:

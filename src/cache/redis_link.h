@@ -183,7 +183,32 @@ class Link : public std::enable_shared_from_this<Link> {
     backoff_ = opt_.backoff_min;
     ++connects_;
     Read(c);
+    authenticating_ = !opt_.password.empty();
+    if (!authenticating_) return OnUp();
+    // AUTH alone on the wire: callers are refused until OnUp, and the subscriber writes nothing
+    // before it either.
+    auth_deadline_ = Clock::now() + opt_.connect_timeout;
+    std::lock_guard lock(mu_);
+    if (opt_.user.empty())
+      EncodeCommand({"AUTH", opt_.password}, &out_);
+    else
+      EncodeCommand({"AUTH", opt_.user, opt_.password}, &out_);
+    WriteLocked();
+  }
+
+  // The reply to AUTH (the first of a new connection): up, or dropped. Redis' refusal names no
+  // secret ("WRONGPASS invalid username-password pair").
+  bool Authenticated() {
+    if (!authenticating_ || replies_.empty()) return true;
+    RedisReply first = std::move(replies_.front());
+    replies_.erase(replies_.begin());
+    authenticating_ = false;
+    if (first.is_error()) {
+      Drop("redis refused AUTH: " + first.str);
+      return false;
+    }
     OnUp();
+    return true;
   }
 
   // Full jitter over the upper half of the current step, so that many clients that lost the
@@ -236,6 +261,7 @@ class Link : public std::enable_shared_from_this<Link> {
       c->rpos = c->rlen = 0;
       if (c->rbuf.size() > kKeepBuffer) std::string().swap(c->rbuf);  // one huge reply passed
     }
+    if (!Authenticated()) return;
     if (!replies_.empty()) OnReplies(replies_);
     if (bad) Drop("protocol error from redis");
     if (c == conn_) Read(c);  // unless dropped or closed meanwhile
@@ -246,7 +272,10 @@ class Link : public std::enable_shared_from_this<Link> {
     ticker_.expires_after(TickPeriod());
     ticker_.async_wait([self = shared_from_this()](error_code ec) {
       if (ec || self->stopping_) return;
-      self->OnTick();
+      if (!self->authenticating_)
+        self->OnTick();
+      else if (self->conn_ && Clock::now() > self->auth_deadline_)
+        self->Drop("no answer to AUTH");
       self->ArmTicker();
     });
   }
@@ -284,6 +313,8 @@ class Link : public std::enable_shared_from_this<Link> {
   RespParser parser_;
   RedisReply reply_;
   std::vector<RedisReply> replies_;
+  bool authenticating_ = false;  // AUTH sent on this connection, its reply not read yet
+  Clock::time_point auth_deadline_{};
   std::atomic<bool> close_started_{false};
   std::mutex close_mu_;
   std::condition_variable close_cv_;

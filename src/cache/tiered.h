@@ -85,6 +85,8 @@ class Tiered {
   void OnBroadcast(const std::vector<std::string>& lines);
 
   bool has_l2() const { return l2_ != nullptr; }
+  // The L2 (nullptr without cache nodes), for state kept beside the cache (counters.h).
+  L2* l2() const { return l2_.get(); }
   CacheStats L1Stats() const;
   std::vector<L2NodeStats> L2Stats() const;
   // The values read at scrape time (L1's size and evictions, each cache node's state), for a

@@ -71,6 +71,8 @@ class RedisTimelines final : public TimelineStore {
       ro.port = n.port;
       ro.command_timeout = opt_.timeout;
       ro.connect_timeout = std::max(opt_.timeout * 2, std::chrono::milliseconds(200));
+      ro.user = opt_.user;
+      ro.password = opt_.password;
       clients_.push_back(RedisClient::Create(ioc_, ro));  // never flushed: a store, not a cache
     }
     io_thread_ = std::thread([this] { ioc_.run(); });

@@ -36,6 +36,8 @@ struct TimelineOptions {
   int cap = 800;  // entries kept per timeline
   std::chrono::milliseconds timeout{200};
   std::chrono::milliseconds celebrities_ttl{5000};  // how long Celebrities() is remembered
+  // The store's ACL user and password (RedisOptions); empty: no AUTH.
+  std::string user, password;
 };
 
 struct TimelineEntry {

@@ -13,6 +13,8 @@
 #include "ctl/logs.h"
 #include "ctl/prometheus.h"
 #include "ctl/runner.h"
+#include "roles/dns/serve.h"
+#include "roles/dns/settings.h"
 #include "roles/edge/serve.h"
 #include "roles/edge/settings.h"
 #include "roles/lb/serve.h"
@@ -30,6 +32,7 @@ void CheckTopology(const std::string& path) {
   auto t = millions::topo::Topology::Load(path);
   millions::lb::ReadSettings(t);
   millions::edge::ReadSettings(t);
+  millions::dns::ReadSettings(t);
   millions::web::ReadSettings(t);
   millions::ctl::ReadAutoscale(t);
   millions::ctl::ReadPrometheus(t);
@@ -84,11 +87,11 @@ int main(int argc, char** argv) {
       "Run one node of a topology (what `millions up` starts for each node). Roles: web (the API\n"
       "and UI on PostgreSQL; with photo workers of its own when the topology has no NATS), lb\n"
       "(the load balancer), worker (photo edits and feed fan-out from the NATS queue), edge (the\n"
-      "CDN edge: a caching proxy in front of the balancers, docs/edge.md). dns arrives with its\n"
-      "tier.");
+      "CDN edge: a caching proxy in front of the balancers, docs/edge.md), dns (the zone's\n"
+      "authoritative DNS server: each region's nearest healthy balancers, docs/dns.md).");
   serve->add_option("role", role, "The node's role")
       ->required()
-      ->check(CLI::IsMember({"web", "lb", "worker", "edge"}));
+      ->check(CLI::IsMember({"web", "lb", "worker", "edge", "dns"}));
   serve->add_option("--config", config_path, "Topology file")->required();
   serve->add_option("--node", node, "This node's name in the topology")->required();
 
@@ -271,6 +274,7 @@ int main(int argc, char** argv) {
     if (*serve && role == "lb") return millions::lb::Serve(config_path, node);
     if (*serve && role == "worker") return millions::worker::Serve(config_path, node);
     if (*serve && role == "edge") return millions::edge::Serve(config_path, node);
+    if (*serve && role == "dns") return millions::dns::Serve(config_path, node);
     if (*serve) return millions::web::ServeWeb(config_path, node);
     if (*up) {
       CheckTopology(up_flags.topology);

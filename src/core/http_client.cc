@@ -34,6 +34,8 @@ asio::awaitable<void> Exchange(const FetchRequest& in, std::optional<Result<Resp
     req.set(bhttp::field::host, in.host + ":" + std::to_string(in.port));
     req.set(bhttp::field::connection, "close");
     if (!in.content_type.empty()) req.set(bhttp::field::content_type, in.content_type);
+    if (!in.authorization.empty()) req.set(bhttp::field::authorization, in.authorization);
+    for (const auto& [name, value] : in.headers) req.set(name, value);
     req.body() = in.body;
     req.prepare_payload();
     co_await bhttp::async_write(stream, req, asio::use_awaitable);

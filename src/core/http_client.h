@@ -6,6 +6,8 @@
 
 #include <chrono>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "core/http.h"
 #include "core/result.h"
@@ -18,7 +20,10 @@ struct FetchRequest {
   int port = 80;
   std::string target = "/";
   std::string body;
-  std::string content_type;  // set with a body
+  std::string content_type;   // set with a body
+  std::string authorization;  // the Authorization header's value, when set
+  // More request headers; their values are never logged here.
+  std::vector<std::pair<std::string, std::string>> headers;
   std::chrono::milliseconds timeout{5000};
 };
 

@@ -7,6 +7,7 @@
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <stdexcept>
 #include <string>
 
 #include "core/http_server_impl.h"
@@ -20,6 +21,12 @@ using asio::awaitable;
 using asio::use_awaitable;
 using tcp = asio::ip::tcp;
 
+// Mozilla's "intermediate" TLS 1.2 list: ECDHE key exchange, AEAD ciphers.
+constexpr const char* kTls12Ciphers =
+    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
+    "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
+    "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
+
 HttpServer::HttpServer(asio::io_context& ioc, ServerOptions options, Handler handler,
                        metrics::Registry* registry)
     : impl_(std::make_shared<Impl>(ioc, std::move(options), std::move(handler), registry)) {}
@@ -32,7 +39,14 @@ void HttpServer::Start() {
     auto ctx = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_server);
     ctx->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
                      asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
-                     asio::ssl::context::no_tlsv1_1);
+                     asio::ssl::context::no_tlsv1_1 | asio::ssl::context::no_compression);
+    SSL_CTX* native = ctx->native_handle();
+    // The floor is TLS 1.2 (docs/security.md); TLS 1.3 keeps OpenSSL's suites (AES-GCM,
+    // ChaCha20-Poly1305), and TLS 1.2 gets forward-secret AEAD suites only.
+    if (SSL_CTX_set_min_proto_version(native, TLS1_2_VERSION) != 1 ||
+        SSL_CTX_set_cipher_list(native, kTls12Ciphers) != 1)
+      throw std::runtime_error("could not set the TLS protocol floor and ciphers");
+    SSL_CTX_set_options(native, SSL_OP_NO_RENEGOTIATION);
     ctx->use_certificate_chain_file(impl_->opt.tls_cert_file);
     ctx->use_private_key_file(impl_->opt.tls_key_file, asio::ssl::context::pem);
     impl_->ssl = std::move(ctx);

@@ -17,8 +17,12 @@ bool Membership::Publish(Members next) {
   return true;
 }
 
-RunnerMembership::RunnerMembership(std::string runner_admin, std::string role, Members initial)
-    : Membership(std::move(initial)), admin_(std::move(runner_admin)), role_(std::move(role)) {}
+RunnerMembership::RunnerMembership(std::string runner_admin, std::string role, Members initial,
+                                   std::string token)
+    : Membership(std::move(initial)),
+      admin_(std::move(runner_admin)),
+      role_(std::move(role)),
+      token_(std::move(token)) {}
 
 bool RunnerMembership::Refresh() {
   auto hp = config::ParseHostPort(admin_);
@@ -26,6 +30,7 @@ bool RunnerMembership::Refresh() {
   r.host = hp.host;
   r.port = hp.port;
   r.target = "/api/status";
+  if (!token_.empty()) r.authorization = "Bearer " + token_;
   r.timeout = std::chrono::milliseconds(500);
   auto res = http::Fetch(r);
   if (!res.ok() || res->status != 200) return false;

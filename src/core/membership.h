@@ -60,14 +60,17 @@ class StaticMembership final : public Membership {
 // The runner's running nodes of one role, from GET /api/status on its admin address. Starts from
 // `initial` (the topology's list) until the runner first answers; an answer that lists no
 // running node keeps the last list (a pool is never emptied by a runner that is starting).
+// `token` is the runner's admin token (sent as a bearer token; docs/security.md).
 class RunnerMembership final : public Membership {
  public:
-  RunnerMembership(std::string runner_admin, std::string role, Members initial);
+  RunnerMembership(std::string runner_admin, std::string role, Members initial,
+                   std::string token = "");
   bool Refresh() override;
 
  private:
   std::string admin_;
   std::string role_;
+  std::string token_;
 };
 
 // The running nodes of `role` in the runner's /api/status body, in its order, weight 1.

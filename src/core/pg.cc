@@ -89,6 +89,28 @@ Status Conn::Simple(const char* sql) {
   return Ok();
 }
 
+Result<std::string> Conn::EncryptPassword(const std::string& user, const std::string& password) {
+  char* v = PQencryptPasswordConn(c_, password.c_str(), user.c_str(), nullptr);
+  if (!v) return MakeError(Errc::kInternal, "encrypt_password", PQerrorMessage(c_));
+  std::string out(v);
+  PQfreemem(v);
+  return out;
+}
+
+std::string Conn::QuoteIdentifier(const std::string& s) {
+  char* q = PQescapeIdentifier(c_, s.c_str(), s.size());
+  std::string out = q ? q : "";
+  PQfreemem(q);
+  return out;
+}
+
+std::string Conn::QuoteLiteral(const std::string& s) {
+  char* q = PQescapeLiteral(c_, s.c_str(), s.size());
+  std::string out = q ? q : "";
+  PQfreemem(q);
+  return out;
+}
+
 Result<Rows> Conn::Run(const char* name, const char* sql, std::initializer_list<Param> params,
                        int result_format) {
   if (!prepared_.count(name)) {

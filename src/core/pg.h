@@ -72,6 +72,13 @@ class Conn {
   Result<Rows> ExecBinary(const char* name, const char* sql, std::initializer_list<Param> params);
   // Plain SQL without parameters (BEGIN, migrations).
   Status Simple(const char* sql);
+  // The server's verifier for `password` (SCRAM-SHA-256 under password_encryption's default),
+  // computed here by libpq: an ALTER ROLE ... PASSWORD with it puts no clear password on the
+  // wire or in the server's logs.
+  Result<std::string> EncryptPassword(const std::string& user, const std::string& password);
+  // `s` quoted as an SQL identifier or literal for this connection.
+  std::string QuoteIdentifier(const std::string& s);
+  std::string QuoteLiteral(const std::string& s);
   bool healthy() const;
   // healthy(), and the server has not closed the connection while it sat idle.
   bool Alive();

@@ -26,6 +26,7 @@ const NodeKeys kRoles[] = {
     {"worker", [](Topology& t) { return &t.worker; }},
     {"timeline", [](Topology& t) { return &t.timeline; }},
     {"edge", [](Topology& t) { return &t.edge; }},
+    {"dns", [](Topology& t) { return &t.dns; }},
 };
 
 void ReadAddress(config::Section& n, const char* key, std::string* out) {
@@ -56,6 +57,12 @@ std::vector<NodeEntry> ReadNodes(config::Section role, const std::string& what,
         throw config::ConfigError(file + ": [[" + what + ".node]] '" + e.name +
                                   "' needs admin = \"host:port\" (status and metrics)");
       ReadAddress(n, "tls_listen", &e.tls_listen);
+    }
+    if (what == "dns") {
+      ReadAddress(n, "admin", &e.admin);
+      if (e.admin.empty())
+        throw config::ConfigError(file + ": [[dns.node]] '" + e.name +
+                                  "' needs admin = \"host:port\" (readiness and metrics)");
     }
     if (what == "nats") {
       // The monitor is how `up` knows a server is ready (/healthz) and what status shows (/jsz).
@@ -188,6 +195,10 @@ Topology Topology::Load(const std::string& path) {
   ReadRedis(file, &t);
   ReadNats(file, &t);
   ReadTimeline(file, &t);
+  file.Table("dns").Get("zone", &t.dns_zone);
+  for (char& c : t.dns_zone)
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  while (!t.dns_zone.empty() && t.dns_zone.back() == '.') t.dns_zone.pop_back();
   auto runner = file.Table("runner");
   runner.Get("run_dir", &t.runner.run_dir);
   runner.Get("admin", &t.runner.admin);

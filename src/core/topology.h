@@ -25,7 +25,7 @@ struct NodeEntry {
   std::string dc;
   std::string listen;      // host:port
   std::string rest;        // postgres nodes: Patroni's REST API, host:port
-  std::string admin;       // lb and edge nodes: the admin listener (status, metrics, an edge's
+  std::string admin;       // lb, edge and dns nodes: the admin listener (status, metrics, an edge's
                            // purges); nats nodes: the
                            // monitor (/healthz, /jsz); host:port
   std::string tls_listen;  // lb nodes: the HTTPS listener, host:port (optional)
@@ -87,6 +87,13 @@ struct Topology {
   // CDN edges ([[edge.node]]): caching proxies in front of the balancers (or, without any, the
   // web nodes), each with an admin listener for purges, status and metrics.
   std::vector<NodeEntry> edge;
+  // Authoritative DNS servers for the service's zone ([[dns.node]]): geo-routed answers with the
+  // healthy balancers of each region's nearest DC (roles/dns), each with an admin listener.
+  std::vector<NodeEntry> dns;
+  // [dns] zone, lower case without the final dot: read here for `millions status` (its
+  // endpoints name the zone) so that the runner never reads the file after start-up; the DNS
+  // role's reader (roles/dns/settings.h) checks it and reads the rest of [dns].
+  std::string dns_zone = "millions.test";
   // NATS JetStream servers (the job queue); with more than one, they form one cluster.
   std::vector<NodeEntry> nats;
   // Photo workers: processes that take edit jobs from NATS. Needs nats nodes.

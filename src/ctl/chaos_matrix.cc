@@ -20,8 +20,10 @@
 #include "core/env.h"
 #include "core/http_client.h"
 #include "core/topology.h"
+#include "ctl/admin_token.h"
 #include "ctl/ledger.h"
 #include "ctl/process.h"
+#include "ctl/secrets.h"
 
 namespace millions::ctl {
 
@@ -83,11 +85,18 @@ class Matrix {
 
  private:
   // ---- the runner's admin API ----
+  // Read at each call: the runner this command started may have made the token just now.
+  std::string Bearer() const {
+    auto t = ReadAdminToken(run_dir_);
+    return t ? "Bearer " + *t : "";
+  }
+
   Result<json::value> GetStatus() {
     http::FetchRequest r;
     r.host = admin_host_;
     r.port = admin_port_;
     r.target = "/api/status";
+    r.authorization = Bearer();
     r.timeout = milliseconds(10000);
     auto res = http::Fetch(r);
     if (!res.ok() || res->status != 200)
@@ -112,6 +121,7 @@ class Matrix {
     r.host = admin_host_;
     r.port = admin_port_;
     r.target = "/api/nodes/" + node + "/" + action + (query.empty() ? "" : "?" + query);
+    r.authorization = Bearer();
     r.timeout = milliseconds(30000);
     auto res = http::Fetch(r);
     if (!res.ok())
@@ -132,6 +142,8 @@ class Matrix {
     r.port = hp.port;
     r.target = "/restart";
     r.body = "{}";
+    if (std::string auth = secrets::PatroniRestAuthorization(run_dir_); !auth.empty())
+      r.headers.emplace_back("Authorization", auth);
     r.content_type = "application/json";
     r.timeout = milliseconds(60000);
     auto res = http::Fetch(r);

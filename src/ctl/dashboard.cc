@@ -27,6 +27,8 @@ table{border-collapse:collapse}td,th{padding:.2rem .6rem;text-align:right;border
 #events{max-height:240px;overflow:auto;font-family:monospace;font-size:12px;background:#fff;padding:.5rem;border-radius:8px}
 </style></head><body>
 <header><strong>millions</strong><span id="summary"></span>
+<form id="login" hidden><input id="token" type="password" placeholder="admin token (RUN_DIR/admin.token)" size="40" autocomplete="off">
+<button>Use</button></form>
 <span style="margin-left:auto">web nodes <input id="webcount" type="number" min="1" max="32" style="width:4em">
 <button id="scale">Scale</button></span></header>
 <main>
@@ -69,13 +71,37 @@ table{border-collapse:collapse}td,th{padding:.2rem .6rem;text-align:right;border
 'use strict';
 const $ = (id) => document.getElementById(id);
 let prev = null;
+// The admin token (docs/security.md): `up` prints this page's URL with #token=...; the fragment
+// never reaches a server. It is kept for this tab only and sent as a bearer token on every call,
+// which no other site can make a browser do.
+let token = sessionStorage.getItem('millions-admin-token') || '';
+if (location.hash.startsWith('#token=')) {
+  token = decodeURIComponent(location.hash.slice(7));
+  sessionStorage.setItem('millions-admin-token', token);
+  history.replaceState(null, '', location.pathname);
+}
+$('login').addEventListener('submit', (e) => {
+  e.preventDefault();
+  token = $('token').value.trim();
+  sessionStorage.setItem('millions-admin-token', token);
+  $('login').hidden = true;
+  refresh();
+});
+async function api(path, opts = {}) {
+  const r = await fetch(path, {...opts, headers: {Authorization: 'Bearer ' + token}});
+  if (r.status === 401) {
+    $('login').hidden = false;
+    throw new Error('the admin token is missing or wrong');
+  }
+  return r;
+}
 async function act(name, action) {
-  await fetch(`/api/nodes/${encodeURIComponent(name)}/${action}`, {method: 'POST'});
+  await api(`/api/nodes/${encodeURIComponent(name)}/${action}`, {method: 'POST'});
   refresh();
 }
 $('scale').addEventListener('click', async () => {
   $('scale').disabled = true;
-  await fetch('/api/scale/web?n=' + Number($('webcount').value), {method: 'POST'});
+  await api('/api/scale/web?n=' + Number($('webcount').value), {method: 'POST'});
   $('scale').disabled = false;
   refresh();
 });
@@ -364,7 +390,7 @@ function drawGraph(g, answer) {
 async function refreshGraphs(force) {
   if (!force && Date.now() - graphsAt < 5000) return;
   graphsAt = Date.now();
-  if (!graphList) graphList = await (await fetch('/api/graphs')).json();
+  if (!graphList) graphList = await (await api('/api/graphs')).json();
   if (!graphList.prometheus) {
     $('graphnote').textContent = 'no Prometheus in this topology: add a [prometheus] section for graphs over time';
     $('ranges').hidden = true;
@@ -373,7 +399,7 @@ async function refreshGraphs(force) {
   $('graphnote').textContent = '';
   const range = graphRange;
   const answers = await Promise.all(graphList.graphs.map(async (g) =>
-    (await fetch(`/api/graphs/${g.name}?range=${range}`)).json()));
+    (await api(`/api/graphs/${g.name}?range=${range}`)).json()));
   if (range !== graphRange) return;
   $('graphs').replaceChildren(...graphList.graphs.map((g, i) => drawGraph(g, answers[i])));
 }
@@ -386,19 +412,19 @@ for (const b of document.querySelectorAll('#ranges button')) {
 }
 async function refresh() {
   try {
-    const s = await (await fetch('/api/status')).json();
+    const s = await (await api('/api/status')).json();
     renderNodes(s);
     renderArch(s);
-    const m = await (await fetch('/api/metrics')).json();
+    const m = await (await api('/api/metrics')).json();
     for (const t of Object.values(m.tiers)) t.buckets = t.buckets.map(([le, c]) => [le === '+Inf' ? Infinity : Number(le), c]);
     m.at = Date.now();
     renderEdge(m);
     renderTiers(m);
-    renderMatrix(await (await fetch('/api/chaos-matrix')).json());
-    renderAutoscale(await (await fetch('/api/autoscale')).json());
-    renderAlerts(await (await fetch('/api/alerts')).json());
+    renderMatrix(await (await api('/api/chaos-matrix')).json());
+    renderAutoscale(await (await api('/api/autoscale')).json());
+    renderAlerts(await (await api('/api/alerts')).json());
     await refreshGraphs(false);
-  } catch (e) { $('summary').textContent = 'runner unreachable'; }
+  } catch (e) { $('summary').textContent = $('login').hidden ? 'runner unreachable' : 'admin token needed'; }
 }
 refresh();
 setInterval(refresh, 2000);

@@ -63,13 +63,19 @@ bool Succeeded(int status) { return status >= 200 && status < 400; }
 // One keep-alive connection; reconnects after an error.
 class Conn {
  public:
-  Conn(asio::io_context& ioc, Target t) : ioc_(ioc), t_(std::move(t)), stream_(ioc) {}
+  // `source`: the local address to connect from (empty: the kernel's choice).
+  Conn(asio::io_context& ioc, Target t, std::string source = "")
+      : ioc_(ioc), t_(std::move(t)), stream_(ioc), source_(std::move(source)) {}
   awaitable<Answer> Send(const Call& c) {
     Answer a;
     bool connecting = !open_;
     try {
       if (!open_) {
         stream_.expires_after(std::chrono::seconds(5));
+        if (!source_.empty()) {
+          stream_.socket().open(asio::ip::tcp::v4());
+          stream_.socket().bind(asio::ip::tcp::endpoint(asio::ip::make_address(source_), 0));
+        }
         co_await stream_.async_connect(
             asio::ip::tcp::endpoint(asio::ip::make_address(t_.host), t_.port), use_awaitable);
         open_ = true;
@@ -114,7 +120,16 @@ class Conn {
   beast::tcp_stream stream_;
   beast::flat_buffer buf_;
   bool open_ = false;
+  std::string source_;
 };
+
+// Simulated user i's own address on a loopback target (127.100.0.1 on): sign-ups are throttled
+// per client address (docs/security.md), and real users do not share one. Elsewhere: none.
+std::string SourceFor(const Target& t, int i) {
+  if (t.host.rfind("127.", 0) != 0) return "";
+  return "127." + std::to_string(100 + i / 62'500) + "." + std::to_string(i / 250 % 250 + 1) + "." +
+         std::to_string(i % 250 + 1);
+}
 
 struct User {
   std::string id, token, photo_id;
@@ -143,8 +158,8 @@ class Load {
     std::string run =
         std::to_string(std::chrono::system_clock::now().time_since_epoch().count() % 100000000);
     fprintf(stderr, "setting up %d users...\n", f_.users);
-    Conn c(ioc_, targets_[0]);
     for (int i = 0; i < f_.users; ++i) {
+      Conn c(ioc_, targets_[0], SourceFor(targets_[0], i));
       std::string handle = "load_" + run + "_" + std::to_string(i);
       std::string creds = "{\"handle\":\"" + handle + "\",\"password\":\"password123\"}";
       // Named, not temporaries: GCC 12 destroys temporaries of a co_await expression twice.

@@ -5,7 +5,9 @@
 // omission). A live progress line on stderr; a final table of successes per second (2xx and
 // 3xx; errors never count as throughput), latency percentiles of successes and of all requests,
 // and errors by kind (connect_error, timeout, io_error, http_4xx, http_5xx) and by status. Every
-// run is bounded in time and sends only to the target given. Thread-safety: RunLoad blocks the
+// run is bounded in time and sends only to the target given. On a loopback target each simulated
+// user signs up from its own address (127.100.x.y), as real users do: sign-ups are throttled per
+// client address (docs/security.md). Thread-safety: RunLoad blocks the
 // caller. Ownership: owns its connections.
 #pragma once
 

@@ -69,7 +69,8 @@ std::optional<PrometheusConfig> ReadPrometheus(const topo::Topology& t) {
 }
 
 const std::vector<std::string>& ScrapedKinds() {
-  static const std::vector<std::string> kinds = {"web", "lb", "edge", "worker", "patroni", "etcd"};
+  static const std::vector<std::string> kinds = {"web",     "lb",   "edge", "worker",
+                                                 "patroni", "etcd", "dns"};
   return kinds;
 }
 
@@ -86,7 +87,7 @@ std::string TargetsJson(const std::vector<Node>& nodes) {
 
 std::string PrometheusYaml(const PrometheusConfig& c, const std::string& deployment,
                            const std::string& targets_glob, const std::string& rules_file,
-                           const std::string& runner) {
+                           const std::string& runner, const std::string& runner_token_file) {
   double interval = c.scrape_interval_ms / 1000.0;
   // A scrape gives up before the next one is due (and never waits past 10 s).
   double timeout = std::min(10.0, std::max(0.1, interval * 0.8));
@@ -99,10 +100,14 @@ std::string PrometheusYaml(const PrometheusConfig& c, const std::string& deploym
        targets_glob + "']\n        refresh_interval: 30s\n";
   // No dc label on the runner's target: `max by (dc) (up)` must not see a DC up because the
   // runner is.
-  if (!runner.empty())
-    s += "  - job_name: millions_runner\n    honor_labels: true\n    static_configs:\n"
-         "      - targets: ['" +
-         runner + "']\n        labels:\n          tier: runner\n          node: runner\n";
+  if (!runner.empty()) {
+    s += "  - job_name: millions_runner\n    honor_labels: true\n";
+    if (!runner_token_file.empty())
+      s += "    authorization:\n      type: Bearer\n      credentials_file: '" + runner_token_file +
+           "'\n";
+    s += "    static_configs:\n      - targets: ['" + runner +
+         "']\n        labels:\n          tier: runner\n          node: runner\n";
+  }
   return s;
 }
 

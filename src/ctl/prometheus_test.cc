@@ -74,9 +74,11 @@ TEST(Prometheus, RulesCarryTheThresholdsAndPassPromtool) {
   fs::create_directories(dir / "targets");
   ASSERT_TRUE(WriteAtomically((dir / "rules.yml").string(), rules));
   ASSERT_TRUE(WriteAtomically((dir / "targets/m.json").string(), TargetsJson({})));
-  ASSERT_TRUE(WriteAtomically((dir / "prometheus.yml").string(),
-                              PrometheusYaml(c, "t", (dir / "targets/*.json").string(),
-                                             (dir / "rules.yml").string(), "127.0.0.1:7070")));
+  ASSERT_TRUE(WriteAtomically(
+      (dir / "prometheus.yml").string(),
+      PrometheusYaml(c, "t", (dir / "targets/*.json").string(), (dir / "rules.yml").string(),
+                     "127.0.0.1:7070", (dir / "runner.token").string())));
+  ASSERT_TRUE(WriteAtomically((dir / "runner.token").string(), "abc\n"));
   EXPECT_FALSE(fs::exists(dir / "rules.yml.tmp"));
   if (std::system("command -v promtool >/dev/null") == 0) {
     std::string cmd = "promtool check config " + (dir / "prometheus.yml").string() + " >/dev/null";

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -19,6 +20,7 @@
 #include "core/http_client.h"
 #include "core/log.h"
 #include "core/topology.h"
+#include "ctl/admin_token.h"
 #include "ctl/process.h"
 #include "ctl/runner_internal.h"
 
@@ -27,6 +29,12 @@ namespace detail {
 namespace fs = std::filesystem;
 
 volatile sig_atomic_t g_stop = 0;
+
+// True when stdout is a regular file (a log): the admin token is never written there.
+bool StdoutIsFile() {
+  struct stat st {};
+  return fstat(1, &st) == 0 && S_ISREG(st.st_mode);
+}
 void OnSignal(int) { g_stop = 1; }
 
 void Runner::Event(const std::string& node, const std::string& msg) {
@@ -307,7 +315,13 @@ int Runner::Run() {
     std::vector<std::pair<std::string, std::string>> lines;
     for (const auto& r : recipes_) r->Banner(t_, &lines);
     for (const auto& [label, text] : lines) printf("  %-10s %s\n", label.c_str(), text.c_str());
-    printf("  dashboard  http://%s/\n", t_.runner.admin.c_str());
+    // The token is printed here once (the URL's fragment never reaches a server or its logs),
+    // never into a file: detached, stdout is run/runner.log (the caller's process prints it).
+    if (detached_ || StdoutIsFile())
+      printf("  dashboard  http://%s/   (admin token in %s)\n", t_.runner.admin.c_str(),
+             AdminTokenPath(run_).c_str());
+    else
+      printf("  dashboard  http://%s/#token=%s\n", t_.runner.admin.c_str(), admin_token_.c_str());
     printf("  logs       %s/logs/\n", run_.c_str());
     printf("  status     build/millions status   (down: Ctrl-C or build/millions down)\n\n");
     fflush(stdout);
@@ -338,6 +352,12 @@ int Up(const UpFlags& flags) {
   topo::Topology t = topo::Topology::Load(flags.topology);
   for (const auto& r : MakeRecipes()) r->Check(t, flags.topology);
   log::Init("runner", "runner");
+  // Made (or read) before a detached runner forks, so that the caller can print it.
+  auto token = EnsureAdminToken(detail::Abs(t.runner.run_dir));
+  if (!token.ok()) {
+    fprintf(stderr, "millions up: %s\n", token.error().message.c_str());
+    return 1;
+  }
   if (flags.detach) {
     pid_t pid = fork();
     if (pid < 0) return 1;
@@ -348,8 +368,14 @@ int Up(const UpFlags& flags) {
         auto res = Admin(flags.topology, "GET", "/api/status");
         if (res.ok() && res->body.find("\"starting\"") == std::string::npos &&
             res->body.find("\"stopped\"") == std::string::npos) {
-          printf("millions is up; dashboard http://%s/ ; `millions down` stops it\n",
-                 t.runner.admin.c_str());
+          if (detail::StdoutIsFile())
+            printf(
+                "millions is up; dashboard http://%s/ (admin token in %s) ; `millions down` "
+                "stops it\n",
+                t.runner.admin.c_str(), AdminTokenPath(detail::Abs(t.runner.run_dir)).c_str());
+          else
+            printf("millions is up; dashboard http://%s/#token=%s ; `millions down` stops it\n",
+                   t.runner.admin.c_str(), token->c_str());
           return 0;
         }
         int status;
@@ -372,7 +398,7 @@ int Up(const UpFlags& flags) {
       close(null);
     }
   }
-  Runner r(std::move(t), flags.topology);
+  Runner r(std::move(t), flags.topology, std::move(*token), flags.detach);
   return r.Run();
 }
 

@@ -7,6 +7,7 @@
 #include <fstream>
 #include <thread>
 
+#include "ctl/admin_token.h"
 #include "ctl/runner.h"
 #include "ctl/runner_internal.h"
 
@@ -15,23 +16,27 @@ namespace detail {
 
 Result<http::Response> Admin(const std::string& topology, const std::string& method,
                              const std::string& target) {
-  std::string admin = "127.0.0.1:7070";
-  try {
-    admin = topo::Topology::Load(topology).runner.admin;
-  } catch (const config::ConfigError&) {
-    throw;
-  }
+  topo::Topology t = topo::Topology::Load(topology);  // a ConfigError reaches main
+  std::string admin = t.runner.admin;
   auto hp = config::ParseHostPort(admin);
+  // The token `up` wrote into the run dir: this user may talk to the runner if it can read it.
+  std::optional<std::string> token = ReadAdminToken(Abs(t.runner.run_dir));
   http::FetchRequest r;
   r.method = method;
   r.host = hp.host;
   r.port = hp.port;
   r.target = target;
   r.timeout = std::chrono::seconds(60);
+  if (token) r.authorization = "Bearer " + *token;
   auto res = http::Fetch(r);
   if (!res.ok())
     return MakeError(Errc::kUnavailable, "not_running",
                      "no runner answers on " + admin + " (is `millions up` running?)");
+  if (res->status == 401)
+    return MakeError(Errc::kUnauthenticated, "unauthenticated",
+                     "the runner on " + admin + " refused the admin token " +
+                         (token ? "of " : "(none could be read from ") +
+                         AdminTokenPath(Abs(t.runner.run_dir)) + (token ? "" : ")"));
   return res;
 }
 
@@ -104,7 +109,8 @@ int DownOrphans(const std::string& topology) {
 int Down(const std::string& topology) {
   auto res = Admin(topology, "POST", "/api/down");
   if (!res.ok()) {
-    if (DownOrphans(topology) == 0) return 0;
+    // Only when no runner answers: a runner that refused our token still owns its nodes.
+    if (res.error().code == "not_running" && DownOrphans(topology) == 0) return 0;
     fprintf(stderr, "millions: %s\n", res.error().message.c_str());
     return 1;
   }

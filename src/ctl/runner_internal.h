@@ -50,8 +50,14 @@ Result<http::Response> Admin(const std::string& topology, const std::string& met
 
 class Runner : private RecipeHost {
  public:
-  Runner(topo::Topology t, std::string topology_path)
-      : t_(std::move(t)), source_(std::move(topology_path)), recipes_(MakeRecipes()) {}
+  // `admin_token`: the admin API's bearer token (admin_token.h); `detached`: stdout is the
+  // runner's log, so the URL table does not carry the token.
+  Runner(topo::Topology t, std::string topology_path, std::string admin_token, bool detached)
+      : t_(std::move(t)),
+        source_(std::move(topology_path)),
+        recipes_(MakeRecipes()),
+        admin_token_(std::move(admin_token)),
+        detached_(detached) {}
 
   int Run();
 
@@ -112,8 +118,10 @@ class Runner : private RecipeHost {
   topo::Topology t_;
   std::string source_;
   std::vector<std::unique_ptr<Recipe>> recipes_;  // in stage order
-  RecipeContext ctx_;                             // set by Run before Build
-  std::string run_;                               // absolute run dir
+  const std::string admin_token_;                 // never logged, never in status
+  const bool detached_;
+  RecipeContext ctx_;      // set by Run before Build
+  std::string run_;        // absolute run dir
   std::string effective_;  // run/topology.toml: the source plus nodes added at run time
   std::mutex mu_;
   std::vector<std::unique_ptr<Node>> nodes_;

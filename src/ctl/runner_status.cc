@@ -10,6 +10,7 @@
 #include "core/http_server.h"
 #include "core/log.h"
 #include "core/router.h"
+#include "ctl/admin_token.h"
 #include "ctl/dashboard.h"
 #include "ctl/edge_metrics.h"
 #include "ctl/prometheus.h"
@@ -52,6 +53,10 @@ std::string Runner::StatusJson() {
   if (!t_.edge.empty()) endpoints["edge"] = "http://" + t_.edge.front().listen + "/";
   for (const Node& n : nodes)  // (the config file is not read here: other threads read it)
     if (n.role == "prometheus") endpoints["prometheus"] = "http://" + n.address + "/";
+  if (!t_.dns.empty()) {  // CONTRACT.md section 2: a DNS server's host:port and the zone
+    endpoints["dns"] = t_.dns.front().listen;
+    endpoints["zone"] = t_.dns_zone;  // read with the topology: no config reading here
+  }
   json::object root{{"nodes", std::move(arr)},
                     {"endpoints", std::move(endpoints)},
                     {"events", std::move(events)}};
@@ -138,10 +143,16 @@ void Runner::ServeAdmin() {
   auto hp = config::ParseHostPort(t_.runner.admin);
   auto* router = new http::Router();
   using boost::asio::awaitable;
+  // The page itself holds nothing secret: it asks for the token (from its URL's fragment, or
+  // typed in) and sends it on every API call (dashboard.cc).
   router->Add("GET", "/", [](http::Request&) -> awaitable<http::Response> {
     http::Response r;
     r.body = std::string(DashboardHtml());
     r.set("Content-Type", "text/html; charset=utf-8");
+    r.set("Cache-Control", "no-store");
+    r.set("Content-Security-Policy", "frame-ancestors 'none'");
+    r.set("X-Frame-Options", "DENY");
+    r.set("Referrer-Policy", "no-referrer");
     co_return r;
   });
   router->Add("GET", "/api/status", [this](http::Request&) -> awaitable<http::Response> {
@@ -203,7 +214,16 @@ void Runner::ServeAdmin() {
   so.role = "runner";
   auto* server = new http::HttpServer(
       admin_ioc_, so,
-      [router](http::Request& req) -> awaitable<http::Response> {
+      [router, token = admin_token_](http::Request& req) -> awaitable<http::Response> {
+        // Everything but the page needs the token, and nothing is served cross-site.
+        if (!(req.method == "GET" && req.path == "/")) {
+          std::string code, message;
+          if (int status = CheckAdminRequest(req, token, &code, &message); status != 0) {
+            http::Response r = http::JsonError(status, code, message);
+            if (status == 401) r.set("WWW-Authenticate", "Bearer");
+            co_return r;
+          }
+        }
         auto m = router->Find(req.method, req.path);
         if (m.outcome != http::Router::Outcome::kMatched)
           co_return http::JsonError(404, "not_found", "no such admin route");

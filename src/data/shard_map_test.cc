@@ -103,7 +103,9 @@ TEST(ShardMap, JsonRoundTripAndRejects) {
                           R"({"version":"1","clusters":["a"],"owner":[0]})"}) {
     auto r = ShardMapFromJson(bad);
     EXPECT_FALSE(r.ok()) << bad;
-    if (!r.ok()) EXPECT_EQ(r.error().code, "bad_shard_map");
+    if (!r.ok()) {
+      EXPECT_EQ(r.error().code, "bad_shard_map");
+    }
   }
 }
 

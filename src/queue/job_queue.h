@@ -105,6 +105,8 @@ struct NatsOptions {
   int max_deliver = 4;                         // deliveries before a job is given up
   std::chrono::milliseconds duplicate_window{120'000};
   std::chrono::milliseconds request_timeout{5'000};  // a publish or an API call
+  // The server's user and password (docs/credentials.md); no password: none sent.
+  std::string user, password;
 };
 
 // Connects (retrying in the background while the servers are down; operations fail with 503

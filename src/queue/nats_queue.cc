@@ -46,6 +46,8 @@ class NatsQueue : public JobQueue {
     if (s == NATS_OK)
       s = natsOptions_SetServers(opts, servers.data(), static_cast<int>(servers.size()));
     if (s == NATS_OK) s = natsOptions_SetName(opts, o_.name.c_str());
+    if (s == NATS_OK && !o_.password.empty())
+      s = natsOptions_SetUserInfo(opts, o_.user.c_str(), o_.password.c_str());
     // Forever, quickly: a restarted nats-server is back within a second; publishes made while
     // reconnecting are buffered and answered after it.
     if (s == NATS_OK) s = natsOptions_SetMaxReconnect(opts, -1);

@@ -3,6 +3,8 @@
 // drawing and a graph over time with data points, a kill from its
 // button is reflected (the node is restarted with a new pid and the event is listed), and there
 // are no console errors.
+// The admin API needs the token `up` printed: without it the page asks for it and the API
+// answers 401; the URL `up` prints (with #token=) opens it.
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -57,14 +59,29 @@ scrape_interval_ms = 1000
 alert_for_s = 1
 `);
 const timer = setTimeout(() => { console.error('FAIL: global timeout'); process.exit(1); }, 150000);
-execFileSync(bin, ['up', topo, '--detach'], { cwd: tmp, timeout: 120000, stdio: 'ignore' });
+const upOut = execFileSync(bin, ['up', topo, '--detach'], { cwd: tmp, timeout: 120000 }).toString();
+const adminToken = fs.readFileSync(path.join(tmp, 'run', 'admin.token'), 'utf8').trim();
+const dashUrl = upOut.match(/http:\/\/\S+#token=[0-9a-f]{64}/);
+c.check(dashUrl && dashUrl[0] === `http://127.0.0.1:${admin}/#token=${adminToken}`,
+  `up prints the dashboard URL with its token: ${upOut.trim()}`);
+const bare = await fetch(`http://127.0.0.1:${admin}/api/status`);
+c.check(bare.status === 401, `the admin API without the token: ${bare.status}`);
 const browser = await launch();
 const problems = [];
 try {
   const page = await browser.newPage();
   watchConsole(page, problems);
   page.setDefaultTimeout(20000);
-  await page.goto(`http://127.0.0.1:${admin}/`);
+  // Without the token: the page asks for it (its API calls got 401).
+  const plain = await browser.newPage();
+  await plain.goto(`http://127.0.0.1:${admin}/`);
+  await plain.waitForFunction(() => !document.getElementById('login').hidden &&
+    document.getElementById('summary').textContent === 'admin token needed');
+  c.check(true, 'no token: the page asks for it');
+  await plain.close();
+  await page.goto(`http://127.0.0.1:${admin}/#token=${adminToken}`);
+  await page.waitForFunction(() => location.hash === '');
+  c.check(true, 'the token leaves the address bar once read');
   for (const name of ['etcd', 'pg1', 'pg1-pg', 'redis1', 'web1', 'web2']) {
     await page.waitForSelector(`.node[data-node="${name}"]`);
     c.check(true, `dashboard shows ${name}`);
@@ -99,10 +116,13 @@ try {
     return p && Number(p.dataset.points) > 2 && /^M[\d.]+ [\d.]+ (L[\d.]+ [\d.]+ ){2,}/.test(p.getAttribute('d'));
   }, null, { timeout: 40000 });
   c.check(true, 'a graph is drawn with data points');
-  const host = await (await fetch(`http://127.0.0.1:${admin}/metrics`)).text();
+  const auth = { headers: { Authorization: `Bearer ${adminToken}` } };
+  c.check((await fetch(`http://127.0.0.1:${admin}/metrics`)).status === 401,
+    "the runner's /metrics needs the token");
+  const host = await (await fetch(`http://127.0.0.1:${admin}/metrics`, auth)).text();
   c.check(/millions_node_cpu_seconds_total\{node="pg1",role="patroni",dc="dc1"\} [\d.]+/.test(host),
     'the runner exports host metrics per node');
-  c.check((await fetch(`http://127.0.0.1:${admin}/api/graphs/up?range=5m`)).status === 400,
+  c.check((await fetch(`http://127.0.0.1:${admin}/api/graphs/up?range=5m`, auth)).status === 400,
     'a graph outside the table is refused');
   await page.click('#ranges button[data-range="30m"]');
   await page.waitForSelector('.graph[data-graph="requests"] svg text:text-is("-30m")');

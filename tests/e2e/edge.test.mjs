@@ -207,7 +207,8 @@ try {
     const offload = cache / (cache + n['bytes_total{source="origin"}']);
     const pct = (v) => (100 * v).toFixed(1) + '%';
     const { page } = await newPage(false);
-    await page.goto(`http://127.0.0.1:${runnerAdmin}/`);
+    const adminToken = fs.readFileSync(path.join(tmp, 'run', 'admin.token'), 'utf8').trim();
+    await page.goto(`http://127.0.0.1:${runnerAdmin}/#token=${adminToken}`);
     await page.waitForSelector('#tiers td:text-is("edge")');
     await page.waitForSelector(`#edge td:text-is("${pct(ratio)}")`);
     // No [prometheus] here: the graphs area says so, and the architecture still draws.

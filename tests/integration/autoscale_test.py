@@ -12,8 +12,8 @@ import tempfile
 import threading
 import time
 
-from harness import (Checks, bearer, binary, free_port, http_request, node, parse_json, png,
-                     topology, wait_for)
+from harness import (Checks, admin_auth, bearer, binary, free_port, http_request, node, parse_json,
+                     png, topology, wait_for)
 
 tmp = tempfile.mkdtemp(prefix="millions-autoscale-")
 os.chmod(tmp, 0o755)  # engines run as another user under a root runner
@@ -60,7 +60,8 @@ def running(role):
 
 def autoscale():
     admin = open(topo).read().split('admin = "127.0.0.1:')[1].split('"')[0]
-    s, _, body = http_request("127.0.0.1", int(admin), "GET", "/api/autoscale")
+    s, _, body = http_request("127.0.0.1", int(admin), "GET", "/api/autoscale",
+                              headers=admin_auth(os.path.join(tmp, "run")))
     return parse_json(body) if s == 200 else {}
 
 

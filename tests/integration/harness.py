@@ -25,6 +25,25 @@ def binary():
 _ports_given = set()
 
 
+def secret(run_dir, name):
+    """A credential `millions up` generated into RUN/secrets (docs/credentials.md)."""
+    with open(os.path.join(run_dir, "secrets", name)) as f:
+        return f.read().strip()
+
+
+def patroni_auth(run_dir):
+    """The Authorization header for Patroni's REST API writes (docs/credentials.md)."""
+    import base64
+    token = base64.b64encode(f"millions:{secret(run_dir, 'patroni_rest')}".encode()).decode()
+    return {"Authorization": "Basic " + token}
+
+
+def pg_env(run_dir):
+    """The environment for psql (or any libpq client) against `up`'s PostgreSQL: the run's
+    passfile, which holds the superuser's (postgres) and the application role's passwords."""
+    return {**os.environ, "PGPASSFILE": os.path.join(run_dir, "secrets", "pgpass")}
+
+
 def free_port():
     """A free loopback port, never one this process was given before: the kernel may hand out
     the same free port twice, and two servers of one test must not collide."""
@@ -135,8 +154,13 @@ def topology_text(name=None, up=None, **sections):
     `web={"threads": 1, "node": [node("web1")]}, lb=[node("lb1", admin=free_port())]`.
     name: the [deployment] and one [[dc]]. up: the directory under which `millions up` keeps its
     state ([runner] run_dir, on a free admin port, and one [etcd] member on free ports unless
-    etcd= says otherwise); runner= and etcd= tables are merged over those."""
+    etcd= says otherwise); runner= and etcd= tables are merged over those.
+    A topology with web nodes (web=, or node= for `single`) gets a generous sign-up throttle
+    ([auth] signup_per_minute) unless auth= is given: tests sign up many users from 127.0.0.1,
+    as no real client does; log-in throttling keeps its defaults."""
     tables = {}
+    if ("web" in sections or "node" in sections) and "auth" not in sections:
+        tables["auth"] = {"signup_per_minute": 100000}
     if name:
         tables["deployment"] = {"name": name}
         tables["dc"] = [{"name": "dc1"}]
@@ -237,9 +261,11 @@ class Server:
         return self.proc.returncode if self.proc else None
 
 
-def http_request(host, port, method, path, body=None, headers=None, timeout=30):
-    """One request on a fresh connection: (status, lower-cased headers, body bytes)."""
-    conn = http.client.HTTPConnection(host, port, timeout=timeout)
+def http_request(host, port, method, path, body=None, headers=None, timeout=30, source=None):
+    """One request on a fresh connection: (status, lower-cased headers, body bytes). source: the
+    local address to connect from (any of 127.0.0.0/8 works on loopback), as another client."""
+    conn = http.client.HTTPConnection(host, port, timeout=timeout,
+                                      source_address=(source, 0) if source else None)
     try:
         hdrs = dict(headers or {})
         if isinstance(body, (dict, list)):
@@ -285,6 +311,12 @@ class Checks:
 
 def bearer(token):
     return {"Authorization": "Bearer " + token}
+
+
+def admin_auth(run_dir):
+    """The header that opens the runner's admin API: its token from RUN_DIR/admin.token."""
+    with open(os.path.join(run_dir, "admin.token")) as f:
+        return bearer(f.read().strip())
 
 
 def signup_login(srv, handle, password="password123"):

@@ -185,7 +185,31 @@ try:
     conn.request("GET", "/over-tls")
     r = conn.getresponse()
     c.eq((r.status, r.read()), (200, b"ok"), "HTTPS listener proxies")
+    c.eq(r.getheader("Strict-Transport-Security"), "max-age=31536000",
+         "HSTS on the HTTPS listener's answers")
     conn.close()
+    c.check(b"strict-transport-security" not in out.lower(), "no HSTS over plain HTTP")
+
+    def handshake(version, ciphers="DEFAULT:@SECLEVEL=0"):
+        """A TLS handshake offering only `version` (and `ciphers`): None, or the error."""
+        ctx_v = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx_v.check_hostname = False
+        ctx_v.verify_mode = ssl.CERT_NONE
+        ctx_v.set_ciphers(ciphers)
+        ctx_v.minimum_version = ctx_v.maximum_version = version
+        try:
+            with socket.create_connection(("127.0.0.1", ftls), timeout=5) as so:
+                with ctx_v.wrap_socket(so):
+                    return None
+        except (ssl.SSLError, ConnectionResetError) as e:
+            return str(e)
+
+    c.eq(handshake(ssl.TLSVersion.TLSv1_2), None, "a TLS 1.2 handshake succeeds")
+    err = handshake(ssl.TLSVersion.TLSv1_1)
+    c.check(err is not None and "PROTOCOL_VERSION" in err.upper(),
+            f"a TLS 1.1 handshake is refused by the server (protocol version alert): {err}")
+    err = handshake(ssl.TLSVersion.TLSv1_2, "AES128-SHA")
+    c.check(err is not None, f"TLS 1.2 without forward secrecy (AES128-SHA) is refused: {err}")
     c.eq(Recorder.protos, ["http", "https"], "X-Forwarded-Proto tells the backend the scheme")
     s = socket.create_connection(("127.0.0.1", ftls), timeout=5)
     s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")  # plain HTTP on the TLS port

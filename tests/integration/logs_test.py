@@ -11,7 +11,7 @@ import subprocess
 import tempfile
 import time
 
-from harness import (Checks, bearer, binary, free_port, http_request, node, parse_json, png,
+from harness import (Checks, admin_auth, bearer, binary, free_port, http_request, node, parse_json, png,
                      topology, wait_for)
 
 tmp = tempfile.mkdtemp(prefix="millions-logs-")
@@ -65,7 +65,8 @@ try:
     st = json.loads(run("status", "--json", "--topology", topo).stdout)
     c.check("prometheus" not in st["endpoints"], "no [prometheus]: no Prometheus endpoint")
     dash = st["endpoints"]["dashboard"].split("/")[2].rsplit(":", 1)
-    alerts = parse_json(http_request(dash[0], int(dash[1]), "GET", "/api/alerts")[2])
+    alerts = parse_json(http_request(dash[0], int(dash[1]), "GET", "/api/alerts",
+                                     headers=admin_auth(os.path.join(tmp, "run")))[2])
     c.eq(alerts, {"prometheus": None, "alerts": []}, "no [prometheus]: the dashboard shows none")
     s, _, _ = api("POST", "/api/users", {"handle": "lena", "password": "password123"})
     s, _, sess = api("POST", "/api/sessions", {"handle": "lena", "password": "password123"})

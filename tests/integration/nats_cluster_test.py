@@ -17,7 +17,7 @@ import tempfile
 import time
 
 from harness import (Checks, Worker, bearer, binary, free_port, http_request, node, parse_json,
-                     png, topology, wait_for, worker_faults)
+                     png, secret, topology, wait_for, worker_faults)
 
 # How long the killed nats-server stays down: past the new leader's election (nats-server 2.9
 # elects within 4 to 9 s of losing the leader), with time to accept jobs after it.
@@ -92,11 +92,16 @@ def connected(name):
 
 
 def redis(port, *argv):
-    """One command to a Redis node over RESP; its reply (a string, an int or a list of them)."""
+    """One command to a Redis node over RESP, as the run's admin user (docs/credentials.md);
+    its reply (a string, an int or a list of them)."""
     with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
-        wire = f"*{len(argv)}\r\n" + "".join(f"${len(str(a))}\r\n{a}\r\n" for a in argv)
-        s.sendall(wire.encode())
+        def encode(args):
+            return f"*{len(args)}\r\n" + "".join(f"${len(str(a))}\r\n{a}\r\n" for a in args)
+
+        auth = ("AUTH", "admin", secret(os.path.join(tmp, "run"), "redis_admin"))
+        s.sendall((encode(auth) + encode(argv)).encode())
         f = s.makefile("rb")
+        assert f.readline().startswith(b"+OK"), "AUTH as admin"
 
         def reply():
             line = f.readline().decode().rstrip("\r\n")

@@ -10,7 +10,7 @@ import subprocess
 import tempfile
 import time
 
-from harness import Checks, binary, free_port, node, topology, wait_for
+from harness import Checks, binary, free_port, node, secret, topology, wait_for
 
 tmp = tempfile.mkdtemp(prefix="millions-nats-")
 os.chmod(tmp, 0o755)  # engines run as another user under a root runner
@@ -41,7 +41,10 @@ def jetstream(port, requests):
     with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
         f = s.makefile("rb")
         f.readline()  # INFO
-        s.sendall(b'CONNECT {"verbose":false,"pedantic":false}\r\nSUB _INBOX.t 1\r\n')
+        # As the run's admin user (docs/credentials.md): NATS refuses a client without one.
+        connect = {"verbose": False, "pedantic": False, "user": "admin",
+                   "pass": secret(os.path.join(tmp, "run"), "nats_admin")}
+        s.sendall(f"CONNECT {json.dumps(connect)}\r\nSUB _INBOX.t 1\r\n".encode())
         out = []
         for subject, body in requests:
             data = json.dumps(body).encode()
@@ -72,8 +75,10 @@ try:
     c.eq(len({n.get("meta_leader") for n in rows}), 1, f"one meta leader, the same for all: {rows}")
     c.eq([n.get("streams") for n in rows], [0, 0, 0], "no stream yet")
     conf = open(os.path.join(tmp, "run", "nats2", "nats.conf")).read()
-    c.check(f'"nats://{servers[0]["peer_listen"]}"' in conf and
-            f'"nats://{servers[2]["peer_listen"]}"' in conf, "nats2 routes to the two others")
+    route = "nats://route:" + secret(os.path.join(tmp, "run"), "nats_route") + "@"
+    c.check(f'"{route}{servers[0]["peer_listen"]}"' in conf and
+            f'"{route}{servers[2]["peer_listen"]}"' in conf,
+            "nats2 routes to the two others, as the routes' user")
 
     port = port_of(servers[1]["listen"])
     create = ("$JS.API.STREAM.CREATE.JOBS",

@@ -11,7 +11,8 @@ import subprocess
 import tempfile
 import urllib.parse
 
-from harness import Checks, binary, free_port, http_request, node, parse_json, topology, wait_for
+from harness import (Checks, admin_auth, binary, free_port, http_request, node, parse_json, topology,
+                     wait_for)
 
 tmp = tempfile.mkdtemp(prefix="millions-prom-")
 os.chmod(tmp, 0o755)  # engines run as another user under a root runner
@@ -93,7 +94,8 @@ try:
     dash = st["endpoints"]["dashboard"].split("/")[2].rsplit(":", 1)
 
     def graph():
-        s, _, data = http_request(dash[0], int(dash[1]), "GET", "/api/graphs/requests?range=5m")
+        s, _, data = http_request(dash[0], int(dash[1]), "GET", "/api/graphs/requests?range=5m",
+                                  headers=admin_auth(os.path.join(tmp, "run")))
         g = parse_json(data)
         return g if s == 200 and any(x["label"] == "dc1 web" and x["points"]
                                      for x in g["series"]) else None
@@ -117,7 +119,8 @@ try:
              "the alert names the tier and the DC")
     c.check(not firing("NodeDown", "web1"), "no alert for a node that answers")
     # The dashboard's alerts, through the runner.
-    s, _, data = http_request(dash[0], int(dash[1]), "GET", "/api/alerts")
+    s, _, data = http_request(dash[0], int(dash[1]), "GET", "/api/alerts",
+                              headers=admin_auth(os.path.join(tmp, "run")))
     shown = parse_json(data)
     c.eq(shown.get("prometheus"), f"http://127.0.0.1:{prom_port}/", "the runner links Prometheus")
     c.check(any(a["name"] == "NodeDown" and a["node"] == "lb1" and a["state"] == "firing"

@@ -16,7 +16,7 @@ import threading
 import time
 
 from harness import (Checks, Worker, bearer, binary, free_port, http_request, node, parse_json,
-                     png, topology, wait_for, worker_faults)
+                     patroni_auth, pg_env, png, topology, wait_for, worker_faults)
 
 tmp = tempfile.mkdtemp(prefix="millions-repl-")
 os.chmod(tmp, 0o755)
@@ -98,7 +98,7 @@ def maintenance(on):
     for _, rest in pg.values():
         try:
             if http_request("127.0.0.1", rest, "PATCH", "/config", {"pause": on},
-                            timeout=5)[0] == 200:
+                            patroni_auth(os.path.join(tmp, "run")), timeout=5)[0] == 200:
                 return wait(seen, 20)
         except OSError:
             pass
@@ -112,7 +112,8 @@ def wait(cond, timeout, step=0.3):
 def psql(name, sql):
     port = pg[name][0]
     return subprocess.run(["psql", "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "-d",
-                           "millions", "-Atc", sql], capture_output=True, text=True, timeout=30)
+                           "millions", "-Atc", sql], capture_output=True, text=True, timeout=30,
+                          env=pg_env(os.path.join(tmp, "run")))
 
 
 up = subprocess.run([binary(), "up", topo, "--detach"], capture_output=True, text=True,

@@ -76,6 +76,33 @@ try:
     for key in ("public", "dashboard"):
         c.check(key in st["endpoints"], f"endpoint {key}")
 
+    # The admin API's token (docs/security.md): made by up, 0600, printed once by the caller of
+    # `up --detach`, and refused when missing, wrong or sent from another site.
+    run_dir = os.path.join(tmp, "run")
+    tok_path = os.path.join(run_dir, "admin.token")
+    admin_token = open(tok_path).read().strip()
+    c.eq((len(admin_token), oct(os.stat(tok_path).st_mode & 0o777)), (64, "0o600"),
+         "RUN_DIR/admin.token: 256 bits as hex, mode 0600")
+    c.check(f"#token={admin_token}" in out, "up --detach prints the dashboard URL with the token")
+    admin_port = int(st["endpoints"]["dashboard"].rsplit(":", 1)[1].strip("/"))
+    c.check(admin_token not in json.dumps(st), "the token is not in status --json")
+    s, body = _request("127.0.0.1", admin_port, "GET", "/api/status")
+    c.eq((s, body and body["error"]["code"]), (401, "unauthenticated"), "no token: 401")
+    s, _ = _request("127.0.0.1", admin_port, "GET", "/api/status", headers=bearer("0" * 64))
+    c.eq(s, 401, "a wrong token: 401")
+    s, _ = _request("127.0.0.1", admin_port, "POST", "/api/down")
+    c.eq(s, 401, "down without the token: 401")
+    s, body = _request("127.0.0.1", admin_port, "POST", "/api/nodes/web1/kill",
+                       headers={**bearer(admin_token), "Origin": "http://evil.example"})
+    c.eq((s, body and body["error"]["code"]), (403, "cross_site"), "a cross-site request: 403")
+    s, _ = _request("127.0.0.1", admin_port, "POST", "/api/down",
+                    headers={**bearer(admin_token), "Sec-Fetch-Site": "cross-site"})
+    c.eq(s, 403, "Sec-Fetch-Site: cross-site: 403")
+    s, _ = _request("127.0.0.1", admin_port, "GET", "/api/status", headers=bearer(admin_token))
+    c.eq(s, 200, "the token opens the admin API")
+    s, _ = _request("127.0.0.1", admin_port, "GET", "/")
+    c.eq(s, 200, "the dashboard's page itself needs no token (it asks for it)")
+
     w1, w2 = ("127.0.0.1", web_ports[0]), ("127.0.0.1", web_ports[1])
     s, _ = _request(*w1, "POST", "/api/users", {"handle": "erin", "password": "password123"})
     c.eq(s, 201, "sign up via web1")
@@ -140,8 +167,25 @@ try:
 
     c.eq(down(), 0, "down")
     c.check(status() is None, "runner gone after down")
-    rc, out = up()
+    leaked = []
+    for root, _, files in os.walk(run_dir):
+        for f in files:
+            path = os.path.join(root, f)
+            if f.endswith(".log") or root.endswith("logs"):
+                with open(path, "rb") as fh:
+                    if admin_token.encode() in fh.read():
+                        leaked.append(path)
+    c.eq(leaked, [], "the admin token is in no log")
+    # This time into a file, as a log would take it: the token's file is named, not the token.
+    out_path = os.path.join(tmp, "up2.out")
+    with open(out_path, "w") as f:
+        rc = subprocess.run([binary(), "up", topo, "--detach"], stdout=f, stderr=subprocess.STDOUT,
+                            cwd=tmp, timeout=180).returncode
+    out = open(out_path).read()
     c.eq(rc, 0, "second up over existing data: " + out[-300:])
+    c.check(admin_token not in out and tok_path in out,
+            f"up's output into a file names the token's file, never the token: {out[-300:]}")
+    c.eq(open(tok_path).read().strip(), admin_token, "the second up reuses the token")
     s, me = _request(*w1, "GET", "/api/me", headers=bearer(token))
     c.eq((s, me and me.get("photos")), (200, 1), "user, session and photo kept across down/up")
     def job_status():

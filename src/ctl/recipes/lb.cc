@@ -44,7 +44,9 @@ class LbRecipe : public Recipe {
     n.spawn = {{ctx.self, "serve", "lb", "--config", ctx.effective, "--node", e.name},
                LogPath(ctx, e.name),
                "",
-               {"MILLIONS_RUNNER_ADMIN=" + ctx.topology->runner.admin}};
+               {"MILLIONS_RUNNER_ADMIN=" + ctx.topology->runner.admin,
+                // The file, not the token: a secret in the environment shows in /proc.
+                "MILLIONS_RUNNER_TOKEN_FILE=" + ctx.run_dir + "/admin.token"}};
     return n;
   }
 

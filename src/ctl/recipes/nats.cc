@@ -11,6 +11,7 @@
 
 #include "core/http_client.h"
 #include "ctl/recipes/recipes.h"
+#include "ctl/secrets.h"
 
 namespace millions::ctl {
 namespace {
@@ -20,18 +21,61 @@ using std::chrono::milliseconds;
 
 std::string Quoted(const std::string& s) { return "\"" + s + "\""; }
 
+// The passwords in a server's configuration (secrets.h).
+struct Credentials {
+  std::string web, worker, admin, route;
+};
+
+Credentials ReadCredentials(const RecipeContext& ctx) {
+  return {secrets::Get(ctx.run_dir, "nats_web"), secrets::Get(ctx.run_dir, "nats_worker"),
+          secrets::Get(ctx.run_dir, "nats_admin"), secrets::Get(ctx.run_dir, "nats_route")};
+}
+
+// Who may do what (docs/credentials.md). Clients answer on _INBOX.> (JetStream's API replies
+// and publish acknowledgements). The web nodes publish jobs and hear that they are done; they
+// may not take (CONSUMER.MSG.NEXT) or acknowledge one. The workers take, acknowledge, dead-letter
+// and announce. Neither may delete or purge a stream or a consumer; `admin` (an operator) may.
+std::string Authorization(const Credentials& c) {
+  const std::string no_destroy =
+      "\"$JS.API.STREAM.DELETE.>\", \"$JS.API.STREAM.PURGE.>\", "
+      "\"$JS.API.STREAM.MSG.DELETE.>\", \"$JS.API.CONSUMER.DELETE.>\"";
+  const std::string hear = "\"_INBOX.>\", \"millions.jobs.done.>\", \"millions.fanout.done.>\"";
+  std::string s = "authorization {\n  users = [\n";
+  s += "    {user: \"web\", password: \"" + c.web +
+       "\", permissions: {\n"
+       "      publish: {allow: [\"millions.jobs.edit.>\", \"millions.fanout.job.>\", "
+       "\"$JS.API.>\"],\n"
+       "                deny: [" +
+       no_destroy + ", \"$JS.API.CONSUMER.MSG.NEXT.>\", \"$JS.ACK.>\"]}\n" +
+       "      subscribe: {allow: [" + hear + "]}}}\n";
+  s += "    {user: \"worker\", password: \"" + c.worker +
+       "\", permissions: {\n"
+       "      publish: {allow: [\"millions.jobs.>\", \"millions.dead.>\", \"millions.fanout.>\", "
+       "\"$JS.API.>\", \"$JS.ACK.>\"],\n"
+       "                deny: [" +
+       no_destroy + "]}\n" + "      subscribe: {allow: [" + hear + "]}}}\n";
+  s += "    {user: \"admin\", password: \"" + c.admin + "\"}\n  ]\n}\n";
+  return s;
+}
+
 // nats-server's configuration for node `e`, its JetStream data under `dir`.
-std::string NatsConfig(const topo::Topology& t, const topo::NodeEntry& e, const std::string& dir) {
+std::string NatsConfig(const topo::Topology& t, const topo::NodeEntry& e, const std::string& dir,
+                       const Credentials& cred) {
   std::string from = t.path.empty() ? "the topology" : std::filesystem::absolute(t.path).string();
   std::string s = "# Written by `millions up` from " + from + " at every start.\n";
   s += "server_name: " + Quoted(e.name) + "\n";
   s += "listen: " + Quoted(e.listen) + "\n";
   s += "http: " + Quoted(e.admin) + "\n";
   s += "jetstream {\n  store_dir: " + Quoted(dir) + "\n}\n";
+  s += Authorization(cred);
   if (t.nats.size() > 1) {
-    s += "cluster {\n  name: \"millions\"\n  listen: " + Quoted(e.peer) + "\n  routes: [\n";
+    // Routes authenticate too: a server that does not know the route's password cannot join.
+    s += "cluster {\n  name: \"millions\"\n  listen: " + Quoted(e.peer) +
+         "\n  authorization {\n    user: \"route\"\n    password: \"" + cred.route +
+         "\"\n  }\n  routes: [\n";
     for (const auto& other : t.nats)
-      if (other.name != e.name) s += "    " + Quoted("nats://" + other.peer) + "\n";
+      if (other.name != e.name)
+        s += "    " + Quoted("nats://route:" + cred.route + "@" + other.peer) + "\n";
     s += "  ]\n}\n";
   }
   return s;
@@ -74,7 +118,9 @@ class NatsRecipe : public Recipe {
     Node n = NodeFor(e, e.admin);
     std::string dir = ctx.run_dir + "/" + e.name;
     MakeDir(dir, ctx.engine_user);
-    std::ofstream(dir + "/nats.conf") << NatsConfig(*ctx.topology, e, dir);
+    // Passwords inside: readable by the engine's user only.
+    secrets::WriteFile(dir + "/nats.conf", NatsConfig(*ctx.topology, e, dir, ReadCredentials(ctx)),
+                       ctx.engine_user);
     n.spawn = {
         {"nats-server", "-c", dir + "/nats.conf"}, LogPath(ctx, e.name), ctx.engine_user, {}};
     return n;

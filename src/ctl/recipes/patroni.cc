@@ -13,6 +13,7 @@
 #include "core/http_client.h"
 #include "core/pg.h"
 #include "ctl/recipes/recipes.h"
+#include "ctl/secrets.h"
 
 namespace millions::ctl {
 namespace patroni {
@@ -22,15 +23,32 @@ namespace {
 
 const Extra& ExtraOf(const Node& n) { return static_cast<const Extra&>(*n.extra); }
 
-std::string Yaml(const topo::Topology& t, const topo::NodeEntry& n, const std::string& dir) {
+// The credentials a member's configuration holds (secrets.h).
+struct Credentials {
+  std::string superuser, replication, etcd, rest;
+};
+
+Credentials ReadCredentials(const RecipeContext& ctx) {
+  return {secrets::Get(ctx.run_dir, secrets::kPgSuperuser),
+          secrets::Get(ctx.run_dir, secrets::kPgReplication),
+          secrets::Get(ctx.run_dir, secrets::kEtcdPatroni),
+          secrets::Get(ctx.run_dir, secrets::kPatroniRest)};
+}
+
+std::string Yaml(const topo::Topology& t, const topo::NodeEntry& n, const std::string& dir,
+                 const Credentials& cred) {
   auto pg = config::ParseHostPort(n.listen);
   const auto& r = t.runner;
   std::string s;
   s += "scope: millions\nname: " + n.name + "\n";
-  s += "restapi:\n  listen: " + n.rest + "\n  connect_address: " + n.rest + "\n";
+  // Reads (health, /cluster) stay open for checks and the data layer; writes (switchover,
+  // failover, restart, reinitialize, PATCH /config) need Basic authentication.
+  s += "restapi:\n  listen: " + n.rest + "\n  connect_address: " + n.rest +
+       "\n  authentication:\n    username: millions\n    password: '" + cred.rest + "'\n";
   std::string hosts;
   for (const auto& e : r.etcd) hosts += (hosts.empty() ? "" : ",") + e.listen;
-  s += "etcd3:\n  hosts: " + hosts + "\n";
+  // etcd asks every client for a user (etcd.cc turns its authentication on).
+  s += "etcd3:\n  hosts: " + hosts + "\n  username: patroni\n  password: '" + cred.etcd + "'\n";
   s += "bootstrap:\n  dcs:\n    ttl: " + std::to_string(r.patroni_ttl_s) +
        "\n    loop_wait: " + std::to_string(r.patroni_loop_wait_s) +
        "\n    retry_timeout: " + std::to_string(r.patroni_retry_timeout_s) +
@@ -41,17 +59,32 @@ std::string Yaml(const topo::Topology& t, const topo::NodeEntry& n, const std::s
        "\n    postgresql:\n      use_pg_rewind: true\n"
        "      parameters:\n        max_connections: 200\n        wal_log_hints: 'on'\n";
   s += "  initdb:\n  - encoding: UTF8\n  - data-checksums\n";
-  // Loopback only: every address in a local topology is on 127.0.0.0/8.
-  s += "  pg_hba:\n  - local all all trust\n  - host replication replicator 127.0.0.1/32 trust\n"
-       "  - host all all 127.0.0.1/32 trust\n";
   s += "postgresql:\n  listen: " + n.listen + "\n  connect_address: " + n.listen + "\n";
   s += "  data_dir: " + dir + "/data\n  bin_dir: /usr/lib/postgresql/15/bin\n";
   s += "  pgpass: " + dir + "/pgpass\n";
-  s += "  authentication:\n    replication:\n      username: replicator\n      password: "
-       "replicator\n    superuser:\n      username: postgres\n      password: postgres\n";
+  // Patroni writes pg_hba.conf from this list at every start (an older run directory's `trust`
+  // lines go too). Every connection proves a password with SCRAM, the unix socket included:
+  // Patroni itself connects over TCP with its superuser's password, and nothing else uses the
+  // socket, so no `trust` or `peer` line is needed. Loopback only: every address in a local
+  // topology is on 127.0.0.0/8; anything else matches no line and is refused.
+  s += "  pg_hba:\n  - local all all scram-sha-256\n"
+       "  - host replication replicator 127.0.0.0/8 scram-sha-256\n"
+       "  - host all all 127.0.0.0/8 scram-sha-256\n";
+  // Hex secrets: plain YAML scalars, quoted anyway so they stay strings.
+  s += "  authentication:\n    replication:\n      username: replicator\n      password: '" +
+       cred.replication + "'\n    superuser:\n      username: postgres\n      password: '" +
+       cred.superuser + "'\n";
   s += "  parameters:\n    unix_socket_directories: '" + dir +
-       "'\n    port: " + std::to_string(pg.port) + "\n";
+       "'\n    port: " + std::to_string(pg.port) + "\n    password_encryption: scram-sha-256\n";
   return s;
+}
+
+// libpq conninfo for the runner's own sessions as the superuser (the password from the passfile).
+std::string AdminConninfo(const RecipeContext& ctx, const topo::NodeEntry& e,
+                          const std::string& db) {
+  auto hp = config::ParseHostPort(e.listen);
+  return "host=" + hp.host + " port=" + std::to_string(hp.port) + " dbname=" + db +
+         " user=postgres passfile=" + secrets::Path(ctx.run_dir, secrets::kPgPassAll);
 }
 
 }  // namespace
@@ -111,7 +144,9 @@ Node PatroniRecipe::Make(const topo::NodeEntry& e, const RecipeContext& ctx) con
   auto extra = std::make_shared<Extra>();
   extra->data_dir = dir + "/data";
   n.extra = std::move(extra);
-  std::ofstream(dir + "/patroni.yml") << Yaml(*ctx.topology, e, dir);
+  // Passwords inside: readable by the engine's user only.
+  secrets::WriteFile(dir + "/patroni.yml", Yaml(*ctx.topology, e, dir, ReadCredentials(ctx)),
+                     ctx.engine_user);
   n.spawn = {{"patroni", dir + "/patroni.yml"}, LogPath(ctx, e.name), ctx.engine_user, {}};
   return n;
 }
@@ -121,41 +156,77 @@ bool PatroniRecipe::Ready(const Node& n, milliseconds timeout) const {
 }
 
 namespace {
-// Asks each member which one leads; creates the role and database there once.
-Status CreateDatabase(const topo::Topology& t) {
+// Runs each statement in turn; the first error.
+Status Run(pg::Conn& c, const std::vector<std::string>& sql) {
+  for (const auto& q : sql)
+    if (Status st = c.Simple(q.c_str()); !st.ok()) return st;
+  return Ok();
+}
+
+// On the member that takes writes: the application's role (a login that is not a superuser,
+// its password the run's), its database (owned by the superuser), and the database's public
+// schema, which the application's role owns and its migrations create tables in. Run at every
+// start: an older run directory's role and database are brought to this shape, and a rotated
+// password (docs/credentials.md) takes effect.
+Status CreateDatabase(const RecipeContext& ctx) {
+  const topo::Topology& t = *ctx.topology;
+  const std::string app_password = secrets::Get(ctx.run_dir, secrets::kPgApp);
   for (const auto& e : t.postgres) {
-    auto hp = config::ParseHostPort(e.listen);
     pg::Options o;
-    o.conninfo = "host=" + hp.host + " port=" + std::to_string(hp.port) +
-                 " dbname=postgres user=postgres target_session_attrs=read-write";
+    o.conninfo = AdminConninfo(ctx, e, "postgres") + " target_session_attrs=read-write";
     o.pool_size = 1;
     pg::Pool pool(o);
     auto c = pool.Acquire();
     if (!c.ok()) continue;
+    const std::string user = (*c)->QuoteIdentifier(t.pg_user);
+    const std::string db = (*c)->QuoteIdentifier(t.pg_database);
     auto role = (*c)->Exec("r", "SELECT 1 FROM pg_roles WHERE rolname = $1", {pg::P(t.pg_user)});
     if (!role.ok()) return role.error();
-    if (role->empty()) {
-      std::string sql = "CREATE ROLE \"" + t.pg_user + "\" LOGIN";
-      if (Status s = (*c)->Simple(sql.c_str()); !s.ok()) return s;
-    }
-    auto db =
+    auto verifier = (*c)->EncryptPassword(t.pg_user, app_password);
+    if (!verifier.ok()) return verifier.error();
+    std::string attrs = " LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION PASSWORD " +
+                        (*c)->QuoteLiteral(*verifier);
+    if (Status st = Run(**c, {(role->empty() ? "CREATE ROLE " : "ALTER ROLE ") + user + attrs});
+        !st.ok())
+      return st;
+    auto exists =
         (*c)->Exec("d", "SELECT 1 FROM pg_database WHERE datname = $1", {pg::P(t.pg_database)});
-    if (!db.ok()) return db.error();
-    if (db->empty()) {
-      std::string sql = "CREATE DATABASE \"" + t.pg_database + "\" OWNER \"" + t.pg_user + "\"";
-      if (Status s = (*c)->Simple(sql.c_str()); !s.ok()) return s;
-    }
-    return Ok();
+    if (!exists.ok()) return exists.error();
+    if (exists->empty())
+      if (Status st = Run(**c, {"CREATE DATABASE " + db + " OWNER postgres"}); !st.ok()) return st;
+    if (Status st = Run(**c, {"ALTER DATABASE " + db + " OWNER TO postgres",
+                              "REVOKE ALL ON DATABASE " + db + " FROM PUBLIC",
+                              "GRANT CONNECT, TEMPORARY ON DATABASE " + db + " TO " + user});
+        !st.ok())
+      return st;
+    // The schema is the database's own: a session there.
+    o.conninfo = AdminConninfo(ctx, e, t.pg_database) + " target_session_attrs=read-write";
+    pg::Pool in_db(o);
+    auto d = in_db.Acquire();
+    if (!d.ok()) return d.error();
+    return Run(**d,
+               {"ALTER SCHEMA public OWNER TO " + user, "REVOKE ALL ON SCHEMA public FROM PUBLIC"});
   }
   return MakeError(Errc::kUnavailable, "no_primary", "no PostgreSQL member accepts writes");
 }
 }  // namespace
 
+// The passfiles the runner, the web nodes and the workers read (secrets.h).
+Status PatroniRecipe::Prepare(const RecipeContext& ctx) const {
+  if (ctx.topology->postgres.empty()) return Ok();
+  try {
+    secrets::WritePgPassFiles(ctx.run_dir, ctx.topology->pg_user);
+  } catch (const std::exception& e) {
+    return MakeError(Errc::kInternal, "secrets", e.what());
+  }
+  return Ok();
+}
+
 // Every member is up: wait for a leader and create the application's database.
 Status PatroniRecipe::AfterReady(const RecipeContext& ctx, RecipeHost& host) const {
   auto deadline = Clock::now() + std::chrono::seconds(60);
   Status st = MakeError(Errc::kUnavailable, "no_primary", "waiting");
-  while (!host.Stopping() && Clock::now() < deadline && !(st = CreateDatabase(*ctx.topology)).ok())
+  while (!host.Stopping() && Clock::now() < deadline && !(st = CreateDatabase(ctx)).ok())
     std::this_thread::sleep_for(milliseconds(500));
   if (!st.ok()) host.Event("postgres", "no primary: " + st.error().message);
   return st;
@@ -227,10 +298,8 @@ void PatroniRecipe::TierFields(const RecipeContext& ctx, json::object* fields) c
   const topo::Topology& t = *ctx.topology;
   int64_t db_conns = 0;
   for (const auto& e : t.postgres) {
-    auto hp = config::ParseHostPort(e.listen);
     pg::Options o;
-    o.conninfo =
-        "host=" + hp.host + " port=" + std::to_string(hp.port) + " dbname=postgres user=postgres";
+    o.conninfo = AdminConninfo(ctx, e, "postgres");
     o.pool_size = 1;
     o.connect_timeout_s = 1;
     pg::Pool pool(o);

@@ -45,6 +45,7 @@ class PatroniRecipe : public Recipe {
     return t.postgres;
   }
   void Check(const topo::Topology& t, const std::string& source) const override;
+  Status Prepare(const RecipeContext& ctx) const override;
   Node Make(const topo::NodeEntry& e, const RecipeContext& ctx) const override;
   bool Ready(const Node& n, milliseconds timeout) const override;
   Status AfterReady(const RecipeContext& ctx, RecipeHost& host) const override;

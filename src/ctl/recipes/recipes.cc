@@ -17,6 +17,7 @@ std::vector<std::unique_ptr<Recipe>> MakeRecipes() {
   table.push_back(NewWorkerRecipe());
   table.push_back(NewLbRecipe());
   table.push_back(NewEdgeRecipe());
+  table.push_back(NewDnsRecipe());
   table.push_back(NewPrometheusRecipe());
   // Stage order, whatever the order of the lines above.
   std::stable_sort(table.begin(), table.end(),

@@ -22,16 +22,38 @@ std::unique_ptr<Recipe> NewNatsRecipe();
 std::unique_ptr<Recipe> NewWebRecipe();
 std::unique_ptr<Recipe> NewWorkerRecipe();
 std::unique_ptr<Recipe> NewEdgeRecipe();
+std::unique_ptr<Recipe> NewDnsRecipe();
 std::unique_ptr<Recipe> NewLbRecipe();
 std::unique_ptr<Recipe> NewTimelineRecipe();
 std::unique_ptr<Recipe> NewPrometheusRecipe();
 
 // ---- Redis helpers the redis and timeline recipes share (redis.cc) ----------------------------
-// One command to a Redis node on a fresh blocking connection, within `timeout` in all; the
-// reply, or nothing.
+// An ACL user and its password (AUTH); no password: no AUTH.
+struct RedisAuth {
+  std::string user, password;
+};
+// A Redis node's own state: the credentials of the runner's checks (its `admin` ACL user).
+struct RedisExtra : NodeExtra {
+  RedisAuth admin;
+};
+// The runner's credentials for a Redis node; empty when it has none.
+const RedisAuth& AdminAuth(const Node& n);
+// One command to a Redis node on a fresh blocking connection, within `timeout` in all, after
+// AUTH when `auth` has a password; the reply, or nothing (a refused AUTH included).
 std::optional<cache::RedisReply> RedisCommand(const std::string& host, int port,
                                               const std::vector<std::string>& argv,
-                                              std::chrono::milliseconds timeout);
+                                              std::chrono::milliseconds timeout,
+                                              const RedisAuth& auth = {});
+// An ACL file line: user `name`, on, with the SHA-256 of its password (the file holds no
+// password), then `rules`.
+std::string RedisAclUser(const std::string& name, const std::string& password,
+                         const std::string& rules);
+// Writes a node's ACL file (DIR/users.acl: the default user off, then `users` lines) and its
+// configuration file (DIR/redis.conf: the aclfile, then `conf`), both 0600 and owned by the
+// engine's user; the configuration file's path, for redis-server's command line (which then
+// carries no secret).
+std::string WriteRedisFiles(const RecipeContext& ctx, const std::string& dir,
+                            const std::string& users, const std::string& conf);
 // Memory, keys, evictions and hits from the node's INFO, into its status row.
 void AddRedisInfo(const Node& n, boost::json::object* o);
 

@@ -10,6 +10,8 @@
 
 #include "core/config.h"
 #include "ctl/recipe.h"
+#include "ctl/secrets.h"
+#include "roles/dns/settings.h"
 #include "roles/edge/settings.h"
 
 namespace millions::ctl {
@@ -67,7 +69,7 @@ TEST_F(Fixture, TableListsEveryKindOnceInStageOrder) {
   std::vector<std::string> kinds;
   for (const auto& r : table) kinds.push_back(r->Kind());
   EXPECT_EQ(kinds, (std::vector<std::string>{"etcd", "patroni", "redis", "timeline", "nats", "web",
-                                             "worker", "lb", "edge", "prometheus"}));
+                                             "worker", "lb", "edge", "dns", "prometheus"}));
   EXPECT_TRUE(std::is_sorted(table.begin(), table.end(),
                              [](auto& a, auto& b) { return a->Stage() < b->Stage(); }));
   std::set<int> stages;
@@ -124,7 +126,10 @@ TEST_F(Fixture, WebScalesAndLbFacesClients) {
   EXPECT_EQ(Of("lb").ScaleTable(), "");
   Node lb = Make("lb");
   EXPECT_EQ(lb.check_port, 8001) << "a balancer is checked on its admin listener";
-  EXPECT_EQ(lb.spawn.env, (std::vector<std::string>{"MILLIONS_RUNNER_ADMIN=127.0.0.1:7070"}));
+  EXPECT_EQ(lb.spawn.env, (std::vector<std::string>{
+                              "MILLIONS_RUNNER_ADMIN=127.0.0.1:7070",
+                              "MILLIONS_RUNNER_TOKEN_FILE=" + ctx.run_dir + "/admin.token"}))
+      << "the balancer is handed the admin token's file, never the token";
   EXPECT_EQ(Of("lb").PublicUrl(t), "http://127.0.0.1:8000/");
   EXPECT_TRUE(Of("web").Scraped() && Of("lb").Scraped() && !Of("redis").Scraped());
   EXPECT_TRUE(Of("worker").Scraped() && !Of("nats").Scraped()) << "nats-server has no /metrics";
@@ -178,12 +183,60 @@ TEST_F(Fixture, NatsClusterMembersRouteToEveryOtherPeer) {
   const Recipe& r = Of("nats");
   r.Make(t.nats[1], ctx);
   std::string c = Slurp(dir / "nats2" / "nats.conf");
+  // Routes authenticate with the run's route password (secrets.h).
+  const std::string pw = secrets::Get(ctx.run_dir, "nats_route");
   EXPECT_NE(c.find("cluster {\n  name: \"millions\"\n  listen: \"127.0.0.1:26242\"\n"
-                   "  routes: [\n    \"nats://127.0.0.1:26241\"\n    \"nats://127.0.0.1:26243\"\n"
-                   "  ]\n}\n"),
+                   "  authorization {\n    user: \"route\"\n    password: \"" +
+                   pw + "\"\n  }\n  routes: [\n    \"nats://route:" + pw +
+                   "@127.0.0.1:26241\"\n    \"nats://route:" + pw + "@127.0.0.1:26243\"\n  ]\n}\n"),
             std::string::npos)
       << c;
-  EXPECT_EQ(c.find("nats://127.0.0.1:26242"), std::string::npos) << "no route to itself: " << c;
+  EXPECT_EQ(c.find("@127.0.0.1:26242"), std::string::npos) << "no route to itself: " << c;
+}
+
+// Credentials (docs/credentials.md): generated once into RUN/secrets (0700, files 0600) and
+// reused; the engines' files that hold them are 0600; no secret on any command line or in any
+// environment (the nodes get paths).
+TEST_F(Fixture, SecretsStayInFilesOnlyTheirUsersRead) {
+  t.timeline = {Entry("timeline1", "127.0.0.1:6390"), Entry("timeline2", "127.0.0.1:6391")};
+  ASSERT_TRUE(Of("patroni").Prepare(ctx).ok());
+  std::vector<Node> nodes;
+  // The kinds that hold or hand out credentials.
+  for (const char* kind : {"etcd", "patroni", "redis", "timeline", "nats", "web", "worker"})
+    for (const auto& e : Of(kind).Entries(t)) nodes.push_back(Of(kind).Make(e, ctx));
+  auto mode = [](const std::filesystem::path& p) {
+    return std::filesystem::status(p).permissions() & std::filesystem::perms::all;
+  };
+  using std::filesystem::perms;
+  EXPECT_EQ(mode(dir / "secrets"), perms::owner_all);
+  std::vector<std::string> values;
+  for (const auto& f : std::filesystem::directory_iterator(dir / "secrets")) {
+    EXPECT_EQ(mode(f.path()), perms::owner_read | perms::owner_write) << f.path();
+    if (f.path().filename().string().rfind("pgpass", 0) != 0)
+      values.push_back(secrets::Get(ctx.run_dir, f.path().filename().string()));
+  }
+  EXPECT_GE(values.size(), 12u) << "every engine's users";
+  for (const auto& v : values) EXPECT_EQ(v.size(), 64u);
+  EXPECT_EQ(secrets::Get(ctx.run_dir, "pg_app"), secrets::Get(ctx.run_dir, "pg_app"))
+      << "read back, not made again";
+  for (const char* f : {"pg1/patroni.yml", "redis1/users.acl", "redis1/redis.conf",
+                        "timeline2/redis.conf", "nats1/nats.conf"})
+    EXPECT_EQ(mode(dir / f), perms::owner_read | perms::owner_write) << f;
+  EXPECT_EQ(Slurp(dir / "redis1" / "users.acl").find(secrets::Get(ctx.run_dir, "redis_cache")),
+            std::string::npos)
+      << "the ACL file holds hashes";
+  for (const Node& n : nodes) {
+    for (const auto& v : values) {
+      for (const auto& a : n.spawn.argv) EXPECT_EQ(a.find(v), std::string::npos) << n.name;
+      for (const auto& a : n.spawn.env) EXPECT_EQ(a.find(v), std::string::npos) << n.name;
+    }
+    if (n.name == "web1" || n.name == "worker1")
+      EXPECT_NE(std::find(n.spawn.env.begin(), n.spawn.env.end(),
+                          "PGPASSFILE=" + (dir / "secrets" / "pgpass.app").string()),
+                n.spawn.env.end());
+  }
+  EXPECT_EQ(Slurp(dir / "secrets" / "pgpass.app"),
+            "*:*:*:millions:" + secrets::Get(ctx.run_dir, "pg_app") + "\n");
 }
 
 // The timeline store: data, not a cache. Its primary starts first and every other node replicates
@@ -272,6 +325,14 @@ TEST(LocalTopology, LoadsWithTheQueueAndNoAddressTwice) {
   EXPECT_EQ(edge.store.disk_dir.rfind(t.runner.run_dir + "/", 0), 0u) << edge.store.disk_dir;
   EXPECT_EQ(edge.purge_token_file.rfind(t.runner.run_dir + "/", 0), 0u) << edge.purge_token_file;
   EXPECT_GT(edge.policy.grace, 0) << "the origin down: cached photos are still served";
+  // Two DNS servers for the zone (a zone has two), answering with the balancer.
+  ASSERT_EQ(t.dns.size(), 2u);
+  EXPECT_EQ(t.dns[0].listen, "127.0.0.1:8053");
+  EXPECT_EQ(t.dns[1].listen, "127.0.0.1:8054");
+  auto dns = dns::ReadSettings(t);
+  EXPECT_EQ(dns.zone.zone, "millions.test");
+  EXPECT_EQ(dns.zone.balancers.size(), t.lb.size());
+  EXPECT_EQ(dns.zone.name_servers.size(), 2u);
   // Prometheus, started last, its files under the run dir.
   const auto table = MakeRecipes();
   const Recipe& prom = *table.back();

@@ -2,6 +2,7 @@
 // bounded memory and the topology's eviction policy; ready when it answers PING; its status adds
 // memory, keys and evictions from INFO. Blocking I/O with short timeouts: the runner's own
 // threads call these, never an event loop.
+#include <openssl/sha.h>
 #include <poll.h>
 #include <sys/socket.h>
 
@@ -11,6 +12,7 @@
 
 #include "cache/resp.h"
 #include "ctl/recipes/recipes.h"
+#include "ctl/secrets.h"
 
 namespace millions::ctl {
 namespace {
@@ -28,7 +30,7 @@ using Clock = RunnerClock;
 // one deadline. (Blocking Asio reads ignore SO_RCVTIMEO: they poll again on EAGAIN, forever.)
 std::optional<cache::RedisReply> RedisCommand(const std::string& host, int port,
                                               const std::vector<std::string>& argv,
-                                              milliseconds timeout) {
+                                              milliseconds timeout, const RedisAuth& auth) {
   auto deadline = Clock::now() + timeout;
   boost::asio::io_context ioc;
   boost::asio::ip::tcp::socket s(ioc);
@@ -56,6 +58,12 @@ std::optional<cache::RedisReply> RedisCommand(const std::string& host, int port,
     return std::nullopt;
   }
   std::string wire, in;
+  // AUTH and the command in one write; the first reply is AUTH's.
+  bool authenticating = !auth.password.empty();
+  if (authenticating && auth.user.empty())
+    cache::EncodeCommand({"AUTH", auth.password}, &wire);
+  else if (authenticating)
+    cache::EncodeCommand({"AUTH", auth.user, auth.password}, &wire);
   cache::EncodeCommand(argv, &wire);
   for (size_t sent = 0; sent < wire.size();) {
     size_t n = s.write_some(boost::asio::buffer(wire.data() + sent, wire.size() - sent), ec);
@@ -71,6 +79,12 @@ std::optional<cache::RedisReply> RedisCommand(const std::string& host, int port,
     cache::RedisReply r;
     size_t used = 0;
     auto st = parser.Parse(in, &r, &used);
+    if (st == cache::RespParser::State::kReply && authenticating) {
+      if (r.is_error()) break;
+      authenticating = false;
+      in.erase(0, used);
+      continue;
+    }
     if (st == cache::RespParser::State::kReply) return r;
     if (st == cache::RespParser::State::kProtocolError) break;
     char buf[4096];
@@ -85,8 +99,39 @@ std::optional<cache::RedisReply> RedisCommand(const std::string& host, int port,
   return std::nullopt;
 }
 
+const RedisAuth& AdminAuth(const Node& n) {
+  static const RedisAuth kNone;
+  auto* e = dynamic_cast<const RedisExtra*>(n.extra.get());
+  return e ? e->admin : kNone;
+}
+
+std::string RedisAclUser(const std::string& name, const std::string& password,
+                         const std::string& rules) {
+  unsigned char digest[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(password.data()), password.size(), digest);
+  static const char* kHex = "0123456789abcdef";
+  std::string hash;
+  for (unsigned char b : digest) {
+    hash += kHex[b >> 4];
+    hash += kHex[b & 15];
+  }
+  return "user " + name + " on #" + hash + " " + rules + "\n";
+}
+
+std::string WriteRedisFiles(const RecipeContext& ctx, const std::string& dir,
+                            const std::string& users, const std::string& conf) {
+  // No one may connect without a user and its password: the default user is off.
+  secrets::WriteFile(dir + "/users.acl", "user default off resetkeys resetchannels -@all\n" + users,
+                     ctx.engine_user);
+  secrets::WriteFile(dir + "/redis.conf",
+                     "# Written by `millions up` at every start (docs/credentials.md).\naclfile " +
+                         dir + "/users.acl\n" + conf,
+                     ctx.engine_user);
+  return dir + "/redis.conf";
+}
+
 void AddRedisInfo(const Node& n, json::object* o) {
-  auto r = RedisCommand(n.check_host, n.check_port, {"INFO"}, milliseconds(300));
+  auto r = RedisCommand(n.check_host, n.check_port, {"INFO"}, milliseconds(300), AdminAuth(n));
   if (!r || r->type != cache::RedisReply::Type::kString) return;
   auto field = [&](const char* name) -> int64_t {
     std::string key = std::string("\n") + name + ":";
@@ -105,8 +150,8 @@ void AddRedisInfo(const Node& n, json::object* o) {
 namespace {
 
 // A Redis node is ready when it answers PING.
-bool RedisReady(const std::string& host, int port, milliseconds timeout) {
-  auto r = RedisCommand(host, port, {"PING"}, timeout);
+bool RedisReady(const Node& n, milliseconds timeout) {
+  auto r = RedisCommand(n.check_host, n.check_port, {"PING"}, timeout, AdminAuth(n));
   return r && r->str == "PONG";
 }
 
@@ -121,18 +166,26 @@ class RedisRecipe : public Recipe {
     std::string dir = ctx.run_dir + "/" + e.name;
     MakeDir(dir, ctx.engine_user);
     const auto& s = ctx.topology->redis_settings;
-    n.spawn = {{"redis-server", "--port", std::to_string(n.check_port), "--bind", n.check_host,
-                "--save", "", "--appendonly", "no", "--daemonize", "no", "--dir", dir,
+    auto extra = std::make_shared<RedisExtra>();
+    extra->admin = {"admin", secrets::Get(ctx.run_dir, "redis_admin")};
+    // The web nodes' user: the cache's commands, INFO (the evictions they report) and FLUSHALL
+    // (a node that comes back empties itself before serving: it missed invalidations), nothing
+    // else of @dangerous (CONFIG, DEBUG, SHUTDOWN, KEYS, REPLICAOF, ACL, ...).
+    std::string users = RedisAclUser("admin", extra->admin.password, "~* &* +@all") +
+                        RedisAclUser("cache", secrets::Get(ctx.run_dir, "redis_cache"),
+                                     "~* &* +@all -@dangerous +info +flushall");
+    std::string conf = WriteRedisFiles(ctx, dir, users, "");
+    n.spawn = {{"redis-server", conf, "--port", std::to_string(n.check_port), "--bind",
+                n.check_host, "--save", "", "--appendonly", "no", "--daemonize", "no", "--dir", dir,
                 "--maxmemory", s.maxmemory, "--maxmemory-policy", s.eviction_policy},
                LogPath(ctx, e.name),
                ctx.engine_user,
                {}};
+    n.extra = std::move(extra);
     return n;
   }
 
-  bool Ready(const Node& n, milliseconds timeout) const override {
-    return RedisReady(n.check_host, n.check_port, timeout);
-  }
+  bool Ready(const Node& n, milliseconds timeout) const override { return RedisReady(n, timeout); }
 
   StatusWriter StatusRows(const std::vector<Node>&) const override {
     return [](const Node& n, json::object row, json::array* out) {

@@ -11,6 +11,7 @@
 
 #include "core/config.h"
 #include "ctl/recipes/recipes.h"
+#include "ctl/secrets.h"
 
 namespace millions::ctl {
 namespace {
@@ -18,8 +19,8 @@ namespace {
 namespace json = boost::json;
 using std::chrono::milliseconds;
 
-// Which node of the store this is, fixed by its place in the topology.
-struct TimelineExtra : NodeExtra {
+// Which node of the store this is, fixed by its place in the topology; the runner's credentials.
+struct TimelineExtra : RedisExtra {
   bool replica = false;
 };
 
@@ -40,7 +41,7 @@ std::string InfoField(const std::string& info, const std::string& name) {
 }
 
 std::optional<std::string> Info(const Node& n, const char* section, milliseconds timeout) {
-  auto r = RedisCommand(n.check_host, n.check_port, {"INFO", section}, timeout);
+  auto r = RedisCommand(n.check_host, n.check_port, {"INFO", section}, timeout, AdminAuth(n));
   if (!r || r->type != cache::RedisReply::Type::kString) return std::nullopt;
   return "\n" + r->str;
 }
@@ -81,13 +82,26 @@ class TimelineRecipe : public Recipe {
       auto primary = config::ParseHostPort(t.timeline.front().listen);
       argv.insert(argv.end(), {"--replicaof", primary.host, std::to_string(primary.port)});
     }
+    // Every node has the same users (a replica may be promoted by hand). The web nodes' and
+    // workers' user: the store's commands and nothing of @dangerous (no FLUSHALL: a store is
+    // never emptied). The replica's link: only what replication needs. Its password goes into
+    // the configuration file, never onto the command line.
+    extra->admin = {"admin", secrets::Get(ctx.run_dir, "redis_admin")};
+    const std::string replica_pw = secrets::Get(ctx.run_dir, "redis_replica");
+    std::string users = RedisAclUser("admin", extra->admin.password, "~* &* +@all") +
+                        RedisAclUser("timeline", secrets::Get(ctx.run_dir, "redis_timeline"),
+                                     "~* &* +@all -@dangerous") +
+                        RedisAclUser("replica", replica_pw, "+psync +replconf +ping");
+    std::string conf =
+        WriteRedisFiles(ctx, dir, users, "masteruser replica\nmasterauth \"" + replica_pw + "\"\n");
+    argv.insert(argv.begin() + 1, conf);
     n.spawn = {std::move(argv), LogPath(ctx, e.name), ctx.engine_user, {}};
     n.extra = std::move(extra);
     return n;
   }
 
   bool Ready(const Node& n, milliseconds timeout) const override {
-    auto r = RedisCommand(n.check_host, n.check_port, {"PING"}, timeout);
+    auto r = RedisCommand(n.check_host, n.check_port, {"PING"}, timeout, AdminAuth(n));
     if (!r || r->str != "PONG") return false;
     if (!ExtraOf(n).replica) return true;
     // A replica that has not synced would answer reads with an empty store.

@@ -2,6 +2,7 @@
 // adds at run time (written to the effective topology, which every web node reads). The runner
 // sums their /metrics as the "web" tier; with no balancer, the first one is the public URL.
 #include "ctl/recipes/recipes.h"
+#include "ctl/secrets.h"
 
 namespace millions::ctl {
 namespace {
@@ -19,7 +20,7 @@ class WebRecipe : public Recipe {
     n.spawn = {{ctx.self, "serve", "web", "--config", ctx.effective, "--node", e.name},
                LogPath(ctx, e.name),
                "",
-               {}};
+               secrets::NodeEnv(ctx.run_dir)};
     return n;
   }
 

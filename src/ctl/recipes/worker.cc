@@ -4,6 +4,7 @@
 // serves only /livez, /readyz and /metrics, which the runner sums as the "worker" tier.
 #include "core/config.h"
 #include "ctl/recipes/recipes.h"
+#include "ctl/secrets.h"
 
 namespace millions::ctl {
 namespace {
@@ -30,7 +31,7 @@ class WorkerRecipe : public Recipe {
     n.spawn = {{ctx.self, "serve", "worker", "--config", ctx.effective, "--node", e.name},
                LogPath(ctx, e.name),
                "",
-               {}};
+               secrets::NodeEnv(ctx.run_dir)};
     return n;
   }
 

@@ -3,7 +3,10 @@
 // writes a file. Ownership: owns the writer thread and the queued objects' references.
 #include "roles/edge/disk_tier.h"
 
+#include <fcntl.h>
 #include <stdio.h>
+#include <sys/file.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <filesystem>
@@ -58,6 +61,16 @@ DiskTier::DiskTier(std::string dir, uint64_t max_bytes, std::function<void()> be
   std::error_code ec;
   fs::create_directories(dir_, ec);
   if (ec) throw std::runtime_error("edge disk tier: cannot make " + dir_ + ": " + ec.message());
+  // One edge per directory: two would evict, purge and rewrite each other's files unseen. The
+  // lock is the kernel's (flock), so it goes with the process, also when it is killed.
+  lock_fd_ = ::open(Path(".lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (lock_fd_ < 0) throw std::runtime_error("edge disk tier: cannot open " + Path(".lock"));
+  if (::flock(lock_fd_, LOCK_EX | LOCK_NB) != 0) {
+    ::close(lock_fd_);
+    throw std::runtime_error("edge disk tier: " + dir_ +
+                             " is in use by another process (its .lock is held): give each edge "
+                             "a disk_dir of its own");
+  }
   Scan();
   writer_ = std::thread([this] { Run(); });
 }
@@ -69,6 +82,7 @@ DiskTier::~DiskTier() {
   }
   work_cv_.notify_all();
   writer_.join();
+  ::close(lock_fd_);  // releases the flock
 }
 
 std::string DiskTier::Path(std::string_view name) const {
@@ -227,6 +241,7 @@ void DiskTier::Drop(const std::string& name, RemovedSet* removed) {
   if (removed) removed->insert(ObjectId(e.key, e.vary_key));
   Erase(name);
   removals_.push_back(name);
+  ++removals_queued_;
   work_cv_.notify_one();
 }
 
@@ -309,7 +324,9 @@ void DiskTier::Run() {
       removals_.pop_front();
       // Written again since it was dropped: the rename replaced the old file already.
       if (!files_.count(name)) ::remove(Path(name + std::string(kObjSuffix)).c_str());
+      ++removals_done_;
     }
+    idle_cv_.notify_all();  // SyncRemovals need not wait for the write below
     if (!writes_.empty()) {
       std::shared_ptr<Job> job = std::move(writes_.front());
       writes_.pop_front();
@@ -352,6 +369,21 @@ void DiskTier::Run() {
 void DiskTier::Flush() {
   std::unique_lock lock(mu_);
   idle_cv_.wait(lock, [&] { return writes_.empty() && removals_.empty() && !inflight_; });
+}
+
+void DiskTier::SyncRemovals() {
+  {
+    std::unique_lock lock(mu_);
+    const uint64_t target = removals_queued_;
+    idle_cv_.wait(lock, [&] { return removals_done_ >= target; });
+  }
+  // The unlinks are directory entries: on disk once the directory is.
+  int fd = ::open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd >= 0) {
+    if (::fsync(fd) != 0)
+      log::Warn("edge disk tier: fsync of the directory failed", {{"dir", dir_}});
+    ::close(fd);
+  }
 }
 
 DiskTier::Stats DiskTier::GetStats() const {

@@ -8,7 +8,8 @@
 // removal is skipped when its name was written again since (the rename already replaced the
 // old file; unlinking would remove the new one).
 // Durability: a purge is on disk once the writer has removed its files (milliseconds; it does
-// removals before writes); a crash before that brings purged files back at the next start.
+// removals before writes); SyncRemovals waits for that (and syncs the directory), so the admin
+// API acknowledges a purge only once a crash can no longer bring its files back.
 // Thread-safety: every method may be called from any thread; one mutex guards the index and the
 // queues, never held while a file is read or written (only around rename and unlink). Callers
 // may hold a memory shard's mutex when they call Current (lock order: shard, then this).
@@ -46,7 +47,7 @@ class DiskTier {
  public:
   // Scans `dir` (made if missing) and indexes its files' heads; removes temp files and files
   // that do not parse (counted in errors). Throws std::runtime_error when the dir cannot be made
-  // or read.
+  // or read, or when another process holds it (dir/.lock).
   DiskTier(std::string dir, uint64_t max_bytes, std::function<void()> before_write);
   ~DiskTier();
   DiskTier(const DiskTier&) = delete;
@@ -76,6 +77,9 @@ class DiskTier {
 
   // Blocks until every write and removal queued so far is done.
   void Flush();
+  // Blocks until every removal queued so far is done (not the writes), then fsyncs the
+  // directory: the purges made before the call survive a crash of the process or the machine.
+  void SyncRemovals();
 
   struct Stats {
     uint64_t objects = 0, bytes = 0, errors = 0, dropped = 0;
@@ -112,6 +116,7 @@ class DiskTier {
   const std::string dir_;
   const uint64_t max_bytes_;
   const std::function<void()> before_write_;
+  int lock_fd_ = -1;  // holds flock(dir/.lock) for the tier's life
 
   mutable std::mutex mu_;
   std::condition_variable work_cv_;                                    // the writer waits for work
@@ -129,6 +134,7 @@ class DiskTier {
   size_t queued_bytes_ = 0;
   std::shared_ptr<Job> inflight_;
   std::deque<std::string> removals_;
+  uint64_t removals_queued_ = 0, removals_done_ = 0;  // for SyncRemovals
   bool stop_ = false;
 
   std::thread writer_;  // last: starts after everything above exists

@@ -19,7 +19,19 @@ Edge::Edge(const EdgeConfig& cfg, metrics::Registry& registry, Env& env)
 Edge::~Edge() = default;
 
 awaitable<http::Response> Edge::Handle(http::Request& req) { return impl_->Handle(req); }
-http::Response Edge::Purge(const http::Request& req) { return impl_->Purge(req); }
+boost::asio::awaitable<http::Response> Edge::Purge(const http::Request& req) {
+  http::Response res = impl_->Purge(req);
+  if (res.status == 200) {
+    // Off the event loop: the writer may be in the middle of a large file before it unlinks.
+    auto sync = [impl = impl_]() -> Status {
+      impl->store->SyncRemovals();
+      return Ok();
+    };
+    Status st = co_await impl_->disk_pool.Run(std::move(sync));
+    (void)st;
+  }
+  co_return res;
+}
 std::string Edge::StatusJson() const { return impl_->StatusJson(); }
 void Edge::CheckOrigins() { impl_->CheckOrigins(); }
 

@@ -35,9 +35,10 @@ class Edge {
 
   // The admin API's purge: POST /purge with a JSON body naming one of "url" (a path and query,
   // every host's copy), "prefix" (a path prefix) or "tag" (a Surrogate-Key value), and the
-  // purge token as a bearer token. 200 with {"purged": N}; 400 for a bad body, 401/403 for a
-  // missing or wrong token (403 when no token is configured: purges are off).
-  http::Response Purge(const http::Request& req);
+  // purge token as a bearer token. 200 with {"purged": N}, once the purged files are off the
+  // disk tier (a crash after the answer cannot bring them back); 400 for a bad body, 401/403
+  // for a missing or wrong token (403 when no token is configured: purges are off).
+  boost::asio::awaitable<http::Response> Purge(const http::Request& req);
 
   // {"origins":[{"name","address","up"}...],"store":{...}} for the admin API and `status`.
   std::string StatusJson() const;

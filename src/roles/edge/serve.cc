@@ -49,7 +49,7 @@ int Run(const EdgeConfig& cfg) {
     co_return http::Json(200, edge.StatusJson());
   });
   admin_routes.Add("POST", "/purge", [&edge](http::Request& req) -> awaitable<http::Response> {
-    co_return edge.Purge(req);
+    co_return co_await edge.Purge(req);
   });
   node::AdminServer admin(ioc, cfg.admin, "edge_admin", admin_routes);
   server.Start();

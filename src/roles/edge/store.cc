@@ -196,6 +196,9 @@ class Store : public ObjectStore {
     return st;
   }
 
+  void SyncRemovals() override {
+    if (disk_) disk_->SyncRemovals();
+  }
   void FlushDisk() override {
     if (disk_) disk_->Flush();
   }

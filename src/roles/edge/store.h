@@ -102,6 +102,10 @@ class ObjectStore {
   // Blocks until the writer thread has written and removed every file queued so far (tests,
   // and a shutdown that wants the disk tier complete). Without a disk tier, returns at once.
   virtual void FlushDisk() = 0;
+  // Blocks until the files of every purge made so far are removed from the disk tier and the
+  // removal is synced (the admin API answers a purge after this: an acknowledged purge survives
+  // a crash). Without a disk tier, returns at once.
+  virtual void SyncRemovals() = 0;
 };
 
 // Throws std::invalid_argument for an unknown policy, std::runtime_error for a disk dir that

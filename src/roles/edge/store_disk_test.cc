@@ -5,6 +5,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <filesystem>
 #include <fstream>
@@ -48,12 +50,29 @@ class EdgeDisk : public ::testing::Test {
   fs::path FileOf(const Object& o) const {
     return dir_ / (ObjectFileName(o.key, o.vary_key) + ".obj");
   }
-  size_t Files() const {
-    return std::distance(fs::directory_iterator(dir_), fs::directory_iterator());
+  size_t Files() const {  // but the lock file
+    return std::count_if(
+        fs::directory_iterator(dir_), fs::directory_iterator(),
+        [](const fs::directory_entry& e) { return e.path().filename() != ".lock"; });
   }
 
   fs::path dir_;
 };
+
+// Two edges on one directory would evict and purge each other's files unseen: the second is
+// refused, and the directory is free again once the first is gone.
+TEST_F(EdgeDisk, OneStorePerDirectory) {
+  auto first = Open();
+  try {
+    Open();
+    ADD_FAILURE() << "a second store opened the same directory";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("in use by another process"), std::string::npos)
+        << e.what();
+  }
+  first.reset();
+  EXPECT_NE(Open(), nullptr);
+}
 
 // An object with every field set to something other than its default.
 std::shared_ptr<Object> Full() {
@@ -257,6 +276,39 @@ TEST_P(EdgeDiskPurge, CancelsQueuedAndInFlightWrites) {
   s->FlushDisk();
   s.reset();
   EXPECT_TRUE(Open()->LoadFromDisk(full->key, FullRequest()));
+}
+
+// SyncRemovals (what the admin API waits for before it acknowledges a purge) returns only once
+// the purged file is gone from the disk, also while the writer is busy with another file: a
+// crash after the acknowledgement cannot bring the file back.
+TEST_P(EdgeDiskPurge, SyncRemovalsWaitsForTheFileToGo) {
+  auto full = Full();
+  {
+    auto s = Open();
+    s->Put(full);
+  }
+  ASSERT_TRUE(fs::exists(FileOf(*full)));
+  WriterGate gate;
+  StoreOptions o = Options();
+  o.test_hook = gate.Hook("disk_write");
+  auto s = OpenObjectStore(o);
+  s->Put(Obj("GET /other h", "busy"));  // the writer blocks in this write
+  ASSERT_TRUE(gate.WaitBlocked(1));
+  EXPECT_EQ(Purge(*s, GetParam(), *full), 1u);
+  std::atomic<bool> synced{false};
+  std::thread sync([&] {
+    s->SyncRemovals();
+    synced = true;
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  EXPECT_FALSE(synced) << "SyncRemovals returned while the file's removal was still queued";
+  EXPECT_TRUE(fs::exists(FileOf(*full)));  // the purge has not reached the disk yet
+  gate.Release();
+  sync.join();
+  EXPECT_TRUE(synced);
+  EXPECT_FALSE(fs::exists(FileOf(*full)));
+  s.reset();
+  EXPECT_EQ(Open()->LoadFromDisk(full->key, FullRequest()), nullptr);
 }
 
 INSTANTIATE_TEST_SUITE_P(By, EdgeDiskPurge,

@@ -67,8 +67,8 @@ Proxy::Proxy(const LbConfig& cfg)
     membership_ = std::move(s);
   } else {
     // Under a runner, it owns the pool: the topology's list serves until it first answers.
-    membership_ = std::make_unique<membership::RunnerMembership>(cfg.runner_admin, "web",
-                                                                 ToMembers(cfg.backends));
+    membership_ = std::make_unique<membership::RunnerMembership>(
+        cfg.runner_admin, "web", ToMembers(cfg.backends), cfg.runner_token);
   }
   Publish(cfg.backends);
   registry_.AddCollector([this](metrics::Families* out) { CollectMetrics(out); });

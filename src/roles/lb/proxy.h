@@ -35,6 +35,7 @@ struct LbConfig {
   int backend_timeout_ms = 30000;
   std::vector<Backend> backends;  // the pool at start
   std::string runner_admin;       // host:port of `millions up`'s admin API; empty: static pool
+  std::string runner_token;       // its admin token (read from MILLIONS_RUNNER_TOKEN_FILE)
   // SIGHUP: called to read the configuration again (nullopt when it is now invalid, which keeps
   // the running one). Policy, pool, health and rate limits change in place; listeners, threads
   // and hash_header need a restart.

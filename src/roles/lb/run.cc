@@ -55,6 +55,11 @@ int Run(const LbConfig& cfg) {
     to.port = tl.port;
     to.tls_cert_file = s.tls_cert;
     to.tls_key_file = s.tls_key;
+    // HSTS only where it means something: a browser ignores it over plain HTTP, and a plain
+    // listener must not claim it (RFC 6797 section 7.2).
+    if (s.hsts_max_age_s > 0)
+      to.extra_headers +=
+          "Strict-Transport-Security: max-age=" + std::to_string(s.hsts_max_age_s) + "\r\n";
     tls_server = std::make_unique<http::HttpServer>(
         ioc, to, [&balancer](http::Request& req) { return balancer.Handle(req); }, &reg);
     tls_server->Start();

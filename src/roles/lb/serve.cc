@@ -2,6 +2,8 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
+#include <string>
 
 #include "core/topology.h"
 #include "roles/lb/proxy.h"
@@ -26,6 +28,11 @@ LbConfig Build(const std::string& path, const std::string& node) {
     c.backends.push_back({w.name, w.listen, 1, std::make_shared<BackendStats>()});
   // Under `millions up` the runner knows which web nodes run right now (scaling, deaths).
   if (const char* runner = std::getenv("MILLIONS_RUNNER_ADMIN")) c.runner_admin = runner;
+  // Its admin token, from the file the runner names (never in the environment itself).
+  if (const char* file = std::getenv("MILLIONS_RUNNER_TOKEN_FILE")) {
+    std::ifstream in(file);
+    std::getline(in, c.runner_token);
+  }
   return c;
 }
 

@@ -25,6 +25,7 @@ Settings ReadSettings(const topo::Topology& t) {
   lb.Get("rate_limit_rps", &l.rate_limit_rps, 0, 1e9);
   lb.Get("rate_limit_burst", &l.rate_limit_burst, 1, 1e9);
   lb.Get("tls_cert", &l.tls_cert);
+  lb.Get("hsts_max_age_s", &l.hsts_max_age_s, 0, 63'072'000);
   lb.Get("tls_key", &l.tls_key);
   for (const auto& n : t.lb)
     if (!n.tls_listen.empty() && (l.tls_cert.empty() || l.tls_key.empty()))

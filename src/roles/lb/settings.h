@@ -28,6 +28,8 @@ struct Settings {
   double rate_limit_burst = 100;
   std::string tls_cert;  // PEM files for every node's tls_listen
   std::string tls_key;
+  // Strict-Transport-Security on the HTTPS listener's answers (never on plain HTTP); 0: none.
+  int64_t hsts_max_age_s = 31'536'000;
   http::Limits limits;             // [http]
   std::string log_level = "info";  // [lb] log_level, else [web] log_level
 };

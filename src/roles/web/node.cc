@@ -1,6 +1,7 @@
 #include "roles/web/node.h"
 
 #include "app/workers.h"
+#include "cache/counters.h"
 #include "core/blocking_pool.h"
 #include "core/http_server.h"
 #include "core/log.h"
@@ -44,7 +45,18 @@ int RunWebNode(const WebNodeConfig& cfg, data::Store& store, queue::JobQueue& qu
   });
 
   BlockingPool pool(static_cast<size_t>(cfg.blocking_threads));
-  app::WebApp web(service, pool, registry, cfg.web);
+  app::WebOptions web_options = cfg.web;
+  // The throttle's counters: on the cache nodes, shared by every web node; while they are down,
+  // each node counts in its own memory (cache/counters.h). Without cache nodes: this process.
+  if (cache::L2* l2 = cache.l2()) {
+    auto& fallbacks = registry.GetCounter(
+        "millions_auth_throttle_fallbacks_total",
+        "Throttle counter operations served from this node's memory: the cache nodes failed.", {});
+    web_options.counters = std::make_shared<cache::FallbackCounters>(
+        std::make_unique<cache::RedisCounters>(*l2),
+        std::make_unique<cache::LocalCounters>(env, 100'000), [&fallbacks] { fallbacks.Inc(); });
+  }
+  app::WebApp web(service, pool, registry, std::move(web_options));
   // Long polls on a job wake when any node's worker announces it finished.
   queue.Listen([&web](int64_t job) { web.JobFinished(job); });
   node::NodeHarness harness(

@@ -3,10 +3,12 @@
 #include <algorithm>
 #include <chrono>
 
+#include "core/secret.h"
+
 namespace millions::web {
 
-const std::vector<std::string> kTables = {"web",     "http",     "cache", "media",
-                                          "workers", "sessions", "queue", "timeline"};
+const std::vector<std::string> kTables = {"web",      "http",  "cache",    "media", "workers",
+                                          "sessions", "queue", "timeline", "auth"};
 
 namespace {
 
@@ -42,9 +44,31 @@ void ReadCacheSettings(config::Section cache, cache::TieredOptions* t, cache::Re
   GetMs(cache, "write_marker_ms", &l2->write_marker, 0, 60'000);
 }
 
+// [auth]: log-in and sign-up throttling (app/throttle.h, docs/security.md).
+void ReadAuthSettings(config::Section auth, app::WebOptions* w) {
+  app::ThrottleOptions& o = w->throttle;
+  auth.Get("throttle", &o.enabled);
+  auth.Get("login_max_failures", &o.login_max_failures, 1, 1000);
+  int64_t s = o.login_window.count() / 1000;
+  auth.Get("login_window_s", &s, 1, 86'400);
+  o.login_window = milliseconds(s * 1000);
+  s = o.login_backoff.count() / 1000;
+  auth.Get("login_backoff_s", &s, 1, 86'400);
+  o.login_backoff = milliseconds(s * 1000);
+  s = o.login_max_backoff.count() / 1000;
+  auth.Get("login_max_backoff_s", &s, 1, 7 * 86'400);
+  o.login_max_backoff = std::max(milliseconds(s * 1000), o.login_backoff);
+  auth.Get("attack_failures", &o.attack_failures, 0, 10'000'000);
+  auth.Get("attack_max_failures", &o.attack_max_failures, 1, 1000);
+  GetMs(auth, "attack_delay_ms", &o.attack_delay, 0, 10'000);
+  auth.Get("signup_per_minute", &o.signup_per_minute, 0, 1'000'000);
+  auth.Get("trusted_proxies", &w->trusted_proxies);
+}
+
 }  // namespace
 
 void ReadSettings(config::ConfigFile& file, WebNodeConfig* c) {
+  ReadAuthSettings(file.Table("auth"), &c->web);
   http::ReadLimits(file.Table("http"), &c->limits);
   ReadCacheSettings(file.Table("cache"), &c->cache, &c->l2);
   auto media = file.Table("media");
@@ -88,8 +112,30 @@ WebNodeConfig ReadSettings(const topo::Topology& t) {
     auto hp = config::ParseHostPort(n.listen);
     w.l2.nodes.push_back({n.name, hp.host, hp.port});
   }
+  // Credentials from the run's secrets when `up` started this node (docs/credentials.md).
+  if (std::string pw = secret::FromEnv("redis_cache"); !pw.empty()) {
+    w.l2.user = "cache";
+    w.l2.password = pw;
+  }
+  if (std::string pw = secret::FromEnv("redis_timeline"); !pw.empty()) {
+    w.timelines.user = "timeline";
+    w.timelines.password = pw;
+  }
+  // The balancers' addresses: their X-Forwarded-For names the client (and no one else's does).
+  for (const auto& n : t.lb)
+    for (const std::string* a : {&n.listen, &n.tls_listen, &n.admin}) {
+      if (a->empty()) continue;
+      std::string host = config::ParseHostPort(*a).host;
+      if (std::find(w.web.trusted_proxies.begin(), w.web.trusted_proxies.end(), host) ==
+          w.web.trusted_proxies.end())
+        w.web.trusted_proxies.push_back(host);
+    }
   for (const auto& n : t.nats) w.nats.servers.push_back("nats://" + n.listen);
   w.nats.replicas = t.nats_stream_replicas;
+  if (std::string pw = secret::FromEnv("nats_web"); !pw.empty()) {
+    w.nats.user = "web";  // publishes jobs, hears they are done; a worker overrides it
+    w.nats.password = pw;
+  }
   w.fanout_nats = FanoutNatsOptions(w.nats);
   for (const auto& n : t.timeline) {
     auto hp = config::ParseHostPort(n.listen);

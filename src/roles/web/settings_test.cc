@@ -162,4 +162,32 @@ TEST(Topology, ABalancerOnlyTopologyNeedsNoDatabase) {
 }
 
 }  // namespace
+TEST(Topology, AuthThrottleAndTrustedBalancers) {
+  std::string path = Write(R"([auth]
+login_max_failures = 3
+login_backoff_s = 30
+signup_per_minute = 0
+trusted_proxies = ["10.0.0.9"]
+[[lb.node]]
+name = "lb1"
+listen = "127.0.0.2:8000"
+admin = "127.0.0.2:8001"
+tls_listen = "127.0.0.3:8443"
+)");
+  Topology t = Topology::Load(path);
+  WebNodeConfig w = ReadSettings(t);
+  unlink(path.c_str());
+  EXPECT_TRUE(w.web.throttle.enabled);
+  EXPECT_EQ(w.web.throttle.login_max_failures, 3);
+  EXPECT_EQ(w.web.throttle.login_backoff, std::chrono::seconds(30));
+  EXPECT_EQ(w.web.throttle.login_window, std::chrono::seconds(60)) << "defaults stay";
+  EXPECT_EQ(w.web.throttle.signup_per_minute, 0);
+  EXPECT_EQ(w.web.trusted_proxies, (std::vector<std::string>{"10.0.0.9", "127.0.0.2", "127.0.0.3"}))
+      << "the balancers' own addresses are trusted, each once";
+  EXPECT_NE(LoadError("[auth]\nlogin_max_failure = 3\n").find("auth.login_max_failure"),
+            std::string::npos);
+  EXPECT_NE(LoadError("[auth]\nlogin_max_failures = 0\n").find("login_max_failures"),
+            std::string::npos);
+}
+
 }  // namespace millions::web

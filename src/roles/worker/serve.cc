@@ -12,6 +12,7 @@
 #include "core/log.h"
 #include "core/node_harness.h"
 #include "core/router.h"
+#include "core/secret.h"
 #include "core/topology.h"
 #include "data/store.h"
 #include "media/media.h"
@@ -39,6 +40,13 @@ int Serve(const std::string& path, const std::string& node) {
   app::SetMediaOrigin(web::EdgeOrigin(t, me->dc));
   // libvips before any thread starts: its cache bounded and untrusted loaders blocked.
   media::Init();
+
+  // A worker's own NATS user: it takes jobs and acknowledges them (docs/credentials.md).
+  if (std::string pw = secret::FromEnv("nats_worker"); !pw.empty())
+    for (queue::NatsOptions* o : {&cfg.nats, &cfg.fanout_nats}) {
+      o->user = "worker";
+      o->password = pw;
+    }
 
   Env& env = Env::Default();
   metrics::Registry registry;
