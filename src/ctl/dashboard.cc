@@ -18,6 +18,12 @@ main{padding:1rem;display:grid;gap:1rem}
 .node button{font-size:.75rem;margin:.15rem .1rem 0 0}
 table{border-collapse:collapse}td,th{padding:.2rem .6rem;text-align:right;border-bottom:1px solid #eee}
 .bad{color:#e03131;font-weight:bold}
+.graphs{display:grid;grid-template-columns:repeat(auto-fill,minmax(340px,1fr));gap:.6rem}
+.graph{border:1px solid #e3e5ee;border-radius:6px;padding:.3rem .5rem}.graph h4{margin:.1rem 0;font-size:.85rem;color:#334}
+.graph svg{width:100%;height:auto}.legend{font-size:11px;color:#556}.legend span{margin-right:.6rem;white-space:nowrap}
+.legend i{display:inline-block;width:10px;height:3px;margin-right:3px;vertical-align:middle}
+#ranges button.on{background:#1d2330;color:#fff}
+#arch svg{display:block;margin-bottom:.4rem}#arch text{font-size:11px;fill:#1d2330}
 #events{max-height:240px;overflow:auto;font-family:monospace;font-size:12px;background:#fff;padding:.5rem;border-radius:8px}
 </style></head><body>
 <header><strong>millions</strong><span id="summary"></span>
@@ -29,6 +35,10 @@ table{border-collapse:collapse}td,th{padding:.2rem .6rem;text-align:right;border
 <section class="dc" id="alertbox" hidden><h3>Alerts <a id="promlink" style="font-weight:normal;font-size:.85rem" target="_blank">Prometheus</a></h3>
 <table id="alerts"><thead><tr><th style="text-align:left">alert</th><th style="text-align:left">state</th>
 <th style="text-align:left">where</th><th style="text-align:left">since</th><th style="text-align:left">summary</th></tr></thead><tbody></tbody></table></section>
+<section class="dc" id="archbox"><h3>Architecture <span style="font-weight:normal;color:#889">live from the runner: tiers left to right, one row per data centre</span></h3><div id="arch"></div></section>
+<section class="dc" id="graphbox"><h3>Over time <span id="ranges"><button data-range="5m" class="on">5 min</button>
+<button data-range="30m">30 min</button><button data-range="3h">3 h</button></span>
+<span id="graphnote" style="font-weight:normal;color:#889"></span></h3><div id="graphs" class="graphs"></div></section>
 <section id="dcs"></section>
 <section class="dc"><h3>Tiers</h3><table id="tiers"><thead><tr><th style="text-align:left">tier</th>
 <th>requests/s</th><th>p99 ms</th><th>errors/s</th><th>db connections</th></tr></thead><tbody></tbody></table></section>
@@ -270,10 +280,141 @@ function renderAlerts(a) {
   }
   $('alerts').tBodies[0].replaceChildren(...rows);
 }
+// The running architecture as an SVG per data centre: tiers as columns in the order a request
+// meets them, nodes as boxes coloured by state, the database primary outlined, a node down red.
+const ARCH_TIERS = [['dns', 'DNS'], ['edge', 'CDN edge'], ['lb', 'balancers'], ['web', 'web'],
+  ['worker', 'workers'], ['redis', 'cache'], ['timeline', 'timeline'], ['nats', 'queue'],
+  ['patroni', 'Patroni'], ['postgres', 'PostgreSQL'], ['etcd', 'etcd'], ['prometheus', 'Prometheus']];
+const SVGNS = 'http://www.w3.org/2000/svg';
+function svg(tag, attrs, text) {
+  const e = document.createElementNS(SVGNS, tag);
+  for (const [k, v] of Object.entries(attrs || {})) e.setAttribute(k, v);
+  if (text !== undefined) e.textContent = text;
+  return e;
+}
+const STATE_FILL = {running: '#d3f9d8', starting: '#fff3bf', failed: '#ffc9c9', stopped: '#e9ecef'};
+function renderArch(status) {
+  const dcs = new Map();
+  for (const n of status.nodes) {
+    if (!dcs.has(n.dc)) dcs.set(n.dc, new Map());
+    const col = dcs.get(n.dc);
+    if (!col.has(n.role)) col.set(n.role, []);
+    col.get(n.role).push(n);
+  }
+  const W = 128, H = 36, GX = 18, GY = 8, TOP = 34;
+  const out = [];
+  for (const [dc, cols] of dcs) {
+    const tiers = ARCH_TIERS.filter(([r]) => cols.has(r));
+    for (const r of cols.keys()) if (!ARCH_TIERS.some(([k]) => k === r)) tiers.push([r, r]);
+    const rows = Math.max(...tiers.map(([r]) => cols.get(r).length));
+    const width = tiers.length * (W + GX) + 10, height = TOP + rows * (H + GY) + 6;
+    const root = svg('svg', {width, height, viewBox: `0 0 ${width} ${height}`, 'data-dc': dc});
+    root.append(svg('text', {x: 2, y: 12, 'font-weight': 'bold'}, dc));
+    tiers.forEach(([role, title], i) => {
+      const x = 4 + i * (W + GX);
+      root.append(svg('text', {x: x + W / 2, y: 28, 'text-anchor': 'middle', fill: '#556'}, title));
+      if (i > 0) root.append(svg('line', {x1: x - GX + 2, y1: 24, x2: x - 2, y2: 24, stroke: '#aab', 'stroke-width': 1}));
+      cols.get(role).forEach((n, j) => {
+        const y = TOP + j * (H + GY);
+        const down = n.state === 'failed' || n.state === 'stopped';
+        const primary = n.db_role === 'primary';
+        const g = svg('g', {class: 'archnode', 'data-node': n.name, 'data-state': n.state});
+        g.append(svg('rect', {x, y, width: W, height: H, rx: 5, fill: STATE_FILL[n.state] || '#fff',
+          stroke: down ? '#e03131' : primary ? '#1c7ed6' : '#99a', 'stroke-width': primary || down ? 2.5 : 1}));
+        g.append(svg('text', {x: x + 6, y: y + 14}, n.name));
+        const sub = down ? `${n.state} (down)` : (n.db_role || n.state);
+        g.append(svg('text', {x: x + 6, y: y + 28, fill: down ? '#c92a2a' : primary ? '#1864ab' : '#556'}, sub));
+        g.append(svg('title', {}, `${n.name} · ${n.role} · ${n.address} · ${n.state}`));
+        root.append(g);
+      });
+    });
+    out.push(root);
+  }
+  $('arch').replaceChildren(...out);
+}
+// Graphs over time from Prometheus, through the runner's named queries (GET /api/graphs/NAME),
+// drawn as SVG paths: one line per series, gaps where samples are missing.
+let graphRange = '5m', graphList = null, graphsAt = 0;
+const COLORS = ['#1c7ed6', '#e8590c', '#2f9e44', '#ae3ec9', '#f59f00', '#0ca678', '#e03131', '#5c7cfa', '#868e96'];
+const RANGE_S = {'5m': 300, '30m': 1800, '3h': 10800};
+function fmt(v, unit) {
+  if (unit === 'ratio') return (100 * v).toFixed(v < 0.1 ? 1 : 0) + '%';
+  if (unit === 's') return v < 1 ? (1000 * v).toFixed(v < 0.01 ? 1 : 0) + ' ms' : v.toFixed(1) + ' s';
+  if (unit === 'bytes') {
+    const u = ['B', 'KiB', 'MiB', 'GiB']; let i = 0;
+    while (v >= 1024 && i < u.length - 1) { v /= 1024; i++; }
+    return v.toFixed(v < 10 && (i || v % 1) ? 1 : 0) + ' ' + u[i];
+  }
+  const n = v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v >= 0.01 || v === 0 ? v.toFixed(2) : v.toPrecision(1);
+  return n + (unit === 'req/s' ? '/s' : '');
+}
+function drawGraph(g, answer) {
+  const box = el('div', undefined, 'graph');
+  box.dataset.graph = g.name;
+  box.append(el('h4', g.title));
+  const W = 360, H = 130, L = 52, B = 16;
+  const root = svg('svg', {viewBox: `0 0 ${W} ${H}`, preserveAspectRatio: 'none'});
+  const end = Date.now() / 1000, start = end - RANGE_S[graphRange];
+  const series = answer.series || [];
+  let max = 0;
+  for (const s of series) for (const [, v] of s.points) max = Math.max(max, v);
+  // Ratios never above 100%; a small one (errors) keeps its own scale.
+  max = max > 0 ? (g.unit === 'ratio' ? Math.min(1, Math.max(max * 1.1, 0.01)) : max * 1.1) : 1;
+  const X = (t) => L + (W - L - 4) * (t - start) / (end - start);
+  const Y = (v) => 4 + (H - B - 8) * (1 - v / max);
+  for (const f of [0, 0.5, 1]) {
+    root.append(svg('line', {x1: L, x2: W - 4, y1: Y(f * max), y2: Y(f * max), stroke: '#eee'}));
+    root.append(svg('text', {x: L - 4, y: Y(f * max) + 4, 'text-anchor': 'end', 'font-size': 10, fill: '#778'}, fmt(f * max, g.unit)));
+  }
+  root.append(svg('text', {x: L, y: H - 2, 'font-size': 10, fill: '#778'}, `-${graphRange}`));
+  root.append(svg('text', {x: W - 4, y: H - 2, 'font-size': 10, fill: '#778', 'text-anchor': 'end'}, 'now'));
+  const legend = el('div', undefined, 'legend');
+  series.forEach((s, i) => {
+    const color = COLORS[i % COLORS.length];
+    let d = '', last = null;
+    const gap = 3 * RANGE_S[graphRange] / 150;
+    for (const [t, v] of s.points) {
+      d += (last === null || t - last > gap ? 'M' : 'L') + X(t).toFixed(1) + ' ' + Y(v).toFixed(1) + ' ';
+      last = t;
+    }
+    root.append(svg('path', {d, fill: 'none', stroke: color, 'stroke-width': 1.5, 'data-points': s.points.length}));
+    const item = el('span', s.label);
+    const sw = el('i'); sw.style.background = color;
+    item.prepend(sw);
+    legend.append(item);
+  });
+  if (!series.length) root.append(svg('text', {x: (L + W) / 2, y: H / 2, 'text-anchor': 'middle', fill: '#99a'}, answer.error || 'no data yet'));
+  box.append(root, legend);
+  return box;
+}
+async function refreshGraphs(force) {
+  if (!force && Date.now() - graphsAt < 5000) return;
+  graphsAt = Date.now();
+  if (!graphList) graphList = await (await api('/api/graphs')).json();
+  if (!graphList.prometheus) {
+    $('graphnote').textContent = 'no Prometheus in this topology: add a [prometheus] section for graphs over time';
+    $('ranges').hidden = true;
+    return;
+  }
+  $('graphnote').textContent = '';
+  const range = graphRange;
+  const answers = await Promise.all(graphList.graphs.map(async (g) =>
+    (await api(`/api/graphs/${g.name}?range=${range}`)).json()));
+  if (range !== graphRange) return;
+  $('graphs').replaceChildren(...graphList.graphs.map((g, i) => drawGraph(g, answers[i])));
+}
+for (const b of document.querySelectorAll('#ranges button')) {
+  b.addEventListener('click', () => {
+    graphRange = b.dataset.range;
+    for (const o of document.querySelectorAll('#ranges button')) o.classList.toggle('on', o === b);
+    refreshGraphs(true).catch(() => {});
+  });
+}
 async function refresh() {
   try {
     const s = await (await api('/api/status')).json();
     renderNodes(s);
+    renderArch(s);
     const m = await (await api('/api/metrics')).json();
     for (const t of Object.values(m.tiers)) t.buckets = t.buckets.map(([le, c]) => [le === '+Inf' ? Infinity : Number(le), c]);
     m.at = Date.now();
@@ -282,6 +423,7 @@ async function refresh() {
     renderMatrix(await (await api('/api/chaos-matrix')).json());
     renderAutoscale(await (await api('/api/autoscale')).json());
     renderAlerts(await (await api('/api/alerts')).json());
+    await refreshGraphs(false);
   } catch (e) { $('summary').textContent = $('login').hidden ? 'runner unreachable' : 'admin token needed'; }
 }
 refresh();

@@ -86,7 +86,8 @@ std::string TargetsJson(const std::vector<Node>& nodes) {
 }
 
 std::string PrometheusYaml(const PrometheusConfig& c, const std::string& deployment,
-                           const std::string& targets_glob, const std::string& rules_file) {
+                           const std::string& targets_glob, const std::string& rules_file,
+                           const std::string& runner, const std::string& runner_token_file) {
   double interval = c.scrape_interval_ms / 1000.0;
   // A scrape gives up before the next one is due (and never waits past 10 s).
   double timeout = std::min(10.0, std::max(0.1, interval * 0.8));
@@ -97,6 +98,16 @@ std::string PrometheusYaml(const PrometheusConfig& c, const std::string& deploym
   s += "rule_files:\n  - '" + rules_file + "'\n";
   s += "scrape_configs:\n  - job_name: millions\n    file_sd_configs:\n      - files: ['" +
        targets_glob + "']\n        refresh_interval: 30s\n";
+  // No dc label on the runner's target: `max by (dc) (up)` must not see a DC up because the
+  // runner is.
+  if (!runner.empty()) {
+    s += "  - job_name: millions_runner\n    honor_labels: true\n";
+    if (!runner_token_file.empty())
+      s += "    authorization:\n      type: Bearer\n      credentials_file: '" + runner_token_file +
+           "'\n";
+    s += "    static_configs:\n      - targets: ['" + runner +
+         "']\n        labels:\n          tier: runner\n          node: runner\n";
+  }
   return s;
 }
 
@@ -126,6 +137,22 @@ std::string RulesYaml(const PrometheusConfig& c, const topo::Topology&) {
   s += Record("millions_queue_backlog:max", "max(millions_queue_backlog)");
   s += Record("millions_jobs_acked:rate",
               "sum(rate(millions_jobs_acked_total{kind=\"edit\"}[" + w + "]))");
+  // For the dashboard's graphs and Grafana (graphs.h): the cache's hit ratio (reads served by
+  // L1 or L2 over all reads), database reads, the replicas' lag, workers up, nodes' CPU and RSS.
+  s += Record("dc:millions_cache_hit_ratio:rate",
+              "sum by (dc) (rate(millions_cache_requests_total{result=\"hit\"}[" + w +
+                  "])) / (sum by (dc) (rate(millions_cache_requests_total{result=\"hit\"}[" + w +
+                  "])) + sum by (dc) (rate(millions_cache_loads_total[" + w + "]))) > -1");
+  s += Record(
+      "dc:millions_db_reads:rate",
+      "sum by (dc, member_role) (rate(millions_db_queries_total{kind=\"read\"}[" + w + "]))");
+  s += Record("member:millions_db_replica_lag_bytes:max",
+              "max by (member) (millions_db_replica_lag_bytes)");
+  s += Record("dc:millions_workers_up:count", "sum by (dc) (up{job=\"millions\",tier=\"worker\"})");
+  s += Record("node:millions_node_cpu:rate",
+              "sum by (dc, role, node) (rate(millions_node_cpu_seconds_total[" + w + "]))");
+  s += Record("node:millions_node_resident_bytes:sum",
+              "sum by (dc, role, node) (millions_node_resident_bytes)");
   // Little's law: the backlog over its drain rate is how long the newest job waits; a backlog
   // that does not drain at all counts as a thousand seconds per job.
   s += Record("millions_queue_backlog_age_seconds:estimate",
@@ -136,7 +163,7 @@ std::string RulesYaml(const PrometheusConfig& c, const topo::Topology&) {
   s += Alert("NodeDown", "up == 0", f, "critical",
              "{{ $labels.tier }} node {{ $labels.node }} in {{ $labels.dc }} does not answer "
              "its scrape");
-  s += Alert("DataCentreDown", "max by (dc) (up) == 0", f, "critical",
+  s += Alert("DataCentreDown", "max by (dc) (up{job=\"millions\"}) == 0", f, "critical",
              "no node of {{ $labels.dc }} answers");
   s += Alert("HighErrorRatio", "tier:millions_http_error_ratio:rate > " + Num(c.error_ratio), f,
              "warning",

@@ -43,9 +43,14 @@ const std::vector<std::string>& ScrapedKinds();
 // The file_sd targets: one group per node still wanted (a node down stays, so `up` is 0 and its
 // alert fires; one scaled away goes).
 std::string TargetsJson(const std::vector<Node>& nodes);
-// prometheus.yml: targets from `targets_glob`, rules from `rules_file`.
+// prometheus.yml: targets from `targets_glob`, rules from `rules_file`; with `runner` (the
+// runner's admin host:port) a second job, `millions_runner`, scrapes the runner's /metrics: the
+// nodes' host metrics, whose node, role and dc labels are kept (honor_labels), sending the
+// admin token read from `runner_token_file` (the runner's API needs it: admin_token.h).
 std::string PrometheusYaml(const PrometheusConfig& c, const std::string& deployment,
-                           const std::string& targets_glob, const std::string& rules_file);
+                           const std::string& targets_glob, const std::string& rules_file,
+                           const std::string& runner = "",
+                           const std::string& runner_token_file = "");
 // The recording and alerting rules.
 std::string RulesYaml(const PrometheusConfig& c, const topo::Topology& t);
 // The dashboard's view of Prometheus' /api/v1/alerts answer `body`: {"alerts":[{"name",

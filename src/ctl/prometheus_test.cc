@@ -67,8 +67,8 @@ TEST(Prometheus, RulesCarryTheThresholdsAndPassPromtool) {
   std::string rules = RulesYaml(c, t);
   for (const char* want :
        {"tier:millions_http_error_ratio:rate > 0.02", "p99 > 0.25", "estimate > 30", "rate < 0.6",
-        "up == 0", "max by (dc) (up) == 0", "for: 2s", "millions_db_replica_lag_bytes) > 1048576",
-        "rate(millions_http_requests_total[60s])"})
+        "up == 0", "max by (dc) (up{job=\"millions\"}) == 0", "for: 2s",
+        "millions_db_replica_lag_bytes) > 1048576", "rate(millions_http_requests_total[60s])"})
     EXPECT_NE(rules.find(want), std::string::npos) << want << "\n" << rules;
   auto dir = fs::temp_directory_path() / ("prom_files_" + std::to_string(getpid()));
   fs::create_directories(dir / "targets");
@@ -76,7 +76,9 @@ TEST(Prometheus, RulesCarryTheThresholdsAndPassPromtool) {
   ASSERT_TRUE(WriteAtomically((dir / "targets/m.json").string(), TargetsJson({})));
   ASSERT_TRUE(WriteAtomically(
       (dir / "prometheus.yml").string(),
-      PrometheusYaml(c, "t", (dir / "targets/*.json").string(), (dir / "rules.yml").string())));
+      PrometheusYaml(c, "t", (dir / "targets/*.json").string(), (dir / "rules.yml").string(),
+                     "127.0.0.1:7070", (dir / "runner.token").string())));
+  ASSERT_TRUE(WriteAtomically((dir / "runner.token").string(), "abc\n"));
   EXPECT_FALSE(fs::exists(dir / "rules.yml.tmp"));
   if (std::system("command -v promtool >/dev/null") == 0) {
     std::string cmd = "promtool check config " + (dir / "prometheus.yml").string() + " >/dev/null";

@@ -144,6 +144,14 @@ class Recipe {
   virtual bool CompanionRunning(const Node&) const { return false; }
   // Signals every companion process; false when none runs.
   virtual bool SignalCompanion(const Node&, int /*sig*/) const { return false; }
+  // The companion as a node of its own for host metrics (host_metrics.h), named and with the
+  // role status shows it under; pid 0 when none runs. Its process tree is not under the node's
+  // (pg_ctl starts PostgreSQL in a session of its own).
+  struct CompanionProcess {
+    std::string name, role;
+    pid_t pid = 0;
+  };
+  virtual CompanionProcess Companion(const Node&) const { return {}; }
 
   // ---- scaling -------------------------------------------------------------------------------
   // Non-empty: nodes of this kind can be added at run time (`scale`), and are written to this

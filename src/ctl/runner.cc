@@ -233,6 +233,7 @@ void Runner::Supervise() {
 
 int Runner::Run() {
   autoscale_ = ReadAutoscale(t_);  // checked by `up` before it got here
+  prometheus_ = ReadPrometheus(t_);
   run_ = Abs(t_.runner.run_dir);
   MakeDir(run_, EngineUser());
   MakeDir(run_ + "/logs", EngineUser());

@@ -19,15 +19,18 @@
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "core/http_client.h"
 #include "core/result.h"
+#include "core/router.h"
 #include "core/topology.h"
 #include "ctl/autoscale.h"
 #include "ctl/process.h"
+#include "ctl/prometheus.h"
 #include "ctl/recipe.h"
 
 namespace millions::ctl::detail {
@@ -73,6 +76,10 @@ class Runner : private RecipeHost {
   void StopNode(Node& n, milliseconds grace);
   std::string StatusJson();
   std::string MetricsJson();
+  // runner_graphs.cc: GET /metrics (every node's host metrics, from /proc at scrape time) and
+  // the graphs' routes (GET /api/graphs, GET /api/graphs/{name}?range=): named queries asked
+  // of Prometheus on the page's behalf.
+  void AddGraphRoutes(http::Router& router);
   std::string PublicUrl() const;
   void ServeAdmin();
   // hold_ms (kill only): the supervisor leaves the node down this long, as a machine that
@@ -125,7 +132,8 @@ class Runner : private RecipeHost {
   json::array previous_;    // run/nodes.json as found at start
   std::string last_saved_;  // SaveNodes' last text
   boost::asio::io_context admin_ioc_;
-  AutoscaleConfig autoscale_;  // read by Run
+  AutoscaleConfig autoscale_;                   // read by Run
+  std::optional<PrometheusConfig> prometheus_;  // read by Run: [prometheus], when present
   DecisionLog decisions_;
   std::atomic<bool> autoscale_stop_{false};
   std::mutex autoscale_mu_;

@@ -202,6 +202,7 @@ void Runner::ServeAdmin() {
     if (prom.empty()) co_return http::Json(200, "{\"prometheus\":null,\"alerts\":[]}");
     co_return http::Json(200, AlertsJson(prom[0].check_host, prom[0].check_port));
   });
+  AddGraphRoutes(*router);
   router->Add("POST", "/api/down", [](http::Request&) -> awaitable<http::Response> {
     g_stop = 1;
     co_return http::Json(202, "{\"stopping\":true}");

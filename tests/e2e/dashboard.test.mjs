@@ -1,5 +1,6 @@
 // The runner's dashboard in Chromium: `millions up` on a small test topology; the page shows
-// every node (the timeline store's with their roles), Prometheus' alerts box, a kill from its
+// every node (the timeline store's with their roles), Prometheus' alerts box, the architecture
+// drawing and a graph over time with data points, a kill from its
 // button is reflected (the node is restarted with a new pid and the event is listed), and there
 // are no console errors.
 // The admin API needs the token `up` printed: without it the page asks for it and the API
@@ -99,6 +100,33 @@ try {
   await page.waitForSelector('#alertbox:not([hidden]) #alerts tbody tr');
   c.check(await page.getAttribute('#promlink', 'href') === `http://127.0.0.1:${promPort}/`,
     'the alerts box links Prometheus');
+  // The architecture drawing: a box per node, PostgreSQL's primary marked.
+  await page.waitForSelector('#arch svg[data-dc="dc1"] g.archnode[data-node="pg1-pg"]:has-text("primary")');
+  await page.waitForSelector('#arch g.archnode[data-node="web2"][data-state="running"]');
+  c.check(true, 'the architecture drawing shows the nodes and the primary');
+  await page.click('.node[data-node="web2"] button[data-action="stop"]');
+  await page.waitForSelector('#arch g.archnode[data-node="web2"][data-state="stopped"]:has-text("down")');
+  await page.click('.node[data-node="web2"] button[data-action="cont"]');
+  await page.waitForSelector('#arch g.archnode[data-node="web2"][data-state="running"]');
+  c.check(true, 'the drawing shows a paused node down, then up again');
+  // Graphs over time from Prometheus through the runner: the nodes' memory (the runner's own
+  // /metrics, from /proc) drawn with several points; a name outside the table is refused.
+  await page.waitForFunction(() => {
+    const p = document.querySelector('.graph[data-graph="node_rss"] path[data-points]');
+    return p && Number(p.dataset.points) > 2 && /^M[\d.]+ [\d.]+ (L[\d.]+ [\d.]+ ){2,}/.test(p.getAttribute('d'));
+  }, null, { timeout: 40000 });
+  c.check(true, 'a graph is drawn with data points');
+  const auth = { headers: { Authorization: `Bearer ${adminToken}` } };
+  c.check((await fetch(`http://127.0.0.1:${admin}/metrics`)).status === 401,
+    "the runner's /metrics needs the token");
+  const host = await (await fetch(`http://127.0.0.1:${admin}/metrics`, auth)).text();
+  c.check(/millions_node_cpu_seconds_total\{node="pg1",role="patroni",dc="dc1"\} [\d.]+/.test(host),
+    'the runner exports host metrics per node');
+  c.check((await fetch(`http://127.0.0.1:${admin}/api/graphs/up?range=5m`, auth)).status === 400,
+    'a graph outside the table is refused');
+  await page.click('#ranges button[data-range="30m"]');
+  await page.waitForSelector('.graph[data-graph="requests"] svg text:text-is("-30m")');
+  c.check(true, 'the range selector redraws the graphs');
   // The autoscaler's table: both web nodes counted; no worker exports a fan-out lag, so a dash.
   await page.waitForSelector('#autoscale tr[data-k="web"] td:text-is("2")');
   c.check(true, 'the autoscaling table counts the web nodes');

@@ -211,6 +211,9 @@ try {
     await page.goto(`http://127.0.0.1:${runnerAdmin}/#token=${adminToken}`);
     await page.waitForSelector('#tiers td:text-is("edge")');
     await page.waitForSelector(`#edge td:text-is("${pct(ratio)}")`);
+    // No [prometheus] here: the graphs area says so, and the architecture still draws.
+    await page.waitForSelector('#graphnote:has-text("no Prometheus")');
+    await page.waitForSelector('#arch g.archnode[data-node="edge1"]');
     const cells = await page.locator('#edge tbody td').allTextContents();
     await page.context().close();
     if (cells[1] !== pct(offload)) console.error('edge row:', cells, 'offload', pct(offload));

@@ -1,7 +1,8 @@
 """Prometheus under `millions up` ([prometheus], scraping every second, alerts after 1 s): its
 targets API shows every node healthy with dc, tier and node labels; a web node added by
 `millions scale` becomes a target; a balancer killed and held down fires NodeDown for it; the
-recording rules give the web tier a request rate; `status --json` names Prometheus' URL; and a
+recording rules give the web tier a request rate, also through the runner's graph; the runner is
+a target whose host metrics reach Prometheus; `status --json` names Prometheus' URL; and a
 topology without [prometheus] runs none (up_test and the others)."""
 import json
 import os
@@ -40,9 +41,10 @@ def api(path):
     return parse_json(data).get("data") if s == 200 else None
 
 
-def targets():
+def targets(job="millions"):
     d = api("/api/v1/targets?state=active")
-    return {t["labels"].get("node"): t for t in (d or {}).get("activeTargets", [])}
+    return {t["labels"].get("node"): t for t in (d or {}).get("activeTargets", [])
+            if t["labels"].get("job") == job}
 
 
 def firing(alert, node_name):
@@ -71,12 +73,34 @@ try:
         labels = (t or {}).get(name, {}).get("labels", {})
         c.eq((labels.get("dc"), labels.get("tier")), ("dc1", tier), f"{name}'s labels")
 
+    # The runner is a target too: its /metrics is every node's host metrics, with their labels
+    # (Patroni's PostgreSQL as a node of its own, as status shows it).
+    runner = wait_for(lambda: [x for x in targets("millions_runner").values()
+                               if x["health"] == "up"], 20, 0.5)
+    c.check(runner, f"the runner is a healthy target: {targets('millions_runner')}")
+    for name, role in (("pg1", "patroni"), ("pg1-pg", "postgres")):
+        q = urllib.parse.quote(f'node:millions_node_resident_bytes:sum{{node="{name}",role="{role}"}}')
+        rss = wait_for(lambda: (api(f"/api/v1/query?query={q}") or {}).get("result"), 20, 0.5)
+        c.check(rss and float(rss[0]["value"][1]) > 1e6 and rss[0]["metric"].get("dc") == "dc1",
+                f"{name}'s resident memory, through the runner: {rss}")
+
     # Traffic through the balancer: the recording rule's request rate for the web tier.
     for _ in range(20):
         http_request("127.0.0.1", lb_port, "GET", "/api/users/by-handle/nobody")
     q = urllib.parse.quote('tier:millions_http_requests:rate{tier="web"}')
     rate = wait_for(lambda: (api(f"/api/v1/query?query={q}") or {}).get("result"), 20, 0.5)
     c.check(rate and float(rate[0]["value"][1]) > 0, f"the web tier's request rate: {rate}")
+    # The same series as the dashboard's graph, through the runner.
+    dash = st["endpoints"]["dashboard"].split("/")[2].rsplit(":", 1)
+
+    def graph():
+        s, _, data = http_request(dash[0], int(dash[1]), "GET", "/api/graphs/requests?range=5m",
+                                  headers=admin_auth(os.path.join(tmp, "run")))
+        g = parse_json(data)
+        return g if s == 200 and any(x["label"] == "dc1 web" and x["points"]
+                                     for x in g["series"]) else None
+
+    c.check(wait_for(graph, 10, 0.5), f"the runner's graph of requests/s: {graph()}")
 
     r = run("scale", "web", "2", "--topology", topo, timeout=120)
     c.eq(r.returncode, 0, "scale web 2: " + r.stderr)
@@ -95,7 +119,6 @@ try:
              "the alert names the tier and the DC")
     c.check(not firing("NodeDown", "web1"), "no alert for a node that answers")
     # The dashboard's alerts, through the runner.
-    dash = st["endpoints"]["dashboard"].split("/")[2].rsplit(":", 1)
     s, _, data = http_request(dash[0], int(dash[1]), "GET", "/api/alerts",
                               headers=admin_auth(os.path.join(tmp, "run")))
     shown = parse_json(data)

@@ -64,6 +64,10 @@ class PatroniRecipe : public Recipe {
   std::string CompanionName() const override { return "PostgreSQL"; }
   bool CompanionRunning(const Node& n) const override { return Postmaster(n) > 0; }
   bool SignalCompanion(const Node& n, int sig) const override { return SignalPostgres(n, sig); }
+  // As status shows it: NAME-pg, role postgres.
+  CompanionProcess Companion(const Node& n) const override {
+    return {n.name + "-pg", "postgres", Postmaster(n)};
+  }
 
   // A promotion is an event like a death: the dashboard shows it as it happens.
   void Tick(const RecipeContext& ctx, RecipeHost& host) override;

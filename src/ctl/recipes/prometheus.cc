@@ -13,7 +13,9 @@
 #include <stdexcept>
 
 #include "core/config.h"
+#include "ctl/admin_token.h"
 #include "ctl/recipes/recipes.h"
+#include "ctl/secrets.h"
 
 namespace millions::ctl {
 namespace {
@@ -49,8 +51,14 @@ class PrometheusRecipe : public Recipe {
     std::filesystem::create_directories(dir + "/targets");
     std::filesystem::create_directories(dir + "/data");
     std::string name = ctx.topology->name.empty() ? "millions" : ctx.topology->name;
+    // The runner's admin token, for scraping its /metrics: a copy Prometheus (the engine user
+    // under a root runner) may read, 0600 and its own. None (a runner without one): no job.
+    std::string token_file = dir + "/runner.token";
+    auto token = ReadAdminToken(ctx.run_dir);
+    if (token) secrets::WriteFile(token_file, *token + "\n", ctx.engine_user);
     WriteAtomically(dir + "/prometheus.yml",
-                    PrometheusYaml(c, name, dir + "/targets/*.json", dir + "/rules.yml"));
+                    PrometheusYaml(c, name, dir + "/targets/*.json", dir + "/rules.yml",
+                                   token ? ctx.topology->runner.admin : "", token_file));
     WriteAtomically(dir + "/rules.yml", RulesYaml(c, *ctx.topology));
     // No targets until AfterReady knows the nodes (a file left by the last run is stale).
     WriteAtomically(TargetsFile(ctx), "[]\n");
