@@ -230,10 +230,11 @@ TEST_F(Fixture, SecretsStayInFilesOnlyTheirUsersRead) {
       for (const auto& a : n.spawn.argv) EXPECT_EQ(a.find(v), std::string::npos) << n.name;
       for (const auto& a : n.spawn.env) EXPECT_EQ(a.find(v), std::string::npos) << n.name;
     }
-    if (n.name == "web1" || n.name == "worker1")
+    if (n.name == "web1" || n.name == "worker1") {
       EXPECT_NE(std::find(n.spawn.env.begin(), n.spawn.env.end(),
                           "PGPASSFILE=" + (dir / "secrets" / "pgpass.app").string()),
                 n.spawn.env.end());
+    }
   }
   EXPECT_EQ(Slurp(dir / "secrets" / "pgpass.app"),
             "*:*:*:millions:" + secrets::Get(ctx.run_dir, "pg_app") + "\n");
@@ -353,7 +354,9 @@ TEST(LocalTopology, LoadsWithTheQueueAndNoAddressTwice) {
   for (const auto& r : MakeRecipes())
     for (const auto& e : r->Entries(t))
       for (const auto& a : {e.listen, e.rest, e.admin, e.tls_listen, e.peer})
-        if (!a.empty()) EXPECT_TRUE(seen.insert(a).second) << a << " twice (" << e.name << ")";
+        if (!a.empty()) {
+          EXPECT_TRUE(seen.insert(a).second) << a << " twice (" << e.name << ")";
+        }
 }
 
 // local.toml with three NATS servers keeping the stream on all three, under a run dir of its own.
@@ -366,7 +369,9 @@ TEST(Nats3Topology, FormsAClusterOfThreeWithReplicasThree) {
   for (const auto& r : MakeRecipes())
     for (const auto& e : r->Entries(t))
       for (const auto& a : {e.listen, e.rest, e.admin, e.tls_listen, e.peer})
-        if (!a.empty()) EXPECT_TRUE(seen.insert(a).second) << a << " twice (" << e.name << ")";
+        if (!a.empty()) {
+          EXPECT_TRUE(seen.insert(a).second) << a << " twice (" << e.name << ")";
+        }
   EXPECT_NE(t.runner.run_dir,
             topo::Topology::Load(MILLIONS_TOPOLOGIES "/local.toml").runner.run_dir)
       << "a one-server stream is not moved onto three: state of its own";
