@@ -13,18 +13,80 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <string>
+#include <vector>
 
 namespace millions::ctl {
 
+namespace {
+
+// The program's path as execvp would find it (searched here, before fork: the child may only
+// make async-signal-safe calls, and a PATH search allocates).
+std::string ResolveProgram(const std::string& name) {
+  if (name.find('/') != std::string::npos) return name;
+  const char* path = getenv("PATH");
+  std::string dirs = path ? path : "/usr/local/bin:/usr/bin:/bin";
+  size_t begin = 0;
+  while (begin <= dirs.size()) {
+    size_t end = dirs.find(':', begin);
+    if (end == std::string::npos) end = dirs.size();
+    std::string dir = dirs.substr(begin, end - begin);
+    std::string candidate = (dir.empty() ? std::string(".") : dir) + "/" + name;
+    if (access(candidate.c_str(), X_OK) == 0) return candidate;
+    begin = end + 1;
+  }
+  return name;  // execve fails, and the child says so
+}
+
+}  // namespace
+
+// Everything the child needs is made before fork: the runner has threads (the admin API, the
+// watchdog, the sanitizers' own), and a lock one of them held at the fork stays locked in the
+// child for ever, so between fork and exec the child only makes async-signal-safe system calls
+// (no malloc, no NSS lookup, no setenv, no stdio). A child that did deadlocked under ASan.
 Result<pid_t> StartProcess(const Spawn& spec) {
   uid_t uid = 0;
   gid_t gid = 0;
+  std::vector<gid_t> groups;
+  std::vector<std::string> env_strings;
   if (!spec.user.empty()) {
     passwd* pw = getpwnam(spec.user.c_str());
     if (!pw) return MakeError(Errc::kInternal, "no_user", "no such user " + spec.user);
     uid = pw->pw_uid;
     gid = pw->pw_gid;
+    std::string name = pw->pw_name, home = pw->pw_dir;
+    int n = 64;
+    groups.resize(size_t(n));
+    if (getgrouplist(name.c_str(), gid, groups.data(), &n) < 0) {
+      groups.resize(size_t(n));
+      if (getgrouplist(name.c_str(), gid, groups.data(), &n) < 0)
+        return MakeError(Errc::kInternal, "groups", "cannot list the groups of " + name);
+    }
+    groups.resize(size_t(n));
+    env_strings.push_back("HOME=" + home);
+    env_strings.push_back("USER=" + name);
   }
+  for (const auto& e : spec.env) env_strings.push_back(e);
+  // The environment: ours, with the spec's names (and HOME, USER) replaced or added.
+  std::vector<std::string> merged;
+  auto name_of = [](const std::string& kv) { return kv.substr(0, kv.find('=')); };
+  for (char** e = environ; e && *e; ++e) {
+    std::string kv = *e, n = name_of(kv);
+    bool replaced = false;
+    for (const auto& o : env_strings) replaced = replaced || name_of(o) == n;
+    if (!replaced) merged.push_back(std::move(kv));
+  }
+  for (size_t i = 0; i < env_strings.size(); ++i) {  // the last of a name wins, as putenv's
+    bool later = false;
+    for (size_t j = i + 1; j < env_strings.size(); ++j)
+      later = later || name_of(env_strings[j]) == name_of(env_strings[i]);
+    if (!later) merged.push_back(env_strings[i]);
+  }
+  std::vector<char*> envp;
+  for (auto& kv : merged) envp.push_back(kv.data());
+  envp.push_back(nullptr);
+  std::string program = ResolveProgram(spec.argv.at(0));
+  std::string exec_failed = "exec " + spec.argv[0] + " failed\n";
   int log = open(spec.log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   if (log < 0) return MakeError(Errc::kInternal, "log", "cannot open " + spec.log_path);
   if (!spec.user.empty()) (void)fchown(log, uid, gid);
@@ -51,14 +113,12 @@ Result<pid_t> StartProcess(const Spawn& spec) {
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, nullptr);
     if (!spec.user.empty()) {
-      passwd* pw = getpwuid(uid);
-      if (initgroups(pw->pw_name, gid) != 0 || setgid(gid) != 0 || setuid(uid) != 0) _exit(126);
-      setenv("HOME", pw->pw_dir, 1);
-      setenv("USER", pw->pw_name, 1);
+      if (setgroups(groups.size(), groups.data()) != 0 || setgid(gid) != 0 || setuid(uid) != 0)
+        _exit(126);
     }
-    for (const auto& e : spec.env) putenv(const_cast<char*>(e.c_str()));
-    execvp(argv[0], argv.data());
-    fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
+    execve(program.c_str(), argv.data(), envp.data());
+    ssize_t w = write(2, exec_failed.data(), exec_failed.size());
+    (void)w;
     _exit(127);
   }
   close(log);
