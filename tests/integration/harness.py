@@ -477,9 +477,10 @@ class RedisServer:
         else:
             args += ["--appendonly", "no", "--maxmemory", "16mb",
                      "--maxmemory-policy", "allkeys-lru"]
+        # A primary starts a replica's full sync at once (Redis waits 5 s by default).
+        args += ["--repl-diskless-sync-delay", "0"]
         if self.replica_of:
-            args += ["--replicaof", "127.0.0.1", str(self.replica_of.port),
-                     "--repl-diskless-sync-delay", "0"]
+            args += ["--replicaof", "127.0.0.1", str(self.replica_of.port)]
         self.proc = subprocess.Popen(args, stdout=open(os.path.join(self.dir, "log"), "ab"),
                                      stderr=subprocess.STDOUT)
         if wait_for(lambda: self.cli("PING").strip() == "PONG", timeout, 0.05):
