@@ -79,6 +79,9 @@ Result<SeedCounts> WriteSeed(const SeedGenerator& gen, const ShardMap& map,
                              const std::string& cluster, pg::Conn& conn,
                              const SeedWriteOptions& options) {
   auto here = [&](int logical) { return map.ClusterOf(logical) == cluster; };
+  // A bulk load need not wait for each batch's WAL flush: a crash loses at most the batches in
+  // flight, which the same command run again writes (rows present are skipped).
+  if (Status st = conn.Simple("SET synchronous_commit = off"); !st.ok()) return st.error();
   // Temporary twins without the real tables' keys and triggers: COPY into them cannot fail on
   // a row that is already there; the INSERT that follows decides.
   for (const char* t : {"users", "follows", "photos"}) {
