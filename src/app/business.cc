@@ -11,11 +11,16 @@ using std::chrono::milliseconds;
 
 const char* BusinessEventName(BusinessEvent e) {
   switch (e) {
-    case BusinessEvent::kSignUp: return "signup";
-    case BusinessEvent::kLogIn: return "login";
-    case BusinessEvent::kUpload: return "upload";
-    case BusinessEvent::kEdit: return "edit";
-    case BusinessEvent::kFollow: return "follow";
+    case BusinessEvent::kSignUp:
+      return "signup";
+    case BusinessEvent::kLogIn:
+      return "login";
+    case BusinessEvent::kUpload:
+      return "upload";
+    case BusinessEvent::kEdit:
+      return "edit";
+    case BusinessEvent::kFollow:
+      return "follow";
   }
   return "other";
 }
@@ -48,9 +53,10 @@ Business::Business(Env& env, std::shared_ptr<cache::Tallies> store, metrics::Reg
           "Business records dropped: the shared store failed for longer than the queue holds.",
           {})) {
   for (int e = 0; e < kBusinessEvents; ++e)
-    events_[e] = &metrics.GetCounter("millions_business_events_total",
-                                     "Sign-ups, log-ins, uploads, edits and follows this node took.",
-                                     {{"kind", BusinessEventName(BusinessEvent(e))}});
+    events_[e] =
+        &metrics.GetCounter("millions_business_events_total",
+                            "Sign-ups, log-ins, uploads, edits and follows this node took.",
+                            {{"kind", BusinessEventName(BusinessEvent(e))}});
   // Global figures from the last snapshot; a scrape asks for the next one.
   metrics.AddCollector([shared = shared_](metrics::Families* out) {
     shared->wanted = true;

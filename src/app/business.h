@@ -42,8 +42,8 @@ struct BusinessOptions {
   std::chrono::milliseconds min_refresh{1000};
   int cohort_days = 28;  // cohorts exported: bounded label cardinality
   std::chrono::milliseconds ttl{35LL * 24 * 3600 * 1000};
-  size_t max_seen = 1'000'000;     // users remembered per node and day (then forgotten: re-sent)
-  size_t max_pending = 200'000;    // members waiting for a write (then dropped and counted)
+  size_t max_seen = 200'000;     // users remembered per node and day (then forgotten: re-sent)
+  size_t max_pending = 200'000;  // members waiting for a write (then dropped and counted)
 };
 
 enum class BusinessEvent { kSignUp, kLogIn, kUpload, kEdit, kFollow };

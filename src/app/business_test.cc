@@ -116,7 +116,7 @@ TEST(Business, CohortRetentionAcrossDays) {
   biz.Refresh();
   EXPECT_DOUBLE_EQ(Find(biz.snapshot(), d0)->day7, 0.25);
   env.Advance(milliseconds(36 * kDayMs));  // the store's expiry clock
-  env.SetWallMillis(MorningOf(d0 + 8));     // the same day's figures, read again
+  env.SetWallMillis(MorningOf(d0 + 8));    // the same day's figures, read again
   biz.Refresh();
   s = biz.snapshot();
   EXPECT_TRUE(s.cohorts.empty()) << "expired";

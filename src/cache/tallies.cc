@@ -110,8 +110,7 @@ Status RedisTallies::AddMembers(const std::string& key, const std::vector<int64_
 }
 
 Status RedisTallies::AddCount(const std::string& key, int64_t n, milliseconds ttl) {
-  auto r = Integers(l2_, key,
-                    {{"INCRBY", key, std::to_string(n)}, {"PEXPIRE", key, Ms(ttl)}});
+  auto r = Integers(l2_, key, {{"INCRBY", key, std::to_string(n)}, {"PEXPIRE", key, Ms(ttl)}});
   if (!r.ok()) return r.error();
   return Ok();
 }

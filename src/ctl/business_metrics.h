@@ -12,7 +12,7 @@
 namespace millions::ctl {
 
 struct BusinessTotals {
-  double active_day = -1, active_previous_day = -1;  // -1: no node reported yet
+  double active_day = -1, active_previous_day = -1;          // -1: no node reported yet
   std::map<std::string, double> events_today, events_total;  // by kind
   struct Cohort {
     double users = 0, day1 = -1, day7 = -1;

@@ -221,7 +221,7 @@ function renderEdge(m) {
   $('edge').tBodies[0].replaceChildren(tr);
 }
 // Business figures (GET /api/metrics' "business"): today's and yesterday's active users, today's
-// events, and the last two weeks' sign-up cohorts with their day-1 and day-7 retention.
+// events, and the 14 latest sign-up cohorts with their day-1 and day-7 retention.
 function renderBusiness(m) {
   const b = m.business;
   if (!b) return;

@@ -76,7 +76,7 @@ std::string Runner::MetricsJson() {
   // The cache's effect, from the web nodes: reads served by L1 and by L2, reads that went to
   // the database after a miss, and every database read.
   double l1_hits = 0, l2_hits = 0, loads = 0, db_reads = 0;
-  EdgeTotals edge;  // the edges' hits and bytes: hit ratio and origin offload
+  EdgeTotals edge;          // the edges' hits and bytes: hit ratio and origin offload
   BusinessTotals business;  // the web nodes' business figures (global: max across nodes)
   std::vector<std::pair<std::string, std::pair<std::string, int>>> targets;
   {
