@@ -103,7 +103,7 @@ json::array ShardsStatus(const RecipeContext& ctx, const json::array& nodes) {
   json::array out;
   if (!t.shards.enabled) return out;
   data::EtcdOptions eo = EtcdFor(ctx);
-  eo.timeout = milliseconds(500);
+  eo.timeout = milliseconds(1500);
   data::EtcdShardMapClient etcd(eo);
   auto map = etcd.Read();
   for (const auto& c : t.pg_clusters) {
