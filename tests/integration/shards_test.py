@@ -61,8 +61,11 @@ def psql(port, sql, user="postgres"):
                           env=pg_env(run_dir))
 
 
-def etcd_map():
-    """The shard map as etcd holds it, read as the `shardmap` user through the JSON gateway."""
+MAP_KEY = base64.b64encode(b"/millions/shardtest/shardmap").decode()
+
+
+def etcd(path, body):
+    """A call to etcd's JSON gateway as the `shardmap` user."""
     def post(path, body, token=None):
         req = urllib.request.Request(f"http://127.0.0.1:{etcd_port}/v3/{path}",
                                      json.dumps(body).encode(), method="POST")
@@ -73,9 +76,24 @@ def etcd_map():
 
     token = post("auth/authenticate",
                  {"name": "shardmap", "password": secret(run_dir, "etcd_shardmap")})["token"]
-    key = base64.b64encode(b"/millions/shardtest/shardmap").decode()
-    kvs = post("kv/range", {"key": key}, token).get("kvs", [])
+    return post(path, body, token)
+
+
+def etcd_map():
+    """The shard map as etcd holds it."""
+    kvs = etcd("kv/range", {"key": MAP_KEY}).get("kvs", [])
     return json.loads(base64.b64decode(kvs[0]["value"])) if kvs else None
+
+
+def map_versions():
+    """The map version each web node routes by."""
+    out = []
+    for port in web_ports:
+        _, _, text = http_request("127.0.0.1", port, "GET", "/metrics")
+        line = [ln for ln in text.decode().splitlines()
+                if ln.startswith("millions_shard_map_version")]
+        out.append(float(line[0].split()[-1]) if line else None)
+    return out
 
 
 def shard_of(user_id):
@@ -219,6 +237,20 @@ try:
     s, body = request(web_ports[1], "PATCH", "/api/me", {"bio": "owned again"}, bearer(vtok))
     c.eq((s, body and body.get("bio")), (200, "owned again"), "owned again: the write goes through")
     print(f"{time.time() - t0:.1f} s: fence")
+
+    # --- a new map version in etcd reaches every web node (the watcher's poll)
+    c.eq(map_versions(), [1, 1], "both web nodes route by map version 1")
+    m["version"] = 2
+    etcd("kv/put", {"key": MAP_KEY, "value": base64.b64encode(json.dumps(m).encode()).decode()})
+    t1 = time.time()
+    c.check(wait_for(lambda: map_versions() == [2, 2], 10, 0.1),
+            f"both web nodes swap to version 2: {map_versions()}")
+    print(f"map version 2 on both web nodes after {time.time() - t1:.2f} s")
+    st = status()
+    c.eq(sorted(s.get("map_version") for s in st.get("shards", [])), [2, 2],
+         "status shows the new version")
+    s, body = request(web_ports[0], "PATCH", "/api/me", {"bio": "v2"}, bearer(vtok))
+    c.eq(s, 200, "writes go on under version 2")
 finally:
     subprocess.run([binary(), "down", "--topology", topo], capture_output=True, timeout=120)
     print(f"{time.time() - t0:.1f} s: down")
