@@ -143,9 +143,8 @@ void ReadShards(config::ConfigFile& file, Topology* t) {
   for (const auto& n : t->postgres) {
     if (!s.enabled) {
       if (!n.cluster.empty())
-        throw config::ConfigError(t->path + ": [[postgres.node]] '" + n.name +
-                                  "' names cluster '" + n.cluster +
-                                  "', but the topology has no [shards] table");
+        throw config::ConfigError(t->path + ": [[postgres.node]] '" + n.name + "' names cluster '" +
+                                  n.cluster + "', but the topology has no [shards] table");
       continue;
     }
     if (n.cluster.empty())

@@ -39,7 +39,7 @@ struct NodeEntry {
 struct ShardSettings {
   bool enabled = false;
   std::string function = "balanced";  // the shard function: balanced | ring | modulo
-  int logical = 1024;                  // logical shards, fixed for the deployment's life
+  int logical = 1024;                 // logical shards, fixed for the deployment's life
 };
 
 // One database cluster: its own Patroni scope (its own primary and replicas) in the one etcd.

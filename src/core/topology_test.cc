@@ -206,8 +206,8 @@ namespace {
 // Four members in two clusters (docs/sharding.md), under a [shards] table.
 std::string Pg(const char* name, int port, const char* cluster) {
   std::string s = std::string("[[postgres.node]]\nname = \"") + name +
-                  "\"\nlisten = \"127.0.0.1:" + std::to_string(port) + "\"\nrest = \"127.0.0.1:" +
-                  std::to_string(port + 1000) + "\"\n";
+                  "\"\nlisten = \"127.0.0.1:" + std::to_string(port) +
+                  "\"\nrest = \"127.0.0.1:" + std::to_string(port + 1000) + "\"\n";
   if (cluster) s += std::string("cluster = \"") + cluster + "\"\n";
   return s;
 }
@@ -249,8 +249,7 @@ TEST(TopologyShards, MistakesAreNamed) {
   EXPECT_NE(LoadError(Pg("pg1", 5001, "s1")).find("no [shards] table"), std::string::npos);
   EXPECT_NE(LoadError("[shards]\n" + Pg("pg1", 5001, nullptr)).find("needs cluster"),
             std::string::npos);
-  EXPECT_NE(LoadError("[shards]\n" + Pg("pg1", 5001, "S-1")).find("lower case"),
-            std::string::npos);
+  EXPECT_NE(LoadError("[shards]\n" + Pg("pg1", 5001, "S-1")).find("lower case"), std::string::npos);
   EXPECT_NE(LoadError("[shards]\nfunction = \"hash\"\n" + Pg("pg1", 5001, "s1")).find("function"),
             std::string::npos);
   EXPECT_NE(LoadError("[shards]\nlogical = 9000\n" + Pg("pg1", 5001, "s1")).find("logical"),

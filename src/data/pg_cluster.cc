@@ -247,7 +247,9 @@ void PgCluster::CollectMetrics(metrics::Families* out) const {
   auto up =
       metrics::AddGauge(out, "millions_db_member_up", "1 when the data layer reaches the member.");
   for (const auto& m : view->members)
-    up.Add({{"shard", opt_.shard}, {"member", m.name}, {"member_role", m.primary ? "primary" : "replica"}},
+    up.Add({{"shard", opt_.shard},
+            {"member", m.name},
+            {"member_role", m.primary ? "primary" : "replica"}},
            m.reachable ? 1 : 0);
   auto lag_bytes = metrics::AddGauge(out, "millions_db_replica_lag_bytes",
                                      "WAL bytes a replica has yet to replay.");

@@ -16,9 +16,9 @@ void Counted(metrics::Counter* c) {
 
 void PgExecutor::RegisterMetrics(metrics::Registry& registry) {
   auto get = [&](const char* role, const char* kind) {
-    return &registry.GetCounter("millions_db_queries_total",
-                                "Database statements by the member role that ran them.",
-                                {{"shard", cluster_.shard()}, {"member_role", role}, {"kind", kind}});
+    return &registry.GetCounter(
+        "millions_db_queries_total", "Database statements by the member role that ran them.",
+        {{"shard", cluster_.shard()}, {"member_role", role}, {"kind", kind}});
   };
   counters_ = {get("primary", "read"), get("replica", "read"), get("primary", "write")};
   for (const auto& name : cluster_.MemberNames())

@@ -2,6 +2,8 @@
 // each cluster takes only the rows of the logical shards it owns, a node with a stale map is
 // refused and re-reads the map, a write to a frozen shard waits for the cut-over (and fails
 // only past the bound), and a follow across clusters is written on both.
+#include "data/shard_fence.h"
+
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -9,7 +11,6 @@
 #include <thread>
 
 #include "data/ids.h"
-#include "data/shard_fence.h"
 #include "data/sharded_store.h"
 #include "data/store.h"
 #include "pg_instance.h"
@@ -105,8 +106,8 @@ TEST_F(FenceTest, AClusterRefusesRowsOfShardsItDoesNotOwn) {
   EXPECT_EQ(refreshes_.load(), 0) << "a right map needs no re-read";
   // Updates and deletes are fenced too: the owner gives the shard up, and the row is frozen
   // out of every change.
-  Sql("b", "DELETE FROM shard_ownership WHERE logical = " +
-               std::to_string(ShardOf(u.id) % kLogical));
+  Sql("b",
+      "DELETE FROM shard_ownership WHERE logical = " + std::to_string(ShardOf(u.id) % kLogical));
   auto upd = direct_["b"]->UpdateProfile(u.id, std::nullopt, std::string("x"));
   ASSERT_FALSE(upd.ok());
   EXPECT_EQ(upd.error().code, kWrongShardCode);

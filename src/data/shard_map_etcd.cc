@@ -87,7 +87,8 @@ EtcdShardMapClient::EtcdShardMapClient(EtcdOptions options) : opt_(std::move(opt
 Status EtcdShardMapClient::Authenticate() {
   token_.clear();
   if (opt_.user.empty()) return Ok();
-  std::string body = json::serialize(json::object{{"name", opt_.user}, {"password", opt_.password}});
+  std::string body =
+      json::serialize(json::object{{"name", opt_.user}, {"password", opt_.password}});
   bool ignored = false;
   auto r = PostOnce("auth/authenticate", body, &ignored);
   if (!r.ok()) return r.error();
@@ -127,9 +128,9 @@ Result<std::string> EtcdShardMapClient::PostOnce(const std::string& path, const 
       *auth_failed = true;
       return MakeError(Errc::kUnauthenticated, "etcd_auth", res->body.substr(0, 200));
     }
-    last = MakeError(Errc::kUnavailable, "etcd_error",
-                     "etcd " + path + ": " + std::to_string(res->status) + " " +
-                         res->body.substr(0, 200));
+    last = MakeError(
+        Errc::kUnavailable, "etcd_error",
+        "etcd " + path + ": " + std::to_string(res->status) + " " + res->body.substr(0, 200));
   }
   return last;
 }
@@ -154,13 +155,12 @@ Result<VersionedShardMap> EtcdShardMapClient::Read() {
 Result<VersionedShardMap> EtcdShardMapClient::CreateIfAbsent(const ShardMap& map) {
   const std::string key = Base64(opt_.key);
   json::object txn{
-      {"compare", json::array{json::object{{"key", key},
-                                           {"result", "EQUAL"},
-                                           {"target", "CREATE"},
-                                           {"create_revision", "0"}}}},
-      {"success", json::array{json::object{
-                      {"request_put",
-                       json::object{{"key", key}, {"value", Base64(ShardMapToJson(map))}}}}}}};
+      {"compare",
+       json::array{json::object{
+           {"key", key}, {"result", "EQUAL"}, {"target", "CREATE"}, {"create_revision", "0"}}}},
+      {"success",
+       json::array{json::object{
+           {"request_put", json::object{{"key", key}, {"value", Base64(ShardMapToJson(map))}}}}}}};
   auto r = Post("kv/txn", json::serialize(txn));
   if (!r.ok()) return r.error();
   return Read();
@@ -173,9 +173,9 @@ Status EtcdShardMapClient::Publish(const ShardMap& map, int64_t expect_revision)
                                            {"result", "EQUAL"},
                                            {"target", "MOD"},
                                            {"mod_revision", std::to_string(expect_revision)}}}},
-      {"success", json::array{json::object{
-                      {"request_put",
-                       json::object{{"key", key}, {"value", Base64(ShardMapToJson(map))}}}}}}};
+      {"success",
+       json::array{json::object{
+           {"request_put", json::object{{"key", key}, {"value", Base64(ShardMapToJson(map))}}}}}}};
   auto r = Post("kv/txn", json::serialize(txn));
   if (!r.ok()) return r.error();
   boost::system::error_code ec;

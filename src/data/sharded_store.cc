@@ -14,7 +14,8 @@ class ShardedStore final : public Store {
  public:
   ShardedStore(ShardedStoreOptions o, std::map<std::string, std::unique_ptr<Store>> clusters)
       : opt_(std::move(o)), map_(opt_.map), clusters_(std::move(clusters)) {
-    if (!opt_.sleep) opt_.sleep = [](std::chrono::milliseconds d) { std::this_thread::sleep_for(d); };
+    if (!opt_.sleep)
+      opt_.sleep = [](std::chrono::milliseconds d) { std::this_thread::sleep_for(d); };
   }
 
   Result<int64_t> NewId(int logical_shard) override {
@@ -29,7 +30,8 @@ class ShardedStore final : public Store {
     // Each cluster's series carry its name as their `shard` label (ClusterOptions::shard).
     for (auto& [name, store] : clusters_) store->RegisterMetrics(registry);
     registry.AddCollector([this](metrics::Families* out) {
-      metrics::AddGauge(out, "millions_shard_map_version", "The shard map version this node routes by.")
+      metrics::AddGauge(out, "millions_shard_map_version",
+                        "The shard map version this node routes by.")
           .Add({}, static_cast<double>(map_()->version));
     });
   }

@@ -245,8 +245,7 @@ Status PatroniRecipe::AfterReady(const RecipeContext& ctx, RecipeHost& host) con
   auto deadline = Clock::now() + std::chrono::seconds(60);
   for (const auto& cluster : ctx.topology->pg_clusters) {
     Status st = MakeError(Errc::kUnavailable, "no_primary", "waiting");
-    while (!host.Stopping() && Clock::now() < deadline &&
-           !(st = CreateDatabase(ctx, cluster)).ok())
+    while (!host.Stopping() && Clock::now() < deadline && !(st = CreateDatabase(ctx, cluster)).ok())
       std::this_thread::sleep_for(milliseconds(500));
     if (!st.ok()) {
       host.Event("postgres", "no primary: " + st.error().message);

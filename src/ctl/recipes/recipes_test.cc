@@ -409,9 +409,9 @@ TEST_F(Fixture, EachShardClusterIsItsOwnPatroniScope) {
     EXPECT_EQ(rows[1].at("cluster"), topo::ClusterOfNode(local, e.name)->name.c_str());
   }
   EXPECT_EQ(scope_of, (std::map<std::string, std::string>{{"pg1", "scope: millions-shard1"},
-                                                         {"pg2", "scope: millions-shard1"},
-                                                         {"pg3", "scope: millions-shard2"},
-                                                         {"pg4", "scope: millions-shard2"}}));
+                                                          {"pg2", "scope: millions-shard1"},
+                                                          {"pg3", "scope: millions-shard2"},
+                                                          {"pg4", "scope: millions-shard2"}}));
   // Not sharded: the one scope every older run directory was made with.
   Make("patroni");
   std::ifstream in(dir / "pg1" / "patroni.yml");

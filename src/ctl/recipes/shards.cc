@@ -36,7 +36,8 @@ pg::Options AppOptions(const RecipeContext& ctx, const topo::PgClusterEntry& c) 
   }
   pg::Options o;
   o.conninfo = "host=" + hosts + " port=" + ports + " dbname=" + t.pg_database +
-               " user=" + t.pg_user + " passfile=" + secrets::Path(ctx.run_dir, secrets::kPgPassApp) +
+               " user=" + t.pg_user +
+               " passfile=" + secrets::Path(ctx.run_dir, secrets::kPgPassApp) +
                " target_session_attrs=read-write application_name=millions-up";
   o.pool_size = 1;
   o.connect_timeout_s = 3;
@@ -49,7 +50,8 @@ Status SetUpShards(const RecipeContext& ctx, RecipeHost& host) {
   const topo::Topology& t = *ctx.topology;
   auto function = data::MakeShardFunction(t.shards.function);
   if (!function)
-    return MakeError(Errc::kBadInput, "shard_function", "unknown shard function " + t.shards.function);
+    return MakeError(Errc::kBadInput, "shard_function",
+                     "unknown shard function " + t.shards.function);
   std::vector<std::string> names;
   for (const auto& c : t.pg_clusters) names.push_back(c.name);
   data::ShardMap first = data::NextShardMap(*function, names, t.shards.logical, nullptr);

@@ -42,8 +42,8 @@ DataLayer OpenDataLayer(const topo::Topology& t, int pool_size) {
   if (first->map.logical() != t.shards.logical)
     throw std::runtime_error("the shard map in etcd has " + std::to_string(first->map.logical()) +
                              " logical shards, the topology " + std::to_string(t.shards.logical));
-  log::Info("shard map loaded", {{"version", first->map.version},
-                                 {"clusters", int64_t(first->map.clusters.size())}});
+  log::Info("shard map loaded",
+            {{"version", first->map.version}, {"clusters", int64_t(first->map.clusters.size())}});
   d.watcher = std::make_unique<data::ShardMapWatcher>(std::move(client), std::move(*first),
                                                       std::chrono::milliseconds(500));
   std::map<std::string, std::unique_ptr<data::Store>> clusters;
