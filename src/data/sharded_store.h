@@ -4,8 +4,8 @@
 // hash, as at sign-up); a session token hash, an idempotency scope and a blob key (their hash:
 // they move with the logical shard they hash to). A follow edge is written on the follower's
 // cluster and copied to the followee's, so each side's lists and counts are answered by one
-// cluster; the feed asks every cluster once (each holds the edges towards its own users, hence
-// exactly their photos) and merges by id, newest first.
+// cluster; the feed asks every cluster once, in parallel (each holds the edges towards its own
+// users, hence exactly their photos) and merges by id, newest first.
 // The fence (docs/sharding.md): a cluster refuses a row whose logical shard it does not own
 // (wrong_shard, SQLSTATE MS001: this node's map is stale) or that is being moved (shard_frozen,
 // MS002). On wrong_shard the store re-reads the map (`refresh`) and repeats the call once, now
