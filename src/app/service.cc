@@ -87,7 +87,7 @@ Result<std::string> Service::SignUp(const app::SignUp& in) {
   if (!hash.ok()) return hash.error();
   data::UserRow u;
   // The user's logical shard for life (docs/sharding.md): log-in by handle finds it again.
-  auto id = store_.NewId(data::LogicalShardOfHandle(in.handle, data::kDefaultLogicalShards));
+  auto id = store_.NewId(data::LogicalShardOfHandle(in.handle, opt_.logical_shards));
   if (!id.ok()) return id.error();
   u.id = *id;
   u.handle = in.handle;

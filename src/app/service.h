@@ -31,6 +31,9 @@ struct ServiceOptions {
   int64_t session_ttl_ms = 30LL * 24 * 3600 * 1000;
   media::Limits media;
   int max_job_attempts = 3;
+  // The deployment's logical shards ([shards] logical): a new user's shard is its handle's hash
+  // modulo this (docs/sharding.md), as the sharded store routes log-in by handle.
+  int logical_shards = 1024;
 };
 
 // Feed fan-out (docs/queue.md): with a timeline store, a post is fanned out into its followers'

@@ -8,7 +8,7 @@ namespace {
 
 // The shared tables: every process reads and checks them.
 const std::vector<std::string> kShared = {"deployment", "dc",    "runner", "etcd",
-                                          "postgres",   "redis", "nats"};
+                                          "postgres",   "redis", "nats",   "shards"};
 
 // Which roles have [[<role>.node]] tables, and the addresses beyond listen that their nodes
 // carry. A new role adds one line here.
@@ -44,7 +44,10 @@ std::vector<NodeEntry> ReadNodes(config::Section role, const std::string& what,
     n.Get("name", &e.name);
     n.Get("dc", &e.dc);
     n.Get("listen", &e.listen);
-    if (what == "postgres") ReadAddress(n, "rest", &e.rest);  // `millions up` runs Patroni there
+    if (what == "postgres") {
+      ReadAddress(n, "rest", &e.rest);  // `millions up` runs Patroni there
+      n.Get("cluster", &e.cluster);     // sharded topologies: ReadShards checks it
+    }
     if (what == "etcd") {
       ReadAddress(n, "peer_listen", &e.peer);
       if (e.peer.empty())
@@ -94,9 +97,11 @@ void ReadEtcd(config::ConfigFile& file, Topology* t) {
       throw config::ConfigError(t->path + ": [etcd] has [[etcd.node]] members: put listen in each");
     return;
   }
-  NodeEntry one{
-      "etcd",          t->dcs.empty() ? "dc1" : t->dcs.front(), "127.0.0.1:2379", "", "", "",
-      "127.0.0.1:2380"};
+  NodeEntry one;
+  one.name = "etcd";
+  one.dc = t->dcs.empty() ? "dc1" : t->dcs.front();
+  one.listen = "127.0.0.1:2379";
+  one.peer = "127.0.0.1:2380";
   etcd.Get("listen", &one.listen);
   etcd.Get("peer_listen", &one.peer);
   config::ParseHostPort(one.listen);
@@ -125,6 +130,42 @@ void ReadPostgres(config::ConfigFile& file, Topology* t) {
   if (r.fence_after_ms >= r.patroni_ttl_s * 1000)
     throw config::ConfigError(t->path + ": [postgres.patroni] fence_after_ms must be shorter " +
                               "than ttl_s, or the lease expires before the fence");
+}
+
+// [shards] and the clusters the postgres nodes name. Without [shards], a node naming a cluster
+// is an error (it would silently be one cluster with the others).
+void ReadShards(config::ConfigFile& file, Topology* t) {
+  ShardSettings& s = t->shards;
+  auto shards = file.Table("shards");
+  s.enabled = shards.present();
+  shards.GetChoice("function", &s.function, {"balanced", "ring", "modulo"});
+  shards.Get("logical", &s.logical, 1, 8192);  // the 13 shard bits of an ID (data/ids.h)
+  for (const auto& n : t->postgres) {
+    if (!s.enabled) {
+      if (!n.cluster.empty())
+        throw config::ConfigError(t->path + ": [[postgres.node]] '" + n.name + "' names cluster '" +
+                                  n.cluster + "', but the topology has no [shards] table");
+      continue;
+    }
+    if (n.cluster.empty())
+      throw config::ConfigError(t->path + ": [[postgres.node]] '" + n.name +
+                                "' needs cluster = \"NAME\": the topology is sharded");
+    if (!std::regex_match(n.cluster, std::regex("[a-z][a-z0-9_]{0,30}")))
+      throw config::ConfigError(t->path + ": cluster '" + n.cluster +
+                                "' must be lower case letters, digits and _ (a Patroni scope)");
+    PgClusterEntry* c = nullptr;
+    for (auto& each : t->pg_clusters)
+      if (each.name == n.cluster) c = &each;
+    if (!c) {
+      t->pg_clusters.push_back({n.cluster, "millions-" + n.cluster, {}});
+      c = &t->pg_clusters.back();
+    }
+    c->nodes.push_back(n);
+  }
+  if (!s.enabled && !t->postgres.empty()) t->pg_clusters.push_back({"", "millions", t->postgres});
+  if (s.enabled && t->pg_clusters.empty())
+    throw config::ConfigError(t->path + ": [shards] needs [[postgres.node]] tables naming their " +
+                              "cluster");
 }
 
 // A Redis memory size ("64mb") from `table`.maxmemory into *out, or an error naming the table.
@@ -192,6 +233,7 @@ Topology Topology::Load(const std::string& path) {
     *r.nodes(t) = ReadNodes(file.Table(r.role), r.role, dcs, &names, path);
   ReadEtcd(file, &t);
   ReadPostgres(file, &t);
+  ReadShards(file, &t);
   ReadRedis(file, &t);
   ReadNats(file, &t);
   ReadTimeline(file, &t);
@@ -213,6 +255,12 @@ void Topology::Check(const std::vector<std::string>& role_tables) const {
   for (const auto& r : kRoles) tables.push_back(std::string(r.role) + ".node");  // read above
   tables.insert(tables.end(), role_tables.begin(), role_tables.end());
   file_->RejectUnknownKeysIn(tables);
+}
+
+const PgClusterEntry* ClusterOfNode(const Topology& t, const std::string& node) {
+  for (const auto& c : t.pg_clusters)
+    if (FindNode(c.nodes, node)) return &c;
+  return nullptr;
 }
 
 const NodeEntry* FindNode(const std::vector<NodeEntry>& nodes, const std::string& name) {

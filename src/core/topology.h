@@ -31,6 +31,22 @@ struct NodeEntry {
   std::string tls_listen;  // lb nodes: the HTTPS listener, host:port (optional)
   std::string peer;        // etcd nodes: the peer (raft) listener; nats nodes: the cluster's
                            // route listener (with more than one nats node); host:port
+  std::string cluster;     // postgres nodes of a sharded topology: the database cluster (shard)
+};
+
+// [shards]: the data split by user over several database clusters (docs/sharding.md). Absent:
+// every [[postgres.node]] is one cluster, as before sharding.
+struct ShardSettings {
+  bool enabled = false;
+  std::string function = "balanced";  // the shard function: balanced | ring | modulo
+  int logical = 1024;                 // logical shards, fixed for the deployment's life
+};
+
+// One database cluster: its own Patroni scope (its own primary and replicas) in the one etcd.
+struct PgClusterEntry {
+  std::string name;   // the shard map's name for it; "" when the topology is not sharded
+  std::string scope;  // Patroni's scope: "millions", or "millions-<name>" for a shard's cluster
+  std::vector<NodeEntry> nodes;
 };
 
 // [redis]: how `millions up` runs each cache node.
@@ -77,6 +93,10 @@ struct Topology {
   std::vector<std::string> dcs;
   std::vector<NodeEntry> web;
   std::vector<NodeEntry> postgres;
+  // The database clusters, in the order the topology first names them: every postgres node is
+  // in exactly one. Not sharded: one cluster of every postgres node (none without any).
+  std::vector<PgClusterEntry> pg_clusters;
+  ShardSettings shards;
   std::vector<NodeEntry> lb;
   std::vector<NodeEntry> redis;  // cache nodes (L2); none: every web node caches in L1 only
   RedisSettings redis_settings;
@@ -122,6 +142,9 @@ struct Topology {
  private:
   std::shared_ptr<config::ConfigFile> file_;
 };
+
+// The cluster a postgres node belongs to, or nullptr.
+const PgClusterEntry* ClusterOfNode(const Topology& t, const std::string& node);
 
 // The node named `name` among `nodes`, or nullptr.
 const NodeEntry* FindNode(const std::vector<NodeEntry>& nodes, const std::string& name);

@@ -199,3 +199,66 @@ TEST(TopologyTimeline, TheWebRolesKeysPassOnceItsReaderReadsThem) {
 
 }  // namespace
 }  // namespace millions::topo
+
+namespace millions::topo {
+namespace {
+
+// Four members in two clusters (docs/sharding.md), under a [shards] table.
+std::string Pg(const char* name, int port, const char* cluster) {
+  std::string s = std::string("[[postgres.node]]\nname = \"") + name +
+                  "\"\nlisten = \"127.0.0.1:" + std::to_string(port) +
+                  "\"\nrest = \"127.0.0.1:" + std::to_string(port + 1000) + "\"\n";
+  if (cluster) s += std::string("cluster = \"") + cluster + "\"\n";
+  return s;
+}
+
+TEST(TopologyShards, ClustersAreReadInOrderEachItsOwnScope) {
+  Topology t;
+  std::string text = "[shards]\nfunction = \"ring\"\nlogical = 256\n" + Pg("pg1", 5001, "s2") +
+                     Pg("pg2", 5002, "s1") + Pg("pg3", 5003, "s2") + Pg("pg4", 5004, "s1");
+  ASSERT_EQ(LoadError(text, &t), "");
+  EXPECT_TRUE(t.shards.enabled);
+  EXPECT_EQ(t.shards.function, "ring");
+  EXPECT_EQ(t.shards.logical, 256);
+  ASSERT_EQ(t.pg_clusters.size(), 2u);
+  EXPECT_EQ(t.pg_clusters[0].name, "s2") << "the order the file first names them";
+  EXPECT_EQ(t.pg_clusters[0].scope, "millions-s2");
+  ASSERT_EQ(t.pg_clusters[0].nodes.size(), 2u);
+  EXPECT_EQ(t.pg_clusters[0].nodes[1].name, "pg3");
+  EXPECT_EQ(t.pg_clusters[1].scope, "millions-s1");
+  EXPECT_EQ(ClusterOfNode(t, "pg4")->name, "s1");
+  EXPECT_EQ(ClusterOfNode(t, "pg9"), nullptr);
+  EXPECT_EQ(t.postgres.size(), 4u) << "every member is still a postgres node";
+}
+
+TEST(TopologyShards, WithoutShardsAllMembersAreOneClusterAsBefore) {
+  Topology t;
+  ASSERT_EQ(LoadError(Pg("pg1", 5001, nullptr) + Pg("pg2", 5002, nullptr), &t), "");
+  EXPECT_FALSE(t.shards.enabled);
+  EXPECT_EQ(t.shards.logical, 1024);
+  ASSERT_EQ(t.pg_clusters.size(), 1u);
+  EXPECT_EQ(t.pg_clusters[0].name, "");
+  EXPECT_EQ(t.pg_clusters[0].scope, "millions") << "the scope older run dirs were made with";
+  EXPECT_EQ(t.pg_clusters[0].nodes.size(), 2u);
+  Topology none;
+  ASSERT_EQ(LoadError("", &none), "");
+  EXPECT_TRUE(none.pg_clusters.empty());
+}
+
+TEST(TopologyShards, MistakesAreNamed) {
+  EXPECT_NE(LoadError(Pg("pg1", 5001, "s1")).find("no [shards] table"), std::string::npos);
+  EXPECT_NE(LoadError("[shards]\n" + Pg("pg1", 5001, nullptr)).find("needs cluster"),
+            std::string::npos);
+  EXPECT_NE(LoadError("[shards]\n" + Pg("pg1", 5001, "S-1")).find("lower case"), std::string::npos);
+  EXPECT_NE(LoadError("[shards]\nfunction = \"hash\"\n" + Pg("pg1", 5001, "s1")).find("function"),
+            std::string::npos);
+  EXPECT_NE(LoadError("[shards]\nlogical = 9000\n" + Pg("pg1", 5001, "s1")).find("logical"),
+            std::string::npos);
+  EXPECT_NE(LoadError("[shards]\n").find("needs [[postgres.node]]"), std::string::npos);
+  EXPECT_NE(LoadError("[shards]\nshards = 2\n" + Pg("pg1", 5001, "s1")).find("shards"),
+            std::string::npos)
+      << "an unknown key in [shards]";
+}
+
+}  // namespace
+}  // namespace millions::topo

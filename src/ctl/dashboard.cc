@@ -40,6 +40,9 @@ table{border-collapse:collapse}td,th{padding:.2rem .6rem;text-align:right;border
 <button data-range="30m">30 min</button><button data-range="3h">3 h</button></span>
 <span id="graphnote" style="font-weight:normal;color:#889"></span></h3><div id="graphs" class="graphs"></div></section>
 <section id="dcs"></section>
+<section class="dc" id="shardbox" hidden><h3>Shards <span style="font-weight:normal;color:#889">database clusters and the shard map in etcd</span></h3>
+<table id="shards"><thead><tr><th style="text-align:left">cluster</th><th style="text-align:left">Patroni scope</th>
+<th style="text-align:left">primary</th><th>members</th><th>logical shards</th><th>map version</th></tr></thead><tbody></tbody></table></section>
 <section class="dc"><h3>Tiers</h3><table id="tiers"><thead><tr><th style="text-align:left">tier</th>
 <th>requests/s</th><th>p99 ms</th><th>errors/s</th><th>db connections</th></tr></thead><tbody></tbody></table></section>
 <section class="dc"><h3>Cache</h3><table id="cache"><thead><tr><th>hit ratio</th><th>L1 hits/s</th>
@@ -165,6 +168,17 @@ function renderNodes(status) {
   if (document.activeElement !== $('webcount')) $('webcount').value = web;
   $('summary').textContent = `${status.nodes.filter((n) => n.state === 'running').length}/${status.nodes.length} running`;
   $('events').replaceChildren(...status.events.slice().reverse().map((e) => el('div', `${e.ts}  ${e.text}`)));
+  renderShards(status.shards || []);
+}
+function renderShards(shards) {
+  $('shardbox').hidden = shards.length === 0;
+  $('shards').tBodies[0].replaceChildren(...shards.map((s) => {
+    const tr = el('tr');
+    for (const v of [s.cluster, s.scope, s.primary ?? 'none (failover)', (s.members || []).join(' '),
+                     s.logical_shards ?? '?', s.map_version ?? '?'])
+      tr.append(el('td', String(v)));
+    return tr;
+  }));
 }
 function p99(buckets, total) {
   if (!total) return 0;

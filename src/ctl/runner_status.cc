@@ -15,6 +15,7 @@
 #include "ctl/dashboard.h"
 #include "ctl/edge_metrics.h"
 #include "ctl/prometheus.h"
+#include "ctl/recipes/patroni.h"
 #include "ctl/runner_internal.h"
 
 namespace millions::ctl::detail {
@@ -58,9 +59,12 @@ std::string Runner::StatusJson() {
     endpoints["dns"] = t_.dns.front().listen;
     endpoints["zone"] = t_.dns_zone;  // read with the topology: no config reading here
   }
+  // Sharded topologies: each cluster with its primary and the map's version (shards.cc).
+  json::array shards = patroni::ShardsStatus(ctx_, arr);
   json::object root{{"nodes", std::move(arr)},
                     {"endpoints", std::move(endpoints)},
                     {"events", std::move(events)}};
+  if (!shards.empty()) root["shards"] = std::move(shards);
   return json::serialize(root);
 }
 

@@ -247,22 +247,24 @@ void PgCluster::CollectMetrics(metrics::Families* out) const {
   auto up =
       metrics::AddGauge(out, "millions_db_member_up", "1 when the data layer reaches the member.");
   for (const auto& m : view->members)
-    up.Add({{"shard", "0"}, {"member", m.name}, {"member_role", m.primary ? "primary" : "replica"}},
+    up.Add({{"shard", opt_.shard},
+            {"member", m.name},
+            {"member_role", m.primary ? "primary" : "replica"}},
            m.reachable ? 1 : 0);
   auto lag_bytes = metrics::AddGauge(out, "millions_db_replica_lag_bytes",
                                      "WAL bytes a replica has yet to replay.");
   for (const auto& m : view->members)
     if (m.reachable && !m.primary && m.lag_bytes >= 0)
-      lag_bytes.Add({{"shard", "0"}, {"member", m.name}}, static_cast<double>(m.lag_bytes));
+      lag_bytes.Add({{"shard", opt_.shard}, {"member", m.name}}, static_cast<double>(m.lag_bytes));
   auto lag_seconds =
       metrics::AddGauge(out, "millions_db_replica_lag_seconds",
                         "Age of the last replayed transaction while a replica is behind.");
   for (const auto& m : view->members)
     if (m.reachable && !m.primary)
-      lag_seconds.Add({{"shard", "0"}, {"member", m.name}}, m.lag_seconds);
+      lag_seconds.Add({{"shard", opt_.shard}, {"member", m.name}}, m.lag_seconds);
   metrics::AddCounter(out, "millions_db_failovers_total",
                       "Primary changes the data layer has seen.")
-      .Add({{"shard", "0"}}, static_cast<double>(failovers_.load()));
+      .Add({{"shard", opt_.shard}}, static_cast<double>(failovers_.load()));
 }
 
 }  // namespace millions::data

@@ -67,6 +67,9 @@ struct ClusterOptions {
     std::string conninfo;  // instead of host/port/database/user (a single, unmanaged server)
   };
   std::vector<Member> members;
+  // The `shard` label of this cluster's series: "0" unsharded, else the cluster's name in the
+  // shard map (docs/sharding.md), so several clusters share one node's registry.
+  std::string shard = "0";
   std::string database = "millions";
   std::string user = "millions";
   int pool_size = 8;  // per member
@@ -97,6 +100,7 @@ class PgCluster {
   void MarkDown(const std::string& member);
 
   std::shared_ptr<const ClusterView> View() const { return view_.load(); }
+  const std::string& shard() const { return opt_.shard; }
   std::vector<std::string> MemberNames() const {
     std::vector<std::string> out;
     for (const auto& m : opt_.members) out.push_back(m.name);

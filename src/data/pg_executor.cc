@@ -16,15 +16,15 @@ void Counted(metrics::Counter* c) {
 
 void PgExecutor::RegisterMetrics(metrics::Registry& registry) {
   auto get = [&](const char* role, const char* kind) {
-    return &registry.GetCounter("millions_db_queries_total",
-                                "Database statements by the member role that ran them.",
-                                {{"shard", "0"}, {"member_role", role}, {"kind", kind}});
+    return &registry.GetCounter(
+        "millions_db_queries_total", "Database statements by the member role that ran them.",
+        {{"shard", cluster_.shard()}, {"member_role", role}, {"kind", kind}});
   };
   counters_ = {get("primary", "read"), get("replica", "read"), get("primary", "write")};
   for (const auto& name : cluster_.MemberNames())
     member_reads_[name] = &registry.GetCounter("millions_db_member_reads_total",
                                                "Reads served by each database member.",
-                                               {{"shard", "0"}, {"member", name}});
+                                               {{"shard", cluster_.shard()}, {"member", name}});
   registry.AddCollector([this](metrics::Families* out) { cluster_.CollectMetrics(out); });
 }
 

@@ -11,6 +11,7 @@
 #include "data/pg_executor.h"
 #include "data/pg_facets.h"
 #include "data/schema.h"
+#include "data/shard_fence.h"
 #include "data/store.h"
 
 namespace millions::data {
@@ -44,7 +45,8 @@ void Migrate(PgExecutor& ex) {
 
 }  // namespace
 
-std::unique_ptr<Store> OpenPgStore(const pg::Options& options) {
+namespace {
+ClusterOptions OneMember(const pg::Options& options) {
   ClusterOptions o;
   ClusterOptions::Member m;
   m.name = "pg";
@@ -53,7 +55,54 @@ std::unique_ptr<Store> OpenPgStore(const pg::Options& options) {
   o.pool_size = options.pool_size;
   o.connect_timeout_s = options.connect_timeout_s;
   o.statement_timeout_ms = options.statement_timeout_ms;
-  return OpenPgStore(o);
+  return o;
+}
+}  // namespace
+
+std::unique_ptr<Store> OpenPgStore(const pg::Options& options) {
+  return OpenPgStore(OneMember(options));
+}
+
+Result<int> PrepareShardCluster(const pg::Options& options, const ShardMap& map,
+                                const std::string& cluster) {
+  ClusterOptions o = OneMember(options);
+  o.pool_size = 1;
+  PgExecutor ex(o);
+  try {
+    Migrate(ex);
+  } catch (const std::exception& e) {
+    return MakeError(Errc::kUnavailable, "migrate", e.what());
+  }
+  int index = -1;
+  for (size_t i = 0; i < map.clusters.size(); ++i)
+    if (map.clusters[i] == cluster) index = static_cast<int>(i);
+  if (index < 0)
+    return MakeError(Errc::kBadInput, "unknown_cluster",
+                     "the shard map does not name cluster '" + cluster + "'");
+  return ex.WriteTx<int>([&](pg::Conn& c) -> Result<int> {
+    // The count is a constant of the deployment; the function is inlined into the trigger.
+    std::string fn =
+        "CREATE OR REPLACE FUNCTION millions_logical_shards() RETURNS INT LANGUAGE SQL "
+        "IMMUTABLE AS $$ SELECT " +
+        std::to_string(map.logical()) + " $$";
+    if (Status s = c.Simple(fn.c_str()); !s.ok()) return s.error();
+    if (Status s = c.Simple("LOCK TABLE shard_ownership IN EXCLUSIVE MODE"); !s.ok())
+      return s.error();
+    auto have = c.Exec("ownership_rows", "SELECT count(*) FROM shard_ownership", {});
+    if (!have.ok()) return have.error();
+    if (have->Int(0, 0) > 0) return 0;
+    int written = 0;
+    for (int s = 0; s < map.logical(); ++s) {
+      if (map.owner[static_cast<size_t>(s)] != index) continue;
+      auto r = c.Exec("own_shard",
+                      "INSERT INTO shard_ownership(logical, state, map_version) "
+                      "VALUES($1, 'owned', $2)",
+                      {pg::P(int64_t{s}), pg::P(map.version)});
+      if (!r.ok()) return r.error();
+      ++written;
+    }
+    return written;
+  });
 }
 
 std::unique_ptr<Store> OpenPgStore(const ClusterOptions& options) {

@@ -34,6 +34,64 @@ constexpr Spelling kSpellings[] = {
      "          << 23) | ((shard & 8191)::BIGINT << 10) | (nextval('millions_id_seq') % 1024)\n"
      "$$;",
      "SELECT 1;"},
+    // The fence of docs/sharding.md: every row a user owns is written only on a cluster that
+    // owns the row's logical shard (from its id's shard bits, modulo the deployment's logical
+    // shards, which `up` sets in millions_logical_shards()). `frozen` (a cut-over) raises MS002,
+    // which the sharded store waits out; absent raises MS001 (a node with a stale map), which
+    // it answers by re-reading the map. A cluster whose shard_ownership is empty is not sharded
+    // and takes every write. Follow edges live on both users' clusters: either side owned here
+    // will do. Sessions, idempotency keys and blobs are routed by a hash of their key, which
+    // SQL does not compute: not fenced yet. SQLite is never sharded.
+    {"{fence}",
+     "CREATE TABLE shard_ownership(\n"
+     "  logical INT PRIMARY KEY, state TEXT NOT NULL CHECK (state IN ('owned', 'frozen')),\n"
+     "  map_version BIGINT NOT NULL);\n"
+     "CREATE FUNCTION millions_logical_shards() RETURNS INT LANGUAGE SQL IMMUTABLE AS\n"
+     "  $$ SELECT 1024 $$;\n"
+     "CREATE FUNCTION millions_shard_state(id BIGINT) RETURNS TEXT LANGUAGE plpgsql STABLE AS $$\n"
+     "DECLARE st TEXT;\n"
+     "BEGIN\n"
+     "  SELECT state INTO st FROM shard_ownership\n"
+     "   WHERE logical = ((id >> 10) & 8191)::INT % millions_logical_shards();\n"
+     "  IF st IS NOT NULL THEN RETURN st; END IF;\n"
+     "  IF NOT EXISTS (SELECT 1 FROM shard_ownership) THEN RETURN 'owned'; END IF;\n"
+     "  RETURN 'absent';\n"
+     "END $$;\n"
+     "CREATE FUNCTION millions_fence() RETURNS TRIGGER LANGUAGE plpgsql AS $$\n"
+     "DECLARE a BIGINT; b BIGINT; sa TEXT; sb TEXT;\n"
+     "BEGIN\n"
+     "  IF TG_TABLE_NAME = 'follows' THEN\n"
+     "    IF TG_OP = 'DELETE' THEN a := OLD.follower; b := OLD.followee;\n"
+     "    ELSE a := NEW.follower; b := NEW.followee; END IF;\n"
+     "  ELSIF TG_TABLE_NAME = 'photo_versions' THEN\n"
+     "    IF TG_OP = 'DELETE' THEN a := OLD.photo_id; ELSE a := NEW.photo_id; END IF;\n"
+     "  ELSE\n"
+     "    IF TG_OP = 'DELETE' THEN a := OLD.id; ELSE a := NEW.id; END IF;\n"
+     "  END IF;\n"
+     "  sa := millions_shard_state(a);\n"
+     "  sb := CASE WHEN b IS NULL THEN sa ELSE millions_shard_state(b) END;\n"
+     "  IF sa = 'frozen' OR sb = 'frozen' THEN\n"
+     "    RAISE EXCEPTION 'shard_frozen: the logical shard of % is being moved', a\n"
+     "      USING ERRCODE = 'MS002';\n"
+     "  END IF;\n"
+     "  IF sa = 'owned' OR sb = 'owned' THEN\n"
+     "    IF TG_OP = 'DELETE' THEN RETURN OLD; END IF;\n"
+     "    RETURN NEW;\n"
+     "  END IF;\n"
+     "  RAISE EXCEPTION 'wrong_shard: the logical shard of % is not on this cluster', a\n"
+     "    USING ERRCODE = 'MS001';\n"
+     "END $$;\n"
+     "CREATE TRIGGER users_fence BEFORE INSERT OR UPDATE OR DELETE ON users\n"
+     "  FOR EACH ROW EXECUTE FUNCTION millions_fence();\n"
+     "CREATE TRIGGER follows_fence BEFORE INSERT OR UPDATE OR DELETE ON follows\n"
+     "  FOR EACH ROW EXECUTE FUNCTION millions_fence();\n"
+     "CREATE TRIGGER photos_fence BEFORE INSERT OR UPDATE OR DELETE ON photos\n"
+     "  FOR EACH ROW EXECUTE FUNCTION millions_fence();\n"
+     "CREATE TRIGGER photo_versions_fence BEFORE INSERT OR UPDATE OR DELETE ON photo_versions\n"
+     "  FOR EACH ROW EXECUTE FUNCTION millions_fence();\n"
+     "CREATE TRIGGER jobs_fence BEFORE INSERT OR UPDATE OR DELETE ON jobs\n"
+     "  FOR EACH ROW EXECUTE FUNCTION millions_fence();",
+     "SELECT 1;"},
 };
 
 const char* const kMigrations[] = {
@@ -70,6 +128,9 @@ CREATE TABLE idempotency_keys(
 )sql",
     R"sql(
 {id_function}
+)sql",
+    R"sql(
+{fence}
 )sql",
 };
 

@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <numeric>
 
+#include "data/shard_map_etcd.h"
+
 namespace millions::data {
 namespace {
 
@@ -107,6 +109,26 @@ TEST(ShardMap, JsonRoundTripAndRejects) {
       EXPECT_EQ(r.error().code, "bad_shard_map");
     }
   }
+}
+
+// The watcher's snapshot only moves forward: a newer version is swapped in, an equal or older
+// one (a stale etcd member, a poll racing a refresh) is not.
+TEST(ShardMapSnapshot, SwapsOnlyToANewerVersion) {
+  auto make = [](int64_t version) {
+    auto m = std::make_shared<ShardMap>(
+        NextShardMap(*MakeBalancedShardFunction(), {"a", "b"}, 16, nullptr));
+    m->version = version;
+    return std::shared_ptr<const ShardMap>(m);
+  };
+  std::atomic<std::shared_ptr<const ShardMap>> current;
+  EXPECT_TRUE(SwapIfNewer(current, make(3))) << "the first map";
+  EXPECT_FALSE(SwapIfNewer(current, make(3)));
+  EXPECT_FALSE(SwapIfNewer(current, make(2)));
+  EXPECT_EQ(current.load()->version, 3);
+  auto four = make(4);
+  EXPECT_TRUE(SwapIfNewer(current, four));
+  EXPECT_EQ(current.load(), four);
+  EXPECT_EQ(ShardMapKey("local"), "/millions/local/shardmap");
 }
 
 }  // namespace

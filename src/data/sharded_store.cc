@@ -1,22 +1,41 @@
 #include "data/sharded_store.h"
 
 #include <algorithm>
+#include <future>
+#include <thread>
 
+#include "core/log.h"
 #include "core/stable_hash.h"
 #include "data/ids.h"
+#include "data/shard_fence.h"
 
 namespace millions::data {
 namespace {
 
 class ShardedStore final : public Store {
  public:
-  ShardedStore(ShardMapSource map, std::map<std::string, std::unique_ptr<Store>> clusters)
-      : map_(std::move(map)), clusters_(std::move(clusters)) {}
+  ShardedStore(ShardedStoreOptions o, std::map<std::string, std::unique_ptr<Store>> clusters)
+      : opt_(std::move(o)), map_(opt_.map), clusters_(std::move(clusters)) {
+    if (!opt_.sleep)
+      opt_.sleep = [](std::chrono::milliseconds d) { std::this_thread::sleep_for(d); };
+  }
 
   Result<int64_t> NewId(int logical_shard) override {
-    auto s = ByShard(logical_shard);
-    if (!s.ok()) return s.error();
-    return (*s)->NewId(logical_shard);
+    return Fenced<Result<int64_t>>([&]() -> Result<int64_t> {
+      auto s = ByShard(logical_shard);
+      if (!s.ok()) return s.error();
+      return (*s)->NewId(logical_shard);
+    });
+  }
+
+  void RegisterMetrics(metrics::Registry& registry) override {
+    // Each cluster's series carry its name as their `shard` label (ClusterOptions::shard).
+    for (auto& [name, store] : clusters_) store->RegisterMetrics(registry);
+    registry.AddCollector([this](metrics::Families* out) {
+      metrics::AddGauge(out, "millions_shard_map_version",
+                        "The shard map version this node routes by.")
+          .Add({}, static_cast<double>(map_()->version));
+    });
   }
 
   // --- users and follows
@@ -43,6 +62,9 @@ class ShardedStore final : public Store {
     return Route(id, [&](Store& s) { return s.UpdateProfile(id, display_name, bio); });
   }
   Status Follow(int64_t follower, int64_t followee, int64_t now_ms) override {
+    return Fenced<Status>([&] { return FollowOnce(follower, followee, now_ms); });
+  }
+  Status FollowOnce(int64_t follower, int64_t followee, int64_t now_ms) {
     auto from = ByUser(follower);
     auto to = ByUser(followee);
     if (!from.ok()) return from.error();
@@ -56,6 +78,9 @@ class ShardedStore final : public Store {
     return (*to)->PutFollowEdge(follower, followee, now_ms);
   }
   Status Unfollow(int64_t follower, int64_t followee) override {
+    return Fenced<Status>([&] { return UnfollowOnce(follower, followee); });
+  }
+  Status UnfollowOnce(int64_t follower, int64_t followee) {
     auto from = ByUser(follower);
     auto to = ByUser(followee);
     if (!from.ok()) return from.error();
@@ -94,12 +119,29 @@ class ShardedStore final : public Store {
   }
   // Each cluster holds the edges from `user_id` towards its own users (the user's own cluster
   // holds them all, and others' photos are not there), so each cluster's feed query returns
-  // exactly the followees' photos it holds: one query per cluster, merged newest first.
+  // exactly the followees' photos it holds: one query per cluster, all at once (the others on
+  // threads of their own while this one asks the first), merged newest first.
   Result<std::vector<PhotoRow>> Feed(int64_t user_id, int64_t before, int limit,
                                      Consistency c) override {
-    std::vector<PhotoRow> all;
+    using Part = Result<std::vector<PhotoRow>>;
+    std::vector<std::future<Part>> others;
+    Store* first = nullptr;
     for (auto& [name, store] : clusters_) {
-      auto part = store->Feed(user_id, before, limit, c);
+      if (!first) {
+        first = store.get();
+        continue;
+      }
+      Store* s = store.get();
+      // The request's ids go along: the store's debug lines name them on any thread.
+      others.push_back(std::async(std::launch::async, log::WithContext([=] {
+                                    return s->Feed(user_id, before, limit, c);
+                                  })));
+    }
+    std::vector<Part> parts;
+    if (first) parts.push_back(first->Feed(user_id, before, limit, c));
+    for (auto& f : others) parts.push_back(f.get());
+    std::vector<PhotoRow> all;
+    for (auto& part : parts) {
       if (!part.ok()) return part.error();
       for (auto& p : *part) all.push_back(std::move(p));
     }
@@ -180,29 +222,76 @@ class ShardedStore final : public Store {
   Result<Store*> ByShard(int logical) { return ByShard(logical, *map_()); }
   Result<Store*> ByUser(int64_t id) { return ByShard(ShardOf(id)); }
 
+  // Runs `attempt` (which routes by the map in force at each call) and answers the fence:
+  // wrong_shard re-reads the map and repeats once; shard_frozen waits and repeats.
+  template <class R, class F>
+  R Fenced(F&& attempt) {
+    R r = attempt();
+    bool refreshed = false;
+    std::chrono::milliseconds waited{0}, backoff{10};
+    while (!r.ok()) {
+      const std::string& code = r.error().code;
+      if (code == kWrongShardCode && !refreshed) {
+        refreshed = true;
+        if (opt_.refresh) opt_.refresh();
+      } else if (code == kShardFrozenCode && waited < opt_.frozen_wait) {
+        auto d = std::min(backoff, opt_.frozen_wait - waited);
+        opt_.sleep(d);
+        waited += d;
+        backoff = std::min(backoff * 2, std::chrono::milliseconds(200));
+      } else {
+        break;
+      }
+      r = attempt();
+    }
+    if (r.ok()) return r;
+    if (r.error().code == kWrongShardCode)
+      return MakeError(Errc::kUnavailable, "wrong_shard",
+                       "the database refused a row its cluster does not own; the shard map "
+                       "changes: retry");
+    if (r.error().code == kShardFrozenCode)
+      return MakeError(Errc::kUnavailable, "shard_frozen",
+                       "the user's data is being moved between clusters: retry");
+    return r;
+  }
+
   template <class F>
   auto Route(int64_t id, F&& f) -> decltype(f(std::declval<Store&>())) {
-    auto s = ByUser(id);
-    if (!s.ok()) return s.error();
-    return f(**s);
+    using R = decltype(f(std::declval<Store&>()));
+    return Fenced<R>([&]() -> R {
+      auto s = ByUser(id);
+      if (!s.ok()) return s.error();
+      return f(**s);
+    });
   }
   template <class F>
   auto RouteHash(std::string_view key, F&& f) -> decltype(f(std::declval<Store&>())) {
-    auto m = map_();
-    auto s = ByShard(static_cast<int>(StableHash(key) % uint64_t(m->logical())), *m);
-    if (!s.ok()) return s.error();
-    return f(**s);
+    using R = decltype(f(std::declval<Store&>()));
+    return Fenced<R>([&]() -> R {
+      auto m = map_();
+      auto s = ByShard(static_cast<int>(StableHash(key) % uint64_t(m->logical())), *m);
+      if (!s.ok()) return s.error();
+      return f(**s);
+    });
   }
 
+  ShardedStoreOptions opt_;
   ShardMapSource map_;
   std::map<std::string, std::unique_ptr<Store>> clusters_;
 };
 
 }  // namespace
 
+std::unique_ptr<Store> MakeShardedStore(ShardedStoreOptions options,
+                                        std::map<std::string, std::unique_ptr<Store>> clusters) {
+  return std::make_unique<ShardedStore>(std::move(options), std::move(clusters));
+}
+
 std::unique_ptr<Store> MakeShardedStore(ShardMapSource map,
                                         std::map<std::string, std::unique_ptr<Store>> clusters) {
-  return std::make_unique<ShardedStore>(std::move(map), std::move(clusters));
+  ShardedStoreOptions o;
+  o.map = std::move(map);
+  return MakeShardedStore(std::move(o), std::move(clusters));
 }
 
 }  // namespace millions::data

@@ -39,8 +39,10 @@ std::string Yaml(const topo::Topology& t, const topo::NodeEntry& n, const std::s
                  const Credentials& cred) {
   auto pg = config::ParseHostPort(n.listen);
   const auto& r = t.runner;
+  // Each cluster is its own Patroni scope in the one etcd (docs/sharding.md).
+  const topo::PgClusterEntry* c = topo::ClusterOfNode(t, n.name);
   std::string s;
-  s += "scope: millions\nname: " + n.name + "\n";
+  s += "scope: " + (c ? c->scope : std::string("millions")) + "\nname: " + n.name + "\n";
   // Reads (health, /cluster) stay open for checks and the data layer; writes (switchover,
   // failover, restart, reinitialize, PATCH /config) need Basic authentication.
   s += "restapi:\n  listen: " + n.rest + "\n  connect_address: " + n.rest +
@@ -143,6 +145,12 @@ Node PatroniRecipe::Make(const topo::NodeEntry& e, const RecipeContext& ctx) con
   MakeDir(dir, ctx.engine_user);
   auto extra = std::make_shared<Extra>();
   extra->data_dir = dir + "/data";
+  const auto& clusters = ctx.topology->pg_clusters;
+  for (size_t i = 0; i < clusters.size(); ++i)
+    if (topo::FindNode(clusters[i].nodes, e.name)) {
+      extra->cluster = clusters[i].name;
+      extra->cluster_index = static_cast<int>(i);
+    }
   n.extra = std::move(extra);
   // Passwords inside: readable by the engine's user only.
   secrets::WriteFile(dir + "/patroni.yml", Yaml(*ctx.topology, e, dir, ReadCredentials(ctx)),
@@ -168,10 +176,10 @@ Status Run(pg::Conn& c, const std::vector<std::string>& sql) {
 // schema, which the application's role owns and its migrations create tables in. Run at every
 // start: an older run directory's role and database are brought to this shape, and a rotated
 // password (docs/credentials.md) takes effect.
-Status CreateDatabase(const RecipeContext& ctx) {
+Status CreateDatabase(const RecipeContext& ctx, const topo::PgClusterEntry& cluster) {
   const topo::Topology& t = *ctx.topology;
   const std::string app_password = secrets::Get(ctx.run_dir, secrets::kPgApp);
-  for (const auto& e : t.postgres) {
+  for (const auto& e : cluster.nodes) {
     pg::Options o;
     o.conninfo = AdminConninfo(ctx, e, "postgres") + " target_session_attrs=read-write";
     o.pool_size = 1;
@@ -207,9 +215,18 @@ Status CreateDatabase(const RecipeContext& ctx) {
     return Run(**d,
                {"ALTER SCHEMA public OWNER TO " + user, "REVOKE ALL ON SCHEMA public FROM PUBLIC"});
   }
-  return MakeError(Errc::kUnavailable, "no_primary", "no PostgreSQL member accepts writes");
+  return MakeError(Errc::kUnavailable, "no_primary",
+                   "no PostgreSQL member" + (cluster.name.empty() ? "" : " of " + cluster.name) +
+                       " accepts writes");
 }
 }  // namespace
+
+std::map<std::string, std::vector<Node>> ByCluster(const std::vector<Node>& nodes) {
+  std::map<std::string, std::vector<Node>> out;
+  for (const Node& n : nodes)
+    if (n.extra) out[ExtraOf(n).cluster].push_back(n);
+  return out;
+}
 
 // The passfiles the runner, the web nodes and the workers read (secrets.h).
 Status PatroniRecipe::Prepare(const RecipeContext& ctx) const {
@@ -222,14 +239,21 @@ Status PatroniRecipe::Prepare(const RecipeContext& ctx) const {
   return Ok();
 }
 
-// Every member is up: wait for a leader and create the application's database.
+// Every member is up: wait for each cluster's leader and create the application's database
+// there; sharded, then the shard map and each cluster's schema and fence (shards.cc).
 Status PatroniRecipe::AfterReady(const RecipeContext& ctx, RecipeHost& host) const {
   auto deadline = Clock::now() + std::chrono::seconds(60);
-  Status st = MakeError(Errc::kUnavailable, "no_primary", "waiting");
-  while (!host.Stopping() && Clock::now() < deadline && !(st = CreateDatabase(ctx)).ok())
-    std::this_thread::sleep_for(milliseconds(500));
-  if (!st.ok()) host.Event("postgres", "no primary: " + st.error().message);
-  return st;
+  for (const auto& cluster : ctx.topology->pg_clusters) {
+    Status st = MakeError(Errc::kUnavailable, "no_primary", "waiting");
+    while (!host.Stopping() && Clock::now() < deadline && !(st = CreateDatabase(ctx, cluster)).ok())
+      std::this_thread::sleep_for(milliseconds(500));
+    if (!st.ok()) {
+      host.Event("postgres", "no primary: " + st.error().message);
+      return st;
+    }
+  }
+  if (ctx.topology->shards.enabled) return SetUpShards(ctx, host);
+  return Ok();
 }
 
 // A Patroni that had to be killed leaves its PostgreSQL (a group of its own) running: stop it
@@ -246,12 +270,15 @@ void PatroniRecipe::AfterStop(const Node& n) const {
 Recipe::StatusWriter PatroniRecipe::StatusRows(const std::vector<Node>& nodes) const {
   // Patroni's view of the cluster (any member answers for all): timeline and lag per member.
   auto members = std::make_shared<std::map<std::string, json::object>>();
-  std::vector<std::pair<std::string, int>> rests;
-  for (const Node& n : nodes)
-    if (n.pid > 0) rests.emplace_back(n.check_host, n.check_port);
-  for (const auto& m : Members(rests, milliseconds(500)))
-    if (m.is_object() && m.as_object().contains("name"))
-      (*members)[std::string(m.at("name").as_string())] = m.as_object();
+  // One question per cluster: each member answers for its own scope only.
+  for (const auto& [cluster, of_cluster] : ByCluster(nodes)) {
+    std::vector<std::pair<std::string, int>> rests;
+    for (const Node& n : of_cluster)
+      if (n.pid > 0) rests.emplace_back(n.check_host, n.check_port);
+    for (const auto& m : Members(rests, milliseconds(500)))
+      if (m.is_object() && m.as_object().contains("name"))
+        (*members)[std::string(m.at("name").as_string())] = m.as_object();
+  }
   return [members](const Node& n, json::object row, json::array* out) {
     // A Patroni node is shown at its REST API; its PostgreSQL, on the next row, at its own.
     row["address"] = n.check_host + ":" + std::to_string(n.check_port);
@@ -280,10 +307,11 @@ Recipe::StatusWriter PatroniRecipe::StatusRows(const std::vector<Node>& nodes) c
                                 {"role", "postgres"},
                                 {"dc", n.dc},
                                 {"address", n.address},
-                                {"shard", 0},
+                                {"shard", ExtraOf(n).cluster_index},
                                 {"db_role", db_role},
                                 {"state", pm > 0 ? state : (state == "running" ? "failed" : state)},
                                 {"pid", pm}});
+    if (!ExtraOf(n).cluster.empty()) out->back().as_object()["cluster"] = ExtraOf(n).cluster;
     if (auto it = members->find(n.name); it != members->end()) {
       auto& o = out->back().as_object();
       if (it->second.contains("timeline")) o["timeline"] = it->second.at("timeline");

@@ -10,6 +10,7 @@
 
 #include <boost/json.hpp>
 #include <chrono>
+#include <map>
 #include <mutex>
 #include <string>
 #include <utility>
@@ -25,7 +26,21 @@ using Clock = RunnerClock;
 // A Patroni node's own state: the data directory of its PostgreSQL.
 struct Extra : NodeExtra {
   std::string data_dir;
+  std::string cluster;    // the database cluster (shard) it belongs to: "" when not sharded
+  int cluster_index = 0;  // its place among the topology's clusters (status' "shard")
 };
+
+// The Patroni nodes of `nodes` by cluster (Extra::cluster), for per-cluster questions: each
+// cluster is its own Patroni scope with its own leader.
+std::map<std::string, std::vector<Node>> ByCluster(const std::vector<Node>& nodes);
+
+// Sharded topologies (shards.cc): after every cluster has a primary and the application's
+// database, the shard map is created in etcd if absent (as the `shardmap` user), and each
+// cluster is migrated and its fence's ownership filled from the map (data/shard_fence.h).
+Status SetUpShards(const RecipeContext& ctx, RecipeHost& host);
+// status --json's "shards": per cluster its name, Patroni scope, primary (from the postgres
+// rows of `nodes`), logical shards held and the map's version (read from etcd now).
+boost::json::array ShardsStatus(const RecipeContext& ctx, const boost::json::array& nodes);
 
 // The postmaster of the PostgreSQL a Patroni node manages, or 0 when it is not running.
 pid_t Postmaster(const Node& n);
@@ -80,11 +95,17 @@ class PatroniRecipe : public Recipe {
   void Fence(const Node& n, const std::string& why, RecipeHost& host);
 
   std::mutex mu_;
-  std::string leader_;  // Patroni's leader as last seen (guarded by mu_)
-  // The watchdog's view of the leader it watches, and when each part last answered.
-  std::string watched_;
-  pid_t watched_pid_ = 0;
-  Clock::time_point patroni_ok_{}, pg_ok_{};
+  // Patroni's leader of each cluster as last seen (guarded by mu_).
+  std::map<std::string, std::string> leader_;
+  // The watchdog's view of each cluster's leader, and when each part last answered.
+  struct Watched {
+    std::string name;
+    pid_t pid = 0;
+    Clock::time_point patroni_ok{}, pg_ok{};
+  };
+  std::map<std::string, Watched> watched_;
+  void WatchLeader(const RecipeContext& ctx, RecipeHost& host, const std::string& cluster,
+                   const std::string& leader, const std::vector<Node>& nodes);
 };
 
 }  // namespace millions::ctl::patroni

@@ -63,22 +63,25 @@ PgProbe ProbePostgres(const std::string& hostport, milliseconds timeout) {
 }  // namespace
 
 void PatroniRecipe::Tick(const RecipeContext&, RecipeHost& host) {
-  std::vector<std::pair<std::string, int>> rests;
-  for (const Node& n : host.Nodes(Kind()))
-    if (n.pid > 0) rests.emplace_back(n.check_host, n.check_port);
-  for (const auto& m : Members(rests, milliseconds(300))) {
-    if (!m.is_object() || !m.as_object().contains("role") || m.at("role") != "leader") continue;
-    std::string now(m.at("name").as_string());
-    std::string was;
-    {
-      std::lock_guard lock(mu_);
-      was = leader_;
-      leader_ = now;
+  // Each cluster (a Patroni scope of its own) has its own leader.
+  for (const auto& [cluster, nodes] : ByCluster(host.Nodes(Kind()))) {
+    std::vector<std::pair<std::string, int>> rests;
+    for (const Node& n : nodes)
+      if (n.pid > 0) rests.emplace_back(n.check_host, n.check_port);
+    for (const auto& m : Members(rests, milliseconds(300))) {
+      if (!m.is_object() || !m.as_object().contains("role") || m.at("role") != "leader") continue;
+      std::string now(m.at("name").as_string());
+      std::string was;
+      {
+        std::lock_guard lock(mu_);
+        was = leader_[cluster];
+        leader_[cluster] = now;
+      }
+      if (now != was && !was.empty()) host.Event(now, "promoted to primary (was " + was + ")");
+      break;
     }
-    if (now != was && !was.empty()) host.Event(now, "promoted to primary (was " + was + ")");
-    return;
+    // No leader right now (failover under way): keep the last one.
   }
-  // No leader right now (failover under way): keep the last one.
 }
 
 bool PatroniRecipe::Watchdog(const RecipeContext& ctx) const {
@@ -97,25 +100,36 @@ void PatroniRecipe::Fence(const Node& n, const std::string& why, RecipeHost& hos
 }
 
 void PatroniRecipe::Watch(const RecipeContext& ctx, RecipeHost& host) {
-  const auto bound = milliseconds(ctx.topology->runner.fence_after_ms);
-  const auto probe_timeout = std::min(milliseconds(1000), bound / 2);
-  std::string leader;
+  std::map<std::string, std::string> leaders;
   {
     std::lock_guard lock(mu_);
-    leader = leader_;
+    leaders = leader_;
   }
+  std::vector<Node> nodes;
+  for (const auto& [cluster, leader] : leaders)
+    if (!leader.empty()) {
+      if (nodes.empty()) nodes = host.Nodes(Kind());
+      WatchLeader(ctx, host, cluster, leader, nodes);
+    }
+}
+
+void PatroniRecipe::WatchLeader(const RecipeContext& ctx, RecipeHost& host,
+                                const std::string& cluster, const std::string& leader,
+                                const std::vector<Node>& nodes) {
+  const auto bound = milliseconds(ctx.topology->runner.fence_after_ms);
+  const auto probe_timeout = std::min(milliseconds(1000), bound / 2);
+  Watched& w = watched_[cluster];
   const Node* n = nullptr;
-  std::vector<Node> nodes = leader.empty() ? std::vector<Node>{} : host.Nodes(Kind());
   for (const Node& each : nodes)
     if (each.name == leader && each.pid > 0 && each.state == "running") n = &each;
   if (!n) {
-    watched_.clear();
+    w.name.clear();
     return;
   }
-  if (leader != watched_ || n->pid != watched_pid_) {
-    watched_ = leader;
-    watched_pid_ = n->pid;
-    patroni_ok_ = pg_ok_ = Clock::now();
+  if (leader != w.name || n->pid != w.pid) {
+    w.name = leader;
+    w.pid = n->pid;
+    w.patroni_ok = w.pg_ok = Clock::now();
   }
   http::FetchRequest r;
   r.host = n->check_host;
@@ -123,13 +137,13 @@ void PatroniRecipe::Watch(const RecipeContext& ctx, RecipeHost& host) {
   r.target = "/liveness";
   r.timeout = probe_timeout;
   auto res = http::Fetch(r);
-  if (res.ok() && res->status == 200) patroni_ok_ = Clock::now();
+  if (res.ok() && res->status == 200) w.patroni_ok = Clock::now();
   // A frozen PostgreSQL under a live Patroni: Patroni keeps renewing the lock and no failover
   // comes, so every write waits for as long as the freeze lasts.
-  if (ProbePostgres(n->address, probe_timeout) != PgProbe::kSilent) pg_ok_ = Clock::now();
+  if (ProbePostgres(n->address, probe_timeout) != PgProbe::kSilent) w.pg_ok = Clock::now();
   auto now = Clock::now();
-  auto patroni_silent = std::chrono::duration_cast<milliseconds>(now - patroni_ok_);
-  auto pg_silent = std::chrono::duration_cast<milliseconds>(now - pg_ok_);
+  auto patroni_silent = std::chrono::duration_cast<milliseconds>(now - w.patroni_ok);
+  auto pg_silent = std::chrono::duration_cast<milliseconds>(now - w.pg_ok);
   std::string why;
   if (patroni_silent >= bound)
     why = "the leader's Patroni has not answered for " + std::to_string(patroni_silent.count()) +
@@ -142,7 +156,7 @@ void PatroniRecipe::Watch(const RecipeContext& ctx, RecipeHost& host) {
         why + "; Patroni and PostgreSQL killed before the leader lease (ttl " +
             std::to_string(ctx.topology->runner.patroni_ttl_s) + " s) can expire",
         host);
-  watched_.clear();
+  w.name.clear();
 }
 
 }  // namespace millions::ctl::patroni

@@ -382,3 +382,43 @@ TEST(Nats3Topology, FormsAClusterOfThreeWithReplicasThree) {
 
 }  // namespace
 }  // namespace millions::ctl
+
+namespace millions::ctl {
+namespace {
+
+// local.toml's two shards: each cluster is a Patroni scope of its own (its own leader key in
+// the one etcd), and status names each member's cluster.
+TEST_F(Fixture, EachShardClusterIsItsOwnPatroniScope) {
+  auto local = topo::Topology::Load(MILLIONS_TOPOLOGIES "/local.toml");
+  ASSERT_TRUE(local.shards.enabled);
+  ASSERT_EQ(local.pg_clusters.size(), 2u);
+  RecipeContext c = ctx;
+  c.topology = &local;
+  const Recipe& r = Of("patroni");
+  std::map<std::string, std::string> scope_of;
+  for (const auto& e : r.Entries(local)) {
+    Node n = r.Make(e, c);
+    std::ifstream in(dir / e.name / "patroni.yml");
+    std::string first;
+    std::getline(in, first);
+    scope_of[e.name] = first;
+    n.recipe = &r;
+    boost::json::array rows;
+    r.StatusRows({})(n, boost::json::object{{"name", n.name}, {"state", "stopped"}}, &rows);
+    ASSERT_EQ(rows.size(), 2u);
+    EXPECT_EQ(rows[1].at("cluster"), topo::ClusterOfNode(local, e.name)->name.c_str());
+  }
+  EXPECT_EQ(scope_of, (std::map<std::string, std::string>{{"pg1", "scope: millions-shard1"},
+                                                          {"pg2", "scope: millions-shard1"},
+                                                          {"pg3", "scope: millions-shard2"},
+                                                          {"pg4", "scope: millions-shard2"}}));
+  // Not sharded: the one scope every older run directory was made with.
+  Make("patroni");
+  std::ifstream in(dir / "pg1" / "patroni.yml");
+  std::string first;
+  std::getline(in, first);
+  EXPECT_EQ(first, "scope: millions");
+}
+
+}  // namespace
+}  // namespace millions::ctl

@@ -3,6 +3,7 @@
 #include "app/requests.h"
 #include "core/log.h"
 #include "core/topology.h"
+#include "roles/web/data_layer.h"
 #include "roles/web/settings.h"
 
 namespace millions::web {
@@ -24,7 +25,7 @@ int ServeWeb(const std::string& path, const std::string& node) {
   cfg.web.edge_origin = EdgeOrigin(t, cfg.dc);
   app::SetMediaOrigin(cfg.web.edge_origin);
   log::Init(cfg.name, "web", log::ParseLevel(cfg.log_level));
-  auto store = data::OpenPgStore(ClusterOptions(t));
+  DataLayer data = OpenDataLayer(t, t.pg_pool_size);
   std::unique_ptr<queue::JobQueue> queue;
   if (!cfg.nats.servers.empty()) {
     // Jobs go to NATS and the worker nodes run them: this node only publishes.
@@ -36,7 +37,7 @@ int ServeWeb(const std::string& path, const std::string& node) {
     pg.pool_size = 2;  // the queue needs few connections: one claim at a time per worker
     queue = queue::OpenPgQueue(pg, Env::Default(), std::chrono::milliseconds(cfg.queue_lease_ms));
   }
-  return RunWebNode(cfg, *store, *queue);
+  return RunWebNode(cfg, *data.store, *queue);
 }
 
 }  // namespace millions::web

@@ -108,6 +108,7 @@ WebNodeConfig ReadSettings(const topo::Topology& t) {
   web.Get("blocking_threads", &w.blocking_threads, 1, 256);
   web.GetChoice("log_level", &w.log_level, {"debug", "info", "warn", "error"});
   ReadSettings(t.file(), &w);
+  w.service.logical_shards = t.shards.logical;
   for (const auto& n : t.redis) {
     auto hp = config::ParseHostPort(n.listen);
     w.l2.nodes.push_back({n.name, hp.host, hp.port});
@@ -171,11 +172,16 @@ std::string EdgeOrigin(const topo::Topology& t, const std::string& dc) {
 }
 
 data::ClusterOptions ClusterOptions(const topo::Topology& t) {
+  return ClusterOptions(t, topo::PgClusterEntry{"", "millions", t.postgres});
+}
+
+data::ClusterOptions ClusterOptions(const topo::Topology& t, const topo::PgClusterEntry& c) {
   data::ClusterOptions o;
-  for (const auto& n : t.postgres) {
+  for (const auto& n : c.nodes) {
     auto hp = config::ParseHostPort(n.listen);
     o.members.push_back({n.name, hp.host, hp.port, n.rest, ""});
   }
+  if (!c.name.empty()) o.shard = c.name;
   o.database = t.pg_database;
   o.user = t.pg_user;
   o.pool_size = t.pg_pool_size;
@@ -187,7 +193,7 @@ data::ClusterOptions ClusterOptions(const topo::Topology& t) {
 
 pg::Options PgOptions(const topo::Topology& t) {
   std::string hosts, ports;
-  for (const auto& n : t.postgres) {
+  for (const auto& n : t.pg_clusters.empty() ? t.postgres : t.pg_clusters.front().nodes) {
     auto hp = config::ParseHostPort(n.listen);
     hosts += (hosts.empty() ? "" : ",") + hp.host;
     ports += (ports.empty() ? "" : ",") + std::to_string(hp.port);

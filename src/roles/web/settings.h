@@ -33,7 +33,10 @@ WebNodeConfig ReadSettings(const topo::Topology& t);
 std::string EdgeOrigin(const topo::Topology& t, const std::string& dc);
 
 data::ClusterOptions ClusterOptions(const topo::Topology& t);
-// libpq conninfo naming every PostgreSQL node, asking for the writable one.
+// The same for one cluster of a sharded topology: its members, its name as the `shard` label.
+data::ClusterOptions ClusterOptions(const topo::Topology& t, const topo::PgClusterEntry& c);
+// libpq conninfo naming every PostgreSQL node (of the first cluster, when sharded), asking for
+// the writable one.
 pg::Options PgOptions(const topo::Topology& t);
 
 }  // namespace millions::web

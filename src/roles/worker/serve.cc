@@ -17,6 +17,7 @@
 #include "data/store.h"
 #include "media/media.h"
 #include "queue/job_queue.h"
+#include "roles/web/data_layer.h"
 #include "roles/web/settings.h"
 
 namespace millions::worker {
@@ -50,10 +51,10 @@ int Serve(const std::string& path, const std::string& node) {
 
   Env& env = Env::Default();
   metrics::Registry registry;
-  data::ClusterOptions co = web::ClusterOptions(t);
   // One connection per job thread and one for the reconciler is all a worker uses.
-  co.pool_size = std::max(2, cfg.worker_threads + 1) + cfg.fanout_threads;
-  auto store = data::OpenPgStore(co);
+  web::DataLayer data =
+      web::OpenDataLayer(t, std::max(2, cfg.worker_threads + 1) + cfg.fanout_threads);
+  data::Store* store = data.store.get();
   store->RegisterMetrics(registry);
   cfg.nats.name = me->name;
   auto queue = queue::OpenNatsQueue(cfg.nats);
