@@ -11,6 +11,29 @@
 
 namespace millions::ctl::detail {
 
+std::string Runner::ActDc(const std::string& dc, bool up) {
+  if (std::find(t_.dcs.begin(), t_.dcs.end(), dc) == t_.dcs.end()) return "no such dc " + dc;
+  std::vector<std::pair<Node*, pid_t>> hit;
+  {
+    std::lock_guard lock(mu_);
+    for (auto& n : nodes_) {
+      if (n->dc != dc || !n->wanted) continue;
+      // Down: held until dc-up (as a machine room that stays dark); up: due now.
+      n->hold_until = up ? Clock::now() : Clock::now() + std::chrono::hours(24 * 365);
+      if (up) n->next_start = Clock::now();
+      hit.push_back({n.get(), n->pid});
+    }
+  }
+  for (auto [n, pid] : hit) {
+    if (up) continue;
+    if (pid > 0) SignalGroup(pid, SIGKILL);
+    n->recipe->SignalCompanion(*n, SIGKILL);  // Patroni's PostgreSQL, in a group of its own
+  }
+  Event(dc, std::string("chaos: ") + (up ? "dc-up: its " : "dc-down: SIGKILL to its ") +
+                std::to_string(hit.size()) + " nodes");
+  return "";
+}
+
 std::string Runner::Act(const std::string& name, const std::string& action, int hold_ms,
                         const std::string& part_in) {
   Node* n;
