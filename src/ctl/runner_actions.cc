@@ -112,6 +112,9 @@ std::string Runner::Scale(const Recipe& recipe, int count, const std::string& re
       if (n->recipe == &recipe && n->wanted) nodes.push_back(n.get());
   }
   if (count < 1 || count > 32) return kind + " nodes must be 1..32";
+  // A node added now would have no host of its own (netns.h plans them at start-up only).
+  if (net_.active && count > static_cast<int>(nodes.size()))
+    return "adding nodes at run time is not supported in [network] mode netns yet";
   // The node asked to go goes first: it is moved last.
   if (auto it =
           std::find_if(nodes.begin(), nodes.end(), [&](Node* n) { return n->name == remove; });

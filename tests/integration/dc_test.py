@@ -44,8 +44,8 @@ def run(*args, timeout=120):
     return p.returncode, p.stdout.decode(), p.stderr.decode()
 
 
-def load(region, duration, json_out, background=False):
-    args = [binary(), "load", "--region", region, "--topology", topo, "--users", "4",
+def load(region, duration, json_out, background=False, users=2):
+    args = [binary(), "load", "--region", region, "--topology", topo, "--users", str(users),
             "--duration", str(duration), "--mix", "browse", "--json", json_out]
     if background:
         return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tmp)
@@ -66,13 +66,13 @@ try:
     # The balancers' addresses as up placed them (moved into namespaces when it chose netns).
     st = json.loads(run("status", "--json")[1])
     lb = {n["name"]: n["address"] for n in st["nodes"] if n["role"] == "lb"}
-    rc, out, err = load("west", 2, os.path.join(tmp, "west.json"))
+    rc, out, err = load("west", 1, os.path.join(tmp, "west.json"))
     c.eq(rc, 0, "load --region west: " + err[-400:])
     c.check(f"{lb['lb3']} (dc2)" in resolved(err) and "dc1" not in resolved(err),
             f"west is sent to dc2's balancer: {resolved(err)}")
 
     # One of dc1's two balancers killed under load: the client retries onto the other.
-    p = load("east", 8, os.path.join(tmp, "east.json"), background=True)
+    p = load("east", 8, os.path.join(tmp, "east.json"), background=True, users=4)
     time.sleep(4)  # past the set-up (sign-ups), into the load
     rc, _, e = run("chaos", "kill", "lb1", "--hold", "60")
     c.eq(rc, 0, "chaos kill lb1: " + e)
@@ -94,10 +94,10 @@ try:
     c.eq(rc, 0, "chaos dc-down dc1: " + e)
 
     def east_to_dc2():
-        rc, out, err = load("east", 2, os.path.join(tmp, "east2.json"))
+        rc, out, err = load("east", 1, os.path.join(tmp, "east2.json"))
         return (rc, err) if f"{lb['lb3']} (dc2)" in resolved(err) else None
 
-    got = wait_for(east_to_dc2, 30, 0.5)
+    got = wait_for(east_to_dc2, 30, 0.2)
     c.check(got is not None, "after dc-down dc1, east is sent to dc2")
     if got:
         c.eq(got[0], 0, "load --region east on dc2: " + got[1][-400:])
@@ -117,7 +117,7 @@ try:
         rc, out, err = load("east", 1, os.path.join(tmp, "east3.json"))
         return rc == 0 and f"(dc1)" in resolved(err)
 
-    c.check(wait_for(east_to_dc1, 60, 1) is not None, "after dc-up dc1, east is back on dc1")
+    c.check(wait_for(east_to_dc1, 60, 0.3) is not None, "after dc-up dc1, east is back on dc1")
 finally:
     rc, _, e = run("down")
     c.eq(rc, 0, "down: " + e)
