@@ -407,6 +407,12 @@ int Up(const UpFlags& flags) {
         auto res = Admin(flags.topology, "GET", "/api/status");
         if (res.ok() && res->body.find("\"starting\"") == std::string::npos &&
             res->body.find("\"stopped\"") == std::string::npos) {
+          // Which network the runner chose (its log has the line).
+          std::ifstream log(t.runner.run_dir + "/runner.log");
+          std::string line, network;
+          while (std::getline(log, line))
+            if (line.rfind("  network    ", 0) == 0) network = line;
+          if (!network.empty()) printf("%s\n", network.c_str() + 2);
           if (detail::StdoutIsFile())
             printf(
                 "millions is up; dashboard http://%s/ (admin token in %s) ; `millions down` "
