@@ -121,7 +121,10 @@ int main(int argc, char** argv) {
   chaos->add_option("action", chaos_action, "kill | stop | cont | dc-down | dc-up")
       ->required()
       ->check(CLI::IsMember({"kill", "stop", "cont", "dc-down", "dc-up"}));
-  chaos->add_option("node", chaos_node, "Node name, as `millions status` lists it (a DC's name for dc-down and dc-up)")->required();
+  chaos
+      ->add_option("node", chaos_node,
+                   "Node name, as `millions status` lists it (a DC's name for dc-down and dc-up)")
+      ->required();
   chaos->add_option("--topology", topo, "Topology file (default topologies/local.toml)");
   double chaos_hold = 0;
   chaos

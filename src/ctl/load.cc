@@ -197,10 +197,8 @@ class Load {
         co_return;
       }
       User u;
-      u.id = std::string(json::parse(mine ? s.body : a.body)
-                             .as_object()
-                             .at(mine ? "user_id" : "id")
-                             .as_string());
+      u.id = std::string(
+          json::parse(mine ? s.body : a.body).as_object().at(mine ? "user_id" : "id").as_string());
       u.token = std::string(json::parse(s.body).as_object().at("token").as_string());
       Call upload{"POST",  "/api/photos?caption=load", MakePng(24, 16, i), "image/png", u.token,
                   "upload"};

@@ -84,8 +84,9 @@ Result<std::vector<std::string>> DnsAnswerAddresses(const std::string& wire, uin
   if (!m || !m->qr || m->id != id)
     return MakeError(Errc::kInternal, "dns", "no well-formed answer to our query");
   if (m->rcode != 0)
-    return MakeError(Errc::kInternal, "dns", std::string("the DNS server answered ") +
-                                                 dns::RcodeName(static_cast<dns::Rcode>(m->rcode)));
+    return MakeError(Errc::kInternal, "dns",
+                     std::string("the DNS server answered ") +
+                         dns::RcodeName(static_cast<dns::Rcode>(m->rcode)));
   std::vector<std::string> out;
   for (const auto& r : m->answer) {
     if (r.type != 1 || r.rdata.size() != 4) continue;
@@ -124,8 +125,7 @@ Result<RegionTargets> ResolveRegion(const std::string& topology, const std::stri
       lbs[config::ParseHostPort(address).host] = {address, std::string(o.at("dc").as_string())};
   }
   if (servers.empty()) return MakeError(Errc::kInternal, "dns", "the topology has no DNS server");
-  std::string name = settings.zone.service_labels.empty() ||
-                             settings.zone.service_labels[0] == "@"
+  std::string name = settings.zone.service_labels.empty() || settings.zone.service_labels[0] == "@"
                          ? settings.zone.zone
                          : settings.zone.service_labels[0] + "." + settings.zone.zone;
   if (settings.zone.service_labels.size() > 1 && settings.zone.service_labels[0] == "@")

@@ -62,7 +62,7 @@ TEST(LoadRegion, TakesEveryAddressOfTheAnswer) {
 
 TEST(LoadRegion, RefusesWrongIdsErrorsAndEmptyAnswers) {
   EXPECT_FALSE(DnsAnswerAddresses(Answer(9, 0x8400, {{1, 2, 3, 4}}), 10).ok());  // not ours
-  EXPECT_FALSE(DnsAnswerAddresses(Answer(9, 0x0400, {{1, 2, 3, 4}}), 9).ok());  // a query
+  EXPECT_FALSE(DnsAnswerAddresses(Answer(9, 0x0400, {{1, 2, 3, 4}}), 9).ok());   // a query
   auto nx = DnsAnswerAddresses(Answer(9, 0x8403, {}), 9);
   ASSERT_FALSE(nx.ok());
   EXPECT_NE(nx.error().message.find("NXDOMAIN"), std::string::npos) << nx.error().message;

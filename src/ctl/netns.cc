@@ -22,9 +22,9 @@ namespace {
 namespace fs = std::filesystem;
 namespace json = boost::json;
 
-constexpr int kSlots = 64;     // a /21 each: 198.18.0.0/15 holds 64
-constexpr int kMaxDcs = 6;     // networks 2..7 of the slot
-constexpr int kMaxHosts = 240; // host numbers 10..249 on a bridge
+constexpr int kSlots = 64;      // a /21 each: 198.18.0.0/15 holds 64
+constexpr int kMaxDcs = 6;      // networks 2..7 of the slot
+constexpr int kMaxHosts = 240;  // host numbers 10..249 on a bridge
 constexpr const char* kLock = "/run/millions-netns.lock";
 
 // Network `net` (0: the root's link, 1: public, 2+i: DC i) of `slot`, host `host`.
@@ -34,16 +34,15 @@ std::string Addr(int slot, int net, int host) {
          std::to_string(host);
 }
 
-bool PublicRole(const std::string& role) {
-  return role == "lb" || role == "edge" || role == "dns";
-}
+bool PublicRole(const std::string& role) { return role == "lb" || role == "edge" || role == "dns"; }
 
 // The roles in start order, with their nodes.
 std::vector<std::pair<std::string, std::vector<topo::NodeEntry>*>> Roles(topo::Topology* t) {
-  return {{"etcd", &t->runner.etcd}, {"postgres", &t->postgres}, {"redis", &t->redis},
-          {"timeline", &t->timeline}, {"nats", &t->nats},        {"web", &t->web},
-          {"worker", &t->worker},     {"lb", &t->lb},            {"edge", &t->edge},
-          {"dns", &t->dns}};
+  return {{"etcd", &t->runner.etcd}, {"postgres", &t->postgres},
+          {"redis", &t->redis},      {"timeline", &t->timeline},
+          {"nats", &t->nats},        {"web", &t->web},
+          {"worker", &t->worker},    {"lb", &t->lb},
+          {"edge", &t->edge},        {"dns", &t->dns}};
 }
 
 std::string Moved(const std::string& address, const std::string& host) {
@@ -131,8 +130,7 @@ void KillIn(const std::string& ns) {
     std::string name = e.path().filename().string();
     if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
     std::error_code lec;
-    if (fs::read_symlink(e.path() / "ns/net", lec).string() == want)
-      kill(std::stoi(name), SIGKILL);
+    if (fs::read_symlink(e.path() / "ns/net", lec).string() == want) kill(std::stoi(name), SIGKILL);
   }
 }
 
@@ -290,7 +288,8 @@ Result<Network> Setup(topo::Topology* t, const std::string& run_dir) {
     json::array names;
     for (const auto& ns : net.Namespaces()) names.emplace_back(ns);
     json::object hosts;
-    for (const auto& h : net.hosts) hosts[h.node] = {{"ns", h.ns}, {"priv", h.priv}, {"pub", h.pub}};
+    for (const auto& h : net.hosts)
+      hosts[h.node] = {{"ns", h.ns}, {"priv", h.priv}, {"pub", h.pub}};
     // What tests and operators need to reach the public side from its namespace.
     json::object rec{{"slot", slot},
                      {"link", net.root_link},
@@ -304,9 +303,9 @@ Result<Network> Setup(topo::Topology* t, const std::string& run_dir) {
   }
   auto fail = [&](const std::string& what) -> Result<Network> {
     TeardownLocked(run_dir);
-    return MakeError(Errc::kInternal, "netns",
-                     "network namespaces: " + what + " failed (see " + run_dir +
-                         "/logs/netns.log)");
+    return MakeError(
+        Errc::kInternal, "netns",
+        "network namespaces: " + what + " failed (see " + run_dir + "/logs/netns.log)");
   };
   // The machine's side: the namespaces and its one link into the router.
   std::vector<std::string> root;
@@ -317,8 +316,10 @@ Result<Network> Setup(topo::Topology* t, const std::string& run_dir) {
   root.push_back("route add " + net.cidr + " via " + Addr(slot, 0, 2) + " dev " + net.root_link);
   if (!Batch("", root, run_dir, false)) return fail("the namespaces and the machine's link");
   // The router: a bridge per DC and the public one, each host's veth pairs on them.
-  std::vector<std::string> r = {"link set lo up", "addr add " + Addr(slot, 0, 2) + "/24 dev h0",
-                                "link set h0 up", "link add brpub type bridge",
+  std::vector<std::string> r = {"link set lo up",
+                                "addr add " + Addr(slot, 0, 2) + "/24 dev h0",
+                                "link set h0 up",
+                                "link add brpub type bridge",
                                 "addr add " + Addr(slot, 1, 1) + "/24 dev brpub",
                                 "link set brpub up"};
   for (size_t i = 0; i < net.dc_gateways.size(); ++i) {

@@ -40,11 +40,11 @@ struct Network {
   std::string prefix;  // "mn<slot>": every namespace's name starts "mn<slot>-"
   std::string cidr;    // the slot's /21
   std::string router_ns, public_ns, root_link;
-  std::string client;                              // the public namespace's own address
-  std::vector<std::string> dc_gateways;            // the router's address on each DC bridge
-  std::vector<Host> hosts;                         // in start order of the roles
-  std::map<std::string, std::string> rewrite;      // "old host:port" -> "new host:port"
-  std::vector<std::string> Namespaces() const;     // every namespace it makes
+  std::string client;                           // the public namespace's own address
+  std::vector<std::string> dc_gateways;         // the router's address on each DC bridge
+  std::vector<Host> hosts;                      // in start order of the roles
+  std::map<std::string, std::string> rewrite;   // "old host:port" -> "new host:port"
+  std::vector<std::string> Namespaces() const;  // every namespace it makes
 };
 
 // The address plan for `t` in `slot`: a host per node (every role's nodes and the etcd

@@ -76,7 +76,7 @@ TEST_F(NetnsTest, EveryNodeGetsAHostOnItsDcsNetwork) {
   EXPECT_EQ(n.cidr, "198.18.0.0/21");
   ASSERT_EQ(n.hosts.size(), 5u);  // etcd, pg1, web1, web2, lb1
   EXPECT_EQ(n.hosts[0].node, "etcd");
-  EXPECT_EQ(HostOf(n, "pg1").priv, "198.18.2.12");  // dc1: network 2
+  EXPECT_EQ(HostOf(n, "pg1").priv, "198.18.2.12");   // dc1: network 2
   EXPECT_EQ(HostOf(n, "web1").priv, "198.18.3.13");  // dc2: network 3
   EXPECT_EQ(HostOf(n, "web1").dc_index, 1);
   EXPECT_EQ(HostOf(n, "web2").priv, "198.18.2.14");
