@@ -3,7 +3,8 @@ of its own with an address from 198.18.0.0/15. From the public namespace (where 
 request through the balancer's public address works, and the web node, the database, the cache,
 etcd and the balancer's admin listener are unreachable, even for a client that routes through
 the router; from the machine (the operator) they answer. `down` removes every namespace and
-link; so does `down` after the runner was killed. Needs root (exits 77, skipped, without)."""
+link; `up` after the runner was killed adopts its nodes in the same namespaces, and `down` after
+another crash removes them. Needs root (exits 77, skipped, without)."""
 import json
 import os
 import signal
@@ -148,15 +149,29 @@ c.eq(wait_for(lambda: not leftovers(rec), 10) or leftovers(rec), True,
      "down leaves no namespace or link")
 c.check(not os.path.exists(os.path.join(run_dir, "netns.json")), "down removes the record")
 
-# After a crash: the runner killed, its nodes left running in their namespaces; `down` stops
-# them and removes the namespaces.
+
+def kill_runner():
+    runner = json.load(open(os.path.join(run_dir, "runner.json")))["pid"]
+    os.kill(runner, signal.SIGKILL)
+    wait_for(lambda: not os.path.exists(f"/proc/{runner}"), 10)
+
+
+# After a crash: the runner killed, its nodes left running in their namespaces. A new `up`
+# adopts them in the same namespaces; after a second crash, `down` stops them and removes the
+# namespaces.
 rc, out = up()
 c.eq(rc, 0, "up again: " + out[-800:])
 rec = json.load(open(os.path.join(run_dir, "netns.json")))
-runner = json.load(open(os.path.join(run_dir, "runner.json")))["pid"]
-os.kill(runner, signal.SIGKILL)
-wait_for(lambda: not os.path.exists(f"/proc/{runner}"), 10)
+before = {n["name"]: n["pid"] for n in status()["nodes"]}
+kill_runner()
 c.check(bool(leftovers(rec)), "the killed runner left its namespaces")
+rc, out = up()
+c.eq(rc, 0, "up over a dead runner's namespaces: " + out[-800:])
+c.eq(json.load(open(os.path.join(run_dir, "netns.json")))["slot"], rec["slot"],
+     "the same slot is reused")
+after = {n["name"]: n["pid"] for n in status()["nodes"]}
+c.eq(after.get("web1"), before.get("web1"), "web1 adopted where it runs, in its namespace")
+kill_runner()
 d = down()
 c.eq(d.returncode, 0, "down after the runner died: " + (d.stdout + d.stderr).decode()[-300:])
 c.check(b"network namespaces" in d.stdout, "down says it removed the namespaces")
