@@ -96,6 +96,7 @@ Result<std::string> Service::SignUp(const app::SignUp& in) {
   u.created_ms = env_.WallMillis();
   auto created = store_.CreateUser(u);
   if (!created.ok()) return created.error();
+  if (business_) business_->Event(BusinessEvent::kSignUp, created->id);
   return RenderUser(*created);
 }
 
@@ -110,6 +111,7 @@ Result<NewSession> Service::LogIn(const app::LogIn& in) {
   NewSession s{user->id, NewSessionToken(env_), env_.WallMillis() + opt_.session_ttl_ms};
   if (Status st = store_.CreateSession({TokenHash(s.token), s.user_id, s.expires_ms}); !st.ok())
     return st.error();
+  if (business_) business_->Event(BusinessEvent::kLogIn, s.user_id);
   return s;
 }
 
@@ -123,7 +125,9 @@ Status Service::LogOut(std::string_view token) {
 std::optional<int64_t> Service::CachedSession(std::string_view token) {
   auto v = cache_.Peek(Kind::kSession, SessionKey(TokenHash(token)));
   if (!v) return std::nullopt;
-  return LiveSession(*v, env_.WallMillis());
+  auto user = LiveSession(*v, env_.WallMillis());
+  if (user && business_) business_->Active(*user);  // no I/O: a set lookup, at most a queue
+  return user;
 }
 
 Result<int64_t> Service::Authenticate(std::string_view token) {
@@ -140,6 +144,7 @@ Result<int64_t> Service::Authenticate(std::string_view token) {
   auto user = v.ok() ? LiveSession(*v, env_.WallMillis()) : std::nullopt;
   if (!user)
     return MakeError(Errc::kUnauthenticated, "unauthenticated", "session unknown or expired");
+  if (business_) business_->Active(*user);
   return *user;
 }
 
@@ -177,6 +182,7 @@ Status Service::Follow(int64_t user_id, int64_t target) {
   if (!st.ok()) return st;
   cache_.Invalidate(FollowKeys(user_id, target));
   TimelineChanged(user_id, false);
+  if (business_) business_->Event(BusinessEvent::kFollow, user_id);
   return Ok();
 }
 
@@ -231,6 +237,7 @@ Result<std::string> Service::Upload(int64_t user_id, std::string_view content_ty
   AddFollowerFeeds(user_id, &keys);
   cache_.Invalidate(keys);
   PublishPost(p);
+  if (business_) business_->Event(BusinessEvent::kUpload, user_id);
   return RenderPhoto(p);
 }
 
@@ -303,6 +310,7 @@ Result<std::string> Service::RequestEdit(int64_t user_id, int64_t photo_id, std:
       .GetCounter("millions_jobs_published_total", "Jobs published to the queue.",
                   {{"kind", "edit"}})
       .Inc();
+  if (business_) business_->Event(BusinessEvent::kEdit, user_id);
   return RenderJob(job);
 }
 

@@ -13,6 +13,7 @@
 #include <string>
 #include <string_view>
 
+#include "app/business.h"
 #include "app/requests.h"
 #include "cache/tiered.h"
 #include "cache/timeline.h"
@@ -106,6 +107,10 @@ class Service {
   JobOutcome ProcessJob(const queue::Delivery& d, std::string* error = nullptr,
                         std::string* op = nullptr);
 
+  // Business metrics (business.h): sign-ups, log-ins, uploads, edits, follows and every
+  // authenticated user are noted there. Call before serving; borrowed; nullptr: none.
+  void AttachBusiness(Business* business) { business_ = business; }
+
   // Feed fan-out (service_feed.cc). Call before serving: from then on the feed is read from
   // `timelines` (the database when they are down), and posts and follows are published on
   // `fanout` (nullptr: fanned out at once by the node that takes the post). Borrowed.
@@ -136,6 +141,7 @@ class Service {
   Env& env_;
   metrics::Registry& metrics_;
   ServiceOptions opt_;
+  Business* business_ = nullptr;
   cache::TimelineStore* timelines_ = nullptr;
   queue::JobQueue* fanout_ = nullptr;
   FeedOptions feed_;

@@ -146,6 +146,8 @@ WebApp::WebApp(Service& service, BlockingPool& pool, metrics::Registry& metrics,
   std::shared_ptr<cache::Counters> counters = opt_.counters;
   if (!counters) counters = std::make_shared<cache::LocalCounters>(Env::Default(), kLocalCounters);
   throttle_ = std::make_unique<Throttle>(opt_.throttle, std::move(counters), metrics_);
+  hot_ = std::make_shared<HotUsers>(Env::Default());
+  HotUsers::Export(hot_, metrics_);
   const EmbeddedFile* index = nullptr;
   std::map<std::string, std::string> renames;
   for (size_t i = 0; i < kEmbeddedFileCount; ++i) {
@@ -463,6 +465,7 @@ void WebApp::AddRoutes() {
   r.Add("GET", "/api/users/{id}", [this](Request& req) -> awaitable<Response> {
     auto id = PathId(req);
     if (!id.ok()) co_return ErrorResponse(id.error());
+    hot_->Note(*id);
     // The hot path: a cache hit never leaves the event loop.
     if (auto cached = svc_.CachedUser(*id)) co_return Ok(200, std::move(*cached));
     auto work = [this, id = *id] { return svc_.User(id); };
@@ -471,6 +474,7 @@ void WebApp::AddRoutes() {
   r.Add("GET", "/api/users/{id}/photos", [this](Request& req) -> awaitable<Response> {
     auto id = PathId(req);
     if (!id.ok()) co_return ErrorResponse(id.error());
+    hot_->Note(*id);
     auto page = ParsePage(req);
     if (!page.ok()) co_return ErrorResponse(page.error());
     auto work = [this, id = *id, p = *page] { return svc_.UserPhotos(id, p.before, p.limit); };
@@ -480,6 +484,7 @@ void WebApp::AddRoutes() {
     return [this, followers](Request& req) -> awaitable<Response> {
       auto id = PathId(req);
       if (!id.ok()) co_return ErrorResponse(id.error());
+      hot_->Note(*id);
       auto work = [this, id = *id, followers] {
         return followers ? svc_.Followers(id) : svc_.Following(id);
       };

@@ -10,6 +10,7 @@
 #include <functional>
 #include <memory>
 
+#include "app/hot_users.h"
 #include "app/service.h"
 #include "app/throttle.h"
 #include "core/blocking_pool.h"
@@ -70,6 +71,7 @@ class WebApp {
   std::unique_ptr<Assets> assets_;
   std::unique_ptr<class JobWaiters> waiters_;
   std::unique_ptr<Throttle> throttle_;
+  std::shared_ptr<HotUsers> hot_;  // whose data is read most (the celebrities), per node
   std::atomic<bool> ready_{false};
 };
 

@@ -13,6 +13,7 @@
 #include "ctl/logs.h"
 #include "ctl/prometheus.h"
 #include "ctl/runner.h"
+#include "ctl/seed.h"
 #include "roles/dns/serve.h"
 #include "roles/dns/settings.h"
 #include "roles/edge/serve.h"
@@ -184,6 +185,36 @@ int main(int argc, char** argv) {
                    "Exit 1 when more requests than this fail (default -1: no limit; benches use 0)")
       ->check(CLI::Range(-1, 1000000000));
 
+  millions::ctl::SeedFlags seed_flags;
+  auto* seed = app.add_subcommand(
+      "seed",
+      "Fill the running topology's PostgreSQL with synthetic users (PREFIX0, PREFIX1, ...),\n"
+      "follow edges (followees drawn by 1/rank popularity: a few celebrities) and photos, by\n"
+      "COPY on each cluster's primary, one thread per cluster, with a progress line. Every seeded\n"
+      "user's password is printed at the end. Ctrl-C stops after the current batch; the same\n"
+      "command again goes on (rows already there are skipped). Exit 1 on a database error or an\n"
+      "interrupted load, 2 when the topology has no PostgreSQL.");
+  seed->add_option("--users", seed_flags.users, "How many users")
+      ->required()
+      ->check(CLI::Range(int64_t{1}, int64_t{100'000'000}));
+  seed->add_option("--follows", seed_flags.follows,
+                   "Follow edges per user, on average (default 10)")
+      ->check(CLI::Range(0.0, 1000.0));
+  seed->add_option("--photos", seed_flags.photos, "Photos per user, on average (default 1)")
+      ->check(CLI::Range(0.0, 1000.0));
+  seed->add_option("--seed", seed_flags.seed,
+                   "The generator's seed: same seed, same data (default 1)");
+  seed->add_option("--prefix", seed_flags.prefix, "Handle prefix (default seed)")
+      ->check([](const std::string& p) {
+        bool ok = !p.empty() && p.size() <= 16;
+        for (char c : p) ok = ok && ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_');
+        return ok ? std::string() : std::string("1-16 characters of a-z, 0-9 and _");
+      });
+  seed->add_option("--batch", seed_flags.batch, "Users per transaction (default 20000)")
+      ->check(CLI::Range(int64_t{100}, int64_t{1'000'000}));
+  seed->add_option("--topology", seed_flags.topology,
+                   "Topology file (default topologies/local.toml)");
+
   millions::ctl::LogsFlags logs_flags;
   auto* logs_cmd = app.add_subcommand(
       "logs",
@@ -294,6 +325,7 @@ int main(int argc, char** argv) {
     }
     if (*load) return millions::ctl::RunLoad(load_flags);
     if (*logs_cmd) return millions::ctl::RunLogs(logs_flags);
+    if (*seed) return millions::ctl::RunSeed(seed_flags);
     if (*status) return millions::ctl::PrintStatus(topo, as_json);
     if (*down) return millions::ctl::Down(topo);
     if (*chaos) return millions::ctl::Chaos(topo, chaos_action, chaos_node, chaos_hold, chaos_part);

@@ -3,6 +3,8 @@
 #include <libpq-fe.h>
 #include <poll.h>
 
+#include <algorithm>
+#include <cstdlib>
 #include <cstring>
 
 #include "core/log.h"
@@ -87,6 +89,56 @@ Status Conn::Simple(const char* sql) {
   if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) return ResultError(c_, r);
   PQclear(r);
   return Ok();
+}
+
+Result<int64_t> Conn::CopyIn(const char* sql, std::string_view data) {
+  PGresult* r = PQexec(c_, sql);
+  if (!r || PQresultStatus(r) != PGRES_COPY_IN) return ResultError(c_, r);
+  PQclear(r);
+  // Pieces of at most 1 MiB: libpq buffers what it is given whole.
+  constexpr size_t kPiece = 1 << 20;
+  bool sent = true;
+  for (size_t at = 0; at < data.size() && sent; at += kPiece) {
+    const size_t n = std::min(kPiece, data.size() - at);
+    sent = PQputCopyData(c_, data.data() + at, static_cast<int>(n)) == 1;
+  }
+  if (PQputCopyEnd(c_, sent ? nullptr : "the client failed to send") != 1)
+    return ConnError(c_, "copy");
+  r = PQgetResult(c_);
+  if (!r || PQresultStatus(r) != PGRES_COMMAND_OK) {
+    Error e = ResultError(c_, r);
+    while (PGresult* more = PQgetResult(c_)) PQclear(more);
+    return e;
+  }
+  const char* tuples = PQcmdTuples(r);
+  int64_t n = tuples && *tuples ? std::strtoll(tuples, nullptr, 10) : 0;
+  PQclear(r);
+  while (PGresult* more = PQgetResult(c_)) PQclear(more);
+  return n;
+}
+
+std::string CopyText(std::string_view v) {
+  std::string out;
+  out.reserve(v.size());
+  for (char c : v) {
+    switch (c) {
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      default:
+        out += c;
+    }
+  }
+  return out;
 }
 
 Result<std::string> Conn::EncryptPassword(const std::string& user, const std::string& password) {

@@ -44,6 +44,11 @@ table{border-collapse:collapse}td,th{padding:.2rem .6rem;text-align:right;border
 <th>requests/s</th><th>p99 ms</th><th>errors/s</th><th>db connections</th></tr></thead><tbody></tbody></table></section>
 <section class="dc"><h3>Cache</h3><table id="cache"><thead><tr><th>hit ratio</th><th>L1 hits/s</th>
 <th>L2 hits/s</th><th>loads/s</th><th>database reads/s</th></tr></thead><tbody><tr><td>–</td><td></td><td></td><td></td><td></td></tr></tbody></table></section>
+<section class="dc" id="bizbox"><h3>Business <span style="font-weight:normal;color:#889">UTC days, from the cache tier (every web node reports the same figures)</span></h3>
+<table id="biz"><thead><tr><th>active users today</th><th>yesterday</th><th>sign-ups today</th><th>log-ins</th>
+<th>uploads</th><th>edits</th><th>follows</th></tr></thead><tbody><tr><td>–</td><td></td><td></td><td></td><td></td><td></td><td></td></tr></tbody></table>
+<table id="cohorts" style="margin-top:.5rem"><thead><tr><th style="text-align:left">sign-up cohort</th><th>users</th>
+<th>day-1 retention</th><th>day-7 retention</th></tr></thead><tbody><tr><td colspan="4" style="text-align:left">no sign-ups in the last 4 weeks</td></tr></tbody></table></section>
 <section class="dc" id="edgebox" hidden><h3>CDN edge <span style="font-weight:normal;color:#889">ratios since the edges started</span></h3>
 <table id="edge"><thead><tr><th>hit ratio</th><th>origin offload</th><th>hits/s</th><th>misses/s</th>
 <th>stale/s</th><th>passed/s</th><th>KiB/s from cache</th><th>KiB/s from origin</th></tr></thead>
@@ -214,6 +219,26 @@ function renderEdge(m) {
             el('td', r('miss', 1)), el('td', r('stale', 1)), el('td', r('pass', 1)),
             el('td', r('bytes_cache', 1024)), el('td', r('bytes_origin', 1024)));
   $('edge').tBodies[0].replaceChildren(tr);
+}
+// Business figures (GET /api/metrics' "business"): today's and yesterday's active users, today's
+// events, and the 14 latest sign-up cohorts with their day-1 and day-7 retention.
+function renderBusiness(m) {
+  const b = m.business;
+  if (!b) return;
+  const n = (v) => v === null || v === undefined ? '–' : String(Math.round(v));
+  const pct = (v) => v === null || v === undefined ? '–' : (100 * v).toFixed(1) + '%';
+  const ev = (k) => n(b.events_today[k]);
+  const tr = el('tr');
+  tr.append(el('td', n(b.active_day)), el('td', n(b.active_previous_day)), el('td', ev('signup')),
+            el('td', ev('login')), el('td', ev('upload')), el('td', ev('edit')), el('td', ev('follow')));
+  $('biz').tBodies[0].replaceChildren(tr);
+  if (!b.cohorts.length) return;
+  $('cohorts').tBodies[0].replaceChildren(...b.cohorts.slice(0, 14).map((c) => {
+    const r = el('tr');
+    r.append(el('td', c.day), el('td', n(c.users)), el('td', pct(c.day1)), el('td', pct(c.day7)));
+    r.children[0].style.textAlign = 'left';
+    return r;
+  }));
 }
 function renderMatrix(x) {
   if (!x || !x.rows || !x.rows.length) return;
@@ -419,6 +444,7 @@ async function refresh() {
     for (const t of Object.values(m.tiers)) t.buckets = t.buckets.map(([le, c]) => [le === '+Inf' ? Infinity : Number(le), c]);
     m.at = Date.now();
     renderEdge(m);
+    renderBusiness(m);
     renderTiers(m);
     renderMatrix(await (await api('/api/chaos-matrix')).json());
     renderAutoscale(await (await api('/api/autoscale')).json());

@@ -43,6 +43,10 @@ const std::vector<GraphQuery>& GraphQueries() {
       {"node_cpu", "Node CPU", "cores", "node:millions_node_cpu:rate", "dc,node"},
       {"node_rss", "Node resident memory", "bytes", "node:millions_node_resident_bytes:sum",
        "dc,node"},
+      {"active_users", "Active users (UTC day so far, previous day)", "users",
+       "millions_business_active_users:max", "window"},
+      {"business_events", "Sign-ups, log-ins, uploads, edits, follows /s", "req/s",
+       "millions_business_events:rate", "kind"},
   };
   return table;
 }

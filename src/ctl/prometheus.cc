@@ -153,6 +153,17 @@ std::string RulesYaml(const PrometheusConfig& c, const topo::Topology&) {
               "sum by (dc, role, node) (rate(millions_node_cpu_seconds_total[" + w + "]))");
   s += Record("node:millions_node_resident_bytes:sum",
               "sum by (dc, role, node) (millions_node_resident_bytes)");
+  // Business metrics (docs/metrics.md, Business): every web node reports the same global
+  // figures from the cache tier, so they are taken once (max), never summed; the event
+  // counters are each node's own, so they are summed.
+  s += Record("millions_business_active_users:max",
+              "max by (window) (millions_business_active_users)");
+  s += Record("millions_business_events:rate",
+              "sum by (kind) (rate(millions_business_events_total[" + w + "]))");
+  s += Record("millions_business_cohort_users:max",
+              "max by (cohort_day) (millions_business_cohort_users)");
+  s += Record("millions_business_retention_ratio:max",
+              "max by (cohort_day, day) (millions_business_retention_ratio)");
   // Little's law: the backlog over its drain rate is how long the newest job waits; a backlog
   // that does not drain at all counts as a thousand seconds per job.
   s += Record("millions_queue_backlog_age_seconds:estimate",

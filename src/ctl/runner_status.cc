@@ -11,6 +11,7 @@
 #include "core/log.h"
 #include "core/router.h"
 #include "ctl/admin_token.h"
+#include "ctl/business_metrics.h"
 #include "ctl/dashboard.h"
 #include "ctl/edge_metrics.h"
 #include "ctl/prometheus.h"
@@ -75,7 +76,8 @@ std::string Runner::MetricsJson() {
   // The cache's effect, from the web nodes: reads served by L1 and by L2, reads that went to
   // the database after a miss, and every database read.
   double l1_hits = 0, l2_hits = 0, loads = 0, db_reads = 0;
-  EdgeTotals edge;  // the edges' hits and bytes: hit ratio and origin offload
+  EdgeTotals edge;          // the edges' hits and bytes: hit ratio and origin offload
+  BusinessTotals business;  // the web nodes' business figures (global: max across nodes)
   std::vector<std::pair<std::string, std::pair<std::string, int>>> targets;
   {
     std::lock_guard lock(mu_);
@@ -99,6 +101,7 @@ std::string Runner::MetricsJson() {
       size_t sp = line.rfind(' ');
       double v = std::atof(line.c_str() + sp + 1);
       if (role == "edge") edge.Add(line, v);
+      if (role == "web") business.Add(line, v);
       if (line.rfind("millions_http_requests_total{", 0) == 0) {
         t.requests += v;
         if (line.find("code=\"5") != std::string::npos) t.errors += v;
@@ -136,6 +139,7 @@ std::string Runner::MetricsJson() {
       {"l1_hits", l1_hits}, {"l2_hits", l2_hits}, {"loads", loads}, {"db_reads", db_reads}};
   json::object root{{"tiers", out}, {"cache", cache}};
   if (!t_.edge.empty()) root["edge"] = edge.Json();
+  root["business"] = business.Json();
   return json::serialize(root);
 }
 

@@ -1,6 +1,6 @@
 // The runner's dashboard in Chromium: `millions up` on a small test topology; the page shows
 // every node (the timeline store's with their roles), Prometheus' alerts box, the architecture
-// drawing and a graph over time with data points, a kill from its
+// drawing and a graph over time with data points, the Business box, a kill from its
 // button is reflected (the node is restarted with a new pid and the event is listed), and there
 // are no console errors.
 // The admin API needs the token `up` printed: without it the page asks for it and the API
@@ -148,6 +148,14 @@ try {
   await page.waitForSelector('.node[data-node="redis1"]:has-text("MiB")');
   c.check(true, "the cache node's card shows its memory and keys");
   await reads;
+  // The sign-up reaches the Business box (from the cache node, through either web node): one
+  // active user and one sign-up today, and today's cohort of one.
+  await page.waitForSelector('#biz tbody td:first-child:text-is("1")', { timeout: 15000 });
+  const biz = await page.$$eval('#biz tbody td', (tds) => tds.map((t) => t.textContent));
+  c.check(biz[2] === '1', `the Business box counts today's sign-up: ${biz}`);
+  const today = new Date().toISOString().slice(0, 10);
+  await page.waitForSelector(`#cohorts tbody tr:has(td:text-is("${today}")) td:text-is("1")`);
+  c.check(true, "the Business box lists today's sign-up cohort");
   const before = await page.textContent('.node[data-node="web1"]');
   const pid = before.match(/pid (\d+)/)[1];
   await page.click('.node[data-node="web1"] button[data-action="kill"]');

@@ -7,11 +7,15 @@
 2. `millions up` with two web nodes behind a balancer and a cache node: the counters are shared
    (round robin spreads the attempts over both nodes), the client's address comes from the
    balancer's X-Forwarded-For, and with the cache node paused log-ins still work (each node
-   counts by itself)."""
+   counts by itself).
+Both parts also check the business metrics (docs/metrics.md, Business): sign-ups, log-ins and
+follows counted for the UTC day, and the day's active users; under `up`, both web nodes report
+the same global figures from the cache node although round robin split the requests."""
 import json
 import os
 import subprocess
 import tempfile
+import time
 
 from harness import (Checks, Server, binary, free_port, http_request, node, parse_json, topology,
                      wait_for)
@@ -35,6 +39,19 @@ def metric(port, line_start):
         if line.startswith(line_start):
             return float(line.rsplit(" ", 1)[1])
     return 0.0
+
+
+def business(ports, want, what):
+    """Polls every web node's /metrics (a scrape asks for a fresh snapshot, read within ~1 s)
+    until each reports `want` (line prefix -> value); checks it."""
+    def got():
+        return [{k: metric(p, k) for k in want} for p in ports]
+    seen = wait_for(lambda: (lambda g: g if all(x == want for x in g) else None)(got()), 15, 0.3)
+    c.check(seen is not None, f"{what}: business metrics {want}; got {got()}")
+
+
+def today():
+    return time.strftime("%Y-%m-%d", time.gmtime())
 
 
 def throttle_flow(port, what):
@@ -79,6 +96,18 @@ try:
     s, _, _ = req(srv.port, "POST", "/api/users", {"handle": "su_y", "password": "password123"},
                   source="127.0.0.6")
     c.eq(s, 201, "another address signs up")
+    # 22 sign-ups (each active on its day), the owner's two log-ins, and one follow.
+    _, _, sess = login(srv.port, "owner", "right-password", "127.0.0.3")
+    _, _, su0 = req(srv.port, "GET", "/api/users/by-handle/su0")
+    s, _, _ = req(srv.port, "POST", f"/api/users/{su0['id']}/follow",
+                  headers={"Authorization": "Bearer " + sess["token"]})
+    c.eq(s, 204, "the owner follows su0")
+    business([srv.port], {'millions_business_events_today{kind="signup"}': 22,
+                          'millions_business_events_today{kind="login"}': 2,
+                          'millions_business_events_today{kind="follow"}': 1,
+                          'millions_business_active_users{window="day"}': 22,
+                          f'millions_business_cohort_users{{cohort_day="{today()}"}}': 22},
+             "single")
     c.check(metric(srv.port, 'millions_auth_throttled_total{kind="login"}') >= 3,
             "throttled log-ins counted")
     c.check(metric(srv.port, 'millions_auth_throttled_total{kind="signup"}') >= 2,
@@ -123,6 +152,28 @@ try:
                             if n["name"] == "web2"]]
     c.check(len(fails) == 2 and all(f >= 1 for f in fails),
             f"failures were counted on both web nodes: {fails}")
+    web_ports = [web1_port] + [int(n["address"].rsplit(":", 1)[1])
+                               for n in json.loads(millions("status", "--json").stdout)["nodes"]
+                               if n["name"] == "web2"]
+    # Three more users through the balancer: each signs up and logs in; one follows another.
+    tokens = []
+    for i in range(3):
+        s, _, _ = req(lb_port, "POST", "/api/users", {"handle": f"biz{i}", "password": "password123"},
+                      source="127.0.0.3")
+        _, _, sess = login(lb_port, f"biz{i}", "password123", "127.0.0.3")
+        tokens.append(sess and sess.get("token"))
+    _, _, owner = req(lb_port, "GET", "/api/users/by-handle/owner")
+    s, _, _ = req(lb_port, "POST", f"/api/users/{owner['id']}/follow",
+                  headers={"Authorization": "Bearer " + str(tokens[0])})
+    c.eq(s, 204, "biz0 follows the owner")
+    business(web_ports, {'millions_business_events_today{kind="signup"}': 4,
+                         'millions_business_events_today{kind="login"}': 4,
+                         'millions_business_events_today{kind="follow"}': 1,
+                         'millions_business_active_users{window="day"}': 4,
+                         f'millions_business_cohort_users{{cohort_day="{today()}"}}': 4},
+             "up, both web nodes")
+    own = sum(metric(p, 'millions_business_events_total{kind="signup"}') for p in web_ports)
+    c.eq(own, 4, "each node counts its own sign-ups: their sum is the day's")
     # Straight to a web node from an address that is not a balancer: its X-Forwarded-For is not
     # believed, so the throttled address stays throttled.
     s, _, _ = login(web1_port, "owner", "right-password", "127.0.0.2",

@@ -117,6 +117,31 @@ try:
                       {"ops": [{"op": "grayscale"}]}, bearer(token))
     c.eq(s, 202, "edit via web1")
 
+    # `millions seed`: synthetic users by COPY, who then log in and show their rows through the
+    # API like any user; a second run adds nothing and says so.
+    seed = [binary(), "seed", "--users", "3000", "--follows", "5", "--photos", "1", "--topology",
+            topo]
+    p = subprocess.run(seed, capture_output=True, text=True, timeout=120, cwd=tmp)
+    c.eq(p.returncode, 0, "seed: " + p.stdout + p.stderr[-300:])
+    c.check("seeded 3000 users" in p.stdout, "seed says how many: " + p.stdout)
+    s, sess42 = _request(*w1, "POST", "/api/sessions", {"handle": "seed42", "password": "seeded-user"})
+    c.eq(s, 201, "a seeded user logs in with the printed password")
+    seeded = [_request(*w2, "GET", f"/api/users/by-handle/seed{i}")[1] for i in range(30)]
+    c.check(all(u and u.get("handle", "").startswith("seed") for u in seeded), "seeded users read")
+    c.check(sum(u["following"] for u in seeded) > 0 and any(u["followers"] for u in seeded),
+            f"follow counts: {[(u['following'], u['followers']) for u in seeded[:5]]}")
+    with_photo = next((u for u in seeded if u["photos"] > 0), None)
+    c.check(with_photo is not None, "some seeded users have photos")
+    if with_photo:
+        s, page = _request(*w1, "GET", f"/api/users/{with_photo['id']}/photos")
+        c.eq((s, len(page["items"])), (200, with_photo["photos"]), "their photo list")
+        url = page["items"][0]["url"]
+        s, hdrs, data = http_request(*w1, "GET", url)
+        c.eq((s, data[:4]), (200, b"\x89PNG"), f"the seeded photo's image {url}")
+    p = subprocess.run(seed, capture_output=True, text=True, timeout=120, cwd=tmp)
+    c.check(p.returncode == 0 and "seeded 0 users" in p.stdout and "already there" in p.stdout,
+            "seed again: nothing twice: " + p.stdout)
+
     old = node(status(), "web1")["pid"]
     subprocess.run([binary(), "chaos", "kill", "web1", "--topology", topo], check=True,
                    capture_output=True)

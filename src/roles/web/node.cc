@@ -1,7 +1,9 @@
 #include "roles/web/node.h"
 
+#include "app/business.h"
 #include "app/workers.h"
 #include "cache/counters.h"
+#include "cache/tallies.h"
 #include "core/blocking_pool.h"
 #include "core/http_server.h"
 #include "core/log.h"
@@ -56,6 +58,16 @@ int RunWebNode(const WebNodeConfig& cfg, data::Store& store, queue::JobQueue& qu
         std::make_unique<cache::RedisCounters>(*l2),
         std::make_unique<cache::LocalCounters>(env, 100'000), [&fallbacks] { fallbacks.Inc(); });
   }
+  // Business metrics: per-day sets and counts on the cache nodes, shared by every web node
+  // (without cache nodes, this process's memory); written and read by their own thread.
+  std::shared_ptr<cache::Tallies> tallies;
+  if (cache::L2* l2 = cache.l2())
+    tallies = std::make_shared<cache::RedisTallies>(*l2);
+  else
+    tallies = std::make_shared<cache::LocalTallies>(env, 1'000'000);
+  app::Business business(env, std::move(tallies), registry);
+  service.AttachBusiness(&business);
+  business.Start();
   app::WebApp web(service, pool, registry, std::move(web_options));
   // Long polls on a job wake when any node's worker announces it finished.
   queue.Listen([&web](int64_t job) { web.JobFinished(job); });
@@ -91,6 +103,7 @@ int RunWebNode(const WebNodeConfig& cfg, data::Store& store, queue::JobQueue& qu
   workers.Stop();
   queue.Listen(nullptr);
   pool.Stop();
+  business.Stop();  // its last flush
   log::Info("stopped");
   return 0;
 }
