@@ -14,7 +14,7 @@ BUILD_PKGS=(
 )
 TEST_PKGS=(
   curl wrk nginx haproxy linux-perf chromium python3 postgresql postgresql-client patroni etcd-server redis-server redis-tools
-  nats-server varnish prometheus dnsperf pdns-server pdns-backend-bind slowhttptest
+  nats-server varnish prometheus dnsperf pdns-server pdns-backend-bind slowhttptest iproute2
 )
 
 want=("${BUILD_PKGS[@]}")

@@ -116,11 +116,16 @@ int main(int argc, char** argv) {
   down->add_option("--topology", topo, "Topology file (default topologies/local.toml)");
   std::string chaos_action, chaos_node;
   auto* chaos = app.add_subcommand(
-      "chaos", "kill (SIGKILL), stop (SIGSTOP) or cont (SIGCONT) one node; the supervisor reacts");
-  chaos->add_option("action", chaos_action, "kill | stop | cont")
+      "chaos",
+      "kill (SIGKILL), stop (SIGSTOP) or cont (SIGCONT) one node; the supervisor reacts.\n"
+      "dc-down DC kills every node of a data centre and holds them down; dc-up DC restarts them");
+  chaos->add_option("action", chaos_action, "kill | stop | cont | dc-down | dc-up")
       ->required()
-      ->check(CLI::IsMember({"kill", "stop", "cont"}));
-  chaos->add_option("node", chaos_node, "Node name, as `millions status` lists it")->required();
+      ->check(CLI::IsMember({"kill", "stop", "cont", "dc-down", "dc-up"}));
+  chaos
+      ->add_option("node", chaos_node,
+                   "Node name, as `millions status` lists it (a DC's name for dc-down and dc-up)")
+      ->required();
   chaos->add_option("--topology", topo, "Topology file (default topologies/local.toml)");
   double chaos_hold = 0;
   chaos
@@ -156,7 +161,14 @@ int main(int argc, char** argv) {
       "requests, and errors by kind (connect_error, timeout, io_error, http_4xx, http_5xx) and\n"
       "by status. Closed loop by default; --rate for open loop.");
   load->add_option("--target", load_flags.target,
-                   "Base URL, or several comma-separated (default http://127.0.0.1:8080)");
+                   "Base URL, or several comma-separated: each connection fails over to the next\n"
+                   "on a transport error (default http://127.0.0.1:8080)");
+  load->add_option("--region", load_flags.region,
+                   "Load where the deployment's DNS sends this [[dns.region]]: the service's name\n"
+                   "asked with the region's client subnet (EDNS Client Subnet); the answered\n"
+                   "balancers are the targets. Needs a running `millions up` of --topology");
+  load->add_option("--topology", load_flags.topology,
+                   "With --region: the topology file (default topologies/local.toml)");
   load->add_option("--users", load_flags.users, "Simulated users (default 20)")
       ->check(CLI::Range(1, 10000));
   load->add_option("--duration", load_flags.duration_s, "Seconds to run (default 30)")

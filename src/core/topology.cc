@@ -241,6 +241,10 @@ Topology Topology::Load(const std::string& path) {
   for (char& c : t.dns_zone)
     if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
   while (!t.dns_zone.empty() && t.dns_zone.back() == '.') t.dns_zone.pop_back();
+  file.Table("network").Get("mode", &t.network_mode);
+  if (t.network_mode != "loopback" && t.network_mode != "netns" && t.network_mode != "auto")
+    throw config::ConfigError(path + ": [network] mode must be \"loopback\", \"netns\" or " +
+                              "\"auto\", not '" + t.network_mode + "'");
   auto runner = file.Table("runner");
   runner.Get("run_dir", &t.runner.run_dir);
   runner.Get("admin", &t.runner.admin);

@@ -114,6 +114,11 @@ struct Topology {
   // endpoints name the zone) so that the runner never reads the file after start-up; the DNS
   // role's reader (roles/dns/settings.h) checks it and reads the rest of [dns].
   std::string dns_zone = "millions.test";
+  // [network] mode: where `millions up` puts the nodes. "loopback": on this machine's loopback,
+  // at the addresses written here; "netns": each node in a network namespace of its own with an
+  // address from 198.18.0.0/15 (ctl/netns.h; needs root); "auto": netns when this machine allows
+  // it, else loopback. Only `up` reads it: the nodes read the addresses it rewrote.
+  std::string network_mode = "loopback";
   // NATS JetStream servers (the job queue); with more than one, they form one cluster.
   std::vector<NodeEntry> nats;
   // Photo workers: processes that take edit jobs from NATS. Needs nats nodes.

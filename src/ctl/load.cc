@@ -18,6 +18,7 @@
 #include <map>
 #include <random>
 
+#include "ctl/load_region.h"
 #include "ctl/png.h"
 
 namespace millions::ctl {
@@ -56,18 +57,38 @@ struct Answer {
   int status = 0;  // 0: transport error, named in `error`
   std::string body;
   const char* error = "";  // "connect_error" | "timeout" | "io_error" when status is 0
+  bool retried = false;    // a transport error on one address: sent again to the next
 };
 
 bool Succeeded(int status) { return status >= 200 && status < 400; }
 
-// One keep-alive connection; reconnects after an error.
+// One keep-alive connection; reconnects after an error. Given several addresses (a name's A
+// records, or --target's list), it starts on one and, on a transport error (refused, reset,
+// timed out: a balancer died), sends the request once more to the next one and stays there, as
+// a client with several addresses does. An HTTP error status is an answer: never retried.
 class Conn {
  public:
   // `source`: the local address to connect from (empty: the kernel's choice).
-  Conn(asio::io_context& ioc, Target t, std::string source = "")
-      : ioc_(ioc), t_(std::move(t)), stream_(ioc), source_(std::move(source)) {}
+  Conn(asio::io_context& ioc, std::vector<Target> targets, size_t first, std::string source = "")
+      : ioc_(ioc),
+        targets_(std::move(targets)),
+        at_(first % targets_.size()),
+        stream_(ioc),
+        source_(std::move(source)) {}
   awaitable<Answer> Send(const Call& c) {
+    Answer a = co_await Once(c);
+    if (a.status == 0 && targets_.size() > 1) {
+      at_ = (at_ + 1) % targets_.size();
+      a = co_await Once(c);
+      a.retried = true;
+    }
+    co_return a;
+  }
+
+ private:
+  awaitable<Answer> Once(const Call& c) {
     Answer a;
+    const Target& t = targets_[at_];
     bool connecting = !open_;
     try {
       if (!open_) {
@@ -77,12 +98,12 @@ class Conn {
           stream_.socket().bind(asio::ip::tcp::endpoint(asio::ip::make_address(source_), 0));
         }
         co_await stream_.async_connect(
-            asio::ip::tcp::endpoint(asio::ip::make_address(t_.host), t_.port), use_awaitable);
+            asio::ip::tcp::endpoint(asio::ip::make_address(t.host), t.port), use_awaitable);
         open_ = true;
         connecting = false;
       }
       bhttp::request<bhttp::string_body> req{bhttp::string_to_verb(c.method), c.target, 11};
-      req.set(bhttp::field::host, t_.host);
+      req.set(bhttp::field::host, t.host);
       if (!c.token.empty()) req.set(bhttp::field::authorization, "Bearer " + c.token);
       if (!c.content_type.empty()) req.set(bhttp::field::content_type, c.content_type);
       req.body() = c.body;
@@ -107,8 +128,6 @@ class Conn {
     }
     co_return a;
   }
-
- private:
   void Close() {
     beast::error_code ec;
     stream_.socket().close(ec);  // a closed socket reopens on the next async_connect
@@ -116,7 +135,8 @@ class Conn {
     open_ = false;
   }
   asio::io_context& ioc_;
-  Target t_;
+  std::vector<Target> targets_;
+  size_t at_;
   beast::tcp_stream stream_;
   beast::flat_buffer buf_;
   bool open_ = false;
@@ -138,8 +158,8 @@ struct User {
 class Load {
  public:
   Load(const LoadFlags& f) : f_(f), rng_(12345) {
-    // Several comma-separated targets share the load by connection (until the balancer lands,
-    // this is how load reaches more than one web node).
+    // Several comma-separated targets share the load by connection, and each connection fails
+    // over to the next target on a transport error.
     std::string list = f.target;
     for (size_t pos; (pos = list.find(',')) != std::string::npos; list.erase(0, pos + 1))
       targets_.push_back(ParseTarget(list.substr(0, pos)));
@@ -159,7 +179,7 @@ class Load {
         std::to_string(std::chrono::system_clock::now().time_since_epoch().count() % 100000000);
     fprintf(stderr, "setting up %d users...\n", f_.users);
     for (int i = 0; i < f_.users; ++i) {
-      Conn c(ioc_, targets_[0], SourceFor(targets_[0], i));
+      Conn c(ioc_, targets_, 0, SourceFor(targets_[0], i));
       std::string handle = "load_" + run + "_" + std::to_string(i);
       std::string creds = "{\"handle\":\"" + handle + "\",\"password\":\"password123\"}";
       // Named, not temporaries: GCC 12 destroys temporaries of a co_await expression twice.
@@ -167,14 +187,18 @@ class Load {
       Call login{"POST", "/api/sessions", creds, "application/json", "", "login"};
       Answer a = co_await c.Send(signup);
       Answer s = co_await c.Send(login);
-      if (a.status != 201 || s.status != 201) {
+      // A sign-up retried on the next address after its answer was lost may find its own
+      // first attempt done: the handle is then ours, and the log-in says so.
+      bool mine = a.status == 409 && a.retried && s.status == 201;
+      if ((a.status != 201 && !mine) || s.status != 201) {
         fprintf(stderr, "set-up failed for %s: %d/%d %s\n", handle.c_str(), a.status, s.status,
                 s.body.c_str());
         setup_failed_ = true;
         co_return;
       }
       User u;
-      u.id = std::string(json::parse(a.body).as_object().at("id").as_string());
+      u.id = std::string(
+          json::parse(mine ? s.body : a.body).as_object().at(mine ? "user_id" : "id").as_string());
       u.token = std::string(json::parse(s.body).as_object().at("token").as_string());
       Call upload{"POST",  "/api/photos?caption=load", MakePng(24, 16, i), "image/png", u.token,
                   "upload"};
@@ -231,6 +255,7 @@ class Load {
     lat_.push_back(ms);
     ++by_status_[a.status];
     ++by_kind_[c.kind];
+    if (a.retried) ++retried_;
     if (Succeeded(a.status)) {
       ok_lat_.push_back(ms);
       window_.push_back(ms);
@@ -243,7 +268,7 @@ class Load {
   }
 
   awaitable<void> ClosedUser(int u) {
-    Conn c(ioc_, targets_[static_cast<size_t>(u) % targets_.size()]);
+    Conn c(ioc_, targets_, static_cast<size_t>(u));
     while (Clock::now() < end_) {
       Call call = Next(u);
       auto t0 = Clock::now();
@@ -281,7 +306,7 @@ class Load {
       c = std::move(idle_.back());
       idle_.pop_back();
     } else {
-      c = std::make_unique<Conn>(ioc_, targets_[static_cast<size_t>(open_) % targets_.size()]);
+      c = std::make_unique<Conn>(ioc_, targets_, static_cast<size_t>(open_));
       ++open_;
     }
     for (;;) {
@@ -345,6 +370,9 @@ class Load {
     row("successes", ok_lat_, ok_rps);
     row("all", lat_, all_rps);
     printf("errors     %10llu %10.1f\n", static_cast<unsigned long long>(errors_), errors_ / secs);
+    if (retried_ > 0)
+      printf("retried    %10llu            (a transport error, sent again to the next address)\n",
+             static_cast<unsigned long long>(retried_));
     printf("\nby status:");
     json::object statuses;
     for (auto& [status, n] : by_status_) {
@@ -374,6 +402,7 @@ class Load {
       json::object o{{"requests", lat_.size()},
                      {"successes", ok_lat_.size()},
                      {"errors", errors_},
+                     {"retried", retried_},
                      {"seconds", secs},
                      {"rps", ok_rps},
                      {"attempts_rps", all_rps},
@@ -407,7 +436,7 @@ class Load {
   std::vector<double> lat_;     // every request
   std::vector<double> ok_lat_;  // successes only
   std::vector<double> window_;  // successes in the last progress second
-  uint64_t errors_ = 0, window_errors_ = 0;
+  uint64_t errors_ = 0, window_errors_ = 0, retried_ = 0;
   std::map<std::string, uint64_t> errors_by_kind_, errors_by_call_;
   std::map<int, uint64_t> by_status_;
   std::map<std::string, uint64_t> by_kind_;
@@ -427,7 +456,23 @@ int RunLoad(const LoadFlags& flags) {
     fprintf(stderr, "millions load: --users and --duration must be positive\n");
     return 2;
   }
-  Load load(flags);
+  LoadFlags f = flags;
+  if (!f.region.empty()) {
+    try {
+      auto r = ResolveRegion(f.topology, f.region);
+      if (!r.ok()) {
+        fprintf(stderr, "millions load: --region %s: %s\n", f.region.c_str(),
+                r.error().message.c_str());
+        return 1;
+      }
+      fprintf(stderr, "%s\n", r->summary.c_str());
+      f.target = r->targets;
+    } catch (const std::exception& e) {
+      fprintf(stderr, "millions load: %s\n", e.what());
+      return 2;
+    }
+  }
+  Load load(f);
   return load.Run();
 }
 

@@ -24,6 +24,9 @@ struct LoadFlags {
   int connections = 64;         // open loop: most connections at once
   std::string json_out;         // also write the summary as JSON here
   int max_errors = -1;          // exit 1 when errors exceed this; -1: no limit
+  // Non-empty: the target is where the deployment's DNS sends this region (load_region.h).
+  std::string region;
+  std::string topology = "topologies/local.toml";  // for --region
 };
 
 int RunLoad(const LoadFlags& flags);

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <pwd.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -44,7 +45,7 @@ std::string ResolveProgram(const std::string& name) {
 // watchdog, the sanitizers' own), and a lock one of them held at the fork stays locked in the
 // child for ever, so between fork and exec the child only makes async-signal-safe system calls
 // (no malloc, no NSS lookup, no setenv, no stdio). A child that did deadlocked under ASan.
-Result<pid_t> StartProcess(const Spawn& spec) {
+Result<pid_t> StartProcess(const Spawn& spec, const std::string& netns_path) {
   uid_t uid = 0;
   gid_t gid = 0;
   std::vector<gid_t> groups;
@@ -87,8 +88,17 @@ Result<pid_t> StartProcess(const Spawn& spec) {
   envp.push_back(nullptr);
   std::string program = ResolveProgram(spec.argv.at(0));
   std::string exec_failed = "exec " + spec.argv[0] + " failed\n";
+  // The namespace is opened here and entered in the child (setns is a plain system call).
+  int netns = -1;
+  if (!netns_path.empty()) {
+    netns = open(netns_path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (netns < 0) return MakeError(Errc::kInternal, "netns", "cannot open " + netns_path);
+  }
   int log = open(spec.log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-  if (log < 0) return MakeError(Errc::kInternal, "log", "cannot open " + spec.log_path);
+  if (log < 0) {
+    if (netns >= 0) close(netns);
+    return MakeError(Errc::kInternal, "log", "cannot open " + spec.log_path);
+  }
   if (!spec.user.empty()) (void)fchown(log, uid, gid);
   std::vector<char*> argv;
   for (const auto& a : spec.argv) argv.push_back(const_cast<char*>(a.c_str()));
@@ -96,9 +106,17 @@ Result<pid_t> StartProcess(const Spawn& spec) {
   pid_t pid = fork();
   if (pid < 0) {
     close(log);
+    if (netns >= 0) close(netns);
     return MakeError(Errc::kInternal, "fork", strerror(errno));
   }
   if (pid == 0) {
+    // Before the user changes: entering a namespace needs CAP_SYS_ADMIN.
+    if (netns >= 0 && setns(netns, CLONE_NEWNET) != 0) {
+      static const char kMsg[] = "cannot enter the node's network namespace\n";
+      ssize_t w = write(log, kMsg, sizeof kMsg - 1);
+      (void)w;
+      _exit(125);
+    }
     setsid();
     dup2(log, 1);
     dup2(log, 2);
@@ -122,6 +140,7 @@ Result<pid_t> StartProcess(const Spawn& spec) {
     _exit(127);
   }
   close(log);
+  if (netns >= 0) close(netns);
   return pid;
 }
 

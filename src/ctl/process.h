@@ -21,7 +21,8 @@ struct Spawn {
   std::vector<std::string> env;  // extra NAME=VALUE
 };
 
-Result<pid_t> StartProcess(const Spawn& spec);
+// `netns`: non-empty, the network namespace the process runs in (/run/netns/NAME, ctl/netns.h).
+Result<pid_t> StartProcess(const Spawn& spec, const std::string& netns = "");
 // Signals the whole process group of `pid`.
 void SignalGroup(pid_t pid, int sig);
 // When `pid` started (clock ticks since boot, /proc/PID/stat field 22), or 0 when no such

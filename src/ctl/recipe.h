@@ -44,6 +44,7 @@ struct Node {
   std::string check_host;
   int check_port = 0;
   Spawn spawn;
+  std::string netns;  // set by the supervisor: the namespace it runs in (ctl/netns.h), or ""
   std::shared_ptr<const NodeExtra> extra;
   const Recipe* recipe = nullptr;  // set by the supervisor
   pid_t pid = 0;

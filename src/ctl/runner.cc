@@ -67,10 +67,45 @@ const Recipe* Runner::RecipeOf(const std::string& kind) const {
 void Runner::WriteEffectiveTopology() {
   std::ifstream in(source_);
   std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  // In namespaces, every node reads the addresses of its peers' hosts.
+  if (net_.active) text = netns::RewriteText(net_, std::move(text));
   for (const auto& [recipe, e] : extra_)
     text += "\n[[" + recipe->ScaleTable() + "]]\nname = \"" + e.name + "\"\ndc = \"" + e.dc +
             "\"\nlisten = \"" + e.listen + "\"\n";
   std::ofstream(effective_) << text;
+}
+
+bool Runner::SetUpNetwork() {
+  std::string mode = t_.network_mode, why;
+  if (mode == "auto") {
+    mode = netns::Supported(&why) ? "netns" : "loopback";
+  } else if (mode == "netns" && !netns::Supported(&why)) {
+    fprintf(stderr, "millions up: [network] mode = \"netns\" needs network namespaces: %s\n",
+            why.c_str());
+    return false;
+  }
+  if (mode == "loopback") {
+    netns::Teardown(run_);  // what an earlier netns run of this run dir left
+    printf("  network    loopback (the topology's 127.0.0.0/8 addresses)%s\n",
+           why.empty() ? "" : (": no namespaces, " + why).c_str());
+    fflush(stdout);
+    return true;
+  }
+  try {
+    auto net = netns::Setup(&t_, run_);
+    if (!net.ok()) {
+      fprintf(stderr, "millions up: %s\n", net.error().message.c_str());
+      return false;
+    }
+    net_ = std::move(*net);
+  } catch (const std::exception& e) {
+    fprintf(stderr, "millions up: %s\n", e.what());
+    return false;
+  }
+  printf("  network    netns: a namespace per node in %s (%s-*), clients in %s (%s)\n",
+         net_.cidr.c_str(), net_.prefix.c_str(), net_.public_ns.c_str(), net_.client.c_str());
+  fflush(stdout);
+  return true;
 }
 
 void Runner::Build() {
@@ -81,6 +116,7 @@ void Runner::Build() {
     for (const auto& e : entries) {
       if (Find(e.name)) continue;
       auto n = std::make_unique<Node>(recipe->Make(e, ctx_));
+      n->netns = netns::NamespacePath(net_, e.name);
       n->role = recipe->Kind();
       n->recipe = recipe.get();
       std::lock_guard lock(mu_);
@@ -97,7 +133,7 @@ std::string Runner::PublicUrl() const {
 }
 
 bool Runner::Start(Node& n) {
-  auto pid = StartProcess(n.spawn);
+  auto pid = StartProcess(n.spawn, n.netns);
   if (!pid.ok()) {
     Event(n.name, "could not start: " + pid.error().message);
     return false;
@@ -262,6 +298,7 @@ int Runner::Run() {
       return 1;
     }
   }
+  if (!SetUpNetwork()) return 1;
   RestoreScaledNodes();
   WriteEffectiveTopology();
   Build();
@@ -273,6 +310,7 @@ int Runner::Run() {
   } catch (const std::exception& e) {
     fprintf(stderr, "millions up: admin address %s: %s (is another `up` running?)\n",
             t_.runner.admin.c_str(), e.what());
+    if (net_.active) netns::Teardown(run_);
     return 1;
   }
   std::ofstream(run_ + "/runner.json")
@@ -337,6 +375,7 @@ int Runner::Run() {
     StopNode(**it, std::chrono::seconds(20));
   fs::remove(run_ + "/nodes.json");
   fs::remove(run_ + "/runner.json");
+  if (net_.active && netns::Teardown(run_)) fprintf(stderr, "  network namespaces removed\n");
   admin_ioc_.stop();
   fprintf(stderr, "  stopped\n");
   return ok ? 0 : 1;
@@ -368,6 +407,12 @@ int Up(const UpFlags& flags) {
         auto res = Admin(flags.topology, "GET", "/api/status");
         if (res.ok() && res->body.find("\"starting\"") == std::string::npos &&
             res->body.find("\"stopped\"") == std::string::npos) {
+          // Which network the runner chose (its log has the line).
+          std::ifstream log(t.runner.run_dir + "/runner.log");
+          std::string line, network;
+          while (std::getline(log, line))
+            if (line.rfind("  network    ", 0) == 0) network = line;
+          if (!network.empty()) printf("%s\n", network.c_str() + 2);
           if (detail::StdoutIsFile())
             printf(
                 "millions is up; dashboard http://%s/ (admin token in %s) ; `millions down` "

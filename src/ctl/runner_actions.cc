@@ -11,6 +11,29 @@
 
 namespace millions::ctl::detail {
 
+std::string Runner::ActDc(const std::string& dc, bool up) {
+  if (std::find(t_.dcs.begin(), t_.dcs.end(), dc) == t_.dcs.end()) return "no such dc " + dc;
+  std::vector<std::pair<Node*, pid_t>> hit;
+  {
+    std::lock_guard lock(mu_);
+    for (auto& n : nodes_) {
+      if (n->dc != dc || !n->wanted) continue;
+      // Down: held until dc-up (as a machine room that stays dark); up: due now.
+      n->hold_until = up ? Clock::now() : Clock::now() + std::chrono::hours(24 * 365);
+      if (up) n->next_start = Clock::now();
+      hit.push_back({n.get(), n->pid});
+    }
+  }
+  for (auto [n, pid] : hit) {
+    if (up) continue;
+    if (pid > 0) SignalGroup(pid, SIGKILL);
+    n->recipe->SignalCompanion(*n, SIGKILL);  // Patroni's PostgreSQL, in a group of its own
+  }
+  Event(dc, std::string("chaos: ") + (up ? "dc-up: its " : "dc-down: SIGKILL to its ") +
+                std::to_string(hit.size()) + " nodes");
+  return "";
+}
+
 std::string Runner::Act(const std::string& name, const std::string& action, int hold_ms,
                         const std::string& part_in) {
   Node* n;
@@ -89,6 +112,9 @@ std::string Runner::Scale(const Recipe& recipe, int count, const std::string& re
       if (n->recipe == &recipe && n->wanted) nodes.push_back(n.get());
   }
   if (count < 1 || count > 32) return kind + " nodes must be 1..32";
+  // A node added now would have no host of its own (netns.h plans them at start-up only).
+  if (net_.active && count > static_cast<int>(nodes.size()))
+    return "adding nodes at run time is not supported in [network] mode netns yet";
   // The node asked to go goes first: it is moved last.
   if (auto it =
           std::find_if(nodes.begin(), nodes.end(), [&](Node* n) { return n->name == remove; });

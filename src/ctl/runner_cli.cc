@@ -110,7 +110,14 @@ int Down(const std::string& topology) {
   auto res = Admin(topology, "POST", "/api/down");
   if (!res.ok()) {
     // Only when no runner answers: a runner that refused our token still owns its nodes.
-    if (res.error().code == "not_running" && DownOrphans(topology) == 0) return 0;
+    if (res.error().code == "not_running") {
+      int orphans = DownOrphans(topology);
+      // The namespaces (netns mode) a runner that died left behind.
+      std::string run = Abs(topo::Topology::Load(topology).runner.run_dir);
+      bool net = netns::Teardown(run);
+      if (net) printf("removed the network namespaces left by a runner that died\n");
+      if (orphans == 0 || net) return 0;
+    }
     fprintf(stderr, "millions: %s\n", res.error().message.c_str());
     return 1;
   }
@@ -128,7 +135,10 @@ int Down(const std::string& topology) {
 
 int Chaos(const std::string& topology, const std::string& action, const std::string& node,
           double hold_s, const std::string& part) {
-  std::string target = "/api/nodes/" + node + "/" + action + "?";
+  // dc-down / dc-up: `node` names a DC.
+  bool dc = action == "dc-down" || action == "dc-up";
+  std::string target = dc ? "/api/dcs/" + node + "/" + action.substr(3) + "?"
+                          : "/api/nodes/" + node + "/" + action + "?";
   if (hold_s > 0) target += "hold_ms=" + std::to_string(static_cast<int>(hold_s * 1000)) + "&";
   if (!part.empty()) target += "part=" + part;
   auto res = Admin(topology, "POST", target);

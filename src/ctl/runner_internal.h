@@ -29,6 +29,7 @@
 #include "core/router.h"
 #include "core/topology.h"
 #include "ctl/autoscale.h"
+#include "ctl/netns.h"
 #include "ctl/process.h"
 #include "ctl/prometheus.h"
 #include "ctl/recipe.h"
@@ -85,6 +86,9 @@ class Runner : private RecipeHost {
   // hold_ms (kill only): the supervisor leaves the node down this long, as a machine that
   // stays down would be (so that Patroni fails over instead of the old leader coming back).
   // part: one of the node's recipe's chaos parts; empty: the recipe's default for the action.
+  // `chaos dc-down|dc-up DC`: every node of the DC killed (companions too) and held down until
+  // dc-up, which lets the supervisor start them again at once. "" or what is wrong.
+  std::string ActDc(const std::string& dc, bool up);
   std::string Act(const std::string& node, const std::string& action, int hold_ms = 0,
                   const std::string& part = "");
   // Scales the nodes of a scalable kind (Recipe::ScaleTable) to `count`. Scaling down removes
@@ -123,6 +127,11 @@ class Runner : private RecipeHost {
   RecipeContext ctx_;      // set by Run before Build
   std::string run_;        // absolute run dir
   std::string effective_;  // run/topology.toml: the source plus nodes added at run time
+  // [network] mode netns: the namespaces the nodes run in (inactive: loopback). Set by Run
+  // before Build; t_'s addresses are rewritten to it.
+  netns::Network net_;
+  // Picks the network ([network] mode), makes the namespaces when it is netns, says which.
+  bool SetUpNetwork();
   std::mutex mu_;
   std::vector<std::unique_ptr<Node>> nodes_;
   std::deque<std::pair<std::string, std::string>> events_;  // ts, text

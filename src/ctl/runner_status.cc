@@ -183,6 +183,15 @@ void Runner::ServeAdmin() {
                 if (!err.empty()) co_return http::JsonError(400, "bad_action", err);
                 co_return http::Json(200, "{\"ok\":true}");
               });
+  router->Add("POST", "/api/dcs/{dc}/{action}",
+              [this](http::Request& req) -> awaitable<http::Response> {
+                std::string action(req.param("action"));
+                if (action != "down" && action != "up")
+                  co_return http::JsonError(400, "bad_action", "action must be down or up");
+                std::string err = ActDc(std::string(req.param("dc")), action == "up");
+                if (!err.empty()) co_return http::JsonError(400, "bad_action", err);
+                co_return http::Json(200, "{\"ok\":true}");
+              });
   // One scale route per kind that scales (web).
   for (const auto& recipe : recipes_) {
     if (recipe->ScaleTable().empty()) continue;

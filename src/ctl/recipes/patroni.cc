@@ -67,11 +67,14 @@ std::string Yaml(const topo::Topology& t, const topo::NodeEntry& n, const std::s
   // Patroni writes pg_hba.conf from this list at every start (an older run directory's `trust`
   // lines go too). Every connection proves a password with SCRAM, the unix socket included:
   // Patroni itself connects over TCP with its superuser's password, and nothing else uses the
-  // socket, so no `trust` or `peer` line is needed. Loopback only: every address in a local
-  // topology is on 127.0.0.0/8; anything else matches no line and is refused.
+  // socket, so no `trust` or `peer` line is needed. Loopback and 198.18.0.0/15 only: every
+  // address in a local topology is on 127.0.0.0/8, and in namespaces ([network] mode netns,
+  // ctl/netns.h) on the test range; anything else matches no line and is refused.
   s += "  pg_hba:\n  - local all all scram-sha-256\n"
        "  - host replication replicator 127.0.0.0/8 scram-sha-256\n"
-       "  - host all all 127.0.0.0/8 scram-sha-256\n";
+       "  - host all all 127.0.0.0/8 scram-sha-256\n"
+       "  - host replication replicator 198.18.0.0/15 scram-sha-256\n"
+       "  - host all all 198.18.0.0/15 scram-sha-256\n";
   // Hex secrets: plain YAML scalars, quoted anyway so they stay strings.
   s += "  authentication:\n    replication:\n      username: replicator\n      password: '" +
        cred.replication + "'\n    superuser:\n      username: postgres\n      password: '" +
