@@ -225,7 +225,7 @@ int main(int argc, char** argv) {
     matrix.add_option("--faults", mf.faults,
                       "Comma-separated ACTION:ROLE (ACTION kill, pause, restart; ROLE lb, web, "
                       "redis, patroni-leader, patroni-replica, postgres-primary, db-host, "
-                      "etcd-member, etcd-all, nats, worker, runner), none (a baseline), or all "
+                      "etcd-member, etcd-all, nats, worker, edge, runner), none (a baseline), or all "
                       "(default; roles the topology lacks are skipped)");
     matrix.add_option("--seconds", mf.seconds, "How long each fault is kept (default 25)")
         ->check(CLI::Range(1, 3600));
