@@ -4,6 +4,7 @@
 #include <zlib.h>
 
 #include <chrono>
+#include <fstream>
 #include <string>
 #include <thread>
 #include <utility>
@@ -70,6 +71,34 @@ std::string Bomb(uint32_t side) {
   std::string ihdr = be32(side) + be32(side) + std::string("\x01\x00\x00\x00\x00", 5);
   return std::string("\x89PNG\r\n\x1a\n", 8) + chunk("IHDR", ihdr) + chunk("IDAT", z) +
          chunk("IEND", "");
+}
+
+bool MapsHave(const std::string& name) {
+  std::ifstream maps("/proc/self/maps");
+  std::string line;
+  while (std::getline(maps, line))
+    if (line.find(name) != std::string::npos) return true;
+  return false;
+}
+
+// Declared first, so it runs before any test starts libvips: the module is loaded by the first
+// check that needs pixels, not by the ones that do not (this binary links libvips itself to
+// make its images, so it is the module's mapping that tells).
+TEST(MediaModule, LoadedOnFirstUseOnly) {
+  ASSERT_FALSE(Loaded());
+  ASSERT_FALSE(MapsHave("millions-media-vips.so"));
+  Limits limits;
+  std::string png = Bomb(16);
+  EXPECT_EQ(Probe(png, "image/gif", limits).error().code, "unsupported_media_type");
+  EXPECT_EQ(Probe(png, "image/jpeg", limits).error().code, "bad_image");  // the magic bytes
+  EXPECT_EQ(ApplyOps(png, {16, 16, "image/png"}, {}, limits).error().code, "bad_edit");
+  EXPECT_FALSE(Loaded()) << "refused without libvips";
+  EXPECT_FALSE(MapsHave("millions-media-vips.so"));
+  auto info = Probe(png, "image/png", limits);
+  ASSERT_TRUE(info.ok()) << info.error().message;
+  EXPECT_EQ(info->width, 16);
+  EXPECT_TRUE(Loaded());
+  EXPECT_TRUE(MapsHave("millions-media-vips.so"));
 }
 
 class MediaTest : public ::testing::Test {
