@@ -79,8 +79,8 @@ struct LedgerRecord {
   std::vector<Ack> acks;
   std::vector<std::pair<int, std::string>> ambiguous;  // writer, caption: never answered
   uint64_t attempts = 0;                               // distinct write attempts (captions)
-  uint64_t failed_writes = 0;  // requests that failed (each try of an attempt counts)
-  uint64_t rejected = 0;       // attempts refused for good (a 4xx other than 408/409/429)
+  uint64_t failed_writes = 0;            // requests that failed (each try of an attempt counts)
+  uint64_t rejected = 0;                 // attempts refused for good (a 4xx other than 408/409/429)
   uint64_t reads = 0, failed_reads = 0;  // a read fails on its photo or on the photo's bytes
   // Photo bytes read from the photo's `url`, and those read from the public URL after that URL
   // (an edge) failed, as the page falls back.

@@ -4,6 +4,8 @@
 // load it at start (Init), a web node whose edits run on workers at its first upload, if any.
 // The module is found at $MILLIONS_MEDIA_MODULE, else beside the running binary
 // (millions-media-vips.so, as the build and an install put it), else where this build made it.
+#include "media/media.h"
+
 #include <dlfcn.h>
 #include <unistd.h>
 
@@ -16,7 +18,6 @@
 
 #include "core/log.h"
 #include "media/formats.h"
-#include "media/media.h"
 #include "media/vips_api.h"
 
 #ifndef MILLIONS_MEDIA_MODULE_BUILD_PATH
@@ -39,10 +40,9 @@ std::vector<std::string> Candidates() {
   char exe[4096];
   ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
   if (n > 0)
-    out.push_back(
-        (std::filesystem::path(std::string(exe, static_cast<size_t>(n))).parent_path() /
-         kModuleName)
-            .string());
+    out.push_back((std::filesystem::path(std::string(exe, static_cast<size_t>(n))).parent_path() /
+                   kModuleName)
+                      .string());
   if (*MILLIONS_MEDIA_MODULE_BUILD_PATH) out.push_back(MILLIONS_MEDIA_MODULE_BUILD_PATH);
   return out;
 }
@@ -91,7 +91,8 @@ const Module& Load() {
 }
 
 Error Unavailable(const Module& m) {
-  return MakeError(Errc::kInternal, "media_unavailable", "image processing unavailable: " + m.error);
+  return MakeError(Errc::kInternal, "media_unavailable",
+                   "image processing unavailable: " + m.error);
 }
 
 }  // namespace

@@ -1,10 +1,10 @@
 // Media: checks and edits uploaded images with libvips, behind a header that keeps vips out of
-// the rest of the program (and out of the process until an image is read: media.cc). Probe reads only the header (declared type, magic bytes, dimensions,
-// the decompression-bomb limits) before a single pixel is decoded; ApplyOps decodes, edits and
-// re-encodes in the source format without metadata.
-// Thread-safety: every function may be called from any thread at once (the first call that
-// needs libvips loads it, once). Request paths get Results: libvips' exceptions never escape this module.
-// Ownership: inputs are borrowed for the call only; results own their bytes.
+// the rest of the program (and out of the process until an image is read: media.cc). Probe reads
+// only the header (declared type, magic bytes, dimensions, the decompression-bomb limits) before a
+// single pixel is decoded; ApplyOps decodes, edits and re-encodes in the source format without
+// metadata. Thread-safety: every function may be called from any thread at once (the first call
+// that needs libvips loads it, once). Request paths get Results: libvips' exceptions never escape
+// this module. Ownership: inputs are borrowed for the call only; results own their bytes.
 #pragma once
 
 #include <cstdint>

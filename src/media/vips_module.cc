@@ -5,8 +5,6 @@
 // way out (libvips' log lines) is a callback media.cc gives it. Every libvips call is inside a
 // try: VError (and anything else vips-cpp throws) becomes an Error here and never reaches a
 // request path.
-#include "media/vips_api.h"
-
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -16,6 +14,7 @@
 #include <vips/vips8>
 
 #include "media/formats.h"
+#include "media/vips_api.h"
 
 // From <vips/vector.h>, which does not stand alone (it needs vips.h first, and include sorting
 // would put it before).

@@ -1,6 +1,6 @@
 """Stage 9 without the runner: a web node publishes edit jobs to a real nats-server (JetStream,
 file storage) and `millions serve worker` processes run them, on one real PostgreSQL.
-What it shows: a worker killed mid-job loses nothing and makes one result; 1000 jobs accepted
+What it shows: libvips is mapped in the workers, not in the idle web node; a worker killed mid-job loses nothing and makes one result; 1000 jobs accepted
 while no worker runs all finish once workers start; nats-server killed and restarted under load
 loses no accepted job; a job that kills its worker every time ends `failed` after its attempts,
 with a dead letter; a job whose publish was lost is found and run by the reconciler."""
@@ -68,9 +68,21 @@ SLOW = [{"op": "resize", "width": 2000, "height": 2000}, {"op": "blur", "sigma":
         {"op": "resize", "width": 64, "height": 64}]
 QUICK = [{"op": "rotate", "degrees": 90}]
 
+
+def maps(proc):
+    with open(f"/proc/{proc.proc.pid}/maps") as f:
+        return f.read()
+
+
 try:
     web.start()
     w1.start()
+    # 0. libvips only where images are read: the worker loads it at start; the web node, whose
+    # edits run on the workers, has not loaded it (nor any library only libvips pulls in).
+    c.check("millions-media-vips.so" in maps(w1) and "libvips" in maps(w1),
+            "the worker has libvips mapped")
+    c.check("libvips" not in maps(web) and "millions-media-vips" not in maps(web),
+            "an idle web node with workers has no libvips mapped")
     s, _, _ = web.json("POST", "/api/users", {"handle": "quinn", "password": "password123"})
     s, _, sess = web.json("POST", "/api/sessions", {"handle": "quinn", "password": "password123"})
     token = sess["token"]

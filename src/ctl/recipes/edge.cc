@@ -74,9 +74,8 @@ class EdgeRecipe : public Recipe {
     lines->push_back({"edge", "http://" + t.edge.front().listen + "/" +
                                   (token.empty() ? "" : "  (purge token in " + token + ")")});
     if (!t.edge.front().tls_listen.empty())
-      lines->push_back({"edge https", "https://" + t.edge.front().tls_listen +
-                                          "/  (self-signed: " + edge::ReadSettings(t).tls_cert +
-                                          ")"});
+      lines->push_back({"edge https", "https://" + t.edge.front().tls_listen + "/  (self-signed: " +
+                                          edge::ReadSettings(t).tls_cert + ")"});
   }
 };
 

@@ -1,8 +1,8 @@
 // The edge's section of a topology: [edge] (threads, the object store's bounds and policy, the
 // caching policy's default TTL and grace, origin timeouts and health checks, the purge token's
-// file, the TLS files) and the [http] limits it shares with the other servers. Read by `millions serve edge`
-// and checked by `millions up` (docs/topology.md, docs/edge.md).
-// Thread-safety: values, built at start-up. Ownership: owns its strings.
+// file, the TLS files) and the [http] limits it shares with the other servers. Read by `millions
+// serve edge` and checked by `millions up` (docs/topology.md, docs/edge.md). Thread-safety: values,
+// built at start-up. Ownership: owns its strings.
 #pragma once
 
 #include <string>
