@@ -1,7 +1,8 @@
-// media.h without libvips: the checks that need no pixels (declared type, magic bytes, the ops'
-// arithmetic) run here, and the rest is handed to the libvips module, loaded with dlopen on first
-// use (vips_api.h). Only processes that read images ever map libvips: `single` and the workers
-// load it at start (Init), a web node whose edits run on workers at its first upload, if any.
+// media.h without libvips: the checks that need no pixels (declared type, magic bytes, the
+// header's size and orientation: sniff.h, the ops' arithmetic) run here, and the edits are handed
+// to the libvips module, loaded with dlopen on first use (vips_api.h). Only processes that edit
+// images ever map libvips: `single` and the workers load it at start (Init); a web node whose
+// edits run on workers never does, uploads included.
 // The module is found at $MILLIONS_MEDIA_MODULE, else beside the running binary
 // (millions-media-vips.so, as the build and an install put it), else where this build made it.
 #include "media/media.h"
@@ -18,6 +19,7 @@
 
 #include "core/log.h"
 #include "media/formats.h"
+#include "media/sniff.h"
 #include "media/vips_api.h"
 
 #ifndef MILLIONS_MEDIA_MODULE_BUILD_PATH
@@ -110,9 +112,7 @@ Result<ImageInfo> Probe(std::string_view bytes, std::string_view declared_type,
   if (!format) return Unsupported();
   if (!MagicMatches(bytes, *format))
     return BadImage("the bytes are not " + std::string(declared_type));
-  const Module& m = Load();
-  if (!m.api) return Unavailable(m);
-  return m.api->probe(bytes, declared_type, limits);
+  return SniffProbe(bytes, declared_type, limits);  // the header alone: no libvips
 }
 
 Result<Encoded> ApplyOps(std::string_view bytes, const ImageInfo& info,

@@ -3,7 +3,7 @@
 // sides are built from this tree by one compiler, so the table passes C++ types; kVipsAbi
 // changes whenever the table or a type in it does, and media.cc refuses a module of another.
 // Thread-safety: start runs once (later calls return its first answer); after a successful start
-// probe and apply may be called from any thread at once. Ownership: inputs are borrowed for the
+// apply may be called from any thread at once. Ownership: inputs are borrowed for the
 // call; results own their bytes.
 #pragma once
 
@@ -16,16 +16,14 @@
 
 namespace millions::media::internal {
 
-inline constexpr int kVipsAbi = 1;
+inline constexpr int kVipsAbi = 2;
 
 struct VipsApi {
   int abi;
   // Starts libvips; "" when it did, else why not. `debug` receives libvips' log lines.
   std::string (*start)(void (*debug)(const char* message));
-  // media.h's Probe and ApplyOps once media.cc has checked the type and the magic bytes (and,
-  // for apply, validated the ops).
-  Result<ImageInfo> (*probe)(std::string_view bytes, std::string_view declared_type,
-                             const Limits& limits);
+  // media.h's ApplyOps once media.cc has validated the ops and checked the type and the magic
+  // bytes.
   Result<Encoded> (*apply)(std::string_view bytes, const ImageInfo& info,
                            const std::vector<EditOp>& ops, const Limits& limits);
 };

@@ -76,9 +76,6 @@ int Orientation(const VImage& img) {
   return o >= 1 && o <= 8 ? o : 1;
 }
 
-// Orientations 5..8 are a quarter turn: the displayed image has its sides swapped.
-bool TurnsQuarter(int orientation) { return orientation >= 5; }
-
 bool HasRotate(const std::vector<EditOp>& ops) {
   for (const EditOp& op : ops)
     if (op.kind == EditOp::Kind::kRotate) return true;
@@ -228,25 +225,6 @@ std::string Start(void (*debug)(const char* message)) {
   return failed;
 }
 
-// media.cc has checked the declared type and the magic bytes.
-Result<ImageInfo> VipsProbe(std::string_view bytes, std::string_view declared_type,
-                            const Limits& limits) {
-  std::optional<Format> format = FormatOf(declared_type);
-  if (!format) return Unsupported();
-  try {
-    BorrowedBlob blob(bytes);
-    VImage img = Load(blob, *format, VIPS_ACCESS_SEQUENTIAL);
-    int64_t w = img.width(), h = img.height();
-    if (TurnsQuarter(Orientation(img))) std::swap(w, h);
-    if (std::optional<Error> e = SizeError(w, h, limits)) return *std::move(e);
-    return ImageInfo{static_cast<int>(w), static_cast<int>(h), std::string(declared_type)};
-  } catch (const vips::VError& e) {
-    return FromVips(e, "the image header does not parse");
-  } catch (const std::exception& e) {
-    return MakeError(Errc::kInternal, "media_error", e.what());
-  }
-}
-
 // media.cc has validated the ops and checked the type and the magic bytes.
 Result<Encoded> VipsApplyOps(std::string_view bytes, const ImageInfo& info,
                              const std::vector<EditOp>& ops, const Limits& limits) {
@@ -285,7 +263,6 @@ Result<Encoded> VipsApplyOps(std::string_view bytes, const ImageInfo& info,
 extern "C" __attribute__((visibility("default"))) const millions::media::internal::VipsApi*
 millions_media_vips_api() {
   static const millions::media::internal::VipsApi api{
-      millions::media::internal::kVipsAbi, &millions::media::Start, &millions::media::VipsProbe,
-      &millions::media::VipsApplyOps};
+      millions::media::internal::kVipsAbi, &millions::media::Start, &millions::media::VipsApplyOps};
   return &api;
 }

@@ -12,8 +12,8 @@ namespace millions::web {
 
 int RunWebNode(const WebNodeConfig& cfg, data::Store& store, queue::JobQueue& queue) {
   // A node that runs edits loads libvips now (and fails here if it cannot); one whose edits run
-  // on worker nodes loads it at its first upload (probed here), if any: idle, it never maps
-  // libvips and the libraries it pulls in (docs/performance.md, Memory).
+  // on worker nodes never maps libvips and the libraries it pulls in: it probes uploads without
+  // it (media/sniff.h; docs/performance.md, Memory).
   if (cfg.worker_threads > 0) media::Init();
   Env& env = Env::Default();
   metrics::Registry registry;
