@@ -79,6 +79,10 @@ def copy_binary():
     os.chmod(d, 0o755)
     dst = os.path.join(d, "millions")
     shutil.copy2(os.path.realpath(binary()), dst)
+    # The libvips module the binary loads from beside itself (src/media/media.cc).
+    module = os.path.join(os.path.dirname(os.path.realpath(binary())), "millions-media-vips.so")
+    if os.path.exists(module):
+        shutil.copy2(module, os.path.join(d, "millions-media-vips.so"))
     os.environ["MILLIONS_BIN"] = dst
     return d
 

@@ -79,6 +79,10 @@ bench_binary() {
   [ -x "$src" ] || src=$PWD/build/release/millions
   [ -x "$src" ] || bench_die "no build/millions: run make build"
   cp "$(readlink -f "$src")" "$BENCH_WORK/millions"
+  # The libvips module the binary loads from beside itself (src/media/media.cc).
+  local module
+  module=$(dirname "$(readlink -f "$src")")/millions-media-vips.so
+  if [ -f "$module" ]; then cp "$module" "$BENCH_WORK/"; fi
   "$BENCH_WORK/millions" --help >/dev/null 2>&1 || bench_die "$src does not run (a build under way?)"
   # shellcheck disable=SC2034 # read by the bench that sources this file
   BENCH_BIN=$BENCH_WORK/millions

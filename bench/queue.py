@@ -103,6 +103,10 @@ os.chmod(tmp, 0o755)
 # A copy of the binary under test, so that a rebuild during the run cannot change it.
 _bin = os.path.join(tmp, "millions")
 shutil.copy2(os.path.realpath(binary()), _bin)
+# The libvips module the binary loads from beside itself (src/media/media.cc).
+_module = os.path.join(os.path.dirname(os.path.realpath(binary())), "millions-media-vips.so")
+if os.path.exists(_module):
+    shutil.copy2(_module, os.path.join(os.path.dirname(_bin), "millions-media-vips.so"))
 os.environ["MILLIONS_BIN"] = _bin
 
 

@@ -135,7 +135,18 @@ awaitable<void> WriteAll(Stream& s, const Buffers& bufs) {
     rest.consume(n);
     co_await asio::async_write(s, rest, use_awaitable);
   } else {
-    co_await asio::async_write(s, bufs, use_awaitable);
+    // One buffer at a time: a gather write of a head and a body past 16 KiB through Beast's
+    // ssl_stream sent the head and then stalled (a 2 MiB hit on the edge's tls_listen never
+    // arrived; edge_test). Small answers still go as one record.
+    if (asio::buffer_size(bufs) <= 16 * 1024) {
+      co_await asio::async_write(s, bufs, use_awaitable);
+    } else {
+      for (auto it = asio::buffer_sequence_begin(bufs); it != asio::buffer_sequence_end(bufs);
+           ++it) {
+        asio::const_buffer b = *it;
+        if (b.size() > 0) co_await asio::async_write(s, b, use_awaitable);
+      }
+    }
   }
 }
 

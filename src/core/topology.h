@@ -28,7 +28,7 @@ struct NodeEntry {
   std::string admin;       // lb, edge and dns nodes: the admin listener (status, metrics, an edge's
                            // purges); nats nodes: the
                            // monitor (/healthz, /jsz); host:port
-  std::string tls_listen;  // lb nodes: the HTTPS listener, host:port (optional)
+  std::string tls_listen;  // lb and edge nodes: the HTTPS listener, host:port (optional)
   std::string peer;        // etcd nodes: the peer (raft) listener; nats nodes: the cluster's
                            // route listener (with more than one nats node); host:port
   std::string cluster;     // postgres nodes of a sharded topology: the database cluster (shard)

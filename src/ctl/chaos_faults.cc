@@ -17,7 +17,8 @@ namespace json = boost::json;
 const std::vector<std::string>& FaultRoles() {
   static const std::vector<std::string> roles{
       "lb",      "web",         "redis",    "patroni-leader", "patroni-replica", "postgres-primary",
-      "db-host", "etcd-member", "etcd-all", "nats",           "worker",          "runner"};
+      "db-host", "etcd-member", "etcd-all", "nats",           "worker",          "edge",
+      "runner"};
   return roles;
 }
 
@@ -50,7 +51,7 @@ Result<std::vector<Fault>> ParseFaults(const std::string& list) {
                              "': use ACTION:ROLE with ACTION kill, pause or restart and ROLE one "
                              "of lb, web, redis, patroni-leader, patroni-replica, "
                              "postgres-primary, db-host, etcd-member, etcd-all, nats, worker, "
-                             "runner; or all, none");
+                             "edge, runner; or all, none");
       add.push_back({action, role});
     }
     for (auto& f : add)
@@ -152,7 +153,7 @@ Result<FaultTarget> ResolveTarget(const Fault& fault, const json::value& status)
   };
   const std::string& r = fault.role;
   if (r == "lb" || r == "web" || r == "redis" || r == "etcd-member" || r == "nats" ||
-      r == "worker") {
+      r == "worker" || r == "edge") {
     auto found = by_role(r == "etcd-member" ? "etcd" : r);
     if (found.empty()) return missing(r + " node");
     t.nodes.push_back(S(*found.front(), "name"));
@@ -194,6 +195,8 @@ json::object RowJson(const MatrixRow& r) {
                       {"ambiguous_written", r.ambiguous_written},
                       {"reads", r.reads},
                       {"failed_reads", r.failed_reads},
+                      {"media_reads", r.media_reads},
+                      {"media_fallbacks", r.media_fallbacks},
                       {"read_p50_ms", r.read_p50_ms},
                       {"read_p99_ms", r.read_p99_ms},
                       {"read_max_ms", r.read_max_ms},

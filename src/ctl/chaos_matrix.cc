@@ -418,6 +418,8 @@ class Matrix {
     row.rejected = rec.rejected;
     row.reads = rec.reads;
     row.failed_reads = rec.failed_reads;
+    row.media_reads = rec.media_reads;
+    row.media_fallbacks = rec.media_fallbacks;
     std::sort(rec.read_ms.begin(), rec.read_ms.end());
     row.read_p50_ms = Percentile(rec.read_ms, 0.5);
     row.read_p99_ms = Percentile(rec.read_ms, 0.99);

@@ -10,7 +10,7 @@
 // job (or could not be measured).
 // Fault names are ACTION:ROLE, ACTION one of kill, pause, restart and ROLE one of lb, web, redis,
 // patroni-leader, patroni-replica, postgres-primary, db-host, etcd-member, etcd-all, nats,
-// worker, runner; "none" is a baseline row with no fault. A role the topology lacks is a row
+// worker, edge, runner; "none" is a baseline row with no fault. A role the topology lacks is a row
 // skipped with a note.
 // Thread-safety: RunChaosMatrix blocks its caller; the pure functions are reentrant.
 // Ownership: values only; the matrix owns the ledger of the row it runs and the `up` it starts
@@ -86,6 +86,8 @@ struct MatrixRow {
   double write_gap_s = 0, max_write_gap_s = 0, health_s = -1;
   uint64_t attempts = 0, acknowledged = 0, failed_writes = 0, rejected = 0;
   uint64_t reads = 0, failed_reads = 0;
+  uint64_t media_reads = 0, media_fallbacks = 0;  // photo bytes read; read from the origin after
+                                                  // the photo's edge URL failed
   int lost = 0, duplicated = 0, ambiguous = 0, ambiguous_written = 0;
   double read_p50_ms = 0, read_p99_ms = 0, read_max_ms = 0;
   uint64_t job_requests = 0, failed_job_requests = 0;

@@ -268,6 +268,10 @@ TEST(Faults, NamesAndAll) {
   int queue_rows = 0;
   for (const auto& f : *all) queue_rows += f.role == "nats" || f.role == "worker";
   EXPECT_EQ(queue_rows, 6);
+  auto e = ParseFaults("kill:edge,pause:edge,restart:edge");
+  ASSERT_TRUE(e.ok());
+  EXPECT_EQ(e->size(), 3u);
+  EXPECT_EQ((*e)[0].Name(), "kill:edge");
 }
 
 TEST(Faults, BadNamesAreRefused) {
@@ -367,6 +371,13 @@ TEST(Targets, FromTheStatus) {
   EXPECT_EQ(ResolveTarget({"kill", "worker"}, queue)->nodes, std::vector<std::string>{"worker1"});
   EXPECT_EQ(RestartedNodes({"kill", "worker"}, *ResolveTarget({"kill", "worker"}, queue)),
             std::vector<std::string>{"worker1"});
+  // The edge: the first edge node; a topology without one skips the row.
+  EXPECT_FALSE(ResolveTarget({"kill", "edge"}, st).ok());
+  json::value edges = json::parse(R"({"nodes":[
+    {"name":"edge1","role":"edge"},{"name":"edge2","role":"edge"}]})");
+  EXPECT_EQ(ResolveTarget({"kill", "edge"}, edges)->nodes, std::vector<std::string>{"edge1"});
+  EXPECT_EQ(RestartedNodes({"restart", "edge"}, *ResolveTarget({"kill", "edge"}, edges)),
+            std::vector<std::string>{"edge1"});
 }
 
 TEST(Rows, ExitCodeAndJson) {

@@ -471,9 +471,14 @@ void Ledger::ReadLoop(int r) {
         Send(host_, port_, Call{"GET", "/api/photos/" + pick.id, "", "", {}, o_.read_timeout});
     double ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
     bool ok = a.status == 200;
+    MediaRead media;
     if (ok) {
       auto o = JsonObject(a.body);
       ok = o && Str(*o, "caption") == pick.caption;
+      if (ok) {
+        media = ReadMedia(Str(*o, "url"));
+        ok = media.ok;
+      }
     }
     ++reads_;
     if (!ok) ++failed_reads_;
@@ -481,10 +486,38 @@ void Ledger::ReadLoop(int r) {
       std::lock_guard lock(mu_);
       ++record_.reads;
       if (!ok) ++record_.failed_reads;
+      record_.media_reads += media.tried;
+      record_.media_fallbacks += media.fell_back;
       record_.read_ms.push_back(ms);
     }
     Nap(o_.read_interval, &stop_);
   }
+}
+
+// The photo's bytes as the page loads them: from its `url` (the edge of the reader's region when
+// the topology has one, else a path on the public URL) and, when that fails, from the same path
+// on the public URL (the page's fallback, setImage in web/app.js). Only loopback URLs are
+// fetched; any other is read from the public URL alone.
+Ledger::MediaRead Ledger::ReadMedia(const std::string& url) {
+  MediaRead r;
+  if (url.empty()) return r;  // nothing to load: not a failure of the media path
+  r.tried = 1;
+  std::string path = url;
+  if (url.rfind("http://", 0) == 0) {
+    size_t slash = url.find('/', 7);
+    path = slash == std::string::npos ? "/" : url.substr(slash);
+    if (auto hp = ParseLoopbackUrl(url); hp.ok()) {
+      Answer a = Send(hp->first, hp->second, Call{"GET", path, "", "", {}, o_.read_timeout});
+      if (a.status == 200 && !a.body.empty()) {
+        r.ok = true;
+        return r;
+      }
+      r.fell_back = 1;
+    }
+  }
+  Answer a = Send(host_, port_, Call{"GET", path, "", "", {}, o_.read_timeout});
+  r.ok = a.status == 200 && !a.body.empty();
+  return r;
 }
 
 Ledger::Progress Ledger::Snapshot() const {

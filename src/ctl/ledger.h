@@ -3,7 +3,9 @@
 // token) upload tiny PNGs whose caption is a token unique to the attempt, sent as the
 // Idempotency-Key too; a failed attempt is retried with the same key a bounded number of times,
 // and one that never got an answer is "ambiguous" (it may exist, at most once). Readers read
-// acknowledged photos back and count failures and latency. After Stop, Observe reads every
+// acknowledged photos back and count failures and latency; each read also loads the photo's bytes
+// from its `url` as the page does (the edge, when the topology has one, falling back to the
+// public URL), and a read fails when neither answers. After Stop, Observe reads every
 // acknowledged photo (within a settle time, so a failover may finish) and lists each writer's
 // photos; Tally turns the record and the observation into lost and duplicated writes, and
 // ComputeGaps the acknowledgement times into write gaps. Used by `millions chaos matrix` and by
@@ -77,10 +79,13 @@ struct LedgerRecord {
   std::vector<Ack> acks;
   std::vector<std::pair<int, std::string>> ambiguous;  // writer, caption: never answered
   uint64_t attempts = 0;                               // distinct write attempts (captions)
-  uint64_t failed_writes = 0;  // requests that failed (each try of an attempt counts)
-  uint64_t rejected = 0;       // attempts refused for good (a 4xx other than 408/409/429)
-  uint64_t reads = 0, failed_reads = 0;
-  std::vector<double> read_ms;       // latency of every read
+  uint64_t failed_writes = 0;            // requests that failed (each try of an attempt counts)
+  uint64_t rejected = 0;                 // attempts refused for good (a 4xx other than 408/409/429)
+  uint64_t reads = 0, failed_reads = 0;  // a read fails on its photo or on the photo's bytes
+  // Photo bytes read from the photo's `url`, and those read from the public URL after that URL
+  // (an edge) failed, as the page falls back.
+  uint64_t media_reads = 0, media_fallbacks = 0;
+  std::vector<double> read_ms;       // latency of every read (the photo's JSON)
   double stopped_at = 0;             // seconds since start
   std::vector<JobAck> jobs;          // accepted edit jobs
   uint64_t job_requests = 0;         // distinct job requests (one per photo)
@@ -177,6 +182,11 @@ class Ledger {
   Status SignUp();
   void WriteLoop(int w);
   void ReadLoop(int r);
+  struct MediaRead {
+    bool ok = false;
+    uint64_t tried = 0, fell_back = 0;
+  };
+  MediaRead ReadMedia(const std::string& url);
   // Asks for an edit job on `photo_id` (retried with its key while unanswered) and records it.
   void RequestJob(int w, const std::string& photo_id, const std::string& caption);
   void ObserveJobs(std::chrono::steady_clock::time_point deadline, LedgerObserved* out) const;

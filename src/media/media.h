@@ -1,9 +1,11 @@
-// Media: checks and edits uploaded images with libvips, behind a header that keeps vips out of
-// the rest of the program. Probe reads only the header (declared type, magic bytes, dimensions,
-// the decompression-bomb limits) before a single pixel is decoded; ApplyOps decodes, edits and
-// re-encodes in the source format without metadata.
-// Thread-safety: call Init once at start-up; after it every function may be called from any
-// thread at once. Request paths get Results: libvips' exceptions never escape this module.
+// Media: checks and edits uploaded images, behind a header that keeps libvips out of the rest of
+// the program and out of the process until an image is edited (media.cc). Probe reads only the
+// header, without libvips (declared type, magic bytes, dimensions and EXIF orientation, the
+// decompression-bomb limits: sniff.h), before a single pixel is decoded; ApplyOps decodes, edits
+// and re-encodes in the source format without metadata, with libvips.
+// Thread-safety: every function may be called from any thread at once (the first call that needs
+// libvips loads it, once). Request paths get Results: libvips' exceptions never escape this
+// module.
 // Ownership: inputs are borrowed for the call only; results own their bytes.
 #pragma once
 
@@ -42,8 +44,14 @@ struct Encoded {
   ImageInfo info;
 };
 
-// Starts libvips. Call once at start-up; throws std::runtime_error if libvips cannot start.
+// Loads and starts libvips (the module media.cc loads with dlopen: vips_api.h) now rather than
+// at the first edit: processes that will edit images call it at start-up, to fail there when
+// libvips cannot start (std::runtime_error). ApplyOps loads it itself when it was not called; a
+// process that never edits an image never maps libvips.
 void Init();
+
+// Whether libvips is loaded in this process.
+bool Loaded();
 
 // Checks an upload before any pixel is decoded. 415 unsupported_media_type unless the declared
 // type is one of the three; 400 bad_image when the magic bytes do not match it or the header does

@@ -4,6 +4,7 @@
 #include <zlib.h>
 
 #include <chrono>
+#include <fstream>
 #include <string>
 #include <thread>
 #include <utility>
@@ -72,6 +73,36 @@ std::string Bomb(uint32_t side) {
          chunk("IEND", "");
 }
 
+bool MapsHave(const std::string& name) {
+  std::ifstream maps("/proc/self/maps");
+  std::string line;
+  while (std::getline(maps, line))
+    if (line.find(name) != std::string::npos) return true;
+  return false;
+}
+
+// Declared first, so it runs before any test starts libvips: probing an upload never loads the
+// module (the header is read without libvips: sniff.h), an edit does (this binary links libvips
+// itself to make its images, so it is the module's mapping that tells).
+TEST(MediaModule, LoadedByTheFirstEditOnly) {
+  ASSERT_FALSE(Loaded());
+  ASSERT_FALSE(MapsHave("millions-media-vips.so"));
+  Limits limits;
+  std::string png = Bomb(16);
+  EXPECT_EQ(Probe(png, "image/gif", limits).error().code, "unsupported_media_type");
+  EXPECT_EQ(Probe(png, "image/jpeg", limits).error().code, "bad_image");  // the magic bytes
+  auto info = Probe(png, "image/png", limits);
+  ASSERT_TRUE(info.ok()) << info.error().message;
+  EXPECT_EQ(info->width, 16);
+  EXPECT_EQ(ApplyOps(png, *info, {}, limits).error().code, "bad_edit");
+  EXPECT_FALSE(Loaded()) << "probed and refused without libvips";
+  EXPECT_FALSE(MapsHave("millions-media-vips.so"));
+  auto out = ApplyOps(png, *info, {{.kind = K::kGrayscale}}, limits);
+  ASSERT_TRUE(out.ok()) << out.error().message;
+  EXPECT_TRUE(Loaded());
+  EXPECT_TRUE(MapsHave("millions-media-vips.so"));
+}
+
 class MediaTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() { Init(); }
@@ -104,6 +135,45 @@ TEST_F(MediaTest, ProbeAcceptsEachFormat) {
     EXPECT_EQ(info->height, 48);
     EXPECT_EQ(info->content_type, type);
   }
+}
+
+// The header read without libvips (sniff.h) says what libvips says, for every format, with and
+// without alpha, 8 and 16 bits, each EXIF orientation, odd sizes.
+TEST_F(MediaTest, SniffedHeaderAgreesWithLibvips) {
+  int checked = 0;
+  for (auto [suffix, type] : kFormats) {
+    for (auto [w, h] : {std::pair{1, 1}, {64, 48}, {333, 17}, {17, 333}}) {
+      for (int orientation = 1; orientation <= 8; ++orientation) {
+        for (bool alpha : {false, true}) {
+          for (bool deep : {false, true}) {
+            if (deep && std::string_view(suffix) != ".png") continue;
+            VImage img = Gradient(w, h);
+            if (alpha) img = WithAlpha(img, 200);
+            if (deep)
+              img = (img.cast(VIPS_FORMAT_USHORT) * 256)
+                        .cast(VIPS_FORMAT_USHORT)
+                        .copy(VImage::option()->set("interpretation", VIPS_INTERPRETATION_RGB16));
+            img = img.copy();
+            img.set(VIPS_META_ORIENTATION, orientation);
+            std::string bytes = Save(img, suffix);
+            VImage loaded = VImage::new_from_buffer(bytes.data(), bytes.size(), "");
+            int o = loaded.get_typeof(VIPS_META_ORIENTATION) ? loaded.get_int(VIPS_META_ORIENTATION)
+                                                             : 1;
+            int vw = o >= 5 ? loaded.height() : loaded.width();
+            int vh = o >= 5 ? loaded.width() : loaded.height();
+            auto info = Probe(bytes, type, limits_);
+            ASSERT_TRUE(info.ok()) << type << " " << w << "x" << h << " o" << orientation << ": "
+                                   << info.error().message;
+            EXPECT_EQ(std::pair(info->width, info->height), std::pair(vw, vh))
+                << type << " " << w << "x" << h << " orientation " << orientation << " alpha "
+                << alpha << " deep " << deep;
+            ++checked;
+          }
+        }
+      }
+    }
+  }
+  EXPECT_GT(checked, 200);
 }
 
 TEST_F(MediaTest, ProbeRejectsLiesAndJunk) {

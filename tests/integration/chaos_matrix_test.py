@@ -1,9 +1,12 @@
 """`millions chaos matrix` on a small topology under `millions up` (etcd, one PostgreSQL under
-Patroni, one Redis cache node, two web nodes behind our balancer):
-- kill:web and pause:redis for 5 s each under the built-in ledger: exit 0, every row with 0 lost
+Patroni, one Redis cache node, two web nodes behind our balancer, one CDN edge):
+- kill:web, pause:redis and kill:edge for 5 s each under the built-in ledger: exit 0, every row
+  with 0 lost
   and 0 duplicated writes and jobs (one writer also asks for edit jobs, run from the PostgreSQL
   queue), acknowledged writes, a write gap and a time to full health, the same
   rows in --json and in RUN_DIR/chaos_matrix.json (the dashboard's copy), one table on stdout;
+  the readers load each photo's bytes from the edge, and with the edge killed from the public
+  URL (the page's fallback) without a failed read;
 - the ledger can fail: with MILLIONS_LEDGER_TEST_FAULT=phantom_ack,duplicate (an acknowledgement
   recorded for a photo never written; each writer's first upload sent twice without its
   Idempotency-Key) a baseline row reports lost and duplicated writes and the matrix exits 1;
@@ -24,7 +27,8 @@ topology(topo, name="chaostest", up=tmp, **web_lb(),
          redis=[node("redis1")], workers={"threads": 1},
          # The ledger's edit jobs run on the web nodes' threads (no NATS here): a job claimed by
          # the killed web node comes back after lease_ms, short so the verification is quick.
-         queue={"lease_ms": 3000})
+         queue={"lease_ms": 3000},
+         edge={"threads": 1, "node": [node("edge1", admin=free_port())]})
 
 c = Checks()
 
@@ -49,14 +53,15 @@ print(f"up took {time.time() - t0:.1f} s", flush=True)
 try:
     out = os.path.join(tmp, "matrix.json")
     t0 = time.time()
-    p = millions("chaos", "matrix", "--faults", "kill:web,pause:redis", "--seconds", "5",
+    p = millions("chaos", "matrix", "--faults", "kill:web,pause:redis,kill:edge", "--seconds", "5",
                  "--json", out, "--topology", topo)
     print(f"matrix took {time.time() - t0:.1f} s", flush=True)
     print(p.stdout, flush=True)
     c.eq(p.returncode, 0, f"matrix exit code; stderr: {p.stderr[-1500:]}")
     doc = load(out)
     rows = doc["rows"] if doc else []
-    c.eq([r["fault"] for r in rows], ["kill:web", "pause:redis"], "one row per fault, in order")
+    c.eq([r["fault"] for r in rows], ["kill:web", "pause:redis", "kill:edge"],
+         "one row per fault, in order")
     for r in rows:
         name = r["fault"]
         c.eq((r["lost"], r["duplicated"]), (0, 0), f"{name}: no write lost or duplicated: {r}")
@@ -69,11 +74,19 @@ try:
         c.check(not r["failed"] and not r["skipped"], f"{name}: measured: {r['note']}")
         c.eq((r["jobs_lost"], r["jobs_duplicated"]), (0, 0), f"{name}: no job lost: {r}")
         c.check(r["jobs_accepted"] > 0, f"{name}: jobs accepted: {r['jobs_accepted']}")
+        c.check(r["media_reads"] > 0, f"{name}: the readers loaded photos: {r['media_reads']}")
     c.eq(rows[0]["target"] if rows else None, "web1", "kill:web aims at one web node")
     c.eq(rows[1]["target"] if len(rows) > 1 else None, "redis1", "pause:redis at the cache node")
+    edge_row = rows[2] if len(rows) > 2 else {}
+    c.eq(edge_row.get("target"), "edge1", "kill:edge aims at the edge")
+    c.eq(rows[1].get("media_fallbacks") if len(rows) > 1 else None, 0,
+         "with the edge up, photos load from it (no fallback)")
+    c.check(edge_row.get("media_fallbacks", 0) > 0 and edge_row.get("failed_reads") == 0,
+            f"with the edge killed, photos load from the public URL, no read fails: {edge_row}")
     lines = p.stdout.splitlines()
-    c.check(len(lines) == 3 and lines[0].startswith("FAULT") and "kill:web" in lines[1]
-            and "pause:redis" in lines[2], "one table on stdout, a line per row")
+    c.check(len(lines) == 4 and lines[0].startswith("FAULT") and "kill:web" in lines[1]
+            and "pause:redis" in lines[2] and "kill:edge" in lines[3],
+            "one table on stdout, a line per row")
     dash = load(os.path.join(tmp, "run", "chaos_matrix.json"))
     c.check(dash is not None and dash.get("finished") is True and dash["rows"] == rows,
             "RUN_DIR/chaos_matrix.json holds the last matrix for the dashboard")

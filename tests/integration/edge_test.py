@@ -9,12 +9,19 @@ method invalidates its URL; X-Forwarded-Host never reaches the origin, so it can
 cached body; with the origin down a fresh object is a hit, a stale one within stale-if-error or
 the topology's grace is served STALE (never one with must-revalidate), and an object never
 cached answers 502 quickly; the disk tier keeps objects
-across a restart of the edge."""
+across a restart of the edge.
+Revalidation: a stale object is revalidated with the origin by a conditional request
+(If-None-Match from its ETag, If-Modified-Since from its Last-Modified); the origin's 304 (no
+body) refreshes the stored object, served as a HIT with its body and a fresh Age, and the next
+request is a hit that does not reach the origin; a 200 to the conditional request replaces it.
+TLS: the same edge on its tls_listen (the balancer's TLS: 1.2 and 1.3 only, forward-secret
+suites) serves the same cache; plain HTTP on that port is not served."""
 import hashlib
 import http.client
 import http.server
 import json
 import os
+import socket
 import tempfile
 import threading
 import time
@@ -31,6 +38,8 @@ counts = {}
 counts_mu = threading.Lock()
 origin_down = threading.Event()  # set: every request's connection is dropped unanswered
 seen_headers = []
+conditionals = []  # (path, If-None-Match, If-Modified-Since, status answered) per validation
+LAST_MODIFIED = "Tue, 01 Dec 2026 10:00:00 GMT"
 
 
 class Origin(http.server.BaseHTTPRequestHandler):
@@ -97,6 +106,25 @@ class Origin(http.server.BaseHTTPRequestHandler):
         if p == "/obj/strict":
             return self.answer(200, b"strict v%d" % n,
                                {"Cache-Control": "public, max-age=1, must-revalidate"})
+        if p in ("/obj/etag", "/obj/changes"):
+            # The ETag changes from the third request to /obj/changes: its validation gets a 200.
+            tag = '"e2"' if p == "/obj/changes" and n >= 3 else '"e1"'
+            inm = self.headers.get("If-None-Match")
+            hdrs = {"Cache-Control": "public, max-age=1", "ETag": tag}
+            if inm is not None:
+                status = 304 if inm == tag else 200
+                conditionals.append((p, inm, None, status))
+                if status == 304:
+                    return self.answer(304, b"", hdrs)
+            return self.answer(200, b"%s body %s" % (p.encode(), tag.encode()), hdrs)
+        if p == "/obj/lastmod":
+            ims = self.headers.get("If-Modified-Since")
+            hdrs = {"Cache-Control": "public, max-age=1", "Last-Modified": LAST_MODIFIED}
+            if ims is not None:
+                conditionals.append((p, None, ims, 304 if ims == LAST_MODIFIED else 200))
+                if ims == LAST_MODIFIED:
+                    return self.answer(304, b"", hdrs)
+            return self.answer(200, b"dated body", hdrs)
         if p == "/obj/never":
             return self.answer(200, b"never cached", {"Cache-Control": "no-store"})
         if p == "/obj/private":
@@ -116,7 +144,11 @@ class Origin(http.server.BaseHTTPRequestHandler):
 
 origin = RecordingHTTPServer(Origin).serve()
 origin_port = origin.server_address[1]
-edge_port, admin_port = free_port(), free_port()
+edge_port, admin_port, tls_port = free_port(), free_port(), free_port()
+cert, key = os.path.join(tmp, "cert.pem"), os.path.join(tmp, "key.pem")
+subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                "-subj", "/CN=localhost", "-keyout", key, "-out", cert],
+               check=True, capture_output=True)
 token_file = os.path.join(tmp, "token")
 with open(token_file, "w") as f:
     f.write("s3cret-purge-token-0123456789\n")
@@ -126,7 +158,9 @@ topo = topology(os.path.join(tmp, "topology.toml"), name="edge",
                 edge={"threads": 2, "memory": "32mb", "disk_dir": os.path.join(tmp, "disk"),
                       "grace_s": 30, "check_interval_ms": 200, "fall": 1,
                       "origin_timeout_ms": 3000, "purge_token_file": token_file,
-                      "node": [node("edge1", edge_port, admin=admin_port)]})
+                      "tls_cert": cert, "tls_key": key,
+                      "node": [node("edge1", edge_port, admin=admin_port,
+                                    tls_listen=tls_port)]})
 
 
 class Edge:
@@ -165,6 +199,14 @@ def get(path, headers=None, method="GET", body=None, timeout=10):
     s, h, data = http_request("127.0.0.1", edge_port, method, path, body, headers, timeout)
     h = {k.lower(): v for k, v in (h.items() if hasattr(h, "items") else h)}
     return s, h, data
+
+
+def edge_metric(name):
+    text = http_request("127.0.0.1", admin_port, "GET", "/metrics")[2].decode()
+    for line in text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    return 0.0
 
 
 def origin_hits(path):
@@ -221,6 +263,84 @@ try:
     s, h, b = get("/obj/small", {"If-None-Match": '"v1"'})
     c.eq((s, b), (304, b""), "If-None-Match with the stored ETag: 304 from the cache")
     c.eq(origin_hits("/obj/small"), 1, "without asking the origin")
+
+    # --- revalidation with the origin: a 304 refreshes the stored object without its body
+    for path, validator in (("/obj/etag", "If-None-Match"), ("/obj/lastmod", "If-Modified-Since")):
+        b0 = get(path)[2]
+        c.eq(get(path)[1].get("x-cache"), "HIT", f"{path}: cached")
+        time.sleep(1.3)  # past max-age=1: stale
+        before = edge_metric('millions_edge_revalidations_total{outcome="not_modified"}')
+        s, h, b = get(path)
+        want = '"e1"' if validator == "If-None-Match" else LAST_MODIFIED
+        sent = [x for x in conditionals if x[0] == path]
+        c.eq(len(sent), 1, f"{path}: one conditional request to the origin: {sent}")
+        c.check(sent and want in (sent[0][1], sent[0][2]) and sent[0][3] == 304,
+                f"{path}: it carried {validator} {want} and got 304: {sent}")
+        c.eq((s, h.get("x-cache"), b), (200, "HIT", b0),
+             f"{path}: the stale object, revalidated, is served whole as a HIT")
+        c.check(int(h.get("age", "99")) <= 1, f"{path}: with a fresh Age ({h.get('age')})")
+        c.eq(edge_metric('millions_edge_revalidations_total{outcome="not_modified"}') - before, 1,
+             f"{path}: counted as a not_modified revalidation")
+        s, h, b = get(path)
+        c.eq((h.get("x-cache"), b, origin_hits(path)), ("HIT", b0, 2),
+             f"{path}: the refreshed object is fresh again: a hit without the origin")
+    get("/obj/changes")
+    time.sleep(1.3)
+    get("/obj/changes")  # revalidated: still "e1", 304
+    time.sleep(1.3)
+    s, h, b = get("/obj/changes")  # the origin's ETag is "e2" now: 200 to the conditional
+    c.eq((s, h.get("x-cache"), b), (200, "MISS", b'/obj/changes body "e2"'),
+         "a changed object: the 200 to the conditional request is served")
+    c.eq((get("/obj/changes")[2], origin_hits("/obj/changes")), (b'/obj/changes body "e2"', 3),
+         "and replaces the stored one")
+
+    # --- HTTPS on tls_listen: the same cache, the balancer's TLS
+    import ssl
+    ctx = ssl.create_default_context(cafile=cert)
+    ctx.check_hostname = False
+    conn = http.client.HTTPSConnection("127.0.0.1", tls_port, context=ctx, timeout=10)
+    # The cache key names the host: the plain requests' Host (in production both listeners
+    # answer the CDN's one name).
+    conn.request("GET", "/obj/big", headers={"Host": f"127.0.0.1:{edge_port}"})
+    r = conn.getresponse()
+    body = r.read()
+    c.eq((r.status, r.getheader("X-Cache"), body == BIG, origin_hits("/obj/big")),
+         (200, "HIT", True, 1), "HTTPS: the object cached over HTTP is a hit, whole")
+    conn.request("GET", "/obj/tls-only")
+    r = conn.getresponse()
+    r.read()
+    c.eq((r.status, r.getheader("X-Cache")), (404, "MISS"), "HTTPS: a miss goes to the origin")
+    conn.close()
+
+    def handshake(version, ciphers="DEFAULT:@SECLEVEL=0"):
+        """A TLS handshake offering only `version` (and `ciphers`): None, or the error."""
+        ctx_v = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx_v.check_hostname = False
+        ctx_v.verify_mode = ssl.CERT_NONE
+        ctx_v.set_ciphers(ciphers)
+        ctx_v.minimum_version = ctx_v.maximum_version = version
+        try:
+            with socket.create_connection(("127.0.0.1", tls_port), timeout=5) as so:
+                with ctx_v.wrap_socket(so):
+                    return None
+        except (ssl.SSLError, ConnectionResetError) as e:
+            return str(e)
+
+    c.eq(handshake(ssl.TLSVersion.TLSv1_2), None, "HTTPS: a TLS 1.2 handshake succeeds")
+    c.eq(handshake(ssl.TLSVersion.TLSv1_3), None, "HTTPS: a TLS 1.3 handshake succeeds")
+    err = handshake(ssl.TLSVersion.TLSv1_1)
+    c.check(err is not None and "PROTOCOL_VERSION" in err.upper(),
+            f"HTTPS: a TLS 1.1 handshake is refused by the server: {err}")
+    err = handshake(ssl.TLSVersion.TLSv1_2, "AES128-SHA")
+    c.check(err is not None, f"HTTPS: TLS 1.2 without forward secrecy (AES128-SHA) is refused: {err}")
+    so = socket.create_connection(("127.0.0.1", tls_port), timeout=5)
+    so.sendall(b"GET /obj/small HTTP/1.1\r\nHost: x\r\n\r\n")  # plain HTTP on the TLS port
+    try:
+        junk = so.recv(100)
+    except (socket.timeout, ConnectionResetError):
+        junk = b""
+    so.close()
+    c.check(not junk.startswith(b"HTTP/1.1 200"), "plain HTTP is not served on the TLS port")
 
     # --- never shared: no-store, private, Set-Cookie
     for path in ("/obj/never", "/obj/private", "/obj/cookie"):

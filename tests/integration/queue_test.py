@@ -1,7 +1,8 @@
 """Stage 9 without the runner: a web node publishes edit jobs to a real nats-server (JetStream,
 file storage) and `millions serve worker` processes run them, on one real PostgreSQL.
-What it shows: a worker killed mid-job loses nothing and makes one result; 1000 jobs accepted
-while no worker runs all finish once workers start; nats-server killed and restarted under load
+What it shows: libvips is mapped in the workers, never in the web node (uploads included); a
+worker killed mid-job loses nothing and makes one result; 1000 jobs accepted while no worker runs
+all finish once workers start; nats-server killed and restarted under load
 loses no accepted job; a job that kills its worker every time ends `failed` after its attempts,
 with a dead letter; a job whose publish was lost is found and run by the reconciler."""
 import os
@@ -68,9 +69,22 @@ SLOW = [{"op": "resize", "width": 2000, "height": 2000}, {"op": "blur", "sigma":
         {"op": "resize", "width": 64, "height": 64}]
 QUICK = [{"op": "rotate", "degrees": 90}]
 
+
+def maps(proc):
+    with open(f"/proc/{proc.proc.pid}/maps") as f:
+        return f.read()
+
+
 try:
     web.start()
     w1.start()
+    # 0. libvips only where images are edited: the worker loads it at start; the web node, whose
+    # edits run on the workers, never does (nor any library only libvips pulls in), not even to
+    # probe an upload (the header is read without it: media/sniff.h).
+    c.check("millions-media-vips.so" in maps(w1) and "libvips" in maps(w1),
+            "the worker has libvips mapped")
+    c.check("libvips" not in maps(web) and "millions-media-vips" not in maps(web),
+            "an idle web node with workers has no libvips mapped")
     s, _, _ = web.json("POST", "/api/users", {"handle": "quinn", "password": "password123"})
     s, _, sess = web.json("POST", "/api/sessions", {"handle": "quinn", "password": "password123"})
     token = sess["token"]
@@ -86,6 +100,8 @@ try:
     c.eq(done and done["status"], "done", "a worker node ran the job")
     c.check(b'"job finished"' in open(w1.log_path, "rb").read(), "worker1 logged it")
     c.check(b'"job finished"' not in open(web.log_path, "rb").read(), "the web node ran none")
+    c.check("libvips" not in maps(web) and "millions-media-vips" not in maps(web),
+            "the web node probed the upload and queued the edit without loading libvips")
 
     # 1b. The browser's long poll: one request that answers when the job finishes (announced
     # by the worker over NATS), well before its 20 s bound; a bad wait is a 400.

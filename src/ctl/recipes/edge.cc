@@ -1,7 +1,8 @@
 // The edge recipe: our own binary's `serve edge`, one per [[edge.node]], after the balancers
 // (its origins). Readiness and metrics are on its admin listener. Before the first start it
 // makes the purge token file the topology names ([edge] purge_token_file: 32 random bytes as
-// hex, mode 0600), which `up` never prints: an operator reads it from the file.
+// hex, mode 0600), which `up` never prints: an operator reads it from the file; and, when an
+// edge has tls_listen, the self-signed certificate its TLS files name if they are missing.
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -46,7 +47,11 @@ class EdgeRecipe : public Recipe {
   bool Scraped() const override { return true; }
 
   Status Prepare(const RecipeContext& ctx) const override {
-    return EnsureToken(edge::ReadSettings(*ctx.topology).purge_token_file);
+    const edge::Settings s = edge::ReadSettings(*ctx.topology);
+    if (Status st = EnsureToken(s.purge_token_file); !st.ok()) return st;
+    bool tls = false;
+    for (const auto& e : ctx.topology->edge) tls = tls || !e.tls_listen.empty();
+    return tls ? EnsureCertificate(s.tls_cert, s.tls_key) : Ok();
   }
 
   Node Make(const topo::NodeEntry& e, const RecipeContext& ctx) const override {
@@ -68,6 +73,9 @@ class EdgeRecipe : public Recipe {
     std::string token = edge::ReadSettings(t).purge_token_file;
     lines->push_back({"edge", "http://" + t.edge.front().listen + "/" +
                                   (token.empty() ? "" : "  (purge token in " + token + ")")});
+    if (!t.edge.front().tls_listen.empty())
+      lines->push_back({"edge https", "https://" + t.edge.front().tls_listen + "/  (self-signed: " +
+                                          edge::ReadSettings(t).tls_cert + ")"});
   }
 };
 

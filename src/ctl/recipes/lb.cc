@@ -9,7 +9,6 @@
 #include "roles/lb/settings.h"
 
 namespace millions::ctl {
-namespace {
 namespace fs = std::filesystem;
 
 // A local topology names a certificate that may not exist yet: make a self-signed pair for
@@ -26,6 +25,8 @@ Status EnsureCertificate(const std::string& cert, const std::string& key) {
     return MakeError(Errc::kInternal, "openssl", "could not make a self-signed certificate");
   return Ok();
 }
+
+namespace {
 
 class LbRecipe : public Recipe {
  public:

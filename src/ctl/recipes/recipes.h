@@ -27,6 +27,11 @@ std::unique_ptr<Recipe> NewLbRecipe();
 std::unique_ptr<Recipe> NewTimelineRecipe();
 std::unique_ptr<Recipe> NewPrometheusRecipe();
 
+// A self-signed certificate and key for local use (CN localhost, 127.0.0.1) when the topology
+// names files that do not exist yet; nothing when `cert` is empty (lb.cc: the balancer's and the
+// edge's HTTPS listeners).
+Status EnsureCertificate(const std::string& cert, const std::string& key);
+
 // ---- Redis helpers the redis and timeline recipes share (redis.cc) ----------------------------
 // An ACL user and its password (AUTH); no password: no AUTH.
 struct RedisAuth {

@@ -1,9 +1,10 @@
 // The process around the edge, on the node harness (io threads, SIGINT/SIGTERM withdraw then
-// drain, /livez /readyz /metrics): the public listener, the admin listener and the checker
-// thread that tests the origins.
+// drain, /livez /readyz /metrics): the public listener (and its HTTPS twin on tls_listen), the
+// admin listener and the checker thread that tests the origins.
 #include "roles/edge/serve.h"
 
 #include <atomic>
+#include <memory>
 #include <thread>
 
 #include "core/config.h"
@@ -52,6 +53,20 @@ int Run(const EdgeConfig& cfg) {
     co_return co_await edge.Purge(req);
   });
   node::AdminServer admin(ioc, cfg.admin, "edge_admin", admin_routes);
+  // HTTPS beside the plain listener: the balancer's TLS (core/http_server.cc: TLS 1.2 and 1.3,
+  // forward-secret AEAD suites), the same cache behind both.
+  std::unique_ptr<http::HttpServer> tls_server;
+  if (!cfg.tls_listen.empty()) {
+    auto tl = config::ParseHostPort(cfg.tls_listen);
+    http::ServerOptions to = so;
+    to.host = tl.host;
+    to.port = tl.port;
+    to.tls_cert_file = s.tls_cert;
+    to.tls_key_file = s.tls_key;
+    tls_server = std::make_unique<http::HttpServer>(
+        ioc, to, [&edge](http::Request& req) { return edge.Handle(req); }, &reg);
+    tls_server->Start();
+  }
   server.Start();
   admin.Start();
 
@@ -65,13 +80,21 @@ int Run(const EdgeConfig& cfg) {
   });
   ready = true;
   log::Info("listening", {{"address", cfg.listen},
+                          {"tls_address", cfg.tls_listen},
                           {"admin", cfg.admin},
                           {"origins", int64_t(cfg.origins.size())},
                           {"memory_bytes", uint64_t(s.store.memory_bytes)},
                           {"disk_dir", s.store.disk_dir}});
   harness.Run([&] { ready = false; },
               [&](std::function<void()> done) {
-                server.Drain([&admin, done = std::move(done)] { admin.Drain(done); });
+                auto last = [&admin, done = std::move(done)] { admin.Drain(done); };
+                server.Drain([&tls_server, last] {
+                  if (tls_server) {
+                    tls_server->Drain(last);
+                  } else {
+                    last();
+                  }
+                });
               });
   stop = true;
   checker.join();

@@ -69,6 +69,20 @@ Settings ReadSettings(const topo::Topology& t) {
   edge.Get("fall", &s.fall, 1, 100);
   edge.Get("rise", &s.rise, 1, 100);
   edge.Get("purge_token_file", &s.purge_token_file);
+  file.Table("lb").Get("tls_cert", &s.tls_cert);
+  file.Table("lb").Get("tls_key", &s.tls_key);
+  std::string cert, key;
+  edge.Get("tls_cert", &cert);
+  edge.Get("tls_key", &key);
+  if (!cert.empty() || !key.empty()) {
+    s.tls_cert = cert;
+    s.tls_key = key;
+  }
+  for (const auto& n : t.edge)
+    if (!n.tls_listen.empty() && (s.tls_cert.empty() || s.tls_key.empty()))
+      throw config::ConfigError(t.path + ": [[edge.node]] '" + n.name +
+                                "' has tls_listen but neither [edge] nor [lb] has tls_cert and "
+                                "tls_key");
   http::ReadLimits(file.Table("http"), &s.limits);
   const std::vector<std::string> levels = {"debug", "info", "warn", "error"};
   file.Table("web").GetChoice("log_level", &s.log_level, levels);
@@ -84,6 +98,7 @@ EdgeConfig ReadConfig(const topo::Topology& t, const std::string& node) {
   c.name = me->name;
   c.dc = me->dc;
   c.listen = me->listen;
+  c.tls_listen = me->tls_listen;
   c.admin = me->admin;
   // A disk tier per node: the same directory for two edges would mix their files.
   if (!c.settings.store.disk_dir.empty()) c.settings.store.disk_dir += "/" + c.name;

@@ -1,8 +1,8 @@
 // The edge's section of a topology: [edge] (threads, the object store's bounds and policy, the
 // caching policy's default TTL and grace, origin timeouts and health checks, the purge token's
-// file) and the [http] limits it shares with the other servers. Read by `millions serve edge`
-// and checked by `millions up` (docs/topology.md, docs/edge.md).
-// Thread-safety: values, built at start-up. Ownership: owns its strings.
+// file, the TLS files) and the [http] limits it shares with the other servers. Read by `millions
+// serve edge` and checked by `millions up` (docs/topology.md, docs/edge.md). Thread-safety: values,
+// built at start-up. Ownership: owns its strings.
 #pragma once
 
 #include <string>
@@ -26,6 +26,10 @@ struct Settings {
   int rise = 1;                   // passed checks before it counts as up again
   // The purge API's bearer token, read from this file at start (empty: purges refused).
   std::string purge_token_file;
+  // PEM files for every node's tls_listen: [edge] tls_cert and tls_key, else the balancer's
+  // ([lb] tls_cert, tls_key), one certificate for the deployment's names.
+  std::string tls_cert;
+  std::string tls_key;
   http::Limits limits;  // [http]
   std::string log_level = "info";
 };
@@ -40,6 +44,7 @@ struct EdgeConfig {
   std::string name = "edge1";
   std::string dc = "dc1";
   std::string listen = "127.0.0.1:8090";
+  std::string tls_listen;  // HTTPS beside `listen` (optional)
   std::string admin = "127.0.0.1:9090";
   Settings settings;
   // The balancers of this edge's dc first, then the others' (or, with no balancer, the web

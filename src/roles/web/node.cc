@@ -13,7 +13,10 @@
 namespace millions::web {
 
 int RunWebNode(const WebNodeConfig& cfg, data::Store& store, queue::JobQueue& queue) {
-  media::Init();  // uploads are probed here even when the edits run on worker nodes
+  // A node that runs edits loads libvips now (and fails here if it cannot); one whose edits run
+  // on worker nodes never maps libvips and the libraries it pulls in: it probes uploads without
+  // it (media/sniff.h; docs/performance.md, Memory).
+  if (cfg.worker_threads > 0) media::Init();
   Env& env = Env::Default();
   metrics::Registry registry;
   store.RegisterMetrics(registry);  // queries by member role, replica lag
