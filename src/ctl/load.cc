@@ -311,8 +311,9 @@ class Load {
               secs, f_.duration_s, lat_.size(), static_cast<double>(ok_lat_.size() - last_ok), p99,
               static_cast<unsigned long long>(errors_),
               static_cast<unsigned long long>(window_errors_));
-      timeline_.emplace_back(static_cast<double>(ok_lat_.size() - last_ok),
-                             static_cast<double>(window_errors_));
+      if (secs < f_.duration_s + 0.5)  // the last tick after the end holds stragglers only
+        timeline_.emplace_back(static_cast<double>(ok_lat_.size() - last_ok),
+                               static_cast<double>(window_errors_));
       window_errors_ = 0;
       last_ok = ok_lat_.size();
       if (secs > f_.duration_s + 60) break;  // bounded even if the target hangs

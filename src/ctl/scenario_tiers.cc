@@ -106,7 +106,7 @@ ScenarioResult RunCache(ScenarioEnv& env) {
   double before = modes[0].reads / modes[0].requests, after = modes[1].reads / modes[1].requests;
   r.summary = "A read-heavy Zipf mix (browse): the database answers " + Num(before, 3) +
               " reads per request without a cache and " + Num(after, 3) + " with L1 and L2, " +
-              Num(before > 0 ? 100.0 * (1 - after / before) : NAN, 0) + "% fewer.";
+              Num(before > 0 ? 100.0 * (1 - after / before) : NAN, 1) + "% fewer.";
   r.notes = {"Reads and requests are the web nodes' counters over the whole load run, its "
              "sign-ups included (three requests per simulated user)."};
   return r;
