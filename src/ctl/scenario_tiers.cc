@@ -64,7 +64,7 @@ ScenarioResult RunSingleVsTiers(ScenarioEnv& env) {
 }
 
 ScenarioResult RunCache(ScenarioEnv& env) {
-  const int users = env.Pick(32, 8), secs = env.Pick(30, 5);
+  const int users = env.Pick(32, 6), secs = env.Pick(30, 4);
   struct Mode {
     std::string name;
     int redis;
