@@ -16,13 +16,13 @@
 namespace millions::ctl {
 
 struct ScenarioFlags {
-  std::string name;                 // a scenario, "all" or "list"
-  std::string report_dir;           // where the SVGs (and with `all`, index.html) go
-  std::string work_dir;             // where the runs live; empty: a fresh directory under /tmp
-  bool short_form = false;          // seconds and small loads (CI)
-  bool keep = false;                // keep the work directory
-  std::string binary;               // the millions binary to start; empty: this one
-  std::vector<std::string> skip;    // with `all`: scenarios left out
+  std::string name;               // a scenario, "all" or "list"
+  std::string report_dir;         // where the SVGs (and with `all`, index.html) go
+  std::string work_dir;           // where the runs live; empty: a fresh directory under /tmp
+  bool short_form = false;        // seconds and small loads (CI)
+  bool keep = false;              // keep the work directory
+  std::string binary;             // the millions binary to start; empty: this one
+  std::vector<std::string> skip;  // with `all`: scenarios left out
 };
 
 // Parses `millions scenario ...` (argv without the program and "scenario"). Returns -1 when

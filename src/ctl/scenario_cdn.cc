@@ -81,7 +81,7 @@ ScenarioResult RunCdn(ScenarioEnv& env) {
   Reads direct = run(lb, "at the balancer"), cdn = run(edge, "through the edge");
   env.Down();
   ScenarioResult r;
-  r.table.columns = {"path", "reads", "edge hits", "origin requests", "origin offload %",
+  r.table.columns = {"path",    "reads",  "edge hits", "origin requests", "origin offload %",
                      "reads/s", "p50 ms", "p99 ms"};
   for (auto [name, x] : {std::pair<std::string, Reads>{"balancer (no edge)", direct},
                          std::pair<std::string, Reads>{"through the edge", cdn}})
@@ -97,9 +97,10 @@ ScenarioResult RunCdn(ScenarioEnv& env) {
               " reached the web nodes (an origin offload of " +
               Num(100.0 * (1 - cdn.origin / cdn.n)) + "%), against " + Num(direct.origin, 0) +
               " without it.";
-  r.notes = {"One client, one request per connection, reads in sequence: latency, not "
-             "throughput, is the figure to compare.",
-             "The edge's first read of each photo is a miss (the origin serves it once)."};
+  r.notes = {
+      "One client, one request per connection, reads in sequence: latency, not "
+      "throughput, is the figure to compare.",
+      "The edge's first read of each photo is a miss (the origin serves it once)."};
   return r;
 }
 

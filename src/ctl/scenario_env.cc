@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <boost/algorithm/string/predicate.hpp>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -18,8 +19,6 @@
 #include <set>
 #include <sstream>
 #include <thread>
-
-#include <boost/algorithm/string/predicate.hpp>
 
 #include "core/http_client.h"
 
@@ -209,8 +208,7 @@ std::string ScenarioEnv::Up(const std::string& label, const TopoSpec& spec) {
   }
   auto st = Status();
   if (auto* ep = st.if_contains("endpoints"))
-    if (auto* pub = ep->as_object().if_contains("public"))
-      return std::string(pub->as_string());
+    if (auto* pub = ep->as_object().if_contains("public")) return std::string(pub->as_string());
   throw std::runtime_error("millions status names no public URL");
 }
 
@@ -278,8 +276,8 @@ LoadResult ScenarioEnv::Load(const std::string& target, int users, int seconds,
                     seconds + 240, log, tick);
   Check();
   if (rc != 0 || !fs::exists(out))
-    throw std::runtime_error("millions load failed (exit " + std::to_string(rc) +
-                             "):\n" + Tail(dir_ + "/" + log));
+    throw std::runtime_error("millions load failed (exit " + std::to_string(rc) + "):\n" +
+                             Tail(dir_ + "/" + log));
   return ParseLoadJson(ReadFile(out));
 }
 

@@ -31,8 +31,8 @@ struct TopoSpec {
   std::string name = "scenario";
   int web = 2, web_threads = 1;
   int lb = 1;
-  int pg = 1;                  // PostgreSQL members under Patroni (one primary, the rest replicas)
-  int redis = 0;               // cache nodes
+  int pg = 1;                   // PostgreSQL members under Patroni (one primary, the rest replicas)
+  int redis = 0;                // cache nodes
   int64_t l1_bytes = 67108864;  // each web node's L1 (0: none)
   bool nats = false;            // NATS JetStream and `workers` worker processes
   int workers = 0, worker_threads = 1;

@@ -82,7 +82,8 @@ ScenarioResult RunLbFailover(ScenarioEnv& env) {
        std::to_string(before.error_seconds)},
       {"web1 killed", std::to_string(l.timeline.size() - k), Num(after.ok_per_s),
        Num(after.errors, 0), std::to_string(after.error_seconds)},
-      {"  from 3 s after", std::to_string(l.timeline.size() > k + 3 ? l.timeline.size() - k - 3 : 0),
+      {"  from 3 s after",
+       std::to_string(l.timeline.size() > k + 3 ? l.timeline.size() - k - 3 : 0),
        Num(settled.ok_per_s), Num(settled.errors, 0), std::to_string(settled.error_seconds)}};
   TimelinePlot(l, &r.plot);
   r.plot.title = "Through the balancer: web1 killed under load";
@@ -92,8 +93,9 @@ ScenarioResult RunLbFailover(ScenarioEnv& env) {
               Num(after.errors, 0) + " requests failed after the kill (" +
               std::to_string(after.error_seconds) + " s with errors); the survivor served " +
               Num(settled.ok_per_s) + " ok/s against " + Num(before.ok_per_s) + " before.";
-  r.notes = {"Requests in flight on the killed node fail unless the balancer may retry them "
-             "(idempotent reads); the node is ejected by its health check (every 0.5 s, fall 2)."};
+  r.notes = {
+      "Requests in flight on the killed node fail unless the balancer may retry them "
+      "(idempotent reads); the node is ejected by its health check (every 0.5 s, fall 2)."};
   return r;
 }
 
@@ -123,8 +125,14 @@ ScenarioResult RunReplicas(ScenarioEnv& env) {
   if (primary.empty() || replica.empty())
     throw std::runtime_error("no primary and replica in millions status");
   ScenarioResult r;
-  r.table.columns = {"phase", "ok/s", "p99 ms", "errors", "reads on primary/s",
-                     "reads on replicas/s", "seconds with errors", "fewest ok in 1 s"};
+  r.table.columns = {"phase",
+                     "ok/s",
+                     "p99 ms",
+                     "errors",
+                     "reads on primary/s",
+                     "reads on replicas/s",
+                     "seconds with errors",
+                     "fewest ok in 1 s"};
   r.plot.title = "Database reads by member role";
   r.plot.y_label = "reads/s";
   r.plot.series = {{"on the primary", {}}, {"on replicas", {}}};
@@ -135,9 +143,9 @@ ScenarioResult RunReplicas(ScenarioEnv& env) {
     };
     double p0 = reads("primary"), r0 = reads("replica"), killed_at = -1;
     int s = kill.empty() ? secs : fail_secs;
-    LoadResult l = kill.empty() ? env.Load(url, users, s, "browse")
-                                : LoadWithKill(env, url, users, s, "default", kill, at, 600,
-                                               &killed_at);
+    LoadResult l = kill.empty()
+                       ? env.Load(url, users, s, "browse")
+                       : LoadWithKill(env, url, users, s, "default", kill, at, 600, &killed_at);
     double dp = reads("primary") - p0, dr = reads("replica") - r0;
     double run = l.seconds > 0 ? l.seconds : s;
     Window w = Between(l, 0, l.timeline.size());
@@ -158,12 +166,13 @@ ScenarioResult RunReplicas(ScenarioEnv& env) {
   for (const auto& [name, role] : after)
     if (role == "primary") new_primary = name;
   env.Down();
-  r.summary = "Three PostgreSQL members under Patroni behind two web nodes: reads go to the "
-              "replicas, writes to the primary. With " +
-              replica + " down the service kept serving; killing the primary " + primary +
-              " cost " + Num(fo.errors, 0) + " failed requests over " +
-              std::to_string(fo.error_seconds) + " s (the slowest second served " +
-              Num(fo.min_ok, 0) + " requests), and " + new_primary + " is the primary now.";
+  r.summary =
+      "Three PostgreSQL members under Patroni behind two web nodes: reads go to the "
+      "replicas, writes to the primary. With " +
+      replica + " down the service kept serving; killing the primary " + primary + " cost " +
+      Num(fo.errors, 0) + " failed requests over " + std::to_string(fo.error_seconds) +
+      " s (the slowest second served " + Num(fo.min_ok, 0) + " requests), and " + new_primary +
+      " is the primary now.";
   r.notes = {"No cache tier here (no L1, no Redis), so that reads reach the database.",
              "The first two phases run the read-heavy browse mix; the third the default mix "
              "(with writes), the primary killed 3 s in and held down.",

@@ -43,7 +43,8 @@ ScenarioResult RunQueue(ScenarioEnv& env) {
     auto t0 = std::chrono::steady_clock::now();
     for (int i = 0; i < jobs; ++i) {
       auto a = Api(url, "POST", "/api/photos/" + photo + "/edits", ops, "application/json", token);
-      if (a.status != 202) throw std::runtime_error("edit job refused: " + std::to_string(a.status));
+      if (a.status != 202)
+        throw std::runtime_error("edit job refused: " + std::to_string(a.status));
     }
     double got = 0;
     auto deadline = t0 + std::chrono::seconds(env.Pick(300, 120));
@@ -67,11 +68,12 @@ ScenarioResult RunQueue(ScenarioEnv& env) {
   r.summary = "Batches of " + std::to_string(jobs) +
               " edit jobs (blur and grayscale of an 800x600 photo) drained by " +
               std::to_string(counts.front()) + " to " + std::to_string(counts.back()) +
-              " worker processes, one job at a time each: " +
-              r.table.rows.back()[3] + " jobs/s with " + std::to_string(counts.back()) +
-              " against " + r.table.rows.front()[3] + " with one.";
-  r.notes = {"This machine has two cores, shared with NATS, the web node and PostgreSQL: "
-             "workers beyond two add little here; on more machines each worker adds its own."};
+              " worker processes, one job at a time each: " + r.table.rows.back()[3] +
+              " jobs/s with " + std::to_string(counts.back()) + " against " +
+              r.table.rows.front()[3] + " with one.";
+  r.notes = {
+      "This machine has two cores, shared with NATS, the web node and PostgreSQL: "
+      "workers beyond two add little here; on more machines each worker adds its own."};
   return r;
 }
 

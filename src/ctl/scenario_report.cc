@@ -22,11 +22,20 @@ std::string XmlEscape(const std::string& s) {
   out.reserve(s.size());
   for (char c : s) {
     switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      default: out += c;
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      default:
+        out += c;
     }
   }
   return out;
@@ -102,7 +111,8 @@ std::string RenderSvg(const Plot& p) {
   o << "<text transform=\"translate(16," << kTop + ph / 2
     << ") rotate(-90)\" text-anchor=\"middle\">" << XmlEscape(p.y_label) << "</text>\n";
   if (!p.lines) {
-    size_t groups = std::max<size_t>(1, p.categories.size()), n = std::max<size_t>(1, p.series.size());
+    size_t groups = std::max<size_t>(1, p.categories.size()),
+           n = std::max<size_t>(1, p.series.size());
     double gw = pw / groups, bw = gw * 0.8 / n;
     for (size_t g = 0; g < p.categories.size(); ++g) {
       for (size_t s = 0; s < p.series.size(); ++s) {
@@ -136,8 +146,8 @@ std::string RenderSvg(const Plot& p) {
       o << "\"/>\n";
     }
   }
-  o << "<text x=\"" << kLeft + pw / 2 << "\" y=\"" << kTop + ph + 34
-    << "\" text-anchor=\"middle\">" << XmlEscape(p.x_label) << "</text>\n";
+  o << "<text x=\"" << kLeft + pw / 2 << "\" y=\"" << kTop + ph + 34 << "\" text-anchor=\"middle\">"
+    << XmlEscape(p.x_label) << "</text>\n";
   for (size_t s = 0; s < p.series.size(); ++s) {  // legend
     double x = kLeft + 150.0 * static_cast<double>(s), y = kH - 14;
     o << "<rect x=\"" << x << "\" y=\"" << y - 10 << "\" width=\"12\" height=\"12\" fill=\""

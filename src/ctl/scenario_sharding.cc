@@ -44,16 +44,16 @@ ScenarioResult RunSharding(ScenarioEnv& env) {
           " clusters");
   auto steps = ShardMoves(users, max_clusters);
   ScenarioResult r;
-  r.table.columns = {"step", "ideal moved %", "modulo moved %", "ring moved %",
-                     "balanced moved %", "modulo max/mean", "ring max/mean", "balanced max/mean"};
+  r.table.columns = {"step",          "ideal moved %",    "modulo moved %",
+                     "ring moved %",  "balanced moved %", "modulo max/mean",
+                     "ring max/mean", "balanced max/mean"};
   r.plot.title = "Users moved when a cluster is added";
   r.plot.y_label = "users moved (%)";
   r.plot.x_label = "clusters after the step";
   r.plot.series = {{"ideal (1/n)", {}}, {"modulo", {}}, {"ring", {}}, {"balanced", {}}};
   double modulo_sum = 0, ring_sum = 0;
   for (int n = 2; n <= max_clusters; ++n) {
-    std::vector<std::string> row{std::to_string(n - 1) + "->" + std::to_string(n),
-                                 Num(100.0 / n)};
+    std::vector<std::string> row{std::to_string(n - 1) + "->" + std::to_string(n), Num(100.0 / n)};
     r.plot.categories.push_back(std::to_string(n));
     r.plot.series[0].values.push_back(100.0 / n);
     std::vector<std::string> balance;

@@ -1,10 +1,11 @@
 // The scenarios' pure parts: flags, tables, SVG, HTML, metric sums, load summaries and the
 // sharding figures. The runs themselves are tests/integration/scenario_test.py.
+#include "ctl/scenario.h"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
 
-#include "ctl/scenario.h"
 #include "ctl/scenario_env.h"
 #include "ctl/scenarios.h"
 
@@ -43,8 +44,8 @@ TEST(ScenarioFlags, UsageErrorsAndHelp) {
 TEST(Scenarios, TableAndUnbuiltExitTwo) {
   ASSERT_NE(FindScenario("dc-failover"), nullptr);
   EXPECT_FALSE(FindScenario("dc-failover")->built);
-  for (const char* n : {"single-vs-tiers", "lb-failover", "replicas", "cache", "cdn", "sharding",
-                        "queue"}) {
+  for (const char* n :
+       {"single-vs-tiers", "lb-failover", "replicas", "cache", "cdn", "sharding", "queue"}) {
     ASSERT_NE(FindScenario(n), nullptr) << n;
     EXPECT_TRUE(FindScenario(n)->built) << n;
     EXPECT_TRUE(FindScenario(n)->run) << n;
@@ -123,17 +124,17 @@ TEST(ScenarioEnv, SumMetricFiltersByLabels) {
       "millions_up 1\n";
   EXPECT_EQ(SumMetric(text, "millions_db_queries_total", {}), 15);
   EXPECT_EQ(SumMetric(text, "millions_db_queries_total", {"kind=\"read\""}), 12);
-  EXPECT_EQ(SumMetric(text, "millions_db_queries_total",
-                      {"kind=\"read\"", "member_role=\"replica\""}),
-            7);
+  EXPECT_EQ(
+      SumMetric(text, "millions_db_queries_total", {"kind=\"read\"", "member_role=\"replica\""}),
+      7);
   EXPECT_EQ(SumMetric(text, "millions_up", {}), 1);
   EXPECT_EQ(SumMetric(text, "millions_nothing", {}), 0);
 }
 
 TEST(ScenarioEnv, ParsesLoadSummary) {
-  auto r = ParseLoadJson(
-      R"({"rps":12.5,"p50_ms":1.5,"p99_ms":9,"seconds":3,"requests":40,"errors":2,)"
-      R"("timeline":[[10,0],[15,2],[12,0]]})");
+  auto r =
+      ParseLoadJson(R"({"rps":12.5,"p50_ms":1.5,"p99_ms":9,"seconds":3,"requests":40,"errors":2,)"
+                    R"("timeline":[[10,0],[15,2],[12,0]]})");
   EXPECT_EQ(r.rps, 12.5);
   EXPECT_EQ(r.p99_ms, 9);
   EXPECT_EQ(r.errors, 2);

@@ -58,8 +58,9 @@ ScenarioResult RunSingleVsTiers(ScenarioEnv& env) {
               Num(tiers.p99_ms, 1) + " ms against " + Num(single.p99_ms, 1) +
               " ms). On one machine the tiers add hops and share the same cores; what they buy "
               "is room to add machines and to lose one (see lb-failover, replicas).";
-  r.notes = {"Closed loop: each simulated user waits for its answer. The load generator runs on "
-             "the same cores as the service."};
+  r.notes = {
+      "Closed loop: each simulated user waits for its answer. The load generator runs on "
+      "the same cores as the service."};
   return r;
 }
 
@@ -89,8 +90,8 @@ ScenarioResult RunCache(ScenarioEnv& env) {
     if (m.requests <= 0) throw std::runtime_error("the web nodes counted no requests");
   }
   ScenarioResult r;
-  r.table.columns = {"setup", "ok/s", "p99 ms", "errors", "web requests", "db reads",
-                     "db reads/request", "db reads/s"};
+  r.table.columns = {"setup",        "ok/s",     "p99 ms",           "errors",
+                     "web requests", "db reads", "db reads/request", "db reads/s"};
   r.plot.title = "Requests and database reads per second";
   r.plot.y_label = "per second";
   r.plot.series = {{"requests/s", {}}, {"database reads/s", {}}};
@@ -107,8 +108,9 @@ ScenarioResult RunCache(ScenarioEnv& env) {
   r.summary = "A read-heavy Zipf mix (browse): the database answers " + Num(before, 3) +
               " reads per request without a cache and " + Num(after, 3) + " with L1 and L2, " +
               Num(before > 0 ? 100.0 * (1 - after / before) : NAN, 1) + "% fewer.";
-  r.notes = {"Reads and requests are the web nodes' counters over the whole load run, its "
-             "sign-ups included (three requests per simulated user)."};
+  r.notes = {
+      "Reads and requests are the web nodes' counters over the whole load run, its "
+      "sign-ups included (three requests per simulated user)."};
   return r;
 }
 

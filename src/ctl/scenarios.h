@@ -21,9 +21,9 @@ ScenarioResult RunSharding(ScenarioEnv& env);       // scenario_sharding.cc
 // max_clusters clusters, the percentage of `users` synthetic users that change cluster.
 struct ShardStep {
   std::string policy;
-  int clusters = 0;           // after the step
-  double moved_pct = 0;       // users that changed cluster
-  double max_over_mean = 0;   // the largest cluster's users over the mean
+  int clusters = 0;          // after the step
+  double moved_pct = 0;      // users that changed cluster
+  double max_over_mean = 0;  // the largest cluster's users over the mean
 };
 std::vector<ShardStep> ShardMoves(long users, int max_clusters);
 
