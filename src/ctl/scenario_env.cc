@@ -278,7 +278,9 @@ LoadResult ScenarioEnv::Load(const std::string& target, int users, int seconds,
   if (rc != 0 || !fs::exists(out))
     throw std::runtime_error("millions load failed (exit " + std::to_string(rc) + "):\n" +
                              Tail(dir_ + "/" + log));
-  return ParseLoadJson(ReadFile(out));
+  auto parsed = ParseLoadJson(ReadFile(out));
+  if (!parsed) throw std::runtime_error("millions load wrote no summary we can read: " + out);
+  return *parsed;
 }
 
 double ScenarioEnv::MetricAt(const std::string& addr, const std::string& metric,
@@ -340,45 +342,6 @@ std::pair<std::string, std::string> SignUpUser(const std::string& base, const st
                              std::to_string(s.status) + " " + u.body + s.body);
   return {std::string(json::parse(u.body).as_object().at("id").as_string()),
           std::string(json::parse(s.body).as_object().at("token").as_string())};
-}
-
-double SumMetric(const std::string& text, const std::string& metric,
-                 const std::vector<std::string>& must) {
-  double sum = 0;
-  std::istringstream in(text);
-  for (std::string line; std::getline(in, line);) {
-    if (line.empty() || line[0] == '#' || line.rfind(metric, 0) != 0) continue;
-    size_t end = metric.size();
-    if (end < line.size() && line[end] != '{' && line[end] != ' ') continue;  // a longer name
-    size_t sp = line.rfind(' ');
-    if (sp == std::string::npos) continue;
-    std::string labels = line.substr(end, sp - end);
-    bool ok = true;
-    for (const auto& m : must) ok = ok && labels.find(m) != std::string::npos;
-    if (!ok) continue;
-    try {
-      sum += std::stod(line.substr(sp + 1));
-    } catch (...) {
-    }
-  }
-  return sum;
-}
-
-LoadResult ParseLoadJson(const std::string& text) {
-  LoadResult r;
-  auto v = json::parse(text).as_object();
-  auto num = [&](const char* k) { return v.contains(k) ? v.at(k).to_number<double>() : 0.0; };
-  r.rps = num("rps");
-  r.p50_ms = num("p50_ms");
-  r.p99_ms = num("p99_ms");
-  r.seconds = num("seconds");
-  r.requests = num("requests");
-  r.errors = num("errors");
-  if (auto* t = v.if_contains("timeline"))
-    for (const auto& p : t->as_array())
-      r.timeline.emplace_back(p.as_array().at(0).to_number<double>(),
-                              p.as_array().at(1).to_number<double>());
-  return r;
 }
 
 }  // namespace millions::ctl

@@ -12,6 +12,7 @@
 #include <boost/json.hpp>
 #include <functional>
 #include <map>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -123,7 +124,7 @@ std::pair<std::string, std::string> SignUpUser(const std::string& base, const st
 // labels contain each of `must` (pure; scenario_test.cc).
 double SumMetric(const std::string& text, const std::string& metric,
                  const std::vector<std::string>& must);
-// Reads `millions load --json` output.
-LoadResult ParseLoadJson(const std::string& text);
+// Reads `millions load --json` output; nothing when it is not that summary.
+std::optional<LoadResult> ParseLoadJson(const std::string& text);
 
 }  // namespace millions::ctl

@@ -132,15 +132,21 @@ TEST(ScenarioEnv, SumMetricFiltersByLabels) {
 }
 
 TEST(ScenarioEnv, ParsesLoadSummary) {
-  auto r =
+  auto parsed =
       ParseLoadJson(R"({"rps":12.5,"p50_ms":1.5,"p99_ms":9,"seconds":3,"requests":40,"errors":2,)"
                     R"("timeline":[[10,0],[15,2],[12,0]]})");
+  ASSERT_TRUE(parsed);
+  const LoadResult& r = *parsed;
   EXPECT_EQ(r.rps, 12.5);
   EXPECT_EQ(r.p99_ms, 9);
   EXPECT_EQ(r.errors, 2);
   ASSERT_EQ(r.timeline.size(), 3u);
   EXPECT_EQ(r.timeline[1].first, 15);
   EXPECT_EQ(r.timeline[1].second, 2);
+  EXPECT_FALSE(ParseLoadJson("not json"));
+  EXPECT_FALSE(ParseLoadJson("[1]"));
+  EXPECT_FALSE(ParseLoadJson(R"({"timeline":[[1]]})"));
+  EXPECT_FALSE(ParseLoadJson(R"({"timeline":{}})"));
 }
 
 TEST(ScenarioSharding, RingMovesFewerThanModulo) {
