@@ -217,7 +217,20 @@ void ScenarioEnv::Down() {
   std::string topo = run_topology_;
   run_topology_.clear();
   Say("down");
-  RunChild({bin_, "down", "--topology", topo}, dir_, dir_ + "/down.log", 180, false);
+  if (RunChild({bin_, "down", "--topology", topo}, dir_, dir_ + "/down.log", 180, false) == 0)
+    return;
+  // `down` failed (the runner's admin API did not answer): SIGTERM to the runner itself, which
+  // stops its nodes in reverse order as on Ctrl-C.
+  std::string run = fs::path(topo).parent_path().string() + "/run/runner.json";
+  boost::system::error_code ec;
+  json::value v = json::parse(ReadFile(run), ec);
+  const json::value* pid = !ec && v.is_object() ? v.get_object().if_contains("pid") : nullptr;
+  if (!pid || !pid->is_int64() || pid->get_int64() <= 1) return;
+  pid_t p = static_cast<pid_t>(pid->get_int64());
+  Say("down failed; stopping the runner, pid " + std::to_string(p));
+  kill(p, SIGTERM);
+  for (int i = 0; i < 1200 && kill(p, 0) == 0; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
 }
 
 json::object ScenarioEnv::Status() {
@@ -307,41 +320,6 @@ double ScenarioEnv::MetricSum(const std::string& role, const std::string& metric
     sum += MetricAt(std::string(o.at("address").as_string()), metric, must);
   }
   return sum;
-}
-
-ApiAnswer Api(const std::string& base, const std::string& method, const std::string& target,
-              const std::string& body, const std::string& content_type, const std::string& token) {
-  std::string rest = base.rfind("http://", 0) == 0 ? base.substr(7) : base;
-  rest = rest.substr(0, rest.find('/'));
-  auto colon = rest.rfind(':');
-  http::FetchRequest r;
-  r.method = method;
-  r.host = rest.substr(0, colon);
-  r.port = colon == std::string::npos ? 80 : std::stoi(rest.substr(colon + 1));
-  r.target = target;
-  r.body = body;
-  r.content_type = content_type;
-  if (!token.empty()) r.authorization = "Bearer " + token;
-  r.timeout = std::chrono::milliseconds(30000);
-  ApiAnswer a;
-  auto res = http::Fetch(r);
-  if (!res.ok()) return a;
-  a.status = res->status;
-  a.body = std::move(res->body);
-  for (const auto& h : res->headers)
-    if (boost::iequals(h.name, "x-cache")) a.x_cache = h.value;
-  return a;
-}
-
-std::pair<std::string, std::string> SignUpUser(const std::string& base, const std::string& handle) {
-  std::string creds = "{\"handle\":\"" + handle + "\",\"password\":\"password123\"}";
-  auto u = Api(base, "POST", "/api/users", creds, "application/json");
-  auto s = Api(base, "POST", "/api/sessions", creds, "application/json");
-  if (u.status != 201 || s.status != 201)
-    throw std::runtime_error("sign-up of " + handle + " failed: " + std::to_string(u.status) + "/" +
-                             std::to_string(s.status) + " " + u.body + s.body);
-  return {std::string(json::parse(u.body).as_object().at("id").as_string()),
-          std::string(json::parse(s.body).as_object().at("token").as_string())};
 }
 
 }  // namespace millions::ctl

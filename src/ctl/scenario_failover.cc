@@ -14,8 +14,9 @@ namespace {
 
 struct Window {
   double ok_per_s = 0, errors = 0;
-  int error_seconds = 0;  // seconds with at least one error
-  double min_ok = 0;      // the fewest successes in one second
+  int error_seconds = 0;    // seconds with at least one error
+  double min_ok = 0;        // the fewest successes in one second
+  int stalled_seconds = 0;  // seconds without a single success
 };
 
 Window Between(const LoadResult& l, size_t from, size_t to) {
@@ -24,6 +25,7 @@ Window Between(const LoadResult& l, size_t from, size_t to) {
   w.min_ok = from < to ? l.timeline[from].first : 0;
   for (size_t i = from; i < to; ++i) {
     w.min_ok = std::min(w.min_ok, l.timeline[i].first);
+    if (l.timeline[i].first == 0) ++w.stalled_seconds;
     w.ok_per_s += l.timeline[i].first;
     w.errors += l.timeline[i].second;
     if (l.timeline[i].second > 0) ++w.error_seconds;
@@ -150,7 +152,8 @@ ScenarioResult RunReplicas(ScenarioEnv& env) {
     double run = l.seconds > 0 ? l.seconds : s;
     Window w = Between(l, 0, l.timeline.size());
     r.table.rows.push_back({name, Num(l.rps), Num(l.p99_ms, 2), Num(l.errors, 0), Num(dp / run),
-                            Num(dr / run), std::to_string(w.error_seconds), Num(w.min_ok, 0)});
+                            Num(dr / run), std::to_string(w.error_seconds), Num(w.min_ok, 0),
+                            std::to_string(w.stalled_seconds)});
     r.plot.categories.push_back(name);
     r.plot.series[0].values.push_back(dp / run);
     r.plot.series[1].values.push_back(dr / run);
@@ -170,8 +173,9 @@ ScenarioResult RunReplicas(ScenarioEnv& env) {
       "Three PostgreSQL members under Patroni behind two web nodes: reads go to the "
       "replicas, writes to the primary. With " +
       replica + " down the service kept serving; killing the primary " + primary + " cost " +
-      Num(fo.errors, 0) + " failed requests over " + std::to_string(fo.error_seconds) +
-      " s (the slowest second served " + Num(fo.min_ok, 0) + " requests), and " + new_primary +
+      Num(fo.errors, 0) + " failed requests (" + std::to_string(fo.error_seconds) +
+      " s with errors) and " + std::to_string(fo.stalled_seconds) +
+      " s in which nothing succeeded (requests waited for the new primary); " + new_primary +
       " is the primary now.";
   r.notes = {"No cache tier here (no L1, no Redis), so that reads reach the database.",
              "The first two phases run the read-heavy browse mix; the third the default mix "

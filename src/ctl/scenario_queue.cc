@@ -72,8 +72,8 @@ ScenarioResult RunQueue(ScenarioEnv& env) {
               " jobs/s with " + std::to_string(counts.back()) + " against " +
               r.table.rows.front()[3] + " with one.";
   r.notes = {
-      "This machine has two cores, shared with NATS, the web node and PostgreSQL: "
-      "workers beyond two add little here; on more machines each worker adds its own."};
+      "This machine has two cores, shared with NATS, the web node and PostgreSQL: the speed-up "
+      "stays below the worker count here; on more machines each worker adds its own."};
   return r;
 }
 
