@@ -1,6 +1,7 @@
 // `millions scenario`: the flags, the table of scenarios, and running them (see scenario.h).
 #include "ctl/scenario.h"
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -151,6 +152,8 @@ int RunScenarios(const ScenarioFlags& f) {
       return 1;
     }
     work = tmpl;
+    // The engines run as another user when we are root: they must reach their directories.
+    chmod(work.c_str(), 0755);
   }
   fs::create_directories(f.report_dir);
   std::vector<ScenarioResult> results;

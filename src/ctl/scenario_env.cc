@@ -202,7 +202,7 @@ std::string ScenarioEnv::Up(const std::string& label, const TopoSpec& spec) {
   Say("up " + label + " (" + topo + ")");
   int rc = Millions({"up", topo, "--detach"}, 300, label + "/up.log");
   if (rc != 0) {
-    std::string tail = Tail(sub + "/up.log");
+    std::string tail = Tail(sub + "/up.log") + Tail(sub + "/run/runner.log");
     throw std::runtime_error("millions up " + label + " failed (exit " + std::to_string(rc) +
                              "):\n" + tail);
   }

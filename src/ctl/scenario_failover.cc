@@ -134,7 +134,8 @@ ScenarioResult RunReplicas(ScenarioEnv& env) {
                      "reads on primary/s",
                      "reads on replicas/s",
                      "seconds with errors",
-                     "fewest ok in 1 s"};
+                     "fewest ok in 1 s",
+                     "seconds with no success"};
   r.plot.title = "Database reads by member role";
   r.plot.y_label = "reads/s";
   r.plot.series = {{"on the primary", {}}, {"on replicas", {}}};

@@ -8,9 +8,11 @@ started is left running. Then: a scenario whose stage is not built exits 2, a us
 it started. Left out for time (each start of `up` costs 15-40 s on a shared machine): replicas
 (a Patroni failover, ~90 s), cdn and queue (~40 s each); MILLIONS_SCENARIOS_ALL=1 runs them too
 (the checks below cover them). About 4 minutes on two cores."""
+import glob
 import html.parser
 import os
 import re
+import shutil
 import signal
 import subprocess
 import tempfile
@@ -192,13 +194,25 @@ c.check(all(n in p.stdout for n in RUN + SKIP + ["dc-failover"]), "list names th
 p = millions("scenario", "--help")
 c.check(p.returncode == 0 and "--short" in p.stdout and "--report" in p.stdout, "--help explains")
 
-# Ctrl-C in the middle of a run (cdn, once its `up` is running: its first `status` is in):
-# the scenario stops, says so, runs `down` and leaves nothing running.
-work2 = os.path.join(tmp, "work-int")
-proc = subprocess.Popen([binary(), "scenario", "cdn", "--short", "--work", work2,
+# Ctrl-C in the middle of a run (cdn, once its `up` is running: its first `status` is in), in
+# the default work directory (a fresh /tmp/millions-scenario-*, which the engines, running as
+# another user, must be able to enter): the scenario stops, says so, runs `down` and leaves
+# nothing running.
+before = set(glob.glob("/tmp/millions-scenario-*"))
+proc = subprocess.Popen([binary(), "scenario", "cdn", "--short",
                          "--report", os.path.join(tmp, "report-int")], cwd=tmp,
                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-started = wait_for(lambda: os.path.exists(os.path.join(work2, "cdn", "status.json")), 180, 0.1)
+
+
+def run_up():
+    for d in set(glob.glob("/tmp/millions-scenario-*")) - before:
+        if os.path.exists(os.path.join(d, "cdn", "status.json")):
+            return d
+    return None
+
+
+work2 = wait_for(run_up, 180, 0.1) or "/nonexistent"
+started = work2 != "/nonexistent"
 c.check(started, "the interrupted run is up")
 c.check(leftovers(work2), "the run's nodes are running before the interrupt")
 proc.send_signal(signal.SIGINT)
@@ -210,4 +224,7 @@ except subprocess.TimeoutExpired:
 c.eq(proc.returncode, 1, "an interrupted scenario exits 1")
 c.check("interrupted" in err, f"and says so: {err[-500:]!r}")
 c.check(wait_for(lambda: not leftovers(work2), 30), f"nothing is left running: {leftovers(work2)}")
+if not c.failed:  # the runs' data (PostgreSQL's among them); kept for a look after a failure
+    for d in (tmp, work2):
+        shutil.rmtree(d, ignore_errors=True)
 c.finish()
