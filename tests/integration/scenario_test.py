@@ -1,13 +1,13 @@
 """`millions scenario`: the short form of the built scenarios cheap enough for CI
-(single-vs-tiers, cache, sharding and lb-failover: each starts and stops its own `up`), run as
-`all --report DIR`: every printed table has its rows and numbers, the figures go the way the
-story says (the cache cuts database reads per request, consistent hashing moves fewer users than
-modulo, no request fails before the kill), each SVG and the HTML page parse, and nothing they
-started is left running. Then: a scenario whose stage is not built exits 2, a usage error exits
-2, `list` and `--help` exit 0, and a Ctrl-C (SIGINT) once a run is up (cdn's) stops everything
-it started. Left out for time (each start of `up` costs 15-40 s on a shared machine): replicas
-(a Patroni failover, ~90 s), cdn and queue (~40 s each); MILLIONS_SCENARIOS_ALL=1 runs them too
-(the checks below cover them). About 4 minutes on two cores."""
+(single-vs-tiers, cache, cdn, sharding and lb-failover: each starts and stops its own `up`), run
+as `all --report DIR`: every printed table has its rows and numbers, the figures go the way the
+story says (the cache cuts database reads per request, the edge takes reads off the origin,
+consistent hashing moves fewer users than modulo, no request fails before the kill), each SVG and
+the HTML page parse, and nothing they started is left running. Then: a scenario whose stage is
+not built exits 2, a usage error exits 2, `list` and `--help` exit 0, and a Ctrl-C (SIGINT) once
+a run is up (queue's) stops everything it started. Left out for time (each start of `up` costs
+10-40 s, with the machine's load): replicas (a Patroni failover, ~90 s) and queue (~30 s);
+MILLIONS_SCENARIOS_ALL=1 runs them too (the checks below cover them). 2-4 minutes on two cores."""
 import glob
 import html.parser
 import os
@@ -26,8 +26,8 @@ tmp = tempfile.mkdtemp(prefix="millions-scenario-")
 os.chmod(tmp, 0o755)
 report = os.path.join(tmp, "report")
 work = os.path.join(tmp, "work")
-RUN = ["single-vs-tiers", "lb-failover", "cache", "sharding"]
-SKIP = ["replicas", "cdn", "queue"]
+RUN = ["single-vs-tiers", "lb-failover", "cache", "cdn", "sharding"]
+SKIP = ["replicas", "queue"]
 if os.environ.get("MILLIONS_SCENARIOS_ALL") == "1":
     RUN, SKIP = RUN + SKIP, []
 
@@ -194,19 +194,19 @@ c.check(all(n in p.stdout for n in RUN + SKIP + ["dc-failover"]), "list names th
 p = millions("scenario", "--help")
 c.check(p.returncode == 0 and "--short" in p.stdout and "--report" in p.stdout, "--help explains")
 
-# Ctrl-C in the middle of a run (cdn, once its `up` is running: its first `status` is in), in
+# Ctrl-C in the middle of a run (queue, once its `up` is running: its first `status` is in), in
 # the default work directory (a fresh /tmp/millions-scenario-*, which the engines, running as
 # another user, must be able to enter): the scenario stops, says so, runs `down` and leaves
 # nothing running.
 before = set(glob.glob("/tmp/millions-scenario-*"))
-proc = subprocess.Popen([binary(), "scenario", "cdn", "--short",
+proc = subprocess.Popen([binary(), "scenario", "queue", "--short",
                          "--report", os.path.join(tmp, "report-int")], cwd=tmp,
                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
 def run_up():
     for d in set(glob.glob("/tmp/millions-scenario-*")) - before:
-        if os.path.exists(os.path.join(d, "cdn", "status.json")):
+        if os.path.exists(os.path.join(d, "queue", "status.json")):
             return d
     return None
 
