@@ -20,7 +20,7 @@ fuzz-build: deps
 	@cmake -S . -B build/fuzz -G Ninja -DCMAKE_BUILD_TYPE=Release \
 	  -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_C_COMPILER=clang -DMILLIONS_FUZZ=ON >/dev/null
 	@cmake --build build/fuzz -j $(JOBS) --target fuzz_http_request fuzz_json_bodies fuzz_resp fuzz_http_head \
-	  fuzz_http_cache fuzz_edge_store fuzz_logs fuzz_dns_message fuzz_graphs fuzz_image_header
+	  fuzz_http_cache fuzz_edge_store fuzz_logs fuzz_dns_message fuzz_graphs fuzz_image_header fuzz_scenario
 
 format-check:
 	@scripts/format.sh --check

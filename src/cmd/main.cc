@@ -13,6 +13,7 @@
 #include "ctl/logs.h"
 #include "ctl/prometheus.h"
 #include "ctl/runner.h"
+#include "ctl/scenario.h"
 #include "ctl/seed.h"
 #include "roles/dns/serve.h"
 #include "roles/dns/settings.h"
@@ -249,6 +250,21 @@ int main(int argc, char** argv) {
                      "Also the engines' own text lines, of every node");
   logs_cmd->add_option("--topology", logs_flags.topology,
                        "Topology file (default topologies/local.toml)");
+
+  // `millions scenario`: parsed on its own (ctl/scenario.cc), so its flags are unit-tested there;
+  // listed here for `millions --help`.
+  app.add_subcommand("scenario",
+                     "One step of the scaling story, measured on this machine: a table and an SVG\n"
+                     "plot (`millions scenario list`, `millions scenario --help`)")
+      ->allow_extras()
+      ->prefix_command();
+  if (argc >= 2 && std::string_view(argv[1]) == "scenario") {
+    millions::ctl::ScenarioFlags sf;
+    std::vector<std::string> args(argv + 2, argv + argc);
+    int rc = millions::ctl::ParseScenarioFlags(args, &sf);
+    if (rc >= 0) return rc;
+    return Guarded([&] { return millions::ctl::RunScenarios(sf); });
+  }
 
   // `millions chaos matrix`: parsed on its own, since `chaos` itself takes positional arguments.
   chaos->footer(

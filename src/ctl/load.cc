@@ -336,6 +336,9 @@ class Load {
               secs, f_.duration_s, lat_.size(), static_cast<double>(ok_lat_.size() - last_ok), p99,
               static_cast<unsigned long long>(errors_),
               static_cast<unsigned long long>(window_errors_));
+      if (secs < f_.duration_s + 0.5)  // the last tick after the end holds stragglers only
+        timeline_.emplace_back(static_cast<double>(ok_lat_.size() - last_ok),
+                               static_cast<double>(window_errors_));
       window_errors_ = 0;
       last_ok = ok_lat_.size();
       if (secs > f_.duration_s + 60) break;  // bounded even if the target hangs
@@ -416,6 +419,9 @@ class Load {
                      {"by_status", statuses},
                      {"errors_by_kind", error_kinds},
                      {"errors_by_call", error_calls}};
+      json::array timeline;  // per second of the run: successes, errors
+      for (auto& [ok, err] : timeline_) timeline.push_back(json::array{ok, err});
+      o["timeline"] = std::move(timeline);
       std::ofstream(f_.json_out) << json::serialize(o) << "\n";
     }
     if (f_.max_errors >= 0 && errors_ > static_cast<uint64_t>(f_.max_errors)) {
@@ -437,6 +443,7 @@ class Load {
   std::vector<double> ok_lat_;  // successes only
   std::vector<double> window_;  // successes in the last progress second
   uint64_t errors_ = 0, window_errors_ = 0, retried_ = 0;
+  std::vector<std::pair<double, double>> timeline_;  // per progress second: successes, errors
   std::map<std::string, uint64_t> errors_by_kind_, errors_by_call_;
   std::map<int, uint64_t> by_status_;
   std::map<std::string, uint64_t> by_kind_;

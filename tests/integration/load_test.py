@@ -28,6 +28,11 @@ try:
         c.eq(summary["successes"] + summary["errors"], summary["requests"], f"{name}: every request counted once")
         c.check(abs(summary["rps"] * summary["seconds"] - summary["successes"]) < 1,
                 f"{name}: rps is successes per second")
+        timeline = summary.get("timeline", [])
+        c.check(2 <= len(timeline) <= 3 and all(len(p) == 2 for p in timeline),
+                f"{name}: a timeline of one [successes, errors] pair per second: {timeline}")
+        c.check(0 < sum(p[0] for p in timeline) <= summary["successes"],
+                f"{name}: the timeline's successes are the run's")
         if name == "open":
             c.check(800 <= summary["requests"] <= 1000, f"open loop keeps its rate: {summary['requests']}")
     # The server dies a second into a 4-second run: the rest are connection errors, which must not

@@ -1,0 +1,230 @@
+"""`millions scenario`: the short form of the built scenarios cheap enough for CI
+(single-vs-tiers, cache, cdn, sharding and lb-failover: each starts and stops its own `up`), run
+as `all --report DIR`: every printed table has its rows and numbers, the figures go the way the
+story says (the cache cuts database reads per request, the edge takes reads off the origin,
+consistent hashing moves fewer users than modulo, no request fails before the kill), each SVG and
+the HTML page parse, and nothing they started is left running. Then: a scenario whose stage is
+not built exits 2, a usage error exits 2, `list` and `--help` exit 0, and a Ctrl-C (SIGINT) once
+a run is up (queue's) stops everything it started. Left out for time (each start of `up` costs
+10-40 s, with the machine's load): replicas (a Patroni failover, ~90 s) and queue (~30 s);
+MILLIONS_SCENARIOS_ALL=1 runs them too (the checks below cover them). 2-4 minutes on two cores."""
+import glob
+import html.parser
+import os
+import re
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+import xml.etree.ElementTree as ET
+
+from harness import Checks, binary, wait_for
+
+c = Checks()
+tmp = tempfile.mkdtemp(prefix="millions-scenario-")
+os.chmod(tmp, 0o755)
+report = os.path.join(tmp, "report")
+work = os.path.join(tmp, "work")
+RUN = ["single-vs-tiers", "lb-failover", "cache", "cdn", "sharding"]
+SKIP = ["replicas", "queue"]
+if os.environ.get("MILLIONS_SCENARIOS_ALL") == "1":
+    RUN, SKIP = RUN + SKIP, []
+
+
+def millions(*args, timeout=600):
+    return subprocess.run([binary(), *args], capture_output=True, text=True, timeout=timeout,
+                          cwd=tmp)
+
+
+def leftovers(path):
+    """Processes whose command line names `path` (the nodes and engines of its runs)."""
+    out = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if path in cmd:
+            out.append(f"{pid}: {cmd[:200]}")
+    return out
+
+
+def tables(stdout):
+    """{scenario: (columns line, [row lines])} from the printed sections."""
+    out = {}
+    lines = stdout.splitlines()
+    for i, line in enumerate(lines):
+        m = re.match(r"^== ([a-z-]+): .* ==$", line)
+        if not m or i + 2 >= len(lines) or not re.fullmatch(r"-+", lines[i + 2]):
+            continue
+        rows = []
+        for row in lines[i + 3:]:
+            if not row.strip() or row.startswith(("note:", "plot:", "==")) or "  " not in row:
+                break
+            rows.append(row)
+        out[m.group(1)] = (lines[i + 1], rows)
+    return out
+
+
+def numbers(row):
+    return [float(x) for x in re.findall(r"(?<![\w>-])-?\d+(?:\.\d+)?(?![\w%>-])", row)]
+
+
+t0 = time.time()
+p = millions("scenario", "all", "--short", "--report", report, "--work", work,
+             *(["--skip", ",".join(SKIP)] if SKIP else []), timeout=1200)
+took = time.time() - t0
+print(f"scenario all --short: {took:.0f} s, exit {p.returncode}")
+c.eq(p.returncode, 0, f"scenario all --short exits 0: {p.stderr[-3000:]}")
+t = tables(p.stdout)
+for name in RUN:
+    c.check(name in t, f"{name}: a table is printed")
+c.check("== dc-failover" in p.stdout and "not built yet" in p.stdout,
+        "all names dc-failover as not built yet")
+for name in SKIP:
+    c.check(name not in t, f"--skip leaves {name} out")
+
+if "single-vs-tiers" in t:
+    rows = t["single-vs-tiers"][1]
+    c.eq([r.split()[0] for r in rows], ["single", "tiers"], "single-vs-tiers rows")
+    for r in rows:
+        n = numbers(r)
+        c.check(len(n) >= 4 and n[-4] > 0, f"single-vs-tiers: ok/s > 0 in {r!r}")
+        c.check(n and n[-1] == 0, f"single-vs-tiers: no errors in {r!r}")
+if "cache" in t:
+    rows = t["cache"][1]
+    c.eq(len(rows), 2, "cache: two rows")
+    if len(rows) == 2:
+        per_req = [numbers(r)[-2] for r in rows]
+        c.check(per_req[1] < per_req[0] / 2,
+                f"cache: the cache tier halves database reads per request at least: {per_req}")
+if "sharding" in t:
+    rows = t["sharding"][1]
+    c.eq(len(rows), 7, "sharding: one row per step from 1 to 8 clusters")
+    if rows:
+        last = numbers(rows[-1].split(None, 1)[1])  # 7->8: ideal, modulo, ring, balanced, ...
+        c.check(last[1] > 2 * last[2], f"sharding: modulo moves more than twice the ring: {last}")
+    c.check("live reshard" in p.stdout and "not built yet" in p.stdout.lower(),
+            "sharding says the live reshard is not built yet")
+if "cdn" in t:
+    rows = t["cdn"][1]
+    c.eq(len(rows), 2, "cdn: two rows")
+    if len(rows) == 2:
+        direct, edge = numbers(rows[0].split(")", 1)[1]), numbers(rows[1].split("edge", 1)[1])
+        c.check(direct[2] >= direct[0], f"cdn: without the edge every read reaches the origin: {direct}")
+        c.check(edge[2] < edge[0] / 2 and edge[1] > 0,
+                f"cdn: through the edge most reads are hits: {edge}")
+if "queue" in t:
+    rows = t["queue"][1]
+    c.eq([r.split()[0] for r in rows], ["1", "2"], "queue: one row per worker count")
+    for r in rows:
+        c.check(numbers(r)[3] > 0, f"queue: jobs/s > 0 in {r!r}")
+if "lb-failover" in t:
+    rows = t["lb-failover"][1]
+    c.eq(len(rows), 3, "lb-failover: before, after and settled rows")
+    if rows:
+        n = numbers(rows[0])
+        c.check(n[1] > 0 and n[2] == 0, f"lb-failover: no error before the kill: {rows[0]!r}")
+
+for name in RUN:
+    path = os.path.join(report, name + ".svg")
+    try:
+        root = ET.parse(path).getroot()
+        c.check(root.tag.endswith("svg") and len(root.findall(".//{*}text")) > 3,
+                f"{name}.svg is an SVG with text")
+        marks = root.findall(".//{*}rect") + root.findall(".//{*}polyline")
+        c.check(len(marks) >= 3, f"{name}.svg draws bars or lines")
+    except (OSError, ET.ParseError) as e:
+        c.check(False, f"{name}.svg parses: {e}")
+
+
+class Page(html.parser.HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.tags = {}
+        self.stack = []
+        self.errors = []
+
+    def handle_starttag(self, tag, attrs):
+        self.tags[tag] = self.tags.get(tag, 0) + 1
+        if tag not in ("meta", "br", "img", "line", "rect", "polyline"):
+            self.stack.append(tag)
+
+    def handle_startendtag(self, tag, attrs):
+        self.tags[tag] = self.tags.get(tag, 0) + 1
+
+    def handle_endtag(self, tag):
+        if tag in ("line", "rect", "polyline"):
+            return
+        if not self.stack or self.stack[-1] != tag:
+            self.errors.append(f"</{tag}> closes {self.stack[-1:]}")
+        else:
+            self.stack.pop()
+
+
+index = os.path.join(report, "index.html")
+try:
+    text = open(index).read()
+    page = Page()
+    page.feed(text)
+    page.close()
+    c.eq(page.errors, [], "index.html: every element closed in order")
+    c.eq(page.tags.get("section"), len(RUN) + 1, "index.html: a section per scenario, dc-failover too")
+    c.eq(page.tags.get("svg"), len(RUN), "index.html: a plot per built scenario")
+    c.eq(page.tags.get("table"), len(RUN), "index.html: a table per built scenario")
+    for svg in re.findall(r"<svg .*?</svg>", text, re.S):
+        ET.fromstring(svg)
+except (OSError, ET.ParseError) as e:
+    c.check(False, f"index.html reads and its plots parse: {e}")
+c.eq(leftovers(work), [], "nothing the scenarios started is still running")
+
+# Unbuilt, usage errors, list and help.
+p = millions("scenario", "dc-failover", "--short")
+c.eq(p.returncode, 2, "an unbuilt scenario exits 2")
+c.check("not built yet" in p.stderr, f"and says so: {p.stderr!r}")
+c.eq(millions("scenario", "no-such").returncode, 2, "an unknown scenario is a usage error")
+c.eq(millions("scenario").returncode, 2, "no scenario is a usage error")
+p = millions("scenario", "list")
+c.eq(p.returncode, 0, "list exits 0")
+c.check(all(n in p.stdout for n in RUN + SKIP + ["dc-failover"]), "list names them all")
+p = millions("scenario", "--help")
+c.check(p.returncode == 0 and "--short" in p.stdout and "--report" in p.stdout, "--help explains")
+
+# Ctrl-C in the middle of a run (queue, once its `up` is running: its first `status` is in), in
+# the default work directory (a fresh /tmp/millions-scenario-*, which the engines, running as
+# another user, must be able to enter): the scenario stops, says so, runs `down` and leaves
+# nothing running.
+before = set(glob.glob("/tmp/millions-scenario-*"))
+proc = subprocess.Popen([binary(), "scenario", "queue", "--short",
+                         "--report", os.path.join(tmp, "report-int")], cwd=tmp,
+                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def run_up():
+    for d in set(glob.glob("/tmp/millions-scenario-*")) - before:
+        if os.path.exists(os.path.join(d, "queue", "status.json")):
+            return d
+    return None
+
+
+work2 = wait_for(run_up, 180, 0.1) or "/nonexistent"
+started = work2 != "/nonexistent"
+c.check(started, "the interrupted run is up")
+c.check(leftovers(work2), "the run's nodes are running before the interrupt")
+proc.send_signal(signal.SIGINT)
+try:
+    out, err = proc.communicate(timeout=240)
+except subprocess.TimeoutExpired:
+    proc.kill()
+    out, err = proc.communicate()
+c.eq(proc.returncode, 1, "an interrupted scenario exits 1")
+c.check("interrupted" in err, f"and says so: {err[-500:]!r}")
+c.check(wait_for(lambda: not leftovers(work2), 30), f"nothing is left running: {leftovers(work2)}")
+if not c.failed:  # the runs' data (PostgreSQL's among them); kept for a look after a failure
+    for d in (tmp, work2):
+        shutil.rmtree(d, ignore_errors=True)
+c.finish()
