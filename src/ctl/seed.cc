@@ -1,5 +1,6 @@
 #include "ctl/seed.h"
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <csignal>
@@ -18,6 +19,8 @@
 #include "ctl/secrets.h"
 #include "data/seed_writer.h"
 #include "data/shard_map.h"
+#include "data/shard_map_etcd.h"
+#include "roles/web/data_layer.h"
 #include "roles/web/settings.h"
 
 namespace millions::ctl {
@@ -34,19 +37,51 @@ struct Target {
   pg::Options pg;
 };
 
-// The clusters to fill and the map that places users on them. A topology without [shards] has
-// one cluster holding every logical shard.
+// libpq conninfo for a cluster's writable member, as the application's role.
+pg::Options ClusterPg(const topo::Topology& t, const topo::PgClusterEntry& c,
+                      const std::string& run_dir) {
+  std::string hosts, ports;
+  for (const auto& n : c.nodes) {
+    auto hp = config::ParseHostPort(n.listen);
+    hosts += (hosts.empty() ? "" : ",") + hp.host;
+    ports += (ports.empty() ? "" : ",") + std::to_string(hp.port);
+  }
+  pg::Options o;
+  o.conninfo = "host=" + hosts + " port=" + ports + " dbname=" + t.pg_database +
+               " user=" + t.pg_user +
+               " target_session_attrs=read-write application_name=millions-seed" +
+               " passfile=" + secrets::Path(run_dir, secrets::kPgPassApp);
+  o.pool_size = 1;
+  o.statement_timeout_ms = 600'000;  // a batch's INSERT ... SELECT may take a while
+  return o;
+}
+
+// The clusters to fill and the map that places users on them: a sharded topology's map from
+// etcd (the one the web nodes follow), else one cluster holding every logical shard.
 std::vector<Target> Targets(const topo::Topology& t, const std::string& run_dir,
                             data::ShardMap* map) {
   std::vector<Target> out;
-  pg::Options o = web::PgOptions(t);
-  o.conninfo += " passfile=" + secrets::Path(run_dir, secrets::kPgPassApp);
-  o.pool_size = 1;
-  o.statement_timeout_ms = 600'000;  // a batch's INSERT ... SELECT may take a while
-  out.push_back({"main", o});
-  map->version = 1;
-  map->clusters = {"main"};
-  map->owner.assign(data::kDefaultLogicalShards, 0);
+  if (!t.shards.enabled) {
+    out.push_back({"main", ClusterPg(t, t.pg_clusters.front(), run_dir)});
+    map->version = 1;
+    map->clusters = {"main"};
+    map->owner.assign(data::kDefaultLogicalShards, 0);
+    return out;
+  }
+  data::EtcdOptions eo = web::ShardMapEtcdOptions(t);
+  eo.user = "shardmap";
+  eo.password = secrets::Get(run_dir, secrets::kEtcdShardMap);
+  data::EtcdShardMapClient etcd(eo);
+  auto current = etcd.Read();
+  if (!current.ok())
+    throw std::runtime_error("the shard map (" + eo.key + "): " + current.error().message +
+                             " (is the topology up?)");
+  *map = current->map;
+  for (const auto& c : t.pg_clusters) out.push_back({c.name, ClusterPg(t, c, run_dir)});
+  for (const auto& name : map->clusters)
+    if (std::none_of(out.begin(), out.end(), [&](const Target& x) { return x.cluster == name; }))
+      throw std::runtime_error("the shard map names cluster " + name +
+                               ", which the topology does not have");
   return out;
 }
 

@@ -238,6 +238,24 @@ try:
     c.eq((s, body and body.get("bio")), (200, "owned again"), "owned again: the write goes through")
     print(f"{time.time() - t0:.1f} s: fence")
 
+    # --- `millions seed` fills both clusters by the map: every seeded user on its logical shard's
+    # cluster, edges on both ends' clusters, and the users log in through the balancer.
+    p = subprocess.run([binary(), "seed", "--users", "2000", "--follows", "4", "--photos", "1",
+                        "--topology", topo], capture_output=True, text=True, timeout=180, cwd=tmp)
+    c.eq(p.returncode, 0, "seed over two clusters: " + (p.stdout + p.stderr)[-400:])
+    seeded = {}
+    for name in ("s1", "s2"):
+        out = psql(primary[name], "SELECT id FROM users WHERE handle LIKE 'seed%'").stdout.split()
+        seeded[name] = out
+        wrong = [i for i in out if m["clusters"][m["owner"][shard_of(i) % 1024]] != name]
+        c.eq(wrong, [], f"every seeded user on {name} belongs there")
+    c.eq(sum(len(v) for v in seeded.values()), 2000, "2000 seeded users, none twice")
+    c.check(all(len(v) > 500 for v in seeded.values()), "on both clusters: " +
+            str({k: len(v) for k, v in seeded.items()}))
+    s, _ = request(lb_port, "POST", "/api/sessions", {"handle": "seed7", "password": "seeded-user"})
+    c.eq(s, 201, "a seeded user logs in through the balancer")
+    print(f"{time.time() - t0:.1f} s: seed")
+
     # --- a new map version in etcd reaches every web node (the watcher's poll)
     c.eq(map_versions(), [1, 1], "both web nodes route by map version 1")
     m["version"] = 2
