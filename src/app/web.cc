@@ -171,7 +171,8 @@ WebApp::WebApp(Service& service, BlockingPool& pool, metrics::Registry& metrics,
       if (auto pos = html.find(tags); pos != std::string::npos)
         html.replace(pos, tags.size(),
                      "<script src=\"{{asset:loader.js}}\" data-edge=\"" + opt_.edge_origin +
-                         "\" data-edge-tls=\"" + opt_.edge_tls_origin + "\" data-css=\"{{asset:app.css}}\" data-js=\"{{asset:app.js}}\">"
+                         "\" data-edge-tls=\"" + opt_.edge_tls_origin +
+                         "\" data-css=\"{{asset:app.css}}\" data-js=\"{{asset:app.js}}\">"
                          "</script>");
     }
     for (const auto& [name, path] : renames) {
