@@ -10,6 +10,7 @@
 #include "core/http_server.h"
 #include "core/log.h"
 #include "core/node_harness.h"
+#include "core/periodic.h"
 #include "core/router.h"
 #include "core/topology.h"
 #include "roles/dns/health.h"
@@ -48,14 +49,9 @@ int Run(const DnsConfig& cfg) {
   server.Start();
   admin.Start();
 
-  std::atomic<bool> stop{false};
-  std::thread checker([&] {
-    while (!stop) {
-      for (int i = 0; i < s.check_interval_ms / 10 && !stop; ++i)
-        std::this_thread::sleep_for(std::chrono::milliseconds(10));
-      if (!stop) health.Check();
-    }
-  });
+  node::Periodic checker(
+      std::chrono::milliseconds(s.check_interval_ms), [&health] { health.Check(); },
+      node::Periodic::First::kAfterInterval);
   ready = true;
   log::Info("listening", {{"address", cfg.listen},
                           {"admin", cfg.admin},
@@ -68,8 +64,7 @@ int Run(const DnsConfig& cfg) {
                 server.Stop();
                 admin.Drain(std::move(done));
               });
-  stop = true;
-  checker.join();
+  checker.Stop();
   return 0;
 }
 

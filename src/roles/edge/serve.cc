@@ -11,6 +11,7 @@
 #include "core/http_server.h"
 #include "core/log.h"
 #include "core/node_harness.h"
+#include "core/periodic.h"
 #include "core/router.h"
 #include "core/topology.h"
 #include "roles/edge/edge.h"
@@ -70,14 +71,8 @@ int Run(const EdgeConfig& cfg) {
   server.Start();
   admin.Start();
 
-  std::atomic<bool> stop{false};
-  std::thread checker([&] {
-    while (!stop) {
-      edge.CheckOrigins();
-      for (int i = 0; i < s.check_interval_ms / 50 && !stop; ++i)
-        std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-  });
+  node::Periodic checker(std::chrono::milliseconds(s.check_interval_ms),
+                         [&edge] { edge.CheckOrigins(); });
   ready = true;
   log::Info("listening", {{"address", cfg.listen},
                           {"tls_address", cfg.tls_listen},
@@ -96,8 +91,7 @@ int Run(const EdgeConfig& cfg) {
                   }
                 });
               });
-  stop = true;
-  checker.join();
+  checker.Stop();
   return 0;
 }
 
