@@ -310,6 +310,32 @@ TEST_F(EdgeRefresh, PurgeRacingARefreshWins) {
   EXPECT_EQ(Open()->LoadFromDisk(big->key, FullRequest()), nullptr);
 }
 
+// The refresh is being written when a read finds the object file bad and drops it: the head
+// file, which would apply to nothing, must not land (and the object file goes).
+TEST_F(EdgeRefresh, RefreshOfAFileDroppedMeanwhileDoesNotLand) {
+  auto big = Big();
+  {
+    auto s = Open();
+    s->Put(big);
+  }
+  WriterGate gate;
+  StoreOptions o = Options();
+  o.test_hook = gate.Hook("disk_write");
+  auto s = OpenObjectStore(o);
+  ObjectPtr loaded = s->LoadFromDisk(big->key, FullRequest());
+  ASSERT_TRUE(loaded);
+  s->Put(Refreshed(loaded, 1));
+  ASSERT_TRUE(gate.WaitBlocked(1));
+  FlipByte(FileOf(*big), SizeOf(FileOf(*big)) - 40);  // in the body
+  EXPECT_EQ(s->LoadFromDisk(big->key, FullRequest()), nullptr);
+  EXPECT_EQ(s->Stats().disk_errors, 1u);
+  gate.Release();
+  s->FlushDisk();
+  EXPECT_EQ(Files(), 0u);
+  EXPECT_EQ(s->Stats().disk_objects, 0u);
+  EXPECT_EQ(s->Stats().disk_bytes, 0u);
+}
+
 // The byte bound counts both files, and its eviction removes both.
 TEST_F(EdgeRefresh, EvictionRemovesBothFiles) {
   auto a = Obj("GET /a h", std::string(4000, 'a'));
