@@ -195,9 +195,23 @@ function newest(photo) {
   return photo.versions && photo.versions.length ? photo.versions[photo.versions.length - 1] : null;
 }
 
+// The API names media on the edge's plain origin; a page served over HTTPS takes it from the
+// edge's HTTPS origin (data-edge-tls on the loader's tag, src/app/web.cc) when it has one, since
+// the browser would block or upgrade a plain load.
+const edgeTag = document.querySelector('script[data-edge]');
+function mediaUrl(url) {
+  const plain = edgeTag && edgeTag.dataset.edge;
+  const tls = edgeTag && edgeTag.dataset.edgeTls;
+  if (location.protocol === 'https:' && plain && tls && url.startsWith(plain + '/')) {
+    return tls + url.slice(plain.length);
+  }
+  return url;
+}
+
 // Media may live on an edge origin; if it fails to load, fall back to the same path here.
 function setImage(img, url) {
   img.onerror = null;
+  url = mediaUrl(url);
   img.src = url;
   let abs;
   try { abs = new URL(url, location.href); } catch (e) { return; }

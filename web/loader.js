@@ -1,10 +1,12 @@
-// Loads the UI's stylesheet and script from the CDN edge named on this tag (data-edge), each
-// falling back to this origin's copy when the edge fails: served only when the topology has an
-// edge (src/app/web.cc), from the origin itself, so a page can always run it.
+// Loads the UI's stylesheet and script from the CDN edge named on this tag (data-edge, or on a
+// page served over HTTPS data-edge-tls when the edge has an HTTPS listener), each falling back to
+// this origin's copy when the edge fails: served only when the topology has an edge
+// (src/app/web.cc), from the origin itself, so a page can always run it.
 (function () {
   'use strict';
   const me = document.currentScript;
-  const edge = me.dataset.edge;
+  const edge = location.protocol === 'https:' && me.dataset.edgeTls ? me.dataset.edgeTls
+    : me.dataset.edge;
   function load(tag, attr, path, props) {
     const el = document.createElement(tag);
     Object.assign(el, props);

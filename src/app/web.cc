@@ -171,6 +171,7 @@ WebApp::WebApp(Service& service, BlockingPool& pool, metrics::Registry& metrics,
       if (auto pos = html.find(tags); pos != std::string::npos)
         html.replace(pos, tags.size(),
                      "<script src=\"{{asset:loader.js}}\" data-edge=\"" + opt_.edge_origin +
+                         "\" data-edge-tls=\"" + opt_.edge_tls_origin +
                          "\" data-css=\"{{asset:app.css}}\" data-js=\"{{asset:app.js}}\">"
                          "</script>");
     }
@@ -182,6 +183,7 @@ WebApp::WebApp(Service& service, BlockingPool& pool, metrics::Registry& metrics,
     assets_->index_html = std::move(html);
   }
   std::string edge = opt_.edge_origin.empty() ? "" : " " + opt_.edge_origin;
+  if (!opt_.edge_tls_origin.empty()) edge += " " + opt_.edge_tls_origin;
   assets_->csp = "default-src 'self'; img-src 'self' data: blob:" + edge + "; style-src 'self'" +
                  edge + "; script-src 'self'" + edge +
                  "; connect-src 'self'; frame-ancestors 'none'";

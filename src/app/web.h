@@ -27,6 +27,10 @@ struct WebOptions {
   // stylesheet and script from there (falling back to this origin's copies), and the content
   // policy lets images, styles and scripts come from it.
   std::string edge_origin;
+  // The same edge's HTTPS origin (its tls_listen), empty when it has none. A page served over
+  // HTTPS loads from it instead (web/loader.js, mediaUrl in web/app.js): the API's media URLs
+  // name the plain origin, and a browser blocks or upgrades plain loads on an HTTPS page.
+  std::string edge_tls_origin;
   // Log-in and sign-up throttling (throttle.h), and whose X-Forwarded-For names the client
   // (the topology's balancers; empty: the peer's address is the client's).
   ThrottleOptions throttle;

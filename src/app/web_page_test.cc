@@ -72,5 +72,26 @@ TEST(WebPage, WithAnEdgeThePageLoadsFromItAndFallsBack) {
   SetMediaOrigin("");
 }
 
+TEST(WebPage, AnEdgeWithTlsIsNamedForHttpsPages) {
+  ServiceHarness h;
+  BlockingPool pool(1);
+  WebOptions o;
+  o.edge_origin = "http://127.0.0.1:8090";
+  o.edge_tls_origin = "https://127.0.0.1:8453";
+  WebApp app(*h.service, pool, h.metrics, o);
+  auto r = Get(app, "/");
+  ASSERT_EQ(r.status, 200);
+  std::string page = Body(r);
+  EXPECT_NE(page.find("data-edge-tls=\"https://127.0.0.1:8453\""), std::string::npos) << page;
+  std::string csp(*r.header("Content-Security-Policy"));
+  for (const char* d : {"img-src", "style-src", "script-src"}) {
+    auto at = csp.find(d);
+    ASSERT_NE(at, std::string::npos) << csp;
+    std::string dir = csp.substr(at, csp.find(';', at) - at);
+    EXPECT_NE(dir.find("http://127.0.0.1:8090"), std::string::npos) << dir;
+    EXPECT_NE(dir.find("https://127.0.0.1:8453"), std::string::npos) << dir;
+  }
+}
+
 }  // namespace
 }  // namespace millions::app

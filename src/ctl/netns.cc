@@ -213,10 +213,16 @@ Network Plan(const topo::Topology& t, int slot) {
 }
 
 void Apply(const Network& net, topo::Topology* t) {
+  auto move = [&](topo::NodeEntry& e) {
+    for (std::string* a : {&e.listen, &e.tls_listen, &e.admin, &e.rest, &e.peer})
+      if (auto it = net.rewrite.find(*a); it != net.rewrite.end()) *a = it->second;
+  };
   for (auto& [role, nodes] : Roles(t))
-    for (auto& e : *nodes)
-      for (std::string* a : {&e.listen, &e.tls_listen, &e.admin, &e.rest, &e.peer})
-        if (auto it = net.rewrite.find(*a); it != net.rewrite.end()) *a = it->second;
+    for (auto& e : *nodes) move(e);
+  // The clusters hold copies of the postgres nodes (one per shard, or the one cluster): the
+  // runner creates each cluster's database through them, the web nodes route by them.
+  for (auto& c : t->pg_clusters)
+    for (auto& e : c.nodes) move(e);
 }
 
 std::string RewriteText(const Network& net, std::string text) {

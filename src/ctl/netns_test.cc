@@ -118,6 +118,12 @@ TEST_F(NetnsTest, ApplyAndRewriteMoveEveryAddress) {
   Apply(n, &moved);
   EXPECT_EQ(moved.web[0].listen, "198.18.19.13:8081");
   EXPECT_EQ(moved.lb[0].admin, "198.18.18.15:9080");
+  // The clusters' copies of the postgres nodes move too (up creates the database through them).
+  ASSERT_EQ(moved.pg_clusters.size(), 1u);
+  ASSERT_EQ(moved.pg_clusters[0].nodes.size(), 1u);
+  EXPECT_EQ(moved.pg_clusters[0].nodes[0].listen, moved.postgres[0].listen);
+  EXPECT_EQ(moved.pg_clusters[0].nodes[0].rest, moved.postgres[0].rest);
+  EXPECT_EQ(moved.pg_clusters[0].nodes[0].listen.rfind("198.18.", 0), 0u);
   EXPECT_EQ(moved.runner.etcd[0].peer, "198.18.18.11:2380");
   EXPECT_EQ(moved.runner.admin, t.runner.admin);  // the runner stays on the machine's loopback
   std::ifstream in(path);

@@ -11,6 +11,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <deque>
 #include <filesystem>
 #include <fstream>
 #include <mutex>
@@ -387,6 +388,21 @@ using detail::Admin;
 using detail::milliseconds;
 using detail::Runner;
 
+namespace {
+// The last `lines` lines of a file ("" when it cannot be read), for an error message.
+std::string TailOf(const std::string& path, size_t lines) {
+  std::ifstream in(path);
+  std::deque<std::string> last;
+  for (std::string line; std::getline(in, line);) {
+    last.push_back(std::move(line));
+    if (last.size() > lines) last.pop_front();
+  }
+  std::string out;
+  for (const auto& l : last) out += l + "\n";
+  return out;
+}
+}  // namespace
+
 int Up(const UpFlags& flags) {
   topo::Topology t = topo::Topology::Load(flags.topology);
   for (const auto& r : MakeRecipes()) r->Check(t, flags.topology);
@@ -424,8 +440,15 @@ int Up(const UpFlags& flags) {
           return 0;
         }
         int status;
-        if (waitpid(pid, &status, WNOHANG) == pid) return 1;
+        if (waitpid(pid, &status, WNOHANG) == pid) {
+          fprintf(stderr,
+                  "millions up: the runner stopped before every node ran; %s/runner.log:\n%s",
+                  t.runner.run_dir.c_str(), TailOf(t.runner.run_dir + "/runner.log", 20).c_str());
+          return 1;
+        }
       }
+      fprintf(stderr, "millions up: not every node ran within 300 s; %s/runner.log:\n%s",
+              t.runner.run_dir.c_str(), TailOf(t.runner.run_dir + "/runner.log", 20).c_str());
       return 1;
     }
     setsid();

@@ -1,8 +1,10 @@
 // The CDN edge in Chromium: `millions up` on a small topology (etcd, one PostgreSQL, one web node,
-// one balancer, one edge). Through the public URL (the balancer) a user signs up and uploads a
-// photo: the page's app.css and app.js and the photo's <img> come from the edge's origin; a
-// second load (a fresh browser cache) is answered by the edge from its cache (X-Cache: HIT, and
-// the edge's hit counter); the runner's dashboard shows the edge's hit ratio and origin offload.
+// one balancer, one edge, both with HTTPS beside HTTP). Through the public URL (the balancer) a
+// user signs up and uploads a photo: the page's app.css and app.js and the photo's <img> come
+// from the edge's origin; a second load (a fresh browser cache) is answered by the edge from its
+// cache (X-Cache: HIT, and the edge's hit counter); the page served over HTTPS takes all three
+// from the edge's HTTPS listener, with no plain load; the runner's dashboard shows the edge's hit
+// ratio and origin offload.
 // Then the edge is killed and held down: the page still works, each of those three falling back
 // to the public origin (web/loader.js, setImage in web/app.js). The only console errors allowed
 // are the failed edge fetches of that last load; any other console error or warning, or page
@@ -18,7 +20,9 @@ const bin = process.env.MILLIONS_BIN;
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'millions-edge-'));
 fs.chmodSync(tmp, 0o755); // PostgreSQL runs as another user
 const lbPort = await freePort();
+const lbTlsPort = await freePort();
 const edgePort = await freePort();
+const edgeTlsPort = await freePort();
 const edgeAdmin = await freePort();
 const runnerAdmin = await freePort();
 const topo = path.join(tmp, 'topology.toml');
@@ -42,9 +46,13 @@ listen = "127.0.0.1:${await freePort()}"
 name = "pg1"
 listen = "127.0.0.1:${await freePort()}"
 rest = "127.0.0.1:${await freePort()}"
+[lb]
+tls_cert = "${tmp}/run/tls/cert.pem"
+tls_key = "${tmp}/run/tls/key.pem"
 [[lb.node]]
 name = "lb1"
 listen = "127.0.0.1:${lbPort}"
+tls_listen = "127.0.0.1:${lbTlsPort}"
 admin = "127.0.0.1:${await freePort()}"
 [edge]
 threads = 1
@@ -53,6 +61,7 @@ purge_token_file = "${tmp}/run/edge-purge-token"
 [[edge.node]]
 name = "edge1"
 listen = "127.0.0.1:${edgePort}"
+tls_listen = "127.0.0.1:${edgeTlsPort}"
 admin = "127.0.0.1:${edgeAdmin}"
 `);
 const millions = (...args) => execFileSync(bin, [...args, '--topology', topo],
@@ -84,7 +93,8 @@ async function step(name, fn) {
 // console errors of failed loads from the edge are expected (Chromium logs each one); anything
 // else on the console is a problem.
 async function newPage(edgeDown) {
-  const ctx = await browser.newContext({ viewport: { width: 1200, height: 900 } });
+  // The certificate is `up`'s self-signed one: HTTPS errors are ignored, mixed content is not.
+  const ctx = await browser.newContext({ viewport: { width: 1200, height: 900 }, ignoreHTTPSErrors: true });
   const page = await ctx.newPage();
   page.setDefaultTimeout(20000);
   const seen = { responses: [], failed: [], expected: [] };
@@ -193,6 +203,31 @@ try {
     await page.context().close();
     return hit(/^\/assets\/app\.[0-9a-f]+\.css$/) && hit(/^\/assets\/app\.[0-9a-f]+\.js$/) &&
       hit(/^\/media\//) && after - before >= 3;
+  });
+
+  await step('a page served over HTTPS loads its files and photos from the edge over HTTPS', async () => {
+    const { page, seen } = await newPage(false);
+    const httpsUrl = `https://127.0.0.1:${lbTlsPort}/`;
+    const edgeTls = `https://127.0.0.1:${edgeTlsPort}`;
+    await page.goto(httpsUrl);
+    await page.waitForSelector('#view-auth:not([hidden])');
+    await page.fill('#login-handle', 'edge_e2e');
+    await page.fill('#login-password', 'password123');
+    await page.click('#login-submit');
+    await page.waitForSelector('#mine .photo:has-text("through the edge")');
+    const img = await firstImage(page);
+    const onTlsEdge = (re) => {
+      const rs = fetched(seen, re);
+      return rs.length > 0 && rs.every((r) => r.url().startsWith(edgeTls + '/') && r.ok());
+    };
+    const plain = seen.responses.concat(seen.failed.map((u) => ({ url: () => u })))
+      .filter((r) => r.url().startsWith('http://'));
+    const ok = onTlsEdge(/^\/assets\/app\.[0-9a-f]+\.css$/) && onTlsEdge(/^\/assets\/app\.[0-9a-f]+\.js$/) &&
+      onTlsEdge(/^\/media\//) && img.src.startsWith(edgeTls + '/media/') && img.w === 32 &&
+      plain.length === 0 && await styled(page);
+    if (!ok) console.error('https page:', seen.responses.map((r) => `${r.status()} ${r.url()}`), 'failed:', seen.failed);
+    await page.context().close();
+    return ok;
   });
 
   await step("the dashboard shows the edge's hit ratio and origin offload", async () => {

@@ -126,7 +126,8 @@ if "replicas" in t:
     rows = t["replicas"][1]
     c.eq(len(rows), 3, "replicas: all members, a replica down, the primary killed")
     if len(rows) == 3:
-        first = numbers(rows[0])  # ok/s, p99, errors, primary reads/s, replica reads/s, ...
+        # After the phase's name: ok/s, p99, errors, primary reads/s, replica reads/s, ...
+        first = numbers(rows[0].split(" members", 1)[1])
         c.check(first[0] > 0 and first[2] == 0, f"replicas: no error with every member: {rows[0]!r}")
         c.check(first[4] > first[3], f"replicas: reads go to the replicas: {rows[0]!r}")
         down = numbers(rows[1].split(" down", 1)[1])

@@ -182,13 +182,17 @@ Status Run(pg::Conn& c, const std::vector<std::string>& sql) {
 Status CreateDatabase(const RecipeContext& ctx, const topo::PgClusterEntry& cluster) {
   const topo::Topology& t = *ctx.topology;
   const std::string app_password = secrets::Get(ctx.run_dir, secrets::kPgApp);
+  std::string why;  // each member's refusal, for the error when none takes writes
   for (const auto& e : cluster.nodes) {
     pg::Options o;
     o.conninfo = AdminConninfo(ctx, e, "postgres") + " target_session_attrs=read-write";
     o.pool_size = 1;
     pg::Pool pool(o);
     auto c = pool.Acquire();
-    if (!c.ok()) continue;
+    if (!c.ok()) {
+      why += "; " + e.name + " at " + e.listen + ": " + c.error().message;
+      continue;
+    }
     const std::string user = (*c)->QuoteIdentifier(t.pg_user);
     const std::string db = (*c)->QuoteIdentifier(t.pg_database);
     auto role = (*c)->Exec("r", "SELECT 1 FROM pg_roles WHERE rolname = $1", {pg::P(t.pg_user)});
@@ -220,7 +224,7 @@ Status CreateDatabase(const RecipeContext& ctx, const topo::PgClusterEntry& clus
   }
   return MakeError(Errc::kUnavailable, "no_primary",
                    "no PostgreSQL member" + (cluster.name.empty() ? "" : " of " + cluster.name) +
-                       " accepts writes");
+                       " accepts writes" + why);
 }
 }  // namespace
 

@@ -23,6 +23,7 @@ int ServeWeb(const std::string& path, const std::string& node) {
   cfg.role = "web";
   // With an edge, clients get media and the UI's files from it (docs/edge.md).
   cfg.web.edge_origin = EdgeOrigin(t, cfg.dc);
+  cfg.web.edge_tls_origin = EdgeTlsOrigin(t, cfg.dc);
   app::SetMediaOrigin(cfg.web.edge_origin);
   log::Init(cfg.name, "web", log::ParseLevel(cfg.log_level));
   DataLayer data = OpenDataLayer(t, t.pg_pool_size);

@@ -160,15 +160,23 @@ queue::NatsOptions FanoutNatsOptions(const queue::NatsOptions& edits) {
   return f;
 }
 
-std::string EdgeOrigin(const topo::Topology& t, const std::string& dc) {
-  if (t.edge.empty()) return "";
-  const topo::NodeEntry* pick = &t.edge.front();
+namespace {
+const topo::NodeEntry* PickEdge(const topo::Topology& t, const std::string& dc) {
+  if (t.edge.empty()) return nullptr;
   for (const auto& e : t.edge)
-    if (e.dc == dc) {
-      pick = &e;
-      break;
-    }
-  return "http://" + pick->listen;
+    if (e.dc == dc) return &e;
+  return &t.edge.front();
+}
+}  // namespace
+
+std::string EdgeOrigin(const topo::Topology& t, const std::string& dc) {
+  const topo::NodeEntry* e = PickEdge(t, dc);
+  return e ? "http://" + e->listen : "";
+}
+
+std::string EdgeTlsOrigin(const topo::Topology& t, const std::string& dc) {
+  const topo::NodeEntry* e = PickEdge(t, dc);
+  return e && !e->tls_listen.empty() ? "https://" + e->tls_listen : "";
 }
 
 data::ClusterOptions ClusterOptions(const topo::Topology& t) {

@@ -31,6 +31,9 @@ WebNodeConfig ReadSettings(const topo::Topology& t);
 // The CDN edge a node of data centre `dc` hands its clients ("http://host:port"): the first
 // [[edge.node]] of that dc, else the first of any; empty without edges.
 std::string EdgeOrigin(const topo::Topology& t, const std::string& dc);
+// The same edge's HTTPS origin ("https://host:port", its tls_listen), for pages served over
+// HTTPS; empty without edges or when that edge has no tls_listen.
+std::string EdgeTlsOrigin(const topo::Topology& t, const std::string& dc);
 
 data::ClusterOptions ClusterOptions(const topo::Topology& t);
 // The same for one cluster of a sharded topology: its members, its name as the `shard` label.
