@@ -4,7 +4,10 @@
 // "GET /path?query host" (no raw space inside the host or path parts). (2) An object file whose
 // head is the fuzz input, framed with a valid prelude and valid checksums so that the head
 // parser (not just the checksum) is what the input reaches: ReadObjectHead and ReadObjectFile
-// must refuse or accept it without crashing, and agree with each other.
+// must refuse or accept it without crashing, and agree with each other. (3) A sound object file
+// with a head file (a revalidation's refreshed head) whose head is the fuzz input, framed the
+// same way for that object file's body: both readers must agree on whether it applies, and
+// whatever they say, the object keeps its key and its body.
 #include <openssl/evp.h>
 #include <unistd.h>
 
@@ -12,6 +15,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -60,6 +64,53 @@ void Keys(std::string_view in) {
   Check(CacheKey("HEAD", host, path, query) == key);
 }
 
+// Writes `data` to `path`; false if it cannot.
+bool Save(const std::string& path, const std::string& data) {
+  FILE* f = std::fopen(path.c_str(), "wb");
+  if (!f) return false;
+  bool ok = std::fwrite(data.data(), 1, data.size(), f) == data.size();
+  return std::fclose(f) == 0 && ok;
+}
+
+std::string TmpPath(const char* what) {
+  char buf[96];
+  std::snprintf(buf, sizeof buf, "/tmp/edge_store_fuzz_%s.%d", what, static_cast<int>(getpid()));
+  return buf;
+}
+
+void HeadFilePair(std::string_view head) {
+  static const std::string path = TmpPath("pair") + ".obj";
+  static const bool written = [] {
+    Object o;
+    o.key = "GET /k h";
+    o.body = std::make_shared<const std::string>("body");
+    uint64_t bytes = 0;
+    std::string error;
+    return WriteObjectFile(path, o, 7, &bytes, &error);
+  }();
+  if (!written) return;
+  BodyStamp stamp;
+  std::string error;
+  if (ReadBodyStamp(path, &stamp, &error) != ReadStatus::kOk) return;
+  std::string prelude = "MEDGEHED";
+  Put32(prelude, 1);
+  Put32(prelude, static_cast<uint32_t>(head.size()));
+  Put64(prelude, stamp.length);
+  std::string file = prelude + stamp.sha;
+  file.append(head);
+  file.append(Sha256(prelude + stamp.sha, head));
+  if (!Save(HeadFilePath(path), file)) return;
+  ObjectFile h, whole;
+  std::string e1, e2;
+  Check(ReadObjectHead(path, &h, &e1) == ReadStatus::kOk);
+  Check(ReadObjectFile(path, &whole, &e2) == ReadStatus::kOk);
+  Check(h.head_file == whole.head_file && h.seq == whole.seq && h.file_bytes == whole.file_bytes);
+  Check(h.head_file != HeadFile::kNone);
+  Check((h.head_file == HeadFile::kUsed) == (h.seq != 7));
+  Check(whole.object->key == "GET /k h" && whole.object->vary_key.empty());
+  Check(whole.object->body && *whole.object->body == "body");
+}
+
 void File(std::string_view head) {
   static const std::string path = [] {
     char buf[64];
@@ -98,5 +149,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string_view in(reinterpret_cast<const char*>(data), size);
   Keys(in);
   File(in);
+  HeadFilePair(in);
   return 0;
 }

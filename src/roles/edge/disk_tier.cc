@@ -26,7 +26,9 @@ namespace {
 // slower than the puts) rather than letting the queue grow without bound.
 constexpr size_t kMaxQueuedBytes = 64 << 20;
 constexpr std::string_view kObjSuffix = ".obj";
-constexpr std::string_view kTmpSuffix = ".tmp";
+constexpr std::string_view kHeadSuffix = ".head";
+constexpr std::string_view kTmpSuffix = ".tmp";  // a file being written: NAME.tmp, NAME.head.tmp
+constexpr std::string_view kHeadTmpSuffix = ".head.tmp";
 
 bool IsHexName(std::string_view s) {
   return s.size() == 32 && std::all_of(s.begin(), s.end(), [](char c) {
@@ -92,17 +94,44 @@ std::string DiskTier::Path(std::string_view name) const {
   return p;
 }
 
+std::string DiskTier::ObjPath(std::string_view name) const {
+  return Path(std::string(name) + std::string(kObjSuffix));
+}
+
+std::string DiskTier::HeadPath(std::string_view name) const {
+  return Path(std::string(name) + std::string(kHeadSuffix));
+}
+
+DiskTier::Entry DiskTier::MakeEntry(const Object& o) {
+  Entry e;
+  e.key = o.key;
+  e.vary_key = o.vary_key;
+  e.vary = o.meta.info.vary;
+  e.tags = o.tags;
+  return e;
+}
+
+void DiskTier::RemoveFiles(const std::string& name) const {
+  ::remove(ObjPath(name).c_str());
+  ::remove(HeadPath(name).c_str());
+}
+
 void DiskTier::Scan() {
   std::error_code ec;
   fs::directory_iterator it(dir_, ec);
   if (ec) throw std::runtime_error("edge disk tier: cannot read " + dir_ + ": " + ec.message());
   std::vector<std::pair<std::string, ObjectFile>> found;
+  std::vector<std::string> head_files;  // names that have one
   for (; it != fs::directory_iterator(); it.increment(ec)) {
     std::string file = it->path().filename().string();
     std::string_view f = file;
     std::error_code ignored;
     if (f.ends_with(kTmpSuffix)) {  // a write the last run did not finish
       fs::remove(it->path(), ignored);
+      continue;
+    }
+    if (f.ends_with(kHeadSuffix) && IsHexName(f.substr(0, f.size() - kHeadSuffix.size()))) {
+      head_files.emplace_back(f.substr(0, 32));  // read with its object file
       continue;
     }
     if (!f.ends_with(kObjSuffix) || !IsHexName(f.substr(0, f.size() - kObjSuffix.size())))
@@ -123,15 +152,34 @@ void DiskTier::Scan() {
       fs::remove(it->path(), ignored);
       continue;
     }
+    if (head.head_file == HeadFile::kBad) {
+      ++errors_;
+      log::Warn("edge disk tier: removing a bad head file", {{"error", head.head_file_error}});
+    }
+    // A head file that does not apply (a crash between a rewrite and its unlink) goes too.
+    if (head.head_file == HeadFile::kBad || head.head_file == HeadFile::kIgnored)
+      fs::remove(HeadPath(name), ignored);
     found.emplace_back(std::move(name), std::move(head));
   }
   if (ec) throw std::runtime_error("edge disk tier: cannot read " + dir_ + ": " + ec.message());
+  // Head files without a sound object file (a crash between a removal's two unlinks).
+  std::unordered_set<std::string> kept;
+  for (const auto& f : found) kept.insert(f.first);
+  for (const std::string& name : head_files) {
+    std::error_code ignored;
+    if (!kept.count(name)) fs::remove(HeadPath(name), ignored);
+  }
   // Oldest first, so that the variant and byte bounds keep the newest, as when they were written.
   std::sort(found.begin(), found.end(),
             [](const auto& a, const auto& b) { return a.second.seq < b.second.seq; });
   std::lock_guard lock(mu_);
   for (const auto& [name, f] : found) {
-    Commit(name, *f.object, f.seq, f.file_bytes);
+    Entry e = MakeEntry(*f.object);
+    e.seq = f.seq;
+    e.bytes = f.file_bytes;
+    e.object_seq = f.object_seq;
+    e.object_bytes = f.object_bytes;
+    Commit(name, std::move(e));
     next_seq_ = std::max(next_seq_, f.seq + 1);
   }
   // Commit's evictions queued nothing: they unlinked at once, which is fine before the writer
@@ -191,15 +239,22 @@ bool DiskTier::IsCurrent(const Candidate& c) const {
   return it != files_.end() && it->second.seq == c.seq;
 }
 
-bool DiskTier::Current(const Candidate& c) const {
+bool DiskTier::Current(const Candidate& c, const std::shared_ptr<const std::string>& body) {
   std::lock_guard lock(mu_);
-  return IsCurrent(c);
+  if (!IsCurrent(c)) return false;
+  if (body) files_.at(c.name).body = body;
+  return true;
 }
 
 std::shared_ptr<Object> DiskTier::Read(const Candidate& c) {
   ObjectFile f;
   std::string error;
-  ReadStatus s = ReadObjectFile(Path(c.name + std::string(kObjSuffix)), &f, &error);
+  ReadStatus s = ReadObjectFile(ObjPath(c.name), &f, &error);
+  if (s == ReadStatus::kOk && f.head_file == HeadFile::kBad) {
+    // Head files are renamed into place whole: this one was damaged since.
+    s = ReadStatus::kBad;
+    error = f.head_file_error;
+  }
   if (s == ReadStatus::kOk) {
     if (f.seq != c.seq) return nullptr;  // rewritten since Find: a miss, not an error
     if (ObjectFileName(f.object->key, f.object->vary_key) == c.name) return std::move(f.object);
@@ -291,19 +346,18 @@ void DiskTier::PurgeTag(std::string_view tag, RemovedSet* removed) {
   for (const std::string& name : names) Drop(name, removed);
 }
 
-void DiskTier::Commit(const std::string& name, const Object& o, uint64_t seq, uint64_t bytes) {
+void DiskTier::Commit(const std::string& name, Entry e) {
   Erase(name);  // the rename replaced its file
-  Entry e{o.key, o.vary_key, o.meta.info.vary, o.tags, seq, bytes};
-  auto& names = keys_[o.key];
+  auto& names = keys_[e.key];
   names.push_back(name);
-  for (const std::string& tag : o.tags) tags_[tag].insert(name);
-  by_seq_[seq] = name;
-  bytes_ += bytes;
+  for (const std::string& tag : e.tags) tags_[tag].insert(name);
+  by_seq_[e.seq] = name;
+  bytes_ += e.bytes;
   files_.emplace(name, std::move(e));
   // The oldest variants and files leave; the writer (or Scan, before it) unlinks them now.
   auto unlink_oldest = [&](std::string victim) {  // a copy: Erase frees the index's
     Erase(victim);
-    ::remove(Path(victim + std::string(kObjSuffix)).c_str());
+    RemoveFiles(victim);
   };
   if (names.size() > static_cast<size_t>(ObjectStore::kMaxVariants)) {
     std::string oldest = *std::min_element(names.begin(), names.end(), [&](auto& a, auto& b) {
@@ -323,47 +377,89 @@ void DiskTier::Run() {
       std::string name = std::move(removals_.front());
       removals_.pop_front();
       // Written again since it was dropped: the rename replaced the old file already.
-      if (!files_.count(name)) ::remove(Path(name + std::string(kObjSuffix)).c_str());
+      if (!files_.count(name)) RemoveFiles(name);
       ++removals_done_;
     }
     idle_cv_.notify_all();  // SyncRemovals need not wait for the write below
     if (!writes_.empty()) {
       std::shared_ptr<Job> job = std::move(writes_.front());
       writes_.pop_front();
-      if (!job->cancelled) {
-        queued_.erase(job->name);
-        queued_bytes_ -= job->bytes;
-        inflight_ = job;
-        ObjectPtr object = job->object;
-        uint64_t seq = next_seq_++;
-        lock.unlock();
-        if (before_write_) before_write_();
-        std::string tmp = Path(job->name + std::string(kTmpSuffix));
-        std::string final_path = Path(job->name + std::string(kObjSuffix));
-        uint64_t bytes = 0;
-        std::string error;
-        bool ok = WriteObjectFile(tmp, *object, seq, &bytes, &error);
-        lock.lock();
-        inflight_ = nullptr;
-        // Checked and committed under mu_: a purge either cancelled this job already or runs
-        // after the index has it (and then drops it).
-        if (ok && !job->cancelled && ::rename(tmp.c_str(), final_path.c_str()) != 0) {
-          ok = false;
-          error = "rename " + final_path + " failed";
-        }
-        if (!ok) {
-          ++errors_;
-          log::Warn("edge disk tier: cannot write", {{"error", error}});
-        }
-        if (ok && !job->cancelled)
-          Commit(job->name, *object, seq, bytes);
-        else
-          ::remove(tmp.c_str());
-      }
+      if (!job->cancelled) WriteJob(job, lock);
     }
     idle_cv_.notify_all();
     if (stop_ && removals_.empty() && writes_.empty()) return;
   }
+}
+
+void DiskTier::WriteJob(const std::shared_ptr<Job>& job, std::unique_lock<std::mutex>& lock) {
+  queued_.erase(job->name);
+  queued_bytes_ -= job->bytes;
+  inflight_ = job;
+  ObjectPtr object = job->object;
+  const uint64_t seq = next_seq_++;
+  // A revalidation's refresh: the body is the very one the variant's indexed file holds.
+  auto indexed = files_.find(job->name);
+  bool refresh =
+      indexed != files_.end() && object->body && indexed->second.body.lock() == object->body;
+  const uint64_t base_seq = refresh ? indexed->second.object_seq : 0;
+  lock.unlock();
+  if (before_write_) before_write_();
+  std::string tmp, error;
+  uint64_t bytes = 0;
+  bool ok = false;
+  if (refresh) {
+    BodyStamp stamp;
+    // The object file as the index knows it; else (damaged since) the object is written whole.
+    refresh = ReadBodyStamp(ObjPath(job->name), &stamp, &error) == ReadStatus::kOk &&
+              stamp.length == object->body->size();
+    if (refresh) {
+      tmp = Path(job->name + std::string(kHeadTmpSuffix));
+      ok = WriteHeadFile(tmp, *object, seq, stamp, &bytes, &error);
+    }
+  }
+  if (!refresh) {
+    tmp = Path(job->name + std::string(kTmpSuffix));
+    ok = WriteObjectFile(tmp, *object, seq, &bytes, &error);
+  }
+  const std::string final_path = refresh ? HeadPath(job->name) : ObjPath(job->name);
+  lock.lock();
+  inflight_ = nullptr;
+  // Checked and committed under mu_: a purge either cancelled this job already or runs after
+  // the index has it (and then drops it). A head file also needs its object file still indexed
+  // as it was: a read that found that file bad dropped it without cancelling this job.
+  bool live = !job->cancelled;
+  if (live && refresh) {
+    auto it = files_.find(job->name);
+    live = it != files_.end() && it->second.object_seq == base_seq;
+  }
+  if (ok && live && ::rename(tmp.c_str(), final_path.c_str()) != 0) {
+    ok = false;
+    error = "rename " + final_path + " failed";
+  }
+  if (!ok) {
+    ++errors_;
+    log::Warn("edge disk tier: cannot write", {{"error", error}});
+  }
+  if (!ok || !live) {
+    ::remove(tmp.c_str());
+    return;
+  }
+  Entry e = MakeEntry(*object);
+  e.seq = seq;
+  if (refresh) {
+    const Entry& old = files_.at(job->name);
+    e.object_seq = old.object_seq;
+    e.object_bytes = old.object_bytes;
+    e.bytes = old.object_bytes + bytes;
+    e.body = old.body;
+  } else {
+    // An older refresh's head file: superseded (and, should a crash keep it, older by seq).
+    ::remove(HeadPath(job->name).c_str());
+    e.object_seq = seq;
+    e.object_bytes = e.bytes = bytes;
+    e.body = object->body;
+  }
+  Commit(job->name, std::move(e));
 }
 
 void DiskTier::Flush() {

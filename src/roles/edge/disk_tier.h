@@ -7,6 +7,15 @@
 // it was not cancelled meanwhile, so a purge cannot be undone by a write it raced. A queued
 // removal is skipped when its name was written again since (the rename already replaced the
 // old file; unlinking would remove the new one).
+// Revalidations: a write whose body is the very one the variant's indexed file holds (a 304's
+// refreshed copy shares its stale object's body) writes only a head file beside it
+// (object_file.h), not the body again. The tier notes which body each file holds when it writes
+// the file and when LoadFromDisk promotes it (a weak reference: nothing is kept alive); the
+// writer decides when it takes the job, and commits the head file only if the object file it
+// applies to is still indexed (under the same mutex, with the same cancellation check). A whole
+// write removes the variant's head file after its rename (its seq is newer, so a crash between
+// the two leaves a head file that loses); removals and evictions remove both files, the object
+// file first (a crash between leaves an orphan head file, removed at the next start).
 // Durability: a purge is on disk once the writer has removed its files (milliseconds; it does
 // removals before writes); SyncRemovals waits for that (and syncs the directory), so the admin
 // API acknowledges a purge only once a crash can no longer bring its files back.
@@ -55,6 +64,8 @@ class DiskTier {
 
   // Queues the object's file (replacing a queued write of the same variant). Dropped, and
   // counted, when the queue holds too many bytes already or the object exceeds max_bytes.
+  // When the object's body is the one the variant's indexed file holds (a revalidation's
+  // copy), only a head file is written.
   void Write(ObjectPtr object);
   // Removes the variant from the index and the queue at once, its file in the background.
   void Remove(std::string_view key, std::string_view vary_key);
@@ -68,8 +79,10 @@ class DiskTier {
   // Reads and checks the candidate's file (blocking). nullptr when it is gone or was rewritten
   // since Find, or is corrupt (then removed from the index and the disk, and counted).
   std::shared_ptr<Object> Read(const Candidate& c);
-  // Whether the candidate is still indexed as Find saw it (no purge or rewrite since).
-  bool Current(const Candidate& c) const;
+  // Whether the candidate is still indexed as Find saw it (no purge or rewrite since). When it
+  // is and `body` is given (LoadFromDisk promotes the object it read), notes that the file
+  // holds that body: a refresh of the object then writes only a head file.
+  bool Current(const Candidate& c, const std::shared_ptr<const std::string>& body = nullptr);
 
   void PurgeKey(std::string_view key, RemovedSet* removed);
   void PurgePrefix(std::string_view prefix, RemovedSet* removed);
@@ -91,8 +104,12 @@ class DiskTier {
     std::string key, vary_key;
     std::vector<std::string> vary;  // to match requests without reading the file
     std::vector<std::string> tags;
-    uint64_t seq = 0;
-    uint64_t bytes = 0;  // the file's size
+    uint64_t seq = 0;           // the newest head's: the head file's when there is one
+    uint64_t bytes = 0;         // both files' sizes
+    uint64_t object_seq = 0;    // the object file's own seq and size
+    uint64_t object_bytes = 0;  // (bytes - object_bytes: the head file's)
+    // The body the object file holds, once written or promoted in this run.
+    std::weak_ptr<const std::string> body;
   };
   struct Job {
     ObjectPtr object;
@@ -102,16 +119,24 @@ class DiskTier {
   };
 
   std::string Path(std::string_view name) const;
+  std::string ObjPath(std::string_view name) const;
+  std::string HeadPath(std::string_view name) const;
   void Scan();
   void Run();
+  // Takes the job from the queue, writes its file (or head file) with mu_ released, commits.
+  void WriteJob(const std::shared_ptr<Job>& job, std::unique_lock<std::mutex>& lock);
   // The rest run under mu_.
-  void Commit(const std::string& name, const Object& o, uint64_t seq, uint64_t bytes);
+  // Indexes the name's files (replacing its entry), then evicts to the bounds.
+  void Commit(const std::string& name, Entry e);
+  // Unlinks the name's object file, then its head file.
+  void RemoveFiles(const std::string& name) const;
   void Erase(const std::string& name);
   // Erase, and queue the file's removal.
   void Drop(const std::string& name, RemovedSet* removed);
   // Cancels queued and in-flight writes whose object matches.
   void CancelWrites(const std::function<bool(const Object&)>& match, RemovedSet* removed);
   bool IsCurrent(const Candidate& c) const;
+  static Entry MakeEntry(const Object& o);
 
   const std::string dir_;
   const uint64_t max_bytes_;

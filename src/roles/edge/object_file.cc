@@ -1,7 +1,8 @@
-// The disk tier's file format (see object_file.h for the layout and why it is split in two
-// checksummed parts). No fsync: the files are a cache. After a crash or a power loss a file
-// may be missing, empty or torn; the size and checksum checks find it, it is removed and
-// counted, and the edge fetches that object from the origin again.
+// The disk tier's file format (see object_file.h for the layout, why it is split in two
+// checksummed parts, and the head file beside it). No fsync: the files are a cache. After a
+// crash or a power loss a file may be missing, empty or torn; the size and checksum checks find
+// it, it is removed and counted, and the edge fetches that object from the origin again (a torn
+// head file only loses the refresh: the object file's own head answers).
 // Thread-safety: pure functions over files. Ownership: returns owned values.
 #include "roles/edge/object_file.h"
 
@@ -22,7 +23,9 @@ namespace millions::edge {
 namespace {
 
 constexpr char kMagic[8] = {'M', 'E', 'D', 'G', 'E', 'O', 'B', 'J'};
-constexpr uint32_t kVersion = 1;
+constexpr char kHeadMagic[8] = {'M', 'E', 'D', 'G', 'E', 'H', 'E', 'D'};
+constexpr uint32_t kVersion = 1;      // of the object file
+constexpr uint32_t kHeadVersion = 1;  // of the head file
 constexpr size_t kPreludeBytes = 24;
 constexpr size_t kShaBytes = 32;
 // A head holds the origin's header lines and tags: far below this unless the file is garbage.
@@ -232,6 +235,18 @@ bool ReadAll(int fd, char* data, size_t size) {
   return true;
 }
 
+bool PreadAll(int fd, char* data, size_t size, uint64_t offset) {
+  while (size > 0) {
+    ssize_t n = ::pread(fd, data, size, static_cast<off_t>(offset));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    data += n;
+    size -= static_cast<size_t>(n);
+    offset += static_cast<uint64_t>(n);
+  }
+  return true;
+}
+
 class Fd {
  public:
   explicit Fd(int fd) : fd_(fd) {}
@@ -252,33 +267,44 @@ class Fd {
   int fd_;
 };
 
-// Reads and checks the prelude, head and head_sha; leaves the file at the body.
-ReadStatus ReadHead(int fd, const std::string& path, ObjectFile* out, uint64_t* body_len,
-                    std::string* error) {
+// Reads and checks the prelude (against the file's size); leaves the file at the head.
+ReadStatus ReadPrelude(int fd, const std::string& path, char (&prelude)[kPreludeBytes],
+                       uint32_t* head_len, uint64_t* body_len, uint64_t* size, std::string* error) {
   struct stat st;
   if (::fstat(fd, &st) != 0) {
     *error = "stat " + path + ": " + std::strerror(errno);
     return ReadStatus::kBad;
   }
-  char prelude[kPreludeBytes];
   if (static_cast<uint64_t>(st.st_size) < kPreludeBytes || !ReadAll(fd, prelude, kPreludeBytes)) {
     *error = path + ": shorter than its prelude";
     return ReadStatus::kBad;
   }
   Decoder d(std::string_view(prelude + 8, kPreludeBytes - 8));
   uint32_t version = d.U32();
-  uint32_t head_len = d.U32();
+  *head_len = d.U32();
   *body_len = d.U64();
   if (std::memcmp(prelude, kMagic, 8) != 0 || version != kVersion) {
     *error = path + ": not an object file of version " + std::to_string(kVersion);
     return ReadStatus::kBad;
   }
-  uint64_t size = static_cast<uint64_t>(st.st_size);
-  if (head_len > kMaxHeadBytes || *body_len > size ||
-      size != kPreludeBytes + head_len + kShaBytes + *body_len + kShaBytes) {
-    *error = path + ": size " + std::to_string(size) + " does not match its prelude (torn?)";
+  *size = static_cast<uint64_t>(st.st_size);
+  if (*head_len > kMaxHeadBytes || *body_len > *size ||
+      *size != kPreludeBytes + *head_len + kShaBytes + *body_len + kShaBytes) {
+    *error = path + ": size " + std::to_string(*size) + " does not match its prelude (torn?)";
     return ReadStatus::kBad;
   }
+  return ReadStatus::kOk;
+}
+
+// Reads and checks the prelude, head and head_sha; leaves the file at the body.
+ReadStatus ReadHead(int fd, const std::string& path, ObjectFile* out, uint64_t* body_len,
+                    std::string* error) {
+  char prelude[kPreludeBytes];
+  uint32_t head_len = 0;
+  uint64_t size = 0;
+  if (ReadStatus s = ReadPrelude(fd, path, prelude, &head_len, body_len, &size, error);
+      s != ReadStatus::kOk)
+    return s;
   std::string head(head_len + kShaBytes, '\0');
   if (!ReadAll(fd, head.data(), head.size())) {
     *error = path + ": short read";
@@ -296,7 +322,10 @@ ReadStatus ReadHead(int fd, const std::string& path, ObjectFile* out, uint64_t* 
     return ReadStatus::kBad;
   }
   out->object = std::move(object);
-  out->file_bytes = size;
+  out->file_bytes = out->object_bytes = size;
+  out->object_seq = out->seq;
+  out->head_file = HeadFile::kNone;
+  out->head_file_error.clear();
   return ReadStatus::kOk;
 }
 
@@ -306,6 +335,98 @@ ReadStatus Open(const std::string& path, int* fd, std::string* error) {
   if (errno == ENOENT) return ReadStatus::kMissing;
   *error = "open " + path + ": " + std::strerror(errno);
   return ReadStatus::kBad;
+}
+
+// Writes the parts to `path` (truncating) and closes it, close(2)'s result checked.
+bool WriteParts(const std::string& path, std::initializer_list<std::string_view> parts,
+                std::string* error) {
+  Fd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+  if (fd.get() < 0) {
+    *error = "open " + path + ": " + std::strerror(errno);
+    return false;
+  }
+  for (std::string_view p : parts) {
+    if (!WriteAll(fd.get(), p)) {
+      *error = "write " + path + ": " + std::strerror(errno);
+      return false;
+    }
+  }
+  if (!fd.Close()) {
+    *error = "close " + path + ": " + std::strerror(errno);
+    return false;
+  }
+  return true;
+}
+
+// The object file's body_sha (its last 32 bytes), the file's size known from its prelude.
+ReadStatus ReadBodySha(int fd, const std::string& path, uint64_t size, std::string* sha,
+                       std::string* error) {
+  sha->assign(kShaBytes, '\0');
+  if (size < kShaBytes || !PreadAll(fd, sha->data(), kShaBytes, size - kShaBytes)) {
+    *error = path + ": short read";
+    return ReadStatus::kBad;
+  }
+  return ReadStatus::kOk;
+}
+
+// The head file at `path` over `out`, which holds the object file's head (and body, if read):
+// when it applies, its head replaces out->object's (keeping the body), out->seq and
+// out->file_bytes become the pair's. `stamp` gives the object file's BodyStamp; it is called
+// only when there is a head file (a start-up scan reads no trailer of a file without one).
+template <class Stamp>
+void ApplyHeadFile(const std::string& path, Stamp&& stamp, ObjectFile* out) {
+  auto fail = [&](HeadFile state, const std::string& why) {
+    out->head_file = state;
+    out->head_file_error = path + ": " + why;
+  };
+  int raw = -1;
+  std::string error;
+  ReadStatus s = Open(path, &raw, &error);
+  if (s == ReadStatus::kMissing) return;
+  if (s != ReadStatus::kOk) {
+    out->head_file = HeadFile::kBad;
+    out->head_file_error = error;
+    return;
+  }
+  Fd fd(raw);
+  struct stat st;
+  if (::fstat(fd.get(), &st) != 0) return fail(HeadFile::kBad, std::strerror(errno));
+  constexpr uint64_t kFixed = kPreludeBytes + 2 * kShaBytes;
+  const uint64_t size = static_cast<uint64_t>(st.st_size);
+  if (size < kFixed || size > kFixed + kMaxHeadBytes)
+    return fail(HeadFile::kBad, "size " + std::to_string(size) + " is not a head file's (torn?)");
+  std::string file(size, '\0');
+  if (!ReadAll(fd.get(), file.data(), file.size())) return fail(HeadFile::kBad, "short read");
+  std::string_view v = file;
+  std::string_view prelude = v.substr(0, kPreludeBytes);
+  Decoder d(prelude.substr(8));
+  uint32_t version = d.U32();
+  uint32_t head_len = d.U32();
+  uint64_t body_len = d.U64();
+  if (std::memcmp(prelude.data(), kHeadMagic, 8) != 0 || version != kHeadVersion)
+    return fail(HeadFile::kBad, "not a head file of version " + std::to_string(kHeadVersion));
+  if (size != kFixed + head_len)
+    return fail(HeadFile::kBad,
+                "size " + std::to_string(size) + " does not match its prelude (torn?)");
+  std::string_view body_sha = v.substr(kPreludeBytes, kShaBytes);
+  std::string_view head = v.substr(kPreludeBytes + kShaBytes, head_len);
+  if (View(Sha256({prelude, body_sha, head})) != v.substr(size - kShaBytes))
+    return fail(HeadFile::kBad, "head checksum mismatch");
+  auto object = std::make_shared<Object>();
+  uint64_t seq = 0;
+  if (!DecodeHead(head, object.get(), &seq)) return fail(HeadFile::kBad, "head does not parse");
+  if (object->key != out->object->key || object->vary_key != out->object->vary_key)
+    return fail(HeadFile::kBad, "holds another object's head");
+  BodyStamp body;
+  if (!stamp(&body, &error)) return fail(HeadFile::kIgnored, error);
+  if (body_len != body.length || body_sha != body.sha)
+    return fail(HeadFile::kIgnored, "written for another body");
+  if (seq <= out->object_seq) return fail(HeadFile::kIgnored, "older than its object file");
+  object->body = std::move(out->object->body);
+  out->object = std::move(object);
+  out->seq = seq;
+  out->file_bytes = out->object_bytes + size;
+  out->head_file = HeadFile::kUsed;
 }
 
 }  // namespace
@@ -321,6 +442,13 @@ std::string ObjectFileName(std::string_view key, std::string_view vary_key) {
   return name;
 }
 
+std::string HeadFilePath(std::string_view object_path) {
+  if (object_path.ends_with(".obj")) object_path.remove_suffix(4);
+  std::string path(object_path);
+  path += ".head";
+  return path;
+}
+
 bool WriteObjectFile(const std::string& path, const Object& object, uint64_t seq,
                      uint64_t* file_bytes, std::string* error) {
   std::string head = EncodeHead(object, seq);
@@ -332,18 +460,41 @@ bool WriteObjectFile(const std::string& path, const Object& object, uint64_t seq
   prelude.U64(body.size());
   Sha head_sha = Sha256({prelude.out(), head});
   Sha body_sha = Sha256({body});
-  Fd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
-  if (fd.get() < 0) {
-    *error = "open " + path + ": " + std::strerror(errno);
+  if (!WriteParts(path, {prelude.out(), head, View(head_sha), body, View(body_sha)}, error))
     return false;
-  }
-  if (!WriteAll(fd.get(), prelude.out()) || !WriteAll(fd.get(), head) ||
-      !WriteAll(fd.get(), View(head_sha)) || !WriteAll(fd.get(), body) ||
-      !WriteAll(fd.get(), View(body_sha)) || !fd.Close()) {
-    *error = "write " + path + ": " + std::strerror(errno);
-    return false;
-  }
   *file_bytes = kPreludeBytes + head.size() + kShaBytes + body.size() + kShaBytes;
+  return true;
+}
+
+ReadStatus ReadBodyStamp(const std::string& object_path, BodyStamp* out, std::string* error) {
+  int raw = -1;
+  if (ReadStatus s = Open(object_path, &raw, error); s != ReadStatus::kOk) return s;
+  Fd fd(raw);
+  char prelude[kPreludeBytes];
+  uint32_t head_len = 0;
+  uint64_t size = 0;
+  if (ReadStatus s =
+          ReadPrelude(fd.get(), object_path, prelude, &head_len, &out->length, &size, error);
+      s != ReadStatus::kOk)
+    return s;
+  return ReadBodySha(fd.get(), object_path, size, &out->sha, error);
+}
+
+bool WriteHeadFile(const std::string& path, const Object& object, uint64_t seq,
+                   const BodyStamp& body, uint64_t* file_bytes, std::string* error) {
+  if (body.sha.size() != kShaBytes) {
+    *error = path + ": the body's SHA-256 is not 32 bytes";
+    return false;
+  }
+  std::string head = EncodeHead(object, seq);
+  Encoder prelude;
+  prelude.out().append(kHeadMagic, 8);
+  prelude.U32(kHeadVersion);
+  prelude.U32(static_cast<uint32_t>(head.size()));
+  prelude.U64(body.length);
+  Sha head_sha = Sha256({prelude.out(), body.sha, head});
+  if (!WriteParts(path, {prelude.out(), body.sha, head, View(head_sha)}, error)) return false;
+  *file_bytes = kPreludeBytes + kShaBytes + head.size() + kShaBytes;
   return true;
 }
 
@@ -352,7 +503,14 @@ ReadStatus ReadObjectHead(const std::string& path, ObjectFile* out, std::string*
   if (ReadStatus s = Open(path, &raw, error); s != ReadStatus::kOk) return s;
   Fd fd(raw);
   uint64_t body_len = 0;
-  return ReadHead(fd.get(), path, out, &body_len, error);
+  if (ReadStatus s = ReadHead(fd.get(), path, out, &body_len, error); s != ReadStatus::kOk)
+    return s;
+  auto stamp = [&](BodyStamp* body, std::string* why) {
+    body->length = body_len;
+    return ReadBodySha(fd.get(), path, out->object_bytes, &body->sha, why) == ReadStatus::kOk;
+  };
+  ApplyHeadFile(HeadFilePath(path), stamp, out);
+  return ReadStatus::kOk;
 }
 
 ReadStatus ReadObjectFile(const std::string& path, ObjectFile* out, std::string* error) {
@@ -373,6 +531,12 @@ ReadStatus ReadObjectFile(const std::string& path, ObjectFile* out, std::string*
     return ReadStatus::kBad;
   }
   out->object->body = std::move(body);
+  auto stamp = [&](BodyStamp* b, std::string*) {
+    b->length = body_len;
+    b->sha.assign(sha, kShaBytes);
+    return true;
+  };
+  ApplyHeadFile(HeadFilePath(path), stamp, out);
   return ReadStatus::kOk;
 }
 

@@ -108,12 +108,19 @@ class Store : public ObjectStore {
     ObjectPtr object = std::move(loaded);
     Shard& s = ShardFor(key);
     std::lock_guard lock(s.mu);
-    if (!disk_->Current(*c)) return nullptr;  // purged (or rewritten) while we read it
     // A Put since the file was written is newer than the file: keep and answer with it.
+    ObjectPtr newer;
     if (auto it = s.keys.find(key); it != s.keys.end()) {
       for (const Slot& slot : it->second)
-        if (slot.object->vary_key == object->vary_key) return slot.object;
+        if (slot.object->vary_key == object->vary_key) {
+          newer = slot.object;
+          break;
+        }
     }
+    // Purged (or rewritten) while we read it: nothing. Else the tier notes the body it promotes,
+    // so that a revalidation of this object writes only a head file.
+    if (!disk_->Current(*c, newer ? nullptr : object->body)) return nullptr;
+    if (newer) return newer;
     Insert(s, object, object->bytes());  // memory only: the file is there already
     return object;
   }

@@ -1,7 +1,9 @@
 // ObjectStore: the edge's cached responses. A memory tier bounded by bytes, evicting with the
 // topology's policy (cache/eviction_policy.h: lru, lfu, fifo), and an optional disk tier that
 // survives a restart. Objects are immutable once stored (a revalidation stores a new one that
-// shares the body). Each key holds up to kMaxVariants responses, one per Vary selection.
+// shares the body: Put it with that same body pointer, and the disk tier writes only its new
+// head beside the file that holds the body). Each key holds up to kMaxVariants responses, one
+// per Vary selection.
 // Purges by key, by key prefix and by tag (the origin's Surrogate-Key) take effect at once: a
 // Lookup or LoadFromDisk that starts after a purge returns never sees a purged object, in memory
 // or on disk, even while its file still waits for the writer thread to remove it.

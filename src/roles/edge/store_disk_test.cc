@@ -19,6 +19,7 @@
 
 #include "roles/edge/object_file.h"
 #include "roles/edge/store.h"
+#include "roles/edge/store_disk_test_util.h"
 #include "roles/edge/store_test_util.h"
 
 namespace millions::edge {
@@ -26,38 +27,15 @@ namespace {
 
 namespace fs = std::filesystem;
 using testing::BodyOf;
+using testing::EdgeDisk;
 using testing::ExpectSameObject;
+using testing::FlipByte;
+using testing::Full;
+using testing::FullRequest;
 using testing::Headers;
 using testing::MakeObject;
 using testing::Obj;
-
-class EdgeDisk : public ::testing::Test {
- protected:
-  void SetUp() override {
-    std::string name = ::testing::UnitTest::GetInstance()->current_test_info()->name();
-    std::replace(name.begin(), name.end(), '/', '_');  // parameterized: "Name/0"
-    dir_ = fs::temp_directory_path() / ("edge_disk_" + std::to_string(::getpid()) + "_" + name);
-    fs::remove_all(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-
-  StoreOptions Options() const {
-    StoreOptions o;
-    o.disk_dir = dir_.string();
-    return o;
-  }
-  std::unique_ptr<ObjectStore> Open() const { return OpenObjectStore(Options()); }
-  fs::path FileOf(const Object& o) const {
-    return dir_ / (ObjectFileName(o.key, o.vary_key) + ".obj");
-  }
-  size_t Files() const {  // but the lock file
-    return std::count_if(
-        fs::directory_iterator(dir_), fs::directory_iterator(),
-        [](const fs::directory_entry& e) { return e.path().filename() != ".lock"; });
-  }
-
-  fs::path dir_;
-};
+using testing::WriterGate;
 
 // Two edges on one directory would evict and purge each other's files unseen: the second is
 // refused, and the directory is free again once the first is gone.
@@ -73,43 +51,6 @@ TEST_F(EdgeDisk, OneStorePerDirectory) {
   first.reset();
   EXPECT_NE(Open(), nullptr);
 }
-
-// An object with every field set to something other than its default.
-std::shared_ptr<Object> Full() {
-  auto o = MakeObject({CacheKey("GET", "edge.example", "/media/abc.jpg", "w=100"),
-                       std::string("\0binary\xff body\r\n", sizeof("\0binary\xff body\r\n") - 1),
-                       {"accept-encoding", "accept"},
-                       Headers({{"Accept-Encoding", "gzip, br"}}),
-                       {"user-1", "photo-2"}});
-  o->status = 203;
-  o->headers = "Content-Type: image/jpeg\r\nETag: W/\"x\"\r\n";
-  Stored& m = o->meta;
-  m.request_time = 1700000000;
-  m.response_time = 1700000002;
-  m.lifetime = 31536000;
-  ResponseInfo& r = m.info;
-  r.status = 203;
-  r.date = 1700000001;
-  r.expires = 1800000000;
-  r.expires_present = true;
-  r.age = 5;
-  r.last_modified = 1600000000;
-  r.etag = "W/\"x\"";
-  r.pragma_no_cache = true;
-  CacheControl& c = r.cc;
-  c.max_age = 31536000;
-  c.s_maxage = 600;
-  c.min_fresh = 1;
-  c.max_stale = 2;
-  c.max_stale_any = true;
-  c.stale_while_revalidate = 30;
-  c.stale_if_error = 86400;
-  c.no_store = c.no_cache = c.private_ = c.public_ = c.must_revalidate = c.proxy_revalidate =
-      c.immutable = c.only_if_cached = c.no_transform = c.must_understand = true;
-  return o;
-}
-
-HeaderLookup FullRequest() { return Headers({{"Accept-Encoding", "gzip,br"}}); }
 
 TEST_F(EdgeDisk, RestartFindsObjectsWithIdenticalBytesAndMeta) {
   auto full = Full();
@@ -148,42 +89,6 @@ TEST_F(EdgeDisk, ReplacedVariantSurvivesRestartAsTheNewest) {
   EXPECT_EQ(BodyOf(s->LoadFromDisk("GET /r h", Headers())), "second");
   EXPECT_EQ(s->Stats().disk_objects, 1u);
 }
-
-// Blocks the store's thread that reaches a test point (StoreOptions::test_hook) until Release;
-// WaitBlocked returns once n threads have arrived.
-class WriterGate {
- public:
-  // Blocks at `point` only.
-  std::function<void(std::string_view)> Hook(std::string where) {
-    return [this, where](std::string_view point) {
-      if (point != where) return;
-      std::unique_lock lock(mu_);
-      ++arrived_;
-      cv_.notify_all();
-      cv_.wait(lock, [&] { return open_; });
-    };
-  }
-  // false after 10 s without them; the gate is then open, so that the test fails instead of
-  // hanging on a thread that arrives later.
-  bool WaitBlocked(int n) {
-    std::unique_lock lock(mu_);
-    if (cv_.wait_for(lock, std::chrono::seconds(10), [&] { return arrived_ >= n; })) return true;
-    open_ = true;
-    cv_.notify_all();
-    return false;
-  }
-  void Release() {
-    std::lock_guard lock(mu_);
-    open_ = true;
-    cv_.notify_all();
-  }
-
- private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  int arrived_ = 0;
-  bool open_ = false;
-};
 
 // The file holds an older response than memory (the newer one's write is still queued):
 // LoadFromDisk answers with the newer, and does not replace it.
@@ -360,15 +265,6 @@ TEST_F(EdgeDisk, PurgeDoesNotRemoveANewerFileWrittenMeanwhile) {
   s = Open();
   EXPECT_EQ(BodyOf(s->LoadFromDisk("GET /t h", Headers())), "untagged");
   EXPECT_EQ(s->Stats().disk_errors, 0u);
-}
-
-void FlipByte(const fs::path& p, uintmax_t offset) {
-  std::fstream f(p, std::ios::in | std::ios::out | std::ios::binary);
-  f.seekg(static_cast<std::streamoff>(offset));
-  char c = 0;
-  f.get(c);
-  f.seekp(static_cast<std::streamoff>(offset));
-  f.put(static_cast<char>(c ^ 0x20));
 }
 
 TEST_F(EdgeDisk, CorruptBodyDetectedAtLoadNotServed) {
