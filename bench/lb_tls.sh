@@ -75,7 +75,6 @@ setup_nginx() {
       -extfile backend.ext -out backend.pem
   ) >/dev/null 2>&1 || bench_die "could not make the certificates"
   chmod 755 "$work/pki" "$work/pki/tls" "$work/pki/tls/upstream"
-  chmod 644 "$work/pki/tls/upstream/backend.key" # nginx's workers run as another user
   printf '{"ok":true,"payload":"%s"}' "$(head -c 200 /dev/zero | tr '\0' x)" >"$work/www/index.json"
   b1=$(free_port) b2=$(free_port) t1=$(free_port) t2=$(free_port)
   cat >"$work/backends.conf" <<NGINX
