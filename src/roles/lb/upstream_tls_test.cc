@@ -1,9 +1,9 @@
 // [lb] upstream_tls in process: the balancer in front of fake web nodes that listen with TLS on
 // port 0, with certificates made by the openssl command from a test CA. Requests proxy over
-// TLS on one pooled connection (one handshake); a backend whose certificate does not verify
-// (another CA, another address, no TLS at all, no handshake ever) is refused, counted as a
-// failed backend, and ejected like one whose connection is refused; the active checks go over
-// TLS too.
+// TLS on one pooled connection (one handshake), bodies both ways whole and streamed; a backend
+// whose certificate does not verify (another CA, another address, no TLS at all, no handshake
+// ever) is refused, counted as a failed backend, and ejected like one whose connection is
+// refused; the active checks go over TLS too.
 #include <gtest/gtest.h>
 #include <openssl/ssl.h>
 
@@ -51,6 +51,19 @@ std::string CertDir() {
   }();
   return dir;
 }
+
+// A client's body read as it arrives (the server's streamed body): `pieces` of 64 KiB.
+class Pieces final : public http::BodyStream {
+ public:
+  explicit Pieces(int pieces) : left_(pieces) {}
+  asio::awaitable<Status> Read(std::string& piece) override {
+    piece.assign(left_-- > 0 ? 64 * 1024 : 0, 'p');
+    co_return Ok();
+  }
+
+ private:
+  int left_;
+};
 
 class UpstreamTls : public ::testing::Test {
  protected:
@@ -109,7 +122,7 @@ class UpstreamTls : public ::testing::Test {
 
   // One request through the balancer, run to its end on the client's io_context.
   http::Response Send(Proxy& proxy, const std::string& method, const std::string& path,
-                      std::string body = "") {
+                      std::string body = "", std::shared_ptr<http::BodyStream> stream = nullptr) {
     http::Response out;
     asio::co_spawn(
         ioc_,
@@ -119,6 +132,7 @@ class UpstreamTls : public ::testing::Test {
           req.target = req.path = path;
           req.headers.push_back({"Host", "test"});
           req.body = body;
+          req.body_stream = stream;  // chunked to the backend: its length is not known
           req.remote_addr = "127.0.0.1";
           req.request_id = "req";
           http::Response r = co_await proxy.Handle(req);
@@ -175,12 +189,16 @@ TEST_F(UpstreamTls, RequestsGoOverTlsOnOnePooledConnection) {
   http::Response post = Send(proxy, "POST", "/upload", std::string(100 * 1024, 'b'));
   EXPECT_EQ(post.status, 200);
   EXPECT_EQ(post.body, "good:tls:102400");
+  // A streamed body of unknown length goes out chunked, a piece at a time.
+  http::Response streamed = Send(proxy, "POST", "/upload", "", std::make_shared<Pieces>(5));
+  EXPECT_EQ(streamed.status, 200);
+  EXPECT_EQ(streamed.body, "good:tls:327680");
   http::Response big = Send(proxy, "GET", "/big");
   EXPECT_EQ(big.status, 200);
   EXPECT_EQ(big.body.size(), 300u * 1024);
   EXPECT_EQ(Send(proxy, "GET", "/x").body, "good:tls:0");
   EXPECT_EQ(SSL_CTX_sess_connect_good(ctx), 1);
-  EXPECT_TRUE(Has(proxy, "millions_lb_requests_total{backend=\"good\",code=\"200\"} 23"));
+  EXPECT_TRUE(Has(proxy, "millions_lb_requests_total{backend=\"good\",code=\"200\"} 24"));
   // The active check goes where requests go: over TLS, the certificate verified.
   proxy.CheckAll();
   EXPECT_TRUE(Has(proxy, "millions_lb_backend_up{backend=\"good\"} 1"));
