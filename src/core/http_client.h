@@ -5,12 +5,17 @@
 #pragma once
 
 #include <chrono>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "core/http.h"
 #include "core/result.h"
+
+namespace boost::asio::ssl {
+class context;
+}
 
 namespace millions::http {
 
@@ -25,9 +30,13 @@ struct FetchRequest {
   // More request headers; their values are never logged here.
   std::vector<std::pair<std::string, std::string>> headers;
   std::chrono::milliseconds timeout{5000};
+  // Set: HTTPS with this client context (core/tls.h), the server's certificate checked against
+  // its CA and required to name `host`; the timeout bounds the handshake too.
+  std::shared_ptr<boost::asio::ssl::context> tls;
 };
 
-// 503 "unreachable" when the connection fails or times out; any HTTP status is a success.
+// 503 "unreachable" when the connection fails or times out (or, over TLS, the handshake fails:
+// the message says why); any HTTP status is a success.
 Result<Response> Fetch(const FetchRequest& req);
 
 }  // namespace millions::http

@@ -12,6 +12,7 @@
 
 #include "core/http_server_impl.h"
 #include "core/log.h"
+#include "core/tls.h"
 
 namespace millions::http {
 
@@ -20,12 +21,6 @@ namespace beast = boost::beast;
 using asio::awaitable;
 using asio::use_awaitable;
 using tcp = asio::ip::tcp;
-
-// Mozilla's "intermediate" TLS 1.2 list: ECDHE key exchange, AEAD ciphers.
-constexpr const char* kTls12Ciphers =
-    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
-    "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
-    "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
 
 HttpServer::HttpServer(asio::io_context& ioc, ServerOptions options, Handler handler,
                        metrics::Registry* registry)
@@ -37,16 +32,7 @@ void HttpServer::Start() {
   if (!impl_->opt.tls_cert_file.empty()) {
     // Throws (start-up) when the files are missing or do not match.
     auto ctx = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_server);
-    ctx->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
-                     asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
-                     asio::ssl::context::no_tlsv1_1 | asio::ssl::context::no_compression);
-    SSL_CTX* native = ctx->native_handle();
-    // The floor is TLS 1.2 (docs/security.md); TLS 1.3 keeps OpenSSL's suites (AES-GCM,
-    // ChaCha20-Poly1305), and TLS 1.2 gets forward-secret AEAD suites only.
-    if (SSL_CTX_set_min_proto_version(native, TLS1_2_VERSION) != 1 ||
-        SSL_CTX_set_cipher_list(native, kTls12Ciphers) != 1)
-      throw std::runtime_error("could not set the TLS protocol floor and ciphers");
-    SSL_CTX_set_options(native, SSL_OP_NO_RENEGOTIATION);
+    tls::ApplyPolicy(*ctx);  // the TLS 1.2 floor and suites (docs/security.md)
     ctx->use_certificate_chain_file(impl_->opt.tls_cert_file);
     ctx->use_private_key_file(impl_->opt.tls_key_file, asio::ssl::context::pem);
     impl_->ssl = std::move(ctx);

@@ -56,7 +56,8 @@ Result<Members> ParseRunnerStatus(std::string_view json, std::string_view role) 
       return f && f->is_string() ? std::string_view(f->get_string()) : std::string_view();
     };
     if (str("role") != role || str("state") != "running") continue;
-    out.push_back({std::string(str("name")), std::string(str("address")), 1});
+    out.push_back({std::string(str("name")), std::string(str("address")), 1,
+                   std::string(str("tls_address"))});
   }
   return out;
 }

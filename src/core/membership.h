@@ -21,6 +21,9 @@ struct Member {
   std::string name;     // stable: keys pools and health across snapshots
   std::string address;  // host:port
   int weight = 1;
+  // The node's TLS listener for its peers (web nodes under [lb] upstream_tls), host:port; empty
+  // when it has none.
+  std::string tls_address;
   bool operator==(const Member&) const = default;
 };
 
@@ -73,7 +76,8 @@ class RunnerMembership final : public Membership {
   std::string token_;
 };
 
-// The running nodes of `role` in the runner's /api/status body, in its order, weight 1.
+// The running nodes of `role` in the runner's /api/status body, in its order, weight 1 (with
+// their tls_address when a row has one).
 Result<Members> ParseRunnerStatus(std::string_view json, std::string_view role);
 
 }  // namespace millions::membership

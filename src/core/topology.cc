@@ -61,6 +61,8 @@ std::vector<NodeEntry> ReadNodes(config::Section role, const std::string& what,
                                   "' needs admin = \"host:port\" (status and metrics)");
       ReadAddress(n, "tls_listen", &e.tls_listen);
     }
+    // A web node's TLS listener for the balancers ([lb] upstream_tls; docs/security.md).
+    if (what == "web") ReadAddress(n, "tls_listen", &e.tls_listen);
     if (what == "dns") {
       ReadAddress(n, "admin", &e.admin);
       if (e.admin.empty())
@@ -266,6 +268,8 @@ const PgClusterEntry* ClusterOfNode(const Topology& t, const std::string& node) 
     if (FindNode(c.nodes, node)) return &c;
   return nullptr;
 }
+
+std::string UpstreamTlsDir(const std::string& run_dir) { return run_dir + "/tls/upstream"; }
 
 const NodeEntry* FindNode(const std::vector<NodeEntry>& nodes, const std::string& name) {
   for (const auto& n : nodes)

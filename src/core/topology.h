@@ -28,7 +28,8 @@ struct NodeEntry {
   std::string admin;       // lb, edge and dns nodes: the admin listener (status, metrics, an edge's
                            // purges); nats nodes: the
                            // monitor (/healthz, /jsz); host:port
-  std::string tls_listen;  // lb and edge nodes: the HTTPS listener, host:port (optional)
+  std::string tls_listen;  // lb and edge nodes: the HTTPS listener; web nodes: the TLS listener
+                           // the balancers use under [lb] upstream_tls; host:port (optional)
   std::string peer;        // etcd nodes: the peer (raft) listener; nats nodes: the cluster's
                            // route listener (with more than one nats node); host:port
   std::string cluster;     // postgres nodes of a sharded topology: the database cluster (shard)
@@ -147,6 +148,11 @@ struct Topology {
  private:
   std::shared_ptr<config::ConfigFile> file_;
 };
+
+// [lb] upstream_tls: the directory of the web nodes' certificates and the CA the balancers trust
+// (RUN_DIR/tls/upstream: ca.pem, and NODE.pem with NODE.key for each web node; `millions up`
+// makes them). `run_dir` as [runner] run_dir names it, or its absolute path.
+std::string UpstreamTlsDir(const std::string& run_dir);
 
 // The cluster a postgres node belongs to, or nullptr.
 const PgClusterEntry* ClusterOfNode(const Topology& t, const std::string& node);

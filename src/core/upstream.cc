@@ -12,6 +12,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/http/buffer_body.hpp>
+#include <boost/beast/ssl.hpp>
 #include <cstdio>
 #include <limits>
 #include <mutex>
@@ -22,6 +23,7 @@
 #include "core/http_convert.h"
 #include "core/http_head.h"
 #include "core/readiness.h"
+#include "core/tls.h"
 
 namespace millions::upstream {
 namespace asio = boost::asio;
@@ -38,7 +40,7 @@ bool Idempotent(std::string_view m) {
 bool ShouldRetry(const Outcome& out, std::string_view method, int attempt) {
   // A streamed body cannot be sent twice once any of it went out.
   if (out.client_error || out.body_sent) return false;
-  return out.failure == Failure::kConnect ||
+  return out.failure == Failure::kConnect || out.failure == Failure::kHandshake ||
          (out.failure == Failure::kReset && Idempotent(method) && attempt == 0);
 }
 
@@ -62,34 +64,67 @@ Failure ReadFailure(const beast::error_code& ec) {
 }
 
 // True when a pooled connection's peer has closed it (readable with nothing to read), so it is
-// never reused for a request the backend would not see.
-bool PeerClosed(beast::tcp_stream& s) {
+// never reused for a request the backend would not see. Over TLS anything readable on an idle
+// connection means the same: a server sends nothing unasked but its close_notify.
+bool PeerClosed(beast::tcp_stream& s, bool tls) {
   pollfd p{s.socket().native_handle(), POLLIN, 0};
   if (poll(&p, 1, 0) <= 0) return false;
+  if (tls) return true;
   char c;
   return recv(p.fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) <= 0;
 }
 
 }  // namespace
 
+using TlsStream = beast::ssl_stream<beast::tcp_stream>;
+
 // A pooled connection to a backend, with its read buffer (kept: no allocation per request).
+// With a TLS context the connected socket goes into `tls` (its session kept for the
+// connection's life) and `stream` stays empty, as in the server's ServerConn.
 struct PooledConn {
-  explicit PooledConn(asio::io_context& ioc) : ctx(&ioc), stream(ioc) {}
+  PooledConn(asio::io_context& ioc, asio::ip::tcp::socket sock, asio::ssl::context* tls_ctx)
+      : ctx(&ioc), stream(tls_ctx ? asio::ip::tcp::socket(ioc) : std::move(sock)) {
+    if (tls_ctx) tls = std::make_unique<TlsStream>(std::move(sock), *tls_ctx);
+  }
+  beast::tcp_stream& tcp() { return tls ? beast::get_lowest_layer(*tls) : stream; }
   asio::io_context* ctx;  // a connection is used only on its own context
   beast::tcp_stream stream;
+  std::unique_ptr<TlsStream> tls;
   beast::flat_buffer buf;
   Clock::time_point idle_since;
-  net::ReadyFd ready;  // after `stream`: detached before the socket closes
+  net::ReadyFd ready;  // after the streams: detached before the socket closes
 };
 
 namespace {
 
-// One read of what the backend sent: through the poller when the connection is attached to
-// it, else through the stream (whose expiry, set per request, times it). Not a coroutine.
+// The connection's I/O, on its TLS stream when it has one, else on the TCP stream. None is a
+// coroutine: each returns the operation's awaitable, so no frame is added. Timed by the TCP
+// stream's expiry (set per request), or, for ReadSome on a connection attached to the poller,
+// by `deadline`.
 awaitable<size_t> ReadSome(PooledConn& up, asio::mutable_buffer b, beast::error_code& ec,
                            Clock::time_point deadline) {
   if (up.ready.attached()) return up.ready.Read(b, ec, deadline);
+  if (up.tls) return up.tls->async_read_some(b, asio::redirect_error(use_awaitable, ec));
   return up.stream.async_read_some(b, asio::redirect_error(use_awaitable, ec));
+}
+
+template <class Buffers>
+awaitable<size_t> Write(PooledConn& up, const Buffers& b, beast::error_code& ec) {
+  if (up.tls) return asio::async_write(*up.tls, b, asio::redirect_error(use_awaitable, ec));
+  return asio::async_write(up.stream, b, asio::redirect_error(use_awaitable, ec));
+}
+
+template <class Parser>
+awaitable<size_t> ReadHeader(PooledConn& up, Parser& p, beast::error_code& ec) {
+  if (up.tls)
+    return bhttp::async_read_header(*up.tls, up.buf, p, asio::redirect_error(use_awaitable, ec));
+  return bhttp::async_read_header(up.stream, up.buf, p, asio::redirect_error(use_awaitable, ec));
+}
+
+template <class Parser>
+awaitable<size_t> ReadMessage(PooledConn& up, Parser& p, beast::error_code& ec) {
+  if (up.tls) return bhttp::async_read(*up.tls, up.buf, p, asio::redirect_error(use_awaitable, ec));
+  return bhttp::async_read(up.stream, up.buf, p, asio::redirect_error(use_awaitable, ec));
 }
 
 }  // namespace
@@ -118,7 +153,9 @@ std::unique_ptr<PooledConn> ConnectionPool::TakeIdle(const std::string& name,
     v.pop_back();
     // A backend closes a keep-alive connection after its idle timeout (seconds), so one used
     // moments ago is good without asking the kernel: that check was a syscall per request.
-    if (now - u->idle_since < std::chrono::milliseconds(50) || !PeerClosed(u->stream)) return u;
+    if (now - u->idle_since < std::chrono::milliseconds(50) ||
+        !PeerClosed(u->tcp(), u->tls != nullptr))
+      return u;
   }
   return nullptr;
 }
@@ -152,10 +189,9 @@ class UpstreamBody final : public http::BodyStream {
       piece.resize(64 * 1024);
       parser_.get().body().data = piece.data();
       parser_.get().body().size = piece.size();
-      up_->stream.expires_after(pool_->opt.backend_timeout);
+      up_->tcp().expires_after(pool_->opt.backend_timeout);
       beast::error_code ec;
-      co_await bhttp::async_read(up_->stream, up_->buf, parser_,
-                                 asio::redirect_error(use_awaitable, ec));
+      co_await ReadMessage(*up_, parser_, ec);
       if (ec == bhttp::error::need_buffer) ec = {};
       if (ec) {
         up_.reset();
@@ -192,22 +228,27 @@ awaitable<beast::error_code> SendBody(PooledConn& up, const http::Request& req, 
       co_return make_error_code(beast::errc::io_error);
     }
     out.body_sent = true;
-    up.stream.expires_after(timeout);
+    up.tcp().expires_after(timeout);
     if (piece.empty()) {
-      if (chunked)
-        co_await asio::async_write(up.stream, asio::buffer("0\r\n\r\n", 5),
-                                   asio::redirect_error(use_awaitable, ec));
+      if (chunked) co_await Write(up, asio::buffer("0\r\n\r\n", 5), ec);
       co_return ec;
     }
     if (chunked) {
       char size[24];
       int n = std::snprintf(size, sizeof size, "%zx\r\n", piece.size());
-      std::array<asio::const_buffer, 3> bufs{asio::buffer(size, static_cast<size_t>(n)),
-                                             asio::buffer(piece), asio::buffer("\r\n", 2)};
-      co_await asio::async_write(up.stream, bufs, asio::redirect_error(use_awaitable, ec));
+      if (up.tls) {
+        // Over TLS one buffer at a time (as the server writes: a gather write past 16 KiB
+        // through Beast's ssl_stream stalled).
+        co_await Write(up, asio::buffer(size, static_cast<size_t>(n)), ec);
+        if (!ec) co_await Write(up, asio::buffer(piece), ec);
+        if (!ec) co_await Write(up, asio::buffer("\r\n", 2), ec);
+      } else {
+        std::array<asio::const_buffer, 3> bufs{asio::buffer(size, static_cast<size_t>(n)),
+                                               asio::buffer(piece), asio::buffer("\r\n", 2)};
+        co_await Write(up, bufs, ec);
+      }
     } else {
-      co_await asio::async_write(up.stream, asio::buffer(piece),
-                                 asio::redirect_error(use_awaitable, ec));
+      co_await Write(up, asio::buffer(piece), ec);
     }
     if (ec) co_return ec;
   }
@@ -244,17 +285,36 @@ awaitable<Outcome> Client::Forward(const std::string& backend, std::string_view 
   bool reused = up != nullptr;
   beast::error_code ec;
   if (!up) {
-    up = std::make_unique<PooledConn>(ctx);
     auto hp = config::ParseHostPort(std::string(address));
-    up->stream.expires_after(opt_.connect_timeout);
+    beast::tcp_stream conn(ctx);
+    conn.expires_after(opt_.connect_timeout);
     asio::ip::tcp::endpoint ep(asio::ip::make_address(hp.host, ec), static_cast<uint16_t>(hp.port));
-    if (!ec) co_await up->stream.async_connect(ep, asio::redirect_error(use_awaitable, ec));
+    if (!ec) co_await conn.async_connect(ep, asio::redirect_error(use_awaitable, ec));
     if (ec) {
       out.failure = Failure::kConnect;
       co_return out;
     }
-    up->stream.socket().set_option(asio::ip::tcp::no_delay(true), ec);
-    if (opt_.one_thread) {
+    conn.socket().set_option(asio::ip::tcp::no_delay(true), ec);
+    up = std::make_unique<PooledConn>(ctx, conn.release_socket(), opt_.tls.get());
+    if (up->tls) {
+      // Once per connection: it is pooled with its session. Bounded as the connect is; a
+      // handshake that fails (a certificate that does not verify or name this host included)
+      // is the backend's failure, and the request never reached it.
+      if (!tls::Expect(up->tls->native_handle(), hp.host)) {
+        out.failure = Failure::kHandshake;
+        out.detail = "cannot expect the host " + hp.host;
+        co_return out;
+      }
+      up->tcp().expires_after(opt_.connect_timeout);
+      co_await up->tls->async_handshake(asio::ssl::stream_base::client,
+                                        asio::redirect_error(use_awaitable, ec));
+      if (ec) {
+        out.failure = Failure::kHandshake;
+        out.detail = tls::HandshakeError(up->tls->native_handle(),
+                                         ec == beast::error::timeout ? "timeout" : ec.message());
+        co_return out;
+      }
+    } else if (opt_.one_thread) {
       up->stream.socket().non_blocking(true, ec);
       if (!ec) up->ready.Attach(ctx, up->stream.socket().native_handle());
       ec = {};
@@ -262,11 +322,20 @@ awaitable<Outcome> Client::Forward(const std::string& backend, std::string_view 
   }
   // The request as one gather write: the caller's header block, then the client's body
   // untouched.
-  up->stream.expires_after(opt_.backend_timeout);
+  up->tcp().expires_after(opt_.backend_timeout);
   if (req.body_stream) {
-    co_await asio::async_write(up->stream, asio::buffer(head.data(), head.size()),
-                               asio::redirect_error(use_awaitable, ec));
+    co_await Write(*up, asio::buffer(head.data(), head.size()), ec);
     if (!ec) ec = co_await SendBody(*up, req, out, opt_.backend_timeout);
+  } else if (up->tls) {
+    std::array<asio::const_buffer, 2> bufs{asio::buffer(head.data(), head.size()),
+                                           asio::buffer(req.body)};
+    if (head.size() + req.body.size() <= 16 * 1024) {
+      co_await Write(*up, bufs, ec);  // one record
+    } else {
+      // One buffer at a time: see SendBody.
+      co_await Write(*up, bufs[0], ec);
+      if (!ec) co_await Write(*up, bufs[1], ec);
+    }
   } else {
     std::array<asio::const_buffer, 2> bufs{asio::buffer(head.data(), head.size()),
                                            asio::buffer(req.body)};
@@ -282,7 +351,7 @@ awaitable<Outcome> Client::Forward(const std::string& backend, std::string_view 
     if (!ec && n < head.size() + req.body.size()) {
       beast::buffers_suffix<std::array<asio::const_buffer, 2>> rest(bufs);
       rest.consume(n);
-      co_await asio::async_write(up->stream, rest, asio::redirect_error(use_awaitable, ec));
+      co_await Write(*up, rest, ec);
     }
   }
   if (ec) {
@@ -342,8 +411,7 @@ awaitable<Outcome> Client::Forward(const std::string& backend, std::string_view 
   bhttp::response_parser<bhttp::string_body> parser;
   parser.body_limit(boost::none);  // only bodies up to stream_over are read whole, below
   if (req.method == "HEAD") parser.skip(true);
-  co_await bhttp::async_read_header(up->stream, up->buf, parser,
-                                    asio::redirect_error(use_awaitable, ec));
+  co_await ReadHeader(*up, parser, ec);
   if (ec) {
     out.failure = ReadFailure(ec);
     co_return out;
@@ -370,9 +438,7 @@ awaitable<Outcome> Client::Forward(const std::string& backend, std::string_view 
     up->buf.consume(parser.put(up->buf.data(), ec));
     if (ec == bhttp::error::need_more) ec = {};
   }
-  if (!ec && !parser.is_done())
-    co_await bhttp::async_read(up->stream, up->buf, parser,
-                               asio::redirect_error(use_awaitable, ec));
+  if (!ec && !parser.is_done()) co_await ReadMessage(*up, parser, ec);
   if (ec) {
     out.failure = ReadFailure(ec);
     co_return out;

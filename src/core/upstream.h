@@ -1,6 +1,7 @@
 // The upstream client a proxying role (the balancer now, the edge next) forwards requests with:
-// a keep-alive connection pool per backend, one request forwarded with its body streamed in
-// both directions, connect and backend timeouts, and the retry rules. Which backend to try
+// a keep-alive connection pool per backend (plain TCP, or TLS with the backend's certificate
+// verified), one request forwarded with its body streamed in both directions, connect,
+// handshake and backend timeouts, and the retry rules. Which backend to try
 // (first, and after a failure) is the caller's policy: Forward takes one backend, and
 // ShouldRetry says whether the caller may pick another and call Forward again.
 // Beast stays out of this header (as in http.h): a body too large to hold is an
@@ -25,6 +26,10 @@
 #include "core/http.h"
 #include "core/result.h"
 
+namespace boost::asio::ssl {
+class context;
+}
+
 namespace millions::upstream {
 
 struct Options {
@@ -39,13 +44,18 @@ struct Options {
   // thread): backend answers are read when the poller says they came, without a failed recv
   // first (readiness.h).
   bool one_thread = false;
+  // Set: every backend connection is TLS, verified with this client context (core/tls.h: the
+  // CA it trusts); the backend's certificate must name the host of the address dialled. The
+  // handshake is bounded by connect_timeout and made once per pooled connection.
+  std::shared_ptr<boost::asio::ssl::context> tls;
 };
 
 enum class Failure {
   kNone,
-  kConnect,  // the backend never saw the request: connect failed, or a write on a new connection
-  kReset,    // a reused connection failed, or the response was cut: the backend may have seen it
-  kTimeout,  // the backend did not answer within backend_timeout
+  kConnect,    // the backend never saw the request: connect failed, or a write on a new connection
+  kHandshake,  // TLS: the handshake failed or timed out, or the certificate did not verify
+  kReset,      // a reused connection failed, or the response was cut: the backend may have seen it
+  kTimeout,    // the backend did not answer within backend_timeout
 };
 
 struct Outcome {
@@ -58,15 +68,17 @@ struct Outcome {
   // Reading the client's body failed (too large, malformed): the client's error, not the
   // backend's; it answers the request as is.
   std::optional<Error> client_error;
+  // kHandshake: why, for the caller's log line (the certificate check's reason, or the error).
+  std::string detail;
 };
 
 // Methods a backend may see twice (RFC 9110 9.2.2).
 bool Idempotent(std::string_view method);
 
-// The retry rule: a request that never reached a backend (kConnect) may go to another one; an
-// idempotent one that may have (kReset) may be sent again once, on the first attempt only; a
-// streamed body that partly went out, a timeout and a client error never are. `attempt` counts
-// from 0.
+// The retry rule: a request that never reached a backend (kConnect, kHandshake) may go to
+// another one; an idempotent one that may have (kReset) may be sent again once, on the first
+// attempt only; a streamed body that partly went out, a timeout and a client error never are.
+// `attempt` counts from 0.
 bool ShouldRetry(const Outcome& outcome, std::string_view method, int attempt);
 
 // How many backends a request is tried on at most.

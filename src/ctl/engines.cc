@@ -16,6 +16,7 @@ Node NodeFor(const topo::NodeEntry& e, const std::string& check) {
   n.name = e.name;
   n.dc = e.dc;
   n.address = e.listen;
+  n.tls_address = e.tls_listen;
   auto hp = config::ParseHostPort(check);
   n.check_host = hp.host;
   n.check_port = hp.port;

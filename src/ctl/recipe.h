@@ -39,6 +39,9 @@ struct NodeExtra {
 // One supervised node. The recipe fills name to extra (Recipe::Make); the supervisor owns the rest.
 struct Node {
   std::string name, role, dc, address;
+  // The node's TLS listener (its topology entry's tls_listen: a balancer's or edge's HTTPS, a
+  // web node's listener for the balancers), or "".
+  std::string tls_address;
   // The node's own endpoint for readiness, status and metrics (Patroni's REST API, a balancer's
   // admin listener; for most nodes their listen address).
   std::string check_host;

@@ -70,9 +70,11 @@ void Runner::WriteEffectiveTopology() {
   std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   // In namespaces, every node reads the addresses of its peers' hosts.
   if (net_.active) text = netns::RewriteText(net_, std::move(text));
-  for (const auto& [recipe, e] : extra_)
+  for (const auto& [recipe, e] : extra_) {
     text += "\n[[" + recipe->ScaleTable() + "]]\nname = \"" + e.name + "\"\ndc = \"" + e.dc +
             "\"\nlisten = \"" + e.listen + "\"\n";
+    if (!e.tls_listen.empty()) text += "tls_listen = \"" + e.tls_listen + "\"\n";
+  }
   std::ofstream(effective_) << text;
 }
 

@@ -4,6 +4,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <set>
+#include <utility>
 
 #include "core/config.h"
 #include "core/env.h"
@@ -155,20 +157,38 @@ std::string Runner::Scale(const Recipe& recipe, int count, const std::string& re
     std::vector<topo::NodeEntry> entries = recipe.Entries(t_);
     if (nodes.empty() && entries.empty()) return "no " + kind + " node to scale from";
     auto hp = config::ParseHostPort(nodes.empty() ? entries.front().listen : nodes.back()->address);
-    int port = hp.port + 1;
+    // With a TLS listener (web nodes under [lb] upstream_tls), the new node has one too, on the
+    // first free port after the highest TLS port of its kind.
+    std::string tls_from = nodes.empty() ? entries.front().tls_listen : nodes.back()->tls_address;
+    config::HostPort tls_hp;
+    if (!tls_from.empty()) tls_hp = config::ParseHostPort(tls_from);
+    int port = hp.port + 1, tls_port = tls_hp.port + 1;
+    std::set<std::pair<std::string, int>> taken;  // every address of the kind's nodes
     {
       std::lock_guard lock(mu_);
       for (auto& n : nodes_)
         if (n->recipe == &recipe) {
           auto other = config::ParseHostPort(n->address);
+          taken.insert({other.host, other.port});
           if (other.host == hp.host) port = std::max(port, other.port + 1);
+          if (n->tls_address.empty()) continue;
+          auto tls_other = config::ParseHostPort(n->tls_address);
+          taken.insert({tls_other.host, tls_other.port});
+          if (tls_other.host == tls_hp.host) tls_port = std::max(tls_port, tls_other.port + 1);
         }
     }
-    while (port < 65535 && !PortFree(hp.host, port)) ++port;
+    while (port < 65535 && (taken.count({hp.host, port}) || !PortFree(hp.host, port))) ++port;
     topo::NodeEntry e;
     e.name = name;
     e.dc = nodes.empty() ? "dc1" : nodes.back()->dc;
     e.listen = hp.host + ":" + std::to_string(port);
+    if (!tls_from.empty()) {
+      taken.insert({hp.host, port});
+      while (tls_port < 65535 &&
+             (taken.count({tls_hp.host, tls_port}) || !PortFree(tls_hp.host, tls_port)))
+        ++tls_port;
+      e.tls_listen = tls_hp.host + ":" + std::to_string(tls_port);
+    }
     extra_.push_back({&recipe, e});
     WriteEffectiveTopology();
     Build();

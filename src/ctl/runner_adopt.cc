@@ -27,12 +27,10 @@ void Runner::SaveNodes() {
     std::lock_guard lock(mu_);
     for (auto& n : nodes_) {
       if (n->pid <= 0) continue;
-      arr.push_back(json::object{{"name", n->name},
-                                 {"role", n->role},
-                                 {"dc", n->dc},
-                                 {"address", n->address},
-                                 {"pid", n->pid},
-                                 {"start", n->start_ticks}});
+      json::object o{{"name", n->name},       {"role", n->role}, {"dc", n->dc},
+                     {"address", n->address}, {"pid", n->pid},   {"start", n->start_ticks}};
+      if (!n->tls_address.empty()) o["tls_address"] = n->tls_address;
+      arr.push_back(std::move(o));
     }
   }
   std::string text = json::serialize(arr);
@@ -70,6 +68,8 @@ void Runner::RestoreScaledNodes() {
     e.name = name;
     e.dc = std::string(p.at("dc").as_string());
     e.listen = std::string(p.at("address").as_string());
+    if (const auto* tls = p.as_object().if_contains("tls_address"); tls && tls->is_string())
+      e.tls_listen = std::string(tls->as_string());
     extra_.push_back({recipe, e});
     known.insert(name);
   }

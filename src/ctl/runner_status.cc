@@ -46,6 +46,8 @@ std::string Runner::StatusJson() {
     std::string state = n.paused ? "stopped" : n.state;
     json::object o{{"name", n.name},       {"role", n.role}, {"dc", n.dc},
                    {"address", n.address}, {"state", state}, {"pid", n.pid}};
+    // The balancers dial a web node here under [lb] upstream_tls (core/membership.h).
+    if (!n.tls_address.empty()) o["tls_address"] = n.tls_address;
     writers[n.recipe](n, std::move(o), &arr);
   }
   json::array events;

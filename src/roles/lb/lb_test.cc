@@ -232,6 +232,20 @@ TEST(Settings, HealthOptionsComeFromTheSettings) {
   EXPECT_EQ(h.slow_start, std::chrono::milliseconds(0));
 }
 
+TEST(Membership, UnderUpstreamTlsThePoolDialsTlsListenersOnly) {
+  membership::Members m = {{"web1", "127.0.0.1:1", 1, "127.0.0.1:2"},
+                           {"web2", "127.0.0.1:3", 1, ""}};
+  auto plain = ToBackends(m, false);
+  ASSERT_EQ(plain.size(), 2u);
+  EXPECT_EQ(plain[0].address, "127.0.0.1:1");
+  // Never a plain listener in a TLS pool: web2, which has no TLS listener, is left out.
+  auto tls = ToBackends(m, true);
+  ASSERT_EQ(tls.size(), 1u);
+  EXPECT_EQ(tls[0].name, "web1");
+  EXPECT_EQ(tls[0].address, "127.0.0.1:2");
+  EXPECT_EQ(ToMembers(tls, true)[0].tls_address, "127.0.0.1:2");
+}
+
 TEST(Metrics, BackendGaugesAreCollectedFromThePool) {
   LbConfig cfg;
   cfg.settings.consecutive_failures = 2;

@@ -5,6 +5,7 @@
 #include "core/env.h"
 #include "core/http_client.h"
 #include "core/log.h"
+#include "core/tls.h"
 #include "roles/lb/forward.h"
 #include "roles/lb/proxy_internal.h"
 
@@ -14,8 +15,10 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-upstream::Options UpstreamOptions(const LbConfig& cfg) {
+upstream::Options UpstreamOptions(const LbConfig& cfg,
+                                  std::shared_ptr<boost::asio::ssl::context> tls) {
   upstream::Options o;
+  o.tls = std::move(tls);
   o.connect_timeout = std::chrono::milliseconds(cfg.connect_timeout_ms);
   o.backend_timeout = std::chrono::milliseconds(cfg.backend_timeout_ms);
   o.stream_over = kStreamOver;
@@ -31,6 +34,8 @@ std::string_view FailureName(upstream::Failure f) {
       return "";
     case upstream::Failure::kConnect:
       return "connect";
+    case upstream::Failure::kHandshake:
+      return "tls_handshake";
     case upstream::Failure::kReset:
       return "reset";
     case upstream::Failure::kTimeout:
@@ -41,17 +46,25 @@ std::string_view FailureName(upstream::Failure f) {
 
 }  // namespace
 
-membership::Members ToMembers(const std::vector<Backend>& backends) {
+membership::Members ToMembers(const std::vector<Backend>& backends, bool tls) {
   membership::Members out;
   out.reserve(backends.size());
-  for (const auto& b : backends) out.push_back({b.name, b.address, b.weight});
+  for (const auto& b : backends) out.push_back({b.name, b.address, b.weight, tls ? b.address : ""});
   return out;
 }
 
-std::vector<Backend> ToBackends(const membership::Members& members) {
+std::vector<Backend> ToBackends(const membership::Members& members, bool tls) {
   std::vector<Backend> out;
   out.reserve(members.size());
-  for (const auto& m : members) out.push_back({m.name, m.address, m.weight, nullptr});
+  for (const auto& m : members) {
+    const std::string& address = tls ? m.tls_address : m.address;
+    if (address.empty()) {
+      // Never its plain listener instead: the pool would quietly drop to plain HTTP.
+      log::Warn("web node has no TLS listener: left out of the pool", {{"backend", m.name}});
+      continue;
+    }
+    out.push_back({m.name, address, m.weight, nullptr});
+  }
   return out;
 }
 
@@ -60,15 +73,19 @@ Proxy::Proxy(const LbConfig& cfg)
       policy_(std::shared_ptr<Policy>(MakePolicy(cfg.settings.policy))),
       health_options_(ToHealthOptions(cfg.settings)),
       limiter_(cfg.settings.rate_limit_rps, cfg.settings.rate_limit_burst),
-      upstream_(UpstreamOptions(cfg)) {
+      // Throws (start-up) when the CA cannot be read.
+      upstream_tls_(cfg.settings.upstream_tls ? tls::ClientContext(cfg.settings.upstream_ca)
+                                              : nullptr),
+      upstream_(UpstreamOptions(cfg, upstream_tls_)) {
+  const bool tls = cfg.settings.upstream_tls;
   if (cfg.runner_admin.empty()) {
-    auto s = std::make_unique<membership::StaticMembership>(ToMembers(cfg.backends));
+    auto s = std::make_unique<membership::StaticMembership>(ToMembers(cfg.backends, tls));
     static_members_ = s.get();
     membership_ = std::move(s);
   } else {
     // Under a runner, it owns the pool: the topology's list serves until it first answers.
     membership_ = std::make_unique<membership::RunnerMembership>(
-        cfg.runner_admin, "web", ToMembers(cfg.backends), cfg.runner_token);
+        cfg.runner_admin, "web", ToMembers(cfg.backends, tls), cfg.runner_token);
   }
   Publish(cfg.backends);
   registry_.AddCollector([this](metrics::Families* out) { CollectMetrics(out); });
@@ -152,7 +169,8 @@ awaitable<http::Response> Proxy::Handle(http::Request& req) {
                   {"status", status},
                   {"duration_ms", seconds * 1000},
                   {"attempt", attempt},
-                  {"failure", FailureName(out.failure)}});
+                  {"failure", FailureName(out.failure)},
+                  {"why", out.detail}});
     if (out.failure == upstream::Failure::kNone)
       co_return std::move(out.response);  // a copy here cost 1 in 9 allocations
     if (!upstream::ShouldRetry(out, req.method, attempt)) break;
@@ -169,7 +187,7 @@ void Proxy::CheckAll() {
   if (membership_->Refresh()) {
     auto now = membership_->Current();
     log::Info("pool changed", {{"backends", int64_t(now->size())}});
-    Publish(ToBackends(*now));
+    Publish(ToBackends(*now, cfg_.settings.upstream_tls));
   }
   auto pool = pool_.load();
   for (const auto& b : pool->backends) {
@@ -179,6 +197,7 @@ void Proxy::CheckAll() {
     r.port = hp.port;
     r.target = "/readyz";
     r.timeout = std::chrono::milliseconds(std::min(cfg_.settings.check_interval_ms, 2000));
+    r.tls = upstream_tls_;  // the check goes where requests go: over TLS, the cert verified
     auto res = http::Fetch(r);
     BackendHealth& h = Health(b);
     h.OnCheck(res.ok() && res->status == 200);
@@ -202,7 +221,8 @@ std::string Proxy::StatusJson() {
     std::lock_guard lock(mu_);
     policy = cfg_.settings.policy;
   }
-  return boost::json::serialize(boost::json::object{{"policy", policy}, {"backends", arr}});
+  return boost::json::serialize(boost::json::object{
+      {"policy", policy}, {"upstream_tls", cfg_.settings.upstream_tls}, {"backends", arr}});
 }
 
 }  // namespace millions::lb

@@ -12,6 +12,7 @@
 #include <atomic>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/ssl/context.hpp>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -46,6 +47,8 @@ class Proxy {
   void CheckAll();  // membership and active checks, from a background thread
   std::string StatusJson();
   metrics::Registry& registry() { return registry_; }
+  // The client TLS context of upstream_tls, or null (tests count its handshakes).
+  const std::shared_ptr<boost::asio::ssl::context>& upstream_tls() const { return upstream_tls_; }
   // lb_metrics.cc: the backend gauges (up, ejections) read from the pool and health trackers at
   // scrape time; registered on registry() by the constructor.
   void CollectMetrics(metrics::Families* out);
@@ -76,13 +79,18 @@ class Proxy {
   RateLimiter limiter_;
   std::unique_ptr<membership::Membership> membership_;
   membership::StaticMembership* static_members_ = nullptr;  // set when there is no runner
+  // Settings::upstream_tls: the client context every backend connection and check uses (the
+  // CA it trusts); null over plain HTTP.
+  std::shared_ptr<boost::asio::ssl::context> upstream_tls_;
   upstream::Client upstream_;
   metrics::Registry registry_;
   std::mutex series_mu_;  // adding a backend's series or a code slot
   metrics::NamedIndex<BackendSeries> series_;
 };
 
-membership::Members ToMembers(const std::vector<Backend>& backends);
-std::vector<Backend> ToBackends(const membership::Members& members);
+// The pool as members and back. `tls`: the backends' addresses are their TLS listeners (a
+// member's tls_address; members without one are left out).
+membership::Members ToMembers(const std::vector<Backend>& backends, bool tls);
+std::vector<Backend> ToBackends(const membership::Members& members, bool tls);
 
 }  // namespace millions::lb

@@ -23,9 +23,13 @@ void Proxy::Reconfigure(const LbConfig& next) {
       cfg_.settings.policy = s.policy;
     }
   }
-  // Under a runner, it owns the pool; without one, the reloaded list replaces it.
-  if (static_members_) {
-    static_members_->Replace(ToMembers(next.backends));
+  // Under a runner, it owns the pool; without one, the reloaded list replaces it. A list for
+  // the other side of upstream_tls (TLS listeners for a plain client, or the reverse) waits
+  // for a restart: the client's TLS context is made once.
+  if (s.upstream_tls != cfg_.settings.upstream_tls) {
+    log::Warn("[lb] upstream_tls changed: it needs a restart; keeping the running pool");
+  } else if (static_members_) {
+    static_members_->Replace(ToMembers(next.backends, s.upstream_tls));
     Publish(next.backends);
   }
   log::Info("configuration reloaded",

@@ -24,8 +24,11 @@ LbConfig Build(const std::string& path, const std::string& node) {
   c.listen = me->listen;
   c.admin = me->admin;
   c.tls_listen = me->tls_listen;
+  // Under upstream_tls the balancer dials each web node's TLS listener (ReadSettings checked
+  // that every node has one).
   for (const auto& w : t.web)
-    c.backends.push_back({w.name, w.listen, 1, std::make_shared<BackendStats>()});
+    c.backends.push_back({w.name, c.settings.upstream_tls ? w.tls_listen : w.listen, 1,
+                          std::make_shared<BackendStats>()});
   // Under `millions up` the runner knows which web nodes run right now (scaling, deaths).
   if (const char* runner = std::getenv("MILLIONS_RUNNER_ADMIN")) c.runner_admin = runner;
   // Its admin token, from the file the runner names (never in the environment itself).

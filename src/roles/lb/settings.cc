@@ -27,6 +27,13 @@ Settings ReadSettings(const topo::Topology& t) {
   lb.Get("tls_cert", &l.tls_cert);
   lb.Get("hsts_max_age_s", &l.hsts_max_age_s, 0, 63'072'000);
   lb.Get("tls_key", &l.tls_key);
+  lb.Get("upstream_tls", &l.upstream_tls);
+  l.upstream_ca = topo::UpstreamTlsDir(t.runner.run_dir) + "/ca.pem";
+  if (l.upstream_tls)
+    for (const auto& n : t.web)
+      if (n.tls_listen.empty())
+        throw config::ConfigError(t.path + ": [lb] upstream_tls needs tls_listen in every " +
+                                  "[[web.node]]: '" + n.name + "' has none");
   for (const auto& n : t.lb)
     if (!n.tls_listen.empty() && (l.tls_cert.empty() || l.tls_key.empty()))
       throw config::ConfigError(t.path + ": [[lb.node]] '" + n.name +

@@ -30,7 +30,12 @@ struct Settings {
   std::string tls_key;
   // Strict-Transport-Security on the HTTPS listener's answers (never on plain HTTP); 0: none.
   int64_t hsts_max_age_s = 31'536'000;
-  http::Limits limits;             // [http]
+  // TLS to the web nodes: every [[web.node]] has a tls_listen, which the balancers dial instead
+  // of listen, verifying the node's certificate against upstream_ca and its address against the
+  // certificate's names. Changing either needs a restart.
+  bool upstream_tls = false;
+  std::string upstream_ca;  // RUN_DIR/tls/upstream/ca.pem (topo::UpstreamTlsDir; `up` makes it)
+  http::Limits limits;      // [http]
   std::string log_level = "info";  // [lb] log_level, else [web] log_level
 };
 

@@ -1,5 +1,8 @@
 #include "roles/web/node.h"
 
+#include <atomic>
+#include <memory>
+
 #include "app/business.h"
 #include "app/workers.h"
 #include "cache/counters.h"
@@ -87,6 +90,19 @@ int RunWebNode(const WebNodeConfig& cfg, data::Store& store, queue::JobQueue& qu
   so.extra_headers = std::string(app::WebApp::kExtraHeaders);
   http::HttpServer server(
       harness.io(), so, [&web](http::Request& req) { return web.Handle(req); }, &registry);
+  // The balancers' TLS listener ([lb] upstream_tls): the same service on the same threads.
+  std::unique_ptr<http::HttpServer> tls_server;
+  if (!cfg.tls_listen.empty()) {
+    auto tl = config::ParseHostPort(cfg.tls_listen);
+    http::ServerOptions to = so;
+    to.host = tl.host;
+    to.port = tl.port;
+    to.tls_cert_file = cfg.tls_cert;
+    to.tls_key_file = cfg.tls_key;
+    tls_server = std::make_unique<http::HttpServer>(
+        harness.io(), to, [&web](http::Request& req) { return web.Handle(req); }, &registry);
+    tls_server->Start();  // throws (start-up) when the certificate or key cannot be read
+  }
   server.Start();
 
   // A node that runs no workers leaves lost jobs to the workers' reconciler.
@@ -98,11 +114,21 @@ int RunWebNode(const WebNodeConfig& cfg, data::Store& store, queue::JobQueue& qu
   workers.Start();
   web.SetReady(true);
   log::Info("listening", {{"address", hp.host + ":" + std::to_string(server.port())},
-                          {"port", int64_t{server.port()}}});
+                          {"port", int64_t{server.port()}},
+                          {"tls_address", cfg.tls_listen}});
 
   // SIGTERM: /readyz turns 503 first, the server drains after the withdraw period.
   harness.Run([&web] { web.SetReady(false); },
-              [&server](std::function<void()> done) { server.Drain(std::move(done)); });
+              [&server, &tls_server](std::function<void()> done) {
+                if (!tls_server) return server.Drain(std::move(done));
+                // Both listeners drain at once; the last to finish says so.
+                auto left = std::make_shared<std::atomic<int>>(2);
+                std::function<void()> one = [left, done = std::move(done)] {
+                  if (left->fetch_sub(1) == 1) done();
+                };
+                server.Drain(one);
+                tls_server->Drain(one);
+              });
   workers.Stop();
   queue.Listen(nullptr);
   pool.Stop();

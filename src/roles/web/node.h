@@ -25,6 +25,11 @@ struct WebNodeConfig {
   std::string role = "web";
   std::string dc = "dc1";
   std::string listen = "127.0.0.1:8080";
+  // The TLS listener for the balancers ([lb] upstream_tls), beside `listen`; empty: none. Its
+  // certificate and key (PEM), made by `millions up` in RUN_DIR/tls/upstream.
+  std::string tls_listen;
+  std::string tls_cert;
+  std::string tls_key;
   int threads = 2;
   int blocking_threads = 4;
   std::string log_level = "info";

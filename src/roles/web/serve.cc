@@ -20,6 +20,12 @@ int ServeWeb(const std::string& path, const std::string& node) {
   cfg.name = me->name;
   cfg.dc = me->dc;
   cfg.listen = me->listen;
+  if (!me->tls_listen.empty()) {
+    cfg.tls_listen = me->tls_listen;
+    std::string dir = topo::UpstreamTlsDir(t.runner.run_dir);
+    cfg.tls_cert = dir + "/" + me->name + ".pem";
+    cfg.tls_key = dir + "/" + me->name + ".key";
+  }
   cfg.role = "web";
   // With an edge, clients get media and the UI's files from it (docs/edge.md).
   cfg.web.edge_origin = EdgeOrigin(t, cfg.dc);
