@@ -8,6 +8,7 @@
 #include "core/http_server.h"
 #include "core/log.h"
 #include "core/node_harness.h"
+#include "core/periodic.h"
 #include "core/router.h"
 #include "roles/lb/proxy_internal.h"
 
@@ -67,14 +68,8 @@ int Run(const LbConfig& cfg) {
   server.Start();
   admin.Start();
 
-  std::atomic<bool> stop{false};
-  std::thread checker([&] {
-    while (!stop) {
-      balancer.CheckAll();
-      for (int i = 0; i < s.check_interval_ms / 50 && !stop; ++i)
-        std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-  });
+  node::Periodic checker(std::chrono::milliseconds(s.check_interval_ms),
+                         [&balancer] { balancer.CheckAll(); });
   ready = true;
   log::Info("listening", {{"address", cfg.listen},
                           {"tls_address", cfg.tls_listen},
@@ -113,8 +108,7 @@ int Run(const LbConfig& cfg) {
           }
         });
       });
-  stop = true;
-  checker.join();
+  checker.Stop();
   return 0;
 }
 
