@@ -78,6 +78,9 @@ Result<VersionedShardMap> FromRange(const std::string& body) {
 
 }  // namespace
 
+std::string EtcdBase64(std::string_view s) { return Base64(s); }
+bool EtcdUnbase64(std::string_view s, std::string* out) { return Unbase64(s, out); }
+
 std::string ShardMapKey(std::string_view deployment) {
   return "/millions/" + std::string(deployment) + "/shardmap";
 }

@@ -61,9 +61,11 @@ class EtcdShardMapClient {
   // publish: two writers cannot both win); 409 stale_revision otherwise.
   Status Publish(const ShardMap& map, int64_t expect_revision);
 
- private:
-  // POST /v3/<path> on the first member that answers, logged in; the parsed body.
+  // POST /v3/<path> (etcd's JSON gateway) on the first member that answers, logged in; the
+  // reply's body. For other keys under the same user's prefix (the reshard's lock and plan).
   Result<std::string> Post(const std::string& path, const std::string& body);
+
+ private:
   Result<std::string> PostOnce(const std::string& path, const std::string& body, bool* auth_failed);
   Status Authenticate();
 
@@ -102,6 +104,10 @@ class ShardMapWatcher {
   bool stop_ = false;
   std::thread thread_;
 };
+
+// etcd's JSON gateway carries keys and values in base64.
+std::string EtcdBase64(std::string_view s);
+bool EtcdUnbase64(std::string_view s, std::string* out);
 
 // Swaps `next` into `current` when it is newer (a higher version); true when it did. Pure but
 // for the atomic: the rule the watcher and tests share.
