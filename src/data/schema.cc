@@ -99,7 +99,9 @@ constexpr Spelling kSpellings[] = {
     //             copier replays them onto the target);
     //   frozen    the source at its cut-over: writes wait (MS002);
     //   incoming  the target of a move: refused (MS001) to all but the copier;
-    //   gone      the source after its cut-over: refused (MS001) until its rows are cleaned up.
+    //   gone      the source after its cut-over: refused (MS001) until its rows are cleaned up,
+    //             but for a follow edge whose other end is owned here, which is taken and
+    //             captured (the clean-up replays it onto the new owner).
     // A transaction with `SET LOCAL millions.reshard = 'on'` (the copier on the target, the
     // clean-up on the source) passes the fence without a check or a capture. Sessions,
     // idempotency keys and blobs are routed by StableHash (core/stable_hash.h) of their key
@@ -197,12 +199,15 @@ constexpr Spelling kSpellings[] = {
      "    RAISE EXCEPTION 'shard_frozen: logical shard % is being moved', la\n"
      "      USING ERRCODE = 'MS002';\n"
      "  END IF;\n"
+     // A follow edge with one end owned here and the other moved away (`gone`) is taken, as
+     // any edge towards another cluster, and captured: the writer's map may be stale (both
+     // ends here, one write), so the clean-up replays it onto the end's new cluster.
      "  IF sa IN ('owned', 'moving') OR sb IN ('owned', 'moving') THEN\n"
-     "    IF sa = 'moving' THEN\n"
+     "    IF sa IN ('moving', 'gone') THEN\n"
      "      INSERT INTO shard_changes(logical, tbl, k1, k2, t1, t2)\n"
      "        VALUES (la, TG_TABLE_NAME, k1, k2, t1, t2);\n"
      "    END IF;\n"
-     "    IF sb = 'moving' AND lb <> la THEN\n"
+     "    IF sb IN ('moving', 'gone') AND lb <> la THEN\n"
      "      INSERT INTO shard_changes(logical, tbl, k1, k2, t1, t2)\n"
      "        VALUES (lb, TG_TABLE_NAME, k1, k2, t1, t2);\n"
      "    END IF;\n"

@@ -605,7 +605,8 @@ Result<int64_t> ShardMover::DeleteShardRows(pg::Conn& c) {
   return deleted;
 }
 
-Result<int64_t> ShardMover::Cleanup() {
+Result<int64_t> ShardMover::Cleanup(int64_t after_seq) {
+  if (auto r = Replay(after_seq); !r.ok()) return r.error();
   auto deleted = DeleteShardRows(src_);
   if (!deleted.ok()) return deleted;
   for (;;) {

@@ -16,7 +16,9 @@
 //   Verify         per table and per user (the group a row belongs to), row counts and a
 //                  checksum of the rows on both sides; any difference is listed
 //   MarkTargetOwned, DropSource   the cut-over: the target `owned`, the source `gone`
-//   Cleanup        the shard's rows deleted from the source in batches, its changes too
+//   Cleanup        the last changes replayed (edges a stale node wrote towards the shard after
+//                  its cut-over), then the shard's rows deleted from the source in batches,
+//                  its changes too
 // Which rows are the shard's: users, photos, jobs by the shard bits of their id
 // (photo_versions by their photo's), follow edges with either end in the shard (an edge whose
 // other end the cluster keeps is kept there), sessions, idempotency keys and blobs by
@@ -79,9 +81,11 @@ class ShardMover {
   Result<VerifyReport> Verify();
   Status MarkTargetOwned(int64_t map_version);
   Status DropSource(int64_t map_version);
-  // Rows deleted from the source. The source's ownership row goes too, unless it is the
+  // Replays the changes after `after_seq` (follow edges written since the cut-over by a node
+  // whose map was stale: the fence takes and captures them), then deletes the shard's rows from
+  // the source: the count deleted. The source's ownership row goes too, unless it is the
   // cluster's last (an empty shard_ownership means an unsharded cluster that takes every row).
-  Result<int64_t> Cleanup();
+  Result<int64_t> Cleanup(int64_t after_seq);
 
   int logical() const { return logical_; }
 

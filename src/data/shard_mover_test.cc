@@ -177,6 +177,41 @@ TEST_F(ShardMoverTest, OnlyAMovingShardIsCaptured) {
   EXPECT_EQ(refused.error().code, kWrongShardCode);
 }
 
+TEST_F(ShardMoverTest, AnEdgeAStaleNodeWritesAfterTheCutOverReachesTheNewOwner) {
+  UserRow stays = NewUser("edge_stays", 3), moves = NewUser("edge_moves", 5);
+  auto src = mover_pool_["a"]->Acquire();
+  auto dst = mover_pool_["b"]->Acquire();
+  ASSERT_TRUE(src.ok() && dst.ok());
+  MoverOptions mo;
+  mo.logical_shards = kLogical;
+  ShardMover mover(**src, **dst, 5, mo);
+  ASSERT_TRUE(mover.PrepareTarget(1).ok());
+  ASSERT_TRUE(mover.StartCapture(1).ok());
+  ASSERT_TRUE(mover.Copy().ok());
+  ASSERT_TRUE(mover.Freeze().ok());
+  ASSERT_TRUE(mover.MarkTargetOwned(2).ok());
+  ASSERT_TRUE(mover.DropSource(2).ok());
+  Publish(5, 1);
+  // A node that still maps both users to `a` writes the edge there alone (one statement, as
+  // for two users of one cluster): taken, since `a` owns the follower, and captured.
+  ASSERT_TRUE(direct_["a"]->Follow(stays.id, moves.id, 1).ok());
+  auto before = direct_["b"]->FollowerIds(moves.id, 10, Consistency::kPrimary);
+  ASSERT_TRUE(before.ok()) << before.error().message;
+  EXPECT_TRUE(before->empty()) << "not on the followee's new cluster yet";
+  // The clean-up replays it there before it deletes the shard's rows from `a`.
+  auto cleaned = mover.Cleanup(0);
+  ASSERT_TRUE(cleaned.ok()) << cleaned.error().message;
+  auto after = direct_["b"]->FollowerIds(moves.id, 10, Consistency::kPrimary);
+  ASSERT_TRUE(after.ok()) << after.error().message;
+  EXPECT_EQ(*after, std::vector<int64_t>{stays.id});
+  std::atomic_store(&map_, std::atomic_load(&etcd_));  // the node's poll
+  auto followee = store_->GetUser(moves.id, Consistency::kPrimary);
+  auto follower = store_->GetUser(stays.id, Consistency::kPrimary);
+  ASSERT_TRUE(followee.ok() && follower.ok());
+  EXPECT_EQ(followee->followers, 1);
+  EXPECT_EQ(follower->following, 1);
+}
+
 TEST_F(ShardMoverTest, MovesAShardUnderWritesAndLosesNone) {
   constexpr int kShard = 9;
   // The shard's users, with a photo each, a job, follows both ways with a user that stays,
@@ -307,7 +342,7 @@ TEST_F(ShardMoverTest, MovesAShardUnderWritesAndLosesNone) {
   for (auto& t : writers) t.join();
   EXPECT_EQ(failures.load(), 0) << "writes wait through the cut-over, none fails";
   EXPECT_GT(writes.load(), 30);
-  auto cleaned = mover.Cleanup();
+  auto cleaned = mover.Cleanup(last->applied_seq);
   ASSERT_TRUE(cleaned.ok()) << cleaned.error().message;
   EXPECT_GT(*cleaned, 10);
 
