@@ -74,6 +74,7 @@ class Executor {
     std::string moved;
     for (const auto& [pair, n] : pairs)
       moved += (moved.empty() ? "" : ", ") + pair + " " + std::to_string(n);
+    std::fprintf(stderr, "%s\n", PartsLine().c_str());
     const PauseStats p = Pauses(plan_);
     if (auto cur = maps_.Read(); cur.ok()) published_version_ = cur->map.version;
     std::printf(
@@ -208,6 +209,7 @@ class Executor {
       case MoveState::kFrozen: {
         const auto t0 = Clock::now();
         if (Status st = mover.Freeze(); !st.ok()) return st;
+        const auto t_frozen = Clock::now();
         {
           std::lock_guard lock(mu_);
           frozen_at_.emplace(m, t0);
@@ -218,11 +220,13 @@ class Executor {
           Thaw(mover, m, v);
           return r.error();
         }
+        const auto t_replayed = Clock::now();
         auto verified = mover.Verify();
         if (!verified.ok()) {
           Thaw(mover, m, v);
           return verified.error();
         }
+        const auto t_verified = Clock::now();
         if (!verified->ok()) {
           Status thawed = mover.StartCapture(v);  // writes go on while the copy is redone
           {
@@ -244,11 +248,18 @@ class Executor {
                                  verified->mismatches.front() + ")");
           return Record(m, MoveState::kCopying, nullptr);
         }
-        return Record(m, MoveState::kVerified, [&](data::ShardMove& x) {
+        Status recorded = Record(m, MoveState::kVerified, [&](data::ShardMove& x) {
           x.applied_seq = r->applied_seq;
           x.rows += r->rows;
           x.users = verified->users;
         });
+        std::lock_guard lock(mu_);
+        Parts& parts = parts_[m];
+        parts.freeze = Ms(t_frozen - t0);
+        parts.replay = Ms(t_replayed - t_frozen);
+        parts.verify = Ms(t_verified - t_replayed);
+        parts.record = Ms(Clock::now() - t_verified);
+        return recorded;
       }
       case MoveState::kVerified: {
         Clock::time_point t0 = Clock::now();
@@ -256,8 +267,10 @@ class Executor {
           std::lock_guard lock(mu_);
           if (auto it = frozen_at_.find(m); it != frozen_at_.end()) t0 = it->second;
         }
+        const auto t_cut = Clock::now();
         auto version = CutOver(mover, mv);
         if (!version.ok()) return version.error();
+        const auto t_published = Clock::now();
         if (Status st = mover.DropSource(*version); !st.ok()) return st;
         const int64_t pause =
             std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0).count();
@@ -265,6 +278,8 @@ class Executor {
           std::lock_guard lock(mu_);
           switched_at_[m] = Clock::now();
           frozen_at_.erase(m);
+          parts_[m].publish = Ms(t_published - t_cut);
+          parts_[m].release = Ms(Clock::now() - t_published);
         }
         return Record(m, MoveState::kSwitched, [&](data::ShardMove& x) { x.pause_ms = pause; });
       }
@@ -355,6 +370,32 @@ class Executor {
     }
   }
 
+  static double Ms(Clock::duration d) {
+    return std::chrono::duration<double, std::milli>(d).count();
+  }
+
+  // Where a cut-over's pause goes (this run's cut-overs only), for the summary.
+  struct Parts {
+    double freeze = -1, replay = -1, verify = -1, record = -1, publish = -1, release = -1;
+  };
+  std::string PartsLine() const {  // under mu_
+    auto median = [&](double Parts::*f) {
+      std::vector<double> v;
+      for (const auto& [m, p] : parts_)
+        if (p.*f >= 0) v.push_back(p.*f);
+      if (v.empty()) return -1.0;
+      std::sort(v.begin(), v.end());
+      return v[(v.size() - 1) / 2];
+    };
+    char buf[256];
+    std::snprintf(buf, sizeof buf,
+                  "pause parts, median ms: freeze %.1f, last replay %.1f, verify %.1f, plan "
+                  "written %.1f, owned and published %.1f, source given up %.1f",
+                  median(&Parts::freeze), median(&Parts::replay), median(&Parts::verify),
+                  median(&Parts::record), median(&Parts::publish), median(&Parts::release));
+    return buf;
+  }
+
   data::ReshardPlan plan_;
   data::ReshardEtcd& etcd_;
   data::EtcdShardMapClient& maps_;
@@ -367,6 +408,7 @@ class Executor {
   std::set<size_t> busy_;
   std::map<size_t, Clock::time_point> frozen_at_, switched_at_;
   std::map<size_t, int> failures_, verify_failures_;
+  std::map<size_t, Parts> parts_;
   std::string error_;
   bool lock_lost_ = false, finished_ = false;
 

@@ -249,10 +249,6 @@ std::string ShardMover::BitsArray() const {
   return PgIntArray(bits);
 }
 
-bool ShardMover::KeyHere(std::string_view key) const {
-  return LogicalShardOfKey(key, opt_.logical_shards) == logical_;
-}
-
 namespace {
 
 // The shard's rows (or, with `keys_only`, their keys) of an id or edge table: the statement.
@@ -463,15 +459,21 @@ Result<VerifyReport> ShardMover::Verify() {
   };
   auto tally = [&](pg::Conn& c, const Table& t, Tallies* out) -> Status {
     if (t.shard == Shard::kHash) {
-      const std::string sql = std::string("SELECT ") + t.shard_col + ", (" + t.group + ")::text, " +
-                              t.digest + " FROM " + t.name + " t";
-      auto r = c.Exec((std::string("rs_vhash_") + t.name).c_str(), sql.c_str(), {});
-      if (!r.ok()) return r.error();
-      for (int i = 0; i < r->size(); ++i) {
-        if (!KeyHere(r->Text(i, 0))) continue;
-        Tally& x = (*out)[r->Text(i, 1)];
-        ++x.rows;
-        x.sum += Digest64(r->Text(i, 2));
+      // The keys alone are scanned; the rows (a blob's bytes) are read for the shard's keys.
+      auto keys = HashedKeys(c, t, logical_, opt_.logical_shards);
+      if (!keys.ok()) return keys.error();
+      const std::string sql = std::string("SELECT (") + t.group + ")::text, " + t.digest +
+                              " FROM " + t.name + " t WHERE " + KeyMatch(t);
+      for (size_t at = 0; at < keys->size(); at += 1000) {
+        std::vector<Key> part(keys->begin() + at,
+                              keys->begin() + std::min(keys->size(), at + 1000));
+        auto r = ExecKeys(c, t, std::string("rs_vhash_") + t.name, sql, part);
+        if (!r.ok()) return r.error();
+        for (int i = 0; i < r->size(); ++i) {
+          Tally& x = (*out)[r->Text(i, 0)];
+          ++x.rows;
+          x.sum += Digest64(r->Text(i, 1));
+        }
       }
       return Ok();
     }

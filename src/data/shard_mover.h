@@ -96,7 +96,6 @@ class ShardMover {
   Result<int64_t> DeleteShardRows(pg::Conn& c);
   // The raw shard bits (0..8191) that are this logical shard: "{s,s+L,...}".
   std::string BitsArray() const;
-  bool KeyHere(std::string_view key) const;
 
   pg::Conn& src_;
   pg::Conn& dst_;

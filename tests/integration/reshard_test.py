@@ -344,6 +344,7 @@ try:
     summary = parse_summary(out)
     c.check(summary is not None, f"the summary line: {out[-400:]}")
     log(f"reshard 2 -> 3: {out.strip()}")
+    log("".join(ln for ln in err.splitlines(True) if "pause parts" in ln).strip())
     time.sleep(3)
     stop(threads)
     with ledger.mu:
@@ -408,6 +409,7 @@ try:
     c.eq(rs.returncode, 0, "the resumed reshard: " + (out + err)[-1500:])
     c.check("resuming" in err, "it said it resumes")
     log(f"resumed: {out.strip()}")
+    log("".join(ln for ln in err.splitlines(True) if "pause parts" in ln).strip())
     time.sleep(3)
     stop(threads)
     with ledger.mu:
@@ -423,6 +425,26 @@ try:
                            capture_output=True, text=True, timeout=120, cwd=tmp)
     c.check(again.returncode == 0 and "nothing to move" in again.stdout,
             f"once done, the same reshard has nothing to move: {again.stdout} {again.stderr}")
+
+    # --- a celebrity's logical shard onto the cluster that now holds nothing
+    id7 = int([u for cl in ("s1", "s2") for u in psql(cl, "SELECT id FROM users WHERE "
+                                                           "handle = 'seed7'")][0])
+    iso = subprocess.run([binary(), "reshard", "--isolate", "seed7", "--topology", topo],
+                         capture_output=True, text=True, timeout=300, cwd=tmp)
+    c.eq(iso.returncode, 0, "reshard --isolate seed7: " + (iso.stdout + iso.stderr)[-800:])
+    mi = etcd_map()
+    c.eq((mi["owner"].count(2), cluster_of(mi, id7)), (1, "s3"),
+         "seed7's logical shard, alone, on s3")
+    c.eq(psql("s3", f"SELECT handle FROM users WHERE id = {id7}"), ["seed7"], "seed7 is on s3")
+    c.eq([cl for cl in ("s1", "s2") if psql(cl, f"SELECT id FROM users WHERE id = {id7}")], [],
+         "and on no other cluster")
+    c.check(wait_for(lambda: map_versions() == [mi["version"]] * 2, 10, 0.2),
+            "the web nodes follow")
+    s, _ = request("POST", "/api/sessions", {"handle": "seed7", "password": "seeded-user"})
+    c.eq(s, 201, "seed7 logs in, served by s3")
+    s, u7 = request("GET", f"/api/users/{id7}")
+    c.eq((s, u7 and u7.get("handle")), (200, "seed7"), "seed7 reads back")
+    log(f"isolated: {iso.stdout.strip()}")
 finally:
     subprocess.run([binary(), "down", "--topology", topo], capture_output=True, timeout=120)
     log("down")
