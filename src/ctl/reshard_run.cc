@@ -10,6 +10,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <thread>
 #include <vector>
@@ -137,21 +138,33 @@ class Executor {
     }
   }
 
-  // Advances move `m` to `next`, lets `update` set its counts, and records the plan in etcd.
+  // Advances move `m` to `next`, lets `update` set its counts, and records the plan in etcd
+  // before it returns.
   Status Record(size_t m, MoveState next, const std::function<void(data::ShardMove&)>& update) {
-    std::lock_guard lock(mu_);
-    if (lock_lost_) return MakeError(Errc::kConflict, "lock_lost", "the reshard lock was lost");
-    if (Status st = data::Advance(&plan_, m, next, NowMs()); !st.ok()) return st;
-    if (update) update(plan_.moves[m]);
-    return SaveLocked();
+    data::ReshardPlan snapshot;
+    uint64_t seq = 0;
+    {
+      std::lock_guard lock(mu_);
+      if (lock_lost_) return MakeError(Errc::kConflict, "lock_lost", "the reshard lock was lost");
+      if (Status st = data::Advance(&plan_, m, next, NowMs()); !st.ok()) return st;
+      if (update) update(plan_.moves[m]);
+      snapshot = plan_;
+      seq = ++plan_seq_;
+    }
+    return Save(snapshot, seq);
   }
 
-  Status SaveLocked() {
-    Status st = etcd_.WritePlan(plan_);
+  // Writes a snapshot of the plan, unless a later one was written meanwhile (which holds every
+  // change this one does): the etcd write is outside mu_, so that other moves go on.
+  Status Save(const data::ReshardPlan& snapshot, uint64_t seq) {
+    std::lock_guard lock(write_mu_);
+    if (seq <= written_seq_) return Ok();
+    Status st = etcd_.WritePlan(snapshot);
     for (int i = 0; i < 3 && !st.ok(); ++i) {
       std::this_thread::sleep_for(std::chrono::milliseconds(200));
-      st = etcd_.WritePlan(plan_);
+      st = etcd_.WritePlan(snapshot);
     }
+    if (st.ok()) written_seq_ = seq;
     return st;
   }
 
@@ -196,10 +209,16 @@ class Executor {
           if (r->changes <= opt_.small_tail) break;
         }
         if (g_stop) {  // no new freeze on the way out; the replay so far is kept
-          std::lock_guard lock(mu_);
-          plan_.moves[m].applied_seq = seq;
-          plan_.moves[m].rows += rows;
-          return SaveLocked();
+          data::ReshardPlan snapshot;
+          uint64_t n = 0;
+          {
+            std::lock_guard lock(mu_);
+            plan_.moves[m].applied_seq = seq;
+            plan_.moves[m].rows += rows;
+            snapshot = plan_;
+            n = ++plan_seq_;
+          }
+          return Save(snapshot, n);
         }
         return Record(m, MoveState::kFrozen, [&](data::ShardMove& x) {
           x.applied_seq = seq;
@@ -305,9 +324,14 @@ class Executor {
   Result<int64_t> CutOver(data::ShardMover& mover, const data::ShardMove& mv) {
     std::lock_guard lock(publish_mu_);
     for (int attempt = 0; attempt < 5; ++attempt) {
-      auto cur = maps_.Read();
-      if (!cur.ok()) return cur.error();
-      const data::ShardMap& now = cur->map;
+      // The map as this run last published it (the reshard is the map's only writer while it
+      // holds the lock), or as etcd has it.
+      if (!known_) {
+        auto cur = maps_.Read();
+        if (!cur.ok()) return cur.error();
+        known_ = std::move(*cur);
+      }
+      const data::ShardMap& now = known_->map;
       if (now.ClusterOf(mv.logical) == mv.to) {  // published before a crash
         if (Status st = mover.MarkTargetOwned(now.version); !st.ok()) return st.error();
         published_version_ = std::max(published_version_, now.version);
@@ -322,10 +346,18 @@ class Executor {
       next.owner[size_t(mv.logical)] = static_cast<uint16_t>(at - next.clusters.begin());
       next.version = now.version + 1;
       if (Status st = mover.MarkTargetOwned(next.version); !st.ok()) return st.error();
-      Status pub = maps_.Publish(next, cur->mod_revision);
-      if (pub.ok()) {
+      int64_t revision = 0;
+      Status pub = maps_.Publish(next, known_->mod_revision, &revision);
+      if (pub.ok() && revision > 0) {
         published_version_ = next.version;
-        return next.version;
+        known_ = data::VersionedShardMap{std::move(next), revision};
+        return published_version_;
+      }
+      const int64_t version = next.version;
+      known_.reset();  // read it again
+      if (pub.ok()) {
+        published_version_ = version;
+        return version;
       }
       if (pub.error().code != "stale_revision") return pub.error();
     }
@@ -409,10 +441,15 @@ class Executor {
   std::map<size_t, Clock::time_point> frozen_at_, switched_at_;
   std::map<size_t, int> failures_, verify_failures_;
   std::map<size_t, Parts> parts_;
+  uint64_t plan_seq_ = 0;  // snapshots taken
+
+  std::mutex write_mu_;       // one plan write at a time, in order
+  uint64_t written_seq_ = 0;  // guarded by write_mu_
   std::string error_;
   bool lock_lost_ = false, finished_ = false;
 
   std::mutex publish_mu_;
+  std::optional<data::VersionedShardMap> known_;  // guarded by publish_mu_
   int64_t published_version_ = 0;  // guarded by publish_mu_ (read after the workers end)
 };
 

@@ -58,8 +58,9 @@ class EtcdShardMapClient {
   // was there before: a second `up` never replaces a map).
   Result<VersionedShardMap> CreateIfAbsent(const ShardMap& map);
   // Replaces the map only while the key's mod revision is still `expect_revision` (a reshard's
-  // publish: two writers cannot both win); 409 stale_revision otherwise.
-  Status Publish(const ShardMap& map, int64_t expect_revision);
+  // publish: two writers cannot both win); 409 stale_revision otherwise. `new_revision`
+  // (optional) gets the key's mod revision after the write.
+  Status Publish(const ShardMap& map, int64_t expect_revision, int64_t* new_revision = nullptr);
 
   // POST /v3/<path> (etcd's JSON gateway) on the first member that answers, logged in; the
   // reply's body. For other keys under the same user's prefix (the reshard's lock and plan).
