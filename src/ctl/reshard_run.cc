@@ -37,6 +37,7 @@ class Executor {
     for (const auto& [name, options] : clusters) pools_[name] = std::make_unique<pg::Pool>(options);
     mover_.logical_shards = plan_.from.logical();
     mover_.own_application_name = "millions-reshard";
+    for (const auto& m : plan_.moves) rows_at_start_ += m.rows;
     const auto now = Clock::now();
     for (size_t i = 0; i < plan_.moves.size(); ++i)
       if (plan_.moves[i].state == MoveState::kSwitched) switched_at_[i] = now;  // resumed
@@ -78,14 +79,16 @@ class Executor {
     std::fprintf(stderr, "%s\n", PartsLine().c_str());
     const PauseStats p = Pauses(plan_);
     if (auto cur = maps_.Read(); cur.ok()) published_version_ = cur->map.version;
+    // A resumed run: the rate is of the rows this run moved, in this run's time.
+    const int64_t rows_now = rows - rows_at_start_;
     std::printf(
-        "resharded: %zu logical shards moved (%s), %lld users, %lld rows in %.1f s (%.0f "
-        "rows/s); write pause per shard p50 %lld ms, p99 %lld ms, max %lld ms; map version "
-        "%lld\n",
+        "resharded: %zu logical shards moved (%s), %lld users, %lld rows; this run %lld rows in "
+        "%.1f s (%.0f rows/s); write pause per shard p50 %lld ms, p99 %lld ms, max %lld ms; map "
+        "version %lld\n",
         plan_.moves.size(), moved.c_str(), static_cast<long long>(users),
-        static_cast<long long>(rows), s, s > 0 ? rows / s : 0.0, static_cast<long long>(p.p50),
-        static_cast<long long>(p.p99), static_cast<long long>(p.max),
-        static_cast<long long>(published_version_));
+        static_cast<long long>(rows), static_cast<long long>(rows_now), s,
+        s > 0 ? rows_now / s : 0.0, static_cast<long long>(p.p50), static_cast<long long>(p.p99),
+        static_cast<long long>(p.max), static_cast<long long>(published_version_));
     return 0;
   }
 
@@ -441,7 +444,8 @@ class Executor {
   std::map<size_t, Clock::time_point> frozen_at_, switched_at_;
   std::map<size_t, int> failures_, verify_failures_;
   std::map<size_t, Parts> parts_;
-  uint64_t plan_seq_ = 0;  // snapshots taken
+  uint64_t plan_seq_ = 0;      // snapshots taken
+  int64_t rows_at_start_ = 0;  // rows the plan had moved before this run
 
   std::mutex write_mu_;       // one plan write at a time, in order
   uint64_t written_seq_ = 0;  // guarded by write_mu_

@@ -293,9 +293,9 @@ def readable(user_ids):
 
 
 def parse_summary(out):
-    m = re.search(r"resharded: (\d+) logical shards.*?, (\d+) users, (\d+) rows in ([\d.]+) s "
-                  r"\((\d+) rows/s\); write pause per shard p50 (-?\d+) ms, p99 (-?\d+) ms, "
-                  r"max (-?\d+) ms", out)
+    m = re.search(r"resharded: (\d+) logical shards.*?, (\d+) users, (\d+) rows; this run "
+                  r"(\d+) rows in ([\d.]+) s \((\d+) rows/s\); write pause per shard p50 (-?\d+) "
+                  r"ms, p99 (-?\d+) ms, max (-?\d+) ms", out)
     return m.groups() if m else None
 
 
