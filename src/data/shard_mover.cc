@@ -9,192 +9,26 @@
 #include <tuple>
 
 #include "core/stable_hash.h"
+#include "data/shard_rows.h"
 
 namespace millions::data {
+using shard_rows::AppendCopy;
+using shard_rows::Columns;
+using shard_rows::ExecKeys;
+using shard_rows::FindTable;
+using shard_rows::HashedKeys;
+using shard_rows::InTx;
+using shard_rows::Key;
+using shard_rows::KeyMatch;
+using shard_rows::KeyOfRow;
+using shard_rows::KeySet;
+using shard_rows::kTables;
+using shard_rows::SelectShard;
+using shard_rows::Shard;
+using shard_rows::Table;
+using shard_rows::WriteTarget;
+
 namespace {
-
-// How a table's rows are found to be the shard's, and how one row is named.
-enum class Shard { kIdBits, kEdge, kHash };
-enum class KeyKind { kInt, kIntInt, kText, kTextText };
-
-struct Table {
-  const char* name;
-  const char* cols;      // every column; the key's columns first
-  const char* conflict;  // the primary key
-  const char* updates;   // ON CONFLICT DO UPDATE SET ...
-  Shard shard;
-  KeyKind key;
-  const char* shard_col;  // kIdBits: the id whose bits name the shard; kHash: the routed key
-  const char* group;      // the user (or what stands for one) a row belongs to, for Verify
-  const char* digest;     // md5 of the row, as text, over alias t
-};
-
-// Every table the sharded store writes (store.h), in the order the clean-up deletes them.
-constexpr Table kTables[] = {
-    {"users", "id, handle, display_name, bio, password_hash, created_ms", "id",
-     "handle = EXCLUDED.handle, display_name = EXCLUDED.display_name, bio = EXCLUDED.bio, "
-     "password_hash = EXCLUDED.password_hash, created_ms = EXCLUDED.created_ms",
-     Shard::kIdBits, KeyKind::kInt, "id", "t.id", "md5(t::text)"},
-    {"photos", "id, owner_id, caption, media_key, content_type, width, height, created_ms", "id",
-     "owner_id = EXCLUDED.owner_id, caption = EXCLUDED.caption, media_key = EXCLUDED.media_key, "
-     "content_type = EXCLUDED.content_type, width = EXCLUDED.width, height = EXCLUDED.height, "
-     "created_ms = EXCLUDED.created_ms",
-     Shard::kIdBits, KeyKind::kInt, "id", "t.owner_id", "md5(t::text)"},
-    {"photo_versions", "photo_id, job_id, media_key, width, height", "photo_id, job_id",
-     "media_key = EXCLUDED.media_key, width = EXCLUDED.width, height = EXCLUDED.height",
-     Shard::kIdBits, KeyKind::kIntInt, "photo_id", "t.photo_id", "md5(t::text)"},
-    {"jobs",
-     "id, photo_id, owner_id, status, ops, result_key, error, created_ms, finished_ms, attempts",
-     "id",
-     "photo_id = EXCLUDED.photo_id, owner_id = EXCLUDED.owner_id, status = EXCLUDED.status, "
-     "ops = EXCLUDED.ops, result_key = EXCLUDED.result_key, error = EXCLUDED.error, "
-     "created_ms = EXCLUDED.created_ms, finished_ms = EXCLUDED.finished_ms, "
-     "attempts = EXCLUDED.attempts",
-     Shard::kIdBits, KeyKind::kInt, "id", "t.owner_id", "md5(t::text)"},
-    {"follows", "follower, followee, created_ms", "follower, followee",
-     "created_ms = EXCLUDED.created_ms", Shard::kEdge, KeyKind::kIntInt, "follower", "t.follower",
-     "md5(t::text)"},
-    {"sessions", "token_hash, user_id, expires_ms", "token_hash",
-     "user_id = EXCLUDED.user_id, expires_ms = EXCLUDED.expires_ms", Shard::kHash, KeyKind::kText,
-     "token_hash", "t.user_id", "md5(t::text)"},
-    {"idempotency_keys", "scope, key, fingerprint, status, body, created_ms", "scope, key",
-     "fingerprint = EXCLUDED.fingerprint, status = EXCLUDED.status, body = EXCLUDED.body, "
-     "created_ms = EXCLUDED.created_ms",
-     Shard::kHash, KeyKind::kTextText, "scope", "t.scope", "md5(t::text)"},
-    {"blobs", "key, content_type, bytes", "key",
-     "content_type = EXCLUDED.content_type, bytes = EXCLUDED.bytes", Shard::kHash, KeyKind::kText,
-     "key", "t.key", "md5(t.key || ':' || t.content_type || ':' || md5(t.bytes))"},
-};
-
-const Table* FindTable(std::string_view name) {
-  for (const auto& t : kTables)
-    if (name == t.name) return &t;
-  return nullptr;
-}
-
-int KeyColumns(KeyKind k) { return k == KeyKind::kInt || k == KeyKind::kText ? 1 : 2; }
-bool IntKey(KeyKind k) { return k == KeyKind::kInt || k == KeyKind::kIntInt; }
-
-// One row's key: ints for ids, texts for hashed keys.
-struct Key {
-  int64_t i1 = 0, i2 = 0;
-  std::string s1, s2;
-  auto Tie() const { return std::tie(i1, i2, s1, s2); }
-  bool operator<(const Key& o) const { return Tie() < o.Tie(); }
-};
-using KeySet = std::set<Key>;
-
-Key KeyOfRow(const Table& t, const pg::Rows& r, int i) {
-  Key k;
-  switch (t.key) {
-    case KeyKind::kInt:
-      k.i1 = r.Int(i, 0);
-      break;
-    case KeyKind::kIntInt:
-      k.i1 = r.Int(i, 0);
-      k.i2 = r.Int(i, 1);
-      break;
-    case KeyKind::kText:
-      k.s1 = r.Text(i, 0);
-      break;
-    case KeyKind::kTextText:
-      k.s1 = r.Text(i, 0);
-      k.s2 = r.Text(i, 1);
-      break;
-  }
-  return k;
-}
-
-// "col = ANY($1::bigint[])" or "(a, b) IN (SELECT * FROM unnest($1::bigint[], $2::bigint[]))"
-// over the table's key columns.
-std::string KeyMatch(const Table& t) {
-  const std::string type = IntKey(t.key) ? "bigint[]" : "text[]";
-  std::string cols = t.conflict;
-  if (KeyColumns(t.key) == 1) return cols + " = ANY($1::" + type + ")";
-  return "(" + cols + ") IN (SELECT * FROM unnest($1::" + type + ", $2::" + type + "))";
-}
-
-// The key parameters of a batch of keys: one or two array literals.
-std::pair<std::string, std::string> KeyArrays(const Table& t, const std::vector<Key>& keys) {
-  if (IntKey(t.key)) {
-    std::vector<int64_t> a, b;
-    for (const auto& k : keys) {
-      a.push_back(k.i1);
-      b.push_back(k.i2);
-    }
-    return {PgIntArray(a), PgIntArray(b)};
-  }
-  std::vector<std::string> a, b;
-  for (const auto& k : keys) {
-    a.push_back(k.s1);
-    b.push_back(k.s2);
-  }
-  return {PgTextArray(a), PgTextArray(b)};
-}
-
-// Runs a statement named `name` with the key arrays of `keys` as its first parameters.
-Result<pg::Rows> ExecKeys(pg::Conn& c, const Table& t, const std::string& name,
-                          const std::string& sql, const std::vector<Key>& keys) {
-  auto [a, b] = KeyArrays(t, keys);
-  if (KeyColumns(t.key) == 1) return c.Exec(name.c_str(), sql.c_str(), {pg::P(a)});
-  return c.Exec(name.c_str(), sql.c_str(), {pg::P(a), pg::P(b)});
-}
-
-// The rows as COPY text (every column as PostgreSQL printed it: bytea in hex, which COPY reads
-// back once its backslash is escaped).
-void AppendCopy(const pg::Rows& r, int i, int columns, std::string* out) {
-  for (int c = 0; c < columns; ++c) {
-    if (c) *out += '\t';
-    *out += pg::CopyText(r.Text(i, c));
-  }
-  *out += '\n';
-}
-
-int Columns(const Table& t) {
-  return static_cast<int>(
-             std::count(t.cols, t.cols + std::char_traits<char>::length(t.cols), ',')) +
-         1;
-}
-
-Status InTx(pg::Conn& c, const std::function<Status()>& body) {
-  if (Status st = c.Simple("BEGIN"); !st.ok()) return st;
-  if (Status st = c.Simple("SET LOCAL millions.reshard = 'on'"); !st.ok()) {
-    (void)c.Simple("ROLLBACK");
-    return st;
-  }
-  Status st = body();
-  if (st.ok()) st = c.Simple("COMMIT");
-  if (!st.ok()) (void)c.Simple("ROLLBACK");
-  return st;
-}
-
-// Upserts `copy` (COPY text of the table's columns) and deletes `gone`, in one transaction on
-// the target that the fence lets through.
-Status WriteTarget(pg::Conn& c, const Table& t, const std::string& copy,
-                   const std::vector<Key>& gone) {
-  const std::string name = t.name;
-  return InTx(c, [&]() -> Status {
-    if (!copy.empty()) {
-      const std::string create =
-          "CREATE TEMP TABLE IF NOT EXISTS rs_" + name + " (LIKE " + name + ")";
-      if (Status st = c.Simple(create.c_str()); !st.ok()) return st;
-      const std::string sql = "COPY rs_" + name + "(" + t.cols + ") FROM STDIN";
-      if (auto n = c.CopyIn(sql.c_str(), copy); !n.ok()) return n.error();
-      const std::string upsert = "INSERT INTO " + name + "(" + t.cols + ") SELECT " + t.cols +
-                                 " FROM rs_" + name + " ON CONFLICT (" + t.conflict +
-                                 ") DO UPDATE SET " + t.updates;
-      if (auto r = c.Exec(("rs_upsert_" + name).c_str(), upsert.c_str(), {}); !r.ok())
-        return r.error();
-      const std::string clear = "TRUNCATE rs_" + name;
-      if (Status st = c.Simple(clear.c_str()); !st.ok()) return st;
-    }
-    if (!gone.empty()) {
-      const std::string del = "DELETE FROM " + name + " WHERE " + KeyMatch(t);
-      if (auto r = ExecKeys(c, t, "rs_del_" + name, del, gone); !r.ok()) return r.error();
-    }
-    return Ok();
-  });
-}
 
 // The first 64 bits of an md5 in hex.
 uint64_t Digest64(const std::string& hex) {
@@ -249,33 +83,6 @@ std::string ShardMover::BitsArray() const {
   for (int b = logical_; b < 8192; b += opt_.logical_shards) bits.push_back(b);
   return PgIntArray(bits);
 }
-
-namespace {
-
-// The shard's rows (or, with `keys_only`, their keys) of an id or edge table: the statement.
-std::string SelectShard(const Table& t, const std::string& what) {
-  std::string sql = "SELECT " + what + " FROM " + t.name + " t WHERE ";
-  if (t.shard == Shard::kEdge)
-    return sql + "((follower >> 10) & 8191) = ANY($1::int[]) OR " +
-           "((followee >> 10) & 8191) = ANY($1::int[])";
-  return sql + "((" + t.shard_col + " >> 10) & 8191) = ANY($1::int[])";
-}
-
-// Every key of a hashed table on `c` that routes to `logical`.
-Result<std::vector<Key>> HashedKeys(pg::Conn& c, const Table& t, int logical, int logical_shards) {
-  const std::string sql =
-      std::string("SELECT ") + t.conflict + " FROM " + t.name + " ORDER BY " + t.conflict;
-  auto r = c.Exec((std::string("rs_keys_") + t.name).c_str(), sql.c_str(), {});
-  if (!r.ok()) return r.error();
-  std::vector<Key> out;
-  for (int i = 0; i < r->size(); ++i) {
-    Key k = KeyOfRow(t, *r, i);
-    if (LogicalShardOfKey(k.s1, logical_shards) == logical) out.push_back(std::move(k));
-  }
-  return out;
-}
-
-}  // namespace
 
 Status ShardMover::SettleOlderTransactions(pg::Conn& c) {
   auto now = c.Exec("rs_now", "SELECT clock_timestamp()::text", {});
