@@ -249,6 +249,15 @@ TEST_F(ShardMoverTest, MovesAShardUnderWritesAndLosesNone) {
   std::map<std::string, int64_t> new_sessions;  // token -> user
   std::atomic<int> failures{0}, writes{0};
   std::vector<std::thread> writers;
+  struct Join {  // an ASSERT that returns early still stops and joins the writers
+    std::atomic<bool>& stop;
+    std::vector<std::thread>& threads;
+    ~Join() {
+      stop = true;
+      for (auto& t : threads)
+        if (t.joinable()) t.join();
+    }
+  } join{stop, writers};
   for (int w = 0; w < 3; ++w) {
     writers.emplace_back([&, w] {
       for (int i = 1; !stop; ++i) {
