@@ -13,9 +13,9 @@ import base64
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -382,7 +382,6 @@ try:
     threads = start_writers(seeded_ids)
     time.sleep(2)
     rs = reshard("--shards", "2")
-    total = None
 
     def switched():
         p = etcd_get("/millions/reshardtest/reshard/plan")
@@ -448,4 +447,6 @@ try:
 finally:
     subprocess.run([binary(), "down", "--topology", topo], capture_output=True, timeout=120)
     log("down")
+if not c.failed:  # hundreds of MB of databases; kept for a look when a check failed
+    shutil.rmtree(tmp, ignore_errors=True)
 c.finish()
