@@ -12,6 +12,7 @@
 #include "ctl/load.h"
 #include "ctl/logs.h"
 #include "ctl/prometheus.h"
+#include "ctl/reshard.h"
 #include "ctl/runner.h"
 #include "ctl/scenario.h"
 #include "ctl/seed.h"
@@ -216,6 +217,38 @@ int main(int argc, char** argv) {
   seed->add_option("--topology", seed_flags.topology,
                    "Topology file (default topologies/local.toml)");
 
+  millions::ctl::ReshardFlags reshard_flags;
+  auto* reshard = app.add_subcommand(
+      "reshard",
+      "Move logical shards between the database clusters of the running sharded topology,\n"
+      "online (docs/sharding.md): each moving shard is copied with change capture, caught up,\n"
+      "frozen for its cut-over (writes to it wait), verified (row counts and checksums per user),\n"
+      "switched (the next shard map version in etcd) and deleted from its old cluster. One\n"
+      "reshard at a time (a lock in etcd); the plan is recorded in etcd after every step, and the\n"
+      "same command resumes an unfinished one. A progress line on stderr; the write pause per\n"
+      "shard at the end. Exit 1 on an error or when another reshard runs, 2 on a usage error.");
+  reshard
+      ->add_option("--shards", reshard_flags.shards,
+                   "Spread the logical shards over the topology's first N clusters")
+      ->check(CLI::Range(1, 1000));
+  reshard->add_option("--add", reshard_flags.add,
+                      "Add this cluster of the topology to those the map uses");
+  reshard->add_option("--isolate", reshard_flags.isolate,
+                      "Move this user's logical shard (a handle or a user id) onto a cluster of\n"
+                      "its own: --to, or the first cluster of the topology that holds nothing");
+  reshard->add_option("--to", reshard_flags.to, "With --isolate: the cluster");
+  reshard->add_flag("--status", reshard_flags.status,
+                    "Print the recorded plan, its progress and who runs it");
+  reshard->add_option("--parallel", reshard_flags.parallel, "Shards in flight at once (default 2)")
+      ->check(CLI::Range(1, 16));
+  reshard
+      ->add_option("--grace-ms", reshard_flags.grace_ms,
+                   "After a cut-over, wait this long before deleting the moved rows from the\n"
+                   "old cluster: web nodes read the new map every 500 ms (default 2000)")
+      ->check(CLI::Range(0, 600000));
+  reshard->add_option("--topology", reshard_flags.topology,
+                      "Topology file (default topologies/local.toml)");
+
   millions::ctl::LogsFlags logs_flags;
   auto* logs_cmd = app.add_subcommand(
       "logs",
@@ -343,6 +376,7 @@ int main(int argc, char** argv) {
     if (*load) return millions::ctl::RunLoad(load_flags);
     if (*logs_cmd) return millions::ctl::RunLogs(logs_flags);
     if (*seed) return millions::ctl::RunSeed(seed_flags);
+    if (*reshard) return millions::ctl::RunReshard(reshard_flags);
     if (*status) return millions::ctl::PrintStatus(topo, as_json);
     if (*down) return millions::ctl::Down(topo);
     if (*chaos) return millions::ctl::Chaos(topo, chaos_action, chaos_node, chaos_hold, chaos_part);

@@ -142,6 +142,7 @@ void ReadShards(config::ConfigFile& file, Topology* t) {
   s.enabled = shards.present();
   shards.GetChoice("function", &s.function, {"balanced", "ring", "modulo"});
   shards.Get("logical", &s.logical, 1, 8192);  // the 13 shard bits of an ID (data/ids.h)
+  shards.Get("initial", &s.initial, 0, 1000);
   for (const auto& n : t->postgres) {
     if (!s.enabled) {
       if (!n.cluster.empty())
@@ -168,6 +169,10 @@ void ReadShards(config::ConfigFile& file, Topology* t) {
   if (s.enabled && t->pg_clusters.empty())
     throw config::ConfigError(t->path + ": [shards] needs [[postgres.node]] tables naming their " +
                               "cluster");
+  if (s.initial > static_cast<int>(t->pg_clusters.size()))
+    throw config::ConfigError(t->path + ": [shards] initial = " + std::to_string(s.initial) +
+                              ", but the topology has " + std::to_string(t->pg_clusters.size()) +
+                              " clusters");
 }
 
 // A Redis memory size ("64mb") from `table`.maxmemory into *out, or an error naming the table.

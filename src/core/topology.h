@@ -41,6 +41,9 @@ struct ShardSettings {
   bool enabled = false;
   std::string function = "balanced";  // the shard function: balanced | ring | modulo
   int logical = 1024;                 // logical shards, fixed for the deployment's life
+  // How many of the clusters (the first, in the topology's order) the first map places logical
+  // shards on; the others hold nothing until `millions reshard` moves shards there. 0: all.
+  int initial = 0;
 };
 
 // One database cluster: its own Patroni scope (its own primary and replicas) in the one etcd.

@@ -220,6 +220,7 @@ TEST(TopologyShards, ClustersAreReadInOrderEachItsOwnScope) {
   EXPECT_TRUE(t.shards.enabled);
   EXPECT_EQ(t.shards.function, "ring");
   EXPECT_EQ(t.shards.logical, 256);
+  EXPECT_EQ(t.shards.initial, 0) << "the first map uses every cluster";
   ASSERT_EQ(t.pg_clusters.size(), 2u);
   EXPECT_EQ(t.pg_clusters[0].name, "s2") << "the order the file first names them";
   EXPECT_EQ(t.pg_clusters[0].scope, "millions-s2");
@@ -255,6 +256,14 @@ TEST(TopologyShards, MistakesAreNamed) {
   EXPECT_NE(LoadError("[shards]\nlogical = 9000\n" + Pg("pg1", 5001, "s1")).find("logical"),
             std::string::npos);
   EXPECT_NE(LoadError("[shards]\n").find("needs [[postgres.node]]"), std::string::npos);
+  EXPECT_NE(LoadError("[shards]\ninitial = 2\n" + Pg("pg1", 5001, "s1")).find("initial = 2"),
+            std::string::npos)
+      << "more initial clusters than the topology has";
+  Topology two;
+  ASSERT_EQ(
+      LoadError("[shards]\ninitial = 1\n" + Pg("pg1", 5001, "s1") + Pg("pg2", 5002, "s2"), &two),
+      "");
+  EXPECT_EQ(two.shards.initial, 1);
   EXPECT_NE(LoadError("[shards]\nshards = 2\n" + Pg("pg1", 5001, "s1")).find("shards"),
             std::string::npos)
       << "an unknown key in [shards]";

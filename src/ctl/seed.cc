@@ -37,21 +37,9 @@ struct Target {
   pg::Options pg;
 };
 
-// libpq conninfo for a cluster's writable member, as the application's role.
 pg::Options ClusterPg(const topo::Topology& t, const topo::PgClusterEntry& c,
                       const std::string& run_dir) {
-  std::string hosts, ports;
-  for (const auto& n : c.nodes) {
-    auto hp = config::ParseHostPort(n.listen);
-    hosts += (hosts.empty() ? "" : ",") + hp.host;
-    ports += (ports.empty() ? "" : ",") + std::to_string(hp.port);
-  }
-  pg::Options o;
-  o.conninfo = "host=" + hosts + " port=" + ports + " dbname=" + t.pg_database +
-               " user=" + t.pg_user +
-               " target_session_attrs=read-write application_name=millions-seed" +
-               " passfile=" + secrets::Path(run_dir, secrets::kPgPassApp);
-  o.pool_size = 1;
+  pg::Options o = ClusterWriterPg(t, c, run_dir, "millions-seed");
   o.statement_timeout_ms = 600'000;  // a batch's INSERT ... SELECT may take a while
   return o;
 }
@@ -94,6 +82,23 @@ std::string Duration(double s) {
 }
 
 }  // namespace
+
+pg::Options ClusterWriterPg(const topo::Topology& t, const topo::PgClusterEntry& c,
+                            const std::string& run_dir, const std::string& application_name) {
+  std::string hosts, ports;
+  for (const auto& n : c.nodes) {
+    auto hp = config::ParseHostPort(n.listen);
+    hosts += (hosts.empty() ? "" : ",") + hp.host;
+    ports += (ports.empty() ? "" : ",") + std::to_string(hp.port);
+  }
+  pg::Options o;
+  o.conninfo = "host=" + hosts + " port=" + ports + " dbname=" + t.pg_database +
+               " user=" + t.pg_user +
+               " target_session_attrs=read-write application_name=" + application_name +
+               " passfile=" + secrets::Path(run_dir, secrets::kPgPassApp);
+  o.pool_size = 1;
+  return o;
+}
 
 int RunSeed(const SeedFlags& flags) {
   topo::Topology t = topo::Topology::Load(flags.topology);

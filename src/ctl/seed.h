@@ -9,7 +9,15 @@
 #include <cstdint>
 #include <string>
 
+#include "core/pg.h"
+#include "core/topology.h"
+
 namespace millions::ctl {
+
+// libpq options for a cluster's writable member (every member listed, read-write asked for), as
+// the application's role: for the commands that write a running topology's data (seed, reshard).
+pg::Options ClusterWriterPg(const topo::Topology& t, const topo::PgClusterEntry& c,
+                            const std::string& run_dir, const std::string& application_name);
 
 struct SeedFlags {
   std::string topology = "topologies/local.toml";

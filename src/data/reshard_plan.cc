@@ -50,7 +50,8 @@ Status Advance(ReshardPlan* plan, size_t m, MoveState next, int64_t now_ms) {
   ShardMove& mv = plan->moves[m];
   const int from = static_cast<int>(mv.state), to = static_cast<int>(next);
   const bool forward = to == from + 1;
-  const bool recopy = mv.state == MoveState::kCatchingUp && next == MoveState::kCopying;
+  const bool recopy = (mv.state == MoveState::kCatchingUp || mv.state == MoveState::kFrozen) &&
+                      next == MoveState::kCopying;
   if (!forward && !recopy)
     return MakeError(Errc::kConflict, "bad_move_step",
                      "shard " + std::to_string(mv.logical) + ": " +

@@ -52,7 +52,8 @@ struct ReshardPlan {
 Result<ReshardPlan> MakeReshardPlan(const ShardMap& current, const ShardMap& next, int64_t now_ms);
 
 // Moves `m` (an index into plan.moves) to `next`: only to the state after its own, or back to
-// kCopying from kCatchingUp (a replay that found its changes gone restarts the copy).
+// kCopying from kCatchingUp (a replay that found its changes gone restarts the copy) or from
+// kFrozen (a verify that found a difference: the source is unfrozen and the copy redone).
 Status Advance(ReshardPlan* plan, size_t m, MoveState next, int64_t now_ms);
 
 // The moves to work on now: those in flight (past pending, before switched) first, then pending

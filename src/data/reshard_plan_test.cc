@@ -46,8 +46,12 @@ TEST(ReshardPlanTest, StepsGoForwardOnlyAndTheMapFollowsTheCutOvers) {
   ASSERT_TRUE(Advance(&plan, 0, MoveState::kCopying, 3).ok()) << "a lost change log recopies";
   EXPECT_EQ(plan.moves[0].applied_seq, 0);
   EXPECT_FALSE(Advance(&plan, 0, MoveState::kPending, 3).ok());
+  ASSERT_TRUE(Advance(&plan, 0, MoveState::kCatchingUp, 4).ok());
+  ASSERT_TRUE(Advance(&plan, 0, MoveState::kFrozen, 4).ok());
+  ASSERT_TRUE(Advance(&plan, 0, MoveState::kCopying, 4).ok()) << "a failed verify recopies";
   for (MoveState s : {MoveState::kCatchingUp, MoveState::kFrozen, MoveState::kVerified})
     ASSERT_TRUE(Advance(&plan, 0, s, 4).ok());
+  EXPECT_FALSE(Advance(&plan, 0, MoveState::kCopying, 4).ok()) << "not once verified";
   EXPECT_EQ(MapInForce(plan).version, two.version) << "nothing switched yet";
   ASSERT_TRUE(Advance(&plan, 0, MoveState::kSwitched, 5).ok());
   ShardMap now = MapInForce(plan);

@@ -25,7 +25,8 @@ inline constexpr std::string_view kShardFrozenCode = "sqlstate_MS002";
 
 // Migrates the cluster behind `options` (the application's role: it owns the schema), sets its
 // logical shard count, and fills `shard_ownership` from `map` for `cluster` when it is empty.
-// Returns how many rows it wrote (0 when the table was filled already).
+// Returns how many rows it wrote (0 when the table was filled already, or when the map does not
+// name `cluster`: a cluster added to the topology, which a reshard fills).
 Result<int> PrepareShardCluster(const pg::Options& options, const ShardMap& map,
                                 const std::string& cluster);
 

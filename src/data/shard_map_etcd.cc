@@ -78,6 +78,9 @@ Result<VersionedShardMap> FromRange(const std::string& body) {
 
 }  // namespace
 
+std::string EtcdBase64(std::string_view s) { return Base64(s); }
+bool EtcdUnbase64(std::string_view s, std::string* out) { return Unbase64(s, out); }
+
 std::string ShardMapKey(std::string_view deployment) {
   return "/millions/" + std::string(deployment) + "/shardmap";
 }
@@ -166,7 +169,8 @@ Result<VersionedShardMap> EtcdShardMapClient::CreateIfAbsent(const ShardMap& map
   return Read();
 }
 
-Status EtcdShardMapClient::Publish(const ShardMap& map, int64_t expect_revision) {
+Status EtcdShardMapClient::Publish(const ShardMap& map, int64_t expect_revision,
+                                   int64_t* new_revision) {
   const std::string key = Base64(opt_.key);
   json::object txn{
       {"compare", json::array{json::object{{"key", key},
@@ -184,6 +188,10 @@ Status EtcdShardMapClient::Publish(const ShardMap& map, int64_t expect_revision)
       !v.at("succeeded").is_bool() || !v.at("succeeded").as_bool())
     return MakeError(Errc::kConflict, "stale_revision",
                      "the shard map changed since revision " + std::to_string(expect_revision));
+  if (new_revision) {  // the transaction's revision is the key's new mod revision
+    const auto* header = v.as_object().if_contains("header");
+    *new_revision = header && header->is_object() ? Int(header->as_object(), "revision") : 0;
+  }
   return Ok();
 }
 

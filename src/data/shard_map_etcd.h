@@ -58,12 +58,15 @@ class EtcdShardMapClient {
   // was there before: a second `up` never replaces a map).
   Result<VersionedShardMap> CreateIfAbsent(const ShardMap& map);
   // Replaces the map only while the key's mod revision is still `expect_revision` (a reshard's
-  // publish: two writers cannot both win); 409 stale_revision otherwise.
-  Status Publish(const ShardMap& map, int64_t expect_revision);
+  // publish: two writers cannot both win); 409 stale_revision otherwise. `new_revision`
+  // (optional) gets the key's mod revision after the write.
+  Status Publish(const ShardMap& map, int64_t expect_revision, int64_t* new_revision = nullptr);
+
+  // POST /v3/<path> (etcd's JSON gateway) on the first member that answers, logged in; the
+  // reply's body. For other keys under the same user's prefix (the reshard's lock and plan).
+  Result<std::string> Post(const std::string& path, const std::string& body);
 
  private:
-  // POST /v3/<path> on the first member that answers, logged in; the parsed body.
-  Result<std::string> Post(const std::string& path, const std::string& body);
   Result<std::string> PostOnce(const std::string& path, const std::string& body, bool* auth_failed);
   Status Authenticate();
 
@@ -102,6 +105,10 @@ class ShardMapWatcher {
   bool stop_ = false;
   std::thread thread_;
 };
+
+// etcd's JSON gateway carries keys and values in base64.
+std::string EtcdBase64(std::string_view s);
+bool EtcdUnbase64(std::string_view s, std::string* out);
 
 // Swaps `next` into `current` when it is newer (a higher version); true when it did. Pure but
 // for the atomic: the rule the watcher and tests share.

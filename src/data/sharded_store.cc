@@ -147,6 +147,10 @@ class ShardedStore final : public Store {
     }
     std::sort(all.begin(), all.end(),
               [](const PhotoRow& a, const PhotoRow& b) { return a.id > b.id; });
+    // A shard being moved is on two clusters from its copy to its clean-up: one of each.
+    all.erase(std::unique(all.begin(), all.end(),
+                          [](const PhotoRow& a, const PhotoRow& b) { return a.id == b.id; }),
+              all.end());
     if (all.size() > size_t(limit)) all.resize(size_t(limit));
     return all;
   }
@@ -166,6 +170,7 @@ class ShardedStore final : public Store {
       all.insert(all.end(), part->begin(), part->end());
     }
     std::sort(all.begin(), all.end());
+    all.erase(std::unique(all.begin(), all.end()), all.end());  // a shard being moved
     return all;
   }
   Result<bool> MarkJobRunning(int64_t id) override {

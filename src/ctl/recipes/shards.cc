@@ -53,7 +53,9 @@ Status SetUpShards(const RecipeContext& ctx, RecipeHost& host) {
     return MakeError(Errc::kBadInput, "shard_function",
                      "unknown shard function " + t.shards.function);
   std::vector<std::string> names;
-  for (const auto& c : t.pg_clusters) names.push_back(c.name);
+  for (const auto& c : t.pg_clusters)
+    if (t.shards.initial == 0 || static_cast<int>(names.size()) < t.shards.initial)
+      names.push_back(c.name);
   data::ShardMap first = data::NextShardMap(*function, names, t.shards.logical, nullptr);
   data::EtcdShardMapClient etcd(EtcdFor(ctx));
   Result<data::VersionedShardMap> in_force = etcd.CreateIfAbsent(first);
@@ -76,12 +78,6 @@ Status SetUpShards(const RecipeContext& ctx, RecipeHost& host) {
   auto counts = map.Counts();
   for (const auto& c : t.pg_clusters) {
     auto at = std::find(map.clusters.begin(), map.clusters.end(), c.name);
-    if (at == map.clusters.end()) {
-      // A cluster added to the topology: it holds no shard until a reshard moves some there.
-      host.Event("shards", "cluster " + c.name + " is not in shard map version " +
-                               std::to_string(map.version) + ": it holds no logical shard yet");
-      continue;
-    }
     Result<int> written = MakeError(Errc::kUnavailable, "waiting", "waiting");
     for (int i = 0; i < 20 && !host.Stopping(); ++i) {
       written = data::PrepareShardCluster(AppOptions(ctx, c), map, c.name);
@@ -91,6 +87,12 @@ Status SetUpShards(const RecipeContext& ctx, RecipeHost& host) {
     if (!written.ok()) {
       host.Event("shards", "cluster " + c.name + ": " + written.error().message);
       return written.error();
+    }
+    if (at == map.clusters.end()) {
+      // A cluster the map does not use yet: migrated, holding nothing until a reshard.
+      host.Event("shards", "cluster " + c.name + " is not in shard map version " +
+                               std::to_string(map.version) + ": it holds no logical shard yet");
+      continue;
     }
     host.Event("shards", "cluster " + c.name + " owns " +
                              std::to_string(counts[size_t(at - map.clusters.begin())]) +
