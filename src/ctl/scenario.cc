@@ -39,8 +39,9 @@ const std::vector<ScenarioInfo>& Scenarios() {
        "reach the origin",
        true, "", RunCdn},
       {"sharding", "consistent hashing against modulo",
-       "users that move when a database cluster is added, per shard function", true, "",
-       RunSharding},
+       "users that move when a database cluster is added, per shard function; a live reshard "
+       "2 -> 3 under load (its write pause)",
+       true, "", RunSharding},
       {"queue", "jobs/s with workers added",
        "edit jobs drained per second by one, two and four workers on NATS JetStream", true, "",
        RunQueue},
@@ -116,6 +117,8 @@ std::string SelfBinary() {
 
 void Print(const ScenarioResult& r, const std::string& svg) {
   printf("\n== %s: %s ==\n%s", r.name.c_str(), r.title.c_str(), FormatTable(r.table).c_str());
+  for (const auto& [heading, t] : r.more_tables)
+    printf("\n-- %s --\n%s", heading.c_str(), FormatTable(t).c_str());
   if (!r.summary.empty()) printf("%s\n", r.summary.c_str());
   for (const auto& n : r.notes) printf("note: %s\n", n.c_str());
   if (!svg.empty()) printf("plot: %s\n", svg.c_str());

@@ -11,6 +11,7 @@
 
 #include <functional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace millions::ctl {
@@ -54,6 +55,8 @@ struct ScenarioResult {
   std::string name, title;
   std::string summary;  // one or two sentences: what the figures say
   ScenarioTable table;
+  // More tables after the first, each under its own heading.
+  std::vector<std::pair<std::string, ScenarioTable>> more_tables;
   Plot plot;
   std::vector<std::string> notes;  // caveats: what was not built, how the machine limits it
   bool built = true;

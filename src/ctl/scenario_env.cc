@@ -50,8 +50,8 @@ std::string Tail(const std::string& path, size_t n = 1500) {
 // (then SIGTERM, and SIGKILL 10 s later). `interruptible`: SIGINT/SIGTERM to us end it too.
 // Returns its exit status, 128+signal when signalled, -1 when it could not start.
 // `tick`, when set, is called about every 50 ms while the child runs.
-int RunChild(const std::vector<std::string>& args, const std::string& cwd, const std::string& log,
-             int timeout_s, bool interruptible, const std::function<void()>& tick = {}) {
+pid_t SpawnChild(const std::vector<std::string>& args, const std::string& cwd,
+                 const std::string& log) {
   posix_spawn_file_actions_t fa;
   posix_spawn_file_actions_init(&fa);
   posix_spawn_file_actions_addchdir_np(&fa, cwd.c_str());
@@ -64,7 +64,12 @@ int RunChild(const std::vector<std::string>& args, const std::string& cwd, const
   pid_t pid = 0;
   int rc = posix_spawn(&pid, argv[0], &fa, nullptr, argv.data(), environ);
   posix_spawn_file_actions_destroy(&fa);
-  if (rc != 0) return -1;
+  return rc == 0 ? pid : -1;
+}
+
+// Waits for `pid` up to timeout_s, then SIGTERM (and SIGKILL 10 s later); its exit status.
+int WaitChild(pid_t pid, int timeout_s, bool interruptible,
+              const std::function<void()>& tick = {}) {
   auto start = std::chrono::steady_clock::now();
   bool termed = false;
   std::chrono::steady_clock::time_point termed_at;
@@ -83,6 +88,13 @@ int RunChild(const std::vector<std::string>& args, const std::string& cwd, const
     if (tick && !termed) tick();
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
+}
+
+int RunChild(const std::vector<std::string>& args, const std::string& cwd, const std::string& log,
+             int timeout_s, bool interruptible, const std::function<void()>& tick = {}) {
+  pid_t pid = SpawnChild(args, cwd, log);
+  if (pid <= 0) return -1;
+  return WaitChild(pid, timeout_s, interruptible, tick);
 }
 
 }  // namespace
@@ -107,6 +119,7 @@ ScenarioEnv::ScenarioEnv(std::string work_dir, std::string binary, bool short_fo
 
 ScenarioEnv::~ScenarioEnv() {
   try {
+    for (pid_t p : background_) WaitChild(p, 0, false);
     StopSingle();
     Down();
   } catch (...) {
@@ -266,6 +279,22 @@ void ScenarioEnv::Scale(const std::string& role, int count) {
   if (Millions({"scale", role, std::to_string(count), "--topology", run_topology_}, 180,
                "scale.log") != 0)
     throw std::runtime_error("millions scale failed: " + Tail(dir_ + "/scale.log"));
+}
+
+pid_t ScenarioEnv::StartMillions(const std::vector<std::string>& args, const std::string& log) {
+  Check();
+  std::vector<std::string> argv{bin_};
+  argv.insert(argv.end(), args.begin(), args.end());
+  pid_t pid = SpawnChild(argv, dir_, dir_ + "/" + log);
+  if (pid <= 0) throw std::runtime_error("cannot start millions " + args.at(0));
+  background_.push_back(pid);
+  return pid;
+}
+
+int ScenarioEnv::WaitMillions(pid_t pid, int timeout_s) {
+  int rc = WaitChild(pid, timeout_s, true);
+  std::erase(background_, pid);
+  return rc;
 }
 
 LoadResult ScenarioEnv::Load(const std::string& target, int users, int seconds,

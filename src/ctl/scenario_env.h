@@ -38,6 +38,9 @@ struct TopoSpec {
   bool nats = false;            // NATS JetStream and `workers` worker processes
   int workers = 0, worker_threads = 1;
   bool edge = false;
+  // Sharded: each PostgreSQL member is its own cluster (s1, s2, ...), with [shards] of this
+  // many logical shards (0: not sharded, one cluster) of which the first map uses `initial`.
+  int logical_shards = 0, initial_shards = 0;
   std::string extra;  // more TOML appended as is
 };
 
@@ -80,6 +83,13 @@ class ScenarioEnv {
   // when set, is called about every 50 ms while it runs.
   int Millions(const std::vector<std::string>& args, int timeout_s, const std::string& log,
                const std::function<void()>& tick = {});
+  // `millions ARGS` started in the background from the work directory, logged to `log` there;
+  // its pid. One still running when the env is destroyed gets SIGTERM (SIGKILL 10 s later).
+  pid_t StartMillions(const std::vector<std::string>& args, const std::string& log);
+  // Waits for a child of StartMillions up to timeout_s (then stops it); its exit status.
+  int WaitMillions(pid_t pid, int timeout_s);
+  // The topology file of the run that is up ("" when none).
+  const std::string& topology() const { return run_topology_; }
   void Chaos(const std::vector<std::string>& args);  // `chaos ARGS --topology T`; throws on failure
   void Scale(const std::string& role, int count);
 
@@ -104,6 +114,7 @@ class ScenarioEnv {
   bool short_;
   std::string run_topology_;  // the topology of the run that is up ("" when none)
   pid_t single_pid_ = 0;
+  std::vector<pid_t> background_;  // StartMillions children not yet waited for
   int seq_ = 0;
 };
 

@@ -168,16 +168,22 @@ std::string RenderHtml(const std::vector<ScenarioResult>& results, const std::st
   for (const auto& r : results) {
     o << "<section id=\"" << XmlEscape(r.name) << "\">\n<h2>" << XmlEscape(r.name) << ": "
       << XmlEscape(r.title) << "</h2>\n<p>" << XmlEscape(r.summary) << "</p>\n";
-    if (!r.table.columns.empty()) {
+    auto table = [&](const ScenarioTable& t) {
+      if (t.columns.empty()) return;
       o << "<table>\n<tr>";
-      for (const auto& c : r.table.columns) o << "<th>" << XmlEscape(c) << "</th>";
+      for (const auto& c : t.columns) o << "<th>" << XmlEscape(c) << "</th>";
       o << "</tr>\n";
-      for (const auto& row : r.table.rows) {
+      for (const auto& row : t.rows) {
         o << "<tr>";
         for (const auto& c : row) o << "<td>" << XmlEscape(c) << "</td>";
         o << "</tr>\n";
       }
       o << "</table>\n";
+    };
+    table(r.table);
+    for (const auto& [heading, t] : r.more_tables) {
+      o << "<h3>" << XmlEscape(heading) << "</h3>\n";
+      table(t);
     }
     if (!r.plot.series.empty()) o << "<figure>\n" << RenderSvg(r.plot) << "</figure>\n";
     if (!r.notes.empty()) {

@@ -12,9 +12,11 @@ namespace millions::ctl {
 std::string ScenarioEnv::TopologyText(const TopoSpec& s) {
   std::string t;
   auto q = [](const std::string& v) { return "\"" + v + "\""; };
-  auto node = [&](const std::string& table, const std::string& name, bool admin, bool rest) {
+  auto node = [&](const std::string& table, const std::string& name, bool admin, bool rest,
+                  const std::string& cluster = "") {
     t += "\n[[" + table + "]]\nname = " + q(name) + "\ndc = \"dc1\"\nlisten = " + q(FreeAddr()) +
          "\n";
+    if (!cluster.empty()) t += "cluster = " + q(cluster) + "\n";
     if (admin) t += "admin = " + q(FreeAddr()) + "\n";
     if (rest) t += "rest = " + q(FreeAddr()) + "\n";
   };
@@ -30,8 +32,14 @@ std::string ScenarioEnv::TopologyText(const TopoSpec& s) {
     for (int i = 1; i <= s.lb; ++i) node("lb.node", "lb" + std::to_string(i), true, false);
   }
   t += "\n[postgres]\npool_size = 4\n";
-  if (s.pg > 1) t += "\n[postgres.patroni]\nsynchronous_mode = true\n";
-  for (int i = 1; i <= s.pg; ++i) node("postgres.node", "pg" + std::to_string(i), false, true);
+  const bool sharded = s.logical_shards > 0;
+  if (s.pg > 1 && !sharded) t += "\n[postgres.patroni]\nsynchronous_mode = true\n";
+  for (int i = 1; i <= s.pg; ++i)
+    node("postgres.node", "pg" + std::to_string(i), false, true,
+         sharded ? "s" + std::to_string(i) : "");
+  if (sharded)
+    t += "\n[shards]\nfunction = \"balanced\"\nlogical = " + std::to_string(s.logical_shards) +
+         "\ninitial = " + std::to_string(s.initial_shards) + "\n";
   t += "\n[cache]\ncapacity_bytes = " + std::to_string(s.l1_bytes) + "\n";
   for (int i = 1; i <= s.redis; ++i) node("redis.node", "redis" + std::to_string(i), false, false);
   t += "\n[workers]\nthreads = " + std::to_string(s.worker_threads) + "\n";
