@@ -2,7 +2,8 @@
 replicas, cache, cdn, sharding, queue: each starts and stops its own `up`), run as
 `all --report DIR`: every printed table has its rows and numbers, the figures go the way the
 story says (the cache cuts database reads per request, the edge takes reads off the origin,
-consistent hashing moves fewer users than modulo, no request fails before the kill, reads survive
+consistent hashing moves fewer users than modulo, a live reshard 2 -> 3 under load fails no
+request and reports its write pause, no request fails before the kill, reads survive
 the replica's and the primary's loss, jobs/s with workers), each SVG and the HTML page parse, and
 nothing they started is left running. Then: a scenario whose stage is not built exits 2, a usage
 error exits 2, `list` and `--help` exit 0, and a Ctrl-C (SIGINT) once a run is up (queue's)
@@ -107,8 +108,25 @@ if "sharding" in t:
     if rows:
         last = numbers(rows[-1].split(None, 1)[1])  # 7->8: ideal, modulo, ring, balanced, ...
         c.check(last[1] > 2 * last[2], f"sharding: modulo moves more than twice the ring: {last}")
-    c.check("live reshard" in p.stdout and "not built yet" in p.stdout.lower(),
-            "sharding says the live reshard is not built yet")
+    # The live reshard's table: "-- live reshard: ... --", the columns, a rule, one row.
+    lines = p.stdout.splitlines()
+    at = [i for i, ln in enumerate(lines) if ln.startswith("-- live reshard")]
+    live = lines[at[0] + 3] if at and at[0] + 3 < len(lines) else ""
+    m = re.fullmatch(r"\s*(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s+([\d.]+)\s+(\d+)\s+(\d+)\s+(\d+)\s+"
+                     r"(\d+)\s+([\d.]+)\s+([\d.]+)\s+(\d+) of (\d+)\s*", live)
+    c.check(m is not None, f"sharding: the live reshard's row: {live!r}")
+    if m:
+        v = [float(x) for x in m.groups()]
+        logical, moved, users, rows, secs, rate, p50, p99, pmax, before, during, failed, total = v
+        c.check(0 < moved < logical and users > 0 and rows >= users and secs > 0 and rate > 0,
+                f"sharding: the reshard moved shards and rows: {v}")
+        c.check(0 <= p50 <= p99 <= pmax and pmax > 0,
+                f"sharding: write pause p50 <= p99 <= max, measured: {v}")
+        c.check(before > 0 and during > 0, f"sharding: request p99 before and during: {v}")
+        c.eq((failed, total > 0), (0, True), "sharding: no request failed during the reshard")
+    section = p.stdout.split("== sharding:", 1)[-1].split("\n== ", 1)[0]
+    c.check("not built yet" not in section.lower(),
+            "sharding no longer says the live reshard is not built yet")
 if "cdn" in t:
     rows = t["cdn"][1]
     c.eq(len(rows), 2, "cdn: two rows")
@@ -186,7 +204,8 @@ try:
     c.eq(page.errors, [], "index.html: every element closed in order")
     c.eq(page.tags.get("section"), len(RUN) + 1, "index.html: a section per scenario, dc-failover too")
     c.eq(page.tags.get("svg"), len(RUN), "index.html: a plot per built scenario")
-    c.eq(page.tags.get("table"), len(RUN), "index.html: a table per built scenario")
+    c.eq(page.tags.get("table"), len(RUN) + ("sharding" in RUN),
+         "index.html: a table per built scenario (sharding: two, the live reshard's too)")
     for svg in re.findall(r"<svg .*?</svg>", text, re.S):
         ET.fromstring(svg)
 except (OSError, ET.ParseError) as e:
