@@ -32,7 +32,12 @@ using testing::Headers;
 using testing::Obj;
 using testing::WriterGate;
 
-class EdgeRefresh : public EdgeDisk {};
+class EdgeRefresh : public EdgeDisk {
+ protected:
+  // `big` stored, the store reopened with the disk writer held by `gate` at its next write, and
+  // a refresh of the loaded object queued: the writer is blocked on it when this returns.
+  std::unique_ptr<ObjectStore> BlockedRefresh(const ObjectPtr& big, WriterGate* gate);
+};
 
 // Full() with a 1 MiB body: what a revalidation should not write again.
 std::shared_ptr<Object> Big() {
@@ -54,6 +59,19 @@ std::shared_ptr<Object> Refreshed(const ObjectPtr& stale, int n) {
   o->meta.info.date = o->meta.response_time;
   o->meta.info.cc.max_age = 60 * n;
   return o;
+}
+
+std::unique_ptr<ObjectStore> EdgeRefresh::BlockedRefresh(const ObjectPtr& big, WriterGate* gate) {
+  Open()->Put(big);
+  StoreOptions o = Options();
+  o.test_hook = gate->Hook("disk_write");
+  auto s = OpenObjectStore(o);
+  ObjectPtr loaded = s->LoadFromDisk(big->key, FullRequest());
+  EXPECT_TRUE(loaded);
+  if (!loaded) return s;
+  s->Put(Refreshed(loaded, 1));
+  EXPECT_TRUE(gate->WaitBlocked(1));
+  return s;
 }
 
 std::string Contents(const fs::path& p) {
@@ -290,18 +308,9 @@ TEST_F(EdgeRefresh, PurgesRemoveBothFiles) {
 // The refresh is being written when the purge comes: its head file must not land.
 TEST_F(EdgeRefresh, PurgeRacingARefreshWins) {
   auto big = Big();
-  {
-    auto s = Open();
-    s->Put(big);
-  }
   WriterGate gate;
-  StoreOptions o = Options();
-  o.test_hook = gate.Hook("disk_write");
-  auto s = OpenObjectStore(o);
-  ObjectPtr loaded = s->LoadFromDisk(big->key, FullRequest());
-  ASSERT_TRUE(loaded);
-  s->Put(Refreshed(loaded, 1));  // in flight: the writer blocks before writing it
-  ASSERT_TRUE(gate.WaitBlocked(1));
+  auto s = BlockedRefresh(big, &gate);
+  ASSERT_FALSE(HasFailure());
   EXPECT_EQ(s->PurgeKey(big->key), 1u);
   gate.Release();
   s->FlushDisk();
@@ -314,18 +323,9 @@ TEST_F(EdgeRefresh, PurgeRacingARefreshWins) {
 // file, which would apply to nothing, must not land (and the object file goes).
 TEST_F(EdgeRefresh, RefreshOfAFileDroppedMeanwhileDoesNotLand) {
   auto big = Big();
-  {
-    auto s = Open();
-    s->Put(big);
-  }
   WriterGate gate;
-  StoreOptions o = Options();
-  o.test_hook = gate.Hook("disk_write");
-  auto s = OpenObjectStore(o);
-  ObjectPtr loaded = s->LoadFromDisk(big->key, FullRequest());
-  ASSERT_TRUE(loaded);
-  s->Put(Refreshed(loaded, 1));
-  ASSERT_TRUE(gate.WaitBlocked(1));
+  auto s = BlockedRefresh(big, &gate);
+  ASSERT_FALSE(HasFailure());
   FlipByte(FileOf(*big), SizeOf(FileOf(*big)) - 40);  // in the body
   EXPECT_EQ(s->LoadFromDisk(big->key, FullRequest()), nullptr);
   EXPECT_EQ(s->Stats().disk_errors, 1u);
