@@ -7,8 +7,8 @@ namespace millions::topo {
 namespace {
 
 // The shared tables: every process reads and checks them.
-const std::vector<std::string> kShared = {"deployment", "dc",    "runner", "etcd",
-                                          "postgres",   "redis", "nats",   "shards"};
+const std::vector<std::string> kShared = {"deployment", "dc",    "host", "runner", "etcd",
+                                          "postgres",   "redis", "nats", "shards"};
 
 // Which roles have [[<role>.node]] tables, and the addresses beyond listen that their nodes
 // carry. A new role adds one line here.
@@ -34,9 +34,39 @@ void ReadAddress(config::Section& n, const char* key, std::string* out) {
   if (!out->empty()) config::ParseHostPort(*out);
 }
 
+// The node's `host` key: required when the topology has [[host]] tables, and then one of them;
+// with an address, every address of the node must be at it.
+void ReadHost(config::Section& n, const std::string& what, const std::vector<HostEntry>& hosts,
+              const std::string& file, NodeEntry* e) {
+  n.Get("host", &e->host);
+  if (hosts.empty() && e->host.empty()) return;
+  std::string names;
+  for (const auto& h : hosts) names += (names.empty() ? "" : ", ") + h.name;
+  if (hosts.empty())
+    throw config::ConfigError(file + ": [[" + what + ".node]] '" + e->name + "' names host '" +
+                              e->host + "', but the topology has no [[host]] tables");
+  if (e->host.empty())
+    throw config::ConfigError(file + ": [[" + what + ".node]] '" + e->name +
+                              "' needs host = \"NAME\": the topology has [[host]] tables (" +
+                              names + ")");
+  const HostEntry* h = nullptr;
+  for (const auto& each : hosts)
+    if (each.name == e->host) h = &each;
+  if (!h)
+    throw config::ConfigError(file + ": [[" + what + ".node]] '" + e->name + "' names host '" +
+                              e->host + "', which is not one of the [[host]] tables (" + names +
+                              ")");
+  if (h->address.empty()) return;
+  for (const std::string* a : {&e->listen, &e->rest, &e->admin, &e->tls_listen, &e->peer})
+    if (!a->empty() && config::ParseHostPort(*a).host != h->address)
+      throw config::ConfigError(file + ": [[" + what + ".node]] '" + e->name + "' is on host '" +
+                                h->name + "' (" + h->address + ") but has the address " + *a +
+                                ": every address of a node is its host's");
+}
+
 std::vector<NodeEntry> ReadNodes(config::Section role, const std::string& what,
                                  const std::set<std::string>& dcs, std::set<std::string>* names,
-                                 const std::string& file) {
+                                 const std::vector<HostEntry>& hosts, const std::string& file) {
   std::vector<NodeEntry> out;
   for (auto& n : role.SubArray("node")) {
     NodeEntry e;
@@ -81,6 +111,7 @@ std::vector<NodeEntry> ReadNodes(config::Section role, const std::string& what,
       throw config::ConfigError(file + ": every [[" + what +
                                 ".node]] needs a name and a listen address");
     config::ParseHostPort(e.listen);
+    ReadHost(n, what, hosts, file, &e);
     if (!dcs.empty() && !dcs.count(e.dc))
       throw config::ConfigError(file + ": node '" + e.name + "' names unknown dc '" + e.dc + "'");
     if (!names->insert(e.name).second)
@@ -235,9 +266,21 @@ Topology Topology::Load(const std::string& path) {
     dcs.insert(name);
     t.dcs.push_back(name);
   }
+  for (auto& h : file.Root().SubArray("host")) {
+    HostEntry e;
+    h.Get("name", &e.name);
+    h.Get("address", &e.address);
+    h.Get("admin", &e.admin);
+    if (e.name.empty()) throw config::ConfigError(path + ": every [[host]] needs a name");
+    if (!e.admin.empty()) config::ParseHostPort(e.admin);
+    for (const auto& other : t.hosts)
+      if (other.name == e.name)
+        throw config::ConfigError(path + ": two [[host]] tables are named '" + e.name + "'");
+    t.hosts.push_back(std::move(e));
+  }
   std::set<std::string> names;
   for (const auto& r : kRoles)
-    *r.nodes(t) = ReadNodes(file.Table(r.role), r.role, dcs, &names, path);
+    *r.nodes(t) = ReadNodes(file.Table(r.role), r.role, dcs, &names, t.hosts, path);
   ReadEtcd(file, &t);
   ReadPostgres(file, &t);
   ReadShards(file, &t);

@@ -33,6 +33,22 @@ struct NodeEntry {
   std::string peer;        // etcd nodes: the peer (raft) listener; nats nodes: the cluster's
                            // route listener (with more than one nats node); host:port
   std::string cluster;     // postgres nodes of a sharded topology: the database cluster (shard)
+  // The [[host]] the node runs on (`millions up --host NAME` starts it there); "" when the
+  // topology names no hosts (every node on the one machine).
+  std::string host;
+};
+
+// One [[host]]: a machine of the deployment (docs/deploy.md, "Beyond one machine"). `millions up
+// --host NAME` on it starts the nodes that name it; etcd, Patroni and NATS form their clusters
+// across the hosts.
+struct HostEntry {
+  std::string name;
+  // Optional: the host's address. When set, every address of every node on the host must be at
+  // it (a node put on the wrong host is an error at load, not a bind failure on the machine).
+  std::string address;
+  // Optional: its runner's admin listener, in place of [runner] admin (two hosts' runners on one
+  // machine, as the tests run them, each need their own).
+  std::string admin;
 };
 
 // [shards]: the data split by user over several database clusters (docs/sharding.md). Absent:
@@ -95,6 +111,12 @@ struct Topology {
   std::string name;
   std::string path;  // the file it was read from
   std::vector<std::string> dcs;
+  // [[host]] tables, in the file's order; none: every node on the one machine. The first host
+  // makes the deployment's secrets and runs the nodes that name no host (the one [etcd] member
+  // of a topology without [[etcd.node]], [prometheus]).
+  std::vector<HostEntry> hosts;
+  // The host this process acts as (SelectHost): `up` starts its nodes only; "" all of them.
+  std::string this_host;
   std::vector<NodeEntry> web;
   std::vector<NodeEntry> postgres;
   // The database clusters, in the order the topology first names them: every postgres node is
@@ -162,5 +184,21 @@ const PgClusterEntry* ClusterOfNode(const Topology& t, const std::string& node);
 
 // The node named `name` among `nodes`, or nullptr.
 const NodeEntry* FindNode(const std::vector<NodeEntry>& nodes, const std::string& name);
+
+// ---- hosts (topology_hosts.cc) ----------------------------------------------------------------
+// Makes `t` the view of host `host` (`--host`): this_host, and its runner's admin listener when
+// the host names one. Throws config::ConfigError naming the file and listing its hosts when the
+// topology has no such host (or none at all).
+void SelectHost(Topology* t, const std::string& host);
+// Whether `e` runs where `t` acts: every node when no host is selected; else the nodes naming
+// this host, and those naming none when this is the first host.
+bool OnThisHost(const Topology& t, const NodeEntry& e);
+// True when `t` acts as the first host, or as no host in particular (every node here).
+bool IsFirstHost(const Topology& t);
+// What is wrong with the etcd members' spread over the DCs: one line per DC whose loss leaves
+// no quorum (fewer than a majority of the members in the other DCs), naming what would be left
+// and what to do (a member in a third DC, a witness). Empty when the loss of any one DC leaves a
+// quorum, and when the topology names fewer than two DCs (there is nothing to survive).
+std::vector<std::string> EtcdDcLossWarnings(const Topology& t);
 
 }  // namespace millions::topo
