@@ -108,6 +108,9 @@ int main(int argc, char** argv) {
       "`millions down`) stops everything in reverse order.");
   up->add_option("topology", up_flags.topology, "Topology file (default topologies/local.toml)");
   up->add_flag("--detach", up_flags.detach, "Run in the background; return once every node runs");
+  up->add_option("--host", up_flags.host,
+                 "A topology of several machines ([[host]] tables): start this host's nodes only "
+                 "(docs/deploy.md, \"Beyond one machine\")");
 
   std::string topo = "topologies/local.toml";
   bool as_json = false;
@@ -153,6 +156,11 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"web", "worker"}));
   scale->add_option("count", scale_count, "Number of nodes")->required()->check(CLI::Range(1, 32));
   scale->add_option("--topology", topo, "Topology file (default topologies/local.toml)");
+  // The runner of which host status, down, chaos and scale talk to ([[host]] tables).
+  std::string cli_host;
+  for (auto* cmd : {status, down, chaos, scale})
+    cmd->add_option("--host", cli_host,
+                    "A topology of several machines: the runner of this host (its [[host]] admin)");
 
   millions::ctl::LoadFlags load_flags;
   auto* load = app.add_subcommand(
@@ -377,6 +385,7 @@ int main(int argc, char** argv) {
     if (*logs_cmd) return millions::ctl::RunLogs(logs_flags);
     if (*seed) return millions::ctl::RunSeed(seed_flags);
     if (*reshard) return millions::ctl::RunReshard(reshard_flags);
+    millions::ctl::SelectCliHost(cli_host);
     if (*status) return millions::ctl::PrintStatus(topo, as_json);
     if (*down) return millions::ctl::Down(topo);
     if (*chaos) return millions::ctl::Chaos(topo, chaos_action, chaos_node, chaos_hold, chaos_part);

@@ -15,6 +15,7 @@ Node NodeFor(const topo::NodeEntry& e, const std::string& check) {
   Node n;
   n.name = e.name;
   n.dc = e.dc;
+  n.host = e.host;
   n.address = e.listen;
   n.tls_address = e.tls_listen;
   auto hp = config::ParseHostPort(check);

@@ -39,6 +39,7 @@ struct NodeExtra {
 // One supervised node. The recipe fills name to extra (Recipe::Make); the supervisor owns the rest.
 struct Node {
   std::string name, role, dc, address;
+  std::string host;  // its topology entry's [[host]], or "" (ctl/runner_hosts.cc)
   // The node's TLS listener (its topology entry's tls_listen: a balancer's or edge's HTTPS, a
   // web node's listener for the balancers), or "".
   std::string tls_address;

@@ -73,6 +73,7 @@ void Runner::WriteEffectiveTopology() {
   for (const auto& [recipe, e] : extra_) {
     text += "\n[[" + recipe->ScaleTable() + "]]\nname = \"" + e.name + "\"\ndc = \"" + e.dc +
             "\"\nlisten = \"" + e.listen + "\"\n";
+    if (!e.host.empty()) text += "host = \"" + e.host + "\"\n";
     if (!e.tls_listen.empty()) text += "tls_listen = \"" + e.tls_listen + "\"\n";
   }
   std::ofstream(effective_) << text;
@@ -118,6 +119,17 @@ void Runner::Build() {
       if (r == recipe.get()) entries.push_back(e);
     for (const auto& e : entries) {
       if (Find(e.name)) continue;
+      if (!topo::OnThisHost(t_, e)) {  // another host's (--host): probed, never started
+        std::lock_guard lock(mu_);
+        bool known = false;
+        for (const Node& r : remote_) known = known || r.name == e.name;
+        if (known) continue;
+        Node r = NodeFor(e, !e.rest.empty() ? e.rest : !e.admin.empty() ? e.admin : e.listen);
+        r.role = recipe->Kind();
+        r.recipe = recipe.get();
+        remote_.push_back(std::move(r));
+        continue;
+      }
       auto n = std::make_unique<Node>(recipe->Make(e, ctx_));
       n->netns = netns::NamespacePath(net_, e.name);
       n->role = recipe->Kind();
@@ -318,6 +330,7 @@ int Runner::Run() {
   }
   std::ofstream(run_ + "/runner.json")
       << "{\"pid\":" << getpid() << ",\"admin\":\"" << t_.runner.admin << "\"}\n";
+  std::thread remote([this] { RemoteLoop(); });  // the other hosts' nodes, for status
   auto t0 = Clock::now();
   bool ok = true;
   for (size_t i = 0; i < nodes_.size(); ++i) {
@@ -373,6 +386,8 @@ int Runner::Run() {
     autoscaler.join();
     watchdog.join();
   }
+  remote_stop_ = true;
+  remote.join();
   fprintf(stderr, "  stopping...\n");
   for (auto it = nodes_.rbegin(); it != nodes_.rend(); ++it)
     StopNode(**it, std::chrono::seconds(20));
@@ -407,8 +422,36 @@ std::string TailOf(const std::string& path, size_t lines) {
 
 int Up(const UpFlags& flags) {
   topo::Topology t = topo::Topology::Load(flags.topology);
+  if (!flags.host.empty()) {
+    topo::SelectHost(&t, flags.host);  // a ConfigError lists the hosts
+    if (t.network_mode == "netns")
+      throw config::ConfigError(flags.topology +
+                                ": --host runs a host's nodes at the topology's addresses: "
+                                "[network] mode \"netns\" is for one machine only");
+    t.network_mode = "loopback";  // "auto" too: the addresses as written
+  }
   for (const auto& r : MakeRecipes()) r->Check(t, flags.topology);
   log::Init("runner", "runner");
+  for (const auto& w : topo::EtcdDcLossWarnings(t))
+    fprintf(stderr, "millions up: warning: etcd: %s\n", w.c_str());
+  if (std::string err = detail::PrepareHostSecrets(t, detail::Abs(t.runner.run_dir));
+      !err.empty()) {
+    fprintf(stderr, "millions up: %s\n", err.c_str());
+    return 1;
+  }
+  if (!t.this_host.empty()) {
+    int here = 0, all = 0;
+    for (const auto& r : MakeRecipes())
+      for (const auto& e : r->Entries(t)) {
+        ++all;
+        here += topo::OnThisHost(t, e) ? 1 : 0;
+      }
+    printf("  host       %s: %d of the topology's %d nodes\n", t.this_host.c_str(), here, all);
+    if (topo::IsFirstHost(t) && t.hosts.size() > 1)
+      printf("  secrets    %s/secrets: copy it to the other hosts before their `up`\n",
+             detail::Abs(t.runner.run_dir).c_str());
+    fflush(stdout);
+  }
   // Made (or read) before a detached runner forks, so that the caller can print it.
   auto token = EnsureAdminToken(detail::Abs(t.runner.run_dir));
   if (!token.ok()) {
@@ -419,12 +462,12 @@ int Up(const UpFlags& flags) {
     pid_t pid = fork();
     if (pid < 0) return 1;
     if (pid > 0) {
+      SelectCliHost(flags.host);  // its runner's admin listener, not the first host's
       // The parent waits until the runner answers and every node runs, then returns.
       for (int i = 0; i < 600; ++i) {
         std::this_thread::sleep_for(milliseconds(500));
         auto res = Admin(flags.topology, "GET", "/api/status");
-        if (res.ok() && res->body.find("\"starting\"") == std::string::npos &&
-            res->body.find("\"stopped\"") == std::string::npos) {
+        if (res.ok() && detail::AllLocalRunning(res->body)) {
           // Which network the runner chose (its log has the line).
           std::ifstream log(t.runner.run_dir + "/runner.log");
           std::string line, network;

@@ -14,7 +14,14 @@ namespace millions::ctl {
 struct UpFlags {
   std::string topology = "topologies/local.toml";
   bool detach = false;
+  // A topology of several machines ([[host]] tables): this machine's host. `up` starts that
+  // host's nodes only; "" starts every node here (docs/deploy.md, "Beyond one machine").
+  std::string host;
 };
+
+// The host whose runner `status`, `down`, `chaos` and `scale` talk to (their --host): its
+// [[host]] admin listener, when it names one. Set once by main before the command runs.
+void SelectCliHost(const std::string& host);
 
 int Up(const UpFlags& flags);
 int PrintStatus(const std::string& topology, bool json);

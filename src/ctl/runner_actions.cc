@@ -43,6 +43,10 @@ std::string Runner::Act(const std::string& name, const std::string& action, int 
   {
     std::lock_guard lock(mu_);
     n = Find(name);
+    for (const Node& r : remote_)
+      if (!n && r.name == name)
+        return "node " + name + " runs on host " + r.host + ": ask its runner (--host " + r.host +
+               ")";
     if (!n) return "no such node";
     pid = n->pid;
   }
@@ -181,6 +185,7 @@ std::string Runner::Scale(const Recipe& recipe, int count, const std::string& re
     topo::NodeEntry e;
     e.name = name;
     e.dc = nodes.empty() ? "dc1" : nodes.back()->dc;
+    e.host = LocalHost();
     e.listen = hp.host + ":" + std::to_string(port);
     if (!tls_from.empty()) {
       taken.insert({hp.host, port});

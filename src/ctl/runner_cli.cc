@@ -1,6 +1,7 @@
 // The commands that talk to a running runner's admin API: status, down, chaos, scale.
 #include <signal.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -14,9 +15,14 @@
 namespace millions::ctl {
 namespace detail {
 
+namespace {
+std::string g_cli_host;  // set once by main (SelectCliHost), before any command runs
+}  // namespace
+
 Result<http::Response> Admin(const std::string& topology, const std::string& method,
                              const std::string& target) {
-  topo::Topology t = topo::Topology::Load(topology);  // a ConfigError reaches main
+  topo::Topology t = topo::Topology::Load(topology);          // a ConfigError reaches main
+  if (!g_cli_host.empty()) topo::SelectHost(&t, g_cli_host);  // its runner's admin listener
   std::string admin = t.runner.admin;
   auto hp = config::ParseHostPort(admin);
   // The token `up` wrote into the run dir: this user may talk to the runner if it can read it.
@@ -42,6 +48,8 @@ Result<http::Response> Admin(const std::string& topology, const std::string& met
 
 }  // namespace detail
 
+void SelectCliHost(const std::string& host) { detail::g_cli_host = host; }
+
 using detail::Abs;
 using detail::Admin;
 using detail::milliseconds;
@@ -58,16 +66,25 @@ int PrintStatus(const std::string& topology, bool as_json) {
     return 0;
   }
   auto v = json::parse(res->body).as_object();
-  printf("%-10s %-8s %-5s %-22s %-9s %s\n", "NAME", "ROLE", "DC", "ADDRESS", "STATE", "PID");
+  // A topology of several hosts: which host each node is on, and the others' marked remote
+  // (their state is whether they answered this host's probe).
+  bool hosts = false;
+  for (const auto& n : v["nodes"].as_array()) hosts = hosts || n.as_object().contains("host");
+  printf("%-10s %-8s %-5s %-22s %-9s %s%s\n", "NAME", "ROLE", "DC", "ADDRESS", "STATE", "PID",
+         hosts ? "    HOST" : "");
   for (const auto& n : v["nodes"].as_array()) {
     const auto& o = n.as_object();
     std::string role(o.at("role").as_string());
     if (o.contains("db_role")) role += "/" + std::string(o.at("db_role").as_string());
-    printf("%-10s %-8s %-5s %-22s %-9s %lld\n", std::string(o.at("name").as_string()).c_str(),
+    std::string host;
+    if (const auto* h = o.if_contains("host"); h && h->is_string())
+      host = "    " + std::string(h->as_string()) + (o.contains("remote") ? " (remote)" : "");
+    std::string pid = std::to_string(o.at("pid").to_number<int64_t>());
+    if (hosts) pid.resize(std::max<size_t>(pid.size(), 6), ' ');
+    printf("%-10s %-8s %-5s %-22s %-9s %s%s\n", std::string(o.at("name").as_string()).c_str(),
            role.c_str(), std::string(o.at("dc").as_string()).c_str(),
            std::string(o.at("address").as_string()).c_str(),
-           std::string(o.at("state").as_string()).c_str(),
-           static_cast<long long>(o.at("pid").to_number<int64_t>()));
+           std::string(o.at("state").as_string()).c_str(), pid.c_str(), host.c_str());
   }
   return 0;
 }

@@ -44,6 +44,13 @@ extern volatile sig_atomic_t g_stop;
 
 // True when host:port can be bound for listening right now.
 bool PortFree(const std::string& host, int port);
+// `up` under --host, before anything starts (runner_hosts.cc): the first host makes every
+// secret of the deployment; another host checks that they (and the upstream CA, when web nodes
+// have TLS listeners) were copied from it. "" or what is wrong, naming what to copy.
+std::string PrepareHostSecrets(const topo::Topology& t, const std::string& run_dir);
+// Whether a /api/status body shows every node of this runner's (the others' hosts' rows aside)
+// neither starting nor stopped: `up --detach` returns then.
+bool AllLocalRunning(const std::string& status_body);
 std::string Abs(const std::string& p);
 // A request to the runner's admin API named by the topology's [runner] admin.
 Result<http::Response> Admin(const std::string& topology, const std::string& method,
@@ -132,6 +139,17 @@ class Runner : private RecipeHost {
   netns::Network net_;
   // Picks the network ([network] mode), makes the namespaces when it is netns, says which.
   bool SetUpNetwork();
+  // ---- hosts (runner_hosts.cc) ----
+  // Under --host: the nodes of the other hosts, not ours to start, with their reachability as
+  // last probed (state running when their check endpoint takes a connection, else stopped);
+  // guarded by mu_. Build fills it; RemoteLoop probes them every second until remote_stop_.
+  std::vector<Node> remote_;
+  std::atomic<bool> remote_stop_{false};
+  void RemoteLoop();
+  // Status rows of the other hosts' nodes (host, remote: true), after this host's.
+  void RemoteRows(json::array* out);
+  // The host a node added at run time runs on: this one (the first when none is selected).
+  std::string LocalHost() const;
   std::mutex mu_;
   std::vector<std::unique_ptr<Node>> nodes_;
   std::deque<std::pair<std::string, std::string>> events_;  // ts, text

@@ -48,8 +48,10 @@ std::string Runner::StatusJson() {
                    {"address", n.address}, {"state", state}, {"pid", n.pid}};
     // The balancers dial a web node here under [lb] upstream_tls (core/membership.h).
     if (!n.tls_address.empty()) o["tls_address"] = n.tls_address;
+    if (!n.host.empty()) o["host"] = n.host;
     writers[n.recipe](n, std::move(o), &arr);
   }
+  RemoteRows(&arr);  // under --host: the other hosts' nodes, as last probed
   json::array events;
   for (const auto& [ts, text] : events_copy)
     events.push_back(json::object{{"ts", ts}, {"text", text}});

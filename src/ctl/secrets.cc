@@ -69,6 +69,25 @@ void MakeSecretsDir(const std::string& dir) {
 
 std::string Dir(const std::string& run_dir) { return run_dir + "/secrets"; }
 
+const std::vector<std::string>& All() {
+  static const std::vector<std::string> kAll = {
+      kPgSuperuser,  kPgReplication, kPgApp,        kEtcdRoot,       kEtcdPatroni,
+      kEtcdShardMap, kPatroniRest,   "nats_web",    "nats_worker",   "nats_admin",
+      "nats_route",  "redis_admin",  "redis_cache", "redis_replica", "redis_timeline"};
+  return kAll;
+}
+
+void EnsureAll(const std::string& run_dir) {
+  for (const auto& name : All()) Get(run_dir, name);
+}
+
+std::vector<std::string> Missing(const std::string& run_dir) {
+  std::vector<std::string> out;
+  for (const auto& name : All())
+    if (secret::ReadFile(Path(run_dir, name)).empty()) out.push_back(name);
+  return out;
+}
+
 std::string Path(const std::string& run_dir, const std::string& name) {
   return Dir(run_dir) + "/" + name;
 }

@@ -26,6 +26,15 @@ inline constexpr const char* kPatroniRest = "patroni_rest";      // Patroni's RE
 inline constexpr const char* kPgPassAll = "pgpass";
 inline constexpr const char* kPgPassApp = "pgpass.app";
 
+// Every secret a deployment may use, by name (the above, NATS' and Redis' users).
+const std::vector<std::string>& All();
+// On a topology of several hosts (docs/deploy.md, "Beyond one machine"), every host must hold the
+// same secrets: the first host's `up` makes them all at once, before it starts anything, and the
+// other hosts' `up` refuses to start until they are copied there. EnsureAll: every one of All()
+// made when missing (throws as Get). Missing: the names of All() that `run_dir` lacks.
+void EnsureAll(const std::string& run_dir);
+std::vector<std::string> Missing(const std::string& run_dir);
+
 // RUN/secrets.
 std::string Dir(const std::string& run_dir);
 // The path of secret `name`.

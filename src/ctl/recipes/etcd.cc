@@ -5,6 +5,8 @@
 // write Patroni's keys only, and a `shardmap` user for the shard map's keys; on later starts the
 // users' passwords are set again from the run's secrets (docs/credentials.md).
 // Blocking I/O with short timeouts: the runner's own threads call these, never an event loop.
+#include <thread>
+
 #include "core/config.h"
 #include "core/http_client.h"
 #include "ctl/recipes/recipes.h"
@@ -152,8 +154,15 @@ class EtcdRecipe : public Recipe {
     return HttpReady(n.check_host, n.check_port, "/health", timeout);
   }
 
+  // Over several hosts (--host) each host's runner does this once its members are ready, maybe
+  // at once: a runner that finds authentication turned on halfway (its next call refused) tries
+  // again, as the root user this time.
   Status AfterReady(const RecipeContext& ctx, RecipeHost& host) const override {
     Status st = EnableAuth(ctx);
+    for (int i = 0; i < 20 && !st.ok() && !host.Stopping(); ++i) {
+      std::this_thread::sleep_for(milliseconds(500));
+      st = EnableAuth(ctx);
+    }
     if (!st.ok()) host.Event("etcd", "client authentication: " + st.error().message);
     return st;
   }

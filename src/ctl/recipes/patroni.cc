@@ -2,11 +2,13 @@
 // database, status (the PostgreSQL row beside each Patroni) and the chaos parts.
 #include "ctl/recipes/patroni.h"
 
+#include <arpa/inet.h>
 #include <signal.h>
 #include <unistd.h>
 
 #include <fstream>
 #include <map>
+#include <set>
 #include <thread>
 
 #include "core/config.h"
@@ -33,6 +35,28 @@ Credentials ReadCredentials(const RecipeContext& ctx) {
           secrets::Get(ctx.run_dir, secrets::kPgReplication),
           secrets::Get(ctx.run_dir, secrets::kEtcdPatroni),
           secrets::Get(ctx.run_dir, secrets::kPatroniRest)};
+}
+
+// The IP addresses of the topology's nodes and hosts outside 127.0.0.0/8 and 198.18.0.0/15 (which
+// pg_hba admits whole), as /32 or /128 networks, each once; none when there are no hosts.
+std::vector<std::string> HostAddresses(const topo::Topology& t) {
+  std::set<std::string> ips;
+  if (t.hosts.empty()) return {};
+  auto add = [&](const std::string& host) {
+    in_addr v4{};
+    in6_addr v6{};
+    if (inet_pton(AF_INET, host.c_str(), &v4) == 1) {
+      uint32_t a = ntohl(v4.s_addr);
+      if ((a >> 24) != 127 && (a >> 17) != (0xC612u >> 1)) ips.insert(host + "/32");
+    } else if (inet_pton(AF_INET6, host.c_str(), &v6) == 1 && host != "::1") {
+      ips.insert(host + "/128");
+    }
+  };
+  for (const auto& h : t.hosts) add(h.address);
+  for (const auto* nodes : {&t.web, &t.postgres, &t.worker, &t.runner.etcd, &t.lb, &t.redis,
+                            &t.nats, &t.timeline, &t.edge, &t.dns})
+    for (const auto& n : *nodes) add(config::ParseHostPort(n.listen).host);
+  return {ips.begin(), ips.end()};
 }
 
 std::string Yaml(const topo::Topology& t, const topo::NodeEntry& n, const std::string& dir,
@@ -64,6 +88,9 @@ std::string Yaml(const topo::Topology& t, const topo::NodeEntry& n, const std::s
   s += "postgresql:\n  listen: " + n.listen + "\n  connect_address: " + n.listen + "\n";
   s += "  data_dir: " + dir + "/data\n  bin_dir: /usr/lib/postgresql/15/bin\n";
   s += "  pgpass: " + dir + "/pgpass\n";
+  // A replica's clone asks for an immediate checkpoint: a spread one (pg_basebackup's default)
+  // kept a new member waiting 80 s on an idle primary.
+  s += "  basebackup:\n  - checkpoint: 'fast'\n";
   // Patroni writes pg_hba.conf from this list at every start (an older run directory's `trust`
   // lines go too). Every connection proves a password with SCRAM, the unix socket included:
   // Patroni itself connects over TCP with its superuser's password, and nothing else uses the
@@ -75,6 +102,11 @@ std::string Yaml(const topo::Topology& t, const topo::NodeEntry& n, const std::s
        "  - host all all 127.0.0.0/8 scram-sha-256\n"
        "  - host replication replicator 198.18.0.0/15 scram-sha-256\n"
        "  - host all all 198.18.0.0/15 scram-sha-256\n";
+  // Over several machines ([[host]] tables): every other address the topology's nodes and hosts
+  // have, one host each (the other members replicate from there, web nodes and runners connect).
+  for (const auto& a : HostAddresses(t))
+    s += "  - host replication replicator " + a + " scram-sha-256\n  - host all all " + a +
+         " scram-sha-256\n";
   // Hex secrets: plain YAML scalars, quoted anyway so they stay strings.
   s += "  authentication:\n    replication:\n      username: replicator\n      password: '" +
        cred.replication + "'\n    superuser:\n      username: postgres\n      password: '" +
