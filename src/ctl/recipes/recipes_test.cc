@@ -420,5 +420,38 @@ TEST_F(Fixture, EachShardClusterIsItsOwnPatroniScope) {
   EXPECT_EQ(first, "scope: millions");
 }
 
+// The configuration every member is given: failsafe mode on (docs/faults.md), a replica's clone
+// with an immediate checkpoint, and, over several hosts, each host's address in pg_hba.
+TEST_F(Fixture, PatroniYamlHasFailsafeAndTheHostsAddresses) {
+  auto read = [&] {
+    Make("patroni");
+    std::ifstream in(dir / "pg1" / "patroni.yml");
+    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  };
+  std::string yml = read();
+  EXPECT_NE(yml.find("    failsafe_mode: true\n"), std::string::npos) << yml;
+  EXPECT_NE(yml.find("  basebackup:\n  - checkpoint: 'fast'\n"), std::string::npos) << yml;
+  EXPECT_EQ(yml.find("10.0.0."), std::string::npos) << "one machine: loopback only";
+  t.runner.patroni_failsafe_mode = false;
+  EXPECT_NE(read().find("    failsafe_mode: false\n"), std::string::npos);
+  // Two hosts: their addresses (a host's, a node's) admitted, loopback's and the test range's
+  // lines kept, nothing twice.
+  t.hosts = {{"h1", "10.0.0.1", ""}, {"h2", "10.0.0.2", ""}};
+  t.web[0].listen = "10.0.0.2:8080";
+  t.postgres[0].listen = "10.0.0.1:5432";
+  yml = read();
+  for (const char* ip : {"10.0.0.1/32", "10.0.0.2/32"}) {
+    EXPECT_NE(yml.find(std::string("  - host all all ") + ip + " scram-sha-256\n"),
+              std::string::npos)
+        << yml;
+    EXPECT_NE(yml.find(std::string("  - host replication replicator ") + ip), std::string::npos);
+    size_t count = 0;
+    for (size_t at = yml.find(ip); at != std::string::npos; at = yml.find(ip, at + 1)) ++count;
+    EXPECT_EQ(count, 2u) << ip << ": one replication line and one for every database";
+  }
+  EXPECT_NE(yml.find("127.0.0.0/8"), std::string::npos);
+  EXPECT_EQ(yml.find("127.0.0.1/32"), std::string::npos) << "loopback is admitted whole already";
+}
+
 }  // namespace
 }  // namespace millions::ctl
