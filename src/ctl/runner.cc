@@ -422,13 +422,14 @@ std::string TailOf(const std::string& path, size_t lines) {
 
 int Up(const UpFlags& flags) {
   topo::Topology t = topo::Topology::Load(flags.topology);
-  if (!flags.host.empty()) {
-    topo::SelectHost(&t, flags.host);  // a ConfigError lists the hosts
+  if (!flags.host.empty()) topo::SelectHost(&t, flags.host);  // a ConfigError lists the hosts
+  if (!t.hosts.empty()) {
+    // Hosts are machines at the addresses written (their nodes are checked against them).
     if (t.network_mode == "netns")
       throw config::ConfigError(flags.topology +
-                                ": --host runs a host's nodes at the topology's addresses: "
-                                "[network] mode \"netns\" is for one machine only");
-    t.network_mode = "loopback";  // "auto" too: the addresses as written
+                                ": a topology of [[host]] tables runs at its addresses as "
+                                "written: [network] mode \"netns\" is for one machine's topology");
+    t.network_mode = "loopback";  // "auto" too
   }
   for (const auto& r : MakeRecipes()) r->Check(t, flags.topology);
   log::Init("runner", "runner");
