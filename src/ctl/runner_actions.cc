@@ -160,6 +160,9 @@ std::string Runner::Scale(const Recipe& recipe, int count, const std::string& re
     while (Find(name)) name += "x";
     std::vector<topo::NodeEntry> entries = recipe.Entries(t_);
     if (nodes.empty() && entries.empty()) return "no " + kind + " node to scale from";
+    // Under --host, a new node is made after one of this host's (another's address is not ours).
+    if (nodes.empty() && !t_.this_host.empty())
+      return "no " + kind + " node on host " + t_.this_host + " to scale from";
     auto hp = config::ParseHostPort(nodes.empty() ? entries.front().listen : nodes.back()->address);
     // With a TLS listener (web nodes under [lb] upstream_tls), the new node has one too, on the
     // first free port after the highest TLS port of its kind.
@@ -185,8 +188,8 @@ std::string Runner::Scale(const Recipe& recipe, int count, const std::string& re
     topo::NodeEntry e;
     e.name = name;
     e.dc = nodes.empty() ? "dc1" : nodes.back()->dc;
-    e.host = LocalHost();
     e.listen = hp.host + ":" + std::to_string(port);
+    e.host = HostFor(e.listen);
     if (!tls_from.empty()) {
       taken.insert({hp.host, port});
       while (tls_port < 65535 &&

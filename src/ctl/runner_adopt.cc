@@ -67,8 +67,8 @@ void Runner::RestoreScaledNodes() {
     topo::NodeEntry e;
     e.name = name;
     e.dc = std::string(p.at("dc").as_string());
-    e.host = LocalHost();
     e.listen = std::string(p.at("address").as_string());
+    e.host = HostFor(e.listen);
     if (const auto* tls = p.as_object().if_contains("tls_address"); tls && tls->is_string())
       e.tls_listen = std::string(tls->as_string());
     extra_.push_back({recipe, e});

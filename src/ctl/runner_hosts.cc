@@ -98,9 +98,12 @@ bool AllLocalRunning(const std::string& status_body) {
   return true;
 }
 
-std::string Runner::LocalHost() const {
-  if (!t_.this_host.empty()) return t_.this_host;
-  return t_.hosts.empty() ? "" : t_.hosts.front().name;
+std::string Runner::HostFor(const std::string& address) const {
+  if (t_.hosts.empty()) return "";
+  std::string ip = config::ParseHostPort(address).host;
+  for (const auto& h : t_.hosts)
+    if (!h.address.empty() && h.address == ip) return h.name;
+  return t_.this_host.empty() ? t_.hosts.front().name : t_.this_host;
 }
 
 void Runner::RemoteLoop() {

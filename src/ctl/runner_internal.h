@@ -148,8 +148,9 @@ class Runner : private RecipeHost {
   void RemoteLoop();
   // Status rows of the other hosts' nodes (host, remote: true), after this host's.
   void RemoteRows(json::array* out);
-  // The host a node added at run time runs on: this one (the first when none is selected).
-  std::string LocalHost() const;
+  // The host a node added at run time at `address` (host:port) runs on: the [[host]] with that
+  // address, else this one (the first when none is selected); "" without hosts.
+  std::string HostFor(const std::string& address) const;
   std::mutex mu_;
   std::vector<std::unique_ptr<Node>> nodes_;
   std::deque<std::pair<std::string, std::string>> events_;  // ts, text
