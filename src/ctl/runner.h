@@ -1,4 +1,5 @@
-// Runner: `millions up`. Starts every node of a topology on this machine as its own process,
+// Runner: `millions up`. Starts every node of a topology on this machine (with --host, the nodes
+// of that [[host]] only: docs/deploy.md, "Beyond one machine") as its own process,
 // in dependency order (etcd, PostgreSQL under Patroni, web nodes), waits for each to be ready,
 // supervises them (a node that dies is restarted with backoff, and the event is logged), scales
 // workers and web nodes with the load when the topology asks (docs/autoscale.md), and serves a

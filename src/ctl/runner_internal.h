@@ -2,10 +2,9 @@
 // nodes; runner_status.cc: the admin API, status and metrics; runner_actions.cc: chaos and
 // scaling; runner_adopt.cc: adoption after a runner death and the watchdog thread;
 // runner_autoscale.cc: the autoscaler's thread; runner_cli.cc: the commands that talk to a
-// running runner). Everything role-specific is in a recipe
-// (ctl/recipe.h, recipes/): the supervisor calls recipes only through that interface. Not a
-// public header.
-// Thread-safety and ownership: see runner.h.
+// running runner; runner_hosts.cc: one host of several, `up --host`). Everything role-specific is
+// in a recipe (ctl/recipe.h, recipes/): the supervisor calls recipes only through that interface.
+// Not a public header. Thread-safety and ownership: see runner.h.
 #pragma once
 
 #include <signal.h>
