@@ -256,5 +256,6 @@ try:
 finally:
     for h in reversed(started):
         run(h, "down", "--topology", topo, "--host", h, timeout=120)
+if not c.failed:  # kept for a look when something failed (each host's run/logs)
+    shutil.rmtree(tmp, ignore_errors=True)
 c.finish()
-shutil.rmtree(tmp, ignore_errors=True)
