@@ -20,6 +20,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -89,6 +90,21 @@ class Runner : private RecipeHost {
   // `chaos dc-down|dc-up DC`: every node of the DC killed (companions too) and held down until
   // dc-up, which lets the supervisor start them again at once. "" or what is wrong.
   std::string ActDc(const std::string& dc, bool up);
+  // runner_dc.cc: DC failover (docs/datacentres.md). DcStart begins a planned (or, for tests
+  // of the path, unplanned) failover to `to` on a thread of its own: "" or why not. DcJson: the
+  // primary DC and the latest operation with its log, RTO and RPO. DcLoop: the monitor thread
+  // that fails over when the primary DC is lost. DcRebuildIfFenced: before a node starts, the
+  // data of a member fenced by an unplanned failover is removed (it rejoins as a standby).
+  std::string DcStart(const std::string& to, bool planned);
+  std::string DcJson();
+  void DcLoop();
+  void DcRebuildIfFenced(Node& n);
+  const topo::PgClusterEntry* DcCluster(const std::string& dc) const;
+  void DcLog(const std::string& line);
+  std::string DcPlanned(const std::string& to);
+  std::string DcUnplanned(const std::string& to, Clock::time_point lost_at);
+  const topo::NodeEntry* DcWaitWrites(const topo::PgClusterEntry& c, milliseconds limit);
+  std::string FenceInEtcd(const topo::PgClusterEntry& lost, const topo::PgClusterEntry& source);
   std::string Act(const std::string& node, const std::string& action, int hold_ms = 0,
                   const std::string& part = "");
   // Scales the nodes of a scalable kind (Recipe::ScaleTable) to `count`. Scaling down removes
@@ -147,6 +163,13 @@ class Runner : private RecipeHost {
   std::atomic<bool> autoscale_stop_{false};
   std::mutex autoscale_mu_;
   json::object autoscale_view_;  // per tier ("worker", "web"): the latest sample; autoscale_mu_
+  // DC failover (runner_dc.cc), guarded by dc_mu_.
+  std::mutex dc_mu_;
+  std::string primary_dc_;            // the DC whose cluster takes writes now
+  bool dc_busy_ = false;              // an operation runs
+  json::object dc_op_;                // the latest operation
+  uint64_t dc_last_primary_lsn_ = 0;  // the primary's WAL position the monitor last saw
+  std::set<std::string> rebuild_;     // postgres nodes to rebuild at their next start; mu_
 };
 
 }  // namespace millions::ctl::detail

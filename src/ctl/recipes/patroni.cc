@@ -35,12 +35,25 @@ Credentials ReadCredentials(const RecipeContext& ctx) {
           secrets::Get(ctx.run_dir, secrets::kPatroniRest)};
 }
 
+// The YAML lines (indented for bootstrap.dcs.standby_cluster) of host and port that reach
+// `source`'s members: libpq's lists, host=a,b port=1,2.
+std::string StandbyOf(const topo::PgClusterEntry& source) {
+  std::string hosts, ports;
+  for (const auto& e : source.nodes) {
+    auto hp = config::ParseHostPort(e.listen);
+    hosts += (hosts.empty() ? "" : ",") + hp.host;
+    ports += (ports.empty() ? "" : ",") + std::to_string(hp.port);
+  }
+  return "      host: '" + hosts + "'\n      port: '" + ports + "'\n";
+}
+
 std::string Yaml(const topo::Topology& t, const topo::NodeEntry& n, const std::string& dir,
                  const Credentials& cred) {
   auto pg = config::ParseHostPort(n.listen);
   const auto& r = t.runner;
   // Each cluster is its own Patroni scope in the one etcd (docs/sharding.md).
-  const topo::PgClusterEntry* c = topo::ClusterOfNode(t, n.name);
+  // Several DCs: each DC's members are a scope of their own (docs/datacentres.md).
+  const topo::PgClusterEntry* c = topo::PatroniClusterOfNode(t, n.name);
   std::string s;
   s += "scope: " + (c ? c->scope : std::string("millions")) + "\nname: " + n.name + "\n";
   // Reads (health, /cluster) stay open for checks and the data layer; writes (switchover,
@@ -60,6 +73,12 @@ std::string Yaml(const topo::Topology& t, const topo::NodeEntry& n, const std::s
        "\n    failsafe_mode: " + (r.patroni_failsafe_mode ? "true" : "false") +
        "\n    postgresql:\n      use_pg_rewind: true\n"
        "      parameters:\n        max_connections: 200\n        wal_log_hints: 'on'\n";
+  // A standby cluster (another DC's): its standby leader streams from the primary DC's members
+  // (libpq tries each; a replica there cascades the same WAL), and it starts by a base backup
+  // from them. `millions dc failover` removes this from the dynamic configuration to promote it.
+  if (c && c->standby && !t.dc_clusters.empty())
+    s += "    standby_cluster:\n" + StandbyOf(t.dc_clusters.front()) +
+         "      create_replica_methods:\n      - basebackup\n";
   s += "  initdb:\n  - encoding: UTF8\n  - data-checksums\n";
   s += "postgresql:\n  listen: " + n.listen + "\n  connect_address: " + n.listen + "\n";
   s += "  data_dir: " + dir + "/data\n  bin_dir: /usr/lib/postgresql/15/bin\n";
@@ -154,6 +173,8 @@ Node PatroniRecipe::Make(const topo::NodeEntry& e, const RecipeContext& ctx) con
       extra->cluster = clusters[i].name;
       extra->cluster_index = static_cast<int>(i);
     }
+  const topo::PgClusterEntry* scope = topo::PatroniClusterOfNode(*ctx.topology, e.name);
+  extra->scope = scope ? scope->scope : "millions";
   n.extra = std::move(extra);
   // Passwords inside: readable by the engine's user only.
   secrets::WriteFile(dir + "/patroni.yml", Yaml(*ctx.topology, e, dir, ReadCredentials(ctx)),
@@ -231,7 +252,7 @@ Status CreateDatabase(const RecipeContext& ctx, const topo::PgClusterEntry& clus
 std::map<std::string, std::vector<Node>> ByCluster(const std::vector<Node>& nodes) {
   std::map<std::string, std::vector<Node>> out;
   for (const Node& n : nodes)
-    if (n.extra) out[ExtraOf(n).cluster].push_back(n);
+    if (n.extra) out[ExtraOf(n).scope].push_back(n);
   return out;
 }
 
@@ -307,7 +328,10 @@ Recipe::StatusWriter PatroniRecipe::StatusRows(const std::vector<Node>& nodes) c
       auto v = json::parse(res->body, ec);
       if (!ec && v.is_object() && v.as_object().contains("role")) {
         std::string role(v.as_object().at("role").as_string());
-        db_role = role == "replica" ? "replica" : "primary";
+        // A standby cluster's leader is in recovery: a replica of another DC's primary.
+        db_role = role == "replica"          ? "replica"
+                  : role == "standby_leader" ? "standby_leader"
+                                             : "primary";
       }
     }
     out->push_back(json::object{{"name", n.name + "-pg"},

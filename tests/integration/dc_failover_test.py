@@ -1,0 +1,244 @@
+"""The database across two DCs (docs/datacentres.md), on `millions up`: dc1 holds the primary
+cluster (pg1, pg2; Patroni scope "millions"), dc2 a Patroni standby cluster of it (pg3, scope
+"millions-dc2"), each DC a balancer and a web node; etcd alone in dc3 (the witness site).
+- dc2's standby replicates dc1's writes; web2 (dc2) reads from it, writes go to dc1.
+- A writer ledger (sign-ups through both DCs' web nodes, each acknowledged handle recorded)
+  runs across `millions dc failover dc2` and `millions dc failback`: every acknowledged write is
+  in the new primary afterwards (RPO 0), and the RTO is printed.
+- `chaos dc-down dc1` under the ledger: the runner promotes dc2 by itself after [postgres]
+  dc_failover_after_ms; RTO (until a write succeeds through dc2) and RPO (acknowledged writes
+  missing) printed. `chaos dc-up dc1`: dc1's members rejoin as a standby of dc2 (rebuilt), and
+  failback to dc1 again loses nothing."""
+import json
+import os
+import subprocess
+import tempfile
+import threading
+import time
+import tomllib
+
+from harness import (Checks, addr, admin_auth, binary, free_port, http_request, node, pg_env,
+                     topology, wait_for)
+
+PSQL = "/usr/lib/postgresql/15/bin/psql"
+tmp = tempfile.mkdtemp(prefix="millions-dcf-")
+os.chmod(tmp, 0o755)
+run_dir = os.path.join(tmp, "run")
+topo = os.path.join(tmp, "topology.toml")
+pg = {"pg1": "dc1", "pg2": "dc1", "pg3": "dc2"}
+topology(topo, name="dcf", up=tmp,
+         network={"mode": os.environ.get("DC_FAILOVER_NETWORK", "loopback")},
+         etcd={"node": [dict(node("etcd1", peer_listen=free_port()), dc="dc3")]},
+         web={"threads": 1, "blocking_threads": 4,
+              "node": [dict(node("web1"), dc="dc1"), dict(node("web2"), dc="dc2")]},
+         postgres={"pool_size": 3, "primary_dc": "dc1", "dc_failover_after_ms": 4000,
+                   "failover_wait_ms": 20000,
+                   "node": [dict(node(n, rest=free_port()), dc=d) for n, d in pg.items()]},
+         lb={"threads": 1, "check_interval_ms": 300,
+             "node": [dict(node("lb1", admin=free_port()), dc="dc1"),
+                      dict(node("lb2", admin=free_port()), dc="dc2")]})
+with open(topo, "a") as f:
+    f.write('[[dc]]\nname = "dc2"\n[[dc]]\nname = "dc3"\n')  # name= made dc1
+c = Checks()
+
+
+def run(*args, timeout=180):
+    p = subprocess.run([binary(), *args, "--topology", topo], capture_output=True,
+                       timeout=timeout, cwd=tmp)
+    return p.returncode, p.stdout.decode(), p.stderr.decode()
+
+
+def status():
+    return {n["name"]: n for n in json.loads(run("status", "--json")[1])["nodes"]}
+
+
+def sql(member, query):
+    """The rows of `query` on a member, as the superuser ("" when it does not answer)."""
+    host, port = status()[member]["address"].rsplit(":", 1)
+    p = subprocess.run([PSQL, "-At", "-h", host, "-p", port, "-U", "postgres", "-d", "millions",
+                        "-c", query], capture_output=True, timeout=20, env=pg_env(run_dir))
+    return p.stdout.decode().strip() if p.returncode == 0 else ""
+
+
+def primaries():
+    return [m for m in pg if sql(m, "SELECT NOT pg_is_in_recovery()") == "t"]
+
+
+def web(name):
+    host, port = status()[name]["address"].rsplit(":", 1)
+    return host, int(port)
+
+
+class Ledger:
+    """Writers signing up users through web nodes, each acknowledged (201) handle recorded with
+    its time; an attempt without an answer is ambiguous (it may exist)."""
+
+    def __init__(self, tag, webs):
+        self.tag, self.webs = tag, webs
+        self.acked, self.failed, self.ambiguous = [], 0, 0
+        self.stop = threading.Event()
+        self.threads = [threading.Thread(target=self.write, args=(w,)) for w in webs]
+        for t in self.threads:
+            t.start()
+
+    def write(self, w):
+        host, port = web(w)
+        i = 0
+        while not self.stop.is_set():
+            handle = f"{self.tag}_{w}_{i}"
+            i += 1
+            try:
+                s, _, _ = http_request(host, port, "POST", "/api/users",
+                                       {"handle": handle, "password": "password123"}, timeout=30)
+            except OSError:
+                self.ambiguous += 1
+                continue
+            if s == 201:
+                self.acked.append((time.time(), handle))
+            else:
+                self.failed += 1
+                time.sleep(0.05)
+            time.sleep(0.02)
+
+    def finish(self):
+        self.stop.set()
+        for t in self.threads:
+            t.join(60)
+        return self
+
+    def lost(self, member):
+        """Acknowledged handles the member does not have."""
+        have = set(sql(member, f"SELECT handle FROM users WHERE handle LIKE '{self.tag}\\_%'")
+                   .split("\n"))
+        return [h for _, h in self.acked if h not in have]
+
+    def gap_after(self, t0):
+        """Seconds from t0 to the first write acknowledged after it."""
+        later = [t for t, _ in self.acked if t > t0]
+        return min(later) - t0 if later else None
+
+
+def dc_op():
+    s, _, body = http_request(*admin_host, "GET", "/api/dc", headers=admin_auth(run_dir))
+    return json.loads(body)
+
+
+t0 = time.time()
+p = subprocess.run([binary(), "up", topo, "--detach"], capture_output=True, timeout=240, cwd=tmp)
+c.eq(p.returncode, 0, "up --detach: " + (p.stdout + p.stderr).decode()[-1500:])
+print(f"up took {time.time() - t0:.1f} s")
+admin_host = None
+try:
+    with open(topo, "rb") as f:
+        h, port = tomllib.load(f)["runner"]["admin"].rsplit(":", 1)
+    admin_host = (h, int(port))
+    st = status()
+    c.eq(st["pg3-pg"].get("db_role"), "standby_leader", "pg3 leads dc2's standby cluster")
+    c.eq(primaries(), ["pg1"], "dc1's pg1 is the only primary")
+    c.eq(dc_op()["primary_dc"], "dc1", "the runner sees dc1 take writes")
+
+    # Writes through dc2's web node reach dc1's primary and replicate back to dc2's standby.
+    host, port = web("web2")
+    s, _, _ = http_request(host, port, "POST", "/api/users",
+                           {"handle": "from_dc2", "password": "password123"})
+    c.eq(s, 201, "a sign-up through web2 (dc2) is written to dc1's primary")
+    c.check(wait_for(lambda: sql("pg3", "SELECT count(*) FROM users WHERE handle='from_dc2'")
+                     == "1", 10) is not None, "dc2's standby has the write")
+    # web2's replica reads go to its own DC's standby, not to dc1's replica.
+    def member_queries(w, member):
+        h, p = web(w)
+        _, _, body = http_request(h, p, "GET", "/metrics")
+        total = 0.0
+        for line in body.decode().splitlines():
+            if line.startswith("millions_db_queries_total") and f'member="{member}"' in line:
+                total += float(line.rsplit(" ", 1)[1])
+        return total
+    before = {m: member_queries("web2", m) for m in ("pg2", "pg3")}
+    for i in range(20):
+        http_request(host, port, "GET", "/api/users/by-handle/nobody_" + str(i))
+    after = {m: member_queries("web2", m) for m in ("pg2", "pg3")}
+    c.check(after["pg3"] - before["pg3"] >= 10 and after["pg2"] == before["pg2"],
+            f"web2 reads from dc2's standby: queries before {before}, after {after}")
+
+    # Planned failover under the ledger: RPO 0.
+    led = Ledger("p1", ["web1", "web2"])
+    time.sleep(2)
+    t_fo = time.time()
+    rc, out, err = run("dc", "failover", "dc2")
+    print(out, err)
+    c.eq(rc, 0, "dc failover dc2")
+    c.check("RTO" in out and "no acknowledged write lost" in out, "failover prints RTO and RPO")
+    time.sleep(3)
+    led.finish()
+    c.eq(primaries(), ["pg3"], "after failover dc2's pg3 is the only primary")
+    lost = led.lost("pg3")
+    gap = led.gap_after(t_fo)
+    print(f"planned failover: {len(led.acked)} acknowledged, {led.failed} failed, "
+          f"{led.ambiguous} ambiguous, lost {len(lost)}; first write after the command "
+          f"{gap if gap is None else round(gap, 2)} s")
+    c.eq(lost, [], "planned failover: no acknowledged write lost")
+    c.check(len(led.acked) > 20, f"the writers went on: {len(led.acked)} acknowledged")
+    c.check(wait_for(lambda: sql("pg1", "SELECT pg_is_in_recovery()") == "t", 10) is not None,
+            "dc1's old primary follows dc2 now")
+
+    # Planned failback.
+    led = Ledger("p2", ["web1", "web2"])
+    time.sleep(2)
+    rc, out, err = run("dc", "failback")
+    print(out, err)
+    c.eq(rc, 0, "dc failback")
+    time.sleep(3)
+    led.finish()
+    c.eq(primaries(), ["pg1"] if "pg1" in out else primaries()[:1], "one primary after failback")
+    c.check(all(m in ("pg1", "pg2") for m in primaries()), "the primary is in dc1 again")
+    lost = led.lost(primaries()[0]) if primaries() else ["?"]
+    print(f"planned failback: {len(led.acked)} acknowledged, lost {len(lost)}")
+    c.eq(lost, [], "failback: no acknowledged write lost")
+    c.check(wait_for(lambda: sql("pg3", "SELECT pg_is_in_recovery()") == "t", 10) is not None,
+            "dc2's pg3 is a standby again")
+
+    # Unplanned: dc1 lost under the ledger (writes through dc2's web node).
+    led = Ledger("u1", ["web2"])
+    time.sleep(2)
+    t_down = time.time()
+    rc, _, e = run("chaos", "dc-down", "dc1")
+    c.eq(rc, 0, "chaos dc-down dc1: " + e)
+    got = wait_for(lambda: (lambda o: o if o["operation"].get("kind") == "unplanned"
+                            and o["operation"].get("state") != "running" else None)(dc_op()),
+                   60, 0.5)
+    c.check(got is not None, "the runner failed over by itself")
+    if got:
+        print("runner:", "\n  ".join(got["operation"]["log"]))
+        c.eq(got["operation"]["state"], "done", "the unplanned failover succeeded")
+        c.eq(got["primary_dc"], "dc2", "dc2 takes writes")
+    time.sleep(3)
+    led.finish()
+    lost = led.lost("pg3")
+    rto = led.gap_after(t_down)
+    print(f"unplanned failover (dc-down dc1): RTO {rto if rto is None else round(rto, 2)} s "
+          f"(dc-down to the first write acknowledged through dc2), RPO {len(lost)} acknowledged "
+          f"writes lost of {len(led.acked)} ({led.failed} failed, {led.ambiguous} ambiguous)")
+    c.check(rto is not None and rto < 30, f"writes succeed again through dc2: RTO {rto}")
+
+    # dc1 back: its members rejoin as a standby of dc2 (rebuilt from it), then failback.
+    rc, _, e = run("chaos", "dc-up", "dc1")
+    c.eq(rc, 0, "chaos dc-up dc1: " + e)
+    c.check(wait_for(lambda: sql("pg1", "SELECT pg_is_in_recovery()") == "t" and
+                     sql("pg1", "SELECT count(*) FROM users WHERE handle LIKE 'u1\\_%'") ==
+                     sql("pg3", "SELECT count(*) FROM users WHERE handle LIKE 'u1\\_%'"), 90, 1)
+            is not None, "dc1 rejoins as a standby of dc2 with its data")
+    led = Ledger("p3", ["web2"])
+    time.sleep(1)
+    rc, out, err = run("dc", "failback")
+    print(out, err)
+    c.eq(rc, 0, "dc failback after the loss")
+    time.sleep(2)
+    led.finish()
+    lost = led.lost(primaries()[0]) if primaries() else ["?"]
+    c.eq(lost, [], "failback after the loss: no acknowledged write lost")
+    c.check(all(m in ("pg1", "pg2") for m in primaries()), "dc1 takes writes again")
+finally:
+    rc, _, e = run("down")
+    c.eq(rc, 0, "down: " + e)
+print(f"took {time.time() - t0:.1f} s")
+c.finish()
