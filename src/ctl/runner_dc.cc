@@ -75,16 +75,12 @@ std::string Lsn(uint64_t v) {
   return buf;
 }
 
-// The standby_cluster value that points at `source`'s members (libpq's host and port lists).
-json::object StandbyConfig(const topo::PgClusterEntry& source) {
-  std::string hosts, ports;
-  for (const auto& e : source.nodes) {
-    auto hp = config::ParseHostPort(e.listen);
-    hosts += (hosts.empty() ? "" : ",") + hp.host;
-    ports += (ports.empty() ? "" : ",") + std::to_string(hp.port);
-  }
-  return json::object{
-      {"host", hosts}, {"port", ports}, {"create_replica_methods", json::array{"basebackup"}}};
+// The standby_cluster value that streams from `source` (one member: see recipes/patroni.cc).
+json::object StandbyConfig(const topo::NodeEntry& source) {
+  auto hp = config::ParseHostPort(source.listen);
+  return json::object{{"host", hp.host},
+                      {"port", hp.port},
+                      {"create_replica_methods", json::array{"basebackup"}}};
 }
 
 // PATCH /config on the first member of `c` whose Patroni takes it. "" or why not.
@@ -156,7 +152,9 @@ const topo::PgClusterEntry* Runner::DcCluster(const std::string& dc) const {
 void Runner::DcLog(const std::string& line) {
   Event("dc", line);
   std::lock_guard lock(dc_mu_);
-  dc_op_["log"].as_array().push_back(json::string(line));
+  json::value& log = dc_op_["log"];
+  if (!log.is_array()) log = json::array{};
+  log.as_array().push_back(json::string(line));
 }
 
 std::string Runner::DcJson() {
@@ -238,13 +236,21 @@ std::string Runner::DcPlanned(const std::string& to) {
     return best;
   };
   if (target_lsn() == 0) return "no member of " + target->scope + " answers as a standby";
+  // The member the old cluster will stream from: the target's furthest ahead (its leader).
+  const topo::NodeEntry* target_leader = nullptr;
+  uint64_t best = 0;
+  for (const auto& e : target->nodes)
+    if (MemberPg m = Probe(run_, e); m.reachable && m.recovery && m.lsn >= best) {
+      best = m.lsn;
+      target_leader = &e;
+    }
   // 1. Fence: the primary cluster becomes a standby cluster of the target's. Its leader
   // restarts in recovery (a clean shutdown: its WAL senders send everything first); from now
   // on no write is acknowledged anywhere until the target is promoted.
   uint64_t last = 0;
   for (const auto& e : from->nodes)
     if (MemberPg m = Probe(run_, e); m.reachable && !m.recovery) last = m.lsn;
-  if (std::string err = PatchConfig(run_, *from, {{"standby_cluster", StandbyConfig(*target)}});
+  if (std::string err = PatchConfig(run_, *from, {{"standby_cluster", StandbyConfig(*target_leader)}});
       !err.empty())
     return err;
   DcLog(from->scope + ": standby_cluster set (writes stop); last primary LSN seen " + Lsn(last));
@@ -286,6 +292,8 @@ std::string Runner::DcPlanned(const std::string& to) {
   {
     std::lock_guard lock(dc_mu_);
     primary_dc_ = to;
+    dc_source_[from->scope] = target_leader->name;
+    dc_source_.erase(target->scope);
     dc_op_["rto_s"] = rto;
     dc_op_["lost_bytes"] = 0;
     dc_op_["new_primary"] = leader->name;
@@ -319,6 +327,7 @@ std::string Runner::DcUnplanned(const std::string& to, Clock::time_point lost_at
   {
     std::lock_guard lock(dc_mu_);
     primary_dc_ = to;
+    dc_source_.erase(target->scope);
     dc_op_["rto_s"] = rto;
     dc_op_["lost_bytes"] = lost;
     dc_op_["new_primary"] = leader->name;
@@ -333,15 +342,14 @@ std::string Runner::DcUnplanned(const std::string& to, Clock::time_point lost_at
   // The lost cluster must not take writes when it comes back: its configuration in etcd says
   // standby_cluster now, its initialize key goes (it bootstraps again as a standby), and its
   // members' data (possibly diverged) is removed before they next start.
-  if (std::string err = FenceInEtcd(*from, *target); !err.empty())
+  if (std::string err = FenceInEtcd(*from, *leader); !err.empty())
     DcLog("fencing " + from->scope + " in etcd failed: " + err);
   else
     DcLog(from->scope + " fenced in etcd: its members rebuild from " + to + " when they return");
   return "";
 }
 
-std::string Runner::FenceInEtcd(const topo::PgClusterEntry& lost,
-                                const topo::PgClusterEntry& source) {
+std::string Runner::FenceInEtcd(const topo::PgClusterEntry& lost, const topo::NodeEntry& source) {
   data::EtcdOptions eo;
   for (const auto& e : t_.runner.etcd) eo.endpoints.push_back(e.listen);
   eo.user = "patroni";
@@ -374,6 +382,10 @@ std::string Runner::FenceInEtcd(const topo::PgClusterEntry& lost,
                          json::serialize(json::object{{"key", data::EtcdBase64(prefix + key)}}));
     if (!del.ok()) return del.error().message;
   }
+  {
+    std::lock_guard lock(dc_mu_);
+    dc_source_[lost.scope] = source.name;
+  }
   std::lock_guard lock(mu_);
   for (const auto& e : lost.nodes) rebuild_.insert(e.name);
   return "";
@@ -400,6 +412,12 @@ void Runner::DcLoop() {
       std::lock_guard lock(dc_mu_);
       primary_dc_ = c.dc;
     }
+  {
+    std::lock_guard lock(dc_mu_);
+    const topo::PgClusterEntry* p = DcCluster(primary_dc_);
+    for (const auto& c : t_.dc_clusters)
+      if (c.dc != primary_dc_ && !dc_source_.count(c.scope)) dc_source_[c.scope] = p->nodes.front().name;
+  }
   auto seen = Clock::now();
   while (!g_stop) {
     std::this_thread::sleep_for(milliseconds(250));
@@ -412,12 +430,31 @@ void Runner::DcLoop() {
     }
     const topo::PgClusterEntry* c = DcCluster(primary);
     bool up = false;
+    const topo::NodeEntry* writer = nullptr;
     for (const auto& e : c->nodes)
       if (MemberPg m = Probe(run_, e); m.reachable) {
         up = true;
         if (!m.recovery) {
+          writer = &e;
           std::lock_guard lock(dc_mu_);
           dc_last_primary_lsn_ = m.lsn;
+        }
+      }
+    // The primary moved within its DC (Patroni's own failover): every standby cluster streams
+    // from the new one.
+    if (writer && !busy)
+      for (const auto& other : t_.dc_clusters) {
+        if (other.dc == primary) continue;
+        std::string was;
+        {
+          std::lock_guard lock(dc_mu_);
+          was = dc_source_[other.scope];
+        }
+        if (was == writer->name) continue;
+        if (PatchConfig(run_, other, {{"standby_cluster", StandbyConfig(*writer)}}).empty()) {
+          DcLog(other.scope + " streams from " + writer->name + " now (was " + was + ")");
+          std::lock_guard lock(dc_mu_);
+          dc_source_[other.scope] = writer->name;
         }
       }
     for (const auto& lb : t_.lb)

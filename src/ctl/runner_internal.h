@@ -17,6 +17,7 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -104,7 +105,7 @@ class Runner : private RecipeHost {
   std::string DcPlanned(const std::string& to);
   std::string DcUnplanned(const std::string& to, Clock::time_point lost_at);
   const topo::NodeEntry* DcWaitWrites(const topo::PgClusterEntry& c, milliseconds limit);
-  std::string FenceInEtcd(const topo::PgClusterEntry& lost, const topo::PgClusterEntry& source);
+  std::string FenceInEtcd(const topo::PgClusterEntry& lost, const topo::NodeEntry& source);
   std::string Act(const std::string& node, const std::string& action, int hold_ms = 0,
                   const std::string& part = "");
   // Scales the nodes of a scalable kind (Recipe::ScaleTable) to `count`. Scaling down removes
@@ -169,6 +170,7 @@ class Runner : private RecipeHost {
   bool dc_busy_ = false;              // an operation runs
   json::object dc_op_;                // the latest operation
   uint64_t dc_last_primary_lsn_ = 0;  // the primary's WAL position the monitor last saw
+  std::map<std::string, std::string> dc_source_;  // a standby scope: the member it streams from
   std::set<std::string> rebuild_;     // postgres nodes to rebuild at their next start; mu_
 };
 

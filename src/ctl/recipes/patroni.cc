@@ -35,16 +35,13 @@ Credentials ReadCredentials(const RecipeContext& ctx) {
           secrets::Get(ctx.run_dir, secrets::kPatroniRest)};
 }
 
-// The YAML lines (indented for bootstrap.dcs.standby_cluster) of host and port that reach
-// `source`'s members: libpq's lists, host=a,b port=1,2.
+// The YAML lines (indented for bootstrap.dcs.standby_cluster) of the host and port of the
+// member a standby cluster streams from: the primary DC's first member, which `up` starts first.
+// One member, not libpq's lists: Patroni's passfile line would carry the list of ports, and match
+// none. The runner points it at another member when the primary moves (runner_dc.cc).
 std::string StandbyOf(const topo::PgClusterEntry& source) {
-  std::string hosts, ports;
-  for (const auto& e : source.nodes) {
-    auto hp = config::ParseHostPort(e.listen);
-    hosts += (hosts.empty() ? "" : ",") + hp.host;
-    ports += (ports.empty() ? "" : ",") + std::to_string(hp.port);
-  }
-  return "      host: '" + hosts + "'\n      port: '" + ports + "'\n";
+  auto hp = config::ParseHostPort(source.nodes.front().listen);
+  return "      host: '" + hp.host + "'\n      port: " + std::to_string(hp.port) + "\n";
 }
 
 std::string Yaml(const topo::Topology& t, const topo::NodeEntry& n, const std::string& dir,
@@ -73,9 +70,8 @@ std::string Yaml(const topo::Topology& t, const topo::NodeEntry& n, const std::s
        "\n    failsafe_mode: " + (r.patroni_failsafe_mode ? "true" : "false") +
        "\n    postgresql:\n      use_pg_rewind: true\n"
        "      parameters:\n        max_connections: 200\n        wal_log_hints: 'on'\n";
-  // A standby cluster (another DC's): its standby leader streams from the primary DC's members
-  // (libpq tries each; a replica there cascades the same WAL), and it starts by a base backup
-  // from them. `millions dc failover` removes this from the dynamic configuration to promote it.
+  // A standby cluster (another DC's): its standby leader streams from the primary DC's primary,
+  // and it starts by a base backup from it. `millions dc failover` removes this from the dynamic configuration to promote it.
   if (c && c->standby && !t.dc_clusters.empty())
     s += "    standby_cluster:\n" + StandbyOf(t.dc_clusters.front()) +
          "      create_replica_methods:\n      - basebackup\n";
