@@ -78,9 +78,8 @@ std::string Lsn(uint64_t v) {
 // The standby_cluster value that streams from `source` (one member: see recipes/patroni.cc).
 json::object StandbyConfig(const topo::NodeEntry& source) {
   auto hp = config::ParseHostPort(source.listen);
-  return json::object{{"host", hp.host},
-                      {"port", hp.port},
-                      {"create_replica_methods", json::array{"basebackup"}}};
+  return json::object{
+      {"host", hp.host}, {"port", hp.port}, {"create_replica_methods", json::array{"basebackup"}}};
 }
 
 // PATCH /config on the first member of `c` whose Patroni takes it. "" or why not.
@@ -250,7 +249,8 @@ std::string Runner::DcPlanned(const std::string& to) {
   uint64_t last = 0;
   for (const auto& e : from->nodes)
     if (MemberPg m = Probe(run_, e); m.reachable && !m.recovery) last = m.lsn;
-  if (std::string err = PatchConfig(run_, *from, {{"standby_cluster", StandbyConfig(*target_leader)}});
+  if (std::string err =
+          PatchConfig(run_, *from, {{"standby_cluster", StandbyConfig(*target_leader)}});
       !err.empty())
     return err;
   DcLog(from->scope + ": standby_cluster set (writes stop); last primary LSN seen " + Lsn(last));
@@ -416,7 +416,8 @@ void Runner::DcLoop() {
     std::lock_guard lock(dc_mu_);
     const topo::PgClusterEntry* p = DcCluster(primary_dc_);
     for (const auto& c : t_.dc_clusters)
-      if (c.dc != primary_dc_ && !dc_source_.count(c.scope)) dc_source_[c.scope] = p->nodes.front().name;
+      if (c.dc != primary_dc_ && !dc_source_.count(c.scope))
+        dc_source_[c.scope] = p->nodes.front().name;
   }
   auto seen = Clock::now();
   while (!g_stop) {

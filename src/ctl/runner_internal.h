@@ -166,12 +166,12 @@ class Runner : private RecipeHost {
   json::object autoscale_view_;  // per tier ("worker", "web"): the latest sample; autoscale_mu_
   // DC failover (runner_dc.cc), guarded by dc_mu_.
   std::mutex dc_mu_;
-  std::string primary_dc_;            // the DC whose cluster takes writes now
-  bool dc_busy_ = false;              // an operation runs
-  json::object dc_op_;                // the latest operation
-  uint64_t dc_last_primary_lsn_ = 0;  // the primary's WAL position the monitor last saw
+  std::string primary_dc_;                        // the DC whose cluster takes writes now
+  bool dc_busy_ = false;                          // an operation runs
+  json::object dc_op_;                            // the latest operation
+  uint64_t dc_last_primary_lsn_ = 0;              // the primary's WAL position the monitor last saw
   std::map<std::string, std::string> dc_source_;  // a standby scope: the member it streams from
-  std::set<std::string> rebuild_;     // postgres nodes to rebuild at their next start; mu_
+  std::set<std::string> rebuild_;  // postgres nodes to rebuild at their next start; mu_
 };
 
 }  // namespace millions::ctl::detail

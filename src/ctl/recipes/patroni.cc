@@ -71,7 +71,8 @@ std::string Yaml(const topo::Topology& t, const topo::NodeEntry& n, const std::s
        "\n    postgresql:\n      use_pg_rewind: true\n"
        "      parameters:\n        max_connections: 200\n        wal_log_hints: 'on'\n";
   // A standby cluster (another DC's): its standby leader streams from the primary DC's primary,
-  // and it starts by a base backup from it. `millions dc failover` removes this from the dynamic configuration to promote it.
+  // and it starts by a base backup from it. `millions dc failover` removes this from the dynamic
+  // configuration to promote it.
   if (c && c->standby && !t.dc_clusters.empty())
     s += "    standby_cluster:\n" + StandbyOf(t.dc_clusters.front()) +
          "      create_replica_methods:\n      - basebackup\n";
