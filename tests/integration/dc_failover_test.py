@@ -11,129 +11,24 @@ cluster (pg1, pg2; Patroni scope "millions"), dc2 a Patroni standby cluster of i
   failback to dc1 again loses nothing."""
 import json
 import os
-import subprocess
 import tempfile
-import threading
 import time
-import tomllib
 
-from harness import (Checks, addr, admin_auth, binary, free_port, http_request, node, pg_env,
-                     topology, wait_for)
+from dc_ledger import Ledger, TwoDcs
+from harness import Checks, http_request, wait_for
 
-PSQL = "/usr/lib/postgresql/15/bin/psql"
 tmp = tempfile.mkdtemp(prefix="millions-dcf-")
 os.chmod(tmp, 0o755)
-run_dir = os.path.join(tmp, "run")
-topo = os.path.join(tmp, "topology.toml")
-pg = {"pg1": "dc1", "pg2": "dc1", "pg3": "dc2"}
-topology(topo, name="dcf", up=tmp,
-         network={"mode": os.environ.get("DC_FAILOVER_NETWORK", "loopback")},
-         etcd={"node": [dict(node("etcd1", peer_listen=free_port()), dc="dc3")]},
-         web={"threads": 1, "blocking_threads": 4,
-              "node": [dict(node("web1"), dc="dc1"), dict(node("web2"), dc="dc2")]},
-         postgres={"pool_size": 3, "primary_dc": "dc1", "dc_failover_after_ms": 4000,
-                   "failover_wait_ms": 20000,
-                   "node": [dict(node(n, rest=free_port()), dc=d) for n, d in pg.items()]},
-         redis=[dict(node("redis1"), dc="dc1"), dict(node("redis2"), dc="dc2")],
-         lb={"threads": 1, "check_interval_ms": 300,
-             "node": [dict(node("lb1", admin=free_port()), dc="dc1"),
-                      dict(node("lb2", admin=free_port()), dc="dc2")]})
-with open(topo, "a") as f:
-    f.write('[[dc]]\nname = "dc2"\n[[dc]]\nname = "dc3"\n')  # name= made dc1
+dcs = TwoDcs(tmp)
+run, status, sql, primaries, web, dc_op = (dcs.run, dcs.status, dcs.sql, dcs.primaries, dcs.web,
+                                           dcs.dc_op)
 c = Checks()
 
-
-def run(*args, timeout=180):
-    p = subprocess.run([binary(), *args, "--topology", topo], capture_output=True,
-                       timeout=timeout, cwd=tmp)
-    return p.returncode, p.stdout.decode(), p.stderr.decode()
-
-
-def status():
-    return {n["name"]: n for n in json.loads(run("status", "--json")[1])["nodes"]}
-
-
-def sql(member, query):
-    """The rows of `query` on a member, as the superuser ("" when it does not answer)."""
-    host, port = status()[member + "-pg"]["address"].rsplit(":", 1)
-    p = subprocess.run([PSQL, "-Atw", "-h", host, "-p", port, "-U", "postgres", "-d", "millions",
-                        "-c", query], capture_output=True, timeout=20,
-                       env={**pg_env(run_dir), "PGCONNECT_TIMEOUT": "2"})
-    return p.stdout.decode().strip() if p.returncode == 0 else ""
-
-
-def primaries():
-    return [m for m in pg if sql(m, "SELECT NOT pg_is_in_recovery()") == "t"]
-
-
-def web(name):
-    host, port = status()[name]["address"].rsplit(":", 1)
-    return host, int(port)
-
-
-class Ledger:
-    """Writers signing up users through web nodes, each acknowledged (201) handle recorded with
-    its time; an attempt without an answer is ambiguous (it may exist)."""
-
-    def __init__(self, tag, webs):
-        self.tag, self.webs = tag, webs
-        self.acked, self.failed, self.ambiguous = [], 0, 0
-        self.stop = threading.Event()
-        self.threads = [threading.Thread(target=self.write, args=(w,)) for w in webs]
-        for t in self.threads:
-            t.start()
-
-    def write(self, w):
-        host, port = web(w)
-        i = 0
-        while not self.stop.is_set():
-            handle = f"{self.tag}_{w}_{i}"
-            i += 1
-            try:
-                s, _, _ = http_request(host, port, "POST", "/api/users",
-                                       {"handle": handle, "password": "password123"}, timeout=30)
-            except OSError:
-                self.ambiguous += 1
-                continue
-            if s == 201:
-                self.acked.append((time.time(), handle))
-            else:
-                self.failed += 1
-                time.sleep(0.05)
-            time.sleep(0.02)
-
-    def finish(self):
-        self.stop.set()
-        for t in self.threads:
-            t.join(60)
-        return self
-
-    def lost(self, member):
-        """Acknowledged handles the member does not have."""
-        have = set(sql(member, f"SELECT handle FROM users WHERE handle LIKE '{self.tag}\\_%'")
-                   .split("\n"))
-        return [h for _, h in self.acked if h not in have]
-
-    def gap_after(self, t0):
-        """Seconds from t0 to the first write acknowledged after it."""
-        later = [t for t, _ in self.acked if t > t0]
-        return min(later) - t0 if later else None
-
-
-def dc_op():
-    s, _, body = http_request(*admin_host, "GET", "/api/dc", headers=admin_auth(run_dir))
-    return json.loads(body)
-
-
 t0 = time.time()
-p = subprocess.run([binary(), "up", topo, "--detach"], capture_output=True, timeout=240, cwd=tmp)
-c.eq(p.returncode, 0, "up --detach: " + (p.stdout + p.stderr).decode()[-1500:])
+rc, out = dcs.up()
+c.eq(rc, 0, "up --detach: " + out[-1500:])
 print(f"up took {time.time() - t0:.1f} s")
-admin_host = None
 try:
-    with open(topo, "rb") as f:
-        h, port = tomllib.load(f)["runner"]["admin"].rsplit(":", 1)
-    admin_host = (h, int(port))
     st = status()
     c.eq(st["pg3-pg"].get("db_role"), "standby_leader", "pg3 leads dc2's standby cluster")
     c.eq(primaries(), ["pg1"], "dc1's pg1 is the only primary")
@@ -184,7 +79,7 @@ try:
             f"dc2's cache is invalidated by dc1's write: web2 shows {shown()!r}")
 
     # Planned failover under the ledger: RPO 0.
-    led = Ledger("p1", ["web1", "web2"])
+    led = Ledger(dcs, "p1", ["web1", "web2"])
     time.sleep(2)
     t_fo = time.time()
     rc, out, err = run("dc", "failover", "dc2")
@@ -205,7 +100,7 @@ try:
             "dc1's old primary follows dc2 now")
 
     # Planned failback.
-    led = Ledger("p2", ["web1", "web2"])
+    led = Ledger(dcs, "p2", ["web1", "web2"])
     time.sleep(2)
     rc, out, err = run("dc", "failback")
     print(out, err)
@@ -221,7 +116,7 @@ try:
             "dc2's pg3 is a standby again")
 
     # Unplanned: dc1 lost under the ledger (writes through dc2's web node).
-    led = Ledger("u1", ["web2"])
+    led = Ledger(dcs, "u1", ["web2"])
     time.sleep(2)
     t_down = time.time()
     rc, _, e = run("chaos", "dc-down", "dc1")
@@ -250,7 +145,7 @@ try:
                      sql("pg1", "SELECT count(*) FROM users WHERE handle LIKE 'u1\\_%'") ==
                      sql("pg3", "SELECT count(*) FROM users WHERE handle LIKE 'u1\\_%'"), 90, 1)
             is not None, "dc1 rejoins as a standby of dc2 with its data")
-    led = Ledger("p3", ["web2"])
+    led = Ledger(dcs, "p3", ["web2"])
     time.sleep(1)
     rc, out, err = run("dc", "failback")
     print(out, err)
