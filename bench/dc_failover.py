@@ -5,12 +5,12 @@ cluster; dc2: pg3, a Patroni standby cluster; a web node, balancer and cache nod
 dc3; [postgres] dc_failover_after_ms = AFTER_MS). A writer ledger signs users up through both
 DCs' web nodes (dc2's only while dc1 is down) in every round.
 - Planned, ROUNDS rounds: `millions dc failover dc2`, then `millions dc failback`. RTO: the
-  runner's (fence to the first write committed in the new primary DC) and the ledger's (the
-  command's start to the first write acknowledged after it); RPO: acknowledged sign-ups missing
-  from the new primary.
+  runner's (fence to the first write committed in the new primary DC) and the ledger's write
+  stall (the longest time without an acknowledged sign-up, from the last one before the
+  command); RPO: acknowledged sign-ups missing from the new primary.
 - Unplanned, ROUNDS rounds: `chaos dc-down dc1`; the runner promotes dc2 by itself. RTO: the
   runner's (from the last moment dc1 answered) and the ledger's (dc-down to the first write
-  acknowledged through dc2); RPO: acknowledged sign-ups missing in dc2. Then `chaos dc-up dc1`
+  sent after it acknowledged through dc2); RPO: acknowledged sign-ups missing in dc2. Then `chaos dc-up dc1`
   (dc1 is rebuilt as a standby of dc2) and a failback, for the next round.
 Medians with [min-max] and spread. Fails (exit 1) on an operation that fails, a planned round
 that loses an acknowledged write, or a write never acknowledged after a failover. Loopback only;
@@ -40,8 +40,14 @@ class Failed(Exception):
     pass
 
 
+def tag():
+    """A fresh prefix for a round's handles."""
+    tag.n = getattr(tag, "n", 0) + 1
+    return f"r{tag.n}"
+
+
 def planned(to, rows):
-    led = Ledger(dcs, f"p{len(rows)}", ["web1", "web2"])
+    led = Ledger(dcs, tag(), ["web1", "web2"])
     time.sleep(1.5)
     t0 = time.time()
     rc, out, err = dcs.run("dc", "failback" if to == "dc1" else "failover",
@@ -52,18 +58,18 @@ def planned(to, rows):
         raise Failed(f"dc failover {to}: {out}{err}")
     op = dcs.dc_op()["operation"]
     lost = led.lost(op["new_primary"])
-    gap = led.gap_after(t0)
-    if gap is None:
+    gap = led.stall(t0)
+    if led.gap_after(t0) is None:
         raise Failed(f"no write acknowledged after the failover to {to}")
     rows.append((to, op["rto_s"], gap, len(lost), len(led.acked)))
-    print(f"  planned -> {to}: RTO {op['rto_s']:.2f} s (runner), {gap:.2f} s (ledger); "
+    print(f"  planned -> {to}: RTO {op['rto_s']:.2f} s (runner), write stall {gap:.2f} s; "
           f"lost {len(lost)} of {len(led.acked)}", flush=True)
     if lost:
         raise Failed(f"planned failover to {to} lost acknowledged writes: {lost[:5]}")
 
 
 def unplanned(rows):
-    led = Ledger(dcs, f"u{len(rows)}", ["web2"])
+    led = Ledger(dcs, tag(), ["web2"])
     time.sleep(1.5)
     t0 = time.time()
     rc, _, err = dcs.run("chaos", "dc-down", "dc1")
@@ -111,9 +117,9 @@ def main():
         unplanned(unplan)
         planned("dc1", back)
     print("\nplanned failover dc1 -> dc2, RTO runner (s):  ", fmt([r[1] for r in plan], 2))
-    print("planned failover dc1 -> dc2, RTO ledger (s):  ", fmt([r[2] for r in plan], 2))
+    print("planned failover dc1 -> dc2, write stall (s): ", fmt([r[2] for r in plan], 2))
     print("planned failback dc2 -> dc1, RTO runner (s):  ", fmt([r[1] for r in back], 2))
-    print("planned failback dc2 -> dc1, RTO ledger (s):  ", fmt([r[2] for r in back], 2))
+    print("planned failback dc2 -> dc1, write stall (s): ", fmt([r[2] for r in back], 2))
     print("planned, acknowledged writes lost:          ", sum(r[3] for r in plan + back),
           "of", sum(r[4] for r in plan + back))
     print(f"unplanned (bound {AFTER_MS} ms), RTO runner (s):", fmt([r[0] for r in unplan], 2))

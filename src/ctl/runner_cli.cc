@@ -69,6 +69,19 @@ int PrintStatus(const std::string& topology, bool as_json) {
            std::string(o.at("state").as_string()).c_str(),
            static_cast<long long>(o.at("pid").to_number<int64_t>()));
   }
+  // Several DCs: each with its database cluster's part and replication lag.
+  if (const auto* dcs = v.if_contains("dcs"); dcs && dcs->is_array()) {
+    printf("\n%-6s %-8s %-14s %s\n", "DC", "WRITES", "CLUSTER", "LAG_BYTES");
+    for (const auto& d : dcs->as_array()) {
+      const auto& o = d.as_object();
+      const auto* lag = o.if_contains("replication_lag_bytes");
+      const auto* cluster = o.if_contains("cluster");
+      printf("%-6s %-8s %-14s %s\n", std::string(o.at("dc").as_string()).c_str(),
+             o.contains("takes_writes") && o.at("takes_writes").as_bool() ? "yes" : "no",
+             cluster ? std::string(cluster->as_string()).c_str() : "-",
+             lag ? std::to_string(lag->to_number<int64_t>()).c_str() : "-");
+    }
+  }
   return 0;
 }
 

@@ -166,6 +166,22 @@ std::string Runner::DcJson() {
   return json::serialize(o);
 }
 
+json::array Runner::DcStatus() {
+  json::array out;
+  std::lock_guard lock(dc_mu_);
+  for (const auto& dc : t_.dcs) {
+    json::object o{{"dc", dc}};
+    if (!t_.dc_clusters.empty()) o["takes_writes"] = dc == primary_dc_;
+    if (const topo::PgClusterEntry* c = DcCluster(dc)) {
+      o["cluster"] = c->scope;
+      if (auto it = dc_lag_.find(c->scope); it != dc_lag_.end() && dc != primary_dc_)
+        o["replication_lag_bytes"] = it->second;
+    }
+    out.push_back(std::move(o));
+  }
+  return out;
+}
+
 std::string Runner::DcStart(const std::string& to, bool planned) {
   if (t_.dc_clusters.size() < 2)
     return "the topology has no standby cluster ([postgres] primary_dc and postgres nodes in "
@@ -302,6 +318,10 @@ std::string Runner::DcPlanned(const std::string& to) {
   snprintf(buf, sizeof buf, "%s takes writes on %s: RTO %.2f s, RPO 0 (caught up before promotion)",
            to.c_str(), leader->name.c_str(), rto);
   DcLog(buf);
+  // The checkpoint a promotion asks for, done now rather than spread: Patroni waits for it
+  // before the new primary can be demoted again (failback) or rewound from.
+  pg::Pool pool(SuperPg(run_, *leader));
+  if (auto c = pool.Acquire(); c.ok()) (void)(*c)->Simple("CHECKPOINT");
   return "";
 }
 
@@ -420,7 +440,7 @@ void Runner::DcLoop() {
         dc_source_[c.scope] = p->nodes.front().name;
   }
   auto seen = Clock::now();
-  while (!g_stop) {
+  for (uint64_t tick = 0; !g_stop; ++tick) {
     std::this_thread::sleep_for(milliseconds(250));
     std::string primary;
     bool busy;
@@ -440,6 +460,22 @@ void Runner::DcLoop() {
           std::lock_guard lock(dc_mu_);
           dc_last_primary_lsn_ = m.lsn;
         }
+      }
+    // Every second: how far each standby cluster's leader is behind the primary (status).
+    if (writer && tick % 4 == 0)
+      for (const auto& other : t_.dc_clusters) {
+        if (other.dc == primary) continue;
+        int64_t lag = -1;
+        uint64_t head;
+        {
+          std::lock_guard lock(dc_mu_);
+          head = dc_last_primary_lsn_;
+        }
+        for (const auto& e : other.nodes)
+          if (MemberPg m = Probe(run_, e); m.reachable && m.recovery)
+            lag = std::max<int64_t>(lag, head > m.lsn ? static_cast<int64_t>(head - m.lsn) : 0);
+        std::lock_guard lock(dc_mu_);
+        dc_lag_[other.scope] = lag;
       }
     // The primary moved within its DC (Patroni's own failover): every standby cluster streams
     // from the new one.

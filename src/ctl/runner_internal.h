@@ -98,6 +98,10 @@ class Runner : private RecipeHost {
   // data of a member fenced by an unplanned failover is removed (it rejoins as a standby).
   std::string DcStart(const std::string& to, bool planned);
   std::string DcJson();
+  // Per DC of the topology: whether it takes writes and, with [postgres] primary_dc, its
+  // database cluster and, for a standby cluster, its replication lag behind the primary (bytes;
+  // -1 unreachable), as the monitor last measured it.
+  json::array DcStatus();
   void DcLoop();
   void DcRebuildIfFenced(Node& n);
   const topo::PgClusterEntry* DcCluster(const std::string& dc) const;
@@ -170,6 +174,7 @@ class Runner : private RecipeHost {
   bool dc_busy_ = false;                          // an operation runs
   json::object dc_op_;                            // the latest operation
   uint64_t dc_last_primary_lsn_ = 0;              // the primary's WAL position the monitor last saw
+  std::map<std::string, int64_t> dc_lag_;         // a standby scope: bytes behind, -1 unreachable
   std::map<std::string, std::string> dc_source_;  // a standby scope: the member it streams from
   std::set<std::string> rebuild_;  // postgres nodes to rebuild at their next start; mu_
 };

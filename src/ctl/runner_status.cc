@@ -67,6 +67,8 @@ std::string Runner::StatusJson() {
                     {"endpoints", std::move(endpoints)},
                     {"events", std::move(events)}};
   if (!shards.empty()) root["shards"] = std::move(shards);
+  // Several DCs: which takes writes and how far behind each standby cluster is (runner_dc.cc).
+  if (t_.dcs.size() > 1) root["dcs"] = DcStatus();
   return json::serialize(root);
 }
 

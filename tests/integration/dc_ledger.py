@@ -77,7 +77,8 @@ class TwoDcs:
 
 class Ledger:
     """Writers signing up users through web nodes, each acknowledged (201) handle recorded with
-    its time; an attempt without an answer is ambiguous (it may exist)."""
+    the times it was sent and acknowledged; an attempt without an answer is ambiguous (it may
+    exist)."""
 
     def __init__(self, dcs, tag, webs):
         self.dcs, self.tag = dcs, tag
@@ -93,6 +94,7 @@ class Ledger:
         while not self.stop.is_set():
             handle = f"{self.tag}_{w}_{i}"
             i += 1
+            sent = time.time()
             try:
                 s, _, _ = http_request(host, port, "POST", "/api/users",
                                        {"handle": handle, "password": "password123"}, timeout=30)
@@ -100,7 +102,7 @@ class Ledger:
                 self.ambiguous += 1
                 continue
             if s == 201:
-                self.acked.append((time.time(), handle))
+                self.acked.append((time.time(), handle, sent))
             else:
                 self.failed += 1
                 time.sleep(0.05)
@@ -116,9 +118,18 @@ class Ledger:
         """Acknowledged handles the member does not have."""
         have = set(self.dcs.sql(member, "SELECT handle FROM users WHERE handle LIKE "
                                 f"'{self.tag}\\_%'").split("\n"))
-        return [h for _, h in self.acked if h not in have]
+        return [h for _, h, _ in self.acked if h not in have]
 
     def gap_after(self, t0):
-        """Seconds from t0 to the first write acknowledged after it."""
-        later = [t for t, _ in self.acked if t > t0]
+        """Seconds from t0 to the first acknowledgement of a write sent after it (a write in
+        flight at t0 proves nothing by its late answer)."""
+        later = [t for t, _, sent in self.acked if sent > t0]
         return min(later) - t0 if later else None
+
+    def stall(self, t0):
+        """The longest time without an acknowledgement from the last one before t0 on: how long
+        writes stopped around an operation started at t0."""
+        times = sorted(t for t, _, _ in self.acked)
+        before = [t for t in times if t <= t0]
+        times = ([before[-1]] if before else [t0]) + [t for t in times if t > t0]
+        return max((b - a for a, b in zip(times, times[1:])), default=None)
