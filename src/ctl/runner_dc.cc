@@ -259,9 +259,11 @@ std::string Runner::DcPlanned(const std::string& to) {
       best = m.lsn;
       target_leader = &e;
     }
-  // 1. Fence: the primary cluster becomes a standby cluster of the target's. Its leader
-  // restarts in recovery (a clean shutdown: its WAL senders send everything first); from now
-  // on no write is acknowledged anywhere until the target is promoted.
+  // 1. Fence: the primary cluster becomes a standby cluster of the target's. Patroni stops its
+  // leader at once (an immediate shutdown: its WAL senders may not have sent the last records)
+  // and restarts it in recovery, where it replays its own WAL to the end; from now on no write
+  // is acknowledged anywhere until the target is promoted. The target gets what it missed by
+  // streaming from the old leader (a standby now, cascading).
   uint64_t last = 0;
   for (const auto& e : from->nodes)
     if (MemberPg m = Probe(run_, e); m.reachable && !m.recovery) last = m.lsn;

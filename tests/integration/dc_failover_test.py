@@ -34,6 +34,16 @@ try:
     c.eq(primaries(), ["pg1"], "dc1's pg1 is the only primary")
     c.eq(dc_op()["primary_dc"], "dc1", "the runner sees dc1 take writes")
 
+    def dc_rows():
+        return {d["dc"]: d for d in json.loads(run("status", "--json")[1]).get("dcs", [])}
+    got = wait_for(lambda: (lambda r: r if r.get("dc2", {}).get("replication_lag_bytes", -1) >= 0
+                            else None)(dc_rows()), 10, 0.5)
+    print("status, per DC:", got)
+    c.check(got is not None and got["dc1"]["takes_writes"] and not got["dc2"]["takes_writes"]
+            and got["dc2"]["cluster"] == "millions-dc2"
+            and got["dc2"]["replication_lag_bytes"] < 1 << 20,
+            f"status shows dc1 taking writes and dc2's standby lag: {got}")
+
     # Writes through dc2's web node reach dc1's primary and replicate back to dc2's standby.
     host, port = web("web2")
     s, _, _ = http_request(host, port, "POST", "/api/users",
