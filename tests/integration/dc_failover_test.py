@@ -8,7 +8,8 @@ cluster (pg1, pg2; Patroni scope "millions"), dc2 a Patroni standby cluster of i
 - `chaos dc-down dc1` under the ledger: the runner promotes dc2 by itself after [postgres]
   dc_failover_after_ms; RTO (until a write succeeds through dc2) and RPO (acknowledged writes
   missing) printed. `chaos dc-up dc1`: dc1's members rejoin as a standby of dc2 (rebuilt), and
-  failback to dc1 again loses nothing."""
+  failback to dc1 again loses nothing.
+On loopback by default; DC_FAILOVER_NETWORK=netns (as root) runs it in namespaces."""
 import json
 import os
 import tempfile
