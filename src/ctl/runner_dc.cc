@@ -17,6 +17,7 @@
 #include "core/http_client.h"
 #include "core/pg.h"
 #include "ctl/recipes/patroni.h"
+#include "ctl/recipes/recipes.h"
 #include "ctl/runner_internal.h"
 #include "ctl/secrets.h"
 #include "data/pg_cluster.h"
@@ -361,6 +362,17 @@ std::string Runner::DcUnplanned(const std::string& to, Clock::time_point lost_at
            to.c_str(), leader->name.c_str(), rto, Lsn(at).c_str(), Lsn(last_seen).c_str(),
            static_cast<long long>(lost));
   DcLog(buf);
+  // The new primary DC's cache nodes may hold values read from the lost primary (a reader that
+  // met a recent write's marker reads the primary) that the promoted standby never had: flush.
+  int flushed = 0;
+  for (const auto& r : t_.redis) {
+    if (r.dc != to) continue;
+    auto hp = config::ParseHostPort(r.listen);
+    auto reply = RedisCommand(hp.host, hp.port, {"FLUSHALL"}, milliseconds(2000),
+                              {"admin", secrets::Get(run_, "redis_admin")});
+    if (reply && !reply->is_error()) ++flushed;
+  }
+  if (flushed > 0) DcLog(to + ": " + std::to_string(flushed) + " cache nodes flushed");
   // The lost cluster must not take writes when it comes back: its configuration in etcd says
   // standby_cluster now, its initialize key goes (it bootstraps again as a standby), and its
   // members' data (possibly diverged) is removed before they next start.
