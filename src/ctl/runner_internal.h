@@ -1,11 +1,10 @@
 // The runner's insides, shared by its files (runner.cc: building, starting and supervising
 // nodes; runner_status.cc: the admin API, status and metrics; runner_actions.cc: chaos and
 // scaling; runner_adopt.cc: adoption after a runner death and the watchdog thread;
-// runner_autoscale.cc: the autoscaler's thread; runner_cli.cc: the commands that talk to a
-// running runner). Everything role-specific is in a recipe
-// (ctl/recipe.h, recipes/): the supervisor calls recipes only through that interface. Not a
-// public header.
-// Thread-safety and ownership: see runner.h.
+// runner_autoscale.cc: the autoscaler's thread; runner_dc.cc: DC failover and its monitor
+// thread; runner_cli.cc: the commands that talk to a running runner). Everything role-specific is
+// in a recipe (ctl/recipe.h, recipes/): the supervisor calls recipes only through that interface.
+// Not a public header. Thread-safety and ownership: see runner.h.
 #pragma once
 
 #include <signal.h>
