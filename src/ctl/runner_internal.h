@@ -90,8 +90,9 @@ class Runner : private RecipeHost {
   // `chaos dc-down|dc-up DC`: every node of the DC killed (companions too) and held down until
   // dc-up, which lets the supervisor start them again at once. "" or what is wrong.
   std::string ActDc(const std::string& dc, bool up);
-  // runner_dc.cc: DC failover (docs/datacentres.md). DcStart begins a planned (or, for tests
-  // of the path, unplanned) failover to `to` on a thread of its own: "" or why not. DcJson: the
+  // runner_dc.cc: DC failover (docs/datacentres.md). DcStart begins a planned failover to
+  // `to` (or, `planned` false, a forced promotion: no fence, no catch-up, the old cluster fenced
+  // in etcd as after a lost DC) on a thread of its own: "" or why not. DcJson: the
   // primary DC and the latest operation with its log, RTO and RPO. DcLoop: the monitor thread
   // that fails over when the primary DC is lost. DcRebuildIfFenced: before a node starts, the
   // data of a member fenced by an unplanned failover is removed (it rejoins as a standby).
