@@ -45,9 +45,11 @@ pg::Options SuperPg(const std::string& run, const topo::NodeEntry& e) {
   return o;
 }
 
-MemberPg Probe(const std::string& run, const topo::NodeEntry& e) {
+// Over `pool`, the runner's sessions to the member (kept open: a probe every 250 ms should not
+// cost a SCRAM handshake each). A session the member dropped (a restart) fails one probe and is
+// replaced at the next.
+MemberPg Probe(pg::Pool& pool) {
   MemberPg m;
-  pg::Pool pool(SuperPg(run, e));
   auto c = pool.Acquire();
   if (!c.ok()) return m;
   auto r = (*c)->Exec("dc_probe",
@@ -62,8 +64,7 @@ MemberPg Probe(const std::string& run, const topo::NodeEntry& e) {
 }
 
 // A write on `e` (an xid is assigned and committed): the proof that the DC takes writes.
-bool WriteOn(const std::string& run, const topo::NodeEntry& e) {
-  pg::Pool pool(SuperPg(run, e));
+bool WriteOn(pg::Pool& pool) {
   auto c = pool.Acquire();
   if (!c.ok()) return false;
   return (*c)->Exec("dc_write", "SELECT txid_current()", {}).ok();
@@ -142,6 +143,17 @@ double Since(Clock::time_point t0) {
 }
 
 }  // namespace
+
+pg::Pool& Runner::DcPool(const topo::NodeEntry& e) {
+  std::lock_guard lock(dc_mu_);
+  auto& pool = dc_pools_[e.name];
+  if (!pool) {
+    pg::Options o = SuperPg(run_, e);
+    o.pool_size = 2;  // the monitor and an operation's thread
+    pool = std::make_unique<pg::Pool>(o);
+  }
+  return *pool;
+}
 
 const topo::PgClusterEntry* Runner::DcCluster(const std::string& dc) const {
   for (const auto& c : t_.dc_clusters)
@@ -227,8 +239,8 @@ const topo::NodeEntry* Runner::DcWaitWrites(const topo::PgClusterEntry& c, milli
   WaitFor(
       [&] {
         for (const auto& e : c.nodes) {
-          MemberPg m = Probe(run_, e);
-          if (m.reachable && !m.recovery && WriteOn(run_, e)) {
+          MemberPg m = Probe(DcPool(e));
+          if (m.reachable && !m.recovery && WriteOn(DcPool(e))) {
             leader = &e;
             return true;
           }
@@ -248,7 +260,7 @@ std::string Runner::DcPlanned(const std::string& to) {
   auto target_lsn = [&] {
     uint64_t best = 0;
     for (const auto& e : target->nodes)
-      if (MemberPg m = Probe(run_, e); m.reachable && m.recovery) best = std::max(best, m.lsn);
+      if (MemberPg m = Probe(DcPool(e)); m.reachable && m.recovery) best = std::max(best, m.lsn);
     return best;
   };
   if (target_lsn() == 0) return "no member of " + target->scope + " answers as a standby";
@@ -256,7 +268,7 @@ std::string Runner::DcPlanned(const std::string& to) {
   const topo::NodeEntry* target_leader = nullptr;
   uint64_t best = 0;
   for (const auto& e : target->nodes)
-    if (MemberPg m = Probe(run_, e); m.reachable && m.recovery && m.lsn >= best) {
+    if (MemberPg m = Probe(DcPool(e)); m.reachable && m.recovery && m.lsn >= best) {
       best = m.lsn;
       target_leader = &e;
     }
@@ -267,7 +279,7 @@ std::string Runner::DcPlanned(const std::string& to) {
   // streaming from the old leader (a standby now, cascading).
   uint64_t last = 0;
   for (const auto& e : from->nodes)
-    if (MemberPg m = Probe(run_, e); m.reachable && !m.recovery) last = m.lsn;
+    if (MemberPg m = Probe(DcPool(e)); m.reachable && !m.recovery) last = m.lsn;
   if (std::string err =
           PatchConfig(run_, *from, {{"standby_cluster", StandbyConfig(*target_leader)}});
       !err.empty())
@@ -278,7 +290,7 @@ std::string Runner::DcPlanned(const std::string& to) {
       [&] {
         int answered = 0;
         for (const auto& e : from->nodes) {
-          MemberPg m = Probe(run_, e);
+          MemberPg m = Probe(DcPool(e));
           if (m.reachable && !m.recovery) return false;
           answered += m.reachable;
         }
@@ -291,7 +303,7 @@ std::string Runner::DcPlanned(const std::string& to) {
     return why;
   };
   if (!demoted) return undo(from->scope + " did not stop taking writes within 30 s");
-  for (const auto& e : from->nodes) last = std::max(last, Probe(run_, e).lsn);
+  for (const auto& e : from->nodes) last = std::max(last, Probe(DcPool(e)).lsn);
   DcLog(from->scope + " in recovery at " + Lsn(last) + " after " + std::to_string(Since(t0)) +
         " s");
   // 2. RPO 0: the target has replayed every byte the old primary wrote.
@@ -340,7 +352,7 @@ std::string Runner::DcUnplanned(const std::string& to, Clock::time_point lost_at
         std::to_string(Since(lost_at)) + " s)");
   uint64_t at = 0;
   for (const auto& e : target->nodes)
-    if (MemberPg m = Probe(run_, e); m.reachable) at = std::max(at, m.lsn);
+    if (MemberPg m = Probe(DcPool(e)); m.reachable) at = std::max(at, m.lsn);
   if (std::string err = PatchConfig(run_, *target, {{"standby_cluster", nullptr}}); !err.empty())
     return err;
   const topo::NodeEntry* leader = DcWaitWrites(*target, milliseconds(60'000));
@@ -467,7 +479,7 @@ void Runner::DcLoop() {
     bool up = false;
     const topo::NodeEntry* writer = nullptr;
     for (const auto& e : c->nodes)
-      if (MemberPg m = Probe(run_, e); m.reachable) {
+      if (MemberPg m = Probe(DcPool(e)); m.reachable) {
         up = true;
         if (!m.recovery) {
           writer = &e;
@@ -486,7 +498,7 @@ void Runner::DcLoop() {
           head = dc_last_primary_lsn_;
         }
         for (const auto& e : other.nodes)
-          if (MemberPg m = Probe(run_, e); m.reachable && m.recovery)
+          if (MemberPg m = Probe(DcPool(e)); m.reachable && m.recovery)
             lag = std::max<int64_t>(lag, head > m.lsn ? static_cast<int64_t>(head - m.lsn) : 0);
         std::lock_guard lock(dc_mu_);
         dc_lag_[other.scope] = lag;
@@ -519,7 +531,7 @@ void Runner::DcLoop() {
     for (const auto& other : t_.dc_clusters) {
       if (other.dc == primary) continue;
       bool reachable = false;
-      for (const auto& e : other.nodes) reachable = reachable || Probe(run_, e).reachable;
+      for (const auto& e : other.nodes) reachable = reachable || Probe(DcPool(e)).reachable;
       if (!reachable) continue;
       std::string err;
       {

@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "core/http_client.h"
+#include "core/pg.h"
 #include "core/result.h"
 #include "core/router.h"
 #include "core/topology.h"
@@ -105,6 +106,7 @@ class Runner : private RecipeHost {
   void DcLoop();
   void DcRebuildIfFenced(Node& n);
   const topo::PgClusterEntry* DcCluster(const std::string& dc) const;
+  pg::Pool& DcPool(const topo::NodeEntry& e);  // the runner's superuser sessions to a member
   void DcLog(const std::string& line);
   std::string DcPlanned(const std::string& to);
   std::string DcUnplanned(const std::string& to, Clock::time_point lost_at);
@@ -170,10 +172,11 @@ class Runner : private RecipeHost {
   json::object autoscale_view_;  // per tier ("worker", "web"): the latest sample; autoscale_mu_
   // DC failover (runner_dc.cc), guarded by dc_mu_.
   std::mutex dc_mu_;
-  std::string primary_dc_;                        // the DC whose cluster takes writes now
-  bool dc_busy_ = false;                          // an operation runs
-  json::object dc_op_;                            // the latest operation
-  uint64_t dc_last_primary_lsn_ = 0;              // the primary's WAL position the monitor last saw
+  std::string primary_dc_;            // the DC whose cluster takes writes now
+  bool dc_busy_ = false;              // an operation runs
+  json::object dc_op_;                // the latest operation
+  uint64_t dc_last_primary_lsn_ = 0;  // the primary's WAL position the monitor last saw
+  std::map<std::string, std::unique_ptr<pg::Pool>> dc_pools_;  // by member; never erased
   std::map<std::string, int64_t> dc_lag_;         // a standby scope: bytes behind, -1 unreachable
   std::map<std::string, std::string> dc_source_;  // a standby scope: the member it streams from
   std::set<std::string> rebuild_;  // postgres nodes to rebuild at their next start; mu_
