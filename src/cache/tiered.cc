@@ -295,7 +295,7 @@ Result<std::string> Tiered::Get(Kind kind, const std::string& key, const Loader&
 void Tiered::Invalidate(const std::vector<CacheKey>& keys) {
   if (keys.empty()) return;
   DropLocal(keys);
-  if (!l2_) return;
+  if (!l2_ && remotes_.empty()) return;
   std::vector<std::string> plain, lines;
   for (const auto& k : keys) {
     plain.push_back(k.key);
@@ -303,8 +303,14 @@ void Tiered::Invalidate(const std::vector<CacheKey>& keys) {
     lines.push_back(std::to_string(size_t(k.kind)) + ":" + k.key);
     impl_->counters[size_t(k.kind)].inval_l2->Inc();
   }
-  l2_->Delete(plain);
-  l2_->Publish(lines);
+  if (l2_) {
+    l2_->Delete(plain);
+    l2_->Publish(lines);
+  }
+  for (const auto& remote : remotes_) {
+    remote->Delete(plain);
+    remote->Publish(lines);
+  }
 }
 
 void Tiered::DropLocal(const std::vector<CacheKey>& keys) {

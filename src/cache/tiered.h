@@ -94,11 +94,17 @@ class Tiered {
   void CollectMetrics(metrics::Families* out) const;
   // Sets the L2 after construction (its broadcast callback needs this object).
   void AttachL2(std::unique_ptr<L2> l2);
+  // Another DC's cache nodes (docs/datacentres.md): Invalidate deletes and broadcasts there as
+  // in this node's L2 (never read or filled here). A remote node that was unreachable is
+  // flushed when it is reached again (RedisL2), so a missed delete serves nothing stale. Call
+  // before serving.
+  void AttachRemote(std::unique_ptr<L2> remote) { remotes_.push_back(std::move(remote)); }
 
  private:
   struct Impl;
   std::unique_ptr<Impl> impl_;
   std::unique_ptr<L2> l2_;
+  std::vector<std::unique_ptr<L2>> remotes_;
 };
 
 }  // namespace millions::cache

@@ -145,6 +145,17 @@ int main(int argc, char** argv) {
                    "manages, alone) or host (both, as a machine). Default: host for kill, patroni "
                    "for stop and cont")
       ->check(CLI::IsMember({"patroni", "postgres", "host"}));
+  std::string dc_action, dc_name;
+  auto* dc = app.add_subcommand(
+      "dc",
+      "Move the database between data centres (docs/datacentres.md): failover DC promotes DC's\n"
+      "standby cluster with no acknowledged write lost; failback moves it back to [postgres]\n"
+      "primary_dc; status prints which DC takes writes and the last operation");
+  dc->add_option("action", dc_action, "failover | failback | status")
+      ->required()
+      ->check(CLI::IsMember({"failover", "failback", "status"}));
+  dc->add_option("dc", dc_name, "failover: the DC to move writes to");
+  dc->add_option("--topology", topo, "Topology file (default topologies/local.toml)");
   std::string scale_role;
   int scale_count = 0;
   auto* scale =
@@ -389,6 +400,7 @@ int main(int argc, char** argv) {
     if (*status) return millions::ctl::PrintStatus(topo, as_json);
     if (*down) return millions::ctl::Down(topo);
     if (*chaos) return millions::ctl::Chaos(topo, chaos_action, chaos_node, chaos_hold, chaos_part);
+    if (*dc) return millions::ctl::Dc(topo, dc_action, dc_name);
     if (*scale) return millions::ctl::Scale(topo, scale_role, scale_count);
     return 2;
   });

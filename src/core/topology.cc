@@ -1,5 +1,6 @@
 #include "core/topology.h"
 
+#include <algorithm>
 #include <regex>
 #include <set>
 
@@ -150,6 +151,8 @@ void ReadPostgres(config::ConfigFile& file, Topology* t) {
   pg.Get("statement_timeout_ms", &t->pg_statement_timeout_ms, 100, 600'000);
   pg.Get("max_replica_lag_bytes", &t->pg_max_replica_lag_bytes, 0, int64_t{1} << 40);
   pg.Get("failover_wait_ms", &t->pg_failover_wait_ms, 0, 600'000);
+  pg.Get("primary_dc", &t->pg_primary_dc);
+  pg.Get("dc_failover_after_ms", &t->pg_dc_failover_after_ms, 0, 3'600'000);
   RunnerConfig& r = t->runner;
   auto patroni = pg.Sub("patroni");
   patroni.Get("ttl_s", &r.patroni_ttl_s, 5, 600);
@@ -163,6 +166,35 @@ void ReadPostgres(config::ConfigFile& file, Topology* t) {
   if (r.fence_after_ms >= r.patroni_ttl_s * 1000)
     throw config::ConfigError(t->path + ": [postgres.patroni] fence_after_ms must be shorter " +
                               "than ttl_s, or the lease expires before the fence");
+}
+
+// [postgres] primary_dc: one Patroni cluster per DC that has postgres nodes, the primary DC's
+// first; the others are its standby clusters.
+void ReadDcClusters(Topology* t) {
+  const std::string& primary = t->pg_primary_dc;
+  if (t->shards.enabled)
+    throw config::ConfigError(t->path + ": [postgres] primary_dc is for unsharded topologies " +
+                              "(a standby cluster per shard is not built)");
+  if (std::find(t->dcs.begin(), t->dcs.end(), primary) == t->dcs.end())
+    throw config::ConfigError(t->path + ": [postgres] primary_dc names unknown dc '" + primary +
+                              "'");
+  // The primary DC's members start first: a standby cluster starts by a base backup from them.
+  std::stable_partition(t->postgres.begin(), t->postgres.end(),
+                        [&](const NodeEntry& n) { return n.dc == primary; });
+  t->dc_clusters.push_back({"", "millions", {}, primary, false});
+  for (const auto& n : t->postgres) {
+    PgClusterEntry* c = nullptr;
+    for (auto& each : t->dc_clusters)
+      if (each.dc == n.dc) c = &each;
+    if (!c) {
+      t->dc_clusters.push_back({"", "millions-" + n.dc, {}, n.dc, true});
+      c = &t->dc_clusters.back();
+    }
+    c->nodes.push_back(n);
+  }
+  if (t->dc_clusters.front().nodes.empty())
+    throw config::ConfigError(t->path + ": [postgres] primary_dc = \"" + primary +
+                              "\", but no [[postgres.node]] is in it");
 }
 
 // [shards] and the clusters the postgres nodes name. Without [shards], a node naming a cluster
@@ -200,6 +232,7 @@ void ReadShards(config::ConfigFile& file, Topology* t) {
   if (s.enabled && t->pg_clusters.empty())
     throw config::ConfigError(t->path + ": [shards] needs [[postgres.node]] tables naming their " +
                               "cluster");
+  if (!t->pg_primary_dc.empty()) ReadDcClusters(t);
   if (s.initial > static_cast<int>(t->pg_clusters.size()))
     throw config::ConfigError(t->path + ": [shards] initial = " + std::to_string(s.initial) +
                               ", but the topology has " + std::to_string(t->pg_clusters.size()) +
@@ -315,6 +348,12 @@ const PgClusterEntry* ClusterOfNode(const Topology& t, const std::string& node) 
   for (const auto& c : t.pg_clusters)
     if (FindNode(c.nodes, node)) return &c;
   return nullptr;
+}
+
+const PgClusterEntry* PatroniClusterOfNode(const Topology& t, const std::string& node) {
+  for (const auto& c : t.dc_clusters)
+    if (FindNode(c.nodes, node)) return &c;
+  return ClusterOfNode(t, node);
 }
 
 std::string UpstreamTlsDir(const std::string& run_dir) { return run_dir + "/tls/upstream"; }

@@ -67,6 +67,10 @@ struct PgClusterEntry {
   std::string name;   // the shard map's name for it; "" when the topology is not sharded
   std::string scope;  // Patroni's scope: "millions", or "millions-<name>" for a shard's cluster
   std::vector<NodeEntry> nodes;
+  // Several DCs ([postgres] primary_dc, docs/datacentres.md): the DC of this cluster's members;
+  // `standby`: it starts as a Patroni standby cluster of the primary DC's cluster.
+  std::string dc;
+  bool standby = false;
 };
 
 // [redis]: how `millions up` runs each cache node.
@@ -159,6 +163,16 @@ struct Topology {
   int pg_statement_timeout_ms = 10'000;
   int64_t pg_max_replica_lag_bytes = 1 << 20;  // replicas further behind serve no reads
   int pg_failover_wait_ms = 15'000;            // a write waits this long for a new primary
+  // [postgres] primary_dc (docs/datacentres.md): the DC whose database cluster first takes
+  // writes; the postgres nodes of every other DC form a Patroni standby cluster of it (scope
+  // "millions-<dc>"), which `millions dc failover` promotes. "": one cluster of every node.
+  std::string pg_primary_dc;
+  // With primary_dc: each DC's Patroni cluster, the primary DC's first ("millions").
+  // pg_clusters is then still the one cluster of every node, as the data layer sees them.
+  std::vector<PgClusterEntry> dc_clusters;
+  // [postgres] dc_failover_after_ms: the runner promotes a standby cluster when the primary
+  // DC's balancers and database members have all been unreachable this long. 0: never.
+  int pg_dc_failover_after_ms = 15'000;
   RunnerConfig runner;
 
   // Reads the shared tables; throws config::ConfigError naming file, line and key. Role readers
@@ -181,6 +195,9 @@ std::string UpstreamTlsDir(const std::string& run_dir);
 
 // The cluster a postgres node belongs to, or nullptr.
 const PgClusterEntry* ClusterOfNode(const Topology& t, const std::string& node);
+// The Patroni cluster (scope) a postgres node is a member of: its DC's with [postgres]
+// primary_dc, else ClusterOfNode's. nullptr: none.
+const PgClusterEntry* PatroniClusterOfNode(const Topology& t, const std::string& node);
 
 // The node named `name` among `nodes`, or nullptr.
 const NodeEntry* FindNode(const std::vector<NodeEntry>& nodes, const std::string& name);

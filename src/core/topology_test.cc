@@ -271,3 +271,51 @@ TEST(TopologyShards, MistakesAreNamed) {
 
 }  // namespace
 }  // namespace millions::topo
+
+namespace millions::topo {
+namespace {
+
+// [postgres] primary_dc (docs/datacentres.md): a Patroni cluster per DC, the primary DC's first
+// with the scope every run directory had, each other DC's a standby cluster of it.
+std::string TwoDcs(const std::string& postgres) {
+  return "[[dc]]\nname = \"dc1\"\n[[dc]]\nname = \"dc2\"\n[postgres]\n" + postgres +
+         "[[postgres.node]]\nname = \"pg3\"\ndc = \"dc2\"\nlisten = \"127.0.0.1:5434\"\n"
+         "[[postgres.node]]\nname = \"pg1\"\ndc = \"dc1\"\nlisten = \"127.0.0.1:5432\"\n"
+         "[[postgres.node]]\nname = \"pg2\"\ndc = \"dc1\"\nlisten = \"127.0.0.1:5433\"\n";
+}
+
+TEST(TopologyDcs, EachDcIsAClusterTheOthersStandbysOfThePrimaryDc) {
+  Topology t;
+  ASSERT_EQ(LoadError(TwoDcs("primary_dc = \"dc1\"\ndc_failover_after_ms = 5000\n"), &t), "");
+  ASSERT_EQ(t.dc_clusters.size(), 2u);
+  EXPECT_EQ(t.dc_clusters[0].scope, "millions");
+  EXPECT_EQ(t.dc_clusters[0].dc, "dc1");
+  EXPECT_FALSE(t.dc_clusters[0].standby);
+  ASSERT_EQ(t.dc_clusters[0].nodes.size(), 2u);
+  EXPECT_EQ(t.dc_clusters[1].scope, "millions-dc2");
+  EXPECT_TRUE(t.dc_clusters[1].standby);
+  EXPECT_EQ(t.pg_dc_failover_after_ms, 5000);
+  // The primary DC's members start first (a standby cluster starts by a base backup from them);
+  // the data layer still sees one set of every member.
+  EXPECT_EQ(t.postgres.front().name, "pg1");
+  ASSERT_EQ(t.pg_clusters.size(), 1u);
+  EXPECT_EQ(t.pg_clusters[0].nodes.size(), 3u);
+  EXPECT_EQ(PatroniClusterOfNode(t, "pg3")->scope, "millions-dc2");
+  // Without primary_dc: one cluster, as before.
+  ASSERT_EQ(LoadError(TwoDcs(""), &t), "");
+  EXPECT_TRUE(t.dc_clusters.empty());
+  EXPECT_EQ(PatroniClusterOfNode(t, "pg3")->scope, "millions");
+}
+
+TEST(TopologyDcs, AnUnknownOrEmptyPrimaryDcIsNamed) {
+  EXPECT_NE(LoadError(TwoDcs("primary_dc = \"dc9\"\n")).find("unknown dc 'dc9'"),
+            std::string::npos);
+  std::string no_pg =
+      "[[dc]]\nname = \"dc1\"\n[[dc]]\nname = \"dc2\"\n[postgres]\n"
+      "primary_dc = \"dc2\"\n[[postgres.node]]\nname = \"pg1\"\ndc = \"dc1\"\n"
+      "listen = \"127.0.0.1:5432\"\n";
+  EXPECT_NE(LoadError(no_pg).find("no [[postgres.node]] is in it"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace millions::topo

@@ -40,6 +40,9 @@ table{border-collapse:collapse}td,th{padding:.2rem .6rem;text-align:right;border
 <button data-range="30m">30 min</button><button data-range="3h">3 h</button></span>
 <span id="graphnote" style="font-weight:normal;color:#889"></span></h3><div id="graphs" class="graphs"></div></section>
 <section id="dcs"></section>
+<section class="dc" id="dcdbbox" hidden><h3>Database by data centre <span style="font-weight:normal;color:#889">which DC takes writes; each standby cluster's lag behind it (docs/datacentres.md)</span></h3>
+<table id="dcdb"><thead><tr><th style="text-align:left">dc</th><th style="text-align:left">takes writes</th>
+<th style="text-align:left">Patroni scope</th><th>replication lag (bytes)</th></tr></thead><tbody></tbody></table></section>
 <section class="dc" id="shardbox" hidden><h3>Shards <span style="font-weight:normal;color:#889">database clusters and the shard map in etcd</span></h3>
 <table id="shards"><thead><tr><th style="text-align:left">cluster</th><th style="text-align:left">Patroni scope</th>
 <th style="text-align:left">primary</th><th>members</th><th>logical shards</th><th>map version</th></tr></thead><tbody></tbody></table></section>
@@ -169,6 +172,18 @@ function renderNodes(status) {
   $('summary').textContent = `${status.nodes.filter((n) => n.state === 'running').length}/${status.nodes.length} running`;
   $('events').replaceChildren(...status.events.slice().reverse().map((e) => el('div', `${e.ts}  ${e.text}`)));
   renderShards(status.shards || []);
+  renderDcDb((status.dcs || []).filter((d) => d.cluster));
+}
+function renderDcDb(dcs) {
+  $('dcdbbox').hidden = dcs.length === 0;
+  $('dcdb').tBodies[0].replaceChildren(...dcs.map((d) => {
+    const tr = el('tr');
+    const lag = d.replication_lag_bytes === undefined ? '-'
+              : d.replication_lag_bytes < 0 ? 'unreachable' : d.replication_lag_bytes;
+    for (const v of [d.dc, d.takes_writes ? 'yes' : 'no (standby)', d.cluster, lag])
+      tr.append(el('td', String(v)));
+    return tr;
+  }));
 }
 function renderShards(shards) {
   $('shardbox').hidden = shards.length === 0;

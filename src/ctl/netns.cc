@@ -223,6 +223,8 @@ void Apply(const Network& net, topo::Topology* t) {
   // runner creates each cluster's database through them, the web nodes route by them.
   for (auto& c : t->pg_clusters)
     for (auto& e : c.nodes) move(e);
+  for (auto& c : t->dc_clusters)
+    for (auto& e : c.nodes) move(e);
 }
 
 std::string RewriteText(const Network& net, std::string text) {

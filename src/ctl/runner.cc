@@ -148,6 +148,7 @@ std::string Runner::PublicUrl() const {
 }
 
 bool Runner::Start(Node& n) {
+  DcRebuildIfFenced(n);
   auto pid = StartProcess(n.spawn, n.netns);
   if (!pid.ok()) {
     Event(n.name, "could not start: " + pid.error().message);
@@ -313,6 +314,7 @@ int Runner::Run() {
       return 1;
     }
   }
+  primary_dc_ = t_.pg_primary_dc;
   if (!SetUpNetwork()) return 1;
   RestoreScaledNodes();
   WriteEffectiveTopology();
@@ -381,9 +383,11 @@ int Runner::Run() {
     fflush(stdout);
     std::thread watchdog([this] { WatchdogLoop(); });
     std::thread autoscaler([this] { AutoscaleLoop(); });
+    std::thread dc([this] { DcLoop(); });
     Supervise();
     autoscale_stop_ = true;
     autoscaler.join();
+    dc.join();
     watchdog.join();
   }
   remote_stop_ = true;

@@ -32,5 +32,8 @@ int Down(const std::string& topology);
 int Chaos(const std::string& topology, const std::string& action, const std::string& node,
           double hold_s = 0, const std::string& part = "");
 int Scale(const std::string& topology, const std::string& role, int count);
+// `millions dc failover DC | failback | status` (runner_dc.cc does the work): starts the
+// operation, prints its log as it goes, its RTO and RPO; 0 when it succeeded.
+int Dc(const std::string& topology, const std::string& action, const std::string& dc);
 
 }  // namespace millions::ctl

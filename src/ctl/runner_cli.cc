@@ -86,6 +86,19 @@ int PrintStatus(const std::string& topology, bool as_json) {
            std::string(o.at("address").as_string()).c_str(),
            std::string(o.at("state").as_string()).c_str(), pid.c_str(), host.c_str());
   }
+  // Several DCs: each with its database cluster's part and replication lag.
+  if (const auto* dcs = v.if_contains("dcs"); dcs && dcs->is_array()) {
+    printf("\n%-6s %-8s %-14s %s\n", "DC", "WRITES", "CLUSTER", "LAG_BYTES");
+    for (const auto& d : dcs->as_array()) {
+      const auto& o = d.as_object();
+      const auto* lag = o.if_contains("replication_lag_bytes");
+      const auto* cluster = o.if_contains("cluster");
+      printf("%-6s %-8s %-14s %s\n", std::string(o.at("dc").as_string()).c_str(),
+             o.contains("takes_writes") && o.at("takes_writes").as_bool() ? "yes" : "no",
+             cluster ? std::string(cluster->as_string()).c_str() : "-",
+             lag ? std::to_string(lag->to_number<int64_t>()).c_str() : "-");
+    }
+  }
   return 0;
 }
 
@@ -166,6 +179,59 @@ int Chaos(const std::string& topology, const std::string& action, const std::str
   printf("%s %s%s\n", action.c_str(), node.c_str(),
          part.empty() ? "" : (" (" + part + ")").c_str());
   return 0;
+}
+
+int Dc(const std::string& topology, const std::string& action, const std::string& dc) {
+  auto fail = [](const Result<http::Response>& res) {
+    std::string why = res.ok() ? res->body : res.error().message;
+    fprintf(stderr, "millions: %s\n", why.c_str());
+    return 1;
+  };
+  if (action != "status") {
+    if (action == "failover" && dc.empty()) {
+      fprintf(stderr, "millions: dc failover needs the DC to move writes to\n");
+      return 2;
+    }
+    auto res = Admin(topology, "POST", "/api/dc/" + action + (dc.empty() ? "" : "?to=" + dc));
+    if (!res.ok() || res->status != 202) return fail(res);
+  }
+  // Follow the operation: its log lines as they come, until it ends.
+  size_t printed = 0;
+  for (int i = 0; i < 2400; ++i) {
+    auto res = Admin(topology, "GET", "/api/dc");
+    if (!res.ok() || res->status != 200) return fail(res);
+    boost::system::error_code ec;
+    auto v = json::parse(res->body, ec);
+    if (ec || !v.is_object()) return fail(res);
+    const auto& o = v.as_object();
+    const auto* op = o.if_contains("operation");
+    const json::object empty;
+    const json::object& opo = op && op->is_object() ? op->as_object() : empty;
+    if (const auto* log = opo.if_contains("log"); log && log->is_array())
+      for (; printed < log->as_array().size(); ++printed)
+        printf("%s\n", std::string(log->as_array()[printed].as_string()).c_str());
+    fflush(stdout);
+    std::string state = opo.contains("state") ? std::string(opo.at("state").as_string()) : "";
+    if (action == "status" || (state != "running" && !state.empty())) {
+      printf("primary dc: %s\n", std::string(o.at("primary_dc").as_string()).c_str());
+      if (state == "failed") {
+        fprintf(stderr, "millions: dc %s failed: %s\n", action.c_str(),
+                std::string(opo.at("error").as_string()).c_str());
+        return 1;
+      }
+      if (action != "status" && opo.contains("rto_s"))
+        printf("RTO %.2f s, RPO %s\n", opo.at("rto_s").to_number<double>(),
+               opo.at("lost_bytes").to_number<int64_t>() == 0
+                   ? "0 (no acknowledged write lost)"
+                   : (std::to_string(opo.at("lost_bytes").to_number<int64_t>()) +
+                      " bytes of WAL at most")
+                         .c_str());
+      return 0;
+    }
+    std::this_thread::sleep_for(milliseconds(100));
+  }
+  fprintf(stderr, "millions: the dc operation is still running\n");
+  return 1;
 }
 
 int Scale(const std::string& topology, const std::string& role, int count) {

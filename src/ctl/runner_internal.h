@@ -1,8 +1,9 @@
 // The runner's insides, shared by its files (runner.cc: building, starting and supervising
 // nodes; runner_status.cc: the admin API, status and metrics; runner_actions.cc: chaos and
 // scaling; runner_adopt.cc: adoption after a runner death and the watchdog thread;
-// runner_autoscale.cc: the autoscaler's thread; runner_cli.cc: the commands that talk to a
-// running runner; runner_hosts.cc: one host of several, `up --host`). Everything role-specific is
+// runner_autoscale.cc: the autoscaler's thread; runner_dc.cc: DC failover and its monitor
+// thread; runner_cli.cc: the commands that talk to a running runner; runner_hosts.cc: one host of
+// several, `up --host`). Everything role-specific is
 // in a recipe (ctl/recipe.h, recipes/): the supervisor calls recipes only through that interface.
 // Not a public header. Thread-safety and ownership: see runner.h.
 #pragma once
@@ -16,14 +17,17 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "core/http_client.h"
+#include "core/pg.h"
 #include "core/result.h"
 #include "core/router.h"
 #include "core/topology.h"
@@ -95,6 +99,27 @@ class Runner : private RecipeHost {
   // `chaos dc-down|dc-up DC`: every node of the DC killed (companions too) and held down until
   // dc-up, which lets the supervisor start them again at once. "" or what is wrong.
   std::string ActDc(const std::string& dc, bool up);
+  // runner_dc.cc: DC failover (docs/datacentres.md). DcStart begins a planned failover to
+  // `to` (or, `planned` false, a forced promotion: no fence, no catch-up, the old cluster fenced
+  // in etcd as after a lost DC) on a thread of its own: "" or why not. DcJson: the
+  // primary DC and the latest operation with its log, RTO and RPO. DcLoop: the monitor thread
+  // that fails over when the primary DC is lost. DcRebuildIfFenced: before a node starts, the
+  // data of a member fenced by an unplanned failover is removed (it rejoins as a standby).
+  std::string DcStart(const std::string& to, bool planned);
+  std::string DcJson();
+  // Per DC of the topology: whether it takes writes and, with [postgres] primary_dc, its
+  // database cluster and, for a standby cluster, its replication lag behind the primary (bytes;
+  // -1 unreachable), as the monitor last measured it.
+  json::array DcStatus();
+  void DcLoop();
+  void DcRebuildIfFenced(Node& n);
+  const topo::PgClusterEntry* DcCluster(const std::string& dc) const;
+  pg::Pool& DcPool(const topo::NodeEntry& e);  // the runner's superuser sessions to a member
+  void DcLog(const std::string& line);
+  std::string DcPlanned(const std::string& to);
+  std::string DcUnplanned(const std::string& to, Clock::time_point lost_at);
+  const topo::NodeEntry* DcWaitWrites(const topo::PgClusterEntry& c, milliseconds limit);
+  std::string FenceInEtcd(const topo::PgClusterEntry& lost, const topo::NodeEntry& source);
   std::string Act(const std::string& node, const std::string& action, int hold_ms = 0,
                   const std::string& part = "");
   // Scales the nodes of a scalable kind (Recipe::ScaleTable) to `count`. Scaling down removes
@@ -165,6 +190,16 @@ class Runner : private RecipeHost {
   std::atomic<bool> autoscale_stop_{false};
   std::mutex autoscale_mu_;
   json::object autoscale_view_;  // per tier ("worker", "web"): the latest sample; autoscale_mu_
+  // DC failover (runner_dc.cc), guarded by dc_mu_.
+  std::mutex dc_mu_;
+  std::string primary_dc_;            // the DC whose cluster takes writes now
+  bool dc_busy_ = false;              // an operation runs
+  json::object dc_op_;                // the latest operation
+  uint64_t dc_last_primary_lsn_ = 0;  // the primary's WAL position the monitor last saw
+  std::map<std::string, std::unique_ptr<pg::Pool>> dc_pools_;  // by member; never erased
+  std::map<std::string, int64_t> dc_lag_;         // a standby scope: bytes behind, -1 unreachable
+  std::map<std::string, std::string> dc_source_;  // a standby scope: the member it streams from
+  std::set<std::string> rebuild_;  // postgres nodes to rebuild at their next start; mu_
 };
 
 }  // namespace millions::ctl::detail

@@ -69,6 +69,8 @@ std::string Runner::StatusJson() {
                     {"endpoints", std::move(endpoints)},
                     {"events", std::move(events)}};
   if (!shards.empty()) root["shards"] = std::move(shards);
+  // Several DCs: which takes writes and how far behind each standby cluster is (runner_dc.cc).
+  if (t_.dcs.size() > 1) root["dcs"] = DcStatus();
   return json::serialize(root);
 }
 
@@ -196,6 +198,22 @@ void Runner::ServeAdmin() {
                 if (!err.empty()) co_return http::JsonError(400, "bad_action", err);
                 co_return http::Json(200, "{\"ok\":true}");
               });
+  // DC failover (runner_dc.cc): started here, run on a thread of its own, followed by GET.
+  router->Add("GET", "/api/dc", [this](http::Request&) -> awaitable<http::Response> {
+    co_return http::Json(200, DcJson());
+  });
+  router->Add("POST", "/api/dc/{action}", [this](http::Request& req) -> awaitable<http::Response> {
+    std::string action(req.param("action"));
+    auto to = req.query_param("to");
+    std::string dc = to ? std::string(*to) : "";
+    if (action == "failback") dc = t_.pg_primary_dc;
+    if (action != "failover" && action != "failback" && action != "promote")
+      co_return http::JsonError(400, "bad_action", "action must be failover, failback or promote");
+    if (dc.empty()) co_return http::JsonError(400, "bad_dc", "failover needs ?to=DC");
+    std::string err = DcStart(dc, action != "promote");
+    if (!err.empty()) co_return http::JsonError(409, "dc_refused", err);
+    co_return http::Json(202, "{\"started\":true}");
+  });
   // One scale route per kind that scales (web).
   for (const auto& recipe : recipes_) {
     if (recipe->ScaleTable().empty()) continue;

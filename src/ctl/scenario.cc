@@ -47,8 +47,8 @@ const std::vector<ScenarioInfo>& Scenarios() {
        RunQueue},
       {"dc-failover", "a data centre lost: RTO and RPO",
        "a whole data centre down under a write ledger", false,
-       "data centres and their failover (`millions dc failover`, `chaos dc-down`) are not built "
-       "yet",
+       "the DC failover scenario is not built yet (the failover is: `millions dc failover`, "
+       "`bench/dc_failover.sh`, docs/datacentres.md)",
        nullptr},
   };
   return all;

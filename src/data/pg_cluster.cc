@@ -34,22 +34,40 @@ uint64_t ParseLsn(std::string_view text) {
 }
 
 int PickMember(const ClusterView& view, Need need, int64_t max_lag_bytes, uint64_t spread,
-               const std::vector<std::string>& avoid) {
+               const std::vector<std::string>& avoid, const std::string& local_dc) {
   auto avoided = [&](const MemberState& m) {
     return std::find(avoid.begin(), avoid.end(), m.name) != avoid.end();
   };
+  bool primary_ok = view.primary >= 0 && !avoided(view.members[static_cast<size_t>(view.primary)]);
   if (need == Need::kReplica) {
-    std::vector<int> ok;
+    std::vector<int> ok, local;
     for (size_t i = 0; i < view.members.size(); ++i) {
       const auto& m = view.members[i];
       if (m.reachable && !m.primary && !avoided(m) && m.lag_bytes >= 0 &&
-          m.lag_bytes <= max_lag_bytes)
+          m.lag_bytes <= max_lag_bytes) {
         ok.push_back(static_cast<int>(i));
+        if (!local_dc.empty() && m.dc == local_dc) local.push_back(static_cast<int>(i));
+      }
     }
+    if (!local.empty()) return local[spread % local.size()];
+    if (!local_dc.empty() && primary_ok &&
+        view.members[static_cast<size_t>(view.primary)].dc == local_dc)
+      return view.primary;
     if (!ok.empty()) return ok[spread % ok.size()];
   }
-  if (view.primary >= 0 && !avoided(view.members[static_cast<size_t>(view.primary)]))
-    return view.primary;
+  return primary_ok ? view.primary : -1;
+}
+
+int PickPrimary(const ClusterView& view, const std::vector<int>& primaries,
+                const std::string& leader) {
+  uint32_t top = 0;
+  for (int i : primaries) top = std::max(top, view.members[static_cast<size_t>(i)].timeline);
+  std::vector<int> newest;
+  for (int i : primaries)
+    if (view.members[static_cast<size_t>(i)].timeline == top) newest.push_back(i);
+  if (newest.size() == 1) return newest.front();
+  for (int i : newest)
+    if (view.members[static_cast<size_t>(i)].name == leader) return i;
   return -1;
 }
 
@@ -134,19 +152,26 @@ void PgCluster::PollOnce() {
     s.name = m.name;
     s.host = m.host;
     s.port = m.port;
+    s.dc = m.dc;
     auto lease = probes_[m.name]->Acquire();
     if (lease.ok()) {
       auto r = (*lease)->Exec(
           "probe",
           "SELECT pg_is_in_recovery()::text, (CASE WHEN pg_is_in_recovery()"
           " THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END)::text,"
-          " COALESCE(EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp()), 0)::text",
+          " COALESCE(EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp()), 0)::text,"
+          // The timeline a primary writes on: the first 8 hex digits of its WAL file's name.
+          " CASE WHEN pg_is_in_recovery() THEN '' ELSE"
+          " pg_walfile_name(pg_current_wal_lsn()) END",
           {});
       if (r.ok() && r->size() == 1) {
         s.reachable = true;
         s.primary = r->Text(0, 0) == "false";
         s.lsn = ParseLsn(r->Text(0, 1));
         s.lag_seconds = std::strtod(r->Text(0, 2).c_str(), nullptr);
+        std::string wal = r->Text(0, 3);
+        if (wal.size() >= 8)
+          s.timeline = static_cast<uint32_t>(std::strtoul(wal.substr(0, 8).c_str(), nullptr, 16));
       }
     }
     next->members.push_back(std::move(s));
@@ -158,10 +183,9 @@ void PgCluster::PollOnce() {
   if (primaries.size() == 1) {
     next->primary = primaries.front();
   } else if (primaries.size() > 1) {
-    // Two members take writes (an old primary not yet fenced): only Patroni's leader counts.
-    std::string leader = LeaderFromPatroni();
-    for (int i : primaries)
-      if (next->members[static_cast<size_t>(i)].name == leader) next->primary = i;
+    // Two members take writes (an old primary not yet fenced, or another DC's cluster just
+    // promoted): the newest timeline, then Patroni's leader.
+    next->primary = PickPrimary(*next, primaries, LeaderFromPatroni());
   }
   // Lag is measured from the primary's position, or, while there is none (failover), from
   // the most advanced member: replicas keep serving reads through a failover.
@@ -221,7 +245,8 @@ Result<PgCluster::Lease> PgCluster::Acquire(Need need, const std::vector<std::st
       for (const auto& [name, when] : down_) skip.push_back(name);
     }
     for (;;) {
-      int idx = PickMember(*view, need, opt_.max_replica_lag_bytes, spread_.fetch_add(1), skip);
+      int idx = PickMember(*view, need, opt_.max_replica_lag_bytes, spread_.fetch_add(1), skip,
+                           opt_.local_dc);
       if (idx < 0) break;
       const MemberState& m = view->members[static_cast<size_t>(idx)];
       auto lease = pools_.at(m.name)->Acquire();

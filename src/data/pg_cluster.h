@@ -35,11 +35,13 @@ struct MemberState {
   std::string name;
   std::string host;
   int port = 0;
+  std::string dc;  // its data centre ("" when the topology does not say)
   bool reachable = false;
   bool primary = false;
   uint64_t lsn = 0;        // replicas: replayed; the primary: current
   int64_t lag_bytes = -1;  // replicas: behind the primary (-1 unknown)
   double lag_seconds = 0;  // replicas: age of the last replayed transaction while behind
+  uint32_t timeline = 0;   // members taking writes: the timeline they write on
 };
 
 struct ClusterView {
@@ -51,9 +53,17 @@ enum class Need { kPrimary, kReplica };
 
 // Which member serves a read or write: for kReplica a reachable replica within `max_lag_bytes`
 // (the `spread`-th of those, so that successive calls rotate), else the primary; for kPrimary
-// the primary. Members named in `avoid` are skipped. -1 when none qualifies. Pure.
+// the primary. Members named in `avoid` are skipped. -1 when none qualifies. With `local_dc`
+// (several DCs, docs/datacentres.md) a read prefers, in turn: a replica in that DC, the primary
+// when it is there, a replica elsewhere, the primary. Pure.
 int PickMember(const ClusterView& view, Need need, int64_t max_lag_bytes, uint64_t spread,
-               const std::vector<std::string>& avoid);
+               const std::vector<std::string>& avoid, const std::string& local_dc = "");
+
+// Of several members that take writes at once (another DC's cluster promoted while the old
+// primary is still up, or an old primary not yet fenced): the one on the highest timeline, the
+// last promoted; of several there, only `leader` (Patroni's). -1 for none. Pure.
+int PickPrimary(const ClusterView& view, const std::vector<int>& primaries,
+                const std::string& leader);
 
 // "16/B374D848" (pg_lsn as text) to a byte position; 0 when malformed.
 uint64_t ParseLsn(std::string_view text);
@@ -65,7 +75,10 @@ struct ClusterOptions {
     int port = 0;
     std::string rest;      // Patroni REST host:port (optional)
     std::string conninfo;  // instead of host/port/database/user (a single, unmanaged server)
+    std::string dc;        // its data centre (optional)
   };
+  // This node's data centre: replica reads prefer its members (PickMember). "": no preference.
+  std::string local_dc;
   std::vector<Member> members;
   // The `shard` label of this cluster's series: "0" unsharded, else the cluster's name in the
   // shard map (docs/sharding.md), so several clusters share one node's registry.

@@ -60,6 +60,42 @@ TEST(PickMember, WritesNeedThePrimary) {
   EXPECT_EQ(PickMember(v, Need::kReplica, 1024, 0, {}), 1);  // reads go on
 }
 
+// Two DCs: pg1 (primary) and pg2 in dc1, pg3 (the standby cluster's leader) in dc2.
+ClusterView TwoDcs(int64_t lag3) {
+  ClusterView v = Three(0, lag3);
+  v.members[0].dc = v.members[1].dc = "dc1";
+  v.members[2].dc = "dc2";
+  return v;
+}
+
+TEST(PickMember, ReadsPreferTheirOwnDc) {
+  ClusterView v = TwoDcs(0);
+  for (uint64_t i = 0; i < 4; ++i) {
+    EXPECT_EQ(PickMember(v, Need::kReplica, 1024, i, {}, "dc2"), 2);
+    EXPECT_EQ(PickMember(v, Need::kReplica, 1024, i, {}, "dc1"), 1);
+  }
+  // The local standby too far behind: another DC's replica, then the primary.
+  v = TwoDcs(1 << 20);
+  EXPECT_EQ(PickMember(v, Need::kReplica, 1024, 0, {}, "dc2"), 1);
+  EXPECT_EQ(PickMember(v, Need::kReplica, 1024, 0, {"pg2"}, "dc2"), 0);
+  // No replica in dc1 left: dc1's own primary before dc2's standby.
+  v = TwoDcs(0);
+  EXPECT_EQ(PickMember(v, Need::kReplica, 1024, 0, {"pg2"}, "dc1"), 0);
+  // Writes go to the primary wherever it is.
+  EXPECT_EQ(PickMember(v, Need::kPrimary, 1024, 0, {}, "dc2"), 0);
+}
+
+TEST(PickPrimary, NewestTimelineWins) {
+  ClusterView v = TwoDcs(0);
+  v.members[2].primary = true;  // dc2 promoted, dc1's old primary still up
+  v.members[0].timeline = 3;
+  v.members[2].timeline = 4;
+  EXPECT_EQ(PickPrimary(v, {0, 2}, "pg1"), 2);
+  v.members[2].timeline = 3;  // the same timeline: only Patroni's leader counts
+  EXPECT_EQ(PickPrimary(v, {0, 2}, "pg3"), 2);
+  EXPECT_EQ(PickPrimary(v, {0, 2}, ""), -1);
+}
+
 TEST(ParseLsn, TextToBytes) {
   EXPECT_EQ(ParseLsn("0/0"), 0u);
   EXPECT_EQ(ParseLsn("0/16B3748"), 0x16B3748u);

@@ -59,12 +59,22 @@ std::vector<std::string> HostAddresses(const topo::Topology& t) {
   return {ips.begin(), ips.end()};
 }
 
+// The YAML lines (indented for bootstrap.dcs.standby_cluster) of the host and port of the
+// member a standby cluster streams from: the primary DC's first member, which `up` starts first.
+// One member, not libpq's lists: Patroni's passfile line would carry the list of ports, and match
+// none. The runner points it at another member when the primary moves (runner_dc.cc).
+std::string StandbyOf(const topo::PgClusterEntry& source) {
+  auto hp = config::ParseHostPort(source.nodes.front().listen);
+  return "      host: '" + hp.host + "'\n      port: " + std::to_string(hp.port) + "\n";
+}
+
 std::string Yaml(const topo::Topology& t, const topo::NodeEntry& n, const std::string& dir,
                  const Credentials& cred) {
   auto pg = config::ParseHostPort(n.listen);
   const auto& r = t.runner;
   // Each cluster is its own Patroni scope in the one etcd (docs/sharding.md).
-  const topo::PgClusterEntry* c = topo::ClusterOfNode(t, n.name);
+  // Several DCs: each DC's members are a scope of their own (docs/datacentres.md).
+  const topo::PgClusterEntry* c = topo::PatroniClusterOfNode(t, n.name);
   std::string s;
   s += "scope: " + (c ? c->scope : std::string("millions")) + "\nname: " + n.name + "\n";
   // Reads (health, /cluster) stay open for checks and the data layer; writes (switchover,
@@ -84,6 +94,12 @@ std::string Yaml(const topo::Topology& t, const topo::NodeEntry& n, const std::s
        "\n    failsafe_mode: " + (r.patroni_failsafe_mode ? "true" : "false") +
        "\n    postgresql:\n      use_pg_rewind: true\n"
        "      parameters:\n        max_connections: 200\n        wal_log_hints: 'on'\n";
+  // A standby cluster (another DC's): its standby leader streams from the primary DC's primary,
+  // and it starts by a base backup from it. `millions dc failover` removes this from the dynamic
+  // configuration to promote it.
+  if (c && c->standby && !t.dc_clusters.empty())
+    s += "    standby_cluster:\n" + StandbyOf(t.dc_clusters.front()) +
+         "      create_replica_methods:\n      - basebackup\n";
   s += "  initdb:\n  - encoding: UTF8\n  - data-checksums\n";
   s += "postgresql:\n  listen: " + n.listen + "\n  connect_address: " + n.listen + "\n";
   s += "  data_dir: " + dir + "/data\n  bin_dir: /usr/lib/postgresql/15/bin\n";
@@ -186,6 +202,8 @@ Node PatroniRecipe::Make(const topo::NodeEntry& e, const RecipeContext& ctx) con
       extra->cluster = clusters[i].name;
       extra->cluster_index = static_cast<int>(i);
     }
+  const topo::PgClusterEntry* scope = topo::PatroniClusterOfNode(*ctx.topology, e.name);
+  extra->scope = scope ? scope->scope : "millions";
   n.extra = std::move(extra);
   // Passwords inside: readable by the engine's user only.
   secrets::WriteFile(dir + "/patroni.yml", Yaml(*ctx.topology, e, dir, ReadCredentials(ctx)),
@@ -263,7 +281,7 @@ Status CreateDatabase(const RecipeContext& ctx, const topo::PgClusterEntry& clus
 std::map<std::string, std::vector<Node>> ByCluster(const std::vector<Node>& nodes) {
   std::map<std::string, std::vector<Node>> out;
   for (const Node& n : nodes)
-    if (n.extra) out[ExtraOf(n).cluster].push_back(n);
+    if (n.extra) out[ExtraOf(n).scope].push_back(n);
   return out;
 }
 
@@ -339,7 +357,10 @@ Recipe::StatusWriter PatroniRecipe::StatusRows(const std::vector<Node>& nodes) c
       auto v = json::parse(res->body, ec);
       if (!ec && v.is_object() && v.as_object().contains("role")) {
         std::string role(v.as_object().at("role").as_string());
-        db_role = role == "replica" ? "replica" : "primary";
+        // A standby cluster's leader is in recovery: a replica of another DC's primary.
+        db_role = role == "replica"          ? "replica"
+                  : role == "standby_leader" ? "standby_leader"
+                                             : "primary";
       }
     }
     out->push_back(json::object{{"name", n.name + "-pg"},

@@ -28,9 +28,10 @@ struct Extra : NodeExtra {
   std::string data_dir;
   std::string cluster;    // the database cluster (shard) it belongs to: "" when not sharded
   int cluster_index = 0;  // its place among the topology's clusters (status' "shard")
+  std::string scope;      // its Patroni scope (a DC's cluster with [postgres] primary_dc)
 };
 
-// The Patroni nodes of `nodes` by cluster (Extra::cluster), for per-cluster questions: each
+// The Patroni nodes of `nodes` by Patroni scope (Extra::scope), for per-cluster questions: each
 // cluster is its own Patroni scope with its own leader.
 std::map<std::string, std::vector<Node>> ByCluster(const std::vector<Node>& nodes);
 

@@ -455,3 +455,38 @@ TEST_F(Fixture, PatroniYamlHasFailsafeAndTheHostsAddresses) {
 
 }  // namespace
 }  // namespace millions::ctl
+
+namespace millions::ctl {
+namespace {
+
+// [postgres] primary_dc: dc2's member is a standby cluster of its own scope, streaming from the
+// primary DC's first member, which it is bootstrapped from by a base backup.
+TEST_F(Fixture, AnotherDcsMembersAreAStandbyCluster) {
+  std::string path = (dir / "dcs.toml").string();
+  std::ofstream(path) << "[[dc]]\nname = \"dc1\"\n[[dc]]\nname = \"dc2\"\n[runner]\nrun_dir = \""
+                      << dir.string() << "\"\n[postgres]\nprimary_dc = \"dc1\"\n"
+                      << "[[postgres.node]]\nname = \"pg1\"\ndc = \"dc1\"\n"
+                      << "listen = \"127.0.0.1:5432\"\nrest = \"127.0.0.1:8008\"\n"
+                      << "[[postgres.node]]\nname = \"pg3\"\ndc = \"dc2\"\n"
+                      << "listen = \"127.0.0.1:5434\"\nrest = \"127.0.0.1:8010\"\n";
+  auto t = topo::Topology::Load(path);
+  RecipeContext c = ctx;
+  c.topology = &t;
+  const Recipe& r = Of("patroni");
+  std::map<std::string, std::string> yml;
+  for (const auto& e : r.Entries(t)) {
+    r.Make(e, c);
+    std::ifstream in(dir / e.name / "patroni.yml");
+    yml[e.name] = std::string(std::istreambuf_iterator<char>(in), {});
+  }
+  EXPECT_EQ(yml["pg1"].rfind("scope: millions\n", 0), 0u);
+  EXPECT_EQ(yml["pg1"].find("standby_cluster"), std::string::npos);
+  EXPECT_EQ(yml["pg3"].rfind("scope: millions-dc2\n", 0), 0u);
+  EXPECT_NE(yml["pg3"].find("    standby_cluster:\n      host: '127.0.0.1'\n      port: 5432\n"
+                            "      create_replica_methods:\n      - basebackup\n"),
+            std::string::npos)
+      << yml["pg3"];
+}
+
+}  // namespace
+}  // namespace millions::ctl

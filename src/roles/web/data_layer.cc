@@ -22,11 +22,12 @@ data::EtcdOptions ShardMapEtcdOptions(const topo::Topology& t) {
   return o;
 }
 
-DataLayer OpenDataLayer(const topo::Topology& t, int pool_size) {
+DataLayer OpenDataLayer(const topo::Topology& t, int pool_size, const std::string& local_dc) {
   DataLayer d;
   if (!t.shards.enabled) {
     data::ClusterOptions co = ClusterOptions(t);
     co.pool_size = pool_size;
+    co.local_dc = local_dc;
     d.store = data::OpenPgStore(co);
     return d;
   }
@@ -50,6 +51,7 @@ DataLayer OpenDataLayer(const topo::Topology& t, int pool_size) {
   for (const auto& c : t.pg_clusters) {
     data::ClusterOptions co = ClusterOptions(t, c);
     co.pool_size = pool_size;
+    co.local_dc = local_dc;
     clusters[c.name] = data::OpenPgStore(co);
   }
   data::ShardedStoreOptions so;

@@ -21,8 +21,9 @@ struct DataLayer {
 
 // Opens the store with `pool_size` connections per member. Sharded: waits (up to 60 s) for the
 // shard map in etcd, which `millions up` writes before it starts any web node or worker; throws
-// std::runtime_error when it does not come (start-up).
-DataLayer OpenDataLayer(const topo::Topology& t, int pool_size);
+// std::runtime_error when it does not come (start-up). `local_dc`: the node's data centre, whose
+// database members its replica reads prefer (docs/datacentres.md).
+DataLayer OpenDataLayer(const topo::Topology& t, int pool_size, const std::string& local_dc = "");
 
 // etcd's endpoints and the shard map's key and user (password from the run's secrets, when the
 // node was started by `up`).

@@ -30,6 +30,8 @@ int RunWebNode(const WebNodeConfig& cfg, data::Store& store, queue::JobQueue& qu
     l2.on_invalidate = [&cache](const std::vector<std::string>& keys) { cache.OnBroadcast(keys); };
     cache.AttachL2(cache::OpenRedisL2(std::move(l2), env));
   }
+  // Other DCs' cache nodes: this node's writes invalidate there too (docs/datacentres.md).
+  for (const auto& remote : cfg.l2_remote) cache.AttachRemote(cache::OpenRedisL2(remote, env));
   app::Service service(store, cache, queue, env, registry, cfg.service);
   // Feed fan-out: timelines read here; posts published as fan-out jobs for the workers (or,
   // without NATS, fanned out here).

@@ -36,6 +36,9 @@ struct WebNodeConfig {
   http::Limits limits;
   cache::TieredOptions cache;  // L1 and the read-through policies ([cache])
   cache::RedisL2Options l2;    // the cache nodes ([[redis.node]]); none: L1 only
+  // Cache nodes in several DCs (docs/datacentres.md): `l2` holds this node's DC's only, and
+  // each other DC's are here, where its writes' invalidations go too (PlaceCacheByDc).
+  std::vector<cache::RedisL2Options> l2_remote;
   app::WebOptions web;
   app::ServiceOptions service;
   int worker_threads = 2;

@@ -19,6 +19,7 @@ int ServeWeb(const std::string& path, const std::string& node) {
                               "[[postgres.node]]");
   cfg.name = me->name;
   cfg.dc = me->dc;
+  PlaceCacheByDc(t, cfg.dc, &cfg);
   cfg.listen = me->listen;
   if (!me->tls_listen.empty()) {
     cfg.tls_listen = me->tls_listen;
@@ -32,7 +33,7 @@ int ServeWeb(const std::string& path, const std::string& node) {
   cfg.web.edge_tls_origin = EdgeTlsOrigin(t, cfg.dc);
   app::SetMediaOrigin(cfg.web.edge_origin);
   log::Init(cfg.name, "web", log::ParseLevel(cfg.log_level));
-  DataLayer data = OpenDataLayer(t, t.pg_pool_size);
+  DataLayer data = OpenDataLayer(t, t.pg_pool_size, cfg.dc);
   std::unique_ptr<queue::JobQueue> queue;
   if (!cfg.nats.servers.empty()) {
     // Jobs go to NATS and the worker nodes run them: this node only publishes.

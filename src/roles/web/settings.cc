@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <map>
 
 #include "core/secret.h"
 
@@ -179,6 +180,22 @@ std::string EdgeTlsOrigin(const topo::Topology& t, const std::string& dc) {
   return e && !e->tls_listen.empty() ? "https://" + e->tls_listen : "";
 }
 
+void PlaceCacheByDc(const topo::Topology& t, const std::string& dc, WebNodeConfig* cfg) {
+  std::map<std::string, std::vector<cache::RedisL2Options::Node>> by_dc;
+  for (const auto& n : t.redis) {
+    auto hp = config::ParseHostPort(n.listen);
+    by_dc[n.dc].push_back({n.name, hp.host, hp.port});
+  }
+  if (by_dc.size() < 2 || !by_dc.count(dc)) return;
+  cfg->l2.nodes = by_dc[dc];
+  for (auto& [other, nodes] : by_dc) {
+    if (other == dc) continue;
+    cache::RedisL2Options remote = cfg->l2;
+    remote.nodes = nodes;
+    cfg->l2_remote.push_back(std::move(remote));
+  }
+}
+
 data::ClusterOptions ClusterOptions(const topo::Topology& t) {
   return ClusterOptions(t, topo::PgClusterEntry{"", "millions", t.postgres});
 }
@@ -187,7 +204,7 @@ data::ClusterOptions ClusterOptions(const topo::Topology& t, const topo::PgClust
   data::ClusterOptions o;
   for (const auto& n : c.nodes) {
     auto hp = config::ParseHostPort(n.listen);
-    o.members.push_back({n.name, hp.host, hp.port, n.rest, ""});
+    o.members.push_back({n.name, hp.host, hp.port, n.rest, "", n.dc});
   }
   if (!c.name.empty()) o.shard = c.name;
   o.database = t.pg_database;

@@ -26,6 +26,10 @@ void ReadSettings(config::ConfigFile& file, WebNodeConfig* cfg);
 // The settings of every web node of `t`: ReadSettings, [web] threads and log level, and the cache
 // nodes. Throws config::ConfigError naming file, line and key.
 WebNodeConfig ReadSettings(const topo::Topology& t);
+// When the cache nodes are in several DCs: the node's L2 is its own DC's cache nodes, and each
+// other DC's become an entry of l2_remote (invalidations only). One DC (or none in `dc`): as
+// ReadSettings left it, every cache node in one L2.
+void PlaceCacheByDc(const topo::Topology& t, const std::string& dc, WebNodeConfig* cfg);
 
 // The data layer's view of [[postgres.node]]: members, pools, lag bound, failover wait.
 // The CDN edge a node of data centre `dc` hands its clients ("http://host:port"): the first

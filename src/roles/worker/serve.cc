@@ -53,7 +53,7 @@ int Serve(const std::string& path, const std::string& node) {
   metrics::Registry registry;
   // One connection per job thread and one for the reconciler is all a worker uses.
   web::DataLayer data =
-      web::OpenDataLayer(t, std::max(2, cfg.worker_threads + 1) + cfg.fanout_threads);
+      web::OpenDataLayer(t, std::max(2, cfg.worker_threads + 1) + cfg.fanout_threads, me->dc);
   data::Store* store = data.store.get();
   store->RegisterMetrics(registry);
   cfg.nats.name = me->name;
@@ -61,7 +61,9 @@ int Serve(const std::string& path, const std::string& node) {
   // The cache only for invalidation: a finished job changes the photo's pages in every web
   // node's L1 (through the cache nodes' broadcast) and in the cache nodes.
   cache::Tiered cache(cfg.cache, nullptr, env, registry);
+  web::PlaceCacheByDc(t, me->dc, &cfg);
   if (!cfg.l2.nodes.empty()) cache.AttachL2(cache::OpenRedisL2(cfg.l2, env));
+  for (const auto& remote : cfg.l2_remote) cache.AttachRemote(cache::OpenRedisL2(remote, env));
   // Workers mint no IDs; the generator is the Service's, with shard bits no web node uses.
   app::Service service(*store, cache, *queue, env, registry, cfg.service);
 
