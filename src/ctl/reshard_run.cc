@@ -229,6 +229,13 @@ class Executor {
         });
       }
       case MoveState::kFrozen: {
+        // A crash after the map was published (the plan still says frozen, the source may be
+        // `gone` already): the cut-over is done but for its record.
+        if (auto done = PublishedTo(mv); !done.ok()) {
+          return done.error();
+        } else if (*done) {
+          return SwitchOver(mover, m, mv, Clock::now(), Clock::now());
+        }
         const auto t0 = Clock::now();
         if (Status st = mover.Freeze(); !st.ok()) return st;
         const auto t_frozen = Clock::now();
@@ -270,40 +277,32 @@ class Executor {
                                  verified->mismatches.front() + ")");
           return Record(m, MoveState::kCopying, nullptr);
         }
-        Status recorded = Record(m, MoveState::kVerified, [&](data::ShardMove& x) {
-          x.applied_seq = r->applied_seq;
-          x.rows += r->rows;
-          x.users = verified->users;
-        });
-        std::lock_guard lock(mu_);
-        Parts& parts = parts_[m];
-        parts.freeze = Ms(t_frozen - t0);
-        parts.replay = Ms(t_replayed - t_frozen);
-        parts.verify = Ms(t_verified - t_replayed);
-        parts.record = Ms(Clock::now() - t_verified);
-        return recorded;
+        // Verified: the cut-over follows at once, in this step, while the source is frozen.
+        // The `verified` state is not written to etcd (an etcd write, an fsync, inside the
+        // pause): a crash before the publish redoes the freeze and the verify; one after it is
+        // found by PublishedTo above.
+        {
+          std::lock_guard lock(mu_);
+          if (Status st = data::Advance(&plan_, m, MoveState::kVerified, NowMs()); !st.ok())
+            return st;
+          plan_.moves[m].applied_seq = r->applied_seq;
+          plan_.moves[m].rows += r->rows;
+          plan_.moves[m].users = verified->users;
+          mv = plan_.moves[m];
+          Parts& parts = parts_[m];
+          parts.freeze = Ms(t_frozen - t0);
+          parts.replay = Ms(t_replayed - t_frozen);
+          parts.verify = Ms(t_verified - t_replayed);
+        }
+        return SwitchOver(mover, m, mv, t0, t_verified);
       }
-      case MoveState::kVerified: {
+      case MoveState::kVerified: {  // after a failed publish: the source is still frozen
         Clock::time_point t0 = Clock::now();
         {
           std::lock_guard lock(mu_);
           if (auto it = frozen_at_.find(m); it != frozen_at_.end()) t0 = it->second;
         }
-        const auto t_cut = Clock::now();
-        auto version = CutOver(mover, mv);
-        if (!version.ok()) return version.error();
-        const auto t_published = Clock::now();
-        if (Status st = mover.DropSource(*version); !st.ok()) return st;
-        const int64_t pause =
-            std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0).count();
-        {
-          std::lock_guard lock(mu_);
-          switched_at_[m] = Clock::now();
-          frozen_at_.erase(m);
-          parts_[m].publish = Ms(t_published - t_cut);
-          parts_[m].release = Ms(Clock::now() - t_published);
-        }
-        return Record(m, MoveState::kSwitched, [&](data::ShardMove& x) { x.pause_ms = pause; });
+        return SwitchOver(mover, m, mv, t0, Clock::now());
       }
       case MoveState::kSwitched: {
         auto n = mover.Cleanup(mv.applied_seq);
@@ -314,6 +313,43 @@ class Executor {
         return Ok();
     }
     return Ok();
+  }
+
+  // The cut-over of a verified move: the target owns the shard, the map says so, the source
+  // gives it up (its writers, frozen until now, get wrong_shard and re-read the map); then the
+  // plan records `switched` with the pause (freeze at `t0` to the source given up).
+  Status SwitchOver(data::ShardMover& mover, size_t m, const data::ShardMove& mv,
+                    Clock::time_point t0, Clock::time_point t_cut) {
+    auto version = CutOver(mover, mv);
+    if (!version.ok()) return version.error();
+    const auto t_published = Clock::now();
+    if (Status st = mover.DropSource(*version); !st.ok()) return st;
+    const auto t_released = Clock::now();
+    const int64_t pause =
+        std::chrono::duration_cast<std::chrono::milliseconds>(t_released - t0).count();
+    {
+      std::lock_guard lock(mu_);
+      switched_at_[m] = t_released;
+      frozen_at_.erase(m);
+      parts_[m].publish = Ms(t_published - t_cut);
+      parts_[m].release = Ms(t_released - t_published);
+      parts_[m].total = Ms(t_released - t0);
+      if (plan_.moves[m].state == MoveState::kFrozen)  // resumed after the publish
+        (void)data::Advance(&plan_, m, MoveState::kVerified, NowMs());
+    }
+    return Record(m, MoveState::kSwitched, [&](data::ShardMove& x) { x.pause_ms = pause; });
+  }
+
+  // Whether the map (as this run published it, or as etcd has it) puts the move's shard on its
+  // target already.
+  Result<bool> PublishedTo(const data::ShardMove& mv) {
+    std::lock_guard lock(publish_mu_);
+    if (!known_) {
+      auto cur = maps_.Read();
+      if (!cur.ok()) return cur.error();
+      known_ = std::move(*cur);
+    }
+    return known_->map.ClusterOf(mv.logical) == mv.to;
   }
 
   void Thaw(data::ShardMover& mover, size_t m, int64_t version) {
@@ -411,24 +447,29 @@ class Executor {
 
   // Where a cut-over's pause goes (this run's cut-overs only), for the summary.
   struct Parts {
-    double freeze = -1, replay = -1, verify = -1, record = -1, publish = -1, release = -1;
+    double freeze = -1, replay = -1, verify = -1, publish = -1, release = -1, total = -1;
   };
   std::string PartsLine() const {  // under mu_
-    auto median = [&](double Parts::*f) {
+    auto at = [&](double Parts::*f, double q) {
       std::vector<double> v;
       for (const auto& [m, p] : parts_)
         if (p.*f >= 0) v.push_back(p.*f);
       if (v.empty()) return -1.0;
       std::sort(v.begin(), v.end());
-      return v[(v.size() - 1) / 2];
+      return v[std::min(v.size() - 1, static_cast<size_t>(q * double(v.size())))];
     };
-    char buf[256];
-    std::snprintf(buf, sizeof buf,
-                  "pause parts, median ms: freeze %.1f, last replay %.1f, verify %.1f, plan "
-                  "written %.1f, owned and published %.1f, source given up %.1f",
-                  median(&Parts::freeze), median(&Parts::replay), median(&Parts::verify),
-                  median(&Parts::record), median(&Parts::publish), median(&Parts::release));
-    return buf;
+    std::string out = "pause parts, ms p50/p99:";
+    const std::pair<const char*, double Parts::*> parts[] = {
+        {"freeze", &Parts::freeze},           {"last replay", &Parts::replay},
+        {"verify", &Parts::verify},           {"owned and published", &Parts::publish},
+        {"source given up", &Parts::release}, {"total", &Parts::total}};
+    for (const auto& [name, f] : parts) {
+      char buf[96];
+      std::snprintf(buf, sizeof buf, "%s %s %.1f/%.1f", name == parts[0].first ? "" : ",", name,
+                    at(f, 0.5), at(f, 0.99));
+      out += buf;
+    }
+    return out;
   }
 
   data::ReshardPlan plan_;
