@@ -132,9 +132,17 @@ class Executor {
                      mv.from.c_str(), mv.to.c_str(),
                      std::string(data::MoveStateName(mv.state)).c_str(),
                      st.error().message.c_str());
-        if (++failures_[pick] >= 5 || st.error().code == "verify_failed" ||
-            st.error().code == "lock_lost")
+        // A cluster that is unavailable (its primary died, Patroni promotes a replica) is
+        // waited for up to opt_.unavailable_for; any other error stops the run after 5 tries.
+        const auto now = Clock::now();
+        const bool unavailable = st.error().kind == Errc::kUnavailable;
+        if (unavailable && !unavailable_since_.count(pick)) unavailable_since_[pick] = now;
+        const bool give_up = unavailable ? now - unavailable_since_[pick] > opt_.unavailable_for
+                                         : ++failures_[pick] >= 5;
+        if (give_up || st.error().code == "verify_failed" || st.error().code == "lock_lost")
           error_ = "shard " + std::to_string(mv.logical) + ": " + st.error().message;
+      } else {
+        unavailable_since_.erase(pick);
       }
       cv_.notify_all();
       if (!st.ok()) std::this_thread::sleep_for(std::chrono::milliseconds(500));
@@ -484,6 +492,7 @@ class Executor {
   std::set<size_t> busy_;
   std::map<size_t, Clock::time_point> frozen_at_, switched_at_;
   std::map<size_t, int> failures_, verify_failures_;
+  std::map<size_t, Clock::time_point> unavailable_since_;
   std::map<size_t, Parts> parts_;
   uint64_t plan_seq_ = 0;      // snapshots taken
   int64_t rows_at_start_ = 0;  // rows the plan had moved before this run

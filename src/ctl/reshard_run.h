@@ -36,6 +36,8 @@ struct ExecutorOptions {
   bool progress = true;
   int catch_up_rounds = 10;  // replays before freezing at the latest
   int small_tail = 50;       // a replay with this few changes ends the catch-up
+  // How long a move's steps are retried while its clusters are unavailable (a failover).
+  std::chrono::milliseconds unavailable_for{60'000};
 };
 
 // 0 when every move is cleaned; 1 when a step failed for good, the lock was lost, or a signal
