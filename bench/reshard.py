@@ -290,6 +290,10 @@ def seed(n):
 
 
 def main():
+    # A copy of the binary: a rebuild during the run cannot change what is measured.
+    copy = os.path.join(tmp, "millions")
+    shutil.copy2(binary(), copy)
+    os.environ["MILLIONS_BIN"] = copy
     harness.topology(
         topo, name="reshardbench", up=tmp,
         etcd={"listen": f"127.0.0.1:{free_port()}", "peer_listen": f"127.0.0.1:{free_port()}"},

@@ -339,6 +339,21 @@ void WebApp::AddRoutes() {
 
   node::AddOpsRoutes(r, ready_, metrics_);  // /livez, /readyz, /metrics as every node
 
+  // The reshard's nudge at a cut-over (WebOptions::shard_map_refresh). An etcd read, at most
+  // one at a time per node (the watcher coalesces callers): cheap enough to leave unguarded.
+  r.Add("POST", "/shardmap/refresh", [this](Request& req) -> awaitable<Response> {
+    if (!opt_.shard_map_refresh)
+      co_return ErrorResponse(MakeError(Errc::kNotFound, "not_sharded", "no shard map here"));
+    // ?version=N: the version the caller published; a node that routes by it already (a write
+    // of its met wrong_shard and re-read the map) answers without reading etcd.
+    int64_t want = 0;
+    if (auto v = req.query_param("version")) want = std::atoll(v->c_str());
+    auto work = [this, want]() -> Result<std::string> {
+      return "{\"version\":" + std::to_string(opt_.shard_map_refresh(want)) + "}";
+    };
+    co_return Answer(200, co_await pool_.Run(Ctx(req), std::move(work)));
+  });
+
   r.Add("GET", "/", [this](Request&) -> awaitable<Response> {
     Response resp;
     resp.static_body = assets_->index_html;  // lives as long as the WebApp

@@ -8,6 +8,7 @@
 #include <csignal>
 #include <cstdio>
 #include <functional>
+#include <future>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -15,7 +16,9 @@
 #include <thread>
 #include <vector>
 
+#include "core/config.h"
 #include "core/env.h"
+#include "core/http_client.h"
 #include "data/shard_mover.h"
 
 namespace millions::ctl {
@@ -323,15 +326,26 @@ class Executor {
     return Ok();
   }
 
-  // The cut-over of a verified move: the target owns the shard, the map says so, the source
-  // gives it up (its writers, frozen until now, get wrong_shard and re-read the map); then the
-  // plan records `switched` with the pause (freeze at `t0` to the source given up).
+  // The cut-over of a verified move: the target holds the shard frozen, the map says so, every
+  // web node re-reads the map, then the target owns the shard and the source gives it up (its
+  // writers, frozen until now, get wrong_shard and re-read the map); then the plan records
+  // `switched` with the pause (freeze at `t0` to the source given up). No node reads the old
+  // cluster once a write has gone to the new one (but a node that missed the nudge: its poll).
   Status SwitchOver(data::ShardMover& mover, size_t m, const data::ShardMove& mv,
                     Clock::time_point t0, Clock::time_point t_cut) {
     auto version = CutOver(mover, mv);
     if (!version.ok()) return version.error();
     const auto t_published = Clock::now();
-    if (Status st = mover.DropSource(*version); !st.ok()) return st;
+    NudgeWebNodes(*version);
+    const auto t_nudged = Clock::now();
+    // Both sides at once, each on its own connection: writes routed by the new map (every node
+    // now) go on at the target, and those of a node that missed the nudge get wrong_shard at
+    // the source and re-read the map.
+    auto owned = std::async(std::launch::async, [&] { return mover.MarkTargetOwned(*version); });
+    Status dropped = mover.DropSource(*version);
+    Status owned_done = owned.get();
+    if (!owned_done.ok()) return owned_done;
+    if (!dropped.ok()) return dropped;
     const auto t_released = Clock::now();
     const int64_t pause =
         std::chrono::duration_cast<std::chrono::milliseconds>(t_released - t0).count();
@@ -340,12 +354,51 @@ class Executor {
       switched_at_[m] = t_released;
       frozen_at_.erase(m);
       parts_[m].publish = Ms(t_published - t_cut);
-      parts_[m].release = Ms(t_released - t_published);
+      parts_[m].nudge = Ms(t_nudged - t_published);
+      parts_[m].release = Ms(t_released - t_nudged);
       parts_[m].total = Ms(t_released - t0);
       if (plan_.moves[m].state == MoveState::kFrozen)  // resumed after the publish
         (void)data::Advance(&plan_, m, MoveState::kVerified, NowMs());
     }
     return Record(m, MoveState::kSwitched, [&](data::ShardMove& x) { x.pause_ms = pause; });
+  }
+
+  // Every web node re-reads the map now and answers the version it routes by (at least
+  // `version`), all at once, each bounded by opt_.nudge_timeout. A node that does not answer is
+  // not asked again in this run (it may be down, or unreachable from here under netns): its
+  // 500 ms poll remains.
+  void NudgeWebNodes(int64_t version) {
+    std::vector<std::string> nodes;
+    {
+      std::lock_guard lock(mu_);
+      for (const auto& n : opt_.web_nodes)
+        if (!unreachable_.count(n)) nodes.push_back(n);
+    }
+    std::vector<std::future<bool>> asked;
+    for (const auto& n : nodes)
+      asked.push_back(std::async(std::launch::async, [this, n, version] {
+        auto hp = config::ParseHostPort(n);
+        http::FetchRequest req;
+        req.method = "POST";
+        req.host = hp.host;
+        req.port = hp.port;
+        req.target = "/shardmap/refresh?version=" + std::to_string(version);
+        req.timeout = opt_.nudge_timeout;
+        // Unreachable is what leaves a node out; an older version (its etcd read failed) is
+        // the poll's to fix.
+        auto r = http::Fetch(req);
+        (void)version;
+        return r.ok();
+      }));
+    for (size_t i = 0; i < asked.size(); ++i) {
+      if (asked[i].get()) continue;
+      std::lock_guard lock(mu_);
+      if (unreachable_.insert(nodes[i]).second)
+        std::fprintf(stderr,
+                     "\nmillions reshard: web node %s did not re-read the map (version %lld); "
+                     "it follows by its poll\n",
+                     nodes[i].c_str(), static_cast<long long>(version));
+    }
   }
 
   // Whether the map (as this run published it, or as etcd has it) puts the move's shard on its
@@ -366,8 +419,8 @@ class Executor {
     frozen_at_.erase(m);
   }
 
-  // The target owns the shard, then the map that says so is published (the one in etcd with
-  // this shard on the target, one version on): the version now in force.
+  // The target holds the shard frozen, then the map that says so is published (the one in etcd
+  // with this shard on the target, one version on): the version now in force.
   Result<int64_t> CutOver(data::ShardMover& mover, const data::ShardMove& mv) {
     std::lock_guard lock(publish_mu_);
     for (int attempt = 0; attempt < 5; ++attempt) {
@@ -380,7 +433,7 @@ class Executor {
       }
       const data::ShardMap& now = known_->map;
       if (now.ClusterOf(mv.logical) == mv.to) {  // published before a crash
-        if (Status st = mover.MarkTargetOwned(now.version); !st.ok()) return st.error();
+        if (Status st = mover.MarkTargetFrozen(now.version); !st.ok()) return st.error();
         published_version_ = std::max(published_version_, now.version);
         return now.version;
       }
@@ -392,7 +445,7 @@ class Executor {
       }
       next.owner[size_t(mv.logical)] = static_cast<uint16_t>(at - next.clusters.begin());
       next.version = now.version + 1;
-      if (Status st = mover.MarkTargetOwned(next.version); !st.ok()) return st.error();
+      if (Status st = mover.MarkTargetFrozen(next.version); !st.ok()) return st.error();
       int64_t revision = 0;
       Status pub = maps_.Publish(next, known_->mod_revision, &revision);
       if (pub.ok() && revision > 0) {
@@ -455,7 +508,8 @@ class Executor {
 
   // Where a cut-over's pause goes (this run's cut-overs only), for the summary.
   struct Parts {
-    double freeze = -1, replay = -1, verify = -1, publish = -1, release = -1, total = -1;
+    double freeze = -1, replay = -1, verify = -1, publish = -1, nudge = -1, release = -1,
+           total = -1;
   };
   std::string PartsLine() const {  // under mu_
     auto at = [&](double Parts::*f, double q) {
@@ -468,9 +522,13 @@ class Executor {
     };
     std::string out = "pause parts, ms p50/p99:";
     const std::pair<const char*, double Parts::*> parts[] = {
-        {"freeze", &Parts::freeze},           {"last replay", &Parts::replay},
-        {"verify", &Parts::verify},           {"owned and published", &Parts::publish},
-        {"source given up", &Parts::release}, {"total", &Parts::total}};
+        {"freeze", &Parts::freeze},
+        {"last replay", &Parts::replay},
+        {"verify", &Parts::verify},
+        {"target frozen and published", &Parts::publish},
+        {"web nodes re-read the map", &Parts::nudge},
+        {"target owned and source given up", &Parts::release},
+        {"total", &Parts::total}};
     for (const auto& [name, f] : parts) {
       char buf[96];
       std::snprintf(buf, sizeof buf, "%s %s %.1f/%.1f", name == parts[0].first ? "" : ",", name,
@@ -493,6 +551,7 @@ class Executor {
   std::map<size_t, Clock::time_point> frozen_at_, switched_at_;
   std::map<size_t, int> failures_, verify_failures_;
   std::map<size_t, Clock::time_point> unavailable_since_;
+  std::set<std::string> unreachable_;  // web nodes that did not answer a nudge
   std::map<size_t, Parts> parts_;
   uint64_t plan_seq_ = 0;      // snapshots taken
   int64_t rows_at_start_ = 0;  // rows the plan had moved before this run

@@ -16,9 +16,29 @@
 #include "ctl/edge_metrics.h"
 #include "ctl/prometheus.h"
 #include "ctl/recipes/patroni.h"
+#include "ctl/reshard_watch.h"
 #include "ctl/runner_internal.h"
+#include "ctl/secrets.h"
 
 namespace millions::ctl::detail {
+
+ReshardWatch* Runner::Reshard() {
+  if (!t_.shards.enabled || t_.runner.etcd.empty()) return nullptr;
+  std::lock_guard lock(reshard_mu_);
+  if (!reshard_) {
+    data::EtcdOptions o;
+    for (const auto& e : t_.runner.etcd) o.endpoints.push_back(e.listen);
+    o.user = "shardmap";
+    try {
+      o.password = secrets::Get(run_, secrets::kEtcdShardMap);
+    } catch (const std::exception&) {
+      return nullptr;  // not made yet: the next call tries again
+    }
+    o.timeout = std::chrono::milliseconds(1500);
+    reshard_ = std::make_unique<ReshardWatch>(std::move(o), t_.name);
+  }
+  return reshard_.get();
+}
 
 std::string Runner::StatusJson() {
   json::array arr;
@@ -67,6 +87,11 @@ std::string Runner::StatusJson() {
                     {"endpoints", std::move(endpoints)},
                     {"events", std::move(events)}};
   if (!shards.empty()) root["shards"] = std::move(shards);
+  // The reshard in progress (or the last one), as the watch last read it from etcd.
+  if (ReshardWatch* w = Reshard()) {
+    ReshardView v = w->Current();
+    if (v.present) root["reshard"] = ReshardViewJson(v);
+  }
   return json::serialize(root);
 }
 
@@ -227,6 +252,10 @@ void Runner::ServeAdmin() {
     co_return http::Json(202, "{\"stopping\":true}");
   });
   static metrics::Registry registry;
+  // millions_reshard_* (docs/metrics.md): the watch's last reading, no etcd read at scrape time.
+  registry.AddCollector([this](metrics::Families* out) {
+    if (ReshardWatch* w = Reshard()) AddReshardFamilies(out, w->Current());
+  });
   http::ServerOptions so;
   so.host = hp.host;
   so.port = hp.port;

@@ -353,6 +353,16 @@ Result<VerifyReport> ShardMover::Verify() {
   return report;
 }
 
+Status ShardMover::MarkTargetFrozen(int64_t map_version) {
+  auto r = dst_.Exec("rs_frozen_here",
+                     "INSERT INTO shard_ownership(logical, state, map_version)"
+                     " VALUES($1, 'frozen', $2) ON CONFLICT (logical) DO UPDATE"
+                     " SET state = 'frozen', map_version = EXCLUDED.map_version",
+                     {pg::P(int64_t{logical_}), pg::P(map_version)});
+  if (!r.ok()) return r.error();
+  return Ok();
+}
+
 Status ShardMover::MarkTargetOwned(int64_t map_version) {
   auto r = dst_.Exec("rs_owned_here",
                      "INSERT INTO shard_ownership(logical, state, map_version)"

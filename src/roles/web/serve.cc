@@ -33,6 +33,12 @@ int ServeWeb(const std::string& path, const std::string& node) {
   app::SetMediaOrigin(cfg.web.edge_origin);
   log::Init(cfg.name, "web", log::ParseLevel(cfg.log_level));
   DataLayer data = OpenDataLayer(t, t.pg_pool_size);
+  if (data::ShardMapWatcher* w = data.watcher.get()) {
+    cfg.web.shard_map_refresh = [w](int64_t want) {
+      if (w->Current()->version < want || want <= 0) w->Refresh();
+      return w->Current()->version;
+    };
+  }
   std::unique_ptr<queue::JobQueue> queue;
   if (!cfg.nats.servers.empty()) {
     // Jobs go to NATS and the worker nodes run them: this node only publishes.
