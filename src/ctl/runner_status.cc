@@ -252,10 +252,6 @@ void Runner::ServeAdmin() {
     co_return http::Json(202, "{\"stopping\":true}");
   });
   static metrics::Registry registry;
-  // millions_reshard_* (docs/metrics.md): the watch's last reading, no etcd read at scrape time.
-  registry.AddCollector([this](metrics::Families* out) {
-    if (ReshardWatch* w = Reshard()) AddReshardFamilies(out, w->Current());
-  });
   http::ServerOptions so;
   so.host = hp.host;
   so.port = hp.port;

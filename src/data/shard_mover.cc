@@ -441,22 +441,30 @@ Result<int64_t> ShardMover::DeleteShardRows(pg::Conn& c) {
 }
 
 Result<int64_t> ShardMover::Cleanup(int64_t after_seq) {
-  if (auto r = Replay(after_seq); !r.ok()) return r.error();
+  auto replayed = Replay(after_seq);
+  if (!replayed.ok()) return replayed.error();
   auto deleted = DeleteShardRows(src_);
   if (!deleted.ok()) return deleted;
-  for (;;) {
-    auto r = src_.Exec("rs_clear_changes",
-                       "DELETE FROM shard_changes WHERE seq = ANY(ARRAY(SELECT seq FROM"
-                       " shard_changes WHERE logical = $1 LIMIT $2))",
-                       {pg::P(int64_t{logical_}), pg::P(opt_.cleanup_batch)});
-    if (!r.ok()) return r.error();
-    if (r->affected() < opt_.cleanup_batch) break;
-  }
+  // The ownership row first: from then on no write here captures a change of this shard (an
+  // edge towards it from a shard kept here is an edge like any other). A write that read the
+  // row as `gone` before may still append one: once those are over, the changes left are
+  // replayed, then dropped. (Dropping them before the row left a change behind that nobody
+  // replayed: reshard_itest found one.)
   auto r = src_.Exec("rs_forget",
                      "DELETE FROM shard_ownership WHERE logical = $1 AND state = 'gone'"
                      " AND EXISTS (SELECT 1 FROM shard_ownership WHERE logical <> $1)",
                      {pg::P(int64_t{logical_})});
   if (!r.ok()) return r.error();
+  if (Status st = SettleOlderTransactions(src_); !st.ok()) return st.error();
+  if (auto last = Replay(replayed->applied_seq); !last.ok()) return last.error();
+  for (;;) {
+    auto c = src_.Exec("rs_clear_changes",
+                       "DELETE FROM shard_changes WHERE seq = ANY(ARRAY(SELECT seq FROM"
+                       " shard_changes WHERE logical = $1 LIMIT $2))",
+                       {pg::P(int64_t{logical_}), pg::P(opt_.cleanup_batch)});
+    if (!c.ok()) return c.error();
+    if (c->affected() < opt_.cleanup_batch) break;
+  }
   return deleted;
 }
 

@@ -21,9 +21,10 @@ import subprocess
 import tempfile
 import threading
 import time
+import tomllib
 import urllib.request
 
-from harness import (Checks, bearer, binary, free_port, http_request, node, parse_json, pg_env,
+from harness import (Checks, admin_auth, bearer, binary, free_port, http_request, node, parse_json, pg_env,
                      png, secret, topology, wait_for)
 
 LOGICAL = int(os.environ.get("MILLIONS_RESHARD_LOGICAL", "256"))
@@ -337,6 +338,15 @@ def readable(user_ids):
     return bad
 
 
+def runner_reshard():
+    r = subprocess.run([binary(), "status", "--json", "--topology", topo], capture_output=True,
+                       text=True, timeout=30, cwd=tmp)
+    try:
+        return json.loads(r.stdout).get("reshard") if r.returncode == 0 else None
+    except ValueError:
+        return None
+
+
 def parse_summary(out):
     m = re.search(r"resharded: (\d+) logical shards.*?, (\d+) users, (\d+) rows; this run "
                   r"(\d+) rows in ([\d.]+) s \((\d+) rows/s\); write pause per shard p50 (-?\d+) "
@@ -383,8 +393,11 @@ try:
                         capture_output=True, text=True, timeout=60, cwd=tmp)
     c.check(st.returncode == 0 and "running: pid" in st.stdout and "plan: map version 1" in
             st.stdout, f"--status shows the running plan: {st.stdout[-600:]}")
+    # The runner shows the reshard in progress (status --json "reshard", the dashboard's).
+    seen_running = wait_for(lambda: (runner_reshard() or {}).get("state") == "running", 20, 0.5)
     out, err = rs.communicate(timeout=900)
     took = time.time() - before_start
+    c.check(seen_running, f"status --json shows the reshard running: {runner_reshard()}")
     c.eq(rs.returncode, 0, "reshard --shards 3: " + (out + err)[-1500:])
     summary = parse_summary(out)
     c.check(summary is not None, f"the summary line: {out[-400:]}")
@@ -420,6 +433,18 @@ try:
     plan = etcd_get("/millions/reshardtest/reshard/plan")
     pauses = sorted(mv["pause_ms"] for mv in plan["moves"])
     c.check(all(mv["state"] == "cleaned" for mv in plan["moves"]), "the plan is done")
+    c.check(wait_for(lambda: (runner_reshard() or {}).get("state") == "done"
+                     and runner_reshard().get("moves") == {"cleaned": moved}, 10, 0.5),
+            f"status --json shows the reshard done, every move cleaned: {runner_reshard()}")
+    st = runner_reshard() or {}
+    c.eq((st.get("shards_switched"), st.get("pause_max_ms")), (moved, max(pauses)),
+         "status --json: the shards switched and the largest pause, as the plan says")
+    with open(topo, "rb") as f:
+        admin = tomllib.load(f)["runner"]["admin"]
+    host, port = admin.rsplit(":", 1)
+    _, _, text = http_request(host, int(port), "GET", "/metrics", headers=admin_auth(run_dir))
+    c.check(f'millions_reshard_shards{{state="cleaned"}} {moved}' in text.decode(),
+            "the runner's /metrics: millions_reshard_shards by state")
     c.check(pauses and pauses[-1] < 2000,
             f"every write pause under the store's 2 s wait: max {pauses[-1] if pauses else None}")
     log(f"pauses ms: p50 {pauses[len(pauses) // 2]} p99 {pauses[int(len(pauses) * .99)]} "
