@@ -16,9 +16,8 @@
 #include <thread>
 #include <vector>
 
-#include "core/config.h"
 #include "core/env.h"
-#include "core/http_client.h"
+#include "ctl/reshard_nudge.h"
 #include "data/shard_mover.h"
 
 namespace millions::ctl {
@@ -379,24 +378,9 @@ class Executor {
       for (const auto& n : opt_.web_nodes)
         if (!unreachable_.count(n)) nodes.push_back(n);
     }
-    std::vector<std::future<bool>> asked;
-    for (const auto& n : nodes)
-      asked.push_back(std::async(std::launch::async, [this, n, version] {
-        auto hp = config::ParseHostPort(n);
-        http::FetchRequest req;
-        req.method = "POST";
-        req.host = hp.host;
-        req.port = hp.port;
-        req.target = "/shardmap/refresh?version=" + std::to_string(version);
-        req.timeout = opt_.nudge_timeout;
-        // Unreachable is what leaves a node out; an older version (its etcd read failed) is
-        // the poll's to fix.
-        auto r = http::Fetch(req);
-        (void)version;
-        return r.ok();
-      }));
-    for (size_t i = 0; i < asked.size(); ++i) {
-      if (asked[i].get()) continue;
+    const std::vector<bool> answered = ctl::NudgeWebNodes(nodes, version, opt_.nudge_timeout);
+    for (size_t i = 0; i < nodes.size(); ++i) {
+      if (answered[i]) continue;
       std::lock_guard lock(mu_);
       if (unreachable_.insert(nodes[i]).second)
         std::fprintf(stderr,
