@@ -11,6 +11,7 @@
 #include "app/auth.h"
 #include "app/job_waiters.h"
 #include "core/log.h"
+#include "core/secret.h"
 #include "core/node_harness.h"
 #include "data/ids.h"
 
@@ -338,6 +339,29 @@ void WebApp::AddRoutes() {
   };
 
   node::AddOpsRoutes(r, ready_, metrics_);  // /livez, /readyz, /metrics as every node
+
+  // The reshard's nudge at a cut-over (WebOptions::shard_map_refresh). An etcd read, at most
+  // one at a time per node (the watcher coalesces callers), and only for a caller that proves
+  // it holds the shard map's secret: the balancers forward every path.
+  r.Add("POST", "/shardmap/refresh", [this](Request& req) -> awaitable<Response> {
+    if (!opt_.shard_map_refresh)
+      co_return ErrorResponse(MakeError(Errc::kNotFound, "not_sharded", "no shard map here"));
+    if (!opt_.shard_map_refresh_token.empty()) {
+      auto h = req.header("Authorization");
+      std::string given(h ? *h : std::string_view());
+      if (!secret::Equal(given, "Bearer " + opt_.shard_map_refresh_token))
+        co_return ErrorResponse(
+            MakeError(Errc::kForbidden, "forbidden", "the shard map refresh is the reshard's"));
+    }
+    // ?version=N: the version the caller published; a node that routes by it already (a write
+    // of its met wrong_shard and re-read the map) answers without reading etcd.
+    int64_t want = 0;
+    if (auto v = req.query_param("version")) want = std::atoll(v->c_str());
+    auto work = [this, want]() -> Result<std::string> {
+      return "{\"version\":" + std::to_string(opt_.shard_map_refresh(want)) + "}";
+    };
+    co_return Answer(200, co_await pool_.Run(Ctx(req), std::move(work)));
+  });
 
   r.Add("GET", "/", [this](Request&) -> awaitable<Response> {
     Response resp;

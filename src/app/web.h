@@ -38,6 +38,16 @@ struct WebOptions {
   // The throttle's counters, shared by every web node (cache/counters.h); null: this process's
   // memory (`millions single`).
   std::shared_ptr<cache::Counters> counters;
+  // Sharded: reads the shard map from etcd now (blocking; on the blocking pool) and answers the
+  // version in force. `POST /shardmap/refresh` calls it: the reshard asks every web node at each
+  // cut-over, so that none reads a moved shard from its old cluster once writes go to the new
+  // one (docs/sharding.md). Null: unsharded, the route answers 404.
+  // The argument: the version the caller wants; a node at it or past it need not read etcd.
+  std::function<int64_t(int64_t)> shard_map_refresh;
+  // What the nudge must carry as `Authorization: Bearer` (secret::Derive of the shard map's etcd
+  // password, secret::kShardMapRefresh): the route is on the public listener's path, so nobody
+  // else makes a node read etcd. Empty (a node started without secrets): no check.
+  std::string shard_map_refresh_token;
 };
 
 class WebApp {

@@ -18,4 +18,14 @@ std::string ReadFile(const std::string& path);
 // no credentials.
 std::string FromEnv(const std::string& name);
 
+// A token for one purpose derived from a secret both sides hold: HMAC-SHA-256(key, purpose) in
+// hex, so that the secret itself never crosses the wire (the reshard's nudge of the web nodes
+// proves it knows the shard map's etcd password this way). Empty when `key` is empty.
+std::string Derive(const std::string& key, const std::string& purpose);
+// Whether `given` equals `want`, in time that does not depend on where they differ.
+bool Equal(const std::string& given, const std::string& want);
+
+// Derive's purpose for the reshard's `POST /shardmap/refresh` to the web nodes.
+inline constexpr const char* kShardMapRefresh = "millions shard map refresh";
+
 }  // namespace millions::secret

@@ -46,6 +46,8 @@ table{border-collapse:collapse}td,th{padding:.2rem .6rem;text-align:right;border
 <section class="dc" id="shardbox" hidden><h3>Shards <span style="font-weight:normal;color:#889">database clusters and the shard map in etcd</span></h3>
 <table id="shards"><thead><tr><th style="text-align:left">cluster</th><th style="text-align:left">Patroni scope</th>
 <th style="text-align:left">primary</th><th>members</th><th>logical shards</th><th>map version</th></tr></thead><tbody></tbody></table></section>
+<section class="dc" id="reshardbox" hidden><h3>Reshard <span style="font-weight:normal;color:#889">the plan in etcd (millions reshard --status)</span></h3>
+<div id="reshard"></div></section>
 <section class="dc"><h3>Tiers</h3><table id="tiers"><thead><tr><th style="text-align:left">tier</th>
 <th>requests/s</th><th>p99 ms</th><th>errors/s</th><th>db connections</th></tr></thead><tbody></tbody></table></section>
 <section class="dc"><h3>Cache</h3><table id="cache"><thead><tr><th>hit ratio</th><th>L1 hits/s</th>
@@ -173,6 +175,7 @@ function renderNodes(status) {
   $('events').replaceChildren(...status.events.slice().reverse().map((e) => el('div', `${e.ts}  ${e.text}`)));
   renderShards(status.shards || []);
   renderDcDb((status.dcs || []).filter((d) => d.cluster));
+  renderReshard(status.reshard);
 }
 function renderDcDb(dcs) {
   $('dcdbbox').hidden = dcs.length === 0;
@@ -184,6 +187,21 @@ function renderDcDb(dcs) {
       tr.append(el('td', String(v)));
     return tr;
   }));
+}
+function renderReshard(r) {
+  $('reshardbox').hidden = !r;
+  if (!r) return;
+  const n = r.shards_total || 0, done = r.shards_switched || 0;
+  const width = 30, fill = n ? Math.round(width * done / n) : 0;
+  const eta = r.eta_s < 0 ? '?' : `${Math.floor(r.eta_s / 60)}:${String(Math.round(r.eta_s % 60)).padStart(2, '0')}`;
+  const moves = Object.entries(r.moves || {}).map(([s, k]) => `${s} ${k}`).join(', ');
+  const pause = r.pause_max_ms < 0 ? 'none yet' : `p50 ${r.pause_p50_ms} ms, p99 ${r.pause_p99_ms} ms, max ${r.pause_max_ms} ms`;
+  $('reshard').replaceChildren(
+    el('div', `${r.state}${r.holder ? ' (' + r.holder + ')' : ''}: map version ${r.from_version} -> ${r.to_version}`),
+    el('div', `[${'#'.repeat(fill)}${'.'.repeat(width - fill)}] ${done}/${n} logical shards switched  ${r.users} users  ${r.rows} rows  ${Math.round(r.rows_per_s)} rows/s  ETA ${eta}`),
+    el('div', `moves: ${moves}`),
+    el('div', `write pause per shard: ${pause}`));
+  $('reshard').style.fontFamily = 'monospace';
 }
 function renderShards(shards) {
   $('shardbox').hidden = shards.length === 0;

@@ -10,11 +10,13 @@
 #include <cstdio>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <set>
 
 #include "core/config.h"
 #include "core/env.h"
 #include "core/pg.h"
+#include "core/secret.h"
 #include "core/topology.h"
 #include "ctl/reshard_run.h"
 #include "ctl/secrets.h"
@@ -306,6 +308,20 @@ int RunReshard(const ReshardFlags& flags) {
   xo.grace = std::chrono::milliseconds(flags.grace_ms);
   xo.progress = flags.progress;
   xo.lock_ttl = std::chrono::seconds(kLockTtlS);
+  // The web nodes to nudge at each cut-over: the runner's effective topology (with the nodes
+  // scaled up at run time) when there is one, else the file's.
+  const topo::Topology* web_of = &t;
+  std::optional<topo::Topology> effective;
+  try {
+    if (std::filesystem::exists(run_dir + "/topology.toml")) {
+      effective = topo::Topology::Load(run_dir + "/topology.toml");
+      web_of = &*effective;
+    }
+  } catch (const std::exception&) {
+    // the file's web nodes, then
+  }
+  for (const auto& n : web_of->web) xo.web_nodes.push_back(n.listen);
+  xo.nudge_token = secret::Derive(eo.password, secret::kShardMapRefresh);
   return RunPlan(std::move(plan), clusters, etcd, maps, xo);
 }
 

@@ -8,6 +8,7 @@
 #include <csignal>
 #include <cstdio>
 #include <functional>
+#include <future>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -16,6 +17,7 @@
 #include <vector>
 
 #include "core/env.h"
+#include "ctl/reshard_nudge.h"
 #include "data/shard_mover.h"
 
 namespace millions::ctl {
@@ -132,9 +134,17 @@ class Executor {
                      mv.from.c_str(), mv.to.c_str(),
                      std::string(data::MoveStateName(mv.state)).c_str(),
                      st.error().message.c_str());
-        if (++failures_[pick] >= 5 || st.error().code == "verify_failed" ||
-            st.error().code == "lock_lost")
+        // A cluster that is unavailable (its primary died, Patroni promotes a replica) is
+        // waited for up to opt_.unavailable_for; any other error stops the run after 5 tries.
+        const auto now = Clock::now();
+        const bool unavailable = st.error().kind == Errc::kUnavailable;
+        if (unavailable && !unavailable_since_.count(pick)) unavailable_since_[pick] = now;
+        const bool give_up = unavailable ? now - unavailable_since_[pick] > opt_.unavailable_for
+                                         : ++failures_[pick] >= 5;
+        if (give_up || st.error().code == "verify_failed" || st.error().code == "lock_lost")
           error_ = "shard " + std::to_string(mv.logical) + ": " + st.error().message;
+      } else {
+        unavailable_since_.erase(pick);
       }
       cv_.notify_all();
       if (!st.ok()) std::this_thread::sleep_for(std::chrono::milliseconds(500));
@@ -229,6 +239,16 @@ class Executor {
         });
       }
       case MoveState::kFrozen: {
+        // A crash after the map was published (the plan still says frozen, the source may be
+        // `gone` already): the cut-over is done but for its record.
+        if (auto done = PublishedTo(mv); !done.ok()) {
+          return done.error();
+        } else if (*done) {
+          return SwitchOver(mover, m, mv, Clock::now(), Clock::now());
+        }
+        // The target `frozen` before the pause begins: nobody routes there until the publish,
+        // so this needs not wait for the freeze, and it is one commit fewer inside the pause.
+        if (Status st = mover.MarkTargetFrozen(v); !st.ok()) return st;
         const auto t0 = Clock::now();
         if (Status st = mover.Freeze(); !st.ok()) return st;
         const auto t_frozen = Clock::now();
@@ -270,40 +290,34 @@ class Executor {
                                  verified->mismatches.front() + ")");
           return Record(m, MoveState::kCopying, nullptr);
         }
-        Status recorded = Record(m, MoveState::kVerified, [&](data::ShardMove& x) {
-          x.applied_seq = r->applied_seq;
-          x.rows += r->rows;
-          x.users = verified->users;
-        });
-        std::lock_guard lock(mu_);
-        Parts& parts = parts_[m];
-        parts.freeze = Ms(t_frozen - t0);
-        parts.replay = Ms(t_replayed - t_frozen);
-        parts.verify = Ms(t_verified - t_replayed);
-        parts.record = Ms(Clock::now() - t_verified);
-        return recorded;
+        // Verified: the cut-over follows at once, in this step, while the source is frozen.
+        // The `verified` state is not written to etcd (an etcd write, an fsync, inside the
+        // pause): a crash before the publish redoes the freeze and the verify; one after it is
+        // found by PublishedTo above.
+        {
+          std::lock_guard lock(mu_);
+          if (Status st = data::Advance(&plan_, m, MoveState::kVerified, NowMs()); !st.ok())
+            return st;
+          plan_.moves[m].applied_seq = r->applied_seq;
+          plan_.moves[m].rows += r->rows;
+          plan_.moves[m].users = verified->users;
+          mv = plan_.moves[m];
+          Parts& parts = parts_[m];
+          parts.freeze = Ms(t_frozen - t0);
+          parts.replay = Ms(t_replayed - t_frozen);
+          parts.verify = Ms(t_verified - t_replayed);
+        }
+        return SwitchOver(mover, m, mv, t0, t_verified);
       }
-      case MoveState::kVerified: {
+      case MoveState::kVerified: {  // after a failed publish: the source is still frozen
+        // (A plan recorded `verified` by an older reshard: its target may not be frozen yet.)
+        if (Status st = mover.MarkTargetFrozen(v); !st.ok()) return st;
         Clock::time_point t0 = Clock::now();
         {
           std::lock_guard lock(mu_);
           if (auto it = frozen_at_.find(m); it != frozen_at_.end()) t0 = it->second;
         }
-        const auto t_cut = Clock::now();
-        auto version = CutOver(mover, mv);
-        if (!version.ok()) return version.error();
-        const auto t_published = Clock::now();
-        if (Status st = mover.DropSource(*version); !st.ok()) return st;
-        const int64_t pause =
-            std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0).count();
-        {
-          std::lock_guard lock(mu_);
-          switched_at_[m] = Clock::now();
-          frozen_at_.erase(m);
-          parts_[m].publish = Ms(t_published - t_cut);
-          parts_[m].release = Ms(Clock::now() - t_published);
-        }
-        return Record(m, MoveState::kSwitched, [&](data::ShardMove& x) { x.pause_ms = pause; });
+        return SwitchOver(mover, m, mv, t0, Clock::now());
       }
       case MoveState::kSwitched: {
         auto n = mover.Cleanup(mv.applied_seq);
@@ -316,14 +330,86 @@ class Executor {
     return Ok();
   }
 
+  // The cut-over of a verified move: the target holds the shard frozen, the map says so, every
+  // web node re-reads the map, then the target owns the shard and the source gives it up (its
+  // writers, frozen until now, get wrong_shard and re-read the map); then the plan records
+  // `switched` with the pause (freeze at `t0` to the source given up). No node reads the old
+  // cluster once a write has gone to the new one (but a node that missed the nudge: its poll).
+  Status SwitchOver(data::ShardMover& mover, size_t m, const data::ShardMove& mv,
+                    Clock::time_point t0, Clock::time_point t_cut) {
+    auto version = CutOver(mover, mv);
+    if (!version.ok()) return version.error();
+    const auto t_published = Clock::now();
+    NudgeWebNodes(*version);
+    const auto t_nudged = Clock::now();
+    // Both sides at once, each on its own connection: writes routed by the new map (every node
+    // now) go on at the target, and those of a node that missed the nudge get wrong_shard at
+    // the source and re-read the map.
+    auto owned = std::async(std::launch::async, [&] { return mover.MarkTargetOwned(*version); });
+    Status dropped = mover.DropSource(*version);
+    Status owned_done = owned.get();
+    if (!owned_done.ok()) return owned_done;
+    if (!dropped.ok()) return dropped;
+    const auto t_released = Clock::now();
+    const int64_t pause =
+        std::chrono::duration_cast<std::chrono::milliseconds>(t_released - t0).count();
+    {
+      std::lock_guard lock(mu_);
+      switched_at_[m] = t_released;
+      frozen_at_.erase(m);
+      parts_[m].publish = Ms(t_published - t_cut);
+      parts_[m].nudge = Ms(t_nudged - t_published);
+      parts_[m].release = Ms(t_released - t_nudged);
+      parts_[m].total = Ms(t_released - t0);
+      if (plan_.moves[m].state == MoveState::kFrozen)  // resumed after the publish
+        (void)data::Advance(&plan_, m, MoveState::kVerified, NowMs());
+    }
+    return Record(m, MoveState::kSwitched, [&](data::ShardMove& x) { x.pause_ms = pause; });
+  }
+
+  // Every web node re-reads the map now and answers the version it routes by (at least
+  // `version`), all at once, each bounded by opt_.nudge_timeout. A node that does not answer is
+  // not asked again in this run (it may be down, or unreachable from here under netns): its
+  // 500 ms poll remains.
+  void NudgeWebNodes(int64_t version) {
+    std::vector<std::string> nodes;
+    {
+      std::lock_guard lock(mu_);
+      for (const auto& n : opt_.web_nodes)
+        if (!unreachable_.count(n)) nodes.push_back(n);
+    }
+    const std::vector<bool> answered = ctl::NudgeWebNodes(nodes, version, opt_.nudge_token, opt_.nudge_timeout);
+    for (size_t i = 0; i < nodes.size(); ++i) {
+      if (answered[i]) continue;
+      std::lock_guard lock(mu_);
+      if (unreachable_.insert(nodes[i]).second)
+        std::fprintf(stderr,
+                     "\nmillions reshard: web node %s did not re-read the map (version %lld); "
+                     "it follows by its poll\n",
+                     nodes[i].c_str(), static_cast<long long>(version));
+    }
+  }
+
+  // Whether the map (as this run published it, or as etcd has it) puts the move's shard on its
+  // target already.
+  Result<bool> PublishedTo(const data::ShardMove& mv) {
+    std::lock_guard lock(publish_mu_);
+    if (!known_) {
+      auto cur = maps_.Read();
+      if (!cur.ok()) return cur.error();
+      known_ = std::move(*cur);
+    }
+    return known_->map.ClusterOf(mv.logical) == mv.to;
+  }
+
   void Thaw(data::ShardMover& mover, size_t m, int64_t version) {
     (void)mover.StartCapture(version);
     std::lock_guard lock(mu_);
     frozen_at_.erase(m);
   }
 
-  // The target owns the shard, then the map that says so is published (the one in etcd with
-  // this shard on the target, one version on): the version now in force.
+  // The map that puts the shard on the target (frozen there since the freeze) is published (the
+  // one in etcd with this shard on the target, one version on): the version now in force.
   Result<int64_t> CutOver(data::ShardMover& mover, const data::ShardMove& mv) {
     std::lock_guard lock(publish_mu_);
     for (int attempt = 0; attempt < 5; ++attempt) {
@@ -336,7 +422,7 @@ class Executor {
       }
       const data::ShardMap& now = known_->map;
       if (now.ClusterOf(mv.logical) == mv.to) {  // published before a crash
-        if (Status st = mover.MarkTargetOwned(now.version); !st.ok()) return st.error();
+        if (Status st = mover.MarkTargetFrozen(now.version); !st.ok()) return st.error();
         published_version_ = std::max(published_version_, now.version);
         return now.version;
       }
@@ -347,8 +433,7 @@ class Executor {
         at = next.clusters.end() - 1;
       }
       next.owner[size_t(mv.logical)] = static_cast<uint16_t>(at - next.clusters.begin());
-      next.version = now.version + 1;
-      if (Status st = mover.MarkTargetOwned(next.version); !st.ok()) return st.error();
+      next.version = now.version + 1;  // the target is `frozen` already (the kFrozen step)
       int64_t revision = 0;
       Status pub = maps_.Publish(next, known_->mod_revision, &revision);
       if (pub.ok() && revision > 0) {
@@ -411,24 +496,34 @@ class Executor {
 
   // Where a cut-over's pause goes (this run's cut-overs only), for the summary.
   struct Parts {
-    double freeze = -1, replay = -1, verify = -1, record = -1, publish = -1, release = -1;
+    double freeze = -1, replay = -1, verify = -1, publish = -1, nudge = -1, release = -1,
+           total = -1;
   };
   std::string PartsLine() const {  // under mu_
-    auto median = [&](double Parts::*f) {
+    auto at = [&](double Parts::*f, double q) {
       std::vector<double> v;
       for (const auto& [m, p] : parts_)
         if (p.*f >= 0) v.push_back(p.*f);
       if (v.empty()) return -1.0;
       std::sort(v.begin(), v.end());
-      return v[(v.size() - 1) / 2];
+      return v[std::min(v.size() - 1, static_cast<size_t>(q * double(v.size())))];
     };
-    char buf[256];
-    std::snprintf(buf, sizeof buf,
-                  "pause parts, median ms: freeze %.1f, last replay %.1f, verify %.1f, plan "
-                  "written %.1f, owned and published %.1f, source given up %.1f",
-                  median(&Parts::freeze), median(&Parts::replay), median(&Parts::verify),
-                  median(&Parts::record), median(&Parts::publish), median(&Parts::release));
-    return buf;
+    std::string out = "pause parts, ms p50/p99:";
+    const std::pair<const char*, double Parts::*> parts[] = {
+        {"freeze", &Parts::freeze},
+        {"last replay", &Parts::replay},
+        {"verify", &Parts::verify},
+        {"map published", &Parts::publish},
+        {"web nodes re-read the map", &Parts::nudge},
+        {"target owned and source given up", &Parts::release},
+        {"total", &Parts::total}};
+    for (const auto& [name, f] : parts) {
+      char buf[96];
+      std::snprintf(buf, sizeof buf, "%s %s %.1f/%.1f", name == parts[0].first ? "" : ",", name,
+                    at(f, 0.5), at(f, 0.99));
+      out += buf;
+    }
+    return out;
   }
 
   data::ReshardPlan plan_;
@@ -443,6 +538,8 @@ class Executor {
   std::set<size_t> busy_;
   std::map<size_t, Clock::time_point> frozen_at_, switched_at_;
   std::map<size_t, int> failures_, verify_failures_;
+  std::map<size_t, Clock::time_point> unavailable_since_;
+  std::set<std::string> unreachable_;  // web nodes that did not answer a nudge
   std::map<size_t, Parts> parts_;
   uint64_t plan_seq_ = 0;      // snapshots taken
   int64_t rows_at_start_ = 0;  // rows the plan had moved before this run

@@ -21,6 +21,7 @@
 #include <chrono>
 #include <map>
 #include <string>
+#include <vector>
 
 #include "core/pg.h"
 #include "data/reshard_etcd.h"
@@ -36,6 +37,14 @@ struct ExecutorOptions {
   bool progress = true;
   int catch_up_rounds = 10;  // replays before freezing at the latest
   int small_tail = 50;       // a replay with this few changes ends the catch-up
+  // The web nodes (host:port) told to re-read the map at each cut-over before the source gives
+  // the shard up (POST /shardmap/refresh): none still reads the old cluster once writes go to
+  // the new one. A node that does not answer is left out from then on (its poll catches up).
+  std::vector<std::string> web_nodes;
+  std::string nudge_token;  // secret::Derive(shard map password, secret::kShardMapRefresh)
+  std::chrono::milliseconds nudge_timeout{300};
+  // How long a move's steps are retried while its clusters are unavailable (a failover).
+  std::chrono::milliseconds unavailable_for{60'000};
 };
 
 // 0 when every move is cleaned; 1 when a step failed for good, the lock was lost, or a signal

@@ -16,8 +16,8 @@ namespace millions::ctl::detail {
 
 void Runner::AddGraphRoutes(http::Router& router) {
   using boost::asio::awaitable;
-  // Its own registry: only the nodes' host metrics (the admin server's own request metrics
-  // would make the runner a tier of the graphs).
+  // Its own registry: the nodes' host metrics and the reshard's (the admin server's own request
+  // metrics would make the runner a tier of the graphs).
   static metrics::Registry host;
   static const bool once = [this] {
     host.AddCollector([this](metrics::Families* out) {
@@ -35,6 +35,10 @@ void Runner::AddGraphRoutes(http::Router& router) {
           nodes.push_back({c.name, c.role, n.dc, c.pid});
       }
       AddHostFamilies(out, CollectHostMetrics("/proc", nodes, sysconf(_SC_CLK_TCK)));
+    });
+    // millions_reshard_* (docs/metrics.md): the watch's last reading, no etcd read at scrape.
+    host.AddCollector([this](metrics::Families* out) {
+      if (ReshardWatch* w = Reshard()) AddReshardFamilies(out, w->Current());
     });
     return true;
   }();

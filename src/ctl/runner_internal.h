@@ -36,6 +36,7 @@
 #include "ctl/process.h"
 #include "ctl/prometheus.h"
 #include "ctl/recipe.h"
+#include "ctl/reshard_watch.h"
 
 namespace millions::ctl::detail {
 
@@ -86,6 +87,9 @@ class Runner : private RecipeHost {
   void Supervise();
   void StopNode(Node& n, milliseconds grace);
   std::string StatusJson();
+  // The reshard in progress, read from etcd by a thread of its own (reshard_watch.h); made at
+  // first use in a sharded topology (etcd's credentials exist once `up` made them), else null.
+  ReshardWatch* Reshard();
   std::string MetricsJson();
   // runner_graphs.cc: GET /metrics (every node's host metrics, from /proc at scrape time) and
   // the graphs' routes (GET /api/graphs, GET /api/graphs/{name}?range=): named queries asked
@@ -189,6 +193,8 @@ class Runner : private RecipeHost {
   DecisionLog decisions_;
   std::atomic<bool> autoscale_stop_{false};
   std::mutex autoscale_mu_;
+  std::mutex reshard_mu_;
+  std::unique_ptr<ReshardWatch> reshard_;
   json::object autoscale_view_;  // per tier ("worker", "web"): the latest sample; autoscale_mu_
   // DC failover (runner_dc.cc), guarded by dc_mu_.
   std::mutex dc_mu_;

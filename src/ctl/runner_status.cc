@@ -16,9 +16,29 @@
 #include "ctl/edge_metrics.h"
 #include "ctl/prometheus.h"
 #include "ctl/recipes/patroni.h"
+#include "ctl/reshard_watch.h"
 #include "ctl/runner_internal.h"
+#include "ctl/secrets.h"
 
 namespace millions::ctl::detail {
+
+ReshardWatch* Runner::Reshard() {
+  if (!t_.shards.enabled || t_.runner.etcd.empty()) return nullptr;
+  std::lock_guard lock(reshard_mu_);
+  if (!reshard_) {
+    data::EtcdOptions o;
+    for (const auto& e : t_.runner.etcd) o.endpoints.push_back(e.listen);
+    o.user = "shardmap";
+    try {
+      o.password = secrets::Get(run_, secrets::kEtcdShardMap);
+    } catch (const std::exception&) {
+      return nullptr;  // not made yet: the next call tries again
+    }
+    o.timeout = std::chrono::milliseconds(1500);
+    reshard_ = std::make_unique<ReshardWatch>(std::move(o), t_.name);
+  }
+  return reshard_.get();
+}
 
 std::string Runner::StatusJson() {
   json::array arr;
@@ -71,6 +91,11 @@ std::string Runner::StatusJson() {
   if (!shards.empty()) root["shards"] = std::move(shards);
   // Several DCs: which takes writes and how far behind each standby cluster is (runner_dc.cc).
   if (t_.dcs.size() > 1) root["dcs"] = DcStatus();
+  // The reshard in progress (or the last one), as the watch last read it from etcd.
+  if (ReshardWatch* w = Reshard()) {
+    ReshardView v = w->Current();
+    if (v.present) root["reshard"] = ReshardViewJson(v);
+  }
   return json::serialize(root);
 }
 

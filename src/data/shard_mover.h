@@ -15,6 +15,7 @@
 //                  back-off); returns once every transaction that began before is over
 //   Verify         per table and per user (the group a row belongs to), row counts and a
 //                  checksum of the rows on both sides; any difference is listed
+//   MarkTargetFrozen   the target `frozen` before the map that names it is published
 //   MarkTargetOwned, DropSource   the cut-over: the target `owned`, the source `gone`
 //   Cleanup        the last changes replayed (edges a stale node wrote towards the shard after
 //                  its cut-over), then the shard's rows deleted from the source in batches,
@@ -79,6 +80,10 @@ class ShardMover {
   Result<ReplayCounts> Replay(int64_t after_seq);
   Status Freeze();
   Result<VerifyReport> Verify();
+  // The cut-over's first half: the target's row `frozen` (writes routed there by the new map
+  // wait, as the source's do) until every web node routes by the new map; then
+  // MarkTargetOwned and DropSource, at once.
+  Status MarkTargetFrozen(int64_t map_version);
   Status MarkTargetOwned(int64_t map_version);
   Status DropSource(int64_t map_version);
   // Replays the changes after `after_seq` (follow edges written since the cut-over by a node

@@ -233,7 +233,7 @@ class ShardedStore final : public Store {
   R Fenced(F&& attempt) {
     R r = attempt();
     bool refreshed = false;
-    std::chrono::milliseconds waited{0}, backoff{10};
+    std::chrono::milliseconds waited{0}, backoff{5};
     while (!r.ok()) {
       const std::string& code = r.error().code;
       if (code == kWrongShardCode && !refreshed) {
@@ -243,7 +243,8 @@ class ShardedStore final : public Store {
         auto d = std::min(backoff, opt_.frozen_wait - waited);
         opt_.sleep(d);
         waited += d;
-        backoff = std::min(backoff * 2, std::chrono::milliseconds(200));
+        // Capped at 20 ms: a cut-over's pause is tens of ms, and a longer sleep would outlast it.
+        backoff = std::min(backoff * 2, std::chrono::milliseconds(20));
       } else {
         break;
       }

@@ -9,7 +9,7 @@
 // The fence (docs/sharding.md): a cluster refuses a row whose logical shard it does not own
 // (wrong_shard, SQLSTATE MS001: this node's map is stale) or that is being moved (shard_frozen,
 // MS002). On wrong_shard the store re-reads the map (`refresh`) and repeats the call once, now
-// routed by the newer map; on shard_frozen it waits with back-off (10 ms doubling to 200 ms) up
+// routed by the newer map; on shard_frozen it waits with back-off (5 ms doubling to 20 ms) up
 // to `frozen_wait` and repeats: a write during a cut-over waits, it does not fail. Every call is
 // safe to repeat after either (the trigger aborts the statement; multi-cluster writes are
 // idempotent upserts).

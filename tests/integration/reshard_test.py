@@ -7,8 +7,10 @@ What it shows: no request fails; every acknowledged write is found afterwards, o
 cluster its logical shard maps to (nothing lost, nothing duplicated, nothing left behind);
 every user reads back through the balancer; a second reshard refuses to start while one runs;
 `--status` shows the plan; a killed reshard resumes to the same correct end; the web nodes
-follow the map to its last version. Figures: the reshard's time, rows/s, write pause per shard
-(p50, p99, max) and the writers' latency p99 before and during the move."""
+follow the map to its last version; read-your-writes across the two web nodes through the
+shared cache (a Redis cache node) holds through every cut-over. Figures: the reshard's time,
+rows/s, write pause per shard (p50, p99, max) and where it went, and the writers' latency p99
+before and during the move."""
 import base64
 import json
 import os
@@ -19,9 +21,10 @@ import subprocess
 import tempfile
 import threading
 import time
+import tomllib
 import urllib.request
 
-from harness import (Checks, bearer, binary, free_port, http_request, node, parse_json, pg_env,
+from harness import (Checks, admin_auth, bearer, binary, free_port, http_request, node, parse_json, pg_env,
                      png, secret, topology, wait_for)
 
 LOGICAL = int(os.environ.get("MILLIONS_RESHARD_LOGICAL", "256"))
@@ -48,6 +51,7 @@ topology(topo, name="reshardtest", up=tmp,
          postgres={"pool_size": 3,
                    "node": [node(n, port, rest=free_port(), cluster=cl)
                             for n, (port, cl) in pg.items()]},
+         redis={"node": [node("redis1", free_port())]},
          workers={"threads": 1})
 c = Checks()
 t0 = time.time()
@@ -197,6 +201,48 @@ def writer(w, seeded_ids):
         time.sleep(0.01)
 
 
+stale_reads = []  # (user, wrote, read back) of the cross-node read-your-writes checker
+ryw_checks = [0]
+
+
+def ryw_checker(k, users):
+    """Read-your-writes across web nodes through the cache: a bio written through web1, read
+    back through web2 100 ms later (the cache's invalidation broadcast has arrived; web2's map
+    poll, 500 ms, may not have). web2 with a stale map would read a moved user's old cluster
+    and put the old profile into the shared cache."""
+    i = 0
+    while not stop_writers.is_set():
+        for uid, token in users:
+            i += 1
+            bio = f"ryw{k} #{i}"
+            s, b = request("PATCH", "/api/me", {"bio": bio}, bearer(token), port=web_ports[0])
+            if s != 200:
+                ledger.fail("bio (read-your-writes checker)", s, b)
+                continue
+            time.sleep(0.1)
+            s, u = request("GET", f"/api/users/{uid}", port=web_ports[1])
+            with ledger.mu:
+                ryw_checks[0] += 1
+                if s != 200 or u.get("bio") != bio:
+                    stale_reads.append((uid, bio, s, u and u.get("bio")))
+
+
+def start_ryw(seeded_ids):
+    users = []
+    for k in range(12):
+        handle = f"seed{(k * 2477) % SEED_USERS}"
+        s, sess = request("POST", "/api/sessions", {"handle": handle, "password": "seeded-user"})
+        if s == 201:
+            s, me = request("GET", "/api/me", None, bearer(sess["token"]))
+            users.append((int(me["id"]), sess["token"]))
+    c.eq(len(users), 12, "the read-your-writes checker's users log in")
+    threads = [threading.Thread(target=ryw_checker, args=(k, users[k::4]), daemon=True)
+               for k in range(4)]
+    for t in threads:
+        t.start()
+    return threads
+
+
 def start_writers(seeded_ids):
     rounds[0] += 1
     stop_writers.clear()
@@ -292,6 +338,15 @@ def readable(user_ids):
     return bad
 
 
+def runner_reshard():
+    r = subprocess.run([binary(), "status", "--json", "--topology", topo], capture_output=True,
+                       text=True, timeout=30, cwd=tmp)
+    try:
+        return json.loads(r.stdout).get("reshard") if r.returncode == 0 else None
+    except ValueError:
+        return None
+
+
 def parse_summary(out):
     m = re.search(r"resharded: (\d+) logical shards.*?, (\d+) users, (\d+) rows; this run "
                   r"(\d+) rows in ([\d.]+) s \((\d+) rows/s\); write pause per shard p50 (-?\d+) "
@@ -325,7 +380,7 @@ try:
     log(f"seeded {SEED_USERS} users ({rows_before} rows)")
 
     # --- 2 -> 3 under the writers
-    threads = start_writers(seeded_ids)
+    threads = start_writers(seeded_ids) + start_ryw(seeded_ids)
     time.sleep(8)
     before_start = time.time()
     rs = reshard("--shards", "3")
@@ -338,8 +393,11 @@ try:
                         capture_output=True, text=True, timeout=60, cwd=tmp)
     c.check(st.returncode == 0 and "running: pid" in st.stdout and "plan: map version 1" in
             st.stdout, f"--status shows the running plan: {st.stdout[-600:]}")
+    # The runner shows the reshard in progress (status --json "reshard", the dashboard's).
+    seen_running = wait_for(lambda: (runner_reshard() or {}).get("state") == "running", 20, 0.5)
     out, err = rs.communicate(timeout=900)
     took = time.time() - before_start
+    c.check(seen_running, f"status --json shows the reshard running: {runner_reshard()}")
     c.eq(rs.returncode, 0, "reshard --shards 3: " + (out + err)[-1500:])
     summary = parse_summary(out)
     c.check(summary is not None, f"the summary line: {out[-400:]}")
@@ -358,6 +416,8 @@ try:
         f"({len(before)}), during {p99(during) * 1000:.0f} ms ({len(during)}), max during "
         f"{max(during) * 1000 if during else 0:.0f} ms")
     c.eq(failures[:10], [], f"no request failed during the reshard ({nreq} requests)")
+    c.eq(stale_reads[:5], [], f"read-your-writes across the web nodes through the cache held "
+         f"through every cut-over ({ryw_checks[0]} writes read back through the other node)")
     m3, users_on = check_placement("after 2 -> 3", ["s1", "s2", "s3"])
     c.eq(sorted(m3["owner"].count(i) for i in range(3)),
          sorted([LOGICAL // 3 + (1 if k < LOGICAL % 3 else 0) for k in range(3)]),
@@ -373,6 +433,18 @@ try:
     plan = etcd_get("/millions/reshardtest/reshard/plan")
     pauses = sorted(mv["pause_ms"] for mv in plan["moves"])
     c.check(all(mv["state"] == "cleaned" for mv in plan["moves"]), "the plan is done")
+    c.check(wait_for(lambda: (runner_reshard() or {}).get("state") == "done"
+                     and runner_reshard().get("moves") == {"cleaned": moved}, 10, 0.5),
+            f"status --json shows the reshard done, every move cleaned: {runner_reshard()}")
+    st = runner_reshard() or {}
+    c.eq((st.get("shards_switched"), st.get("pause_max_ms")), (moved, max(pauses)),
+         "status --json: the shards switched and the largest pause, as the plan says")
+    with open(topo, "rb") as f:
+        admin = tomllib.load(f)["runner"]["admin"]
+    host, port = admin.rsplit(":", 1)
+    _, _, text = http_request(host, int(port), "GET", "/metrics", headers=admin_auth(run_dir))
+    c.check(f'millions_reshard_shards{{state="cleaned"}} {moved}' in text.decode(),
+            "the runner's /metrics: millions_reshard_shards by state")
     c.check(pauses and pauses[-1] < 2000,
             f"every write pause under the store's 2 s wait: max {pauses[-1] if pauses else None}")
     log(f"pauses ms: p50 {pauses[len(pauses) // 2]} p99 {pauses[int(len(pauses) * .99)]} "

@@ -9,6 +9,8 @@ logical shard its cluster does not own is refused by the trigger (SQLSTATE MS001
 node writing there gets a 503 until the shard is owned again."""
 import base64
 import concurrent.futures
+import hashlib
+import hmac
 import json
 import os
 import subprocess
@@ -269,6 +271,20 @@ try:
          "status shows the new version")
     s, body = request(web_ports[0], "PATCH", "/api/me", {"bio": "v2"}, bearer(vtok))
     c.eq(s, 200, "writes go on under version 2")
+
+    # --- the reshard's nudge (POST /shardmap/refresh) needs the token derived from the shard
+    # map's secret: not through the balancer, not with a wrong one
+    s, body = request(lb_port, "POST", "/shardmap/refresh?version=0")
+    c.eq((s, (body or {}).get("error", {}).get("code")), (403, "forbidden"),
+         "a nudge without the token is refused")
+    s, _ = request(web_ports[0], "POST", "/shardmap/refresh?version=0",
+                   headers={"Authorization": "Bearer " + "0" * 64})
+    c.eq(s, 403, "a nudge with a wrong token is refused")
+    token = hmac.new(secret(run_dir, "etcd_shardmap").encode(), b"millions shard map refresh",
+                     hashlib.sha256).hexdigest()
+    s, body = request(web_ports[0], "POST", "/shardmap/refresh?version=2",
+                      headers={"Authorization": "Bearer " + token})
+    c.eq((s, body.get("version")), (200, 2), "the reshard's token is taken")
 finally:
     subprocess.run([binary(), "down", "--topology", topo], capture_output=True, timeout=120)
     print(f"{time.time() - t0:.1f} s: down")

@@ -2,6 +2,7 @@
 
 #include "app/requests.h"
 #include "core/log.h"
+#include "core/secret.h"
 #include "core/topology.h"
 #include "roles/web/data_layer.h"
 #include "roles/web/settings.h"
@@ -34,6 +35,14 @@ int ServeWeb(const std::string& path, const std::string& node) {
   app::SetMediaOrigin(cfg.web.edge_origin);
   log::Init(cfg.name, "web", log::ParseLevel(cfg.log_level));
   DataLayer data = OpenDataLayer(t, t.pg_pool_size, cfg.dc);
+  if (data::ShardMapWatcher* w = data.watcher.get()) {
+    cfg.web.shard_map_refresh = [w](int64_t want) {
+      if (w->Current()->version < want || want <= 0) w->Refresh();
+      return w->Current()->version;
+    };
+    cfg.web.shard_map_refresh_token =
+        secret::Derive(secret::FromEnv("etcd_shardmap"), secret::kShardMapRefresh);
+  }
   std::unique_ptr<queue::JobQueue> queue;
   if (!cfg.nats.servers.empty()) {
     // Jobs go to NATS and the worker nodes run them: this node only publishes.
