@@ -8,7 +8,7 @@
 namespace millions::ctl {
 
 std::vector<bool> NudgeWebNodes(const std::vector<std::string>& nodes, int64_t version,
-                                std::chrono::milliseconds timeout) {
+                                const std::string& token, std::chrono::milliseconds timeout) {
   std::vector<std::future<bool>> asked;
   for (const auto& n : nodes)
     asked.push_back(std::async(std::launch::async, [n, version, token, timeout] {
