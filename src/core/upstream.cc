@@ -5,8 +5,6 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#include <cerrno>
-
 #include <array>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/redirect_error.hpp>
@@ -17,6 +15,7 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/http/buffer_body.hpp>
 #include <boost/beast/ssl.hpp>
+#include <cerrno>
 #include <cstdio>
 #include <limits>
 #include <mutex>
