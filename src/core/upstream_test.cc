@@ -45,6 +45,11 @@ class UpstreamClient : public ::testing::Test {
     http::ServerOptions so;
     so.port = 0;
     so.limits.max_body_bytes = 8 << 20;
+    // One thread runs the test's context: the server reads through the poller and its plain
+    // connections leave Asio's reactor (http_server_impl.h, ServerConn::Unregister), so each test
+    // below also drives the server's raw path and its way back to Asio (a 300 KiB answer the
+    // socket cannot take at once, a 4 MiB request body read by Beast's parser).
+    so.one_thread = true;
     server_ = std::make_unique<http::HttpServer>(
         ioc_, so,
         [](http::Request& req) -> asio::awaitable<http::Response> {
