@@ -68,6 +68,17 @@ measure() { # NAME URL PROXY_PID
   c2=$!
   sleep 2
   {
+    # Epoll sets and how many descriptors each watches (/proc/PID/fdinfo: one "tfd:" line per
+    # descriptor), mid-run: a socket read through our poller (core/readiness.h) that is also in
+    # Asio's own set is counted in both.
+    for p in "$ppid" "${wpids[@]}"; do
+      printf '  epoll sets of pid %-8s' "$p"
+      for fd in /proc/"$p"/fd/*; do
+        [ "$(readlink "$fd" 2>/dev/null)" = "anon_inode:[eventpoll]" ] || continue
+        printf ' %s' "$(grep -c '^tfd' /proc/"$p"/fdinfo/"${fd##*/}" 2>/dev/null)"
+      done
+      echo
+    done
     for a in "${addrs[@]}"; do
       printf '  connections to %-18s %s\n' "$a" \
         "$(ss -tnpH state established dst "$a" | grep -c "pid=$ppid,")"
