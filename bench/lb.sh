@@ -18,8 +18,11 @@
 # spread, CPU microseconds per request of the proxy process under test (in the web set-up also
 # the web nodes', column +cpu_us/req), ratios ours/HAProxy and ours/nginx per URL. Fails on any
 # non-2xx, socket error or tool error. Loopback only; every run is bounded in time.
+# BASELINE_BIN (a second millions binary, e.g. main's before a change) adds our balancer run
+# from it as one more contender per URL, same config on other ports, with the ratio
+# ours/baseline: a before/after in the same interleaved rounds.
 # Settings: SETUPS, PROXY_THREADS, BACKEND_WORKERS, UP_TOPOLOGY, DURATION, ROUNDS, WARMUP, CONNS,
-# WRK_THREADS, BENCH_SELFTEST (lib.sh).
+# WRK_THREADS, BENCH_SELFTEST (lib.sh), BASELINE_BIN.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=bench/lib.sh
@@ -34,6 +37,15 @@ bench_init wrk nginx haproxy curl python3
 bench_binary
 bin=$BENCH_BIN
 work=$BENCH_WORK
+base_bin=
+if [ -n "${BASELINE_BIN:-}" ]; then
+  mkdir -p "$work/baseline"
+  cp "$(readlink -f "$BASELINE_BIN")" "$work/baseline/millions"
+  m=$(dirname "$(readlink -f "$BASELINE_BIN")")/millions-media-vips.so
+  if [ -f "$m" ]; then cp "$m" "$work/baseline/"; fi
+  base_bin=$work/baseline/millions
+  "$base_bin" --help >/dev/null 2>&1 || bench_die "BASELINE_BIN $BASELINE_BIN does not run"
+fi
 hap_version=$(haproxy -v | awk 'NR==1 {sub(/-.*/, "", $3); print $3}')
 
 # start_proxies SETUP THREADS POLICY_HAP POLICY_NGINX BACKEND...: our balancer from
@@ -53,6 +65,19 @@ start_proxies() {
     2>"$work/lb-$setup-$threads.log" &
   ours_pid=$!
   bench_track "$ours_pid"
+  base_pid=
+  if [ -n "$base_bin" ]; then
+    base=$(free_port)
+    base_admin=$(free_port)
+    sed -e "s/127.0.0.1:$ours\"/127.0.0.1:$base\"/" -e "s/127.0.0.1:$ours_admin\"/127.0.0.1:$base_admin\"/" \
+      "$work/lb-$setup-$threads.toml" >"$work/lb-base-$setup-$threads.toml"
+    grep -q "127.0.0.1:$base\"" "$work/lb-base-$setup-$threads.toml" ||
+      bench_die "could not move the baseline balancer to port $base"
+    "$base_bin" serve lb --config "$work/lb-base-$setup-$threads.toml" --node lb1 \
+      2>"$work/lb-base-$setup-$threads.log" &
+    base_pid=$!
+    bench_track "$base_pid"
+  fi
 
   cat >"$work/haproxy-$setup-$threads.cfg" <<HAP
 global
@@ -123,12 +148,14 @@ NGINX
   fi
   wait_http "http://127.0.0.1:$hap/livez"
   wait_http "http://127.0.0.1:$ngx/livez"
+  [ -z "$base_pid" ] || wait_http "http://127.0.0.1:$base/livez"
   [ "$(wc -w <<<"$(workers_of "$work/proxy-$setup-$threads.pid")")" = "$threads" ] ||
     bench_die "nginx has not $threads workers"
 }
 
 stop_proxies() { # setup threads
   _bench_stop "$ours_pid"
+  [ -z "$base_pid" ] || _bench_stop "$base_pid"
   _bench_stop "$(cat "$work/haproxy-$1-$2.pid")"
   _bench_stop "$(cat "$work/proxy-$1-$2.pid")"
 }
@@ -165,6 +192,9 @@ PY
     bench_contender haproxy "http://127.0.0.1:$hap/" haproxy_pids "haproxy $hap_version"
     bench_contender nginx "http://127.0.0.1:$ngx/" nginx_workers "nginx proxy"
     bench_contender direct "http://127.0.0.1:$b1/" backend_workers "(backend direct, no proxy)"
+    base_pids() { echo "$base_pid"; }
+    [ -z "$base_pid" ] ||
+      bench_contender baseline "http://127.0.0.1:$base/" base_pids "millions lb, BASELINE_BIN"
     bench_rounds
 
     {
@@ -175,6 +205,7 @@ PY
       bench_report
       bench_ratio ours haproxy "ours/haproxy"
       bench_ratio ours nginx "ours/nginx  "
+      [ -z "$base_pid" ] || bench_ratio ours baseline "ours/baseline"
     } >"$work/summary-nginx-$threads.txt"
     cat "$work/summary-nginx-$threads.txt"
     summary+=("$work/summary-nginx-$threads.txt")
@@ -284,6 +315,11 @@ PY
     bench_contender nginx_user "http://127.0.0.1:$ngx$user_path" nginx_workers "nginx proxy, user GET (L1)" web_pids
     web1_pid() { up_node_field "$UP_TOPO" "${webs[0]}" pid; }
     bench_contender direct_user "http://${addrs[0]}$user_path" web1_pid "(${webs[0]} direct, user GET)"
+    base_pids() { echo "$base_pid"; }
+    if [ -n "$base_pid" ]; then
+      bench_contender base_livez "http://127.0.0.1:$base/livez" base_pids "millions lb BASELINE_BIN, /livez" web_pids
+      bench_contender base_user "http://127.0.0.1:$base$user_path" base_pids "millions lb BASELINE_BIN, user GET (L1)" web_pids
+    fi
     for a in "${addrs[@]}"; do l1_warm "http://$a" "$user_path" user; done
     m0=$(l1_sum miss)
     h0=$(l1_sum hit)
@@ -309,6 +345,10 @@ PY
       bench_ratio ours_livez nginx_livez "ours/nginx   GET /livez       "
       bench_ratio ours_user haproxy_user "ours/haproxy whole path, user "
       bench_ratio ours_user nginx_user "ours/nginx   whole path, user "
+      if [ -n "$base_pid" ]; then
+        bench_ratio ours_livez base_livez "ours/baseline GET /livez      "
+        bench_ratio ours_user base_user "ours/baseline whole path, user"
+      fi
       r=$(ratio_median ours_user haproxy_user 3)
       echo "issue 14 target, whole path balancer -> web -> L1 hit >= 1.2x HAProxy's throughput: ${r}x: $(
         awk -v r="$r" 'BEGIN {print (r + 0 >= 1.2) ? "met" : "MISSED"}')"

@@ -84,12 +84,7 @@ void HttpServer::Drain(std::function<void()> done) {
 }
 
 void HttpServer::Impl::CloseConn(const std::shared_ptr<ServerConn>& c) {
-  asio::post(c->strand, [c] {
-    beast::error_code ec;
-    c->ready.Detach();  // its waiting read ends: the descriptor is about to go
-    c->tcp().socket().shutdown(tcp::socket::shutdown_both, ec);
-    c->tcp().socket().close(ec);
-  });
+  asio::post(c->strand, [c] { c->Close(SHUT_RDWR); });
 }
 
 void HttpServer::Impl::Forget(uint64_t id) {

@@ -1,11 +1,15 @@
 // One connection of the HttpServer: its request loop (read and check the header block, parse,
 // stream or read the body, call the handler) and the response writer.
+#include <sys/socket.h>
+#include <sys/uio.h>
+
 #include <array>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/http/buffer_body.hpp>
+#include <cerrno>
 #include <cstdio>
 
 #include "core/http_convert.h"
@@ -118,13 +122,41 @@ class StreamedBody final : public BodyStream {
 // Writes `bufs` whole. On plain TCP it first offers them straight to the socket, which takes
 // a small response at once: no reactor operation and no event-loop round trip; what the
 // kernel does not take goes out asynchronously. Errors throw, as use_awaitable does.
+// One non-blocking gather send of `bufs` on `fd` (a socket out of Asio's reactor): the bytes
+// taken.
+template <class Buffers>
+size_t SendNow(int fd, const Buffers& bufs, beast::error_code& ec) {
+  iovec iov[4];
+  size_t k = 0;
+  for (auto it = asio::buffer_sequence_begin(bufs); it != asio::buffer_sequence_end(bufs) && k < 4;
+       ++it) {
+    asio::const_buffer b = *it;
+    if (b.size() > 0) iov[k++] = {const_cast<void*>(b.data()), b.size()};
+  }
+  msghdr m{};
+  m.msg_iov = iov;
+  m.msg_iovlen = k;
+  for (;;) {
+    ssize_t n = ::sendmsg(fd, &m, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n >= 0) return static_cast<size_t>(n);
+    if (errno == EINTR) continue;
+    ec = beast::error_code(errno, boost::system::system_category());
+    return 0;
+  }
+}
+
 template <class Stream, class Buffers>
-awaitable<void> WriteAll(Stream& s, const Buffers& bufs) {
+awaitable<void> WriteAll(Stream& s, ServerConn& c, const Buffers& bufs) {
   if constexpr (std::is_same_v<Stream, beast::tcp_stream>) {
-    auto& sock = s.socket();
     beast::error_code ec;
-    if (!sock.non_blocking()) sock.non_blocking(true, ec);
-    size_t n = sock.write_some(bufs, ec);
+    size_t n = 0;
+    if (c.raw >= 0) {
+      n = SendNow(c.raw, bufs, ec);
+    } else {
+      auto& sock = s.socket();
+      if (!sock.non_blocking()) sock.non_blocking(true, ec);
+      n = sock.write_some(bufs, ec);
+    }
     if (ec == asio::error::would_block || ec == asio::error::try_again) {
       ec = {};
       n = 0;
@@ -133,6 +165,7 @@ awaitable<void> WriteAll(Stream& s, const Buffers& bufs) {
     if (n == asio::buffer_size(bufs)) co_return;
     beast::buffers_suffix<Buffers> rest(bufs);
     rest.consume(n);
+    c.Reregister();
     co_await asio::async_write(s, rest, use_awaitable);
   } else {
     // One buffer at a time: a gather write of a head and a body past 16 KiB through Beast's
@@ -168,8 +201,9 @@ awaitable<size_t> ReadSome(Stream& s, net::ReadyFd& ready, asio::mutable_buffer 
 }  // namespace
 
 template <class Stream>
-awaitable<void> HttpServer::Impl::WriteResponse(Stream& s, Response& resp, const Request* req,
-                                                bool keep_alive, std::string& h) {
+awaitable<void> HttpServer::Impl::WriteResponse(Stream& s, ServerConn& c, Response& resp,
+                                                const Request* req, bool keep_alive,
+                                                std::string& h) {
   // Written by hand (ResponseHead) and sent with gather writes: one syscall for a whole small
   // response, the body never copied.
   auto& tcp = beast::get_lowest_layer(s);
@@ -180,6 +214,7 @@ awaitable<void> HttpServer::Impl::WriteResponse(Stream& s, Response& resp, const
   std::string_view id = req ? std::string_view(req->request_id) : std::string_view();
   h.clear();
   if (resp.body_stream && !no_body) {
+    c.Reregister();  // written by Asio, piece by piece
     AppendResponseHead(h, resp, id, keep_alive, resp.body_length, opt.extra_headers);
     co_await asio::async_write(s, asio::buffer(h), use_awaitable);
     if (head) co_return;
@@ -217,20 +252,21 @@ awaitable<void> HttpServer::Impl::WriteResponse(Stream& s, Response& resp, const
   if (!no_body) length = body.size();
   AppendResponseHead(h, resp, id, keep_alive, length, opt.extra_headers);
   if (head || no_body || body.empty()) {
-    co_await WriteAll(s, asio::const_buffer(h.data(), h.size()));
+    co_await WriteAll(s, c, asio::const_buffer(h.data(), h.size()));
   } else {
     std::array<asio::const_buffer, 2> bufs{asio::buffer(h), asio::buffer(body)};
-    co_await WriteAll(s, bufs);
+    co_await WriteAll(s, c, bufs);
   }
 }
 
 template <class Stream>
-awaitable<void> HttpServer::Impl::Refuse(Stream& s, int status, std::string_view code,
-                                         std::string_view message, std::string& head_buf) {
+awaitable<void> HttpServer::Impl::Refuse(Stream& s, ServerConn& c, int status,
+                                         std::string_view code, std::string_view message,
+                                         std::string& head_buf) {
   Response err = JsonError(status, code, message);
   Request r;
   r.request_id = NewRequestId();
-  co_await WriteResponse(s, err, &r, false, head_buf);
+  co_await WriteResponse(s, c, err, &r, false, head_buf);
   Record(r, err.status, 0);
 }
 
@@ -241,10 +277,7 @@ awaitable<void> HttpServer::Impl::Session(std::shared_ptr<ServerConn> c, uint64_
   } else {
     co_await Serve(c->stream, c);
   }
-  beast::error_code ec;
-  c->ready.Detach();
-  c->tcp().socket().shutdown(tcp::socket::shutdown_send, ec);
-  c->tcp().socket().close(ec);
+  c->Close(SHUT_WR);
   Forget(id);
 }
 
@@ -271,7 +304,7 @@ awaitable<void> HttpServer::Impl::Serve(Stream& s, std::shared_ptr<ServerConn> c
     if (opt.one_thread || !opt.contexts.empty()) {
       beast::error_code ec;
       tcp.socket().non_blocking(true, ec);
-      if (!ec) c->ready.Attach(c->io, tcp.socket().native_handle());
+      if (!ec && c->ready.Attach(c->io, tcp.socket().native_handle())) c->Unregister();
     }
   }
   // Reused from request to request on this connection: their storage is allocated once.
@@ -327,7 +360,7 @@ awaitable<void> HttpServer::Impl::Serve(Stream& s, std::shared_ptr<ServerConn> c
       }
       if (early != 0) {
         if (armed) c->deadline.cancel();
-        co_await Refuse(s, early, CodeFor(early),
+        co_await Refuse(s, *c, early, CodeFor(early),
                         early == 431 ? "headers too large" : "malformed header", head_buf);
         break;
       }
@@ -343,6 +376,9 @@ awaitable<void> HttpServer::Impl::Serve(Stream& s, std::shared_ptr<ServerConn> c
         buf.consume(end);
         fast_ok = true;
       }
+      // Beast's parser and Asio's reads and writes serve the rest of this path (a body, 100
+      // Continue): the socket goes back to Asio's reactor for the connection's life.
+      if (!fast_ok) c->Reregister();
       if (!ec && !fast_ok) {
         // The whole header block is in the buffer: parse it in place, no read operation.
         size_t used = parser.put(buf.data(), ec);
@@ -385,7 +421,7 @@ awaitable<void> HttpServer::Impl::Serve(Stream& s, std::shared_ptr<ServerConn> c
           int status = c->timed_out ? 408 : StatusForReadError(ec, true);
           // Named, not a temporary of the co_await expression (GCC 12 destroys those twice).
           std::string why = ec.message();
-          if (status != 0) co_await Refuse(s, status, CodeFor(status), why, head_buf);
+          if (status != 0) co_await Refuse(s, *c, status, CodeFor(status), why, head_buf);
           break;
         }
         Result<Request> parsed = MakeError(Errc::kInternal, "internal", "unset");
@@ -407,7 +443,7 @@ awaitable<void> HttpServer::Impl::Serve(Stream& s, std::shared_ptr<ServerConn> c
         }
       }
       if (!converted.ok()) {
-        co_await Refuse(s, converted.error().status(), converted.error().code,
+        co_await Refuse(s, *c, converted.error().status(), converted.error().code,
                         converted.error().message, head_buf);
         break;
       }
@@ -431,7 +467,7 @@ awaitable<void> HttpServer::Impl::Serve(Stream& s, std::shared_ptr<ServerConn> c
       if (body && !body->Finish()) req.keep_alive = false;
       bool keep = req.keep_alive && !draining;
       int status = resp.status;
-      co_await WriteResponse(s, resp, &req, keep, head_buf);
+      co_await WriteResponse(s, *c, resp, &req, keep, head_buf);
       Record(req, status,
              std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
       if (!keep) break;

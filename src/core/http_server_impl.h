@@ -5,6 +5,9 @@
 // Ownership: Impl owns the acceptor, timers and connections; shared with running coroutines.
 #pragma once
 
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -37,7 +40,56 @@ struct ServerConn {
       tls = std::make_unique<boost::beast::ssl_stream<boost::beast::tcp_stream>>(std::move(sock),
                                                                                  *ctx);
   }
+  ~ServerConn() { CloseRaw(); }
+  ServerConn(const ServerConn&) = delete;
+  ServerConn& operator=(const ServerConn&) = delete;
   boost::beast::tcp_stream& tcp() { return tls ? boost::beast::get_lowest_layer(*tls) : stream; }
+  // A plain connection read through the context's poller is taken out of Asio's reactor
+  // (Unregister, once, in Serve): its reads and its common writes are made on the descriptor
+  // directly, so Asio's epoll set would only hear of every request a second time (an event
+  // to dispatch, and a kernel callback per arriving segment, for nothing). It goes back
+  // (Reregister) before any Asio operation: a write that would block, a streamed answer, a
+  // request body read by Beast's parser. Both on the connection's strand.
+  bool Unregister() {
+    if (tls || raw >= 0) return false;
+    boost::system::error_code ec;
+    protocol = stream.socket().local_endpoint(ec).protocol();
+    if (ec) return false;
+    int fd = stream.socket().release(ec);
+    if (ec || fd < 0) return false;
+    raw = fd;
+    return true;
+  }
+  // On failure the socket stays closed to Asio (its operations end with bad_descriptor); the
+  // descriptor is closed with the connection.
+  void Reregister() {
+    if (raw < 0) return;
+    boost::system::error_code ec;
+    stream.socket().assign(protocol, raw, ec);
+    if (!ec) raw = -1;
+  }
+  // Shuts down (how: SHUT_WR or SHUT_RDWR) and closes the socket, whichever owns it.
+  void Close(int how) {
+    ready.Detach();  // its waiting read ends: the descriptor is about to go
+    if (raw >= 0) {
+      ::shutdown(raw, how);
+      CloseRaw();
+      return;
+    }
+    boost::system::error_code ec;
+    tcp().socket().shutdown(how == SHUT_WR ? boost::asio::ip::tcp::socket::shutdown_send
+                                           : boost::asio::ip::tcp::socket::shutdown_both,
+                            ec);
+    tcp().socket().close(ec);
+  }
+  void CloseRaw() {
+    if (raw < 0) return;
+    ready.Detach();
+    ::close(raw);
+    raw = -1;
+  }
+  int raw = -1;  // the descriptor while it is out of Asio's reactor (owned then)
+  boost::asio::ip::tcp protocol = boost::asio::ip::tcp::v4();
   boost::asio::io_context& io;          // the context the connection's socket belongs to
   boost::asio::any_io_executor strand;  // a strand, or the io_context itself when it has one thread
   boost::beast::tcp_stream stream;
@@ -101,12 +153,13 @@ struct HttpServer::Impl : std::enable_shared_from_this<Impl> {
   template <class Stream>
   boost::asio::awaitable<void> Serve(Stream& s, std::shared_ptr<ServerConn> c);
   template <class Stream>
-  boost::asio::awaitable<void> WriteResponse(Stream& s, Response& resp, const Request* req,
-                                             bool keep_alive, std::string& head_buf);
+  boost::asio::awaitable<void> WriteResponse(Stream& s, ServerConn& c, Response& resp,
+                                             const Request* req, bool keep_alive,
+                                             std::string& head_buf);
   // Answers a request that cannot be served (bad input, too large, too slow) with `status`
   // and the contract's error body; the caller then closes the connection.
   template <class Stream>
-  boost::asio::awaitable<void> Refuse(Stream& s, int status, std::string_view code,
+  boost::asio::awaitable<void> Refuse(Stream& s, ServerConn& c, int status, std::string_view code,
                                       std::string_view message, std::string& head_buf);
   std::unique_ptr<boost::asio::ssl::context> ssl;
   void Record(const Request& req, int status, double seconds);

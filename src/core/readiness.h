@@ -5,7 +5,10 @@
 // one of three (docs/performance.md). Here each io_context has one edge-triggered epoll set of
 // its own (a service on the context) watched through Asio's reactor; a socket's "ready" flag is
 // set by that set's events and cleared by a short read, and a read waits without a syscall when
-// the flag is clear.
+// the flag is clear. A caller that makes its common writes on the descriptor too may take the
+// socket out of Asio's reactor (release()) so that only this set watches it, and give it back
+// (assign) before any Asio operation: http_server_impl.h (ServerConn) and upstream.cc
+// (PooledConn) do.
 // Thread-safety: only for an io_context run by one thread (the poller and every ReadyFd of the
 // context run on that thread, unlocked); the caller knows its threading and attaches only then.
 // Ownership: a ReadyFd borrows the socket's descriptor, which must stay open until the ReadyFd

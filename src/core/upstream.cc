@@ -2,6 +2,8 @@
 
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
 
 #include <array>
 #include <boost/asio/ip/tcp.hpp>
@@ -13,6 +15,7 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/http/buffer_body.hpp>
 #include <boost/beast/ssl.hpp>
+#include <cerrno>
 #include <cstdio>
 #include <limits>
 #include <mutex>
@@ -66,8 +69,8 @@ Failure ReadFailure(const beast::error_code& ec) {
 // True when a pooled connection's peer has closed it (readable with nothing to read), so it is
 // never reused for a request the backend would not see. Over TLS anything readable on an idle
 // connection means the same: a server sends nothing unasked but its close_notify.
-bool PeerClosed(beast::tcp_stream& s, bool tls) {
-  pollfd p{s.socket().native_handle(), POLLIN, 0};
+bool PeerClosed(int fd, bool tls) {
+  pollfd p{fd, POLLIN, 0};
   if (poll(&p, 1, 0) <= 0) return false;
   if (tls) return true;
   char c;
@@ -81,17 +84,52 @@ using TlsStream = beast::ssl_stream<beast::tcp_stream>;
 // A pooled connection to a backend, with its read buffer (kept: no allocation per request).
 // With a TLS context the connected socket goes into `tls` (its session kept for the
 // connection's life) and `stream` stays empty, as in the server's ServerConn.
+// A plain connection read through the context's poller (readiness.h) is taken out of Asio's
+// reactor (Unregister): its reads and its common writes are made on the descriptor directly,
+// so Asio's epoll set would only hear of every answer a second time (an event, and a callback
+// in the kernel per arriving segment, for nothing). It goes back to Asio (Reregister) the
+// first time an operation needs Asio: a write that would block, a response for Beast's parser.
 struct PooledConn {
   PooledConn(asio::io_context& ioc, asio::ip::tcp::socket sock, asio::ssl::context* tls_ctx)
       : ctx(&ioc), stream(tls_ctx ? asio::ip::tcp::socket(ioc) : std::move(sock)) {
     if (tls_ctx) tls = std::make_unique<TlsStream>(std::move(sock), *tls_ctx);
   }
+  ~PooledConn() {
+    if (raw < 0) return;
+    ready.Detach();  // before the descriptor goes
+    ::close(raw);
+  }
+  PooledConn(const PooledConn&) = delete;
+  PooledConn& operator=(const PooledConn&) = delete;
   beast::tcp_stream& tcp() { return tls ? beast::get_lowest_layer(*tls) : stream; }
+  int fd() { return raw >= 0 ? raw : tcp().socket().native_handle(); }
+  // Out of Asio's reactor (one epoll_ctl, once per connection); false if it stays there.
+  bool Unregister() {
+    if (tls || raw >= 0) return false;
+    beast::error_code ec;
+    protocol = stream.socket().local_endpoint(ec).protocol();
+    if (ec) return false;
+    int fd = stream.socket().release(ec);
+    if (ec || fd < 0) return false;
+    raw = fd;
+    return true;
+  }
+  // Back into Asio's reactor before an Asio operation. On failure the socket stays closed to
+  // Asio (its operations end with bad_descriptor) and the descriptor is closed with the
+  // connection.
+  void Reregister() {
+    if (raw < 0) return;
+    beast::error_code ec;
+    stream.socket().assign(protocol, raw, ec);
+    if (!ec) raw = -1;
+  }
   asio::io_context* ctx;  // a connection is used only on its own context
   beast::tcp_stream stream;
   std::unique_ptr<TlsStream> tls;
   beast::flat_buffer buf;
   Clock::time_point idle_since;
+  int raw = -1;  // the descriptor while it is out of Asio's reactor (owned then)
+  asio::ip::tcp protocol = asio::ip::tcp::v4();
   net::ReadyFd ready;  // after the streams: detached before the socket closes
 };
 
@@ -104,18 +142,21 @@ namespace {
 awaitable<size_t> ReadSome(PooledConn& up, asio::mutable_buffer b, beast::error_code& ec,
                            Clock::time_point deadline) {
   if (up.ready.attached()) return up.ready.Read(b, ec, deadline);
+  up.Reregister();
   if (up.tls) return up.tls->async_read_some(b, asio::redirect_error(use_awaitable, ec));
   return up.stream.async_read_some(b, asio::redirect_error(use_awaitable, ec));
 }
 
 template <class Buffers>
 awaitable<size_t> Write(PooledConn& up, const Buffers& b, beast::error_code& ec) {
+  up.Reregister();
   if (up.tls) return asio::async_write(*up.tls, b, asio::redirect_error(use_awaitable, ec));
   return asio::async_write(up.stream, b, asio::redirect_error(use_awaitable, ec));
 }
 
 template <class Parser>
 awaitable<size_t> ReadHeader(PooledConn& up, Parser& p, beast::error_code& ec) {
+  up.Reregister();
   if (up.tls)
     return bhttp::async_read_header(*up.tls, up.buf, p, asio::redirect_error(use_awaitable, ec));
   return bhttp::async_read_header(up.stream, up.buf, p, asio::redirect_error(use_awaitable, ec));
@@ -123,8 +164,27 @@ awaitable<size_t> ReadHeader(PooledConn& up, Parser& p, beast::error_code& ec) {
 
 template <class Parser>
 awaitable<size_t> ReadMessage(PooledConn& up, Parser& p, beast::error_code& ec) {
+  up.Reregister();
   if (up.tls) return bhttp::async_read(*up.tls, up.buf, p, asio::redirect_error(use_awaitable, ec));
   return bhttp::async_read(up.stream, up.buf, p, asio::redirect_error(use_awaitable, ec));
+}
+
+// One non-blocking send of `bufs` on `fd` (a socket out of Asio's reactor): the bytes taken.
+size_t SendNow(int fd, const std::array<asio::const_buffer, 2>& bufs, beast::error_code& ec) {
+  iovec iov[2];
+  int k = 0;
+  for (const auto& b : bufs)
+    if (b.size() > 0) iov[k++] = {const_cast<void*>(b.data()), b.size()};
+  msghdr m{};
+  m.msg_iov = iov;
+  m.msg_iovlen = static_cast<size_t>(k);
+  for (;;) {
+    ssize_t n = ::sendmsg(fd, &m, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n >= 0) return static_cast<size_t>(n);
+    if (errno == EINTR) continue;
+    ec = beast::error_code(errno, boost::system::system_category());
+    return 0;
+  }
 }
 
 }  // namespace
@@ -154,7 +214,7 @@ std::unique_ptr<PooledConn> ConnectionPool::TakeIdle(const std::string& name,
     // A backend closes a keep-alive connection after its idle timeout (seconds), so one used
     // moments ago is good without asking the kernel: that check was a syscall per request.
     if (now - u->idle_since < std::chrono::milliseconds(50) ||
-        !PeerClosed(u->tcp(), u->tls != nullptr))
+        !PeerClosed(u->fd(), u->tls != nullptr))
       return u;
   }
   return nullptr;
@@ -316,7 +376,7 @@ awaitable<Outcome> Client::Forward(const std::string& backend, std::string_view 
       }
     } else if (opt_.one_thread) {
       up->stream.socket().non_blocking(true, ec);
-      if (!ec) up->ready.Attach(ctx, up->stream.socket().native_handle());
+      if (!ec && up->ready.Attach(ctx, up->stream.socket().native_handle())) up->Unregister();
       ec = {};
     }
   }
@@ -341,9 +401,14 @@ awaitable<Outcome> Client::Forward(const std::string& backend, std::string_view 
                                            asio::buffer(req.body)};
     // Offered to the socket directly first: a small request goes out without an event-loop
     // round trip; the rest (if any) asynchronously.
-    auto& sock = up->stream.socket();
-    if (!sock.non_blocking()) sock.non_blocking(true, ec);
-    size_t n = sock.write_some(bufs, ec);
+    size_t n = 0;
+    if (up->raw >= 0) {
+      n = SendNow(up->raw, bufs, ec);
+    } else {
+      auto& sock = up->stream.socket();
+      if (!sock.non_blocking()) sock.non_blocking(true, ec);
+      n = sock.write_some(bufs, ec);
+    }
     if (ec == asio::error::would_block || ec == asio::error::try_again) {
       ec = {};
       n = 0;

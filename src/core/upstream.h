@@ -42,7 +42,8 @@ struct Options {
   size_t max_idle_per_backend = 256;
   // Every io_context Forward runs on is run by one thread (one thread, or a context per
   // thread): backend answers are read when the poller says they came, without a failed recv
-  // first (readiness.h).
+  // first (readiness.h), and a plain connection leaves Asio's reactor until it needs Asio (a
+  // write that would block, an answer for Beast's parser).
   bool one_thread = false;
   // Set: every backend connection is TLS, verified with this client context (core/tls.h: the
   // CA it trusts); the backend's certificate must name the host of the address dialled. The

@@ -44,6 +44,12 @@ class UpstreamClient : public ::testing::Test {
   void SetUp() override {
     http::ServerOptions so;
     so.port = 0;
+    so.limits.max_body_bytes = 8 << 20;
+    // One thread runs the test's context: the server reads through the poller and its plain
+    // connections leave Asio's reactor (http_server_impl.h, ServerConn::Unregister), so each test
+    // below also drives the server's raw path and its way back to Asio (a 300 KiB answer the
+    // socket cannot take at once, a 4 MiB request body read by Beast's parser).
+    so.one_thread = true;
     server_ = std::make_unique<http::HttpServer>(
         ioc_, so,
         [](http::Request& req) -> asio::awaitable<http::Response> {
@@ -126,6 +132,68 @@ TEST_F(UpstreamClient, StreamsALargeResponseAndThenPoolsTheConnection) {
     } while (!piece.empty());
     EXPECT_EQ(total, 300u * 1024);
     EXPECT_EQ(client.IdleCount("b1"), 1u);
+  });
+}
+
+// one_thread: a plain backend connection is read through the context's poller and taken out
+// of Asio's reactor (upstream.cc, PooledConn::Unregister); it must go back to Asio for what only
+// Asio does: a streamed response read by Beast's parser, and a request the socket cannot take
+// at once. The connection then keeps serving from the pool.
+TEST_F(UpstreamClient, OneThreadPollerConnectionServesEveryPath) {
+  Options o;
+  o.one_thread = true;
+  Client client(o);
+  Run([&]() -> asio::awaitable<void> {
+    for (int i = 0; i < 3; ++i) {  // the common path: raw send, read through the poller
+      http::Request req = Get("/x");
+      Outcome out =
+          co_await client.Forward(b1_, address_, "GET /x HTTP/1.1\r\nHost: t\r\n\r\n", req);
+      EXPECT_EQ(out.failure, Failure::kNone);
+      EXPECT_EQ(out.response.body, "hello ");
+      EXPECT_EQ(client.IdleCount("b1"), 1u);
+    }
+    {  // Beast's parser streams a large answer: back to Asio, then pooled again
+      http::Request req = Get("/big");
+      Outcome out =
+          co_await client.Forward(b1_, address_, "GET /big HTTP/1.1\r\nHost: t\r\n\r\n", req);
+      EXPECT_EQ(out.failure, Failure::kNone);
+      if (!out.response.body_stream) co_return ADD_FAILURE() << "not streamed";
+      size_t total = 0;
+      std::string piece;
+      do {
+        Status st = co_await out.response.body_stream->Read(piece);
+        EXPECT_TRUE(st.ok()) << st.error().message;
+        total += piece.size();
+      } while (!piece.empty());
+      EXPECT_EQ(total, 300u * 1024);
+      EXPECT_EQ(client.IdleCount("b1"), 1u);
+    }
+    {  // a request body larger than the socket takes at once: the rest written by Asio
+      http::Request req = Get("/x");
+      req.method = "POST";
+      req.body = std::string(4 << 20, 'y');
+      const std::string head =
+          "POST /x HTTP/1.1\r\nHost: t\r\nContent-Length: " + std::to_string(req.body.size()) +
+          "\r\n\r\n";
+      Outcome out = co_await client.Forward(b1_, address_, head, req);
+      EXPECT_EQ(out.failure, Failure::kNone);
+      EXPECT_EQ(out.response.status, 200);
+      EXPECT_EQ(out.response.body_length.value_or(out.response.body.size()), 6u + req.body.size());
+      if (out.response.body_stream) {
+        std::string piece;
+        do {
+          Status st = co_await out.response.body_stream->Read(piece);
+          EXPECT_TRUE(st.ok());
+        } while (!piece.empty());
+      }
+    }
+    {  // and the pooled connection still answers
+      http::Request req = Get("/x");
+      Outcome out =
+          co_await client.Forward(b1_, address_, "GET /x HTTP/1.1\r\nHost: t\r\n\r\n", req);
+      EXPECT_EQ(out.failure, Failure::kNone);
+      EXPECT_EQ(out.response.body, "hello ");
+    }
   });
 }
 
