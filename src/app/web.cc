@@ -11,8 +11,8 @@
 #include "app/auth.h"
 #include "app/job_waiters.h"
 #include "core/log.h"
-#include "core/secret.h"
 #include "core/node_harness.h"
+#include "core/secret.h"
 #include "data/ids.h"
 
 namespace millions::app {

@@ -1,10 +1,10 @@
 #include "core/secret.h"
 
+#include <sodium.h>
+
 #include <cstdlib>
 #include <fstream>
 #include <iterator>
-
-#include <sodium.h>
 
 namespace millions::secret {
 
@@ -36,8 +36,7 @@ std::string Derive(const std::string& key, const std::string& purpose) {
 }
 
 bool Equal(const std::string& given, const std::string& want) {
-  return given.size() == want.size() &&
-         sodium_memcmp(given.data(), want.data(), want.size()) == 0;
+  return given.size() == want.size() && sodium_memcmp(given.data(), want.data(), want.size()) == 0;
 }
 
 }  // namespace millions::secret

@@ -378,7 +378,8 @@ class Executor {
       for (const auto& n : opt_.web_nodes)
         if (!unreachable_.count(n)) nodes.push_back(n);
     }
-    const std::vector<bool> answered = ctl::NudgeWebNodes(nodes, version, opt_.nudge_token, opt_.nudge_timeout);
+    const std::vector<bool> answered =
+        ctl::NudgeWebNodes(nodes, version, opt_.nudge_token, opt_.nudge_timeout);
     for (size_t i = 0; i < nodes.size(); ++i) {
       if (answered[i]) continue;
       std::lock_guard lock(mu_);
