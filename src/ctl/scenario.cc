@@ -46,10 +46,9 @@ const std::vector<ScenarioInfo>& Scenarios() {
        "edit jobs drained per second by one, two and four workers on NATS JetStream", true, "",
        RunQueue},
       {"dc-failover", "a data centre lost: RTO and RPO",
-       "a whole data centre down under a write ledger", false,
-       "the DC failover scenario is not built yet (the failover is: `millions dc failover`, "
-       "`bench/dc_failover.sh`, docs/datacentres.md)",
-       nullptr},
+       "a writer ledger across a planned `dc failover dc2`, `dc failback` and `chaos dc-down "
+       "dc1` (the runner fails over by itself): RTO and acknowledged writes lost per phase",
+       true, "", RunDcFailover},
   };
   return all;
 }

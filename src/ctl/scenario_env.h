@@ -42,6 +42,8 @@ struct TopoSpec {
   // many logical shards (0: not sharded, one cluster) of which the first map uses `initial`.
   int logical_shards = 0, initial_shards = 0;
   std::string extra;  // more TOML appended as is
+  // A whole topology as is ("@RUN@" for the run directory): the fields above are ignored.
+  std::string text;
 };
 
 struct LoadResult {

@@ -10,6 +10,7 @@
 namespace millions::ctl {
 
 std::string ScenarioEnv::TopologyText(const TopoSpec& s) {
+  if (!s.text.empty()) return s.text;
   std::string t;
   auto q = [](const std::string& v) { return "\"" + v + "\""; };
   auto node = [&](const std::string& table, const std::string& name, bool admin, bool rest,

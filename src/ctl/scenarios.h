@@ -16,6 +16,7 @@ ScenarioResult RunReplicas(ScenarioEnv& env);       // scenario_failover.cc
 ScenarioResult RunCdn(ScenarioEnv& env);            // scenario_cdn.cc
 ScenarioResult RunQueue(ScenarioEnv& env);          // scenario_queue.cc
 ScenarioResult RunSharding(ScenarioEnv& env);       // scenario_sharding.cc
+ScenarioResult RunDcFailover(ScenarioEnv& env);     // scenario_dc.cc
 
 // The sharding scenario's figures (pure): for each policy and each step from 1 to
 // max_clusters clusters, the percentage of `users` synthetic users that change cluster.
