@@ -12,6 +12,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <cerrno>
 #include <optional>
+#include <unordered_set>
 #include <vector>
 
 namespace millions::net {
@@ -50,12 +51,14 @@ class Poller : public asio::execution_context::service {
     ev.events = EPOLLIN | EPOLLRDHUP | EPOLLET;
     ev.data.ptr = r;
     if (epoll_ctl(epfd_, EPOLL_CTL_ADD, r->fd_, &ev) != 0) return false;
+    members_.insert(r);
     if (attached_++ == 0) ArmWait();
     return true;
   }
 
   void Remove(ReadyFd* r) {
     epoll_ctl(epfd_, EPOLL_CTL_DEL, r->fd_, nullptr);
+    members_.erase(r);
     Wake(r, asio::error::operation_aborted, false);
     if (--attached_ == 0) {
       error_code ec;
@@ -99,10 +102,19 @@ class Poller : public asio::execution_context::service {
     }
   }
 
+  // The context is going away with reads still waiting here: their handlers own the coroutines
+  // that wait (whose frames hold the Waiter that holds the handler), so nothing else would ever
+  // free them. Destroyed without being called, as Asio destroys its own pending operations;
+  // taken out first, since a frame's destruction may detach sockets from this set.
   void shutdown() override {
     error_code ec;
     timer_.cancel();
     desc_.cancel(ec);
+    std::vector<asio::any_completion_handler<void(error_code)>> pending;
+    pending.reserve(members_.size());
+    for (ReadyFd* r : members_)
+      if (r->waiter_) pending.push_back(Take(r));
+    pending.clear();
   }
 
  private:
@@ -176,6 +188,7 @@ class Poller : public asio::execution_context::service {
   bool waiting_ = false;
   bool timer_armed_ = false;
   std::vector<ReadyFd*> timed_;  // sockets waiting with a deadline
+  std::unordered_set<ReadyFd*> members_;  // every attached socket (for shutdown)
 };
 
 asio::execution_context::id Poller::id;
