@@ -1,6 +1,17 @@
 """One topology over three hosts (docs/deploy.md, "Beyond one machine"), each host a runner of
 its own on this machine: its own working directory (so its own RUN_DIR), its own admin port and
-its own loopback address (h1 127.0.0.1, h2 127.0.0.2, h3 127.0.0.3). h1 (dc1): etcd e1,
+its own address. HOST_TEST_NETWORK says what stands in for the machines:
+- netns: a network namespace per host (mht<pid>-h1, -h2, -h3, made and removed by this test),
+  each with lo up and one veth on a bridge of the root namespace (mht<pid>br, 198.19.N.1/24, a
+  /24 of 198.18.0.0/15 that no address or route here uses; the test reaches the hosts through
+  it); the hosts are 198.19.N.11, .12, .13; no default route anywhere. Each runner and every
+  CLI call for a host runs under `ip netns exec` its namespace, as on a machine of its own (the
+  runners in the topology's loopback mode: they bind the given addresses), and each node must
+  run in its host's namespace;
+- loopback: the hosts are h1 127.0.0.1, h2 127.0.0.2, h3 127.0.0.3;
+- auto (the default): netns when root and `ip netns add` works, else loopback. The test prints
+  which it used; the namespaces, links and processes go in a finally block, also on failure.
+The same file and commands as on real machines. h1 (dc1): etcd e1,
 PostgreSQL pg1, the balancer; h2 (dc2): etcd e2, PostgreSQL pg2, the web node; h3 (dc3, the
 witness site): etcd e3 alone.
 - `up --host` naming no host fails listing the hosts; a host other than the first refuses to
@@ -27,8 +38,94 @@ from harness import Checks, binary, free_port, http_request, parse_json, topolog
 BREAK = os.environ.get("HOST_TEST_BREAK", "")
 tmp = tempfile.mkdtemp(prefix="millions-hosts-")
 os.chmod(tmp, 0o755)
-IP = {"h1": "127.0.0.1", "h2": "127.0.0.2", "h3": "127.0.0.3"}
 DC = {"h1": "dc1", "h2": "dc2", "h3": "dc3"}
+
+
+def netns_works():
+    if os.geteuid() != 0 or not shutil.which("ip"):
+        return False
+    name = f"mht{os.getpid()}-probe"
+    if subprocess.run(["ip", "netns", "add", name], capture_output=True).returncode != 0:
+        return False
+    subprocess.run(["ip", "netns", "del", name], capture_output=True)
+    return True
+
+
+NETWORK = os.environ.get("HOST_TEST_NETWORK", "auto")
+if NETWORK == "auto":
+    NETWORK = "netns" if netns_works() else "loopback"
+NS = {}  # host -> its network namespace (netns only)
+LINKS = []  # links made in this namespace (the bridge, the veths' ends here)
+
+
+def ipcmd(*args, ns=None, check=True):
+    cmd = ["ip", "netns", "exec", ns, "ip", *args] if ns else ["ip", *args]
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    if check and r.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)}: {r.stderr.strip()}")
+    return r
+
+
+def free_subnet():
+    """A 198.19.N.0/24 that no address or route of this namespace uses."""
+    used = ipcmd("-4", "addr").stdout + ipcmd("-4", "route", "show", "table", "all").stdout
+    for n in range(200, 255):
+        if f"198.19.{n}." not in used:
+            return f"198.19.{n}"
+    raise RuntimeError("no free 198.19.N.0/24")
+
+
+def make_network():
+    """One namespace per host on a bridge of this (the root) namespace, which keeps the bridge's
+    address (.1) so that the test reaches the hosts; no default route anywhere."""
+    tag = f"mht{os.getpid()}"
+    net = free_subnet()
+    bridge = f"{tag}br"
+    ipcmd("link", "add", bridge, "type", "bridge")
+    LINKS.append(bridge)
+    ipcmd("addr", "add", f"{net}.1/24", "dev", bridge)
+    ipcmd("link", "set", bridge, "up")
+    ips = {}
+    for i, h in enumerate(("h1", "h2", "h3"), 1):
+        ns = f"{tag}-{h}"
+        ipcmd("netns", "add", ns)
+        NS[h] = ns
+        here, there = f"{tag}{h}", f"{tag}{h}p"
+        ipcmd("link", "add", here, "type", "veth", "peer", "name", there)
+        LINKS.append(here)
+        ipcmd("link", "set", there, "netns", ns)
+        ipcmd("link", "set", here, "master", bridge)
+        ipcmd("link", "set", here, "up")
+        ipcmd("link", "set", "lo", "up", ns=ns)
+        ipcmd("link", "set", there, "name", "eth0", ns=ns)
+        ips[h] = f"{net}.{10 + i}"
+        ipcmd("addr", "add", f"{ips[h]}/24", "dev", "eth0", ns=ns)
+        ipcmd("link", "set", "eth0", "up", ns=ns)
+    return ips
+
+
+def remove_network():
+    for h, ns in NS.items():
+        # Whatever still runs in the namespace (a node `down` missed) goes with it.
+        pids = subprocess.run(["ip", "netns", "pids", ns], capture_output=True, text=True).stdout
+        for pid in pids.split():
+            try:
+                os.kill(int(pid), 9)
+            except OSError:
+                pass
+        subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+    for link in LINKS:
+        subprocess.run(["ip", "link", "del", link], capture_output=True)
+
+
+try:
+    IP = make_network() if NETWORK == "netns" else {"h1": "127.0.0.1", "h2": "127.0.0.2",
+                                                     "h3": "127.0.0.3"}
+except Exception:
+    remove_network()
+    raise
+print(f"network: {NETWORK} ({', '.join(f'{h} {ip}' for h, ip in IP.items())}"
+      + (f"; namespaces {', '.join(NS.values())}" if NS else "") + ")", flush=True)
 ADMIN = {h: free_port() for h in IP}
 for h in IP:
     os.makedirs(os.path.join(tmp, h))
@@ -70,13 +167,18 @@ SECRETS = ["pg_superuser", "pg_replication", "pg_app", "etcd_root", "etcd_patron
            "redis_admin", "redis_cache", "redis_replica", "redis_timeline"]
 
 
+def within(host):
+    """The command prefix that runs a command on that host (in its namespace)."""
+    return ["ip", "netns", "exec", NS[host]] if host in NS else []
+
+
 def run(host, *args, timeout=120):
-    return subprocess.run([binary(), *args], capture_output=True, text=True, timeout=timeout,
+    return subprocess.run([*within(host), binary(), *args], capture_output=True, text=True, timeout=timeout,
                           cwd=os.path.join(tmp, host))
 
 
 def up(host):
-    return subprocess.Popen([binary(), "up", topo, "--host", host, "--detach"],
+    return subprocess.Popen([*within(host), binary(), "up", topo, "--host", host, "--detach"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             cwd=os.path.join(tmp, host))
 
@@ -192,7 +294,7 @@ try:
     c.check(wait_for(lambda: sorted(r for r, st, _ in cluster().values()
                                     if st in ("running", "streaming"))
                      == ["leader", "replica"], 90), f"one leader and one replica: {cluster()}")
-    c.eq(sorted(h for _, _, h in cluster().values()), ["127.0.0.1", "127.0.0.2"],
+    c.eq(sorted(h for _, _, h in cluster().values()), sorted([IP["h1"], IP["h2"]]),
          "the members are on h1 and h2")
 
     # Status on h1: its own nodes with pids, the others' as remote (probed, running).
@@ -208,6 +310,19 @@ try:
     s2 = status("h2")
     c.check(s2.get("web1", {}).get("pid", 0) > 0 and "lb1" in s2 and s2["lb1"].get("remote"),
             f"h2 runs web1 and sees lb1 as remote: {s2.get('web1')} {s2.get('lb1')}")
+    if NS:  # each host's nodes run in that host's namespace
+        def netns_of(pid):
+            try:
+                return os.stat(f"/proc/{pid}/ns/net").st_ino
+            except OSError:
+                return None
+        placed_in = {n: netns_of(row["pid"]) for n, row in [*s1.items(), *s2.items()]
+                     if row.get("pid", 0) > 0}
+        want = {n: os.stat(f"/run/netns/{NS[h]}").st_ino
+                for n, h in [("e1", "h1"), ("pg1", "h1"), ("lb1", "h1"), ("e2", "h2"),
+                             ("pg2", "h2"), ("web1", "h2")]}
+        c.check(all(placed_in.get(n) == ino for n, ino in want.items()),
+                f"each node runs in its host's namespace: {placed_in} {want}")
     r = run("h1", "chaos", "kill", "web1", "--topology", topo, "--host", "h1")
     c.check(r.returncode != 0 and "runs on host h2" in r.stderr,
             f"chaos on another host's node is refused, naming it: {r.stderr.strip()}")
@@ -260,8 +375,11 @@ try:
 
     c.check(wait_for(write, 45, step=1), "a write through the web node on h2 after dc1's loss")
 finally:
-    for h in reversed(started):
-        run(h, "down", "--topology", topo, "--host", h, timeout=120)
+    try:
+        for h in reversed(started):
+            run(h, "down", "--topology", topo, "--host", h, timeout=120)
+    finally:
+        remove_network()
 if not c.failed:  # kept for a look when something failed (each host's run/logs)
     shutil.rmtree(tmp, ignore_errors=True)
 c.finish()
