@@ -187,7 +187,7 @@ class Poller : public asio::execution_context::service {
   size_t attached_ = 0;
   bool waiting_ = false;
   bool timer_armed_ = false;
-  std::vector<ReadyFd*> timed_;  // sockets waiting with a deadline
+  std::vector<ReadyFd*> timed_;           // sockets waiting with a deadline
   std::unordered_set<ReadyFd*> members_;  // every attached socket (for shutdown)
 };
 
