@@ -122,36 +122,13 @@ class StreamedBody final : public BodyStream {
 // Writes `bufs` whole. On plain TCP it first offers them straight to the socket, which takes
 // a small response at once: no reactor operation and no event-loop round trip; what the
 // kernel does not take goes out asynchronously. Errors throw, as use_awaitable does.
-// One non-blocking gather send of `bufs` on `fd` (a socket out of Asio's reactor): the bytes
-// taken.
-template <class Buffers>
-size_t SendNow(int fd, const Buffers& bufs, beast::error_code& ec) {
-  iovec iov[4];
-  size_t k = 0;
-  for (auto it = asio::buffer_sequence_begin(bufs); it != asio::buffer_sequence_end(bufs) && k < 4;
-       ++it) {
-    asio::const_buffer b = *it;
-    if (b.size() > 0) iov[k++] = {const_cast<void*>(b.data()), b.size()};
-  }
-  msghdr m{};
-  m.msg_iov = iov;
-  m.msg_iovlen = k;
-  for (;;) {
-    ssize_t n = ::sendmsg(fd, &m, MSG_NOSIGNAL | MSG_DONTWAIT);
-    if (n >= 0) return static_cast<size_t>(n);
-    if (errno == EINTR) continue;
-    ec = beast::error_code(errno, boost::system::system_category());
-    return 0;
-  }
-}
-
 template <class Stream, class Buffers>
 awaitable<void> WriteAll(Stream& s, ServerConn& c, const Buffers& bufs) {
   if constexpr (std::is_same_v<Stream, beast::tcp_stream>) {
     beast::error_code ec;
     size_t n = 0;
     if (c.raw >= 0) {
-      n = SendNow(c.raw, bufs, ec);
+      n = net::SendNow(c.raw, bufs, ec);
     } else {
       auto& sock = s.socket();
       if (!sock.non_blocking()) sock.non_blocking(true, ec);

@@ -15,10 +15,14 @@
 // is destroyed or detached; the poller belongs to the io_context.
 #pragma once
 
+#include <sys/socket.h>
+#include <sys/uio.h>
+
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/system/error_code.hpp>
+#include <cerrno>
 #include <chrono>
 #include <memory>
 
@@ -60,5 +64,29 @@ class ReadyFd {
   bool ready_ = true;  // unknown at first: try the read
   Waiter* waiter_ = nullptr;
 };
+
+// One non-blocking gather send of `bufs` (up to four buffers; the rest is the caller's next
+// send) on `fd`, a socket out of Asio's reactor: the bytes taken, 0 with `ec` set on an error
+// (EAGAIN included). Used by ServerConn and PooledConn for their common writes.
+template <class Buffers>
+size_t SendNow(int fd, const Buffers& bufs, boost::system::error_code& ec) {
+  iovec iov[4];
+  size_t k = 0;
+  for (auto it = boost::asio::buffer_sequence_begin(bufs);
+       it != boost::asio::buffer_sequence_end(bufs) && k < 4; ++it) {
+    boost::asio::const_buffer b = *it;
+    if (b.size() > 0) iov[k++] = {const_cast<void*>(b.data()), b.size()};
+  }
+  msghdr m{};
+  m.msg_iov = iov;
+  m.msg_iovlen = k;
+  for (;;) {
+    ssize_t n = ::sendmsg(fd, &m, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n >= 0) return static_cast<size_t>(n);
+    if (errno == EINTR) continue;
+    ec = boost::system::error_code(errno, boost::system::system_category());
+    return 0;
+  }
+}
 
 }  // namespace millions::net

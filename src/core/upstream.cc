@@ -169,24 +169,6 @@ awaitable<size_t> ReadMessage(PooledConn& up, Parser& p, beast::error_code& ec) 
   return bhttp::async_read(up.stream, up.buf, p, asio::redirect_error(use_awaitable, ec));
 }
 
-// One non-blocking send of `bufs` on `fd` (a socket out of Asio's reactor): the bytes taken.
-size_t SendNow(int fd, const std::array<asio::const_buffer, 2>& bufs, beast::error_code& ec) {
-  iovec iov[2];
-  int k = 0;
-  for (const auto& b : bufs)
-    if (b.size() > 0) iov[k++] = {const_cast<void*>(b.data()), b.size()};
-  msghdr m{};
-  m.msg_iov = iov;
-  m.msg_iovlen = static_cast<size_t>(k);
-  for (;;) {
-    ssize_t n = ::sendmsg(fd, &m, MSG_NOSIGNAL | MSG_DONTWAIT);
-    if (n >= 0) return static_cast<size_t>(n);
-    if (errno == EINTR) continue;
-    ec = beast::error_code(errno, boost::system::system_category());
-    return 0;
-  }
-}
-
 }  // namespace
 
 class ConnectionPool {
@@ -403,7 +385,7 @@ awaitable<Outcome> Client::Forward(const std::string& backend, std::string_view 
     // round trip; the rest (if any) asynchronously.
     size_t n = 0;
     if (up->raw >= 0) {
-      n = SendNow(up->raw, bufs, ec);
+      n = net::SendNow(up->raw, bufs, ec);
     } else {
       auto& sock = up->stream.socket();
       if (!sock.non_blocking()) sock.non_blocking(true, ec);
