@@ -1,5 +1,6 @@
 """Helpers for the multi-process tests: start the real binary on a free loopback port with its
 own data directory, talk HTTP to it, and stop it. Python's standard library only."""
+import base64
 import http.client
 import http.server
 import json
@@ -13,6 +14,7 @@ import tempfile
 import threading
 import time
 import traceback
+import urllib.request
 import zlib
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -29,6 +31,28 @@ def secret(run_dir, name):
     """A credential `millions up` generated into RUN/secrets (docs/credentials.md)."""
     with open(os.path.join(run_dir, "secrets", name)) as f:
         return f.read().strip()
+
+def etcd_shardmap(etcd_port, run_dir, path, body):
+    """A call to etcd's JSON gateway (/v3/PATH) as the `shardmap` user `millions up` made."""
+    def post(p, b, token=None):
+        req = urllib.request.Request(f"http://127.0.0.1:{etcd_port}/v3/{p}",
+                                     json.dumps(b).encode(), method="POST")
+        if token:
+            req.add_header("Authorization", token)
+        with urllib.request.urlopen(req, timeout=5) as r:
+            return json.loads(r.read())
+
+    token = post("auth/authenticate",
+                 {"name": "shardmap", "password": secret(run_dir, "etcd_shardmap")})["token"]
+    return post(path, body, token)
+
+
+def etcd_get_json(etcd_port, run_dir, key):
+    """The JSON value of `key` in etcd, read as the `shardmap` user; None when absent."""
+    kvs = etcd_shardmap(etcd_port, run_dir, "kv/range",
+                        {"key": base64.b64encode(key.encode()).decode()}).get("kvs", [])
+    return json.loads(base64.b64decode(kvs[0]["value"])) if kvs else None
+
 
 
 def patroni_auth(run_dir):

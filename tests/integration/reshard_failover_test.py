@@ -19,8 +19,8 @@ import threading
 import time
 import urllib.request
 
-from harness import (Checks, bearer, binary, free_port, http_request, node, parse_json, pg_env,
-                     png, secret, topology, wait_for)
+from harness import (Checks, bearer, binary, etcd_get_json, free_port, http_request, node,
+                     parse_json, pg_env, png, secret, topology, wait_for)
 
 LOGICAL = 256
 SEED_USERS = 2000
@@ -91,18 +91,7 @@ def psql(cluster, sql):
 
 
 def etcd_get(key):
-    def post(path, body, token=None):
-        req = urllib.request.Request(f"http://127.0.0.1:{etcd_port}/v3/{path}",
-                                     json.dumps(body).encode(), method="POST")
-        if token:
-            req.add_header("Authorization", token)
-        with urllib.request.urlopen(req, timeout=5) as r:
-            return json.loads(r.read())
-
-    token = post("auth/authenticate",
-                 {"name": "shardmap", "password": secret(run_dir, "etcd_shardmap")})["token"]
-    kvs = post("kv/range", {"key": base64.b64encode(key.encode()).decode()}, token).get("kvs", [])
-    return json.loads(base64.b64decode(kvs[0]["value"])) if kvs else None
+    return etcd_get_json(etcd_port, run_dir, key)
 
 
 def cluster_of(m, row_id):

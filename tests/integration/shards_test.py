@@ -18,8 +18,8 @@ import tempfile
 import time
 import urllib.request
 
-from harness import (Checks, bearer, binary, free_port, http_request, node, parse_json, pg_env,
-                     png, secret, topology, wait_for)
+from harness import (Checks, bearer, binary, etcd_shardmap, free_port, http_request, node,
+                     parse_json, pg_env, png, secret, topology, wait_for)
 
 
 def request(port, method, path, body=None, headers=None):
@@ -68,17 +68,7 @@ MAP_KEY = base64.b64encode(b"/millions/shardtest/shardmap").decode()
 
 def etcd(path, body):
     """A call to etcd's JSON gateway as the `shardmap` user."""
-    def post(path, body, token=None):
-        req = urllib.request.Request(f"http://127.0.0.1:{etcd_port}/v3/{path}",
-                                     json.dumps(body).encode(), method="POST")
-        if token:
-            req.add_header("Authorization", token)
-        with urllib.request.urlopen(req, timeout=5) as r:
-            return json.loads(r.read())
-
-    token = post("auth/authenticate",
-                 {"name": "shardmap", "password": secret(run_dir, "etcd_shardmap")})["token"]
-    return post(path, body, token)
+    return etcd_shardmap(etcd_port, run_dir, path, body)
 
 
 def etcd_map():
