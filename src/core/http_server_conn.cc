@@ -4,6 +4,7 @@
 #include <sys/uio.h>
 
 #include <array>
+#include <boost/asio/post.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
@@ -143,6 +144,11 @@ awaitable<void> WriteAll(Stream& s, ServerConn& c, const Buffers& bufs) {
     beast::buffers_suffix<Buffers> rest(bufs);
     rest.consume(n);
     c.Reregister();
+    c.writing = true;
+    struct Done {
+      ServerConn& c;
+      ~Done() { c.writing = false; }
+    } done{c};
     co_await asio::async_write(s, rest, use_awaitable);
   } else {
     // One buffer at a time: a gather write of a head and a body past 16 KiB through Beast's
@@ -175,12 +181,33 @@ awaitable<size_t> ReadSome(Stream& s, net::ReadyFd& ready, asio::mutable_buffer 
   }
 }
 
+// Writes what pending_out holds before an answer that is not simply appended to it.
+template <class Stream>
+awaitable<void> WritePending(Stream& s, ServerConn& c) {
+  if (c.pending_out.empty()) co_return;
+  co_await WriteAll(s, c, asio::const_buffer(c.pending_out.data(), c.pending_out.size()));
+  c.pending_out.clear();
+}
+
+// At most this many bytes of answers are held back for one send.
+constexpr size_t kMaxPending = 64 * 1024;
+
 }  // namespace
+
+void FlushPending(ServerConn& c) {
+  c.flush_posted = false;
+  if (c.writing || c.raw < 0 || c.pending_out.empty()) return;
+  beast::error_code ec;
+  size_t n = net::SendNow(c.raw, asio::const_buffer(c.pending_out.data(), c.pending_out.size()), ec);
+  // An error or a full socket leaves the bytes: the connection's next write meets the same
+  // condition and ends the session or waits, in order.
+  c.pending_out.erase(0, n);
+}
 
 template <class Stream>
 awaitable<void> HttpServer::Impl::WriteResponse(Stream& s, ServerConn& c, Response& resp,
                                                 const Request* req, bool keep_alive,
-                                                std::string& h) {
+                                                std::string& h, bool hold) {
   // Written by hand (ResponseHead) and sent with gather writes: one syscall for a whole small
   // response, the body never copied.
   auto& tcp = beast::get_lowest_layer(s);
@@ -191,6 +218,7 @@ awaitable<void> HttpServer::Impl::WriteResponse(Stream& s, ServerConn& c, Respon
   std::string_view id = req ? std::string_view(req->request_id) : std::string_view();
   h.clear();
   if (resp.body_stream && !no_body) {
+    co_await WritePending(s, c);
     c.Reregister();  // written by Asio, piece by piece
     AppendResponseHead(h, resp, id, keep_alive, resp.body_length, opt.extra_headers);
     co_await asio::async_write(s, asio::buffer(h), use_awaitable);
@@ -228,7 +256,27 @@ awaitable<void> HttpServer::Impl::WriteResponse(Stream& s, ServerConn& c, Respon
   std::optional<uint64_t> length;
   if (!no_body) length = body.size();
   AppendResponseHead(h, resp, id, keep_alive, length, opt.extra_headers);
-  if (head || no_body || body.empty()) {
+  if (head || no_body) body = {};
+  if constexpr (std::is_same_v<Stream, beast::tcp_stream>) {
+    // The next request is already here (pipelined): this answer waits to go out with the
+    // next one's (one send for the batch), flushed at once if a handler yields meanwhile.
+    if (hold && c.raw >= 0 && c.pending_out.size() + h.size() + body.size() <= kMaxPending) {
+      c.pending_out.append(h).append(body);
+      if (!c.flush_posted) {
+        c.flush_posted = true;
+        asio::post(c.io, [conn = c.shared_from_this()] { FlushPending(*conn); });
+      }
+      co_return;
+    }
+    if (!c.pending_out.empty()) {
+      std::array<asio::const_buffer, 3> bufs{asio::buffer(c.pending_out), asio::buffer(h),
+                                             asio::buffer(body.data(), body.size())};
+      co_await WriteAll(s, c, bufs);
+      c.pending_out.clear();
+      co_return;
+    }
+  }
+  if (body.empty()) {
     co_await WriteAll(s, c, asio::const_buffer(h.data(), h.size()));
   } else {
     std::array<asio::const_buffer, 2> bufs{asio::buffer(h), asio::buffer(body)};
@@ -243,7 +291,7 @@ awaitable<void> HttpServer::Impl::Refuse(Stream& s, ServerConn& c, int status,
   Response err = JsonError(status, code, message);
   Request r;
   r.request_id = NewRequestId();
-  co_await WriteResponse(s, c, err, &r, false, head_buf);
+  co_await WriteResponse(s, c, err, &r, false, head_buf, false);
   Record(r, err.status, 0);
 }
 
@@ -354,8 +402,12 @@ awaitable<void> HttpServer::Impl::Serve(Stream& s, std::shared_ptr<ServerConn> c
         fast_ok = true;
       }
       // Beast's parser and Asio's reads and writes serve the rest of this path (a body, 100
-      // Continue): the socket goes back to Asio's reactor for the connection's life.
-      if (!fast_ok) c->Reregister();
+      // Continue): the socket goes back to Asio's reactor for the connection's life, after
+      // the answers held for a batch.
+      if (!fast_ok) {
+        co_await WritePending(s, *c);
+        c->Reregister();
+      }
       if (!ec && !fast_ok) {
         // The whole header block is in the buffer: parse it in place, no read operation.
         size_t used = parser.put(buf.data(), ec);
@@ -444,11 +496,17 @@ awaitable<void> HttpServer::Impl::Serve(Stream& s, std::shared_ptr<ServerConn> c
       if (body && !body->Finish()) req.keep_alive = false;
       bool keep = req.keep_alive && !draining;
       int status = resp.status;
-      co_await WriteResponse(s, *c, resp, &req, keep, head_buf);
+      // Held back when the next request (pipelined) is already whole in the buffer.
+      const bool hold =
+          keep && buf.size() > 0 &&
+          HeaderEnd(std::string_view(static_cast<const char*>(buf.data().data()), buf.size())) !=
+              std::string_view::npos;
+      co_await WriteResponse(s, *c, resp, &req, keep, head_buf, hold);
       Record(req, status,
              std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
       if (!keep) break;
     }
+    co_await WritePending(s, *c);  // a drain ended the loop with answers held
   } catch (const std::exception&) {
     // A write failed: the client is gone. Nothing to answer.
   }

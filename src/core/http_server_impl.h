@@ -28,7 +28,7 @@
 
 namespace millions::http {
 
-struct ServerConn {
+struct ServerConn : std::enable_shared_from_this<ServerConn> {
   // With a TLS context the socket goes into `tls` and `stream` stays empty.
   ServerConn(boost::asio::io_context& io, boost::asio::any_io_executor s,
              boost::asio::ip::tcp::socket sock, boost::asio::ssl::context* ctx)
@@ -105,7 +105,19 @@ struct ServerConn {
   // On a one-thread server with plain TCP: request reads wait for the poller's word instead
   // of trying recv first (readiness.h). Detached before the socket closes.
   net::ReadyFd ready;
+  // Answers to pipelined requests held back while the next request is already buffered, so
+  // that a batch of them goes out in one send (http_server_conn.cc, WriteResponse). Sent
+  // with the next answer that has nothing buffered behind it, or by FlushPending, posted when
+  // the first is held: it runs as soon as the connection's coroutine yields (a handler that
+  // waits on a database), so a held answer never waits for a slower one behind it.
+  std::string pending_out;
+  bool flush_posted = false;
+  bool writing = false;  // an Asio write is under way: FlushPending leaves the socket alone
 };
+
+// Sends what pending_out holds, if the connection's own writes are not under way; what the
+// socket does not take stays for the next answer's write. Posted by WriteResponse.
+void FlushPending(ServerConn& c);
 
 inline int64_t SteadyMillis() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -155,7 +167,7 @@ struct HttpServer::Impl : std::enable_shared_from_this<Impl> {
   template <class Stream>
   boost::asio::awaitable<void> WriteResponse(Stream& s, ServerConn& c, Response& resp,
                                              const Request* req, bool keep_alive,
-                                             std::string& head_buf);
+                                             std::string& head_buf, bool hold);
   // Answers a request that cannot be served (bad input, too large, too slow) with `status`
   // and the contract's error body; the caller then closes the connection.
   template <class Stream>

@@ -28,6 +28,10 @@ struct ReadyFd::Waiter {
   size_t slot = 0;  // index in Poller::timed_ while it has a deadline
 };
 
+struct Turn::Waiter {
+  std::optional<asio::any_completion_handler<void(error_code)>> handler;
+};
+
 // One per io_context: an edge-triggered epoll set of the attached sockets, whose own
 // descriptor waits in Asio's reactor. Its wait is armed only while a socket is attached, so a
 // context with none can still run out of work and return from run().
@@ -114,7 +118,29 @@ class Poller : public asio::execution_context::service {
     pending.reserve(members_.size());
     for (ReadyFd* r : members_)
       if (r->waiter_) pending.push_back(Take(r));
+    std::vector<Turn*> turns(turns_.begin(), turns_.end());
+    for (Turn* t : turns) pending.push_back(TakeTurn(t));
     pending.clear();
+  }
+
+  void Park(Turn* t, Turn::Waiter* w) {
+    t->waiter_ = w;
+    t->poller_ = this;
+    turns_.insert(t);
+  }
+
+  asio::any_completion_handler<void(error_code)> TakeTurn(Turn* t) {
+    turns_.erase(t);
+    Turn::Waiter* w = t->waiter_;
+    t->waiter_ = nullptr;
+    t->poller_ = nullptr;
+    asio::any_completion_handler<void(error_code)> h(std::move(*w->handler));
+    w->handler.reset();
+    return h;
+  }
+
+  void Post(asio::any_completion_handler<void(error_code)> h, error_code ec) {
+    asio::post(ioc_, [h = std::move(h), ec]() mutable { std::move(h)(ec); });
   }
 
  private:
@@ -155,6 +181,7 @@ class Poller : public asio::execution_context::service {
     for (int i = 0; i < n; ++i) {
       auto* r = static_cast<ReadyFd*>(evs[i].data.ptr);
       r->ready_ = true;
+      if (evs[i].events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) r->hup_ = true;
       if (r->waiter_) woken[k++].emplace(Take(r));
     }
     for (int i = 0; i < k; ++i) std::move (*woken[i])(error_code());
@@ -189,6 +216,7 @@ class Poller : public asio::execution_context::service {
   bool timer_armed_ = false;
   std::vector<ReadyFd*> timed_;           // sockets waiting with a deadline
   std::unordered_set<ReadyFd*> members_;  // every attached socket (for shutdown)
+  std::unordered_set<Turn*> turns_;       // every waiting Turn (for shutdown)
 };
 
 asio::execution_context::id Poller::id;
@@ -200,6 +228,7 @@ bool ReadyFd::Attach(asio::io_context& ioc, int fd) {
   Poller& p = asio::use_service<Poller>(ioc);
   fd_ = fd;
   ready_ = true;
+  hup_ = false;
   if (!p.Add(this)) {
     fd_ = -1;
     return false;
@@ -217,6 +246,54 @@ void ReadyFd::Detach() {
 
 void ReadyFd::Cancel() {
   if (poller_) poller_->Wake(this, asio::error::operation_aborted, false);
+}
+
+Turn::~Turn() {
+  if (poller_) poller_->TakeTurn(this);  // dropped uncalled: only a frame being destroyed
+}
+
+namespace {
+
+struct TurnInit {
+  Poller* poller;
+  Turn* turn;
+  Turn::Waiter* w;
+  template <class Handler>
+  void operator()(Handler&& h) const {
+    w->handler.emplace(std::forward<Handler>(h));
+    poller->Park(turn, w);
+  }
+};
+
+}  // namespace
+
+asio::awaitable<void> Turn::Wait(asio::io_context& ioc, error_code& ec) {
+  if (!signaled_) {
+    Waiter w;
+    error_code wec;
+    auto token = asio::redirect_error(asio::use_awaitable, wec);
+    co_await asio::async_initiate<decltype(token), void(error_code)>(
+        TurnInit{&asio::use_service<Poller>(ioc), this, &w}, token);
+  }
+  signaled_ = false;
+  ec = ec_;
+  ec_ = {};
+}
+
+void Turn::Signal(error_code ec, bool now) {
+  ec_ = ec;
+  if (!poller_) {
+    signaled_ = true;  // for the Wait to come
+    return;
+  }
+  signaled_ = true;
+  Poller* p = poller_;
+  auto h = p->TakeTurn(this);
+  if (now) {
+    std::move(h)(error_code());
+  } else {
+    p->Post(std::move(h), error_code());
+  }
 }
 
 namespace {
@@ -244,7 +321,7 @@ asio::awaitable<size_t> ReadyFd::Read(asio::mutable_buffer b, error_code& ec,
       ec = asio::error::operation_aborted;
       co_return 0;
     }
-    if (ready_) {
+    if (ready_ || hup_) {
       ssize_t n = ::recv(fd_, b.data(), b.size(), MSG_DONTWAIT);
       if (n > 0) {
         // A short read drained the socket: the next one waits for the kernel's word.

@@ -62,7 +62,36 @@ class ReadyFd {
   Poller* poller_ = nullptr;
   int fd_ = -1;
   bool ready_ = true;  // unknown at first: try the read
+  // The peer shut down or the socket failed: no further event will come, so every read tries
+  // (it ends with the rest of the data, then end of stream or the error).
+  bool hup_ = false;
   Waiter* waiter_ = nullptr;
+};
+
+// A coroutine's wait for another coroutine's word, on the same one-thread context (upstream's
+// pipelined connections: whose turn it is to read an answer). The wait is held by the
+// context's poller, so a context destroyed with waits pending frees them (Poller::shutdown),
+// as it does waiting reads. A Signal that comes before the Wait is kept for it.
+class Turn {
+ public:
+  Turn() = default;
+  Turn(const Turn&) = delete;
+  Turn& operator=(const Turn&) = delete;
+  ~Turn();
+
+  // Suspends until Signal (at once if it came already); `ec` is the Signal's.
+  boost::asio::awaitable<void> Wait(boost::asio::io_context& ioc, boost::system::error_code& ec);
+  // Ends the wait with `ec`: resumed here and now (`now`, on the context's thread), or posted.
+  void Signal(boost::system::error_code ec, bool now);
+
+  struct Waiter;  // a waiting coroutine's state (readiness.cc)
+
+ private:
+  friend class Poller;
+  Poller* poller_ = nullptr;
+  Waiter* waiter_ = nullptr;
+  bool signaled_ = false;
+  boost::system::error_code ec_;
 };
 
 // One non-blocking gather send of `bufs` (up to four buffers; the rest is the caller's next

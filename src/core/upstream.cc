@@ -27,6 +27,7 @@
 #include "core/http_head.h"
 #include "core/readiness.h"
 #include "core/tls.h"
+#include "core/upstream_internal.h"
 
 namespace millions::upstream {
 namespace asio = boost::asio;
@@ -47,34 +48,42 @@ bool ShouldRetry(const Outcome& out, std::string_view method, int attempt) {
          (out.failure == Failure::kReset && Idempotent(method) && attempt == 0);
 }
 
-namespace {
-
-// Past this many bytes without the end of the header block, the full parser takes over (and
-// applies its own limit).
-constexpr size_t kFastHeadBytes = 16 * 1024;
-
-// One per thread: filled and read between two suspensions, never across one.
-http::ResponseHeadView& FastView() {
-  thread_local http::ResponseHeadView v;
-  return v;
+void FillFromView(const http::ResponseHeadView& v, http::Response& r) {
+  r.status = v.status;
+  size_t need = 0;
+  for (size_t i = 0; i < v.count; ++i) need += v.fields[i].name.size() + v.fields[i].value.size() + 4;
+  r.raw_headers.reserve(need);
+  for (size_t i = 0; i < v.count; ++i) {
+    std::string_view name = v.fields[i].name;
+    if (HopByHop(name) || http::IEquals(name, "x-request-id")) continue;
+    r.raw_headers.append(name).append(": ").append(v.fields[i].value).append("\r\n");
+  }
 }
 
-// What a failed read of the backend's answer means: past the backend timeout (the stream's
-// expiry, or the poller's deadline), or a cut connection.
-Failure ReadFailure(const beast::error_code& ec) {
-  return ec == beast::error::timeout || ec == asio::error::timed_out ? Failure::kTimeout
-                                                                     : Failure::kReset;
+std::string_view RequestIdOf(const http::ResponseHeadView& v) {
+  if (!v.request_id) return {};
+  for (size_t i = 0; i < v.count; ++i)
+    if (http::IEquals(v.fields[i].name, "x-request-id")) return v.fields[i].value;
+  return {};
 }
 
-// True when a pooled connection's peer has closed it (readable with nothing to read), so it is
-// never reused for a request the backend would not see. Over TLS anything readable on an idle
-// connection means the same: a server sends nothing unasked but its close_notify.
+// Over TLS anything readable on an idle connection means the peer closed it: a server sends
+// nothing unasked but its close_notify.
 bool PeerClosed(int fd, bool tls) {
   pollfd p{fd, POLLIN, 0};
   if (poll(&p, 1, 0) <= 0) return false;
   if (tls) return true;
   char c;
   return recv(p.fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) <= 0;
+}
+
+namespace {
+
+// What a failed read of the backend's answer means: past the backend timeout (the stream's
+// expiry, or the poller's deadline), or a cut connection.
+Failure ReadFailure(const beast::error_code& ec) {
+  return ec == beast::error::timeout || ec == asio::error::timed_out ? Failure::kTimeout
+                                                                     : Failure::kReset;
 }
 
 }  // namespace
@@ -298,9 +307,18 @@ awaitable<beast::error_code> SendBody(PooledConn& up, const http::Request& req, 
 
 }  // namespace
 
-Client::Client(Options options) : pool_(std::make_shared<ConnectionPool>(options)), opt_(options) {}
+Client::Client(Options options)
+    : pool_(std::make_shared<ConnectionPool>(options)),
+      pipes_(options.pipeline_depth > 1 && options.one_thread && !options.tls
+                 ? MakePipePool(options)
+                 : nullptr),
+      opt_(options) {}
 
 Client::~Client() = default;
+
+size_t Client::PipelinedCount(const std::string& backend) const {
+  return pipes_ ? PipeCount(*pipes_, backend) : 0;
+}
 
 size_t Client::IdleCount(const std::string& backend) const {
   std::lock_guard lock(pool_->mu);
@@ -323,6 +341,8 @@ awaitable<Outcome> Client::Forward(const std::string& backend, std::string_view 
   // backend connections are made and pooled there.
   auto ex = co_await asio::this_coro::executor;
   auto& ctx = static_cast<asio::io_context&>(asio::query(ex, asio::execution::context));
+  if (pipes_ && req.method == "GET" && !req.body_stream && req.body.empty())
+    co_return co_await ForwardPipelined(pipes_, backend, address, head, req, ctx);
   auto up = pool_->TakeIdle(backend, &ctx);
   bool reused = up != nullptr;
   beast::error_code ec;
@@ -428,16 +448,7 @@ awaitable<Outcome> Client::Forward(const std::string& backend, std::string_view 
       block = std::string_view(static_cast<const char*>(up->buf.data().data()), end);
     if (!block.empty() && http::ParseResponseHead(block, v) == http::FastHead::kOk &&
         v.content_length <= opt_.stream_over) {
-      out.response.status = v.status;
-      size_t need = 0;
-      for (size_t i = 0; i < v.count; ++i)
-        need += v.fields[i].name.size() + v.fields[i].value.size() + 4;
-      out.response.raw_headers.reserve(need);
-      for (size_t i = 0; i < v.count; ++i) {
-        std::string_view name = v.fields[i].name;
-        if (HopByHop(name) || http::IEquals(name, "x-request-id")) continue;
-        out.response.raw_headers.append(name).append(": ").append(v.fields[i].value).append("\r\n");
-      }
+      FillFromView(v, out.response);
       const bool close = v.close;
       const size_t length = static_cast<size_t>(v.content_length);
       up->buf.consume(end);  // `v` is not used past here

@@ -40,6 +40,13 @@ struct Options {
   // reach the caller as Response::body_stream, read as they arrive.
   uint64_t stream_over = 256 * 1024;
   size_t max_idle_per_backend = 256;
+  // Above 1 (and with one_thread, without tls): GETs without a body are pipelined, up to this
+  // many on a connection: those forwarded to one backend in the same turn of a context's
+  // event loop go out in one send on one connection, and a backend that holds back its
+  // answers to a batch (our HttpServer does) answers them in one send. A request never waits
+  // behind one sent in an earlier turn; each answer must carry its request's X-Request-Id
+  // when the request had one (upstream_pipe.cc). Other requests use a connection each.
+  size_t pipeline_depth = 1;
   // Every io_context Forward runs on is run by one thread (one thread, or a context per
   // thread): backend answers are read when the poller says they came, without a failed recv
   // first (readiness.h), and a plain connection leaves Asio's reactor until it needs Asio (a
@@ -96,6 +103,7 @@ inline bool HopByHop(std::string_view name) {
 }
 
 class ConnectionPool;  // upstream.cc: idle connections per backend
+class PipePool;        // upstream_pipe.cc: pipelined connections per backend
 
 class Client {
  public:
@@ -115,9 +123,12 @@ class Client {
 
   // Idle connections pooled for `backend` (tests).
   size_t IdleCount(const std::string& backend) const;
+  // Pipelined connections open to `backend`, busy or idle (tests).
+  size_t PipelinedCount(const std::string& backend) const;
 
  private:
   std::shared_ptr<ConnectionPool> pool_;
+  std::shared_ptr<PipePool> pipes_;
   Options opt_;
 };
 

@@ -25,6 +25,7 @@ upstream::Options UpstreamOptions(const LbConfig& cfg,
   // Every context of the balancer is run by one thread (run.cc: one thread, or a context per
   // thread): backend answers are read through the poller.
   o.one_thread = true;
+  o.pipeline_depth = static_cast<size_t>(cfg.settings.pipeline_depth);
   return o;
 }
 

@@ -15,6 +15,7 @@ Settings ReadSettings(const topo::Topology& t) {
       "policy", &l.policy,
       {"round_robin", "weighted_round_robin", "least_outstanding", "p2c", "consistent_hash"});
   lb.Get("hash_header", &l.hash_header);
+  lb.Get("pipeline_depth", &l.pipeline_depth, 1, 64);
   lb.Get("check_interval_ms", &l.check_interval_ms, 100, 60000);
   lb.Get("rise", &l.rise, 1, 100);
   lb.Get("fall", &l.fall, 1, 100);

@@ -16,6 +16,9 @@ namespace millions::lb {
 struct Settings {
   int threads = 2;
   std::string policy = "least_outstanding";
+  // GETs forwarded to one web node in the same turn of a thread's event loop share one
+  // connection and one send, up to this many (1: a connection per request). core/upstream.h.
+  int pipeline_depth = 8;
   std::string hash_header;  // consistent_hash: header name, or "cookie:NAME"
   int check_interval_ms = 1000;
   int rise = 2;
