@@ -60,6 +60,16 @@ void FillFromView(const http::ResponseHeadView& v, http::Response& r) {
   }
 }
 
+void FillFromFields(const bhttp::fields& fields, http::Response& r) {
+  // Passed through as one pre-formatted block: a string per header was an allocation each.
+  r.raw_headers.reserve(512);
+  for (const auto& f : fields) {
+    // The server writes X-Request-Id itself (the id the backend echoes).
+    if (HopByHop(f.name_string()) || http::IEquals(f.name_string(), "x-request-id")) continue;
+    r.raw_headers.append(f.name_string()).append(": ").append(f.value()).append("\r\n");
+  }
+}
+
 std::string_view RequestIdOf(const http::ResponseHeadView& v) {
   if (!v.request_id) return {};
   for (size_t i = 0; i < v.count; ++i)
@@ -476,13 +486,7 @@ awaitable<Outcome> Client::Forward(const std::string& backend, std::string_view 
   }
   const auto& res = parser.get();
   out.response.status = static_cast<int>(res.result_int());
-  // Passed through as one pre-formatted block: a string per header was an allocation each.
-  out.response.raw_headers.reserve(512);
-  for (const auto& f : res) {
-    // The server writes X-Request-Id itself (the id the backend echoes).
-    if (HopByHop(f.name_string()) || http::IEquals(f.name_string(), "x-request-id")) continue;
-    out.response.raw_headers.append(f.name_string()).append(": ").append(f.value()).append("\r\n");
-  }
+  FillFromFields(res, out.response);
   auto length = parser.content_length();
   if (!parser.is_done() && (!length || *length > opt_.stream_over)) {
     if (length) out.response.body_length = *length;

@@ -5,6 +5,7 @@
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/beast/http/fields.hpp>
 #include <cstddef>
 #include <memory>
 #include <string>
@@ -30,6 +31,9 @@ inline http::ResponseHeadView& FastView() {
 // The response's status and its fields as one pre-formatted block (hop-by-hop fields and
 // X-Request-Id dropped: the server writes its own).
 void FillFromView(const http::ResponseHeadView& v, http::Response& r);
+
+// The same from Beast's parsed header (the full parser's path); the status is the caller's.
+void FillFromFields(const boost::beast::http::fields& f, http::Response& r);
 
 // The X-Request-Id the response carries, or empty.
 std::string_view RequestIdOf(const http::ResponseHeadView& v);

@@ -305,11 +305,7 @@ awaitable<void> ReadFull(std::shared_ptr<PipePool> pool, std::shared_ptr<PipeCon
     co_return;
   }
   out.response.status = static_cast<int>(res.result_int());
-  out.response.raw_headers.reserve(512);
-  for (const auto& f : res) {
-    if (HopByHop(f.name_string()) || http::IEquals(f.name_string(), "x-request-id")) continue;
-    out.response.raw_headers.append(f.name_string()).append(": ").append(f.value()).append("\r\n");
-  }
+  FillFromFields(res, out.response);
   auto length = parser.content_length();
   c->queue.pop_front();  // `me`: its answer is being read
   if (!parser.is_done() && (!length || *length > pool->opt.stream_over)) {
