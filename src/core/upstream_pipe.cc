@@ -233,11 +233,14 @@ class PipeBody final : public http::BodyStream {
       piece.resize(64 * 1024);
       parser_.get().body().data = piece.data();
       parser_.get().body().size = piece.size();
-      error_code ec;
-      if (c_->in.size() == 0) ec = co_await ReadMore(*pool_, *c_, Clock::now() + pool_->opt.backend_timeout);
-      if (!ec) {
-        c_->in.consume(parser_.put(c_->in.data(), ec));
-        if (ec == bhttp::error::need_buffer || ec == bhttp::error::need_more) ec = {};
+      error_code ec = bhttp::error::need_more;
+      if (c_->in.size() > 0) c_->in.consume(parser_.put(c_->in.data(), ec));
+      if (ec == bhttp::error::need_buffer) ec = {};
+      piece.resize(piece.size() - parser_.get().body().size);
+      if (ec == bhttp::error::need_more) {
+        // What is buffered ends mid-piece (a chunk's size line, say): read on.
+        if (!piece.empty()) co_return Ok();
+        ec = co_await ReadMore(*pool_, *c_, Clock::now() + pool_->opt.backend_timeout);
       }
       if (ec) {
         Break(*pool_, *c_, nullptr);
@@ -245,7 +248,6 @@ class PipeBody final : public http::BodyStream {
         piece.clear();
         co_return MakeError(Errc::kUnavailable, "backend_failed", ec.message());
       }
-      piece.resize(piece.size() - parser_.get().body().size);
       if (!piece.empty()) co_return Ok();
     }
     piece.clear();
@@ -316,12 +318,9 @@ awaitable<void> ReadFull(std::shared_ptr<PipePool> pool, std::shared_ptr<PipeCon
   }
   parser.eager(true);
   while (!parser.is_done()) {
-    if (c->in.size() > 0) {
-      c->in.consume(parser.put(c->in.data(), ec));
-      if (ec == bhttp::error::need_more) ec = {};
-    } else {
-      ec = co_await ReadMore(*pool, *c, deadline);
-    }
+    ec = bhttp::error::need_more;
+    if (c->in.size() > 0) c->in.consume(parser.put(c->in.data(), ec));
+    if (ec == bhttp::error::need_more) ec = co_await ReadMore(*pool, *c, deadline);
     if (ec) {
       out.failure = ReadFailure(ec);
       Break(*pool, *c, &me);

@@ -23,6 +23,20 @@ using asio::awaitable;
 using asio::use_awaitable;
 using Clock = std::chrono::steady_clock;
 
+// An answer of unknown length (sent chunked by the server): `n` pieces of odd sizes.
+class Pieces final : public http::BodyStream {
+ public:
+  explicit Pieces(int n) : left_(n) {}
+  awaitable<Status> Read(std::string& piece) override {
+    piece.clear();
+    if (left_ > 0) piece.assign(static_cast<size_t>(1000 + 37 * left_--), 'c');
+    co_return Ok();
+  }
+
+ private:
+  int left_;
+};
+
 metrics::Registry& Registry() {
   static auto* reg = new metrics::Registry;
   return *reg;
@@ -95,6 +109,10 @@ class Pipelined : public ::testing::Test {
           if (req.path == "/slow") {
             asio::steady_timer t(ioc_, std::chrono::milliseconds(300));
             co_await t.async_wait(use_awaitable);
+          }
+          if (req.path == "/chunked") {
+            r.body_stream = std::make_shared<Pieces>(50);
+            co_return r;
           }
           r.body = req.path == "/big" ? std::string(300 * 1024, 'x') : "answer " + req.path;
           co_return r;
@@ -191,6 +209,14 @@ TEST_F(Pipelined, AStreamedAnswerInABatch) {
   EXPECT_EQ(results[0].body, "answer /a");
   EXPECT_TRUE(results[1].out.response.body_stream != nullptr);
   EXPECT_EQ(results[1].body.size(), 300u * 1024);
+  EXPECT_EQ(results[2].body, "answer /c");
+  EXPECT_EQ(client.PipelinedCount("b1"), 1u);
+  // Of unknown length (chunked): its pieces end mid-chunk in the buffer more than once.
+  ForwardBatch(ioc_, client, address_, {"/a", "/chunked", "/c"}, results);
+  RunUntilDone(results);
+  size_t want = 0;
+  for (int i = 1; i <= 50; ++i) want += static_cast<size_t>(1000 + 37 * i);
+  EXPECT_EQ(results[1].body.size(), want);
   EXPECT_EQ(results[2].body, "answer /c");
   EXPECT_EQ(client.PipelinedCount("b1"), 1u);
 }
