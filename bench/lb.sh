@@ -21,8 +21,11 @@
 # BASELINE_BIN (a second millions binary, e.g. main's before a change) adds our balancer run
 # from it as one more contender per URL, same config on other ports, with the ratio
 # ours/baseline: a before/after in the same interleaved rounds.
+# PIPELINE_DEPTH and BASELINE_PIPELINE_DEPTH set `[lb] pipeline_depth` of ours and of the
+# baseline (default 8; 1 turns pipelined GETs off): BASELINE_BIN=<the same binary>
+# BASELINE_PIPELINE_DEPTH=1 shows what pipelining alone buys, in the same rounds.
 # Settings: SETUPS, PROXY_THREADS, BACKEND_WORKERS, UP_TOPOLOGY, DURATION, ROUNDS, WARMUP, CONNS,
-# WRK_THREADS, BENCH_SELFTEST (lib.sh), BASELINE_BIN.
+# WRK_THREADS, BENCH_SELFTEST (lib.sh), BASELINE_BIN, PIPELINE_DEPTH, BASELINE_PIPELINE_DEPTH.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=bench/lib.sh
@@ -48,6 +51,14 @@ if [ -n "${BASELINE_BIN:-}" ]; then
 fi
 hap_version=$(haproxy -v | awk 'NR==1 {sub(/-.*/, "", $3); print $3}')
 
+# set_pipeline_depth FILE N: `[lb] pipeline_depth = N` in a balancer's config (N empty: the
+# default, core/upstream.h).
+set_pipeline_depth() {
+  [ -n "$2" ] || return 0
+  sed -i "/^\[lb\]\$/a pipeline_depth = $2" "$1"
+  grep -q "^pipeline_depth = $2\$" "$1" || bench_die "could not set pipeline_depth in $1"
+}
+
 # start_proxies SETUP THREADS POLICY_HAP POLICY_NGINX BACKEND...: our balancer from
 # $work/lb-SETUP-THREADS.toml (written by the caller, listening on $ours, admin $ours_admin),
 # HAProxy and nginx in front of BACKEND... (host:port); sets ours_pid, hap, ngx.
@@ -61,6 +72,7 @@ start_proxies() {
   done
   hap=$(free_port)
   ngx=$(free_port)
+  set_pipeline_depth "$work/lb-$setup-$threads.toml" "${PIPELINE_DEPTH:-}"
   "$bin" serve lb --config "$work/lb-$setup-$threads.toml" --node lb1 \
     2>"$work/lb-$setup-$threads.log" &
   ours_pid=$!
@@ -73,6 +85,7 @@ start_proxies() {
       "$work/lb-$setup-$threads.toml" >"$work/lb-base-$setup-$threads.toml"
     grep -q "127.0.0.1:$base\"" "$work/lb-base-$setup-$threads.toml" ||
       bench_die "could not move the baseline balancer to port $base"
+    set_pipeline_depth "$work/lb-base-$setup-$threads.toml" "${BASELINE_PIPELINE_DEPTH:-}"
     "$base_bin" serve lb --config "$work/lb-base-$setup-$threads.toml" --node lb1 \
       2>"$work/lb-base-$setup-$threads.log" &
     base_pid=$!

@@ -198,7 +198,8 @@ void FlushPending(ServerConn& c) {
   c.flush_posted = false;
   if (c.writing || c.raw < 0 || c.pending_out.empty()) return;
   beast::error_code ec;
-  size_t n = net::SendNow(c.raw, asio::const_buffer(c.pending_out.data(), c.pending_out.size()), ec);
+  size_t n =
+      net::SendNow(c.raw, asio::const_buffer(c.pending_out.data(), c.pending_out.size()), ec);
   // An error or a full socket leaves the bytes: the connection's next write meets the same
   // condition and ends the session or waits, in order.
   c.pending_out.erase(0, n);
@@ -206,8 +207,8 @@ void FlushPending(ServerConn& c) {
 
 template <class Stream>
 awaitable<void> HttpServer::Impl::WriteResponse(Stream& s, ServerConn& c, Response& resp,
-                                                const Request* req, bool keep_alive,
-                                                std::string& h, bool hold) {
+                                                const Request* req, bool keep_alive, std::string& h,
+                                                bool hold) {
   // Written by hand (ResponseHead) and sent with gather writes: one syscall for a whole small
   // response, the body never copied.
   auto& tcp = beast::get_lowest_layer(s);
@@ -497,10 +498,9 @@ awaitable<void> HttpServer::Impl::Serve(Stream& s, std::shared_ptr<ServerConn> c
       bool keep = req.keep_alive && !draining;
       int status = resp.status;
       // Held back when the next request (pipelined) is already whole in the buffer.
-      const bool hold =
-          keep && buf.size() > 0 &&
-          HeaderEnd(std::string_view(static_cast<const char*>(buf.data().data()), buf.size())) !=
-              std::string_view::npos;
+      const bool hold = keep && buf.size() > 0 &&
+                        HeaderEnd(std::string_view(static_cast<const char*>(buf.data().data()),
+                                                   buf.size())) != std::string_view::npos;
       co_await WriteResponse(s, *c, resp, &req, keep, head_buf, hold);
       Record(req, status,
              std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());

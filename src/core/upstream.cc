@@ -51,7 +51,8 @@ bool ShouldRetry(const Outcome& out, std::string_view method, int attempt) {
 void FillFromView(const http::ResponseHeadView& v, http::Response& r) {
   r.status = v.status;
   size_t need = 0;
-  for (size_t i = 0; i < v.count; ++i) need += v.fields[i].name.size() + v.fields[i].value.size() + 4;
+  for (size_t i = 0; i < v.count; ++i)
+    need += v.fields[i].name.size() + v.fields[i].value.size() + 4;
   r.raw_headers.reserve(need);
   for (size_t i = 0; i < v.count; ++i) {
     std::string_view name = v.fields[i].name;

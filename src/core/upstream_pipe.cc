@@ -66,9 +66,9 @@ struct PipeConn : std::enable_shared_from_this<PipeConn> {
   std::string backend;
   int fd = -1;
   net::ReadyFd ready;
-  beast::flat_buffer in;   // answers read and not yet taken
-  std::string out;         // requests queued and not yet sent
-  size_t sent = 0;         // bytes of the request stream sent
+  beast::flat_buffer in;    // answers read and not yet taken
+  std::string out;          // requests queued and not yet sent
+  size_t sent = 0;          // bytes of the request stream sent
   std::deque<Slot*> queue;  // requests awaiting their answers, oldest first
   bool flush_posted = false;
   bool streaming = false;  // the head's answer is being streamed (PipeBody)
@@ -119,7 +119,8 @@ class PipePool {
     auto it = conns.find(c->ctx);
     if (it == conns.end()) return;
     auto b = it->second.find(c->backend);
-    if (b != it->second.end()) std::erase_if(b->second, [c](const auto& p) { return p.get() == c; });
+    if (b != it->second.end())
+      std::erase_if(b->second, [c](const auto& p) { return p.get() == c; });
   }
 
   const Options opt;

@@ -314,7 +314,8 @@ TEST_F(Pipelined, TheServerAnswersARawBatchInOrder) {
   const auto until = Clock::now() + std::chrono::seconds(5);
   while (answers.find("answer /3") == std::string::npos && Clock::now() < until)
     ioc_.run_for(std::chrono::milliseconds(5));
-  size_t a = answers.find("answer /1"), b = answers.find("answer /slow"), c = answers.find("answer /3");
+  size_t a = answers.find("answer /1"), b = answers.find("answer /slow"),
+         c = answers.find("answer /3");
   ASSERT_NE(c, std::string::npos) << answers;
   EXPECT_LT(a, b);
   EXPECT_LT(b, c);
