@@ -38,7 +38,7 @@ struct LbConfig {
   std::string runner_token;       // its admin token (read from MILLIONS_RUNNER_TOKEN_FILE)
   // SIGHUP: called to read the configuration again (nullopt when it is now invalid, which keeps
   // the running one). Policy, pool, health and rate limits change in place; listeners, threads
-  // and hash_header need a restart.
+  // hash_header and pipeline_depth need a restart.
   std::function<std::optional<LbConfig>()> reload;
 };
 
