@@ -331,6 +331,10 @@ size_t Client::PipelinedCount(const std::string& backend) const {
   return pipes_ ? PipeCount(*pipes_, backend) : 0;
 }
 
+Client::PipelineCounts Client::Pipelining() const {
+  return pipes_ ? PipeCounts(*pipes_) : PipelineCounts{};
+}
+
 size_t Client::IdleCount(const std::string& backend) const {
   std::lock_guard lock(pool_->mu);
   size_t n = 0;

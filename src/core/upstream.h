@@ -126,6 +126,16 @@ class Client {
   // Pipelined connections open to `backend`, busy or idle (tests).
   size_t PipelinedCount(const std::string& backend) const;
 
+  // Since start, over every backend: GETs sent pipelined, the sends that carried them (their
+  // ratio is the mean batch), and pipelined connections dropped (a cut, Connection: close, an
+  // answer with another request's id, a failed connect). Zeros when pipelining is off.
+  struct PipelineCounts {
+    uint64_t requests = 0;
+    uint64_t sends = 0;
+    uint64_t dropped = 0;
+  };
+  PipelineCounts Pipelining() const;
+
  private:
   std::shared_ptr<ConnectionPool> pool_;
   std::shared_ptr<PipePool> pipes_;

@@ -45,6 +45,7 @@ bool PeerClosed(int fd, bool tls);
 class PipePool;
 std::shared_ptr<PipePool> MakePipePool(const Options& o);
 size_t PipeCount(const PipePool& pool, const std::string& backend);
+Client::PipelineCounts PipeCounts(const PipePool& pool);
 // Forwards a GET without a body (`head` as for Client::Forward) over a pipelined connection
 // to `backend`: it joins the batch being written on one when there is one, else takes an idle
 // one or makes one. Never throws.

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/redirect_error.hpp>
@@ -124,6 +125,8 @@ class PipePool {
   }
 
   const Options opt;
+  // Client::Pipelining's counts (relaxed: read at scrape time).
+  std::atomic<uint64_t> requests{0}, sends{0}, dropped{0};
   mutable std::mutex mu;
   std::unordered_map<asio::io_context*,
                      std::unordered_map<std::string, std::vector<std::shared_ptr<PipeConn>>>>
@@ -131,6 +134,11 @@ class PipePool {
 };
 
 std::shared_ptr<PipePool> MakePipePool(const Options& o) { return std::make_shared<PipePool>(o); }
+
+Client::PipelineCounts PipeCounts(const PipePool& pool) {
+  return {pool.requests.load(std::memory_order_relaxed), pool.sends.load(std::memory_order_relaxed),
+          pool.dropped.load(std::memory_order_relaxed)};
+}
 
 size_t PipeCount(const PipePool& pool, const std::string& backend) {
   std::lock_guard lock(pool.mu);
@@ -148,6 +156,7 @@ namespace {
 // (posted) that it failed.
 void Break(PipePool& pool, PipeConn& c, Slot* self) {
   c.broken = true;
+  pool.dropped.fetch_add(1, std::memory_order_relaxed);
   pool.Remove(&c);
   c.Close();
   auto q = std::move(c.queue);
@@ -166,6 +175,7 @@ void Flush(PipePool& pool, PipeConn& c) {
     Break(pool, c, nullptr);
     return;
   }
+  if (n > 0) pool.sends.fetch_add(1, std::memory_order_relaxed);
   c.out.erase(0, n);
   c.sent += n;
 }
@@ -352,6 +362,7 @@ awaitable<Outcome> ForwardPipelined(std::shared_ptr<PipePool> pool, const std::s
     c->flush_posted = true;
     pool->Add(c);
   }
+  pool->requests.fetch_add(1, std::memory_order_relaxed);
   Slot me;
   me.start = c->sent + c->out.size();
   c->out.append(head);

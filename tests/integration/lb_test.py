@@ -338,6 +338,13 @@ try:
     n, bad = failures(os.path.join(tmp, "kill.json"))
     c.check(n > 1000, f"load ran: {n}")
     c.eq(bad, {}, "kill -9 of a web node under GET load: no failed GET")
+    # The GETs went pipelined ([lb] pipeline_depth defaults to 8): batched sends, at most one each.
+    pipelined = {line.split(" ")[0]: float(line.rsplit(" ", 1)[1]) for line in lb_metrics()
+                 if line.startswith("millions_lb_pipelined_")}
+    c.check(pipelined.get("millions_lb_pipelined_requests_total", 0) > 1000
+            and 0 < pipelined.get("millions_lb_pipelined_sends_total", 0)
+            <= pipelined["millions_lb_pipelined_requests_total"],
+            f"GETs through the balancer are pipelined: {pipelined}")
     # The supervisor restarts web1 and the balancer's health check takes it back.
     c.check(wait_for(lambda: backends_up() == {"web1": 1, "web2": 1}, 30),
             f"web1 restarted and back in the pool: {backends_up()}")

@@ -38,6 +38,18 @@ void Proxy::CollectMetrics(metrics::Families* out) {
   auto ejections = metrics::AddCounter(out, "millions_lb_ejections_total",
                                        "Times the backend was ejected as an outlier.");
   for (const auto& b : pool->backends) ejections.Add({{"backend", b.name}}, Health(b).ejections());
+  // Pipelined GETs ([lb] pipeline_depth): requests / sends is the mean batch.
+  const auto p = upstream_.Pipelining();
+  metrics::AddCounter(out, "millions_lb_pipelined_requests_total",
+                      "GETs sent to backends pipelined, batched per event-loop turn.")
+      .Add({}, static_cast<double>(p.requests));
+  metrics::AddCounter(out, "millions_lb_pipelined_sends_total",
+                      "Sends that carried pipelined GETs (requests / sends: the mean batch).")
+      .Add({}, static_cast<double>(p.sends));
+  metrics::AddCounter(out, "millions_lb_pipelined_dropped_total",
+                      "Pipelined connections dropped: cut, closed by the backend, an answer "
+                      "for another request, a failed connect; their GETs are sent again.")
+      .Add({}, static_cast<double>(p.dropped));
 }
 
 }  // namespace millions::lb
