@@ -189,7 +189,10 @@ t["web"] = {**{k: v for k, v in t["web"].items() if k != "node"}, "threads": int
             "node": [node("benchweb", int(port), dc="dc1")]}
 topology(out, name="bench", **t)
 PY
-    "$bin" serve web --config "$work/web-$threads.toml" --node benchweb \
+    # The credentials `millions up` hands its own web nodes (the run's secrets: etcd, Redis,
+    # NATS; the application's PostgreSQL password file).
+    MILLIONS_SECRETS="$work/up/run/secrets" PGPASSFILE="$work/up/run/secrets/pgpass.app" \
+      "$bin" serve web --config "$work/web-$threads.toml" --node benchweb \
       2>"$work/web-$threads.log" &
     ours_pid=$!
     bench_track "$ours_pid"

@@ -31,15 +31,28 @@ DataLayer OpenDataLayer(const topo::Topology& t, int pool_size, const std::strin
     d.store = data::OpenPgStore(co);
     return d;
   }
-  auto client = std::make_unique<data::EtcdShardMapClient>(ShardMapEtcdOptions(t));
+  const data::EtcdOptions eo = ShardMapEtcdOptions(t);
+  // Without the shardmap user's password an etcd with auth on refuses every read: say where
+  // the password comes from, not only that the read failed.
+  const std::string hint =
+      eo.user.empty() ? "no etcd_shardmap password: is MILLIONS_SECRETS (the run's secrets "
+                        "directory, as `millions up` sets it) in the environment?"
+                      : "";
+  auto client = std::make_unique<data::EtcdShardMapClient>(eo);
   Result<data::VersionedShardMap> first = client->Read();
   for (int i = 0; i < 120 && !first.ok(); ++i) {
+    // Said at once and every 10 s while it waits (up to 60 s), so a node that cannot start is
+    // not silent.
+    if (i % 20 == 0)
+      log::Warn(
+          "waiting for the shard map in etcd",
+          {{"key", data::ShardMapKey(t.name)}, {"error", first.error().message}, {"hint", hint}});
     std::this_thread::sleep_for(std::chrono::milliseconds(500));
     first = client->Read();
   }
   if (!first.ok())
     throw std::runtime_error("no shard map in etcd (" + data::ShardMapKey(t.name) +
-                             "): " + first.error().message);
+                             "): " + first.error().message + (hint.empty() ? "" : "; " + hint));
   if (first->map.logical() != t.shards.logical)
     throw std::runtime_error("the shard map in etcd has " + std::to_string(first->map.logical()) +
                              " logical shards, the topology " + std::to_string(t.shards.logical));
