@@ -50,24 +50,9 @@ struct ServerConn : std::enable_shared_from_this<ServerConn> {
   // to dispatch, and a kernel callback per arriving segment, for nothing). It goes back
   // (Reregister) before any Asio operation: a write that would block, a streamed answer, a
   // request body read by Beast's parser. Both on the connection's strand.
-  bool Unregister() {
-    if (tls || raw >= 0) return false;
-    boost::system::error_code ec;
-    protocol = stream.socket().local_endpoint(ec).protocol();
-    if (ec) return false;
-    int fd = stream.socket().release(ec);
-    if (ec || fd < 0) return false;
-    raw = fd;
-    return true;
-  }
-  // On failure the socket stays closed to Asio (its operations end with bad_descriptor); the
-  // descriptor is closed with the connection.
-  void Reregister() {
-    if (raw < 0) return;
-    boost::system::error_code ec;
-    stream.socket().assign(protocol, raw, ec);
-    if (!ec) raw = -1;
-  }
+  bool Unregister() { return !tls && net::ReleaseSocket(stream.socket(), raw, protocol); }
+  // On failure the descriptor is closed with the connection (readiness.h).
+  void Reregister() { net::RestoreSocket(stream.socket(), raw, protocol); }
   // Shuts down (how: SHUT_WR or SHUT_RDWR) and closes the socket, whichever owns it.
   void Close(int how) {
     ready.Detach();  // its waiting read ends: the descriptor is about to go

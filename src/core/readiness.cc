@@ -221,6 +221,24 @@ class Poller : public asio::execution_context::service {
 
 asio::execution_context::id Poller::id;
 
+bool ReleaseSocket(asio::ip::tcp::socket& s, int& raw, asio::ip::tcp& protocol) {
+  if (raw >= 0) return false;
+  error_code ec;
+  protocol = s.local_endpoint(ec).protocol();
+  if (ec) return false;
+  int fd = s.release(ec);
+  if (ec || fd < 0) return false;
+  raw = fd;
+  return true;
+}
+
+void RestoreSocket(asio::ip::tcp::socket& s, int& raw, const asio::ip::tcp& protocol) {
+  if (raw < 0) return;
+  error_code ec;
+  s.assign(protocol, raw, ec);
+  if (!ec) raw = -1;
+}
+
 ReadyFd::~ReadyFd() { Detach(); }
 
 bool ReadyFd::Attach(asio::io_context& ioc, int fd) {

@@ -21,6 +21,7 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
 #include <boost/system/error_code.hpp>
 #include <cerrno>
 #include <chrono>
@@ -93,6 +94,14 @@ class Turn {
   bool signaled_ = false;
   boost::system::error_code ec_;
 };
+
+// A plain socket read through the poller can leave Asio's reactor, so that only the poller's
+// set watches it (ServerConn, PooledConn): ReleaseSocket moves `s`'s descriptor into `raw` (one
+// epoll_ctl), remembering its protocol; false when it cannot (it stays with Asio, raw < 0).
+// RestoreSocket gives it back before any Asio operation; when that fails the descriptor stays
+// in `raw` (Asio's operations on `s` then end with bad_descriptor) for its owner to close.
+bool ReleaseSocket(boost::asio::ip::tcp::socket& s, int& raw, boost::asio::ip::tcp& protocol);
+void RestoreSocket(boost::asio::ip::tcp::socket& s, int& raw, const boost::asio::ip::tcp& protocol);
 
 // One non-blocking gather send of `bufs` (up to four buffers; the rest is the caller's next
 // send) on `fd`, a socket out of Asio's reactor: the bytes taken, 0 with `ec` set on an error

@@ -124,25 +124,10 @@ struct PooledConn {
   beast::tcp_stream& tcp() { return tls ? beast::get_lowest_layer(*tls) : stream; }
   int fd() { return raw >= 0 ? raw : tcp().socket().native_handle(); }
   // Out of Asio's reactor (one epoll_ctl, once per connection); false if it stays there.
-  bool Unregister() {
-    if (tls || raw >= 0) return false;
-    beast::error_code ec;
-    protocol = stream.socket().local_endpoint(ec).protocol();
-    if (ec) return false;
-    int fd = stream.socket().release(ec);
-    if (ec || fd < 0) return false;
-    raw = fd;
-    return true;
-  }
-  // Back into Asio's reactor before an Asio operation. On failure the socket stays closed to
-  // Asio (its operations end with bad_descriptor) and the descriptor is closed with the
-  // connection.
-  void Reregister() {
-    if (raw < 0) return;
-    beast::error_code ec;
-    stream.socket().assign(protocol, raw, ec);
-    if (!ec) raw = -1;
-  }
+  bool Unregister() { return !tls && net::ReleaseSocket(stream.socket(), raw, protocol); }
+  // Back into Asio's reactor before an Asio operation; on failure the descriptor is closed with
+  // the connection (readiness.h).
+  void Reregister() { net::RestoreSocket(stream.socket(), raw, protocol); }
   asio::io_context* ctx;  // a connection is used only on its own context
   beast::tcp_stream stream;
   std::unique_ptr<TlsStream> tls;
