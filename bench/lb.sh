@@ -294,17 +294,8 @@ PY
     echo "   policies matched: ours $policy (the default topology's), haproxy balance leastconn, nginx least_conn"
     ours=$(free_port)
     ours_admin=$(free_port)
-    python3 - "$UP_TOPO" "$work/lb-web-$threads.toml" "$threads" "$ours" "$ours_admin" \
-      "${webs[*]}" "${addrs[*]}" <<'PY'
-import sys, tomllib
-sys.path.insert(0, "tests/integration")
-from harness import node, topology
-src, out, threads, port, admin, names, addrs = sys.argv[1:8]
-t = tomllib.load(open(src, "rb"))
-lb = {k: v for k, v in t.get("lb", {}).items() if k not in ("node", "tls_cert", "tls_key")}
-lb.update(threads=int(threads), node=[node("lb1", int(port), admin=int(admin))])
-topology(out, lb=lb, web=[{"name": n, "listen": a} for n, a in zip(names.split(), addrs.split())])
-PY
+    bench_lb_config "$UP_TOPO" "$work/lb-web-$threads.toml" "$threads" "$ours" "$ours_admin" \
+      "${webs[*]}" "${addrs[*]}"
     start_proxies web "$threads" leastconn least_conn\; "${addrs[@]}"
     ours_pids() { echo "$ours_pid"; }
     haproxy_pids() { cat "$work/haproxy-web-$threads.pid"; }

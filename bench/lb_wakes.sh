@@ -114,19 +114,8 @@ measure() { # NAME URL PROXY_PID
 for threads in $PROXY_THREADS; do
   ours=$(free_port)
   ours_admin=$(free_port)
-  python3 - "$UP_TOPO" "$work/lb-$threads.toml" "$threads" "$ours" "$ours_admin" \
-    "${webs[*]}" "${addrs[*]}" <<'PY'
-import sys, tomllib
-sys.path.insert(0, "tests/integration")
-from harness import node, topology
-src, out, threads, port, admin, names, addrs = sys.argv[1:8]
-t = tomllib.load(open(src, "rb"))
-lb = {k: v for k, v in t.get("lb", {}).items() if k not in ("node", "tls_cert", "tls_key")}
-lb.update(threads=int(threads), node=[node("lb1", int(port), admin=int(admin))])
-import os
-if os.environ.get("LB_POLICY"): lb["policy"] = os.environ["LB_POLICY"]
-topology(out, lb=lb, web=[{"name": n, "listen": a} for n, a in zip(names.split(), addrs.split())])
-PY
+  bench_lb_config "$UP_TOPO" "$work/lb-$threads.toml" "$threads" "$ours" "$ours_admin" \
+    "${webs[*]}" "${addrs[*]}" "${LB_POLICY:-}"
   "$bin" serve lb --config "$work/lb-$threads.toml" --node lb1 2>"$work/lb-$threads.log" &
   ours_pid=$!
   bench_track "$ours_pid"

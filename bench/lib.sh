@@ -405,6 +405,24 @@ NGINX
 # cache) as in the file. Then `millions up --detach` (from DIR, at most 300 s). The exit trap
 # runs `millions down` for it (or stops its runner when down fails) and removes DIR/run. Sets
 # UP_TOPO and UP_SECS (start time).
+# bench_lb_config UP_TOPO OUT THREADS PORT ADMIN "NAMES" "ADDRS" [POLICY]: a balancer's config
+# in OUT with UP_TOPO's [lb] keys (its policy unless POLICY), THREADS threads, listening on PORT
+# (admin ADMIN), in front of the web nodes NAMES at ADDRS (space-separated, in order).
+bench_lb_config() {
+  python3 - "$@" <<'PY'
+import sys, tomllib
+sys.path.insert(0, "tests/integration")
+from harness import node, topology
+src, out, threads, port, admin, names, addrs = sys.argv[1:8]
+t = tomllib.load(open(src, "rb"))
+lb = {k: v for k, v in t.get("lb", {}).items() if k not in ("node", "tls_cert", "tls_key")}
+lb.update(threads=int(threads), node=[node("lb1", int(port), admin=int(admin))])
+if len(sys.argv) > 8 and sys.argv[8]:
+    lb["policy"] = sys.argv[8]
+topology(out, lb=lb, web=[{"name": n, "listen": a} for n, a in zip(names.split(), addrs.split())])
+PY
+}
+
 bench_up_default() {
   local dir=$1 t0
   mkdir -p "$dir"
